@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { GRAPH_CLOUDS, type GraphCloud } from './graph/clouds.js';
+
+/** Environment and flags resolved to one typed, validated config. Every variable is documented in README.md. */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
+}
+
+export type Credentials =
+  | { kind: 'accessToken'; token: string }
+  | { kind: 'clientSecret'; tenantId: string; clientId: string; clientSecret: string }
+  | { kind: 'clientCertificate'; tenantId: string; clientId: string; certificatePath: string }
+  | { kind: 'none' };
+
+export interface SyncConfig {
+  redisUrl: string;
+  prefix: string;
+  cloud: GraphCloud;
+  graphBaseUrl: string;
+  authorityHost: string;
+  apiVersion: 'beta' | 'v1.0';
+  credentials: Credentials;
+  rateLimit: RateLimit;
+  requestTimeoutMs: number;
+  /** A row that cannot finish within this time (throttling, outages) fails with a clear reason instead of waiting forever. */
+  maxRowAgeMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+
+/** Parses "100/20s", "5/s", "300/1m" or "20/500ms". */
+export function parseRateLimit(text: string): RateLimit {
+  const match = /^\s*(\d+)\s*\/\s*(\d*(?:\.\d+)?)\s*(ms|s|m|min|h)\s*$/.exec(text);
+  if (!match) throw new ConfigError(`SYNC_RATE_LIMIT "${text}" is not of the form <count>/<window>, e.g. 100/20s or 5/s`);
+  const limit = Number(match[1]);
+  const windowMs = (match[2] === '' ? 1 : Number(match[2])) * UNITS[match[3]];
+  if (limit < 1 || !(windowMs > 0)) throw new ConfigError(`SYNC_RATE_LIMIT "${text}" must allow at least 1 request in a positive window`);
+  return { limit, windowMs };
+}
+
+const positiveInt = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive integer, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const envSchema = z.object({
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  SYNC_PREFIX: z
+    .string()
+    .default('csync')
+    .refine((v) => /^[A-Za-z0-9_.:-]{1,64}$/.test(v), 'SYNC_PREFIX may hold only letters, digits and _ . : - (1-64 chars)'),
+  GRAPH_CLOUD: z.enum(Object.keys(GRAPH_CLOUDS) as [GraphCloud, ...GraphCloud[]]).default('global'),
+  GRAPH_BASE_URL: z.string().url().optional(),
+  GRAPH_API_VERSION: z.enum(['beta', 'v1.0']).default('beta'),
+  GRAPH_ACCESS_TOKEN: z.string().optional(),
+  AZURE_TENANT_ID: z.string().optional(),
+  AZURE_CLIENT_ID: z.string().optional(),
+  AZURE_CLIENT_SECRET: z.string().optional(),
+  AZURE_CLIENT_CERTIFICATE_PATH: z.string().optional(),
+  SYNC_RATE_LIMIT: z.string().default('100/20s'),
+  SYNC_REQUEST_TIMEOUT_MS: positiveInt('SYNC_REQUEST_TIMEOUT_MS', 30_000),
+  SYNC_MAX_ROW_AGE_MS: positiveInt('SYNC_MAX_ROW_AGE_MS', 6 * 3_600_000),
+  SYNC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+function credentialsFrom(env: z.infer<typeof envSchema>): Credentials {
+  if (env.GRAPH_ACCESS_TOKEN) return { kind: 'accessToken', token: env.GRAPH_ACCESS_TOKEN };
+  const { AZURE_TENANT_ID: tenantId, AZURE_CLIENT_ID: clientId } = env;
+  if (tenantId && clientId && env.AZURE_CLIENT_SECRET) {
+    return { kind: 'clientSecret', tenantId, clientId, clientSecret: env.AZURE_CLIENT_SECRET };
+  }
+  if (tenantId && clientId && env.AZURE_CLIENT_CERTIFICATE_PATH) {
+    return { kind: 'clientCertificate', tenantId, clientId, certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH };
+  }
+  return { kind: 'none' };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    // Issues name the variable, never its value, so secrets cannot leak through a config error.
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const cloud = GRAPH_CLOUDS[e.GRAPH_CLOUD];
+  return {
+    redisUrl: e.REDIS_URL,
+    prefix: e.SYNC_PREFIX,
+    cloud: e.GRAPH_CLOUD,
+    graphBaseUrl: (e.GRAPH_BASE_URL ?? cloud.graphHost).replace(/\/+$/, ''),
+    authorityHost: cloud.authorityHost,
+    apiVersion: e.GRAPH_API_VERSION,
+    credentials: credentialsFrom(e),
+    rateLimit: parseRateLimit(e.SYNC_RATE_LIMIT),
+    requestTimeoutMs: e.SYNC_REQUEST_TIMEOUT_MS,
+    maxRowAgeMs: e.SYNC_MAX_ROW_AGE_MS,
+    logLevel: e.SYNC_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,156 @@
+import {
+  COMPLIANCE_STATUSES,
+  CONFIGURATION_TYPES,
+  type ComplianceStatusValue,
+  type ConfigurationType,
+  type FieldError,
+  type UserStatusProperties,
+  type ValidationResult,
+} from '../interfaces.js';
+import type { CanonicalColumn } from './columns.js';
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+const MAX_ID_LENGTH = 256;
+const MAX_STRING_LENGTH = 1024;
+
+// Graph's DateTimeOffset: a full date-time with seconds, up to 7 fractional digits, and a zone.
+const DATE_TIME_WITH_ZONE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,7})?(Z|[+-](\d{2}):(\d{2}))$/;
+
+const STATUS_BY_FOLDED = new Map(COMPLIANCE_STATUSES.map((s) => [s.toLowerCase(), s]));
+const TYPE_BY_FOLDED = new Map(CONFIGURATION_TYPES.map((t) => [t.toLowerCase(), t]));
+
+/** Empty cells, and nulls in NDJSON, mean "not provided": PATCH leaves the property unchanged. */
+function isAbsent(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+}
+
+function asText(value: unknown, column: string, errors: FieldError[]): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  errors.push({ column, reason: `must be text, got ${Array.isArray(value) ? 'an array' : typeof value}` });
+  return undefined;
+}
+
+/** Ids go into a URL path; anything that could change the path's shape is refused outright rather than escaped. */
+export function idProblem(id: string): string | undefined {
+  if (id.length > MAX_ID_LENGTH) return `is longer than ${MAX_ID_LENGTH} characters`;
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(id)) return 'contains a control character';
+  if (/\s/.test(id)) return 'contains whitespace';
+  const bad = /[/?#%\\]/.exec(id);
+  if (bad) return `contains "${bad[0]}", which is not allowed in an id`;
+  if (id.includes('..')) return 'contains "..", which is not allowed in an id';
+  return undefined;
+}
+
+function validateId(value: unknown, column: string, errors: FieldError[]): string | undefined {
+  if (isAbsent(value)) {
+    errors.push({ column, reason: 'is required' });
+    return undefined;
+  }
+  const text = asText(value, column, errors);
+  if (text === undefined) return undefined;
+  const problem = idProblem(text);
+  if (problem) {
+    errors.push({ column, reason: problem });
+    return undefined;
+  }
+  return text;
+}
+
+export function parseDevicesCount(value: unknown): number | string {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) return `must be a whole number (Int32), got ${value}`;
+  } else if (typeof value === 'string') {
+    if (!/^\s*[+-]?\d+\s*$/.test(value)) return `must be a whole number (Int32), got "${value}"`;
+  } else {
+    return `must be a whole number (Int32), got ${typeof value}`;
+  }
+  const n = Number(value);
+  if (n < INT32_MIN || n > INT32_MAX) return `${String(value).trim()} is outside the Int32 range`;
+  return n;
+}
+
+export function dateTimeProblem(value: string): string | undefined {
+  const m = DATE_TIME_WITH_ZONE.exec(value);
+  if (!m) return `"${value}" is not an ISO 8601 date-time with a zone, e.g. 2024-05-01T10:00:00Z`;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const probe = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  if (probe.getUTCFullYear() !== year || probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+    return `"${value}" is not a real calendar date-time`;
+  }
+  if (m[9] !== undefined && (Number(m[9]) > 14 || Number(m[10]) > 59)) return `"${value}" has an impossible zone offset`;
+  return undefined;
+}
+
+/**
+ * Validates one row, already keyed by canonical column names, against Graph's types.
+ * Every problem in the row is reported, not just the first, so a user can fix a row in one go.
+ */
+export function validateRow(fields: Partial<Record<CanonicalColumn, unknown>>): ValidationResult {
+  const errors: FieldError[] = [];
+
+  let configurationType: ConfigurationType = 'mobileAppConfiguration';
+  if (!isAbsent(fields.configurationType)) {
+    const text = asText(fields.configurationType, 'configurationType', errors);
+    const found = text === undefined ? undefined : TYPE_BY_FOLDED.get(text.trim().toLowerCase());
+    if (found) configurationType = found;
+    else if (text !== undefined) errors.push({ column: 'configurationType', reason: `"${text}" is not one of ${CONFIGURATION_TYPES.join(', ')}` });
+  }
+  const configurationId = validateId(fields.configurationId, 'configurationId', errors);
+  const userStatusId = validateId(fields.userStatusId, 'userStatusId', errors);
+
+  const properties: UserStatusProperties = {};
+  for (const column of ['userDisplayName', 'userPrincipalName'] as const) {
+    if (isAbsent(fields[column])) continue;
+    const text = asText(fields[column], column, errors);
+    if (text === undefined) continue;
+    if (text.length > MAX_STRING_LENGTH) errors.push({ column, reason: `is longer than ${MAX_STRING_LENGTH} characters` });
+    else if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(text)) errors.push({ column, reason: 'contains a control character' });
+    else properties[column] = text;
+  }
+  if (!isAbsent(fields.devicesCount)) {
+    const count = parseDevicesCount(fields.devicesCount);
+    if (typeof count === 'string') errors.push({ column: 'devicesCount', reason: count });
+    else properties.devicesCount = count;
+  }
+  if (!isAbsent(fields.status)) {
+    const text = asText(fields.status, 'status', errors);
+    const status: ComplianceStatusValue | undefined = text === undefined ? undefined : STATUS_BY_FOLDED.get(text.trim().toLowerCase());
+    if (status) properties.status = status;
+    else if (text !== undefined) errors.push({ column: 'status', reason: `"${text}" is not one of ${COMPLIANCE_STATUSES.join(', ')}` });
+  }
+  if (!isAbsent(fields.lastReportedDateTime)) {
+    const text = asText(fields.lastReportedDateTime, 'lastReportedDateTime', errors);
+    if (text !== undefined) {
+      const problem = dateTimeProblem(text.trim());
+      if (problem) errors.push({ column: 'lastReportedDateTime', reason: problem });
+      else properties.lastReportedDateTime = text.trim();
+    }
+  }
+
+  if (errors.length > 0) return { ok: false, errors };
+  if (Object.keys(properties).length === 0) {
+    return { ok: false, errors: [{ column: '(row)', reason: 'has no properties to change: every property cell is empty' }] };
+  }
+  return { ok: true, record: { configurationType, configurationId: configurationId!, userStatusId: userStatusId!, properties } };
+}
+
+/** Maps a source row onto canonical columns; `id` and `userStatusId` may both be present but must agree. */
+export function toCanonicalFields(
+  raw: Record<string, unknown>,
+  mapColumn: (sourceName: string) => CanonicalColumn | undefined,
+): { fields: Partial<Record<CanonicalColumn, unknown>>; errors: FieldError[] } {
+  const fields: Partial<Record<CanonicalColumn, unknown>> = {};
+  const errors: FieldError[] = [];
+  for (const [name, value] of Object.entries(raw)) {
+    const column = mapColumn(name);
+    if (!column) continue;
+    const earlier = fields[column];
+    if (!isAbsent(earlier) && !isAbsent(value) && earlier !== value) {
+      errors.push({ column, reason: `two columns give different values ("${String(earlier)}" and "${String(value)}")` });
+    }
+    if (isAbsent(earlier)) fields[column] = value;
+  }
+  return { fields, errors };
+}

@@ -1,0 +1,67 @@
+import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
+import type { SyncConfig } from '../config.js';
+import { graphScopeFor } from './clouds.js';
+
+/** Where bearer tokens come from. `forceRefresh` is used once after a 401, when the cached token is known to be stale. */
+export interface TokenSource {
+  getToken(forceRefresh?: boolean): Promise<string>;
+  readonly description: string;
+}
+
+export class MissingCredentialsError extends Error {
+  override name = 'MissingCredentialsError';
+}
+
+/** A ready token from GRAPH_ACCESS_TOKEN; a refresh re-reads the environment, so an operator can rotate it. */
+class StaticTokenSource implements TokenSource {
+  readonly description = 'GRAPH_ACCESS_TOKEN';
+  constructor(private token: string) {}
+  async getToken(forceRefresh = false): Promise<string> {
+    if (forceRefresh && process.env.GRAPH_ACCESS_TOKEN) this.token = process.env.GRAPH_ACCESS_TOKEN;
+    return this.token;
+  }
+}
+
+/** @azure/identity credential with the scope and authority of the configured cloud. */
+class IdentityTokenSource implements TokenSource {
+  private credential: TokenCredential;
+  constructor(
+    private readonly makeCredential: () => TokenCredential,
+    private readonly scope: string,
+    readonly description: string,
+  ) {
+    this.credential = makeCredential();
+  }
+  async getToken(forceRefresh = false): Promise<string> {
+    // MSAL caches tokens inside the credential; a fresh credential is the supported way to bypass that cache.
+    if (forceRefresh) this.credential = this.makeCredential();
+    const token = await this.credential.getToken(this.scope);
+    if (!token) throw new MissingCredentialsError(`${this.description} returned no token for ${this.scope}`);
+    return token.token;
+  }
+}
+
+export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'cloud' | 'authorityHost'>): TokenSource {
+  const scope = graphScopeFor(config.cloud);
+  const c = config.credentials;
+  switch (c.kind) {
+    case 'accessToken':
+      return new StaticTokenSource(c.token);
+    case 'clientSecret':
+      return new IdentityTokenSource(
+        () => new ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, { authorityHost: config.authorityHost }),
+        scope,
+        `client secret for app ${c.clientId}`,
+      );
+    case 'clientCertificate':
+      return new IdentityTokenSource(
+        () => new ClientCertificateCredential(c.tenantId, c.clientId, { certificatePath: c.certificatePath }, { authorityHost: config.authorityHost }),
+        scope,
+        `client certificate for app ${c.clientId}`,
+      );
+    case 'none':
+      throw new MissingCredentialsError(
+        'No Graph credentials: set GRAPH_ACCESS_TOKEN, or AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH',
+      );
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Types shared across stages. Data flows one way:
+ * source (RawRow) -> domain (UserStatusRecord) -> producer (PatchJobData) -> jobs -> results (RowResult).
+ */
+
+export const COMPLIANCE_STATUSES = [
+  'unknown',
+  'notApplicable',
+  'compliant',
+  'remediated',
+  'nonCompliant',
+  'error',
+  'conflict',
+  'notAssigned',
+] as const;
+export type ComplianceStatusValue = (typeof COMPLIANCE_STATUSES)[number];
+
+export const CONFIGURATION_TYPES = ['mobileAppConfiguration', 'iosLobAppProvisioningConfiguration'] as const;
+export type ConfigurationType = (typeof CONFIGURATION_TYPES)[number];
+
+/** One input row before validation; `line` is the 1-based physical line where the row starts (header is line 1 in CSV). */
+export interface RawRow {
+  line: number;
+  fields: Record<string, unknown>;
+  /** Set by a source when the row is broken as a whole (wrong cell count, unparsable JSON line). */
+  problem?: FieldError;
+}
+
+/** The PATCHable properties; absent means "leave unchanged" (PATCH semantics). */
+export interface UserStatusProperties {
+  userDisplayName?: string;
+  devicesCount?: number;
+  status?: ComplianceStatusValue;
+  lastReportedDateTime?: string;
+  userPrincipalName?: string;
+}
+
+/** A validated row: where to write and what to write. */
+export interface UserStatusRecord {
+  configurationType: ConfigurationType;
+  configurationId: string;
+  userStatusId: string;
+  properties: UserStatusProperties;
+}
+
+export interface FieldError {
+  column: string;
+  reason: string;
+}
+
+export type ValidationResult =
+  | { ok: true; record: UserStatusRecord }
+  | { ok: false; errors: FieldError[] };
+
+/** States a row can be in; `queued` is the only one that is not final. See src/redis-layout.ts. */
+export const ROW_STATES = ['rejected', 'unchanged', 'queued', 'succeeded', 'failed', 'superseded'] as const;
+export type RowState = (typeof ROW_STATES)[number];
+export const FINAL_ROW_STATES: readonly RowState[] = ['rejected', 'unchanged', 'succeeded', 'failed', 'superseded'];
+
+/** Payload of one `patch-user-status` job. See src/redis-layout.ts. */
+export interface PatchJobData {
+  runId: string;
+  line: number;
+  key: string;
+  record: UserStatusRecord;
+  fingerprint: string;
+  /** Newest-wins ordering: "<epoch ms of lastReportedDateTime, 0 when absent>:<arrival sequence>". */
+  version: string;
+  enqueuedAt: number;
+  /** Bumped by `retry`/`resume`, so a re-sent row gets a fresh job id and stale deliveries of the old job are ignored. */
+  generation: number;
+  /** Event-driven rows jump the bulk backlog. */
+  origin?: 'bulk' | 'event';
+}
+
+/** What is stored per row in the run's row hash. */
+export interface RowResult {
+  line: number;
+  key: string;
+  state: RowState;
+  httpStatus?: number;
+  attempts?: number;
+  reason?: string;
+  requestId?: string;
+  startedAt?: number;
+  finishedAt?: number;
+  /** The 200 body Graph returned. */
+  response?: unknown;
+  /** Kept for failed rows so `retry` can send them again. */
+  record?: UserStatusRecord;
+  fingerprint?: string;
+  version?: string;
+  generation?: number;
+  /** For superseded rows: which row replaced this one. */
+  supersededBy?: { runId: string; line: number };
+}
+
+export type RunState = 'running' | 'completed' | 'completed_with_errors' | 'blocked';
+
+export interface RunStatus {
+  runId: string;
+  state: RunState;
+  total: number;
+  rejected: number;
+  pending: number;
+  succeeded: number;
+  failed: number;
+  unchanged: number;
+  superseded: number;
+  accepted: number;
+  /** Rows that became jobs (some may later be superseded by newer updates). */
+  enqueued: number;
+  importFinished: boolean;
+  /** Set when the input broke off (unreadable mid-way, malformed CSV); rows after that point were never read. */
+  importError?: string;
+  createdAt: number;
+  finishedAt?: number;
+  source?: string;
+  blockedReason?: string;
+  throttledCount: number;
+  throttledMs: number;
+}

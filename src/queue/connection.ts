@@ -1,0 +1,41 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
+}
+
+/** Never print a password that is part of REDIS_URL. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<invalid REDIS_URL>';
+  }
+}
+
+/**
+ * Long-lived connections (workers, server) retry forever so a Redis restart is survived;
+ * short-lived CLI commands fail within seconds with a clear message instead of hanging.
+ */
+export async function connectRedis(url: string, mode: 'command' | 'service', extra: RedisOptions = {}): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: mode === 'service' ? null : 2,
+    enableOfflineQueue: true,
+    retryStrategy: mode === 'service' ? (times) => Math.min(times * 200, 2000) : (times) => (times > 2 ? null : 300),
+    ...extra,
+  });
+  redis.on('error', () => {
+    // Reported through the failing command or the connect() below; ioredis would otherwise print raw errors.
+  });
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw new RedisUnavailableError(`Redis at ${redactRedisUrl(url)} is unreachable: ${(err as Error).message}`);
+  }
+  return redis;
+}

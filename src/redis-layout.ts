@@ -1,0 +1,55 @@
+/**
+ * Every Redis key and queue this project uses, in one place. `P` is SYNC_PREFIX (default `csync`).
+ *
+ * Queues (BullMQ, with BullMQ's own prefix set to P, so its keys are `P:<queue>:*`):
+ *   patch-user-status   one job per accepted row; payload = PatchJobData (src/interfaces.ts):
+ *                       { runId, line, key, record: { configurationType, configurationId, userStatusId, properties },
+ *                         fingerprint, version, enqueuedAt, generation }
+ *                       job id = `${runId}:${line}:${generation}`, so a resumed import re-adds nothing twice.
+ *   scheduled-import    jobs of BullMQ Job Schedulers: { scheduleName, source }.
+ *
+ * Runs and rows:
+ *   P:runs                  ZSET   runId -> createdAt (ms)
+ *   P:run:{runId}           HASH   counters per row state (rejected, unchanged, queued, succeeded, failed, superseded),
+ *                                  total, createdAt, finishedAt, source, importFinished (0|1), importError,
+ *                                  blocked (0|1), blockedReason, throttledCount, throttledMs
+ *   P:run:{runId}:rows      HASH   line -> RowResult JSON (src/interfaces.ts); its `state` is the truth the counters follow
+ *
+ * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
+ *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or waiting)
+ *   P:fingerprints          HASH   key -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH;
+ *                                  deleted when a PATCH starts, since its outcome is unknown until it ends
+ *   P:seq                   STRING arrival counter used in versions (equal lastReportedDateTime: later arrival wins)
+ *   P:lock:{key}            STRING job id holding the key while its PATCH is in flight (PX, expires if a worker dies)
+ *
+ * Fleet-wide pacing (src/queue/budget.ts):
+ *   P:budget                HASH   tat (µs, next free send slot), intervalUs (current adaptive spacing),
+ *                                  pauseUntil (µs, end of a 429's Retry-After), lastCutUs
+ *   P:breaker               HASH   consecutive403, trippedAt, reason
+ *
+ * Multi-key scripts touch keys they compute from the prefix; this layout assumes one Redis, not a Cluster.
+ */
+export const QUEUE_NAMES = {
+  patch: 'patch-user-status',
+  scheduledImport: 'scheduled-import',
+} as const;
+
+export function redisKeys(prefix: string) {
+  return {
+    prefix,
+    runs: `${prefix}:runs`,
+    run: (runId: string) => `${prefix}:run:${runId}`,
+    rows: (runId: string) => `${prefix}:run:${runId}:rows`,
+    latest: `${prefix}:latest`,
+    fingerprints: `${prefix}:fingerprints`,
+    seq: `${prefix}:seq`,
+    lock: (key: string) => `${prefix}:lock:${key}`,
+    budget: `${prefix}:budget`,
+    breaker: `${prefix}:breaker`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+export function jobIdFor(runId: string, line: number, generation: number): string {
+  return `${runId}:${line}:${generation}`;
+}

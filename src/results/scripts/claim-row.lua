@@ -1,0 +1,38 @@
+--[[
+Decides whether a job may send its PATCH now, and takes the key's lock if so.
+KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] key lock
+ARGV[1] line, ARGV[2] key, ARGV[3] version, ARGV[4] generation, ARGV[5] lock owner (job id), ARGV[6] lock ttl ms
+Returns:
+  send                 go ahead; the key's fingerprint is cleared, since this PATCH's outcome is unknown until it ends
+  done|<state>         the row already ended (a duplicate delivery after a crash): do nothing
+  superseded           a newer update for the key exists; the row is recorded as superseded
+  locked               another job holds the key (an older update still in flight): try again shortly
+  missing              no such row (its run was deleted)
+]]
+local runKey, rowsKey, latestKey, fpKey, lockKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local line, key, version, generation, owner, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+
+local json = redis.call('HGET', rowsKey, line)
+if not json then return 'missing' end
+local row = cjson.decode(json)
+if row.state ~= 'queued' then return 'done|' .. row.state end
+if (row.generation or 0) ~= generation then return 'done|stale-generation' end
+
+local latest = redis.call('HGET', latestKey, key)
+if latest then
+  local lv, lrun, lline = string.match(latest, '^([^|]*)|([^|]*)|([^|]*)$')
+  if lv ~= version then
+    row.state = 'superseded'
+    row.supersededBy = { runId = lrun, line = tonumber(lline) }
+    redis.call('HSET', rowsKey, line, cjson.encode(row))
+    redis.call('HINCRBY', runKey, 'queued', -1)
+    redis.call('HINCRBY', runKey, 'superseded', 1)
+    return 'superseded'
+  end
+end
+
+local holder = redis.call('GET', lockKey)
+if holder and holder ~= owner then return 'locked' end
+redis.call('SET', lockKey, owner, 'PX', ttl)
+redis.call('HDEL', fpKey, key)
+return 'send'

@@ -1,0 +1,36 @@
+--[[
+Records a row's final state exactly once and moves the run's counters with it.
+KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] key lock
+ARGV[1] line, ARGV[2] final state, ARGV[3] row JSON, ARGV[4] key, ARGV[5] fingerprint, ARGV[6] version,
+ARGV[7] lock owner, ARGV[8] generation, ARGV[9] now (ms)
+Returns: recorded | completed (this was the run's last waiting row) | already|<state>
+]]
+local runKey, rowsKey, latestKey, fpKey, lockKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local line, state, json, key, fp, version, owner, generation, now =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
+
+if redis.call('GET', lockKey) == owner then redis.call('DEL', lockKey) end
+
+local current = redis.call('HGET', rowsKey, line)
+if not current then return 'already|missing' end
+local row = cjson.decode(current)
+if row.state ~= 'queued' or (row.generation or 0) ~= generation then return 'already|' .. row.state end
+
+redis.call('HSET', rowsKey, line, json)
+redis.call('HINCRBY', runKey, 'queued', -1)
+redis.call('HINCRBY', runKey, state, 1)
+
+if state == 'succeeded' then
+  local latest = redis.call('HGET', latestKey, key)
+  -- Only the newest update may define what Graph holds; an older one that still landed must not.
+  if latest and string.match(latest, '^([^|]*)|') == version then
+    redis.call('HSET', fpKey, key, fp .. '|' .. version)
+  end
+end
+
+if redis.call('HGET', runKey, 'importFinished') == '1' and tonumber(redis.call('HGET', runKey, 'queued') or '0') <= 0
+  and not redis.call('HGET', runKey, 'finishedAt') then
+  redis.call('HSET', runKey, 'finishedAt', now)
+  return 'completed'
+end
+return 'recorded'

@@ -1,0 +1,38 @@
+--[[
+Moves an ended row (failed, usually) back to waiting with a new generation, for `retry` and `resume`.
+Refuses when a newer update for the key exists: that one wins, and the row becomes superseded.
+KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash
+ARGV[1] line, ARGV[2] runId, ARGV[3] expected current state
+Returns: requeued|<generation> | superseded | skip|<state>
+]]
+local runKey, rowsKey, latestKey = KEYS[1], KEYS[2], KEYS[3]
+local line, runId, expected = ARGV[1], ARGV[2], ARGV[3]
+local json = redis.call('HGET', rowsKey, line)
+if not json then return 'skip|missing' end
+local row = cjson.decode(json)
+if row.state ~= expected then return 'skip|' .. row.state end
+
+local latest = redis.call('HGET', latestKey, row.key)
+local nextState = 'queued'
+if latest then
+  local lv, lrun, lline = string.match(latest, '^([^|]*)|([^|]*)|([^|]*)$')
+  if lv > row.version then
+    nextState = 'superseded'
+    row.supersededBy = { runId = lrun, line = tonumber(lline) }
+  end
+end
+if nextState == 'queued' then
+  redis.call('HSET', latestKey, row.key, row.version .. '|' .. runId .. '|' .. line)
+  row.generation = (row.generation or 0) + 1
+  row.attemptsBefore = (row.attemptsBefore or 0) + (row.attempts or 0)
+  row.httpStatus = nil
+  row.reason = nil
+  row.finishedAt = nil
+  redis.call('HDEL', runKey, 'finishedAt')
+end
+row.state = nextState
+redis.call('HSET', rowsKey, line, cjson.encode(row))
+redis.call('HINCRBY', runKey, expected, -1)
+redis.call('HINCRBY', runKey, nextState, 1)
+if nextState == 'queued' then return 'requeued|' .. row.generation end
+return 'superseded'

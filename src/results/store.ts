@@ -1,0 +1,183 @@
+import type { Redis } from 'ioredis';
+import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus } from '../interfaces.js';
+import { redisKeys, type RedisKeys } from '../redis-layout.js';
+import { runScript } from './scripts.js';
+
+export type AdmitDecision =
+  | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' }
+  | { kind: 'queued'; replaced?: { runId: string; line: number; generation: number } }
+  | { kind: 'requeue'; generation: number };
+
+export interface AdmitRow {
+  valid: boolean;
+  line: number;
+  key: string;
+  fingerprint: string;
+  version: string;
+  row: RowResult;
+}
+
+export type ClaimDecision = 'send' | 'superseded' | 'locked' | 'missing' | `done|${string}`;
+
+/** The run and row result store: the only module that reads or writes run and row keys. */
+export class ResultStore {
+  readonly keys: RedisKeys;
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
+
+  async createRun(runId: string, source: string, now = Date.now()): Promise<boolean> {
+    const created = await this.redis.hsetnx(this.keys.run(runId), 'createdAt', String(now));
+    if (created) {
+      await this.redis
+        .multi()
+        .hset(this.keys.run(runId), 'source', source, 'importFinished', '0')
+        .zadd(this.keys.runs, now, runId)
+        .exec();
+    } else {
+      // A resumed import reads its input again; the run is not finished until that pass ends.
+      await this.redis.hset(this.keys.run(runId), 'importFinished', '0');
+    }
+    return created === 1;
+  }
+
+  async runExists(runId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.run(runId))) === 1;
+  }
+
+  /** Reserves `count` arrival numbers, for newest-wins ordering across imports and events. */
+  async reserveSequence(count: number): Promise<number> {
+    const end = await this.redis.incrby(this.keys.seq, count);
+    return end - count + 1;
+  }
+
+  async admitRows(runId: string, full: boolean, rows: AdmitRow[]): Promise<AdmitDecision[]> {
+    const args: (string | number)[] = [runId, full ? '1' : '0', this.keys.prefix];
+    for (const r of rows) args.push(r.valid ? 'v' : 'r', r.line, r.key, r.fingerprint, r.version, JSON.stringify(r.row));
+    const out = (await runScript(this.redis, 'admitRows', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints], args)) as string[];
+    return out.map((text) => {
+      const [kind, a, b, c] = text.split('|');
+      if (kind === 'queued') return a === undefined ? { kind } : { kind, replaced: { runId: a, line: Number(b), generation: Number(c) } };
+      if (kind === 'requeue') return { kind, generation: Number(a) };
+      return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' };
+    });
+  }
+
+  async claimRow(runId: string, line: number, key: string, version: string, generation: number, owner: string, lockTtlMs: number): Promise<ClaimDecision> {
+    return (await runScript(
+      this.redis,
+      'claimRow',
+      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(key)],
+      [line, key, version, generation, owner, lockTtlMs],
+    )) as ClaimDecision;
+  }
+
+  /** Returns `completed` when this outcome finished the run. */
+  async recordOutcome(runId: string, row: RowResult & { state: 'succeeded' | 'failed' }, owner: string): Promise<'recorded' | 'completed' | `already|${string}`> {
+    return (await runScript(
+      this.redis,
+      'recordOutcome',
+      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key)],
+      [row.line, row.state, JSON.stringify(row), row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, Date.now()],
+    )) as 'recorded' | 'completed';
+  }
+
+  /** Lets go of a key without ending the row (the job will be tried again). */
+  async releaseLock(key: string, owner: string): Promise<void> {
+    const lockKey = this.keys.lock(key);
+    if ((await this.redis.get(lockKey)) === owner) await this.redis.del(lockKey);
+  }
+
+  async finishImport(runId: string, importError?: string): Promise<'completed' | 'running'> {
+    return (await runScript(this.redis, 'finishImport', [this.keys.run(runId)], [Date.now(), importError ?? ''])) as 'completed' | 'running';
+  }
+
+  async requeueRow(runId: string, line: number, expectedState: RowState): Promise<{ kind: 'requeued'; generation: number } | { kind: 'superseded' | 'skip' }> {
+    const out = (await runScript(this.redis, 'requeueRow', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest], [line, runId, expectedState])) as string;
+    const [kind, generation] = out.split('|');
+    return kind === 'requeued' ? { kind, generation: Number(generation) } : { kind: kind as 'superseded' | 'skip' };
+  }
+
+  async getRow(runId: string, line: number): Promise<RowResult | undefined> {
+    const json = await this.redis.hget(this.keys.rows(runId), String(line));
+    return json ? (JSON.parse(json) as RowResult) : undefined;
+  }
+
+  /** Streams a run's rows in line order chunks; HSCAN keeps memory bounded at a million rows. */
+  async *iterateRows(runId: string, states?: readonly RowState[]): AsyncGenerator<RowResult> {
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.keys.rows(runId), cursor, 'COUNT', 1000);
+      cursor = next;
+      const batch: RowResult[] = [];
+      for (let i = 1; i < flat.length; i += 2) {
+        const row = JSON.parse(flat[i]) as RowResult;
+        if (!states || states.includes(row.state)) batch.push(row);
+      }
+      batch.sort((a, b) => a.line - b.line);
+      yield* batch;
+    } while (cursor !== '0');
+  }
+
+  async addThrottle(runId: string, count: number, pausedMs: number): Promise<void> {
+    await this.redis.multi().hincrby(this.keys.run(runId), 'throttledCount', count).hincrby(this.keys.run(runId), 'throttledMs', Math.round(pausedMs)).exec();
+  }
+
+  async setBlocked(runId: string, reason: string | undefined): Promise<void> {
+    if (reason) await this.redis.hset(this.keys.run(runId), 'blocked', '1', 'blockedReason', reason);
+    else await this.redis.hset(this.keys.run(runId), 'blocked', '0', 'blockedReason', '');
+  }
+
+  async status(runId: string): Promise<RunStatus | undefined> {
+    const h = await this.redis.hgetall(this.keys.run(runId));
+    return Object.keys(h).length === 0 ? undefined : toStatus(runId, h);
+  }
+
+  async listRuns(limit = 50): Promise<RunStatus[]> {
+    const ids = await this.redis.zrevrange(this.keys.runs, 0, limit - 1);
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.run(id));
+    const results = (await pipeline.exec()) ?? [];
+    return ids.flatMap((id, i) => {
+      const h = results[i]?.[1] as Record<string, string> | undefined;
+      return h && Object.keys(h).length > 0 ? [toStatus(id, h)] : [];
+    });
+  }
+}
+
+const num = (h: Record<string, string>, field: string) => Number(h[field] ?? 0);
+
+function toStatus(runId: string, h: Record<string, string>): RunStatus {
+  const counts = Object.fromEntries(ROW_STATES.map((s) => [s, num(h, s)])) as Record<RowState, number>;
+  const importFinished = h.importFinished === '1';
+  const blocked = h.blocked === '1';
+  let state: RunState;
+  if (blocked) state = 'blocked';
+  else if (!importFinished || counts.queued > 0) state = 'running';
+  else state = counts.failed > 0 || h.importError ? 'completed_with_errors' : 'completed';
+  const total = FINAL_ROW_STATES.reduce((sum, s) => sum + counts[s], counts.queued);
+  return {
+    runId,
+    state,
+    total,
+    rejected: counts.rejected,
+    pending: counts.queued,
+    succeeded: counts.succeeded,
+    failed: counts.failed,
+    unchanged: counts.unchanged,
+    superseded: counts.superseded,
+    accepted: total - counts.rejected,
+    enqueued: num(h, 'enqueued'),
+    importFinished,
+    ...(h.importError ? { importError: h.importError } : {}),
+    createdAt: num(h, 'createdAt'),
+    ...(h.finishedAt ? { finishedAt: num(h, 'finishedAt') } : {}),
+    ...(h.source ? { source: h.source } : {}),
+    ...(blocked ? { blockedReason: h.blockedReason } : {}),
+    throttledCount: num(h, 'throttledCount'),
+    throttledMs: num(h, 'throttledMs'),
+  };
+}

@@ -1,0 +1,13 @@
+export { startSimulator, type GraphSimulator } from './server.js';
+export type {
+  BucketLimit,
+  BudgetOptions,
+  FaultOptions,
+  ForcedAnswer,
+  SimulatorOptions,
+  TokenGrant,
+} from './options.js';
+export { DEFAULT_BUDGET, DEFAULT_FAULTS, defaultTokens } from './options.js';
+export type { RequestLogEntry, SimulatorCounters } from './metrics.js';
+export type { GraphErrorBody } from './errors.js';
+export { ENTITY_TYPE, ODATA_TYPE, USER_STATUS_VALUES } from './validation.js';

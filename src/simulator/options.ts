@@ -1,0 +1,181 @@
+/** A bearer token the simulator accepts, and who it stands for. */
+export interface TokenGrant {
+  tenantId: string;
+  appId: string;
+  permissions: string[];
+}
+
+export interface BucketLimit {
+  /** Bucket capacity; also how far below zero refused requests can drive it. */
+  limit: number;
+  /** Time for an empty bucket to refill to `limit`. */
+  windowMs: number;
+}
+
+export interface BudgetOptions {
+  perApp: BucketLimit;
+  perTenant: BucketLimit;
+}
+
+/** Probabilities are in 0..1 and rolled independently per PATCH that passed auth and throttling. */
+export interface FaultOptions {
+  rate503?: number;
+  rate504?: number;
+  rateSlow?: number;
+  rateDrop?: number;
+  retryAfter503Seconds?: number;
+  slowMs?: number;
+  /** Share of dropped connections whose write is applied before the socket dies. */
+  dropAfterApplyShare?: number;
+}
+
+/** What the next injected PATCH answers should look like. */
+export interface ForcedAnswer {
+  /** A 2xx status means "handle normally but skip throttling and faults". */
+  status: number;
+  code?: string;
+  message?: string;
+  retryAfter?: string | number;
+  /** Destroy the socket without answering; `status` is then ignored. */
+  drop?: boolean;
+  /** With `drop`: apply the write (if valid) before destroying the socket. Default false. */
+  applyBeforeDrop?: boolean;
+}
+
+export interface SimulatorOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  logger?: boolean;
+  tokens?: Record<string, TokenGrant>;
+  missingConfigurations?: string[];
+  /** `false` disables throttling; a missing bucket keeps its default. */
+  budget?: Partial<BudgetOptions> | false;
+  /** Merged over the current faults, so one rate can be changed alone. */
+  faults?: FaultOptions;
+  seed?: number;
+  latencyMs?: number;
+}
+
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  logger: boolean;
+  tokens: Record<string, TokenGrant>;
+  missingConfigurations: string[];
+  budget: BudgetOptions | false;
+  faults: Required<FaultOptions>;
+  seed: number;
+  latencyMs: number;
+}
+
+export const DEFAULT_BUDGET: BudgetOptions = {
+  perApp: { limit: 100, windowMs: 20_000 },
+  perTenant: { limit: 200, windowMs: 20_000 },
+};
+
+export const DEFAULT_FAULTS: Required<FaultOptions> = {
+  rate503: 0,
+  rate504: 0,
+  rateSlow: 0,
+  rateDrop: 0,
+  retryAfter503Seconds: 1,
+  slowMs: 2000,
+  dropAfterApplyShare: 0.5,
+};
+
+export function defaultTokens(): Record<string, TokenGrant> {
+  return {
+    'sim-token': {
+      tenantId: 'sim-tenant',
+      appId: 'sim-app',
+      permissions: ['DeviceManagementConfiguration.ReadWrite.All'],
+    },
+  };
+}
+
+const BASE: ResolvedOptions = {
+  host: '127.0.0.1',
+  port: 0,
+  logger: false,
+  tokens: defaultTokens(),
+  missingConfigurations: [],
+  budget: DEFAULT_BUDGET,
+  faults: DEFAULT_FAULTS,
+  // A fixed default keeps fault sequences reproducible unless a caller asks otherwise.
+  seed: 0x5eed,
+  latencyMs: 0,
+};
+
+export function resolveOptions(options: SimulatorOptions = {}): ResolvedOptions {
+  return mergeOptions(BASE, options);
+}
+
+/** Applies a partial update; throws on values that would make the simulator misbehave silently. */
+export function mergeOptions(current: ResolvedOptions, partial: Partial<SimulatorOptions>): ResolvedOptions {
+  const next: ResolvedOptions = {
+    host: partial.host ?? current.host,
+    port: partial.port ?? current.port,
+    logger: partial.logger ?? current.logger,
+    tokens: partial.tokens ? structuredClone(partial.tokens) : current.tokens,
+    missingConfigurations: partial.missingConfigurations
+      ? [...partial.missingConfigurations]
+      : current.missingConfigurations,
+    budget: mergeBudget(current.budget, partial.budget),
+    faults: { ...current.faults, ...definedOnly(partial.faults ?? {}) },
+    seed: partial.seed ?? current.seed,
+    latencyMs: partial.latencyMs ?? current.latencyMs,
+  };
+  checkOptions(next);
+  return next;
+}
+
+function mergeBudget(
+  current: BudgetOptions | false,
+  partial: Partial<BudgetOptions> | false | undefined,
+): BudgetOptions | false {
+  if (partial === undefined) return current;
+  if (partial === false) return false;
+  // Re-enabling after `false` starts from the defaults, not from nothing.
+  const base = current === false ? DEFAULT_BUDGET : current;
+  return {
+    perApp: partial.perApp ? { ...partial.perApp } : base.perApp,
+    perTenant: partial.perTenant ? { ...partial.perTenant } : base.perTenant,
+  };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function checkOptions(o: ResolvedOptions): void {
+  const fail = (what: string): never => {
+    throw new Error(`Invalid simulator option: ${what}`);
+  };
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) fail(`port ${o.port}`);
+  if (!isNonNegative(o.latencyMs)) fail(`latencyMs ${o.latencyMs}`);
+  if (!Number.isFinite(o.seed)) fail(`seed ${o.seed}`);
+  if (typeof o.tokens !== 'object' || o.tokens === null) fail('tokens must be an object');
+  for (const [token, grant] of Object.entries(o.tokens)) {
+    if (typeof grant?.tenantId !== 'string' || typeof grant.appId !== 'string' || !Array.isArray(grant.permissions)) {
+      fail(`tokens['${token}'] needs tenantId, appId and permissions[]`);
+    }
+  }
+  if (!Array.isArray(o.missingConfigurations)) fail('missingConfigurations must be an array');
+  if (o.budget !== false) {
+    for (const [name, bucket] of Object.entries(o.budget)) {
+      if (!(bucket.limit >= 1) || !(bucket.windowMs > 0)) fail(`budget.${name} needs limit >= 1 and windowMs > 0`);
+    }
+  }
+  const f = o.faults;
+  for (const key of ['rate503', 'rate504', 'rateSlow', 'rateDrop', 'dropAfterApplyShare'] as const) {
+    if (!(f[key] >= 0 && f[key] <= 1)) fail(`faults.${key} must be within 0..1`);
+  }
+  if (f.rate503 + f.rate504 + f.rateDrop > 1) fail('faults.rate503 + rate504 + rateDrop must not exceed 1');
+  if (!isNonNegative(f.retryAfter503Seconds)) fail('faults.retryAfter503Seconds must be >= 0');
+  if (!isNonNegative(f.slowMs)) fail('faults.slowMs must be >= 0');
+}
+
+function isNonNegative(n: unknown): boolean {
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0;
+}

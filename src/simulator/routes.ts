@@ -1,0 +1,60 @@
+export const COLLECTIONS = ['mobileAppConfigurations', 'iosLobAppProvisioningConfigurations'] as const;
+export type Collection = (typeof COLLECTIONS)[number];
+
+export interface UserStatusRoute {
+  version: 'beta' | 'v1.0';
+  collection: Collection;
+  configId: string;
+  userStatusId: string;
+  /** Where the object lives in the store; the API version does not matter to Graph's data. */
+  key: string;
+}
+
+export type RouteMatch =
+  | { kind: 'userStatus'; route: UserStatusRoute }
+  | { kind: 'badEncoding'; segment: string }
+  | { kind: 'unknown' };
+
+/** Strips the query string; the raw (still percent-encoded) path is what the request log records. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * Matched by hand on the raw path rather than by the router, so that an id containing an
+ * encoded "/" (%2F) stays one segment, as it does for Graph.
+ */
+export function matchUserStatusPath(rawPath: string): RouteMatch {
+  const parts = rawPath.split('/');
+  if (parts.length !== 7 || parts[0] !== '') return { kind: 'unknown' };
+  const [, version, root, collection, rawConfigId, userStatuses, rawUserStatusId] = parts;
+  if (version !== 'beta' && version !== 'v1.0') return { kind: 'unknown' };
+  if (root !== 'deviceAppManagement' || userStatuses !== 'userStatuses') return { kind: 'unknown' };
+  if (!(COLLECTIONS as readonly string[]).includes(collection)) return { kind: 'unknown' };
+
+  const configId = safeDecode(rawConfigId);
+  if (configId === undefined) return { kind: 'badEncoding', segment: rawConfigId };
+  const userStatusId = safeDecode(rawUserStatusId);
+  if (userStatusId === undefined) return { kind: 'badEncoding', segment: rawUserStatusId };
+  if (configId === '' || userStatusId === '') return { kind: 'unknown' };
+
+  return {
+    kind: 'userStatus',
+    route: {
+      version,
+      collection: collection as Collection,
+      configId,
+      userStatusId,
+      key: `${collection}/${configId}/${userStatusId}`,
+    },
+  };
+}
+
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
