@@ -81,6 +81,8 @@ export interface RowResult {
   httpStatus?: number;
   attempts?: number;
   reason?: string;
+  /** Every problem found in a rejected row, column by column. */
+  errors?: FieldError[];
   requestId?: string;
   startedAt?: number;
   finishedAt?: number;

@@ -11,7 +11,7 @@
  * Runs and rows:
  *   P:runs                  ZSET   runId -> createdAt (ms)
  *   P:run:{runId}           HASH   counters per row state (rejected, unchanged, queued, succeeded, failed, superseded),
- *                                  total, createdAt, finishedAt, source, importFinished (0|1), importError,
+ *                                  enqueued, maxLine (highest input line, for ordered reads), createdAt, finishedAt, source, importFinished (0|1), importError,
  *                                  blocked (0|1), blockedReason, throttledCount, throttledMs
  *   P:run:{runId}:rows      HASH   line -> RowResult JSON (src/interfaces.ts); its `state` is the truth the counters follow
  *

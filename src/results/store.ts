@@ -106,20 +106,18 @@ export class ResultStore {
     return json ? (JSON.parse(json) as RowResult) : undefined;
   }
 
-  /** Streams a run's rows in line order chunks; HSCAN keeps memory bounded at a million rows. */
-  async *iterateRows(runId: string, states?: readonly RowState[]): AsyncGenerator<RowResult> {
-    let cursor = '0';
-    do {
-      const [next, flat] = await this.redis.hscan(this.keys.rows(runId), cursor, 'COUNT', 1000);
-      cursor = next;
-      const batch: RowResult[] = [];
-      for (let i = 1; i < flat.length; i += 2) {
-        const row = JSON.parse(flat[i]) as RowResult;
-        if (!states || states.includes(row.state)) batch.push(row);
+  /** Streams a run's rows in line order, a range of lines per round trip, so memory stays flat at a million rows. */
+  async *iterateRows(runId: string, states?: readonly RowState[], batchSize = 2000): AsyncGenerator<RowResult> {
+    const maxLine = Number((await this.redis.hget(this.keys.run(runId), 'maxLine')) ?? 0);
+    for (let from = 1; from <= maxLine; from += batchSize) {
+      const lines = Array.from({ length: Math.min(batchSize, maxLine - from + 1) }, (_, i) => String(from + i));
+      const values = await this.redis.hmget(this.keys.rows(runId), ...lines);
+      for (const json of values) {
+        if (!json) continue;
+        const row = JSON.parse(json) as RowResult;
+        if (!states || states.includes(row.state)) yield row;
       }
-      batch.sort((a, b) => a.line - b.line);
-      yield* batch;
-    } while (cursor !== '0');
+    }
   }
 
   async addThrottle(runId: string, count: number, pausedMs: number): Promise<void> {

@@ -12,22 +12,28 @@ Returns one decision per row:
 local runKey, rowsKey, latestKey, fpKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local runId, full, prefix = ARGV[1], ARGV[2], ARGV[3]
 local out = {}
+local maxLine = tonumber(redis.call('HGET', runKey, 'maxLine') or '0')
 
+-- Lua 5.1's gmatch yields empty matches around separators, so split by hand.
 local function split(value)
-  local parts = {}
-  for part in string.gmatch(value, '([^|]*)') do parts[#parts + 1] = part end
-  return parts
+  local parts, start = {}, 1
+  while true do
+    local bar = string.find(value, '|', start, true)
+    if not bar then parts[#parts + 1] = string.sub(value, start); return parts end
+    parts[#parts + 1] = string.sub(value, start, bar - 1)
+    start = bar + 1
+  end
 end
 
 local function store(line, row, state)
   row.state = state
   redis.call('HSET', rowsKey, line, cjson.encode(row))
   redis.call('HINCRBY', runKey, state, 1)
-  redis.call('HINCRBY', runKey, 'total', 1)
 end
 
 for i = 4, #ARGV, 6 do
   local kind, line, key, fp, version, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  if tonumber(line) > maxLine then maxLine = tonumber(line) end
   local existing = redis.call('HGET', rowsKey, line)
   if existing then
     local row = cjson.decode(existing)
@@ -79,4 +85,5 @@ for i = 4, #ARGV, 6 do
     end
   end
 end
+redis.call('HSET', runKey, 'maxLine', maxLine)
 return out

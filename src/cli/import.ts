@@ -1,0 +1,140 @@
+import { Command, Option } from 'commander';
+import type { Readable } from 'node:stream';
+import { ColumnError } from '../domain/columns.js';
+import type { RawRow } from '../interfaces.js';
+import { dryRun } from '../producer/dry-run.js';
+import { importRun } from '../producer/import-run.js';
+import { RowChecker } from '../producer/validate-rows.js';
+import { detectFormat, openInput, readRows, SourceError } from '../sources/index.js';
+import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
+import { createProgressReporter } from './progress.js';
+import { CliError, EXIT, checkRunId, collectMapping, newRunId, parsePositiveInt, printJson, withServices } from './shared.js';
+
+interface ImportFlags {
+  format?: string;
+  runId?: string;
+  json?: boolean;
+  full?: boolean;
+  dryRun?: boolean;
+  map?: Record<string, string>;
+  fromPostgres?: string;
+  query?: string;
+  chunkSize: number;
+  progress: boolean;
+}
+
+/** Counts bytes as the parser pulls them, for a progress bar over a file of known size. */
+function countBytes(input: Readable): { input: Readable; read: () => number } {
+  let bytes = 0;
+  input.on('data', (chunk: Buffer | string) => (bytes += chunk.length));
+  return { input, read: () => bytes };
+}
+
+export const importCommand = new Command('import')
+  .description('Validate an export and queue one Graph PATCH per changed row (streams; never loads the file)')
+  .argument('[file]', 'CSV or NDJSON file, or - for stdin (omit with --from-postgres)')
+  .addOption(new Option('--format <format>', 'input format (default: from the extension, else csv)').choices(['csv', 'ndjson']))
+  .option('--run-id <id>', 'run id; rerun with the same id to resume an interrupted import without double counting or sending')
+  .option('--json', 'print the summary as one JSON line on stdout')
+  .option('--full', 'send every valid row, even if Graph already holds the same values')
+  .option('--dry-run', 'validate and diff only: print what would be sent, send and store nothing')
+  .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
+  .option('--from-postgres <url>', 'read rows from PostgreSQL instead of a file (with --query)')
+  .option('--query <sql>', 'SQL whose result columns are the input columns (with --from-postgres)')
+  .option('--chunk-size <n>', 'rows validated and queued per Redis round trip', parsePositiveInt('--chunk-size'), 1000)
+  .option('--no-progress', 'no progress bar or progress lines')
+  .addHelpText(
+    'after',
+    `
+Columns: configurationId, userStatusId (alias id), configurationType (mobileAppConfiguration | iosLobAppProvisioningConfiguration),
+userDisplayName, devicesCount, status, lastReportedDateTime, userPrincipalName. Empty cells leave a property unchanged.
+
+Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column or Redis unreachable, 2 bad usage.
+--json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed"} as the last stdout line.`,
+  )
+  .action(async (file: string | undefined, flags: ImportFlags) => {
+    if (flags.fromPostgres ? file !== undefined : file === undefined) {
+      throw new CliError('give either a file (or - for stdin) or --from-postgres <url> --query <sql>', EXIT.usage);
+    }
+    if (flags.fromPostgres && !flags.query) throw new CliError('--from-postgres needs --query <sql>', EXIT.usage);
+    const renames = flags.map ?? {};
+    let checker: RowChecker;
+    try {
+      checker = new RowChecker(renames);
+    } catch (err) {
+      if (err instanceof ColumnError) throw new CliError(err.message, EXIT.usage);
+      throw err;
+    }
+
+    let rows: AsyncIterable<RawRow>;
+    let label: string;
+    let totalBytes: number | undefined;
+    let bytesRead: (() => number) | undefined;
+    if (flags.fromPostgres) {
+      rows = readPostgres(flags.fromPostgres, flags.query!);
+      label = `postgres ${redactPostgresUrl(flags.fromPostgres)}`;
+    } else {
+      let input: Readable;
+      try {
+        input = await openInput(file!);
+      } catch (err) {
+        if (err instanceof SourceError) throw new CliError(err.message);
+        throw err;
+      }
+      const format = detectFormat(file!, flags.format);
+      if (file !== '-') {
+        const { stat } = await import('node:fs/promises');
+        totalBytes = (await stat(file!)).size;
+        bytesRead = countBytes(input).read;
+      }
+      rows = readRows(input, format, checker.mapColumn);
+      label = file === '-' ? `stdin (${format})` : `${file} (${format})`;
+    }
+
+    const warnings = new Set<string>();
+    const onUnknownColumn = (name: string) => {
+      if (!warnings.has(name)) process.stderr.write(`warning: column "${name}" is not a known column and is ignored\n`);
+      warnings.add(name);
+    };
+
+    await withServices(async ({ store, queue, logger }) => {
+      if (flags.dryRun) {
+        const summary = await dryRun(store, rows, { renames, full: flags.full, chunkSize: flags.chunkSize, onUnknownColumn });
+        if (flags.json) printJson({ dryRun: true, ...summary });
+        else process.stdout.write(`dry run of ${label}: ${summary.rows} rows: ${summary.new} new, ${summary.changed} changed, ${summary.unchanged} unchanged, ${summary.stale} stale, ${summary.rejected} rejected. Nothing was sent.\n`);
+        return;
+      }
+      const runId = checkRunId(flags.runId ?? newRunId());
+      const reporter = createProgressReporter(flags.progress, totalBytes);
+      let summary;
+      try {
+        summary = await importRun(store, queue, {
+          runId,
+          rows,
+          sourceLabel: label,
+          full: flags.full,
+          renames,
+          chunkSize: flags.chunkSize,
+          onUnknownColumn,
+          onProgress: (p) => reporter.update(p, bytesRead?.()),
+          logger,
+        });
+      } catch (err) {
+        reporter.stop();
+        const message = (err as Error).message;
+        if (err instanceof ColumnError) throw new CliError(`${label}: ${message}`);
+        throw new CliError(`${label}: import stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`);
+      }
+      reporter.stop();
+      // Totals come from the run, so a resumed import reports the same figures as an uninterrupted one.
+      const status = (await store.status(runId))!;
+      const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed };
+      if (flags.json) printJson(result);
+      else {
+        process.stdout.write(
+          `run ${runId}: ${result.rows} rows read, ${result.accepted} accepted, ${result.rejected} rejected, ${result.enqueued} queued to send, ${result.unchanged} unchanged${result.superseded ? `, ${result.superseded} superseded` : ''}\n`,
+        );
+        if (result.rejected > 0) process.stdout.write(`see the rejected rows with: compliance-sync report ${runId} --state rejected\n`);
+      }
+    });
+  });

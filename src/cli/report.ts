@@ -1,0 +1,63 @@
+import { stringify } from 'csv-stringify';
+import { Command, Option } from 'commander';
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { ROW_STATES, type RowResult, type RowState } from '../interfaces.js';
+import { CliError, EXIT, withServices } from './shared.js';
+
+export const REPORT_COLUMNS = ['line', 'key', 'state', 'httpStatus', 'attempts', 'reason', 'requestId', 'finishedAt', 'supersededBy'] as const;
+
+/** Spreadsheet formula injection: a cell that starts with = + - @ (or tab/CR) is prefixed with a quote. */
+export function neutraliseCell(value: string): string {
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
+export function reportRecord(row: RowResult): Record<(typeof REPORT_COLUMNS)[number], string | number | undefined> {
+  return {
+    line: row.line,
+    key: row.key,
+    state: row.state,
+    httpStatus: row.httpStatus,
+    attempts: row.attempts ?? 0,
+    reason: row.reason,
+    requestId: row.requestId,
+    finishedAt: row.finishedAt ? new Date(row.finishedAt).toISOString() : undefined,
+    supersededBy: row.supersededBy ? `${row.supersededBy.runId}:${row.supersededBy.line}` : undefined,
+  };
+}
+
+async function write(out: Writable, text: string) {
+  if (!out.write(text)) await once(out, 'drain');
+}
+
+export const reportCommand = new Command('report')
+  .description("Write one line per row of a run: line, key, state, HTTP status, attempts and the reason for any failure or rejection")
+  .argument('<runId>')
+  .addOption(new Option('--state <state>', 'only rows in this state').choices([...ROW_STATES]))
+  .addOption(new Option('--format <format>', 'output format').choices(['csv', 'ndjson']).default('csv'))
+  .option('--out <path>', 'write to a file instead of stdout')
+  .addHelpText('after', `\nColumns: ${REPORT_COLUMNS.join(', ')}. CSV cells starting with = + - @ are prefixed with ' so spreadsheets do not run them.\nExit codes: 0 written, 4 no such run, 1 Redis unreachable or the file cannot be written.`)
+  .action(async (runId: string, flags: { state?: RowState; format: 'csv' | 'ndjson'; out?: string }) => {
+    await withServices(async ({ store }) => {
+      if (!(await store.runExists(runId))) throw new CliError(`no run ${runId}`, EXIT.notFound);
+      const out: Writable = flags.out ? createWriteStream(flags.out) : process.stdout;
+      if (flags.out) {
+        await Promise.race([once(out, 'open'), once(out, 'error').then(([err]) => Promise.reject(new CliError(`cannot write ${flags.out}: ${(err as Error).message}`)))]);
+      }
+      const rows = store.iterateRows(runId, flags.state ? [flags.state] : undefined);
+      if (flags.format === 'ndjson') {
+        for await (const row of rows) await write(out, `${JSON.stringify({ ...reportRecord(row), ...(row.errors ? { errors: row.errors } : {}) })}\n`);
+      } else {
+        const csv = stringify({ header: true, columns: [...REPORT_COLUMNS], cast: { string: neutraliseCell } });
+        csv.pipe(out, { end: false });
+        for await (const row of rows) if (!csv.write(reportRecord(row))) await once(csv, 'drain');
+        csv.end();
+        await once(csv, 'end');
+      }
+      if (flags.out) {
+        out.end();
+        await once(out, 'finish');
+      }
+    });
+  });

@@ -1,0 +1,49 @@
+import { Command } from 'commander';
+import { parseRateLimit } from '../config.js';
+import { startSimulator, type SimulatorOptions } from '../simulator/index.js';
+import { CliError, EXIT } from './shared.js';
+
+const probability = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new CliError(`${name} must be between 0 and 1, got "${value}"`, EXIT.usage);
+  return n;
+};
+const bucket = (name: string) => (value: string) => {
+  try {
+    return parseRateLimit(value);
+  } catch (err) {
+    throw new CliError(`${name}: ${(err as Error).message}`, EXIT.usage);
+  }
+};
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export const simulateCommand = new Command('simulate')
+  .description("Run the Graph simulator: both userStatus PATCH routes with Graph's validation, errors, throttling and faults")
+  .option('--port <n>', 'port (0 picks a free one)', (v) => Number(v), 0)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--app-limit <count/window>', "per tenant and app write budget (Intune's is 100/20s)", bucket('--app-limit'))
+  .option('--tenant-limit <count/window>', "per tenant write budget (Intune's is 200/20s)", bucket('--tenant-limit'))
+  .option('--no-budget', 'never answer 429')
+  .option('--rate-503 <p>', 'share of PATCHes answered 503 with Retry-After', probability('--rate-503'))
+  .option('--rate-504 <p>', 'share of PATCHes answered 504', probability('--rate-504'))
+  .option('--rate-drop <p>', 'share of PATCHes whose connection is dropped', probability('--rate-drop'))
+  .option('--rate-slow <p>', 'share of PATCHes answered slowly', probability('--rate-slow'))
+  .option('--missing-config <id>', 'a configuration id that answers 404 (repeatable)', collect)
+  .option('--seed <n>', 'seed for the fault dice', (v) => Number(v))
+  .addHelpText('after', '\nThe accepted bearer token is "sim-token". State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset.')
+  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number }) => {
+    const options: SimulatorOptions = {
+      host: flags.host,
+      port: flags.port,
+      seed: flags.seed,
+      missingConfigurations: flags.missingConfig,
+      budget: flags.budget ? { ...(flags.appLimit ? { perApp: flags.appLimit } : {}), ...(flags.tenantLimit ? { perTenant: flags.tenantLimit } : {}) } : false,
+      faults: { rate503: flags.rate503, rate504: flags.rate504, rateDrop: flags.rateDrop, rateSlow: flags.rateSlow },
+    };
+    const sim = await startSimulator(options);
+    process.stdout.write(`${JSON.stringify({ url: sim.url, port: sim.port, token: 'sim-token' })}\n`);
+    const stop = () => void sim.close().then(() => process.exit(EXIT.ok));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await new Promise<void>(() => undefined);
+  });

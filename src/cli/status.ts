@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import type { RunStatus } from '../interfaces.js';
+import { CliError, EXIT, printJson, withServices } from './shared.js';
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export function formatStatus(s: RunStatus): string {
+  const lines = [
+    `run ${s.runId}: ${s.state}${s.blockedReason ? ` (${s.blockedReason})` : ''}`,
+    `  total ${s.total}  rejected ${s.rejected}  pending ${s.pending}  succeeded ${s.succeeded}  failed ${s.failed}  unchanged ${s.unchanged}  superseded ${s.superseded}`,
+    `  throttled ${s.throttledCount} times, ${seconds(s.throttledMs)} paused${s.finishedAt ? `; took ${seconds(s.finishedAt - s.createdAt)}` : ''}`,
+  ];
+  if (s.source) lines.push(`  source ${s.source}`);
+  if (s.importError) lines.push(`  import stopped early: ${s.importError}`);
+  return lines.join('\n');
+}
+
+export const statusCommand = new Command('status')
+  .description("Show a run's state and counts")
+  .argument('<runId>')
+  .option('--json', 'print one JSON object')
+  .addHelpText(
+    'after',
+    `
+--json fields: runId, state (running | completed | completed_with_errors | blocked), total, rejected, pending, succeeded, failed,
+unchanged, superseded, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, source, blockedReason?,
+throttledCount, throttledMs. Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
+  )
+  .action(async (runId: string, flags: { json?: boolean }) => {
+    await withServices(async ({ store }) => {
+      const status = await store.status(runId);
+      if (!status) throw new CliError(`no run ${runId}`, EXIT.notFound);
+      if (flags.json) printJson(status);
+      else process.stdout.write(`${formatStatus(status)}\n`);
+    });
+  });

@@ -1,0 +1,54 @@
+import { Command } from 'commander';
+import { connectRedis } from '../queue/connection.js';
+import { startPatchWorker } from '../queue/patch-worker.js';
+import { createLogger } from '../logger.js';
+import { EXIT, loadCliConfig, parsePositiveInt } from './shared.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const workerCommand = new Command('worker')
+  .description('Process queued rows: paced, retried PATCHes to Graph, with every outcome recorded in Redis')
+  .option('--concurrency <n>', 'requests in flight in this process (the fleet-wide budget still applies)', parsePositiveInt('--concurrency'), 10)
+  .option('--until-idle', 'exit 0 once no job is waiting, delayed or active (for cron-style batch runs)')
+  .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish', parsePositiveInt('--shutdown-timeout'), 30_000)
+  .option('--lock-duration <ms>', "how soon a killed worker's jobs are picked up again", parsePositiveInt('--lock-duration'), 30_000)
+  .addHelpText('after', '\nExit codes: 0 stopped by a signal or idle, 3 (--until-idle) the fleet is blocked by missing permissions, 1 Redis unreachable or bad credentials.')
+  .action(async (flags: { concurrency: number; untilIdle?: boolean; shutdownTimeout: number; lockDuration: number }) => {
+    const config = loadCliConfig();
+    const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid });
+    const redis = await connectRedis(config.redisUrl, 'service');
+    const running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration });
+    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: config.graphBaseUrl }, 'worker started');
+
+    let stopping: Promise<void> | undefined;
+    const stop = (why: string) =>
+      (stopping ??= (async () => {
+        logger.info({ why }, 'worker stopping: finishing in-flight requests');
+        await running.close(flags.shutdownTimeout);
+        redis.disconnect();
+      })());
+    process.once('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(EXIT.ok)));
+    process.once('SIGINT', () => void stop('SIGINT').then(() => process.exit(EXIT.ok)));
+
+    if (!flags.untilIdle) return new Promise<void>(() => undefined);
+
+    // Two idle readings in a row, so a job between "completed" and its successor's "waiting" is not missed.
+    let idleReadings = 0;
+    while (!stopping) {
+      await sleep(250);
+      if (await running.isIdle()) idleReadings++;
+      else idleReadings = 0;
+      if (idleReadings >= 2) break;
+      const breaker = await running.breaker.state();
+      if (breaker.tripped && (await running.queue.isPaused())) {
+        const active = (await running.queue.getJobCounts('active')).active ?? 0;
+        if (active === 0) {
+          process.stderr.write(`blocked: ${breaker.reason}\nGrant the permission, then run: compliance-sync resume <runId>\n`);
+          await stop('blocked');
+          process.exit(EXIT.blocked);
+        }
+      }
+    }
+    await stop('idle');
+    logger.info('queue idle: worker exiting');
+  });

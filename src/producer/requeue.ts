@@ -1,0 +1,43 @@
+import type { RowResult } from '../interfaces.js';
+import type { PatchQueue } from '../queue/queues.js';
+import { jobIdFor } from '../redis-layout.js';
+import type { ResultStore } from '../results/store.js';
+
+export interface RequeueSummary {
+  requeued: number;
+  superseded: number;
+  skipped: number;
+}
+
+/**
+ * Sends a run's failed rows again (all of them, or those `which` selects), each under a new job id.
+ * A row for which a newer update exists is not resent: it becomes superseded.
+ */
+export async function requeueFailedRows(store: ResultStore, queue: PatchQueue, runId: string, which: (row: RowResult) => boolean = () => true): Promise<RequeueSummary> {
+  const summary: RequeueSummary = { requeued: 0, superseded: 0, skipped: 0 };
+  let jobs: Parameters<PatchQueue['addBulk']>[0] = [];
+  const flush = async () => {
+    if (jobs.length) await queue.addBulk(jobs);
+    jobs = [];
+  };
+  for await (const row of store.iterateRows(runId, ['failed'])) {
+    if (!which(row)) continue;
+    if (!row.record || !row.version || row.fingerprint === undefined) {
+      summary.skipped++;
+      continue;
+    }
+    const outcome = await store.requeueRow(runId, row.line, 'failed');
+    if (outcome.kind === 'superseded') summary.superseded++;
+    if (outcome.kind === 'skip') summary.skipped++;
+    if (outcome.kind !== 'requeued') continue;
+    summary.requeued++;
+    jobs.push({
+      name: 'patch',
+      data: { runId, line: row.line, key: row.key, record: row.record, fingerprint: row.fingerprint, version: row.version, enqueuedAt: Date.now(), generation: outcome.generation },
+      opts: { jobId: jobIdFor(runId, row.line, outcome.generation) },
+    });
+    if (jobs.length >= 500) await flush();
+  }
+  await flush();
+  return summary;
+}

@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import { redisKeys } from '../redis-layout.js';
+
+export const PERMISSION_HINT =
+  'the app lacks DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (application permission, with admin consent)';
+
+/**
+ * A 403 means the app itself lacks permission, so every later row would fail the same way.
+ * After a few in a row the fleet stops sending (the budget hash's `blocked` flag, read by every slot
+ * reservation) instead of burning through the backlog.
+ */
+export class PermissionBreaker {
+  private readonly keys: ReturnType<typeof redisKeys>;
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    readonly threshold = 3,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
+
+  /** Returns true when this 403 tripped the breaker. */
+  async recordForbidden(reason: string): Promise<boolean> {
+    const count = await this.redis.hincrby(this.keys.breaker, 'consecutive403', 1);
+    if (count < this.threshold) return false;
+    const tripped = await this.redis.hsetnx(this.keys.breaker, 'trippedAt', String(Date.now()));
+    if (tripped === 1) {
+      await this.redis.multi().hset(this.keys.breaker, 'reason', reason).hset(this.keys.budget, 'blocked', '1').exec();
+    }
+    return tripped === 1;
+  }
+
+  async recordSuccess(): Promise<void> {
+    await this.redis.hset(this.keys.breaker, 'consecutive403', '0');
+  }
+
+  async state(): Promise<{ tripped: boolean; reason?: string; consecutive403: number }> {
+    const h = await this.redis.hgetall(this.keys.breaker);
+    return { tripped: Boolean(h.trippedAt), reason: h.reason || undefined, consecutive403: Number(h.consecutive403 ?? 0) };
+  }
+
+  async reset(): Promise<void> {
+    await this.redis.multi().del(this.keys.breaker).hdel(this.keys.budget, 'blocked').exec();
+  }
+}

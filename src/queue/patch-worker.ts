@@ -1,0 +1,85 @@
+import { Worker, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createPatchUserStatusProcessor, type PatchProcessorDeps } from '../../jobs/patch-user-status.js';
+import type { SyncConfig } from '../config.js';
+import { createTokenSource, type TokenSource } from '../graph/auth.js';
+import { UserStatusWriter } from '../graph/client.js';
+import type { PatchJobData } from '../interfaces.js';
+import type { Logger } from '../logger.js';
+import { QUEUE_NAMES } from '../redis-layout.js';
+import { ResultStore } from '../results/store.js';
+import { PermissionBreaker } from './breaker.js';
+import { RateBudget } from './budget.js';
+import { createPatchQueue, queueDepth, type PatchQueue } from './queues.js';
+
+export interface PatchWorkerOptions {
+  concurrency: number;
+  /** How long a job's lock lives without renewal: a killed worker's jobs are picked up again after this. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  tokens?: TokenSource;
+  hooks?: Pick<PatchProcessorDeps, 'onRowFinished' | 'onThrottled' | 'onRunCompleted'>;
+}
+
+export interface PatchWorker {
+  worker: Worker<PatchJobData>;
+  queue: PatchQueue;
+  store: ResultStore;
+  breaker: PermissionBreaker;
+  /** True when no job is waiting, delayed or active. */
+  isIdle(): Promise<boolean>;
+  /** Finishes in-flight jobs, waiting at most `deadlineMs` before abandoning them to stalled-job recovery. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+export async function startPatchWorker(config: SyncConfig, redis: Redis, logger: Logger, options: PatchWorkerOptions): Promise<PatchWorker> {
+  const store = new ResultStore(redis, config.prefix);
+  const queue = createPatchQueue(redis, config.prefix);
+  const breaker = new PermissionBreaker(redis, config.prefix);
+  const writer = new UserStatusWriter(config, options.tokens ?? createTokenSource(config));
+  const processor = createPatchUserStatusProcessor({
+    store,
+    budget: new RateBudget(redis, config.prefix, config.rateLimit),
+    breaker,
+    writer,
+    logger,
+    requestTimeoutMs: config.requestTimeoutMs,
+    maxRowAgeMs: config.maxRowAgeMs,
+    pauseFleet: async () => queue.pause(),
+    ...options.hooks,
+  });
+  const workerOptions: WorkerOptions = {
+    connection: redis,
+    prefix: config.prefix,
+    concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? options.lockDurationMs ?? 30_000,
+    // A row must never be dropped because its worker died more than once: BullMQ's default of 1 would fail it.
+    maxStalledCount: 1000,
+  };
+  const worker = new Worker<PatchJobData>(QUEUE_NAMES.patch, processor, workerOptions);
+  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+  await worker.waitUntilReady();
+
+  return {
+    worker,
+    queue,
+    store,
+    breaker,
+    async isIdle() {
+      const d = await queueDepth(queue);
+      return d.waiting + d.prioritized + d.delayed + d.active + d.paused === 0;
+    },
+    async close(deadlineMs = 30_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), deadlineMs)));
+      const outcome = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        logger.warn({ deadlineMs }, 'in-flight jobs did not finish before the deadline; leaving them to stalled-job recovery');
+        await worker.close(true);
+      }
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { resolveHeader, type CanonicalColumn } from '../domain/columns.js';
+import type { RawRow } from '../interfaces.js';
+import { readCsv } from './csv.js';
+import { readNdjson } from './ndjson.js';
+
+export type FileFormat = 'csv' | 'ndjson';
+
+export class SourceError extends Error {
+  override name = 'SourceError';
+}
+
+export function detectFormat(path: string, explicit?: string): FileFormat {
+  if (explicit === 'csv' || explicit === 'ndjson') return explicit;
+  if (explicit) throw new SourceError(`--format must be csv or ndjson, got "${explicit}"`);
+  return /\.(nd)?jsonl?$/i.test(path) ? 'ndjson' : 'csv';
+}
+
+/** Opens the file first, so a missing or unreadable path fails with a clear message before any run exists. */
+export async function openInput(path: string, stdin: Readable = process.stdin): Promise<Readable> {
+  if (path === '-') return stdin;
+  try {
+    const handle = await open(path, 'r');
+    const stat = await handle.stat();
+    if (stat.isDirectory()) {
+      await handle.close();
+      throw new SourceError(`cannot read ${path}: it is a directory`);
+    }
+    return createReadStream('', { fd: handle.fd, highWaterMark: 256 * 1024 });
+  } catch (err) {
+    if (err instanceof SourceError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new SourceError(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message}`);
+  }
+}
+
+/** Rows of a CSV or NDJSON stream; the CSV header is checked against the known columns before the first row. */
+export function readRows(input: Readable, format: FileFormat, mapColumn: (name: string) => CanonicalColumn | undefined): AsyncIterable<RawRow> {
+  if (format === 'ndjson') return readNdjson(input);
+  return readCsv(input, { onHeader: (header) => void resolveHeader(header, mapColumn) });
+}
