@@ -20,9 +20,11 @@ export interface PatchProcessorDeps {
   transientRetries?: number;
   /** Called once when the breaker trips, to pause the queue for every worker. */
   pauseFleet: (reason: string) => Promise<void>;
-  onRowFinished?: (row: RowResult, latencyMs: number) => void;
+  onRowFinished?: (row: RowResult, latencyMs: number, runId: string) => void;
   onThrottled?: (pausedMs: number) => void;
   onRunCompleted?: (runId: string) => void;
+  /** Called by the worker whose 403 tripped the permission breaker, after the run is marked blocked. */
+  onRunBlocked?: (runId: string, reason: string) => void;
 }
 
 /** The row ended without a PATCH (superseded, already done by another delivery): nothing to record. */
@@ -125,7 +127,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     const finish = async (row: RowResult & { state: 'succeeded' | 'failed' }) => {
       const outcome = await store.recordOutcome(data.runId, row, owner);
       if (outcome.startsWith('already')) log.warn({ outcome }, 'row had already ended; outcome not recorded twice');
-      else deps.onRowFinished?.(row, Date.now() - startedAt);
+      else deps.onRowFinished?.(row, Date.now() - startedAt, data.runId);
       if (outcome === 'completed') deps.onRunCompleted?.(data.runId);
     };
 
@@ -172,6 +174,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           log.error({ reason }, 'permission breaker tripped: pausing the fleet');
           await store.setBlocked(data.runId, reason);
           await deps.pauseFleet(reason);
+          deps.onRunBlocked?.(data.runId, reason);
         }
       } else if (err.kind === 'unauthorized') {
         reason = `${err.message} (the token was refreshed once and Graph still refused it)`;

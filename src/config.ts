@@ -26,6 +26,14 @@ export interface SyncConfig {
   /** A row that cannot finish within this time (throttling, outages) fails with a clear reason instead of waiting forever. */
   maxRowAgeMs: number;
   logLevel: string;
+  /** Bearer tokens `serve` accepts (SYNC_API_TOKENS, comma-separated); empty when unset, and `serve` refuses to start. */
+  apiTokens: string[];
+  /** Largest request body `serve` reads; bigger ones get 413 before any record is looked at. */
+  apiBodyLimitBytes: number;
+  /** Where run alerts (completed, blocked, failed_threshold) are POSTed; unset disables alerts. */
+  alertWebhookUrl?: string;
+  /** Alert once a run's failed rows reach this percent of its accepted rows; unset disables that alert. */
+  alertFailedPercent?: number;
 }
 
 export class ConfigError extends Error {
@@ -76,6 +84,16 @@ const envSchema = z.object({
   SYNC_REQUEST_TIMEOUT_MS: positiveInt('SYNC_REQUEST_TIMEOUT_MS', 30_000),
   SYNC_MAX_ROW_AGE_MS: positiveInt('SYNC_MAX_ROW_AGE_MS', 6 * 3_600_000),
   SYNC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SYNC_API_TOKENS: z.string().optional(),
+  SYNC_API_BODY_LIMIT_BYTES: positiveInt('SYNC_API_BODY_LIMIT_BYTES', 1024 * 1024),
+  SYNC_ALERT_WEBHOOK_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || /^https?:\/\/[^\s]+$/i.test(v), 'SYNC_ALERT_WEBHOOK_URL must be an http(s) URL'),
+  SYNC_ALERT_FAILED_PERCENT: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || (Number(v) > 0 && Number(v) <= 100), 'SYNC_ALERT_FAILED_PERCENT must be a number above 0 and at most 100'),
 });
 
 function credentialsFrom(env: z.infer<typeof envSchema>): Credentials {
@@ -111,5 +129,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     requestTimeoutMs: e.SYNC_REQUEST_TIMEOUT_MS,
     maxRowAgeMs: e.SYNC_MAX_ROW_AGE_MS,
     logLevel: e.SYNC_LOG_LEVEL,
+    apiTokens: (e.SYNC_API_TOKENS ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
+    apiBodyLimitBytes: e.SYNC_API_BODY_LIMIT_BYTES,
+    ...(e.SYNC_ALERT_WEBHOOK_URL ? { alertWebhookUrl: e.SYNC_ALERT_WEBHOOK_URL } : {}),
+    ...(e.SYNC_ALERT_FAILED_PERCENT ? { alertFailedPercent: Number(e.SYNC_ALERT_FAILED_PERCENT) } : {}),
   };
 }

@@ -6,13 +6,18 @@
  *                       { runId, line, key, record: { configurationType, configurationId, userStatusId, properties },
  *                         fingerprint, version, enqueuedAt, generation }
  *                       job id = `${runId}:${line}:${generation}`, so a resumed import re-adds nothing twice.
- *   scheduled-import    jobs of BullMQ Job Schedulers: { scheduleName, source }.
+ *   scheduled-import    jobs of BullMQ Job Schedulers (scheduler id = schedule name); payload = ScheduledImportJobData
+ *                       (src/queue/schedules.ts): { scheduleName, source: { kind: 'dir', dir } | { kind: 'postgres', url, query },
+ *                         format?, full?, renames?, settleMs? }. A postgres URL is stored as given (password included, if any).
  *
  * Runs and rows:
  *   P:runs                  ZSET   runId -> createdAt (ms)
  *   P:run:{runId}           HASH   counters per row state (rejected, unchanged, queued, succeeded, failed, superseded),
  *                                  enqueued, maxLine (highest input line, for ordered reads), createdAt, finishedAt, source, importFinished (0|1), importError,
- *                                  blocked (0|1), blockedReason, throttledCount, throttledMs
+ *                                  blocked (0|1), blockedReason, throttledCount, throttledMs,
+ *                                  alertedCompleted, alertedFailedThreshold, alertedBlocked:<breaker trippedAt>
+ *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
+ *                                  a blocked alert once per trip of the permission breaker; src/server/alerts.ts)
  *   P:run:{runId}:rows      HASH   line -> RowResult JSON (src/interfaces.ts); its `state` is the truth the counters follow
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
@@ -26,6 +31,10 @@
  *   P:budget                HASH   tat (µs, next free send slot), intervalUs (current adaptive spacing),
  *                                  pauseUntil (µs, end of a 429's Retry-After), lastCutUs
  *   P:breaker               HASH   consecutive403, trippedAt, reason
+ *
+ * Scheduled imports (jobs/scheduled-import.ts):
+ *   P:schedule-lock:{name}  STRING token of the firing of schedule {name} that is running (SET NX PX 30 s, renewed every 10 s),
+ *                                  so one schedule never runs twice at once across worker processes; expires if a worker dies
  *
  * Multi-key scripts touch keys they compute from the prefix; this layout assumes one Redis, not a Cluster.
  */
@@ -46,6 +55,7 @@ export function redisKeys(prefix: string) {
     lock: (key: string) => `${prefix}:lock:${key}`,
     budget: `${prefix}:budget`,
     breaker: `${prefix}:breaker`,
+    scheduleLock: (scheduleName: string) => `${prefix}:schedule-lock:${scheduleName}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { ColumnError } from '../domain/columns.js';
 import type { RawRow } from '../interfaces.js';
 import { dryRun } from '../producer/dry-run.js';
@@ -7,6 +7,7 @@ import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import { detectFormat, openInput, readRows, SourceError } from '../sources/index.js';
 import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
+import { createRunAlerts } from '../server/alerts.js';
 import { createProgressReporter } from './progress.js';
 import { CliError, EXIT, checkRunId, collectMapping, newRunId, parsePositiveInt, printJson, withServices } from './shared.js';
 
@@ -23,11 +24,17 @@ interface ImportFlags {
   progress: boolean;
 }
 
-/** Counts bytes as the parser pulls them, for a progress bar over a file of known size. */
+/** Counts bytes as the parser pulls them (a pass-through, so back-pressure still holds), for the progress bar. */
 function countBytes(input: Readable): { input: Readable; read: () => number } {
   let bytes = 0;
-  input.on('data', (chunk: Buffer | string) => (bytes += chunk.length));
-  return { input, read: () => bytes };
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  input.on('error', (err) => counter.destroy(err));
+  return { input: input.pipe(counter), read: () => bytes };
 }
 
 export const importCommand = new Command('import')
@@ -85,7 +92,9 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
       if (file !== '-') {
         const { stat } = await import('node:fs/promises');
         totalBytes = (await stat(file!)).size;
-        bytesRead = countBytes(input).read;
+        const counted = countBytes(input);
+        input = counted.input;
+        bytesRead = counted.read;
       }
       rows = readRows(input, format, checker.mapColumn);
       label = file === '-' ? `stdin (${format})` : `${file} (${format})`;
@@ -97,7 +106,7 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
       warnings.add(name);
     };
 
-    await withServices(async ({ store, queue, logger }) => {
+    await withServices(async ({ config, redis, store, queue, logger }) => {
       if (flags.dryRun) {
         const summary = await dryRun(store, rows, { renames, full: flags.full, chunkSize: flags.chunkSize, onUnknownColumn });
         if (flags.json) printJson({ dryRun: true, ...summary });
@@ -126,6 +135,8 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
         throw new CliError(`${label}: import stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`);
       }
       reporter.stop();
+      // Every row had already ended when the input did (e.g. all unchanged): no worker will announce this run.
+      if (summary.completed) await createRunAlerts(config, redis, logger)?.checkRun(runId);
       // Totals come from the run, so a resumed import reports the same figures as an uninterrupted one.
       const status = (await store.status(runId))!;
       const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed };

@@ -6,6 +6,8 @@ import { importCommand } from './import.js';
 import { reportCommand } from './report.js';
 import { resumeCommand } from './resume.js';
 import { retryCommand } from './retry.js';
+import { scheduleCommand } from './schedule.js';
+import { serveCommand } from './serve.js';
 import { CliError, EXIT } from './shared.js';
 import { simulateCommand } from './simulate.js';
 import { statusCommand } from './status.js';
@@ -16,7 +18,7 @@ const program = new Command('compliance-sync')
   .showHelpAfterError()
   .addHelpText('after', '\nConfiguration is environment variables (REDIS_URL, SYNC_PREFIX, GRAPH_CLOUD, GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN, AZURE_*, SYNC_RATE_LIMIT, ...); see README.md.');
 
-for (const command of [importCommand, workerCommand, statusCommand, reportCommand, retryCommand, resumeCommand, simulateCommand, demoCommand]) {
+for (const command of [importCommand, workerCommand, statusCommand, reportCommand, retryCommand, resumeCommand, scheduleCommand, serveCommand, simulateCommand, demoCommand]) {
   program.addCommand(command);
 }
 

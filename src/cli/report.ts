@@ -3,28 +3,16 @@ import { Command, Option } from 'commander';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { ROW_STATES, type RowResult, type RowState } from '../interfaces.js';
+import { ROW_STATES, type RowState } from '../interfaces.js';
+import { REPORT_COLUMNS, reportJson, reportRecord } from '../results/report.js';
 import { CliError, EXIT, withServices } from './shared.js';
 
-export const REPORT_COLUMNS = ['line', 'key', 'state', 'httpStatus', 'attempts', 'reason', 'requestId', 'finishedAt', 'supersededBy'] as const;
+// Re-exported for callers that imported them from here before they moved to src/results/report.ts.
+export { REPORT_COLUMNS, reportRecord };
 
 /** Spreadsheet formula injection: a cell that starts with = + - @ (or tab/CR) is prefixed with a quote. */
 export function neutraliseCell(value: string): string {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-}
-
-export function reportRecord(row: RowResult): Record<(typeof REPORT_COLUMNS)[number], string | number | undefined> {
-  return {
-    line: row.line,
-    key: row.key,
-    state: row.state,
-    httpStatus: row.httpStatus,
-    attempts: row.attempts ?? 0,
-    reason: row.reason,
-    requestId: row.requestId,
-    finishedAt: row.finishedAt ? new Date(row.finishedAt).toISOString() : undefined,
-    supersededBy: row.supersededBy ? `${row.supersededBy.runId}:${row.supersededBy.line}` : undefined,
-  };
 }
 
 async function write(out: Writable, text: string) {
@@ -47,7 +35,7 @@ export const reportCommand = new Command('report')
       }
       const rows = store.iterateRows(runId, flags.state ? [flags.state] : undefined);
       if (flags.format === 'ndjson') {
-        for await (const row of rows) await write(out, `${JSON.stringify({ ...reportRecord(row), ...(row.errors ? { errors: row.errors } : {}) })}\n`);
+        for await (const row of rows) await write(out, `${JSON.stringify(reportJson(row))}\n`);
       } else {
         const csv = stringify({ header: true, columns: [...REPORT_COLUMNS], cast: { string: neutraliseCell } });
         csv.pipe(out, { end: false });

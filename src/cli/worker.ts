@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { connectRedis } from '../queue/connection.js';
 import { startPatchWorker } from '../queue/patch-worker.js';
+import { startImportWorker } from '../queue/import-worker.js';
 import { createLogger } from '../logger.js';
+import { startWorkerObservers } from '../server/worker-observers.js';
 import { EXIT, loadCliConfig, parsePositiveInt } from './shared.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -12,19 +14,25 @@ export const workerCommand = new Command('worker')
   .option('--until-idle', 'exit 0 once no job is waiting, delayed or active (for cron-style batch runs)')
   .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish', parsePositiveInt('--shutdown-timeout'), 30_000)
   .option('--lock-duration <ms>', "how soon a killed worker's jobs are picked up again", parsePositiveInt('--lock-duration'), 30_000)
+  .option('--metrics-port <n>', 'serve this worker\'s Prometheus metrics (row latency, outcomes, 429s) at http://0.0.0.0:<n>/metrics', parsePositiveInt('--metrics-port'))
+  .option('--no-scheduled-imports', 'do not run scheduled imports (`schedule add`) in this process, e.g. on a host without the drop folder')
   .addHelpText('after', '\nExit codes: 0 stopped by a signal or idle, 3 (--until-idle) the fleet is blocked by missing permissions, 1 Redis unreachable or bad credentials.')
-  .action(async (flags: { concurrency: number; untilIdle?: boolean; shutdownTimeout: number; lockDuration: number }) => {
+  .action(async (flags: { concurrency: number; untilIdle?: boolean; shutdownTimeout: number; lockDuration: number; scheduledImports: boolean; metricsPort?: number }) => {
     const config = loadCliConfig();
     const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid });
     const redis = await connectRedis(config.redisUrl, 'service');
-    const running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration });
+    // Metrics (--metrics-port) and alerts (SYNC_ALERT_WEBHOOK_URL) observe rows through the processor's hooks.
+    const observers = await startWorkerObservers(config, redis, logger, { metricsPort: flags.metricsPort });
+    const running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration, hooks: observers.hooks });
+    const imports = flags.scheduledImports ? await startImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration }) : undefined;
     logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: config.graphBaseUrl }, 'worker started');
 
     let stopping: Promise<void> | undefined;
     const stop = (why: string) =>
       (stopping ??= (async () => {
         logger.info({ why }, 'worker stopping: finishing in-flight requests');
-        await running.close(flags.shutdownTimeout);
+        await Promise.all([running.close(flags.shutdownTimeout), imports?.close(flags.shutdownTimeout)]);
+        await observers.close();
         redis.disconnect();
       })());
     process.once('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(EXIT.ok)));
@@ -36,7 +44,8 @@ export const workerCommand = new Command('worker')
     let idleReadings = 0;
     while (!stopping) {
       await sleep(250);
-      if (await running.isIdle()) idleReadings++;
+      // Only running scheduled imports count: a schedule's next firing is always waiting as a delayed job.
+      if ((await running.isIdle()) && ((await imports?.isIdle()) ?? true)) idleReadings++;
       else idleReadings = 0;
       if (idleReadings >= 2) break;
       const breaker = await running.breaker.state();

@@ -6,6 +6,9 @@ import { graphScopeFor } from './clouds.js';
 export interface TokenSource {
   getToken(forceRefresh?: boolean): Promise<string>;
   readonly description: string;
+  /** For credentials that request tokens: the Graph scope and the Entra authority used, both from GRAPH_CLOUD. */
+  readonly scope?: string;
+  readonly authorityHost?: string;
 }
 
 export class MissingCredentialsError extends Error {
@@ -27,7 +30,8 @@ class IdentityTokenSource implements TokenSource {
   private credential: TokenCredential;
   constructor(
     private readonly makeCredential: () => TokenCredential,
-    private readonly scope: string,
+    readonly scope: string,
+    readonly authorityHost: string,
     readonly description: string,
   ) {
     this.credential = makeCredential();
@@ -51,12 +55,14 @@ export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'clou
       return new IdentityTokenSource(
         () => new ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, { authorityHost: config.authorityHost }),
         scope,
+        config.authorityHost,
         `client secret for app ${c.clientId}`,
       );
     case 'clientCertificate':
       return new IdentityTokenSource(
         () => new ClientCertificateCredential(c.tenantId, c.clientId, { certificatePath: c.certificatePath }, { authorityHost: config.authorityHost }),
         scope,
+        config.authorityHost,
         `client certificate for app ${c.clientId}`,
       );
     case 'none':

@@ -26,12 +26,18 @@ export class GraphRequestError extends Error {
 
 const TRANSIENT_STATUSES = new Set([500, 502, 503, 504]);
 
-/** Retry-After is seconds (possibly fractional) or an HTTP date. */
+const SECONDS = /^\d+(?:\.\d+)?$/;
+/** HTTP dates name their month ("Wed, 21 Oct 2015 07:28:00 GMT"); this keeps Date.parse from reading "-1" as the year 2001. */
+const HTTP_DATE = /[A-Za-z]{3}/;
+
+/** Retry-After is seconds (possibly fractional) or an HTTP date; anything else is treated as absent. Returns ms. */
 export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value.trim());
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
-  const date = Date.parse(value);
+  const text = value?.trim();
+  if (!text) return undefined;
+  // The epsilon keeps float noise (1.1 * 1000 = 1100.0000000000002) from adding a millisecond.
+  if (SECONDS.test(text)) return Math.max(0, Math.ceil(Number(text) * 1000 - 1e-6));
+  if (!HTTP_DATE.test(text)) return undefined;
+  const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 

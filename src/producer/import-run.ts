@@ -16,6 +16,8 @@ export interface ImportOptions {
   origin?: 'bulk' | 'event';
   onUnknownColumn?: (name: string) => void;
   onProgress?: (progress: ImportProgress) => void;
+  /** Called after each chunk's jobs are added, with their ids (the event API answers with them). */
+  onJobsQueued?: (jobIds: string[]) => void;
   logger?: Logger;
 }
 
@@ -32,6 +34,11 @@ export interface ImportSummary extends ImportProgress {
   runId: string;
   /** True when some lines had been admitted by an earlier, interrupted pass with the same run id. */
   resumed: boolean;
+  /**
+   * True when the end of the import finished the run (no row was left waiting), so no worker will
+   * report its completion: the caller is the one to announce it (alerts).
+   */
+  completed: boolean;
 }
 
 /**
@@ -102,7 +109,10 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
         });
       }
     });
-    if (jobs.length > 0) await queue.addBulk(jobs);
+    if (jobs.length > 0) {
+      await queue.addBulk(jobs);
+      options.onJobsQueued?.(jobs.map((j) => j.opts.jobId));
+    }
     // The replaced rows are already recorded as superseded; removing their jobs just spares a worker the visit.
     await Promise.all(replaced.map((id) => queue.remove(id).catch(() => 0)));
     options.onProgress?.({ ...progress });
@@ -121,7 +131,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   if (importError && !runCreated) throw importError;
   // A broken input still leaves a finished run: what was admitted is processed, and the error is kept with it.
   await ensureRun();
-  await store.finishImport(options.runId, importError?.message);
+  const finished = await store.finishImport(options.runId, importError?.message);
   if (importError) throw importError;
-  return { runId: options.runId, ...progress, resumed };
+  return { runId: options.runId, ...progress, resumed, completed: finished === 'completed' };
 }

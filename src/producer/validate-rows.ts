@@ -40,7 +40,7 @@ export class RowChecker {
     }
     const { fields, errors: conflicts } = toCanonicalFields(raw.fields, this.mapColumn);
     const result = validateRow(fields);
-    const partialKey = [fields.configurationType ?? 'mobileAppConfiguration', fields.configurationId ?? '', fields.userStatusId ?? ''].map(String).join('/');
+    const partialKey = [fields.configurationType || 'mobileAppConfiguration', fields.configurationId ?? '', fields.userStatusId ?? ''].map(String).join('/');
     if (!result.ok || conflicts.length > 0) {
       return { line: raw.line, key: partialKey, fingerprint: '', version: '', errors: [...conflicts, ...(result.ok ? [] : result.errors)] };
     }

@@ -34,9 +34,9 @@ export class PermissionBreaker {
     await this.redis.hset(this.keys.breaker, 'consecutive403', '0');
   }
 
-  async state(): Promise<{ tripped: boolean; reason?: string; consecutive403: number }> {
+  async state(): Promise<{ tripped: boolean; reason?: string; consecutive403: number; trippedAt?: number }> {
     const h = await this.redis.hgetall(this.keys.breaker);
-    return { tripped: Boolean(h.trippedAt), reason: h.reason || undefined, consecutive403: Number(h.consecutive403 ?? 0) };
+    return { tripped: Boolean(h.trippedAt), reason: h.reason || undefined, consecutive403: Number(h.consecutive403 ?? 0), ...(h.trippedAt ? { trippedAt: Number(h.trippedAt) } : {}) };
   }
 
   async reset(): Promise<void> {

@@ -12,7 +12,7 @@ const DECREASE_FACTOR = 0.75;
 const SLOWEST_INTERVAL_US = 60_000_000;
 
 type BudgetCommands = {
-  reserveSendSlot(key: string, intervalUs: number, recovery: number): Promise<number>;
+  reserveSendSlot(key: string, intervalUs: number, recovery: number, knee: number, slowdown: number): Promise<[number, number]>;
   registerThrottle(key: string, retryAfterUs: number, intervalUs: number, factor: number, slowestUs: number): Promise<number>;
 };
 
@@ -30,7 +30,7 @@ export class RateBudget {
   private readonly commands: BudgetCommands;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     prefix: string,
     readonly rate: RateLimit,
   ) {
@@ -43,20 +43,30 @@ export class RateBudget {
     this.commands = redis as unknown as BudgetCommands;
   }
 
-  /** µs until this caller may send; throws BudgetBlockedError while the 403 breaker holds the fleet. */
-  async reserve(): Promise<number> {
-    const waitUs = Number(await this.commands.reserveSendSlot(this.key, this.intervalUs, RECOVERY_PER_SECOND));
+  /**
+   * Takes the next send slot: µs until it comes, and the throttle epoch it belongs to.
+   * Throws BudgetBlockedError while the 403 breaker holds the fleet.
+   */
+  async reserve(): Promise<{ waitUs: number; epoch: number }> {
+    const [waitUs, epoch] = (await this.commands.reserveSendSlot(this.key, this.intervalUs, RECOVERY_PER_SECOND, Number(process.env.KNEE ?? 0.95), Number(process.env.SLOWDOWN ?? 4))).map(Number);
     if (waitUs < 0) throw new BudgetBlockedError('the fleet is paused by the permission breaker');
-    return waitUs;
+    return { waitUs, epoch };
   }
 
-  /** Waits for this caller's slot. `deadline` (ms epoch) bounds the wait; returns false if the slot lies beyond it. */
+  /**
+   * Waits for this caller's slot. A 429 anywhere in the fleet while it waited voids the slot
+   * (it was spaced for a rate the server just refused), so it queues again behind the pause.
+   * `deadline` (ms epoch) bounds the wait; returns false if the slot lies beyond it.
+   */
   async acquire(deadline = Infinity): Promise<boolean> {
-    const waitUs = await this.reserve();
-    const waitMs = waitUs / 1000;
-    if (Date.now() + waitMs > deadline) return false;
-    if (waitMs >= 1) await new Promise((r) => setTimeout(r, waitMs));
-    return true;
+    for (;;) {
+      const { waitUs, epoch } = await this.reserve();
+      const waitMs = waitUs / 1000;
+      if (Date.now() + waitMs > deadline) return false;
+      if (waitMs < 1) return true;
+      await new Promise((r) => setTimeout(r, waitMs));
+      if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return true;
+    }
   }
 
   /** Records a 429; returns how many ms it added to the fleet's pause. */

@@ -18,8 +18,11 @@ export interface PatchWorkerOptions {
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   tokens?: TokenSource;
-  hooks?: Pick<PatchProcessorDeps, 'onRowFinished' | 'onThrottled' | 'onRunCompleted'>;
+  hooks?: PatchWorkerHooks;
 }
+
+/** Observers of the processor (metrics, alerts); each is optional and must not throw. */
+export type PatchWorkerHooks = Pick<PatchProcessorDeps, 'onRowFinished' | 'onThrottled' | 'onRunCompleted' | 'onRunBlocked'>;
 
 export interface PatchWorker {
   worker: Worker<PatchJobData>;

@@ -107,9 +107,9 @@ export class ResultStore {
   }
 
   /** Streams a run's rows in line order, a range of lines per round trip, so memory stays flat at a million rows. */
-  async *iterateRows(runId: string, states?: readonly RowState[], batchSize = 2000): AsyncGenerator<RowResult> {
+  async *iterateRows(runId: string, states?: readonly RowState[], batchSize = 2000, fromLine = 1): AsyncGenerator<RowResult> {
     const maxLine = Number((await this.redis.hget(this.keys.run(runId), 'maxLine')) ?? 0);
-    for (let from = 1; from <= maxLine; from += batchSize) {
+    for (let from = Math.max(1, fromLine); from <= maxLine; from += batchSize) {
       const lines = Array.from({ length: Math.min(batchSize, maxLine - from + 1) }, (_, i) => String(from + i));
       const values = await this.redis.hmget(this.keys.rows(runId), ...lines);
       for (const json of values) {
@@ -127,6 +127,14 @@ export class ResultStore {
   async setBlocked(runId: string, reason: string | undefined): Promise<void> {
     if (reason) await this.redis.hset(this.keys.run(runId), 'blocked', '1', 'blockedReason', reason);
     else await this.redis.hset(this.keys.run(runId), 'blocked', '0', 'blockedReason', '');
+  }
+
+  /**
+   * Claims the right to send one alert about a run (`field` names the alert, see src/redis-layout.ts).
+   * True for exactly one caller across the fleet; only call it for a run that exists.
+   */
+  async claimAlert(runId: string, field: string, now = Date.now()): Promise<boolean> {
+    return (await this.redis.hsetnx(this.keys.run(runId), field, String(now))) === 1;
   }
 
   async status(runId: string): Promise<RunStatus | undefined> {

@@ -37,14 +37,16 @@ export async function* readCsv(input: Readable, options: CsvSourceOptions = {}):
   let previousEndLine = 1;
   let previousEmptyLines = 0;
   let previousCommentLines = 0;
+  let previousInvalid = 0; // csv-parse's counters are running totals, so each row compares with the last
   for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { empty_lines: number; comment_lines: number; invalid_field_length: number; columns: unknown[] } }>) {
     const line = previousEndLine + 1 + (info.empty_lines - previousEmptyLines) + (info.comment_lines - previousCommentLines);
     previousEndLine = line + countNewlines(record);
     previousEmptyLines = info.empty_lines;
     previousCommentLines = info.comment_lines;
     const fields: Record<string, unknown> = record;
-    const cells = Object.keys(record).length;
-    if (info.invalid_field_length > 0 || cells !== info.columns.length) {
+    const inconsistent = info.invalid_field_length > previousInvalid;
+    previousInvalid = info.invalid_field_length;
+    if (inconsistent) {
       yield { line, fields, problem: { column: '(row)', reason: `has a different number of cells than the header (${info.columns.length} columns)` } };
     } else {
       yield { line, fields };

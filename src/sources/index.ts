@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { resolveHeader, type CanonicalColumn } from '../domain/columns.js';
@@ -28,7 +27,7 @@ export async function openInput(path: string, stdin: Readable = process.stdin): 
       await handle.close();
       throw new SourceError(`cannot read ${path}: it is a directory`);
     }
-    return createReadStream('', { fd: handle.fd, highWaterMark: 256 * 1024 });
+    return handle.createReadStream({ highWaterMark: 256 * 1024 });
   } catch (err) {
     if (err instanceof SourceError) throw err;
     const e = err as NodeJS.ErrnoException;

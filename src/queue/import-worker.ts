@@ -1,0 +1,81 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createScheduledImportProcessor, type ScheduledImportResult } from '../../jobs/scheduled-import.js';
+import type { SyncConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import { QUEUE_NAMES } from '../redis-layout.js';
+import { ResultStore } from '../results/store.js';
+import { createPatchQueue } from './queues.js';
+import { createScheduleQueue, type ScheduledImportJobData, type ScheduleQueue } from './schedules.js';
+
+export interface ImportWorkerOptions {
+  /** How long the per-schedule lock outlives a dead worker. */
+  scheduleLockTtlMs?: number;
+  /** How soon a killed worker's firing is handed to another worker. */
+  lockDurationMs?: number;
+}
+
+export interface ImportWorker {
+  worker: Worker<ScheduledImportJobData, ScheduledImportResult>;
+  queue: ScheduleQueue;
+  /**
+   * True when no scheduled import is running. Waiting and delayed firings are not counted:
+   * a schedule always has its next firing delayed, so counting it would keep `--until-idle` from ever exiting.
+   */
+  isIdle(): Promise<boolean>;
+  /** Lets the running firing finish its current file, waiting at most `deadlineMs`. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+/**
+ * Runs the `scheduled-import` queue, one firing at a time per process: imports are streamed and
+ * paced by the patch workers anyway, and the per-schedule lock keeps firings of one schedule apart across processes.
+ */
+export async function startImportWorker(config: SyncConfig, redis: Redis, logger: Logger, options: ImportWorkerOptions = {}): Promise<ImportWorker> {
+  const store = new ResultStore(redis, config.prefix);
+  const patchQueue = createPatchQueue(redis, config.prefix);
+  const queue = createScheduleQueue(redis, config.prefix);
+  let stopping = false;
+  const log = logger.child({ queue: QUEUE_NAMES.scheduledImport });
+  const processor = createScheduledImportProcessor({
+    redis,
+    prefix: config.prefix,
+    store,
+    patchQueue,
+    scheduleQueue: queue,
+    logger: log,
+    lockTtlMs: options.scheduleLockTtlMs,
+    stopRequested: () => stopping,
+  });
+  const lockDuration = options.lockDurationMs ?? 30_000;
+  const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {
+    connection: redis,
+    prefix: config.prefix,
+    concurrency: 1,
+    lockDuration,
+    stalledInterval: lockDuration,
+  });
+  worker.on('error', (err) => log.error({ err: err.message }, 'scheduled-import worker error'));
+  worker.on('failed', (job, err) => log.error({ schedule: job?.data.scheduleName, jobId: job?.id, err: err.message }, 'scheduled import failed'));
+  await worker.waitUntilReady();
+
+  return {
+    worker,
+    queue,
+    async isIdle() {
+      return ((await queue.getJobCounts('active')).active ?? 0) === 0;
+    },
+    async close(deadlineMs = 30_000) {
+      stopping = true;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), deadlineMs)));
+      const outcome = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        log.warn({ deadlineMs }, 'scheduled import did not finish before the deadline; its file stays in processing/ and is resumed by the next firing');
+        await worker.close(true);
+      }
+      await Promise.all([queue.close(), patchQueue.close()]);
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { Queue } from 'bullmq';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { STATUS_CODES } from 'node:http';
+import type { SyncConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import { PermissionBreaker } from '../queue/breaker.js';
+import { createPatchQueue } from '../queue/queues.js';
+import { QUEUE_NAMES } from '../redis-layout.js';
+import { ResultStore } from '../results/store.js';
+import type { RunAlerts } from './alerts.js';
+import { requireBearer, type ApiTokens } from './auth.js';
+import { registerDashboard } from './dashboard.js';
+import { registerIngestRoutes } from './ingest.js';
+import { createServerMetrics } from './metrics.js';
+import { registerRunsApi } from './runs-api.js';
+
+export interface ServerOptions {
+  config: SyncConfig;
+  /** A long-lived connection the caller owns (and closes after the server). */
+  redis: Redis;
+  /** The project's pino logger, so the server's lines carry the same redaction of secrets. */
+  logger: Logger;
+  tokens: ApiTokens;
+  alerts?: RunAlerts;
+  maxRecordsPerRequest?: number;
+}
+
+const READY_PING_TIMEOUT_MS = 1000;
+
+async function redisAnswers(redis: Redis): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), READY_PING_TIMEOUT_MS)));
+  const ping = redis.ping().then(
+    (answer) => answer === 'PONG',
+    () => false,
+  );
+  const ok = await Promise.race([ping, timeout]);
+  clearTimeout(timer);
+  return ok;
+}
+
+/**
+ * The HTTP side of compliance-sync:
+ *   GET  /healthz, /readyz, /metrics            no auth
+ *   POST /v1/user-statuses                      events (bearer)
+ *   GET  /v1/runs, /v1/runs/:id, /v1/runs/:id/rows   (bearer)
+ *   GET  /admin/runs, /admin/queues (Bull Board)     (bearer or dashboard session)
+ * It only enqueues and reads: workers (`compliance-sync worker`) do the sending.
+ */
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { config, redis, tokens } = options;
+  const store = new ResultStore(redis, config.prefix);
+  const patchQueue = createPatchQueue(redis, config.prefix);
+  const importQueue = new Queue(QUEUE_NAMES.scheduledImport, { connection: redis, prefix: config.prefix });
+  const breaker = new PermissionBreaker(redis, config.prefix);
+  const metrics = createServerMetrics({ store, queue: patchQueue, breaker, redis, prefix: config.prefix, rateLimit: config.rateLimit });
+
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: config.apiBodyLimitBytes,
+    // Requests arriving during shutdown get 503 and can be retried elsewhere; accepted ones finish first.
+    return503OnClosing: true,
+  });
+  app.addHook('onClose', async () => {
+    await Promise.all([patchQueue.close(), importQueue.close()]);
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+      return reply.code(status).send({ statusCode: status, error: 'Internal Server Error', message: `internal error; see the server log for request ${request.id}` });
+    }
+    const message =
+      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the request body is larger than SYNC_API_BODY_LIMIT_BYTES (${config.apiBodyLimitBytes} bytes); send fewer records per request` : error.message;
+    return reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code: error.code, message });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const redisOk = await redisAnswers(redis);
+    const breakerState = redisOk ? await breaker.state() : undefined;
+    const ready = redisOk && breakerState?.tripped === false;
+    return reply.code(ready ? 200 : 503).send({
+      ready,
+      redis: redisOk ? 'ok' : 'unreachable',
+      ...(breakerState ? { breaker: breakerState.tripped ? { tripped: true, reason: breakerState.reason } : { tripped: false } } : {}),
+    });
+  });
+
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.render()));
+
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', requireBearer(tokens));
+      await registerIngestRoutes(v1, { store, queue: patchQueue, alerts: options.alerts, maxRecords: options.maxRecordsPerRequest });
+      await registerRunsApi(v1, { store });
+    },
+    { prefix: '/v1' },
+  );
+  await app.register(async (admin) => registerDashboard(admin, { store, tokens, queues: [patchQueue, importQueue] }), { prefix: '/admin' });
+  return app;
+}

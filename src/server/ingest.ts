@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { FieldError, RawRow } from '../interfaces.js';
+import { importRun } from '../producer/import-run.js';
+import { RowChecker } from '../producer/validate-rows.js';
+import type { PatchQueue } from '../queue/queues.js';
+import type { ResultStore } from '../results/store.js';
+import type { RunAlerts } from './alerts.js';
+
+export interface IngestOptions {
+  store: ResultStore;
+  queue: PatchQueue;
+  alerts?: RunAlerts;
+  /** Records accepted in one request; more get 413 before any is looked at. */
+  maxRecords?: number;
+}
+
+export const MAX_RECORDS_PER_REQUEST = 1000;
+export const EVENT_SOURCE_LABEL = 'http POST /v1/user-statuses';
+/** Unknown field names echoed back as a hint are capped, so a hostile body cannot make a huge answer. */
+const MAX_IGNORED_FIELDS_REPORTED = 20;
+
+export interface RecordErrors {
+  /** 0-based position in the posted array (0 for a single object); the run's `line` is index + 1. */
+  index: number;
+  errors: FieldError[];
+}
+
+/**
+ * One run per request: `evt-<epoch ms>-<12 hex>`. Requests never share a run, so a record's line is
+ * simply its position in the body, and a request's outcome can be followed with GET /v1/runs/<runId>.
+ */
+export function newEventRunId(now = Date.now()): string {
+  return `evt-${now}-${randomBytes(6).toString('hex')}`;
+}
+
+const isRecordObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+function toRawRows(items: unknown[]): RawRow[] {
+  return items.map((item, i) =>
+    isRecordObject(item) ? { line: i + 1, fields: item } : { line: i + 1, fields: {}, problem: { column: '(row)', reason: 'is not a JSON object' } },
+  );
+}
+
+async function* iterate<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+const badRequest = (message: string) => ({ statusCode: 400, error: 'Bad Request', message });
+
+/**
+ * POST /user-statuses: one record or an array of records, with the same fields and rules as `import`.
+ * Valid records jump ahead of bulk rows (origin 'event'), and newest-wins applies across both.
+ * 202: all queued. 207: some rejected (recorded in the run, like an import's rejected rows).
+ * 400: none valid, and then no run is created and nothing is queued.
+ */
+export async function registerIngestRoutes(app: FastifyInstance, options: IngestOptions): Promise<void> {
+  const maxRecords = options.maxRecords ?? MAX_RECORDS_PER_REQUEST;
+
+  app.post('/user-statuses', async (request, reply) => {
+    const body = request.body;
+    if (body === null || typeof body !== 'object') {
+      return reply.code(400).send(badRequest(`the body must be a JSON object (one record) or an array of up to ${maxRecords} records`));
+    }
+    const items: unknown[] = Array.isArray(body) ? body : [body];
+    if (items.length === 0) return reply.code(400).send(badRequest('the array holds no records'));
+    if (items.length > maxRecords) {
+      return reply.code(413).send({
+        statusCode: 413,
+        error: 'Payload Too Large',
+        message: `${items.length} records in one request; at most ${maxRecords} are accepted. Split the batch, or use \`compliance-sync import\` for bulk files.`,
+      });
+    }
+
+    // Validate everything first, so a body with no valid record leaves no run behind.
+    const rows = toRawRows(items);
+    const ignored = new Set<string>();
+    const checker = new RowChecker({}, (name) => ignored.add(name));
+    const errors: RecordErrors[] = rows.flatMap((raw, index) => {
+      const checked = checker.check(raw, 0);
+      return checked.errors ? [{ index, errors: checked.errors }] : [];
+    });
+    const ignoredFields = ignored.size > 0 ? { ignoredFields: [...ignored].slice(0, MAX_IGNORED_FIELDS_REPORTED) } : {};
+    if (errors.length === rows.length) {
+      return reply.code(400).send({ ...badRequest('no record is valid; nothing was queued'), accepted: 0, rejected: errors.length, errors, ...ignoredFields });
+    }
+
+    const runId = newEventRunId();
+    const jobIds: string[] = [];
+    // Rejected records go in too, so the run's report lists them like an import's rejected rows.
+    const summary = await importRun(options.store, options.queue, {
+      runId,
+      rows: iterate(rows),
+      sourceLabel: EVENT_SOURCE_LABEL,
+      origin: 'event',
+      onJobsQueued: (ids) => jobIds.push(...ids),
+    });
+    // Every record was unchanged or superseded (or already sent): no worker will see this run end.
+    if (summary.completed) options.alerts?.watch(runId);
+    request.log.info({ runId, accepted: summary.accepted, rejected: summary.rejected, queued: jobIds.length }, 'events accepted');
+    return reply.code(errors.length > 0 ? 207 : 202).send({
+      runId,
+      jobIds,
+      accepted: summary.accepted,
+      rejected: summary.rejected,
+      unchanged: summary.unchanged,
+      superseded: summary.superseded,
+      ...(errors.length > 0 ? { errors } : {}),
+      ...ignoredFields,
+    });
+  });
+}

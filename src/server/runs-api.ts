@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import { ROW_STATES, type RowResult, type RowState } from '../interfaces.js';
+import { reportJson } from '../results/report.js';
+import type { ResultStore } from '../results/store.js';
+
+export interface RunsApiOptions {
+  store: ResultStore;
+}
+
+export const MAX_RUNS_PER_PAGE = 1000;
+export const MAX_ROWS_PER_PAGE = 10_000;
+
+export interface RowsPage {
+  rows: RowResult[];
+  /** Pass as `after` for the next page; absent on the last page. */
+  nextAfter?: number;
+}
+
+/** Reads one page of a run's rows in line order, starting after line `after`. */
+export async function readRowsPage(store: ResultStore, runId: string, state: RowState | undefined, after: number, limit: number): Promise<RowsPage> {
+  const rows: RowResult[] = [];
+  for await (const row of store.iterateRows(runId, state ? [state] : undefined, 2000, after + 1)) {
+    // One row past the page tells whether there is a next page.
+    if (rows.length === limit) return { rows, nextAfter: rows[rows.length - 1].line };
+    rows.push(row);
+  }
+  return { rows };
+}
+
+const notFound = (runId: string) => ({ statusCode: 404, error: 'Not Found', message: `no run ${runId}` });
+
+/** GET /runs, /runs/:id and /runs/:id/rows: the figures of `status --json` and the rows of `report`, as JSON. */
+export async function registerRunsApi(app: FastifyInstance, { store }: RunsApiOptions): Promise<void> {
+  app.get<{ Querystring: { limit: number } }>(
+    '/runs',
+    { schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_RUNS_PER_PAGE, default: 50 } } } } },
+    async (request) => ({ runs: await store.listRuns(request.query.limit) }),
+  );
+
+  app.get<{ Params: { id: string } }>('/runs/:id', async (request, reply) => {
+    const status = await store.status(request.params.id);
+    return status ?? reply.code(404).send(notFound(request.params.id));
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { state?: RowState; limit: number; after: number } }>(
+    '/runs/:id/rows',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            state: { type: 'string', enum: [...ROW_STATES] },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_ROWS_PER_PAGE, default: 1000 },
+            after: { type: 'integer', minimum: 0, default: 0 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!(await store.runExists(id))) return reply.code(404).send(notFound(id));
+      const { state, limit, after } = request.query;
+      const page = await readRowsPage(store, id, state, after, limit);
+      return { runId: id, ...(state ? { state } : {}), rows: page.rows.map(reportJson), ...(page.nextAfter !== undefined ? { nextAfter: page.nextAfter } : {}) };
+    },
+  );
+}

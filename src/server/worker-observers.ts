@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+import type { SyncConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { PatchWorkerHooks } from '../queue/patch-worker.js';
+import { createRunAlerts, type RunAlerts } from './alerts.js';
+import { createWorkerMetrics, serveMetrics } from './worker-metrics.js';
+
+export interface WorkerObserversOptions {
+  /** Serve this worker's metrics on this port; undefined: no metrics endpoint. */
+  metricsPort?: number;
+  metricsHost?: string;
+}
+
+export interface WorkerObservers {
+  hooks: PatchWorkerHooks;
+  alerts?: RunAlerts;
+  metricsPort?: number;
+  /** Waits for alerts still being delivered, then stops the metrics endpoint. */
+  close(): Promise<void>;
+}
+
+/** Calls each observer in turn; one that throws is logged and never fails the row that triggered it. */
+function combineHooks(list: PatchWorkerHooks[], logger: Logger): PatchWorkerHooks {
+  const each =
+    <K extends keyof PatchWorkerHooks>(name: K) =>
+    (...args: Parameters<NonNullable<PatchWorkerHooks[K]>>) => {
+      for (const hooks of list) {
+        try {
+          (hooks[name] as ((...a: typeof args) => void) | undefined)?.(...args);
+        } catch (err) {
+          logger.error({ hook: name, err: (err as Error).message }, 'worker hook failed');
+        }
+      }
+    };
+  return { onRowFinished: each('onRowFinished'), onThrottled: each('onThrottled'), onRunCompleted: each('onRunCompleted'), onRunBlocked: each('onRunBlocked') };
+}
+
+/** The worker's metrics endpoint (--metrics-port) and run alerts (SYNC_ALERT_WEBHOOK_URL), as processor hooks. */
+export async function startWorkerObservers(config: SyncConfig, redis: Redis, logger: Logger, options: WorkerObserversOptions = {}): Promise<WorkerObservers> {
+  const list: PatchWorkerHooks[] = [];
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  if (options.metricsPort !== undefined) {
+    const metrics = createWorkerMetrics();
+    metricsServer = await serveMetrics(metrics.registry, { port: options.metricsPort, host: options.metricsHost, logger });
+    list.push(metrics.hooks);
+  }
+  const alerts = createRunAlerts(config, redis, logger);
+  if (alerts) list.push(alerts.hooks());
+  return {
+    hooks: combineHooks(list, logger),
+    alerts,
+    metricsPort: metricsServer?.port,
+    async close() {
+      await alerts?.settled();
+      await metricsServer?.close();
+    },
+  };
+}

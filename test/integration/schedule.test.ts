@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.js';
+import { createColumnMapper } from '../../src/domain/columns.js';
+import type { RunStatus } from '../../src/interfaces.js';
+import { createLogger } from '../../src/logger.js';
+import { importRun } from '../../src/producer/import-run.js';
+import { startImportWorker, type ImportWorker } from '../../src/queue/import-worker.js';
+import { createPatchQueue } from '../../src/queue/queues.js';
+import { redisKeys } from '../../src/redis-layout.js';
+import { ResultStore } from '../../src/results/store.js';
+import { readRows } from '../../src/sources/index.js';
+import { HEADER, lastJsonLine, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+
+const PG_URL = process.env.TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const EVERY_SECOND = '*/1 * * * * *';
+
+/** Each test's own scheduled-import worker, on its own connection, closed before the test's Redis keys are deleted. */
+async function startImporter(t: TestEnv): Promise<ImportWorker> {
+  const config = loadConfig({ ...t.env });
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const worker = await startImportWorker(config, redis, createLogger('silent'), { scheduleLockTtlMs: 5000 });
+  const close = worker.close.bind(worker);
+  worker.close = async (deadline?: number) => {
+    await close(deadline);
+    redis.disconnect();
+  };
+  return worker;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value) return value;
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Writes as a well-behaved producer does: under a partial name, then renamed into place. */
+async function dropFile(dir: string, name: string, content: string): Promise<void> {
+  await writeFile(join(dir, `${name}.tmp`), content);
+  await rename(join(dir, `${name}.tmp`), join(dir, name));
+}
+
+async function runsOf(t: TestEnv, scheduleName: string): Promise<RunStatus[]> {
+  const runs = await new ResultStore(t.redis, t.prefix).listRuns(1000);
+  return runs.filter((r) => r.source?.startsWith(`schedule ${scheduleName}: `)).sort((a, b) => a.createdAt - b.createdAt);
+}
+
+const list = (dir: string): Promise<string[]> => readdir(dir).then((names) => names.sort());
+const listOrEmpty = (dir: string): Promise<string[]> => list(dir).catch(() => []);
+
+describe('scheduled imports', () => {
+  // Per test, last registered first: workers stop before their Redis keys and folders go.
+  let cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    cleanups = [];
+  });
+
+  it('imports each file dropped into a folder exactly once and moves it to processed/', async () => {
+    const t = await startTestEnv('sched-drop');
+    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    const drop = join(t.dir, 'drop');
+    await mkdir(drop);
+    // Never to be taken: a file still being written and a hidden file.
+    await writeFile(join(drop, 'later.csv.part'), `${HEADER}\n${validRows(1, { offset: 50 })[0]}\n`);
+    await writeFile(join(drop, '.hidden.csv'), `${HEADER}\n${validRows(1, { offset: 60 })[0]}\n`);
+
+    const added = await runCli(['schedule', 'add', 'drop-test', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '300', '--json'], t.env);
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal(lastJsonLine(added.stdout).updated, false);
+    // A second schedule on the same folder has its own lock: only the atomic claim keeps the two apart.
+    const rival = await runCli(['schedule', 'add', 'drop-rival', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '300'], t.env);
+    assert.equal(rival.code, 0, rival.stderr);
+
+    // Two import workers stand for two worker processes: a file must still be taken only once.
+    const importers = [await startImporter(t), await startImporter(t)];
+    const patcher = await startInProcessWorker(t);
+    cleanups.push(() => patcher.close(5000), ...importers.map((w) => () => w.close(5000)));
+
+    await dropFile(drop, 'first export.csv', `${HEADER}\n${validRows(5).join('\n')}\n`);
+    await dropFile(drop, 'second.csv', `${HEADER}\n${validRows(3, { offset: 5 }).join('\n')}\n`);
+
+    const processedDir = join(drop, 'processed');
+    await waitFor('both files in processed/', async () => (await listOrEmpty(processedDir)).length === 2);
+    assert.deepEqual(await list(processedDir), ['first export.csv', 'second.csv']);
+    // A few more firings: nothing may be imported again.
+    await sleep(2500);
+
+    const runs = [...(await runsOf(t, 'drop-test')), ...(await runsOf(t, 'drop-rival'))];
+    assert.equal(runs.length, 2, JSON.stringify(runs));
+    const byFile = Object.fromEntries(runs.map((r) => [r.source!.includes('first export.csv') ? 'first' : 'second', r]));
+    assert.match(byFile.first.runId, /^sched-drop-(test|rival)-\d{8}T\d{9}Z-first_export$/);
+    assert.match(byFile.second.runId, /^sched-drop-(test|rival)-\d{8}T\d{9}Z-second$/);
+    const first = await waitForRun(t.redis, t.prefix, byFile.first.runId, 30_000);
+    const second = await waitForRun(t.redis, t.prefix, byFile.second.runId, 30_000);
+    assert.deepEqual([first.state, first.total, first.succeeded, first.rejected], ['completed', 5, 5, 0]);
+    assert.deepEqual([second.state, second.total, second.succeeded, second.rejected], ['completed', 3, 3, 0]);
+
+    const state = t.sim.state();
+    for (let i = 0; i < 8; i++) assert.equal(state[simKey(i)]?.userPrincipalName, `user${i}@contoso.example`, simKey(i));
+    assert.equal(t.sim.counters().requests, 8, 'each row is sent once');
+    assert.equal(t.sim.counters().appliedTwice, 0);
+
+    assert.deepEqual(await list(drop), ['.hidden.csv', 'failed', 'later.csv.part', 'processed', 'processing']);
+    for (const name of ['drop-test', 'drop-rival']) assert.deepEqual(await listOrEmpty(join(drop, 'processing', name)), []);
+    assert.deepEqual(await list(join(drop, 'failed')), []);
+    assert.equal(await t.redis.exists(redisKeys(t.prefix).scheduleLock('drop-test')), 0, 'the lock is released between firings');
+  });
+
+  it('moves a file with a missing required column to failed/ with an error file, and still imports the next one', async () => {
+    const t = await startTestEnv('sched-bad');
+    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    const drop = join(t.dir, 'drop');
+    await mkdir(drop);
+    const added = await runCli(['schedule', 'add', 'bad-test', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '0'], t.env);
+    assert.equal(added.code, 0, added.stderr);
+    const importer = await startImporter(t);
+    cleanups.push(() => importer.close(5000));
+
+    await dropFile(drop, 'no-config.csv', 'userStatusId,status\nuser-1,compliant\n');
+    const ndjson = [
+      { configurationId: 'cfg-nd', userStatusId: 'user-nd-1', status: 'compliant' },
+      { configurationId: 'cfg-nd', userStatusId: 'user-nd-2', status: 'bogus' },
+    ];
+    await dropFile(drop, 'events.ndjson', ndjson.map((r) => JSON.stringify(r)).join('\n'));
+
+    await waitFor('the good file in processed/', async () => (await listOrEmpty(join(drop, 'processed'))).includes('events.ndjson'));
+    await waitFor('the bad file in failed/', async () => (await listOrEmpty(join(drop, 'failed'))).length === 2);
+    assert.deepEqual(await list(join(drop, 'failed')), ['no-config.csv', 'no-config.csv.error.txt']);
+    const errorText = await readFile(join(drop, 'failed', 'no-config.csv.error.txt'), 'utf8');
+    assert.match(errorText, /configurationId/);
+    assert.match(errorText, /no rows were imported/);
+    assert.equal(await readFile(join(drop, 'failed', 'no-config.csv'), 'utf8'), 'userStatusId,status\nuser-1,compliant\n', 'the failed file is kept as it was');
+
+    // The refused file leaves no run behind; the NDJSON one is a normal run, rejected row included.
+    const runs = await runsOf(t, 'bad-test');
+    assert.equal(runs.length, 1, JSON.stringify(runs));
+    assert.match(runs[0].source!, /events\.ndjson \(ndjson\)$/);
+    assert.deepEqual([runs[0].total, runs[0].accepted, runs[0].rejected], [2, 1, 1]);
+  });
+
+  it('resumes a file a crashed worker left in processing/ under its run id, without sending a row twice', async () => {
+    const t = await startTestEnv('sched-resume');
+    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    const drop = join(t.dir, 'drop');
+    const claimedDir = join(drop, 'processing', 'resume-test');
+    await mkdir(claimedDir, { recursive: true });
+    const runId = 'sched-resume-test-20261120T100000000Z-left';
+    const content = `${HEADER}\n${validRows(5).join('\n')}\n`;
+    // The crashed firing had admitted the first two rows before it died.
+    const store = new ResultStore(t.redis, t.prefix);
+    const queue = createPatchQueue(t.redis, t.prefix);
+    cleanups.push(() => queue.close());
+    await importRun(store, queue, { runId, rows: readRows(Readable.from([`${HEADER}\n${validRows(2).join('\n')}\n`]), 'csv', createColumnMapper()), sourceLabel: 'schedule resume-test: left.csv (csv)' });
+    await writeFile(join(claimedDir, `${runId}~left.csv`), content);
+
+    assert.equal((await runCli(['schedule', 'add', 'resume-test', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '0'], t.env)).code, 0);
+    const importer = await startImporter(t);
+    const patcher = await startInProcessWorker(t);
+    cleanups.push(() => patcher.close(5000), () => importer.close(5000));
+
+    await waitFor('the resumed file in processed/', async () => (await listOrEmpty(join(drop, 'processed'))).includes('left.csv'));
+    const status = await waitForRun(t.redis, t.prefix, runId, 30_000);
+    assert.deepEqual([status.state, status.total, status.succeeded], ['completed', 5, 5]);
+    assert.deepEqual((await runsOf(t, 'resume-test')).map((r) => r.runId), [runId], 'no second run for the same file');
+    assert.equal(t.sim.counters().requests, 5);
+    assert.deepEqual(await list(claimedDir), []);
+  });
+
+  it('skips firings while another holds the schedule lock', async () => {
+    const t = await startTestEnv('sched-lock');
+    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    const drop = join(t.dir, 'drop');
+    await mkdir(drop);
+    const lockKey = redisKeys(t.prefix).scheduleLock('lock-test');
+    // As if another worker process were in the middle of a firing of this schedule.
+    await t.redis.set(lockKey, 'another-worker', 'PX', 60_000);
+    assert.equal((await runCli(['schedule', 'add', 'lock-test', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '0'], t.env)).code, 0);
+    const importer = await startImporter(t);
+    cleanups.push(() => importer.close(5000));
+    await dropFile(drop, 'waiting.csv', `${HEADER}\n${validRows(2).join('\n')}\n`);
+
+    await sleep(3000);
+    assert.ok((await list(drop)).includes('waiting.csv'), 'no firing may take a file while the lock is held elsewhere');
+    assert.deepEqual(await runsOf(t, 'lock-test'), []);
+    assert.equal(await t.redis.get(lockKey), 'another-worker', 'a skipped firing leaves the holder\'s lock alone');
+
+    await t.redis.del(lockKey);
+    await waitFor('the file in processed/ once the lock is free', async () => (await listOrEmpty(join(drop, 'processed'))).includes('waiting.csv'));
+    assert.equal((await runsOf(t, 'lock-test')).length, 1);
+  });
+
+  it('schedule add validates up front; list shows what was added; add again updates; remove removes', async () => {
+    const t = await startTestEnv('sched-cli');
+    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+
+    // Independent refusals, run side by side to keep the test short.
+    const [badCron, notCron, badZone, twoSources, missingDir] = await Promise.all([
+      runCli(['schedule', 'add', 'nightly', '--cron', '61 * * * *', '--dir', t.dir], t.env),
+      runCli(['schedule', 'add', 'nightly', '--cron', 'every night', '--tz', 'UTC', '--dir', t.dir], t.env),
+      runCli(['schedule', 'add', 'nightly', '--cron', '0 3 * * *', '--tz', 'Europe/Atlantis', '--dir', t.dir], t.env),
+      runCli(['schedule', 'add', 'nightly', '--cron', '0 3 * * *', '--dir', t.dir, '--from-postgres', PG_URL, '--query', 'select 1'], t.env),
+      runCli(['schedule', 'add', 'nightly', '--cron', '0 3 * * *', '--dir', join(t.dir, 'nope')], t.env),
+    ]);
+    assert.equal(badCron.code, 2);
+    assert.match(badCron.stderr, /--cron "61 \* \* \* \*" is not a valid cron expression/);
+    assert.equal(notCron.code, 2);
+    assert.match(notCron.stderr, /--cron "every night"/);
+    assert.equal(badZone.code, 2);
+    assert.match(badZone.stderr, /Europe\/Atlantis/);
+    assert.equal(twoSources.code, 2);
+    assert.match(twoSources.stderr, /exactly one source/);
+    assert.equal(missingDir.code, 2);
+    assert.match(missingDir.stderr, /does not exist/);
+
+    const secretUrl = 'postgresql://postgres:pw-must-not-show@127.0.0.1:5432/test';
+    const adds = await Promise.all([
+      runCli(['schedule', 'add', 'nightly', '--cron', '0 3 * * *', '--tz', 'Europe/Berlin', '--dir', t.dir, '--map', 'userStatusId=user_id', '--full'], t.env),
+      runCli(['schedule', 'add', 'from-db', '--cron', '*/15 * * * *', '--from-postgres', secretUrl, '--query', 'select * from x'], t.env),
+    ]);
+    for (const add of adds) assert.equal(add.code, 0, add.stderr);
+
+    const [listed, text] = await Promise.all([runCli(['schedule', 'list', '--json'], t.env), runCli(['schedule', 'list'], t.env)]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(!listed.stdout.includes('pw-must-not-show'), listed.stdout);
+    const schedules = lastJsonLine<Array<Record<string, unknown>>>(listed.stdout);
+    assert.deepEqual(
+      schedules.map((s) => [s.name, s.pattern, s.tz, s.source, s.full, s.map]),
+      [
+        ['from-db', '*/15 * * * *', undefined, 'postgres postgresql://postgres:***@127.0.0.1:5432/test query: select * from x', false, {}],
+        ['nightly', '0 3 * * *', 'Europe/Berlin', `dir ${t.dir}`, true, { userStatusId: 'user_id' }],
+      ],
+    );
+    for (const s of schedules) assert.ok(Date.parse(s.nextRun as string) > Date.now(), `next run of ${s.name} is in the future`);
+    assert.match(text.stdout, /^nightly: 0 3 \* \* \* \(Europe\/Berlin\), next run /m);
+    assert.ok(!text.stdout.includes('pw-must-not-show'));
+
+    const updated = await runCli(['schedule', 'add', 'nightly', '--cron', '30 4 * * *', '--dir', t.dir, '--json'], t.env);
+    assert.equal(updated.code, 0, updated.stderr);
+    const afterUpdate = lastJsonLine(updated.stdout);
+    assert.deepEqual([afterUpdate.updated, afterUpdate.pattern, afterUpdate.tz, afterUpdate.full, afterUpdate.map], [true, '30 4 * * *', undefined, false, {}]);
+
+    // A schedule's next firing always waits as a delayed job; `worker --until-idle` must not wait for it.
+    const idle = await runCli(['worker', '--until-idle'], t.env, undefined, 30_000);
+    assert.equal(idle.code, 0, idle.stderr);
+
+    const removed = await runCli(['schedule', 'remove', 'nightly'], t.env);
+    assert.equal(removed.code, 0, removed.stderr);
+    const afterRemove = lastJsonLine<Array<Record<string, unknown>>>((await runCli(['schedule', 'list', '--json'], t.env)).stdout);
+    assert.deepEqual(afterRemove.map((s) => s.name), ['from-db'], 'the update replaced nightly rather than adding a second one, and remove deleted it');
+    const again = await runCli(['schedule', 'remove', 'nightly'], t.env);
+    assert.equal(again.code, 4);
+    assert.match(again.stderr, /no schedule named "nightly"/);
+  });
+
+  it('runs a PostgreSQL query on schedule as normal runs, without showing the password', async () => {
+    const t = await startTestEnv('sched-pg');
+    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    const table = `csync_sched_${randomBytes(4).toString('hex')}`;
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    cleanups.push(async () => {
+      await client.query(`drop table if exists ${table}`);
+      await client.end();
+    });
+    await client.query(`create table ${table} (configuration_id text, "userStatusId" text, status text, "lastReportedDateTime" timestamptz)`);
+    await client.query(
+      `insert into ${table} values ('cfg-pg', 'user-pg-1', 'compliant', '2026-11-20T10:00:00Z'), ('cfg-pg', 'user-pg-2', 'nonCompliant', '2026-11-20T10:00:01Z'), ('cfg-pg', 'user-pg-3', 'remediated', null)`,
+    );
+
+    // Trust auth ignores the password; it is there to prove it never reaches a label or a listing.
+    const url = PG_URL.replace('postgres@', 'postgres:pw-must-not-show@');
+    const added = await runCli(['schedule', 'add', 'pg-test', '--cron', EVERY_SECOND, '--from-postgres', url, '--query', `select * from ${table} order by "userStatusId"`, '--map', 'configurationId=configuration_id'], t.env);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stderr, /password .* is stored in Redis/);
+
+    const importer = await startImporter(t);
+    const patcher = await startInProcessWorker(t);
+    cleanups.push(() => patcher.close(5000), () => importer.close(5000));
+
+    const firstRun = await waitFor('a run of the postgres schedule', async () => (await runsOf(t, 'pg-test'))[0]);
+    assert.equal((await runCli(['schedule', 'remove', 'pg-test'], t.env)).code, 0);
+    const done = await waitForRun(t.redis, t.prefix, firstRun.runId, 30_000);
+    assert.match(done.runId, /^sched-pg-test-\d{8}T\d{9}Z$/);
+    assert.deepEqual([done.state, done.total, done.accepted, done.rejected], ['completed', 3, 3, 0]);
+    assert.equal(done.source, `schedule pg-test: postgres postgresql://postgres:***@127.0.0.1:5432/test`);
+
+    const state = t.sim.state();
+    assert.equal(state['mobileAppConfigurations/cfg-pg/user-pg-1']?.status, 'compliant');
+    assert.equal(state['mobileAppConfigurations/cfg-pg/user-pg-2']?.status, 'nonCompliant');
+    assert.equal(state['mobileAppConfigurations/cfg-pg/user-pg-3']?.status, 'remediated');
+
+    // Firings after the first (if any ran before the removal) found nothing new to send.
+    for (const run of (await runsOf(t, 'pg-test')).slice(1)) {
+      const status = await waitForRun(t.redis, t.prefix, run.runId, 30_000);
+      assert.equal(status.total, 3);
+    }
+    const everything = JSON.stringify(await new ResultStore(t.redis, t.prefix).listRuns(1000));
+    assert.ok(!everything.includes('pw-must-not-show'));
+  });
+});

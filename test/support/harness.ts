@@ -1,0 +1,150 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { loadConfig, type SyncConfig } from '../../src/config.js';
+import type { RunStatus } from '../../src/interfaces.js';
+import { createLogger } from '../../src/logger.js';
+import { startPatchWorker, type PatchWorker, type PatchWorkerOptions } from '../../src/queue/patch-worker.js';
+import { startSimulator, type GraphSimulator, type SimulatorOptions } from '../../src/simulator/index.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = join(REPO_ROOT, 'src/cli/index.ts');
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Every test gets its own key prefix on the shared Redis, so tests never see each other's queues or runs. */
+export function uniquePrefix(name: string): string {
+  return `test-${name}-${randomBytes(4).toString('hex')}`;
+}
+
+export interface TestEnv {
+  prefix: string;
+  sim: GraphSimulator;
+  redis: Redis;
+  env: Record<string, string>;
+  config: SyncConfig;
+  dir: string;
+  close(): Promise<void>;
+}
+
+/** A simulator with no budget by default (tests opt in), a private prefix, and a temp folder. */
+export async function startTestEnv(name: string, options: { sim?: SimulatorOptions; env?: Record<string, string>; redisUrl?: string } = {}): Promise<TestEnv> {
+  const sim = await startSimulator({ budget: false, ...options.sim });
+  const prefix = uniquePrefix(name);
+  const redisUrl = options.redisUrl ?? REDIS_URL;
+  const env: Record<string, string> = {
+    REDIS_URL: redisUrl,
+    SYNC_PREFIX: prefix,
+    GRAPH_BASE_URL: sim.url,
+    GRAPH_ACCESS_TOKEN: 'sim-token',
+    SYNC_RATE_LIMIT: '1000/s',
+    SYNC_LOG_LEVEL: 'warn',
+    ...options.env,
+  };
+  const config = loadConfig({ ...env });
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const dir = await mkdtemp(join(tmpdir(), `csync-${name}-`));
+  return {
+    prefix,
+    sim,
+    redis,
+    env,
+    config,
+    dir,
+    async close() {
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+      await sim.close();
+    },
+  };
+}
+
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process, as a user's script would. */
+export function runCli(args: string[], env: Record<string, string>, input?: string, timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+export function lastJsonLine<T = Record<string, unknown>>(stdout: string): T {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]) as T;
+}
+
+/** Starts `worker` as a separate process (for kill tests). */
+export function spawnWorker(env: Record<string, string>, args: string[] = []): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', CLI, 'worker', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export async function startInProcessWorker(t: TestEnv, options: Partial<PatchWorkerOptions> = {}, configOverrides: Record<string, string> = {}): Promise<PatchWorker> {
+  const config = loadConfig({ ...t.env, ...configOverrides });
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const worker = await startPatchWorker(config, redis, createLogger('silent'), { concurrency: 10, ...options });
+  const close = worker.close.bind(worker);
+  worker.close = async (deadline?: number) => {
+    await close(deadline);
+    redis.disconnect();
+  };
+  return worker;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until a run is no longer `running` (or the predicate holds), failing loudly on timeout. */
+export async function waitForRun(redis: Redis, prefix: string, runId: string, timeoutMs = 60_000, until: (s: RunStatus) => boolean = (s) => s.state !== 'running'): Promise<RunStatus> {
+  const { ResultStore } = await import('../../src/results/store.js');
+  const store = new ResultStore(redis, prefix);
+  const deadline = Date.now() + timeoutMs;
+  let status: RunStatus | undefined;
+  while (Date.now() < deadline) {
+    status = await store.status(runId);
+    if (status && until(status)) return status;
+    await sleep(100);
+  }
+  throw new Error(`run ${runId} did not finish in ${timeoutMs} ms; last status ${JSON.stringify(status)}`);
+}
+
+export async function writeTemp(t: TestEnv, name: string, content: string): Promise<string> {
+  const path = join(t.dir, name);
+  await writeFile(path, content);
+  return path;
+}
+
+export const HEADER = 'configurationId,userStatusId,configurationType,userDisplayName,devicesCount,status,lastReportedDateTime,userPrincipalName';
+
+/** Deterministic valid rows: user i of configuration cfg-(i % configs). */
+export function validRows(count: number, options: { configs?: number; day?: number; offset?: number } = {}): string[] {
+  const statuses = ['compliant', 'nonCompliant', 'remediated', 'error', 'conflict', 'notApplicable', 'unknown', 'notAssigned'];
+  return Array.from({ length: count }, (_, n) => {
+    const i = n + (options.offset ?? 0);
+    const type = i % 4 === 0 ? 'iosLobAppProvisioningConfiguration' : 'mobileAppConfiguration';
+    return `cfg-${i % (options.configs ?? 7)},user-${i},${type},User ${i},${i % 5},${statuses[i % 8]},2026-11-${String(options.day ?? 20).padStart(2, '0')}T10:00:${String(i % 60).padStart(2, '0')}Z,user${i}@contoso.example`;
+  });
+}
+
+/** The simulator's key for a CSV row built by validRows. */
+export function simKey(i: number, configs = 7): string {
+  const collection = i % 4 === 0 ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations';
+  return `${collection}/cfg-${i % configs}/user-${i}`;
+}

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, parseRateLimit } from '../../src/config.js';
+import { neutraliseCell } from '../../src/cli/report.js';
+
+describe('parseRateLimit', () => {
+  it('reads the documented forms', () => {
+    assert.deepEqual(parseRateLimit('100/20s'), { limit: 100, windowMs: 20_000 });
+    assert.deepEqual(parseRateLimit('5/s'), { limit: 5, windowMs: 1000 });
+    assert.deepEqual(parseRateLimit('300/1m'), { limit: 300, windowMs: 60_000 });
+    assert.deepEqual(parseRateLimit('20/500ms'), { limit: 20, windowMs: 500 });
+    assert.throws(() => parseRateLimit('fast'), ConfigError);
+    assert.throws(() => parseRateLimit('0/s'), ConfigError);
+  });
+});
+
+describe('loadConfig', () => {
+  it('defaults to the global cloud, beta and Intune’s per-app budget', () => {
+    const c = loadConfig({});
+    assert.equal(c.graphBaseUrl, 'https://graph.microsoft.com');
+    assert.equal(c.apiVersion, 'beta');
+    assert.deepEqual(c.rateLimit, { limit: 100, windowMs: 20_000 });
+    assert.equal(c.credentials.kind, 'none');
+  });
+  it('picks hosts by cloud and lets GRAPH_BASE_URL override only the Graph host', () => {
+    const c = loadConfig({ GRAPH_CLOUD: 'china', GRAPH_BASE_URL: 'http://127.0.0.1:9/' });
+    assert.equal(c.graphBaseUrl, 'http://127.0.0.1:9');
+    assert.equal(c.authorityHost, 'https://login.chinacloudapi.cn');
+  });
+  it('never echoes a secret in a config error', () => {
+    try {
+      loadConfig({ AZURE_CLIENT_SECRET: 'hunter2', GRAPH_CLOUD: 'mars' });
+      assert.fail('expected an error');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /GRAPH_CLOUD/);
+      assert.doesNotMatch(err.message, /hunter2/);
+    }
+  });
+  it('prefers GRAPH_ACCESS_TOKEN, else client secret credentials', () => {
+    assert.equal(loadConfig({ GRAPH_ACCESS_TOKEN: 't', AZURE_TENANT_ID: 'a', AZURE_CLIENT_ID: 'b', AZURE_CLIENT_SECRET: 'c' }).credentials.kind, 'accessToken');
+    assert.equal(loadConfig({ AZURE_TENANT_ID: 'a', AZURE_CLIENT_ID: 'b', AZURE_CLIENT_SECRET: 'c' }).credentials.kind, 'clientSecret');
+  });
+});
+
+describe('neutraliseCell', () => {
+  it('defuses spreadsheet formulas', () => {
+    for (const v of ['=1+1', '+SUM(A1)', '-2', '@cmd', '\tx']) assert.equal(neutraliseCell(v), `'${v}`);
+    assert.equal(neutraliseCell('plain'), 'plain');
+  });
+});

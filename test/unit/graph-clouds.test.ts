@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { createTokenSource, MissingCredentialsError } from '../../src/graph/auth.js';
+import { GRAPH_CLOUDS, graphScopeFor } from '../../src/graph/clouds.js';
+
+const EXPECTED = {
+  global: { graph: 'https://graph.microsoft.com', authority: 'https://login.microsoftonline.com' },
+  usgov: { graph: 'https://graph.microsoft.us', authority: 'https://login.microsoftonline.us' },
+  usgovdod: { graph: 'https://dod-graph.microsoft.us', authority: 'https://login.microsoftonline.us' },
+  china: { graph: 'https://microsoftgraph.chinacloudapi.cn', authority: 'https://login.chinacloudapi.cn' },
+} as const;
+
+const APP = { AZURE_TENANT_ID: '00000000-0000-0000-0000-000000000001', AZURE_CLIENT_ID: '00000000-0000-0000-0000-000000000002' };
+
+describe('national clouds', () => {
+  it('knows exactly the four clouds', () => {
+    assert.deepEqual(Object.keys(GRAPH_CLOUDS).sort(), Object.keys(EXPECTED).sort());
+  });
+
+  for (const [cloud, want] of Object.entries(EXPECTED)) {
+    it(`GRAPH_CLOUD=${cloud}: Graph host, token scope and authority all come from that cloud`, () => {
+      const config = loadConfig({ GRAPH_CLOUD: cloud, ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' });
+      assert.equal(config.graphBaseUrl, want.graph);
+      assert.equal(config.authorityHost, want.authority);
+      assert.equal(graphScopeFor(config.cloud), `${want.graph}/.default`);
+
+      const tokens = createTokenSource(config);
+      assert.equal(tokens.scope, `${want.graph}/.default`);
+      assert.equal(tokens.authorityHost, want.authority);
+      assert.match(tokens.description, /client secret/);
+    });
+  }
+
+  it('keeps the cloud scope when GRAPH_BASE_URL points at a proxy or the simulator', () => {
+    const config = loadConfig({ GRAPH_CLOUD: 'usgov', GRAPH_BASE_URL: 'http://127.0.0.1:9999/', ...APP, AZURE_CLIENT_CERTIFICATE_PATH: '/nonexistent.pem' });
+    assert.equal(config.graphBaseUrl, 'http://127.0.0.1:9999');
+    const tokens = createTokenSource(config);
+    assert.equal(tokens.scope, 'https://graph.microsoft.us/.default');
+    assert.equal(tokens.authorityHost, 'https://login.microsoftonline.us');
+    assert.match(tokens.description, /client certificate/);
+  });
+
+  it('defaults to the global cloud and refuses unknown clouds by name', () => {
+    assert.equal(loadConfig({}).cloud, 'global');
+    assert.throws(() => loadConfig({ GRAPH_CLOUD: 'germany' }), /GRAPH_CLOUD/);
+  });
+
+  it('uses GRAPH_ACCESS_TOKEN as is, re-reading it on a forced refresh', async () => {
+    const tokens = createTokenSource(loadConfig({ GRAPH_ACCESS_TOKEN: 'first' }));
+    assert.equal(await tokens.getToken(), 'first');
+    const saved = process.env.GRAPH_ACCESS_TOKEN;
+    process.env.GRAPH_ACCESS_TOKEN = 'rotated';
+    try {
+      assert.equal(await tokens.getToken(), 'first');
+      assert.equal(await tokens.getToken(true), 'rotated');
+    } finally {
+      if (saved === undefined) delete process.env.GRAPH_ACCESS_TOKEN;
+      else process.env.GRAPH_ACCESS_TOKEN = saved;
+    }
+  });
+
+  it('names the variables to set when no credentials are configured', () => {
+    assert.throws(() => createTokenSource(loadConfig({})), (err: Error) => err instanceof MissingCredentialsError && /GRAPH_ACCESS_TOKEN/.test(err.message) && /AZURE_CLIENT_SECRET/.test(err.message));
+  });
+});
