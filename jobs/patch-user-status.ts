@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { GraphRequestError, type PatchResult, type UserStatusWriter } from '../src/graph/client.js';
 import { classifyError } from '../src/graph/errors.js';
 import type { PatchJobData, RowResult } from '../src/interfaces.js';
-import { BudgetBlockedError, type RateBudget } from '../src/queue/budget.js';
+import { BudgetBlockedError, type RateBudget, type SendSlot } from '../src/queue/budget.js';
 import { PERMISSION_HINT, type PermissionBreaker } from '../src/queue/breaker.js';
 import type { ResultStore } from '../src/results/store.js';
 
@@ -73,14 +73,14 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     const sendOnce = async (): Promise<PatchResult> => {
       for (;;) {
         if (Date.now() > deadline) throw new DeadlineExceeded();
-        let inTime: boolean;
+        let slot: SendSlot | undefined;
         try {
-          inTime = await budget.acquire(deadline);
+          slot = await budget.acquire(deadline);
         } catch (err) {
           if (err instanceof BudgetBlockedError) throw new PostponeRow(2000, err.message);
           throw err;
         }
-        if (!inTime) throw new DeadlineExceeded();
+        if (!slot) throw new DeadlineExceeded();
         await claim(); // again: a newer update may have arrived while this one waited for its slot
         requests++;
         try {
@@ -91,7 +91,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
             // Missing Retry-After: exponential back-off with jitter, shared by the fleet through the pause.
             const waitMs = err.retryAfterMs ?? jitter(Math.min(1000 * 2 ** throttleStreak, 60_000));
             throttleStreak++;
-            const pausedMs = await budget.throttled(waitMs);
+            const pausedMs = await budget.throttled(waitMs, slot);
             await store.addThrottle(data.runId, 1, pausedMs);
             deps.onThrottled?.(pausedMs);
             log.debug({ retryAfterMs: waitMs }, 'throttled by Graph');

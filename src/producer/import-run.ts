@@ -96,6 +96,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
       if (decision.kind === 'superseded') progress.superseded++;
       if (decision.kind === 'queued' || decision.kind === 'requeue') {
         const generation = decision.kind === 'requeue' ? decision.generation : 0;
+        const version = decision.kind === 'requeue' ? decision.version : row.version;
         if (decision.kind === 'requeue') resumed = true;
         else progress.enqueued++;
         if (decision.kind === 'queued' && decision.replaced) {
@@ -104,7 +105,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
         const jobId = jobIdFor(options.runId, row.line, generation);
         jobs.push({
           name: 'patch',
-          data: { runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version: row.version, enqueuedAt: now, generation, origin: options.origin ?? 'bulk' },
+          data: { runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin: options.origin ?? 'bulk' },
           opts: { jobId, ...(options.origin === 'event' ? { lifo: true } : {}) },
         });
       }

@@ -6,19 +6,34 @@ import { redisKeys } from '../redis-layout.js';
 const RESERVE = readFileSync(new URL('./scripts/reserve-send-slot.lua', import.meta.url), 'utf8');
 const THROTTLE = readFileSync(new URL('./scripts/register-throttle.lua', import.meta.url), 'utf8');
 
-/** After a cut, the rate climbs back by this share of the configured rate per second. */
-const RECOVERY_PER_SECOND = 0.02;
+/**
+ * The adaptive rate (AIMD). Tuned with test/integration/fleet-pacing.test.ts against the simulator's buckets:
+ * a 429 cuts the rate to DECREASE_FACTOR of what was refused; it then climbs back by RECOVERY_PER_SECOND of
+ * the cut rate per second up to PROBE_KNEE of the refused rate, and PROBE_SLOWDOWN times slower above it.
+ * Relative to the cut rate rather than the configured one, so a budget configured far above what the server
+ * allows does not make the recovery, and the 429s it provokes, any steeper.
+ */
 const DECREASE_FACTOR = 0.75;
+const RECOVERY_PER_SECOND = 0.1;
+const PROBE_KNEE = 0.9;
+const PROBE_SLOWDOWN = 8;
 const SLOWEST_INTERVAL_US = 60_000_000;
 
 type BudgetCommands = {
   reserveSendSlot(key: string, intervalUs: number, recovery: number, knee: number, slowdown: number): Promise<[number, number]>;
-  registerThrottle(key: string, retryAfterUs: number, intervalUs: number, factor: number, slowestUs: number): Promise<number>;
+  registerThrottle(key: string, retryAfterUs: number, intervalUs: number, factor: number, slowestUs: number, epoch: number): Promise<number>;
 };
 
 export class BudgetBlockedError extends Error {
   override name = 'BudgetBlockedError';
 }
+
+/** A send slot, valid for the throttle epoch it was handed out in. */
+export interface SendSlot {
+  epoch: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * One write budget shared by the whole fleet through Redis: every worker, in every process,
@@ -48,7 +63,7 @@ export class RateBudget {
    * Throws BudgetBlockedError while the 403 breaker holds the fleet.
    */
   async reserve(): Promise<{ waitUs: number; epoch: number }> {
-    const [waitUs, epoch] = (await this.commands.reserveSendSlot(this.key, this.intervalUs, RECOVERY_PER_SECOND, Number(process.env.KNEE ?? 0.95), Number(process.env.SLOWDOWN ?? 4))).map(Number);
+    const [waitUs, epoch] = (await this.commands.reserveSendSlot(this.key, this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN)).map(Number);
     if (waitUs < 0) throw new BudgetBlockedError('the fleet is paused by the permission breaker');
     return { waitUs, epoch };
   }
@@ -56,22 +71,24 @@ export class RateBudget {
   /**
    * Waits for this caller's slot. A 429 anywhere in the fleet while it waited voids the slot
    * (it was spaced for a rate the server just refused), so it queues again behind the pause.
-   * `deadline` (ms epoch) bounds the wait; returns false if the slot lies beyond it.
+   * `deadline` (ms epoch) bounds the wait; returns undefined if the slot lies beyond it.
    */
-  async acquire(deadline = Infinity): Promise<boolean> {
+  async acquire(deadline = Infinity): Promise<SendSlot | undefined> {
     for (;;) {
       const { waitUs, epoch } = await this.reserve();
       const waitMs = waitUs / 1000;
-      if (Date.now() + waitMs > deadline) return false;
-      if (waitMs < 1) return true;
-      await new Promise((r) => setTimeout(r, waitMs));
-      if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return true;
+      if (Date.now() + waitMs > deadline) return undefined;
+      if (waitMs < 1) return { epoch };
+      await sleep(waitMs);
+      if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return { epoch };
     }
   }
 
-  /** Records a 429; returns how many ms it added to the fleet's pause. */
-  async throttled(retryAfterMs: number): Promise<number> {
-    const extendedUs = Number(await this.commands.registerThrottle(this.key, Math.round(retryAfterMs * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US));
+  /** Records a 429 for a request sent in `slot`; returns how many ms it added to the fleet's pause. */
+  async throttled(retryAfterMs: number, slot: SendSlot): Promise<number> {
+    const extendedUs = Number(
+      await this.commands.registerThrottle(this.key, Math.round(retryAfterMs * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch),
+    );
     return extendedUs / 1000;
   }
 }

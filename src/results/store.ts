@@ -6,7 +6,7 @@ import { runScript } from './scripts.js';
 export type AdmitDecision =
   | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' }
   | { kind: 'queued'; replaced?: { runId: string; line: number; generation: number } }
-  | { kind: 'requeue'; generation: number };
+  | { kind: 'requeue'; generation: number; version: string };
 
 export interface AdmitRow {
   valid: boolean;
@@ -61,7 +61,7 @@ export class ResultStore {
     return out.map((text) => {
       const [kind, a, b, c] = text.split('|');
       if (kind === 'queued') return a === undefined ? { kind } : { kind, replaced: { runId: a, line: Number(b), generation: Number(c) } };
-      if (kind === 'requeue') return { kind, generation: Number(a) };
+      if (kind === 'requeue') return { kind, generation: Number(a), version: b };
       return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' };
     });
   }

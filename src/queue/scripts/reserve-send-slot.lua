@@ -1,14 +1,17 @@
 --[[
 Fleet-wide pacing (GCRA): hands out evenly spaced send slots to every worker of every process,
 so requests are spread through the window instead of bursting at its start.
-The spacing adapts: after a 429 it widens, then narrows again linearly back to the configured rate (AIMD).
+The spacing adapts (AIMD): a 429 cuts the rate (register-throttle.lua); afterwards it climbs back by a
+share of the cut rate per second, quickly up to just below the rate that was last refused (the "ceiling"),
+then slowly above it, so the fleet probes for more without walking straight back into the same 429.
 KEYS[1] budget hash
-ARGV[1] configured interval (µs), ARGV[2] recovery per second, as a fraction of the configured rate
+ARGV[1] configured interval (µs), ARGV[2] recovery per second (share of the cut rate),
+ARGV[3] knee (share of the ceiling rate where the climb slows), ARGV[4] how many times slower it climbs above the knee
 Returns: { µs to wait before sending (-1 while the permission breaker is tripped), throttle epoch }.
 The caller sleeps until its slot, then compares the epoch: if a 429 arrived meanwhile, the slot is void.
 ]]
 local key = KEYS[1]
-local configured, recovery = tonumber(ARGV[1]), tonumber(ARGV[2])
+local configured, recovery, knee, slowdown = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local h = redis.call('HMGET', key, 'tat', 'pauseUntil', 'cutIntervalUs', 'lastCutUs', 'blocked', 'epoch', 'ceilingIntervalUs')
@@ -16,14 +19,13 @@ local epoch = tonumber(h[6]) or 0
 if h[5] == '1' then return { -1, epoch } end
 
 local interval = configured
-local cut, lastCut = tonumber(h[3]), tonumber(h[4])
+local cut, lastCut, ceiling = tonumber(h[3]), tonumber(h[4]), tonumber(h[7])
 if cut and lastCut and cut > configured then
-  -- rate climbs back linearly from the cut rate: r(t) = r_cut + recovery * r_conf * seconds since the cut
-  local rate = 1 / cut + recovery * (1 / configured) * ((now - lastCut) / 1000000)
-  local ceiling = tonumber(h[7])
+  local cutRate = 1 / cut
+  local rate = cutRate * (1 + recovery * ((now - lastCut) / 1000000))
   if ceiling then
-    local knee = tonumber(ARGV[3]) / ceiling
-    if rate > knee then rate = knee + (rate - knee) / tonumber(ARGV[4]) end
+    local kneeRate = knee / ceiling
+    if rate > kneeRate then rate = math.max(cutRate, kneeRate) + (rate - math.max(cutRate, kneeRate)) / slowdown end
   end
   if rate < 1 / configured then interval = 1 / rate end
 end

@@ -5,7 +5,8 @@ ARGV[1] runId, ARGV[2] full ("1" ignores fingerprints), ARGV[3] key prefix
 then groups of 6: kind ("r" rejected | "v" valid), line, key, fingerprint, version, row JSON
 Returns one decision per row:
   dup                      the line was already admitted by an earlier (interrupted) pass of this run
-  requeue|<generation>     already admitted and still waiting: the caller re-adds its job (same id, so no double)
+  requeue|<generation>|<version>  already admitted and still waiting: the caller re-adds its job under the same id
+                           and with the version stored then (its arrival number was taken by the first pass)
   rejected | unchanged | superseded | queued
   queued|<runId>|<line>    queued, and the older waiting row it replaced (its job should be removed)
 ]]
@@ -37,7 +38,7 @@ for i = 4, #ARGV, 6 do
   local existing = redis.call('HGET', rowsKey, line)
   if existing then
     local row = cjson.decode(existing)
-    if row.state == 'queued' then out[#out + 1] = 'requeue|' .. tostring(row.generation or 0) else out[#out + 1] = 'dup' end
+    if row.state == 'queued' then out[#out + 1] = 'requeue|' .. tostring(row.generation or 0) .. '|' .. row.version else out[#out + 1] = 'dup' end
   elseif kind == 'r' then
     store(line, cjson.decode(json), 'rejected')
     out[#out + 1] = 'rejected'

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunStatus } from '../../src/interfaces.js';
+import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
+import { HEADER, lastJsonLine, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { parsePrometheusText, sampleValue, type MetricFamily } from '../support/prometheus-text.js';
+import { eventRecord, freePort, postEvents, startTestServer } from '../support/server-helpers.js';
+
+const envs: TestEnv[] = [];
+after(async () => {
+  await Promise.all(envs.map((t) => t.close()));
+});
+
+async function scrape(url: string): Promise<Map<string, MetricFamily>> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  return parsePrometheusText(await res.text());
+}
+
+async function statusViaCli(t: TestEnv, runId: string): Promise<RunStatus> {
+  const out = await runCli(['status', runId, '--json'], t.env);
+  assert.equal(out.code, 0, out.stderr);
+  return JSON.parse(out.stdout) as RunStatus;
+}
+
+describe('metrics', () => {
+  it('server /metrics is valid Prometheus text whose figures match `status`, with 429s, failures and queue depth', async () => {
+    // A small Graph budget makes the simulator answer 429s; cfg-6 does not exist there, so its rows fail.
+    const t = await startTestEnv('metrics-server', { sim: { budget: { perApp: { limit: 8, windowMs: 1000 } }, missingConfigurations: ['cfg-6'] } });
+    envs.push(t);
+    const server = await startTestServer(t);
+    const worker = await startInProcessWorker(t);
+    try {
+      const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(28), 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n'));
+      const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
+      assert.equal(imported.code, 0, imported.stderr);
+      const bulkRunId = lastJsonLine<{ runId: string }>(imported.stdout).runId;
+      const posted = await postEvents(server.url, [eventRecord(100), eventRecord(101), { userStatusId: 'x' }]);
+      assert.equal(posted.status, 207);
+
+      for (const runId of [bulkRunId, posted.json.runId]) await waitForRun(t.redis, t.prefix, runId, 45_000);
+      const statuses = [await statusViaCli(t, bulkRunId), await statusViaCli(t, posted.json.runId)];
+      const sum = (field: keyof RunStatus) => statuses.reduce((n, s) => n + (s[field] as number), 0);
+      assert.ok(sum('throttledCount') > 0, 'the simulator must have throttled some requests');
+      assert.ok(sum('failed') > 0 && sum('rejected') > 0 && sum('succeeded') > 0);
+
+      const metrics = await scrape(`${server.url}/metrics`);
+      assert.equal(metrics.get('compliance_sync_rows')?.type, 'gauge');
+      const expectedRows = { rejected: sum('rejected'), unchanged: sum('unchanged'), queued: sum('pending'), succeeded: sum('succeeded'), failed: sum('failed'), superseded: sum('superseded') };
+      for (const [state, value] of Object.entries(expectedRows)) assert.equal(sampleValue(metrics, 'compliance_sync_rows', { state }), value, `rows ${state}`);
+      assert.equal(sampleValue(metrics, 'compliance_sync_runs', { state: 'completed' }), statuses.filter((s) => s.state === 'completed').length);
+      assert.equal(sampleValue(metrics, 'compliance_sync_runs', { state: 'completed_with_errors' }), statuses.filter((s) => s.state === 'completed_with_errors').length);
+      assert.equal(sampleValue(metrics, 'compliance_sync_runs_counted'), 2);
+      assert.equal(sampleValue(metrics, 'compliance_sync_throttled_responses'), sum('throttledCount'));
+      assert.equal(sampleValue(metrics, 'compliance_sync_throttled_seconds'), sum('throttledMs') / 1000);
+
+      const queue = createPatchQueue(t.redis, t.prefix);
+      const depth = await queueDepth(queue);
+      await queue.close();
+      for (const [state, value] of Object.entries(depth)) assert.equal(sampleValue(metrics, 'compliance_sync_queue_jobs', { state }), value, `queue ${state}`);
+      assert.equal(depth.failed, sum('failed'), 'each failed row is a failed job');
+
+      assert.equal(sampleValue(metrics, 'compliance_sync_budget_configured_rate'), 1000);
+      const effective = sampleValue(metrics, 'compliance_sync_budget_effective_rate');
+      assert.ok(effective > 0 && effective <= 1000, `effective rate ${effective}`);
+      assert.ok([0, 1].includes(sampleValue(metrics, 'compliance_sync_budget_paused')));
+      assert.equal(sampleValue(metrics, 'compliance_sync_breaker_tripped'), 0);
+      assert.ok(metrics.has('compliance_sync_server_process_cpu_seconds_total'), 'default process metrics are there too');
+    } finally {
+      await worker.close();
+      await server.close();
+    }
+  });
+
+  it('worker --metrics-port serves its row latency histogram and outcomes', async () => {
+    const t = await startTestEnv('metrics-worker', { sim: { missingConfigurations: ['cfg-3'] } });
+    envs.push(t);
+    const port = await freePort();
+    const child = spawnWorker(t.env, ['--metrics-port', String(port), '--concurrency', '4']);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, 'exit');
+    try {
+      const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(21), ''].join('\n'));
+      const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
+      assert.equal(imported.code, 0, imported.stderr);
+      const runId = lastJsonLine<{ runId: string }>(imported.stdout).runId;
+      const status = await waitForRun(t.redis, t.prefix, runId, 45_000);
+      assert.equal(status.failed, 3); // users 3, 10 and 17 are in cfg-3
+
+      // The hook runs right after the outcome is recorded; give it a moment to be counted.
+      let metrics = await scrape(`http://127.0.0.1:${port}/metrics`);
+      for (let i = 0; i < 20 && sampleValue(metrics, 'compliance_sync_worker_rows_finished_total', { state: 'failed' }) < 3; i++) {
+        await sleep(100);
+        metrics = await scrape(`http://127.0.0.1:${port}/metrics`);
+      }
+      assert.equal(metrics.get('compliance_sync_worker_row_duration_seconds')?.type, 'histogram');
+      assert.equal(sampleValue(metrics, 'compliance_sync_worker_row_duration_seconds_count', { state: 'succeeded' }), status.succeeded);
+      assert.equal(sampleValue(metrics, 'compliance_sync_worker_row_duration_seconds_count', { state: 'failed' }), 3);
+      assert.equal(sampleValue(metrics, 'compliance_sync_worker_rows_finished_total', { state: 'succeeded' }), status.succeeded);
+      assert.equal(sampleValue(metrics, 'compliance_sync_worker_runs_completed_total'), 1);
+      assert.equal(sampleValue(metrics, 'compliance_sync_worker_throttled_total'), 0);
+      const buckets = metrics.get('compliance_sync_worker_row_duration_seconds')!.samples.filter((s) => s.name.endsWith('_bucket') && s.labels.state === 'succeeded');
+      for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i].value >= buckets[i - 1].value, 'buckets are cumulative');
+      assert.equal(buckets.at(-1)!.labels.le, '+Inf');
+      assert.equal(buckets.at(-1)!.value, status.succeeded);
+      assert.ok(sampleValue(metrics, 'compliance_sync_worker_row_duration_seconds_sum', { state: 'succeeded' }) > 0);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = await exited;
+    assert.equal(code, 0, stderr);
+  });
+});
