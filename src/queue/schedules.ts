@@ -1,4 +1,4 @@
-import { defaultRepeatStrategy, Queue, type JobSchedulerTemplateOptions } from 'bullmq';
+import { defaultRepeatStrategy, Queue, type JobSchedulerJson, type JobSchedulerTemplateOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../redis-layout.js';
 import { redactPostgresUrl } from '../sources/postgres.js';
@@ -107,28 +107,29 @@ export async function upsertSchedule(queue: ScheduleQueue, definition: ScheduleD
   return { updated: existed };
 }
 
+function toSummary(s: JobSchedulerJson<ScheduledImportJobData>): ScheduleSummary {
+  const data = s.template?.data;
+  return {
+    name: s.key,
+    pattern: s.pattern ?? `every ${s.every} ms`,
+    ...(s.tz ? { tz: s.tz } : {}),
+    ...(s.next ? { nextRun: new Date(s.next).toISOString() } : {}),
+    source: data?.source ? describeSource(data.source) : '(unknown)',
+    ...(data?.format ? { format: data.format } : {}),
+    full: data?.full === true,
+    map: data?.renames ?? {},
+    ...(data?.source?.kind === 'dir' ? { settleMs: data.settleMs ?? DEFAULT_SETTLE_MS } : {}),
+  };
+}
+
 export async function listSchedules(queue: ScheduleQueue): Promise<ScheduleSummary[]> {
   const schedulers = await queue.getJobSchedulers(0, -1, true);
-  return schedulers
-    .map((s) => {
-      const data = s.template?.data;
-      return {
-        name: s.key,
-        pattern: s.pattern ?? `every ${s.every} ms`,
-        ...(s.tz ? { tz: s.tz } : {}),
-        ...(s.next ? { nextRun: new Date(s.next).toISOString() } : {}),
-        source: data?.source ? describeSource(data.source) : '(unknown)',
-        ...(data?.format ? { format: data.format } : {}),
-        full: data?.full === true,
-        map: data?.renames ?? {},
-        ...(data?.source?.kind === 'dir' ? { settleMs: data.settleMs ?? DEFAULT_SETTLE_MS } : {}),
-      };
-    })
-    .sort((a, b) => a.name.localeCompare(b.name));
+  return schedulers.map(toSummary).sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export async function getSchedule(queue: ScheduleQueue, name: string): Promise<ScheduleSummary | undefined> {
-  return (await listSchedules(queue)).find((s) => s.name === name);
+  const scheduler = await queue.getJobScheduler(name);
+  return scheduler ? toSummary(scheduler) : undefined;
 }
 
 /** Removes the schedule and its next pending firing; a firing already running finishes. */

@@ -8,7 +8,7 @@ const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
 header{background:#1d2330;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center}
 header a{color:#cfe0ff;text-decoration:none}header strong{margin-right:auto}
-main{padding:16px 20px}table{border-collapse:collapse;background:#fff;width:100%}
+main{padding:16px 20px;overflow-x:auto}table{border-collapse:collapse;background:#fff;width:100%}
 th,td{padding:6px 8px;border-bottom:1px solid #e3e6eb;text-align:left;vertical-align:top}
 th{background:#eef0f4;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .state{padding:1px 6px;border-radius:8px;font-size:12px;background:#e3e6eb}

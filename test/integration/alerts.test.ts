@@ -119,7 +119,9 @@ describe('run alerts', () => {
     assert.equal(receiver.of('plain', 'completed')[0].status.state, 'completed');
     assert.equal(receiver.of('failing', 'completed')[0].status.state, 'completed_with_errors');
     assert.equal(receiver.of('failing', 'failed_threshold').length, 1);
-    assert.equal(receiver.of('failing', 'failed_threshold')[0].status.failed, 3);
+    // Sent when the share first reached 20%: with 2 or 3 of the 10 rows failed, depending on timing.
+    const atCrossing = receiver.of('failing', 'failed_threshold')[0].status;
+    assert.ok(atCrossing.failed >= 2 && atCrossing.failed <= 3 && atCrossing.accepted === 10, JSON.stringify(atCrossing));
     assert.equal(receiver.of('fewFailing', 'failed_threshold').length, 0);
     assert.equal(receiver.of('plain', 'failed_threshold').length, 0);
     assert.equal(receiver.received.filter((a) => a.event === 'blocked').length, 0);

@@ -8,7 +8,7 @@ import type { RunStatus } from '../../src/interfaces.js';
 async function importFile(t: TestEnv, path: string, args: string[] = []) {
   const res = await runCli(['import', path, '--json', ...args], t.env);
   assert.equal(res.code, 0, res.stderr);
-  return lastJsonLine<{ runId: string; rows: number; accepted: number; rejected: number; enqueued: number; unchanged: number; superseded: number }>(res.stdout);
+  return lastJsonLine<{ runId: string; rows: number; accepted: number; rejected: number; enqueued: number; unchanged: number; superseded: number; resumed: boolean }>(res.stdout);
 }
 
 async function statusOf(t: TestEnv, runId: string): Promise<RunStatus> {
@@ -210,7 +210,7 @@ describe('resumable import', () => {
       assert.equal(partial.state, 'running', 'an interrupted import is not reported as done');
 
       const rerun = await importFile(t, path, ['--run-id', 'resume-me']);
-      assert.equal(rerun.resumed, true as unknown as number);
+      assert.equal(rerun.resumed, true);
       const worker = await startInProcessWorker(t);
       const resumed = await waitForRun(t.redis, t.prefix, 'resume-me');
 
