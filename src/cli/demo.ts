@@ -1,13 +1,12 @@
 import { Command } from 'commander';
 import { createReadStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
 import { loadConfig } from '../config.js';
 import type { RunStatus } from '../interfaces.js';
 import { createLogger } from '../logger.js';
 import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
-import { connectRedis } from '../queue/connection.js';
+import { connectRedis, deleteKeysWithPrefix } from '../queue/connection.js';
 import { startPatchWorker } from '../queue/patch-worker.js';
 import { startSimulator } from '../simulator/index.js';
 import { readRows } from '../sources/index.js';
@@ -18,15 +17,6 @@ const SAMPLE = fileURLToPath(new URL('./demo-sample.csv', import.meta.url));
 const DEMO_PREFIX = 'csync-demo';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function clearPrefix(redis: Redis, prefix: string) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
 export const demoCommand = new Command('demo')
   .description('Run the whole pipeline on a sample export against a local Graph simulator, twice, and print the summary')
   .option('--rows-file <path>', 'use another CSV instead of the bundled sample', SAMPLE)
@@ -36,7 +26,7 @@ export const demoCommand = new Command('demo')
     const config = loadConfig({ ...process.env, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_PREFIX: DEMO_PREFIX, SYNC_RATE_LIMIT: '100/2s', SYNC_LOG_LEVEL: process.env.SYNC_LOG_LEVEL ?? 'warn' });
     const logger = createLogger(config.logLevel, { role: 'demo' });
     const redis = await connectRedis(config.redisUrl, 'service');
-    await clearPrefix(redis, DEMO_PREFIX);
+    await deleteKeysWithPrefix(redis, DEMO_PREFIX);
     const worker = await startPatchWorker(config, redis, logger, { concurrency: 5 });
     const out = (text: string) => process.stdout.write(`${text}\n`);
     out(`Graph simulator at ${sim.url} (budget 100 PATCH / 2 s, 5% of requests answer 503)`);

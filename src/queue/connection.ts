@@ -39,3 +39,13 @@ export async function connectRedis(url: string, mode: 'command' | 'service', ext
   }
   return redis;
 }
+
+/** Removes every key under a prefix (SCAN, never KEYS, so a busy Redis is not blocked). */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}

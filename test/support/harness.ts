@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, type SyncConfig } from '../../src/config.js';
 import type { RunStatus } from '../../src/interfaces.js';
 import { createLogger } from '../../src/logger.js';
+import { deleteKeysWithPrefix } from '../../src/queue/connection.js';
 import { startPatchWorker, type PatchWorker, type PatchWorkerOptions } from '../../src/queue/patch-worker.js';
 import { startSimulator, type GraphSimulator, type SimulatorOptions } from '../../src/simulator/index.js';
 
@@ -55,21 +56,14 @@ export async function startTestEnv(name: string, options: { sim?: SimulatorOptio
     config,
     dir,
     async close() {
-      await deletePrefix(redis, prefix);
+      await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
       await sim.close();
     },
   };
 }
 
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+export { deleteKeysWithPrefix as deletePrefix } from '../../src/queue/connection.js';
 
 export interface CliResult {
   code: number;

@@ -1,0 +1,49 @@
+/**
+ * The queue's own ceiling: BullMQ addBulk of `rows` jobs into the patch queue, in chunks of `chunk`,
+ * each job with the same options and a payload of the same shape and size as an imported row's.
+ * Usage: SYNC_PREFIX=... node --import tsx test/bench/steps/addbulk-ceiling.ts <rows> <chunk>; prints {"jobs":n}.
+ */
+import { connectRedis } from '../../../src/queue/connection.js';
+import { createPatchQueue } from '../../../src/queue/queues.js';
+import type { PatchJobData } from '../../../src/interfaces.js';
+import { benchRow } from '../data.js';
+
+const rows = Number(process.argv[2]);
+const chunk = Number(process.argv[3]);
+if (!(rows > 0 && chunk > 0)) throw new Error('usage: addbulk-ceiling.ts <rows> <chunk>');
+const prefix = process.env.SYNC_PREFIX!;
+const redis = await connectRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', 'command');
+const queue = createPatchQueue(redis, prefix);
+const runId = '20261120T100000Z-c0ffee';
+
+let added = 0;
+for (let start = 0; start < rows; start += chunk) {
+  const jobs = [];
+  const now = Date.now();
+  for (let i = start; i < Math.min(rows, start + chunk); i++) {
+    const r = benchRow(i);
+    const line = i + 2;
+    const data: PatchJobData = {
+      runId,
+      line,
+      key: `${r.configurationType}/${r.configurationId}/${r.userStatusId}`,
+      record: {
+        configurationType: r.configurationType,
+        configurationId: r.configurationId,
+        userStatusId: r.userStatusId,
+        properties: { userDisplayName: r.userDisplayName, devicesCount: r.devicesCount, status: r.status as 'compliant', lastReportedDateTime: r.lastReportedDateTime, userPrincipalName: r.userPrincipalName },
+      },
+      fingerprint: 'Qm9vdHN0cmFwRmluZ2VycHI',
+      version: `00000639012345678900000:${String(i + 1).padStart(16, '0')}`,
+      enqueuedAt: now,
+      generation: 0,
+      origin: 'bulk',
+    };
+    jobs.push({ name: 'patch', data, opts: { jobId: `${runId}:${line}:0` } });
+  }
+  await queue.addBulk(jobs);
+  added += jobs.length;
+}
+await queue.close();
+redis.disconnect();
+process.stdout.write(`${JSON.stringify({ jobs: added })}\n`);
