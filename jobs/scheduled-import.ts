@@ -27,6 +27,8 @@ export interface ScheduledImportDeps {
   chunkSize?: number;
   /** True once the worker is shutting down: a drop folder stops between files and leaves the rest for the next firing. */
   stopRequested?: () => boolean;
+  /** Called when an import finished its run by itself (every row unchanged, rejected or superseded), for alerts. */
+  onRunCompleted?: (runId: string) => void;
 }
 
 export interface ScheduledRun {
@@ -109,6 +111,7 @@ async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJo
     logger: log,
   });
   log.info({ runId, rows: summary.rows, enqueued: summary.enqueued }, 'scheduled import finished');
+  if (summary.completed) deps.onRunCompleted?.(runId);
   return { runId, outcome: 'imported', rows: summary.rows };
 }
 
@@ -171,6 +174,7 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
   }
   const target = await finishFile(dir, claimed, 'processed');
   log.info({ runId, file: claimed.name, movedTo: target, rows: summary.rows, rejected: summary.rejected, enqueued: summary.enqueued }, 'scheduled file imported');
+  if (summary.completed) deps.onRunCompleted?.(runId);
   return { runId, file: claimed.name, outcome: 'imported', rows: summary.rows };
 }
 

@@ -13,6 +13,7 @@ export interface ImportWorkerOptions {
   scheduleLockTtlMs?: number;
   /** How soon a killed worker's firing is handed to another worker. */
   lockDurationMs?: number;
+  onRunCompleted?: (runId: string) => void;
 }
 
 export interface ImportWorker {
@@ -46,6 +47,7 @@ export async function startImportWorker(config: SyncConfig, redis: Redis, logger
     logger: log,
     lockTtlMs: options.scheduleLockTtlMs,
     stopRequested: () => stopping,
+    onRunCompleted: options.onRunCompleted,
   });
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {
