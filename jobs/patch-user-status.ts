@@ -83,8 +83,11 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
         if (!slot) throw new DeadlineExceeded();
         await claim(); // again: a newer update may have arrived while this one waited for its slot
         requests++;
+        // Read and cleared before sending: a `finally` would clear it again after the `continue` that set it.
+        const refreshToken = forceTokenRefresh;
+        forceTokenRefresh = false;
         try {
-          return await writer.patch(data.record, { forceTokenRefresh });
+          return await writer.patch(data.record, { forceTokenRefresh: refreshToken });
         } catch (error) {
           const err = classifyError(error, false);
           if (err.kind === 'throttled') {
@@ -106,8 +109,6 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
             await sleep(Math.min(err.retryAfterMs, Math.max(0, deadline - Date.now())));
           }
           throw err;
-        } finally {
-          forceTokenRefresh = false;
         }
       }
     };
@@ -146,7 +147,11 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       void breaker.recordSuccess().catch(() => undefined);
       return 'succeeded';
     } catch (error) {
-      if (error instanceof SkipRow) return error.decision;
+      if (error instanceof SkipRow) {
+        // Superseded while waiting for a slot: the lock taken by the first claim must not hold up the newer update.
+        await store.releaseLock(data.key, owner);
+        return error.decision;
+      }
       if (error instanceof PostponeRow) {
         await store.releaseLock(data.key, owner);
         await job.updateProgress({ requests: previousRequests + requests });

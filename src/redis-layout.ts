@@ -29,7 +29,9 @@
  *
  * Fleet-wide pacing (src/queue/budget.ts):
  *   P:budget                HASH   tat (µs, next free send slot), intervalUs (current adaptive spacing),
- *                                  pauseUntil (µs, end of a 429's Retry-After), lastCutUs
+ *                                  pauseUntil (µs, end of a 429's Retry-After), lastCutUs, cutIntervalUs (spacing right
+ *                                  after the last cut), ceilingIntervalUs (spacing that got the last 429), epoch (moves on
+ *                                  with each 429 or breaker trip; voids slots handed out before), blocked (1 = breaker tripped)
  *   P:breaker               HASH   consecutive403, trippedAt, reason
  *
  * Scheduled imports (jobs/scheduled-import.ts):

@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { PatchJobData, RawRow } from '../interfaces.js';
 import type { PatchQueue } from '../queue/queues.js';
 import { jobIdFor } from '../redis-layout.js';
-import type { AdmitRow, ResultStore } from '../results/store.js';
-import { RowChecker, rejectedRow, type CheckedRow } from './validate-rows.js';
+import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
+import { RowChecker, rejectedRow, versionOf, type UnversionedRow } from './validate-rows.js';
 
 export interface ImportOptions {
   runId: string;
@@ -42,16 +42,27 @@ export interface ImportSummary extends ImportProgress {
 }
 
 /**
+ * How many chunks may be between "admission sent" and "jobs added" at once. Three lets Redis admit the next
+ * chunks while this process builds the current chunk's jobs and parses the following rows, so neither side
+ * waits for the other; it also bounds memory to a few chunks, whatever the file size.
+ */
+const MAX_CHUNKS_IN_FLIGHT = Number(process.env.XX_INFLIGHT ?? 3);
+
+/**
  * Streams a source into the queue: validate, then diff and admit in Redis (one script call per chunk),
- * then addBulk the rows that must be sent. Each chunk is awaited before the next is read, which is the
- * back-pressure that keeps memory flat for any file size.
+ * then addBulk the rows that must be sent. Chunks are admitted and queued strictly in input order (one Redis
+ * connection runs commands in the order they were sent), but the next chunk is read and validated while earlier
+ * ones are still in Redis. At most MAX_CHUNKS_IN_FLIGHT chunks are unfinished, which is the back-pressure that
+ * keeps memory flat for any file size.
  */
 export async function importRun(store: ResultStore, queue: PatchQueue, options: ImportOptions): Promise<ImportSummary> {
   const chunkSize = options.chunkSize ?? 1000;
+  const full = options.full === true;
+  const origin = options.origin ?? 'bulk';
   const checker = new RowChecker(options.renames, options.onUnknownColumn);
   const progress: ImportProgress = { rows: 0, accepted: 0, rejected: 0, unchanged: 0, superseded: 0, enqueued: 0 };
   let resumed = false;
-  let pending: RawRow[] = [];
+  let pending: UnversionedRow[] = [];
 
   // The run is created with its first rows, so an input refused at its header leaves no empty run behind.
   let runCreated = false;
@@ -60,35 +71,19 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
     runCreated = true;
   };
 
-  const flush = async () => {
-    if (pending.length === 0) return;
-    await ensureRun();
-    const batch = pending;
-    pending = [];
-    const firstSequence = await store.reserveSequence(batch.length);
-    const checked = batch.map((raw, i) => checker.check(raw, firstSequence + i));
-    const admitted: AdmitRow[] = checked.map((row) =>
-      row.record
-        ? {
-            valid: true,
-            line: row.line,
-            key: row.key,
-            fingerprint: row.fingerprint,
-            version: row.version,
-            row: { line: row.line, key: row.key, state: 'queued', fingerprint: row.fingerprint, version: row.version, generation: 0 },
-          }
-        : { valid: false, line: row.line, key: row.key, fingerprint: '', version: '', row: rejectedRow(row) },
-    );
-    const decisions = await store.admitRows(options.runId, options.full === true, admitted);
+  /** Adds the jobs of one admitted chunk. Chunks pass through here one at a time, in input order. */
+  const enqueue = async (chunk: UnversionedRow[], admission: Promise<AdmitResult>) => {
+    const { firstSequence, decisions } = await admission;
     const jobs: { name: string; data: PatchJobData; opts: { jobId: string; lifo?: boolean } }[] = [];
     const replaced: string[] = [];
     const now = Date.now();
-    decisions.forEach((decision, i) => {
-      const row: CheckedRow = checked[i];
+    for (let i = 0; i < decisions.length; i++) {
+      const decision = decisions[i];
+      const row = chunk[i];
       progress.rows++;
       if (decision.kind === 'dup') {
         resumed = true;
-        return;
+        continue;
       }
       if (decision.kind === 'rejected') progress.rejected++;
       else progress.accepted++;
@@ -96,7 +91,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
       if (decision.kind === 'superseded') progress.superseded++;
       if (decision.kind === 'queued' || decision.kind === 'requeue') {
         const generation = decision.kind === 'requeue' ? decision.generation : 0;
-        const version = decision.kind === 'requeue' ? decision.version : row.version;
+        const version = decision.kind === 'requeue' ? decision.version : versionOf(row.reportedTicks, firstSequence + i);
         if (decision.kind === 'requeue') resumed = true;
         else progress.enqueued++;
         if (decision.kind === 'queued' && decision.replaced) {
@@ -105,29 +100,50 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
         const jobId = jobIdFor(options.runId, row.line, generation);
         jobs.push({
           name: 'patch',
-          data: { runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin: options.origin ?? 'bulk' },
-          opts: { jobId, ...(options.origin === 'event' ? { lifo: true } : {}) },
+          data: { runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin },
+          opts: origin === 'event' ? { jobId, lifo: true } : { jobId },
         });
       }
-    });
+    }
     if (jobs.length > 0) {
       await queue.addBulk(jobs);
       options.onJobsQueued?.(jobs.map((j) => j.opts.jobId));
     }
     // The replaced rows are already recorded as superseded; removing their jobs just spares a worker the visit.
-    await Promise.all(replaced.map((id) => queue.remove(id).catch(() => 0)));
+    if (replaced.length > 0) await Promise.all(replaced.map((id) => queue.remove(id).catch(() => 0)));
     options.onProgress?.({ ...progress });
+  };
+
+  const inFlight: Promise<void>[] = [];
+  const flush = async () => {
+    if (pending.length === 0) return;
+    await ensureRun();
+    const chunk = pending;
+    pending = [];
+    // Sent now: Redis runs it after the earlier chunks' commands, so it sees their rows.
+    const admission = store.admitRows(options.runId, full, chunk.map(admitRowOf));
+    const previous = inFlight.length > 0 ? inFlight[inFlight.length - 1] : Promise.resolve();
+    const done = previous.then(() => enqueue(chunk, admission));
+    // Failures surface where `done` is awaited (below, or when draining); these only keep them from counting as unhandled.
+    admission.catch(() => undefined);
+    done.catch(() => undefined);
+    inFlight.push(done);
+    while (inFlight.length >= MAX_CHUNKS_IN_FLIGHT) await inFlight.shift();
   };
 
   let importError: Error | undefined;
   try {
     for await (const raw of options.rows) {
-      pending.push(raw);
+      pending.push(checker.checkUnversioned(raw));
       if (pending.length >= chunkSize) await flush();
     }
     await flush();
   } catch (err) {
     importError = err as Error;
+  }
+  // Every chunk read in full is admitted and queued before the run is closed, even if the input broke off later.
+  for (const outcome of await Promise.allSettled(inFlight.splice(0))) {
+    if (outcome.status === 'rejected') importError ??= outcome.reason as Error;
   }
   if (importError && !runCreated) throw importError;
   // A broken input still leaves a finished run: what was admitted is processed, and the error is kept with it.
@@ -135,4 +151,13 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   const finished = await store.finishImport(options.runId, importError?.message);
   if (importError) throw importError;
   return { runId: options.runId, ...progress, resumed, completed: finished === 'completed' };
+}
+
+function admitRowOf(row: UnversionedRow): AdmitRow {
+  if (row.record) {
+    const rowJson = JSON.stringify({ line: row.line, key: row.key, fingerprint: row.fingerprint, generation: 0 });
+    return { valid: true, line: row.line, key: row.key, fingerprint: row.fingerprint, reportedTicks: row.reportedTicks, rowJson };
+  }
+  const { state: _state, ...rejected } = rejectedRow(row);
+  return { valid: false, line: row.line, key: row.key, fingerprint: '', reportedTicks: '', rowJson: JSON.stringify(rejected) };
 }

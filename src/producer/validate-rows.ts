@@ -2,7 +2,7 @@ import { createColumnMapper, type CanonicalColumn } from '../domain/columns.js';
 import { fingerprint } from '../domain/fingerprint.js';
 import { recordKey } from '../domain/key.js';
 import { toCanonicalFields, validateRow } from '../domain/validate.js';
-import { makeVersion } from '../domain/version.js';
+import { makeVersion, reportedTicks } from '../domain/version.js';
 import type { FieldError, RawRow, RowResult, UserStatusRecord } from '../interfaces.js';
 
 export interface CheckedRow {
@@ -14,8 +14,18 @@ export interface CheckedRow {
   errors?: FieldError[];
 }
 
+/** A checked row before it has an arrival number: `reportedTicks` is the first part of its version ('' when rejected). */
+export interface UnversionedRow extends Omit<CheckedRow, 'version'> {
+  reportedTicks: string;
+}
+
 export function describeErrors(errors: FieldError[]): string {
   return errors.map((e) => (e.column === '(row)' ? `row ${e.reason}` : `column ${e.column}: ${e.reason}`)).join('; ');
+}
+
+/** The version makeVersion() builds, from parts computed earlier (the arrival number comes from Redis later). */
+export function versionOf(ticks: string, arrivalSequence: number): string {
+  return `${ticks}:${String(arrivalSequence).padStart(16, '0')}`;
 }
 
 /** Turns raw source rows into validated records with their key, fingerprint and newest-wins version. */
@@ -31,7 +41,13 @@ export class RowChecker {
   }
 
   check(raw: RawRow, sequence: number): CheckedRow {
-    if (raw.problem) return { line: raw.line, key: '', fingerprint: '', version: '', errors: [raw.problem] };
+    const { reportedTicks: _ticks, ...row } = this.checkUnversioned(raw);
+    return { ...row, version: row.record ? makeVersion(row.record.properties.lastReportedDateTime, sequence) : '' };
+  }
+
+  /** Everything but the arrival number, so rows can be checked while the previous batch is still in Redis. */
+  checkUnversioned(raw: RawRow): UnversionedRow {
+    if (raw.problem) return { line: raw.line, key: '', fingerprint: '', reportedTicks: '', errors: [raw.problem] };
     for (const name of Object.keys(raw.fields)) {
       if (!this.mapColumn(name) && !this.unknownSeen.has(name)) {
         this.unknownSeen.add(name);
@@ -40,9 +56,9 @@ export class RowChecker {
     }
     const { fields, errors: conflicts } = toCanonicalFields(raw.fields, this.mapColumn);
     const result = validateRow(fields);
-    const partialKey = [fields.configurationType || 'mobileAppConfiguration', fields.configurationId ?? '', fields.userStatusId ?? ''].map(String).join('/');
     if (!result.ok || conflicts.length > 0) {
-      return { line: raw.line, key: partialKey, fingerprint: '', version: '', errors: [...conflicts, ...(result.ok ? [] : result.errors)] };
+      const partialKey = [fields.configurationType || 'mobileAppConfiguration', fields.configurationId ?? '', fields.userStatusId ?? ''].map(String).join('/');
+      return { line: raw.line, key: partialKey, fingerprint: '', reportedTicks: '', errors: [...conflicts, ...(result.ok ? [] : result.errors)] };
     }
     const record = result.record;
     return {
@@ -50,11 +66,11 @@ export class RowChecker {
       key: recordKey(record),
       record,
       fingerprint: fingerprint(record.properties),
-      version: makeVersion(record.properties.lastReportedDateTime, sequence),
+      reportedTicks: reportedTicks(record.properties.lastReportedDateTime),
     };
   }
 }
 
-export function rejectedRow(row: CheckedRow): RowResult {
+export function rejectedRow(row: Pick<CheckedRow, 'line' | 'key' | 'errors'>): RowResult {
   return { line: row.line, key: row.key, state: 'rejected', reason: describeErrors(row.errors ?? []), errors: row.errors };
 }

@@ -7,7 +7,7 @@ export const PERMISSION_HINT =
 /**
  * A 403 means the app itself lacks permission, so every later row would fail the same way.
  * After a few in a row the fleet stops sending (the budget hash's `blocked` flag, read by every slot
- * reservation) instead of burning through the backlog.
+ * reservation, and checked again by requests already holding a slot) instead of burning through the backlog.
  */
 export class PermissionBreaker {
   private readonly keys: ReturnType<typeof redisKeys>;
@@ -25,7 +25,8 @@ export class PermissionBreaker {
     if (count < this.threshold) return false;
     const tripped = await this.redis.hsetnx(this.keys.breaker, 'trippedAt', String(Date.now()));
     if (tripped === 1) {
-      await this.redis.multi().hset(this.keys.breaker, 'reason', reason).hset(this.keys.budget, 'blocked', '1').exec();
+      // Moving the budget's epoch on voids the send slots already handed out, so waiting requests stop too.
+      await this.redis.multi().hset(this.keys.breaker, 'reason', reason).hset(this.keys.budget, 'blocked', '1').hincrby(this.keys.budget, 'epoch', 1).exec();
     }
     return tripped === 1;
   }

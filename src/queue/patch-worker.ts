@@ -76,11 +76,14 @@ export async function startPatchWorker(config: SyncConfig, redis: Redis, logger:
     async close(deadlineMs = 30_000) {
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), deadlineMs)));
-      const outcome = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
+      const closing = worker.close();
+      const outcome = await Promise.race([closing.then(() => 'closed' as const), deadline]);
       clearTimeout(timer);
       if (outcome === 'timeout') {
+        // BullMQ's close() cannot be hurried once started (a forced close() returns the same promise), so the
+        // jobs are abandoned as they are: their locks expire and stalled-job recovery hands them to another worker.
         logger.warn({ deadlineMs }, 'in-flight jobs did not finish before the deadline; leaving them to stalled-job recovery');
-        await worker.close(true);
+        closing.catch(() => undefined);
       }
       await queue.close();
     },

@@ -8,13 +8,21 @@ export type AdmitDecision =
   | { kind: 'queued'; replaced?: { runId: string; line: number; generation: number } }
   | { kind: 'requeue'; generation: number; version: string };
 
+/** One row for admitRows; `rowJson` is the row's stored JSON without `state` and `version` (the script adds both). */
 export interface AdmitRow {
   valid: boolean;
   line: number;
   key: string;
   fingerprint: string;
-  version: string;
-  row: RowResult;
+  /** The first part of the version (reportedTicks); the script appends the row's arrival number. Empty for rejected rows. */
+  reportedTicks: string;
+  rowJson: string;
+}
+
+export interface AdmitResult {
+  /** Arrival number of the batch's first row; row i has `firstSequence + i` (see versionOf in src/producer/validate-rows.ts). */
+  firstSequence: number;
+  decisions: AdmitDecision[];
 }
 
 export type ClaimDecision = 'send' | 'superseded' | 'locked' | 'missing' | `done|${string}`;
@@ -54,16 +62,28 @@ export class ResultStore {
     return end - count + 1;
   }
 
-  async admitRows(runId: string, full: boolean, rows: AdmitRow[]): Promise<AdmitDecision[]> {
-    const args: (string | number)[] = [runId, full ? '1' : '0', this.keys.prefix];
-    for (const r of rows) args.push(r.valid ? 'v' : 'r', r.line, r.key, r.fingerprint, r.version, JSON.stringify(r.row));
-    const out = (await runScript(this.redis, 'admitRows', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints], args)) as string[];
-    return out.map((text) => {
-      const [kind, a, b, c] = text.split('|');
-      if (kind === 'queued') return a === undefined ? { kind } : { kind, replaced: { runId: a, line: Number(b), generation: Number(c) } };
-      if (kind === 'requeue') return { kind, generation: Number(a), version: b };
-      return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' };
-    });
+  /**
+   * Admits a batch in one script call, which also takes the batch's arrival numbers (so no round trip precedes it).
+   * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
+   */
+  async admitRows(runId: string, full: boolean, rows: AdmitRow[]): Promise<AdmitResult> {
+    const args: (string | number)[] = new Array(3 + rows.length * 6);
+    args[0] = runId;
+    args[1] = full ? '1' : '0';
+    args[2] = this.keys.prefix;
+    let a = 3;
+    for (const r of rows) {
+      args[a++] = r.valid ? 'v' : 'r';
+      args[a++] = r.line;
+      args[a++] = r.key;
+      args[a++] = r.fingerprint;
+      args[a++] = r.reportedTicks;
+      args[a++] = r.rowJson;
+    }
+    const out = (await runScript(this.redis, 'admitRows', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.seq], args)) as string[];
+    const decisions = new Array<AdmitDecision>(out.length - 1);
+    for (let i = 1; i < out.length; i++) decisions[i - 1] = parseDecision(out[i]);
+    return { firstSequence: Number(out[0]), decisions };
   }
 
   async claimRow(runId: string, line: number, key: string, version: string, generation: number, owner: string, lockTtlMs: number): Promise<ClaimDecision> {
@@ -152,6 +172,20 @@ export class ResultStore {
       return h && Object.keys(h).length > 0 ? [toStatus(id, h)] : [];
     });
   }
+}
+
+// Shared (frozen) objects for the common answers: a million-row import makes a million decisions.
+const SIMPLE_DECISIONS: Record<string, AdmitDecision> = Object.fromEntries(
+  (['queued', 'unchanged', 'rejected', 'superseded', 'dup'] as const).map((kind) => [kind, Object.freeze({ kind })]),
+);
+
+function parseDecision(text: string): AdmitDecision {
+  const simple = SIMPLE_DECISIONS[text];
+  if (simple) return simple;
+  const [kind, a, b, c] = text.split('|');
+  if (kind === 'queued') return { kind, replaced: { runId: a, line: Number(b), generation: Number(c) } };
+  if (kind === 'requeue') return { kind, generation: Number(a), version: b };
+  return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' };
 }
 
 const num = (h: Record<string, string>, field: string) => Number(h[field] ?? 0);

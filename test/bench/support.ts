@@ -12,9 +12,14 @@ export const CLI = join(REPO_ROOT, 'src/cli/index.ts');
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PEAK_RSS_PRELOAD = fileURLToPath(new URL('./peak-rss.ts', import.meta.url));
 
+/** Prefixes not yet deleted, so an interrupted bench can still clean up after itself. */
+export const livePrefixes = new Set<string>();
+
 /** Every scenario gets its own key prefix on the shared Redis, deleted when it ends. */
 export function benchPrefix(scenario: string): string {
-  return `bench-${scenario}-${randomBytes(4).toString('hex')}`;
+  const prefix = `bench-${scenario}-${randomBytes(4).toString('hex')}`;
+  livePrefixes.add(prefix);
+  return prefix;
 }
 
 /** SCAN + UNLINK, so a million keys go without blocking Redis for other users. */
@@ -26,6 +31,7 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<number
     cursor = next;
     if (keys.length > 0) deleted += await redis.unlink(...keys);
   } while (cursor !== '0');
+  livePrefixes.delete(prefix);
   return deleted;
 }
 

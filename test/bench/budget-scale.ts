@@ -1,0 +1,28 @@
+/** Intune's write budget (per app 100 writes / 20 s, per tenant 200 / 20 s), scaled so benches finish in minutes. */
+import type { BudgetOptions } from '../../src/simulator/index.js';
+
+export interface ScaledBudget {
+  scale: number;
+  simulator: BudgetOptions;
+  /** Sustained writes per second the binding (per-app) bucket allows. */
+  ratePerSecond: number;
+  /** Requests the full bucket allows at once. */
+  burst: number;
+  /** SYNC_RATE_LIMIT for our workers: exactly the per-app budget. */
+  ourRateLimit: string;
+  describe: string;
+}
+
+const INTUNE = { perApp: 100, perTenant: 200, windowMs: 20_000 };
+
+export function scaledBudget(scale: number): ScaledBudget {
+  const windowMs = INTUNE.windowMs / scale;
+  return {
+    scale,
+    simulator: { perApp: { limit: INTUNE.perApp, windowMs }, perTenant: { limit: INTUNE.perTenant, windowMs } },
+    ratePerSecond: INTUNE.perApp / (windowMs / 1000),
+    burst: INTUNE.perApp,
+    ourRateLimit: `${INTUNE.perApp}/${Math.round(windowMs)}ms`,
+    describe: `per app ${INTUNE.perApp} / ${windowMs / 1000} s, per tenant ${INTUNE.perTenant} / ${windowMs / 1000} s = ${INTUNE.perApp / (windowMs / 1000)} writes/s`,
+  };
+}

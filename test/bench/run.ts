@@ -1,0 +1,125 @@
+/**
+ * `npm run bench`: fleet pacing (issue 3), producer throughput and memory, and a day's workload (issue 4).
+ * Prints Markdown tables (ours beside a baseline from the same run) on stdout and progress on stderr.
+ * Not part of `npm test`: the figures are reported, never asserted.
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { startSimulator } from '../../src/simulator/index.js';
+import { scaledBudget } from './budget-scale.js';
+import { fleetBench } from './fleet.js';
+import { producerBench } from './producer.js';
+import { deletePrefix, livePrefixes, log, REDIS_URL } from './support.js';
+import { workloadBench } from './workload.js';
+
+const PARTS = ['fleet', 'producer', 'workload'] as const;
+type Part = (typeof PARTS)[number];
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --only <parts>             fleet, producer, workload (comma-separated or repeated; default: all three)
+  --rows <n>                 row count for every selected part (overrides the defaults below)
+  --fleet-rows <n>           fleet bench rows (default 1000)
+  --producer-rows <n>        producer bench rows (default 1000000)
+  --workload-rows <n>        workload bench rows (default 100000)
+  --scale <x>                Intune's write budget (100/20 s per app, 200/20 s per tenant) times x (default 10)
+  --workers <list>           worker process counts for the fleet bench (default 1,3)
+  --baseline-concurrency <n> requests in flight for the Graph SDK baseline script (default 10)
+  --changed-percent <p>      workload rows changed since yesterday (default 3)
+  --full-sample <n>          workload: also measure sending a sample of n rows in full (default 0: computed only)
+  --chunk-size <n>           producer: import --chunk-size and addBulk chunk size (default 1000)
+  --write <file>             also write the tables to this Markdown file (default: test/bench/RESULTS.md when all parts run)
+
+Uses the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379) under bench-* prefixes, deleted afterwards.
+Data files go to test/bench/.data/ (reused between runs).`;
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw new Error(`--${name} must be a positive number, got "${value}"`);
+  return n;
+}
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', multiple: true },
+    rows: { type: 'string' },
+    'fleet-rows': { type: 'string' },
+    'producer-rows': { type: 'string' },
+    'workload-rows': { type: 'string' },
+    scale: { type: 'string' },
+    workers: { type: 'string' },
+    'baseline-concurrency': { type: 'string' },
+    'changed-percent': { type: 'string' },
+    'full-sample': { type: 'string' },
+    'chunk-size': { type: 'string' },
+    write: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+
+const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+for (const part of only) if (!PARTS.includes(part as Part)) throw new Error(`--only: unknown part "${part}" (use ${PARTS.join(', ')})`);
+const parts: Part[] = only.length > 0 ? PARTS.filter((p) => only.includes(p)) : [...PARTS];
+const rowsFor = (part: Part, fallback: number) => Math.round(positive(`${part}-rows`, values[`${part}-rows`] ?? values.rows, fallback));
+const budget = scaledBudget(positive('scale', values.scale, 10));
+const workerCounts = (values.workers ?? '1,3').split(',').map((w) => Math.round(positive('workers', w, 1)));
+
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+const sim = await startSimulator({ budget: budget.simulator });
+
+let interrupted = false;
+process.once('SIGINT', () => {
+  interrupted = true;
+  log('interrupted: deleting the bench keys...');
+  void Promise.all([...livePrefixes].map((p) => deletePrefix(redis, p))).finally(() => process.exit(130));
+});
+
+const sections: string[] = [
+  `## Benchmarks`,
+  '',
+  `Command: \`${command}\` · scale factor: Intune's write budget × ${budget.scale} (${budget.describe}) · ` +
+    `${cpus().length} CPU cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
+];
+process.stdout.write(`${sections.join('\n')}\n\n`);
+const started = Date.now();
+try {
+  for (const part of parts) {
+    let section: string;
+    if (part === 'fleet') {
+      section = await fleetBench(redis, sim, budget, { rows: rowsFor('fleet', 1000), workerCounts, baselineConcurrency: Math.round(positive('baseline-concurrency', values['baseline-concurrency'], 10)) });
+    } else if (part === 'producer') {
+      section = await producerBench(redis, { rows: rowsFor('producer', 1_000_000), chunkSize: Math.round(positive('chunk-size', values['chunk-size'], 1000)) });
+    } else {
+      section = await workloadBench(redis, sim, budget, {
+        rows: rowsFor('workload', 100_000),
+        changedPercent: positive('changed-percent', values['changed-percent'], 3),
+        fullSample: values['full-sample'] === undefined ? 0 : Math.round(positive('full-sample', values['full-sample'], 0)),
+      });
+    }
+    sections.push('', section);
+    process.stdout.write(`${section}\n\n`);
+  }
+  const elapsed = `Total bench time: ${((Date.now() - started) / 60_000).toFixed(1)} min.`;
+  sections.push('', elapsed);
+  process.stdout.write(`${elapsed}\n`);
+  const target = values.write ?? (parts.length === PARTS.length ? new URL('./RESULTS.md', import.meta.url) : undefined);
+  if (target) {
+    await writeFile(target, `${sections.join('\n')}\n`);
+    log(`tables written to ${target instanceof URL ? target.pathname : target}`);
+  }
+} finally {
+  if (!interrupted) {
+    await Promise.all([...livePrefixes].map((p) => deletePrefix(redis, p)));
+    await sim.close();
+    redis.disconnect();
+  }
+}
