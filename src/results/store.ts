@@ -8,15 +8,17 @@ export type AdmitDecision =
   | { kind: 'queued'; replaced?: { runId: string; line: number; generation: number } }
   | { kind: 'requeue'; generation: number; version: string };
 
-/** One row for admitRows; `rowJson` is the row's stored JSON without `state` and `version` (the script adds both). */
+/**
+ * One row for admitRows. A valid row's stored JSON is built by the script from these fields; a rejected row
+ * brings its own in `rejectedJson` (its RowResult without `state`, which the script adds), and only its line counts.
+ */
 export interface AdmitRow {
-  valid: boolean;
   line: number;
   key: string;
   fingerprint: string;
-  /** The first part of the version (reportedTicks); the script appends the row's arrival number. Empty for rejected rows. */
+  /** The first part of the version (reportedTicks); the script appends the row's arrival number. */
   reportedTicks: string;
-  rowJson: string;
+  rejectedJson?: string;
 }
 
 export interface AdmitResult {
@@ -73,12 +75,13 @@ export class ResultStore {
     args[2] = this.keys.prefix;
     let a = 3;
     for (const r of rows) {
-      args[a++] = r.valid ? 'v' : 'r';
+      const rejected = r.rejectedJson !== undefined;
+      args[a++] = rejected ? 'r' : 'v';
       args[a++] = r.line;
-      args[a++] = r.key;
-      args[a++] = r.fingerprint;
-      args[a++] = r.reportedTicks;
-      args[a++] = r.rowJson;
+      args[a++] = rejected ? '' : r.key;
+      args[a++] = rejected ? '' : r.fingerprint;
+      args[a++] = rejected ? '' : r.reportedTicks;
+      args[a++] = rejected ? r.rejectedJson! : '';
     }
     const out = (await runScript(this.redis, 'admitRows', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.seq], args)) as string[];
     const decisions = new Array<AdmitDecision>(out.length - 1);

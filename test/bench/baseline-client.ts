@@ -29,7 +29,7 @@ class StaticBearer implements Middleware {
 }
 
 /** The SDK's default chain with only the first handler (authentication) replaced. */
-export function defaultChainWithBearer(token: string): Middleware {
+function defaultChainWithBearer(token: string): Middleware {
   const chain = MiddlewareFactory.getDefaultMiddlewareChain({ getAccessToken: async () => token });
   chain[0] = new StaticBearer(token);
   for (let i = 0; i < chain.length - 1; i++) chain[i].setNext?.(chain[i + 1]);
@@ -41,40 +41,37 @@ const COLLECTIONS: Record<string, string> = {
   iosLobAppProvisioningConfiguration: 'iosLobAppProvisioningConfigurations',
 };
 
-async function main() {
-  const [file, concurrencyArg] = process.argv.slice(2);
-  const token = process.env.GRAPH_ACCESS_TOKEN ?? '';
-  const client = Client.initWithMiddleware({ middleware: defaultChainWithBearer(token), baseUrl: `${process.env.GRAPH_BASE_URL}/`, defaultVersion: 'beta' });
-  const rows = parse(await readFile(file!, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+const [file, concurrencyArg] = process.argv.slice(2);
+if (!file) throw new Error('usage: baseline-client.ts <file.csv> [concurrency]');
+const token = process.env.GRAPH_ACCESS_TOKEN ?? '';
+const client = Client.initWithMiddleware({ middleware: defaultChainWithBearer(token), baseUrl: `${process.env.GRAPH_BASE_URL}/`, defaultVersion: 'beta' });
+const rows = parse(await readFile(file, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
 
-  let next = 0;
-  let ok = 0;
-  const failedByStatus: Record<string, number> = {};
-  const worker = async () => {
-    while (next < rows.length) {
-      const r = rows[next++];
-      try {
-        await client
-          .api(`/deviceAppManagement/${COLLECTIONS[r.configurationType]}/${r.configurationId}/userStatuses/${r.userStatusId}`)
-          .patch({
-            '@odata.type': '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus',
-            userDisplayName: r.userDisplayName,
-            devicesCount: Number(r.devicesCount),
-            status: r.status,
-            lastReportedDateTime: r.lastReportedDateTime,
-            userPrincipalName: r.userPrincipalName,
-          });
-        ok++;
-      } catch (err) {
-        // What a simple script does: note the failure and move on.
-        const status = String((err as { statusCode?: number }).statusCode ?? 'error');
-        failedByStatus[status] = (failedByStatus[status] ?? 0) + 1;
-      }
+let next = 0;
+let ok = 0;
+const failedByStatus: Record<string, number> = {};
+const worker = async () => {
+  while (next < rows.length) {
+    const r = rows[next++];
+    try {
+      await client
+        .api(`/deviceAppManagement/${COLLECTIONS[r.configurationType]}/${r.configurationId}/userStatuses/${r.userStatusId}`)
+        .patch({
+          '@odata.type': '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus',
+          userDisplayName: r.userDisplayName,
+          devicesCount: Number(r.devicesCount),
+          status: r.status,
+          lastReportedDateTime: r.lastReportedDateTime,
+          userPrincipalName: r.userPrincipalName,
+        });
+      ok++;
+    } catch (err) {
+      // What a simple script does: note the failure and move on.
+      const status = String((err as { statusCode?: number }).statusCode ?? 'error');
+      failedByStatus[status] = (failedByStatus[status] ?? 0) + 1;
     }
-  };
-  await Promise.all(Array.from({ length: Number(concurrencyArg ?? 10) }, worker));
-  const failed = Object.values(failedByStatus).reduce((a, b) => a + b, 0);
-  process.stdout.write(`${JSON.stringify({ ok, failed, failedByStatus, lastDoneAt: Date.now() })}\n`);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+  }
+};
+await Promise.all(Array.from({ length: Number(concurrencyArg ?? 10) }, worker));
+const failed = Object.values(failedByStatus).reduce((a, b) => a + b, 0);
+process.stdout.write(`${JSON.stringify({ ok, failed, failedByStatus, lastDoneAt: Date.now() })}\n`);

@@ -3,12 +3,14 @@
  * rebuilt from their index alone, so a bench can check the simulator's final state without keeping the file in memory.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 export const DATA_DIR = fileURLToPath(new URL('./.data/', import.meta.url));
+/** Part of every file name: bump it when benchRow changes, so files written by an older generator are not reused. */
+const DATA_VERSION = 1;
 export const HEADER = 'configurationId,userStatusId,configurationType,userDisplayName,devicesCount,status,lastReportedDateTime,userPrincipalName';
 
 const STATUSES = ['compliant', 'nonCompliant', 'remediated', 'error', 'conflict', 'notApplicable', 'unknown', 'notAssigned'];
@@ -84,7 +86,7 @@ export interface FileSpec {
 
 /** Writes the file once (streamed, with back-pressure) and reuses it while its size says it is complete. */
 export async function ensureCsv(spec: FileSpec): Promise<{ path: string; bytes: number }> {
-  const path = join(DATA_DIR, `${spec.name}-${spec.rows}.csv`);
+  const path = join(DATA_DIR, `${spec.name}-${spec.rows}-v${DATA_VERSION}.csv`);
   const marker = `${path}.complete`;
   try {
     const [file, done] = await Promise.all([stat(path), stat(marker)]);
@@ -105,7 +107,6 @@ export async function ensureCsv(spec: FileSpec): Promise<{ path: string; bytes: 
   }
   out.end(buffer);
   await once(out, 'finish');
-  const { writeFile } = await import('node:fs/promises');
   await writeFile(marker, '');
   return { path, bytes: (await stat(path)).size };
 }

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { ResultStore } from '../../src/results/store.js';
 import type { GraphSimulator } from '../../src/simulator/index.js';
 import { benchRow, ensureCsv, simulatorHolds } from './data.js';
-import { assertExit, benchPrefix, CLI, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, REPO_ROOT, runNode, sleep } from './support.js';
+import { assertExit, benchPrefix, CLI, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, REPO_ROOT, runNode } from './support.js';
 import type { ScaledBudget } from './budget-scale.js';
 
 export interface FleetOptions {
@@ -37,7 +37,7 @@ export function countLost(sim: GraphSimulator, rows: number, rowAt = (i: number)
   return lost;
 }
 
-function simFigures(sim: GraphSimulator): { throttled: number; requests: number; firstPatchAt: number } {
+export function simFigures(sim: GraphSimulator): { throttled: number; requests: number; firstPatchAt: number } {
   const c = sim.counters();
   const firstPatchAt = Math.min(...sim.requestLog().filter((e) => e.method === 'PATCH').map((e) => e.at));
   return { throttled: c.byStatus['429'] ?? 0, requests: c.requests, firstPatchAt };
@@ -147,7 +147,6 @@ export async function fleetBench(redis: Redis, sim: GraphSimulator, budget: Scal
     detail: `${b.ok} succeeded, ${b.failed} failed (${Object.entries(b.failedByStatus).map(([s, n]) => `${n}× ${s}`).join(', ') || 'none'})`,
   });
   log(`fleet: ${JSON.stringify(outcomes[outcomes.length - 1])}`);
-  await sleep(0);
 
   const table = markdownTable(
     ['Sender', 'Wall time', 'Ratio to ideal', 'Sending time', 'Ratio to ideal', '429s received', 'PATCH requests', 'Rows lost', 'Outcome'],

@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { ensureCsv } from './data.js';
 import { markRunSent } from './mark-sent.js';
-import { assertExit, benchPrefix, cliArgs, deletePrefix, fmtInt, fmtMB, fmtSeconds, lastJson, log, markdownTable, redisUsedMemory, runNode, type ChildRun } from './support.js';
+import { assertExit, benchPrefix, cliArgs, deletePrefix, fmtInt, fmtMB, fmtSeconds, lastJson, log, markdownTable, redisUsedMemory, runNode, waitForLazyFree, type ChildRun } from './support.js';
 
 export interface ProducerOptions {
   rows: number;
@@ -36,6 +36,7 @@ export async function producerBench(redis: Redis, options: ProducerOptions): Pro
   const steps: Step[] = [];
   const chunk = String(options.chunkSize);
   const measure = async (name: string, rows: number, prefix: string, args: string[]) => {
+    await waitForLazyFree(redis);
     const before = await redisUsedMemory(redis);
     log(`producer: ${name}...`);
     const run = await runNode(args, { env: { SYNC_PREFIX: prefix }, measureRss: true, timeoutMs: 30 * 60_000 });

@@ -28,7 +28,7 @@ const HELP = `Usage: npm run bench -- [options]
   --workers <list>           worker process counts for the fleet bench (default 1,3)
   --baseline-concurrency <n> requests in flight for the Graph SDK baseline script (default 10)
   --changed-percent <p>      workload rows changed since yesterday (default 3)
-  --full-sample <n>          workload: also measure sending a sample of n rows in full (default 0: computed only)
+  --full-sample <n>          workload: also measure sending a sample of n rows in full (default 1000; 0 skips it)
   --chunk-size <n>           producer: import --chunk-size and addBulk chunk size (default 1000)
   --write <file>             also write the tables to this Markdown file (default: test/bench/RESULTS.md when all parts run)
 
@@ -102,7 +102,7 @@ try {
       section = await workloadBench(redis, sim, budget, {
         rows: rowsFor('workload', 100_000),
         changedPercent: positive('changed-percent', values['changed-percent'], 3),
-        fullSample: values['full-sample'] === undefined ? 0 : Math.round(positive('full-sample', values['full-sample'], 0)),
+        fullSample: values['full-sample'] === '0' ? 0 : Math.round(positive('full-sample', values['full-sample'], 1000)),
       });
     }
     sections.push('', section);

@@ -35,6 +35,16 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<number
   return deleted;
 }
 
+/** UNLINK frees in a background thread; on a 2-core machine that would slow down whatever step runs next. */
+export async function waitForLazyFree(redis: Redis, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const pending = Number(/^lazyfree_pending_objects:(\d+)/m.exec(await redis.info('memory'))?.[1] ?? 0);
+    if (pending === 0) return;
+    await sleep(100);
+  }
+}
+
 export async function redisUsedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
   return Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
