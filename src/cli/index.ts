@@ -1,26 +1,34 @@
 import { Command, CommanderError } from 'commander';
-import { RedisUnavailableError } from '../queue/connection.js';
-import { MissingCredentialsError } from '../graph/auth.js';
-import { demoCommand } from './demo.js';
-import { importCommand } from './import.js';
-import { reportCommand } from './report.js';
-import { resumeCommand } from './resume.js';
-import { retryCommand } from './retry.js';
-import { scheduleCommand } from './schedule.js';
-import { serveCommand } from './serve.js';
 import { CliError, EXIT } from './shared.js';
-import { simulateCommand } from './simulate.js';
-import { statusCommand } from './status.js';
-import { workerCommand } from './worker.js';
+
+/**
+ * Each command's module is loaded only when that command runs: loading all of them (fastify, Bull Board,
+ * @azure/identity, the simulator...) would double start-up time and the import's baseline memory.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  import: async () => (await import('./import.js')).importCommand,
+  worker: async () => (await import('./worker.js')).workerCommand,
+  status: async () => (await import('./status.js')).statusCommand,
+  report: async () => (await import('./report.js')).reportCommand,
+  retry: async () => (await import('./retry.js')).retryCommand,
+  resume: async () => (await import('./resume.js')).resumeCommand,
+  schedule: async () => (await import('./schedule.js')).scheduleCommand,
+  serve: async () => (await import('./serve.js')).serveCommand,
+  simulate: async () => (await import('./simulate.js')).simulateCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
+};
+
+/** Errors whose message says it all; anything else may be a bug, and prints its stack at debug level. */
+const EXPECTED_ERRORS = new Set(['RedisUnavailableError', 'MissingCredentialsError', 'ConfigError', 'SourceError', 'ColumnError']);
 
 const program = new Command('compliance-sync')
   .description('Sync per-user compliance results into Microsoft Intune (Graph userStatuses) through a paced, retried BullMQ fleet')
   .showHelpAfterError()
   .addHelpText('after', '\nConfiguration is environment variables (REDIS_URL, SYNC_PREFIX, GRAPH_CLOUD, GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN, AZURE_*, SYNC_RATE_LIMIT, ...); see README.md.');
 
-for (const command of [importCommand, workerCommand, statusCommand, reportCommand, retryCommand, resumeCommand, scheduleCommand, serveCommand, simulateCommand, demoCommand]) {
-  program.addCommand(command);
-}
+const requested = process.argv[2];
+const loaders = requested !== undefined && Object.hasOwn(COMMANDS, requested) ? [COMMANDS[requested]] : Object.values(COMMANDS);
+for (const load of loaders) program.addCommand(await load());
 
 // Usage errors exit 2 everywhere, so scripts can tell a typo from a failed run.
 function exitOverrideAll(command: Command) {
@@ -36,7 +44,7 @@ try {
     process.exit(err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage);
   }
   const code = err instanceof CliError ? err.exitCode : EXIT.failure;
-  const known = err instanceof CliError || err instanceof RedisUnavailableError || err instanceof MissingCredentialsError;
+  const known = err instanceof CliError || EXPECTED_ERRORS.has((err as Error).name);
   process.stderr.write(`error: ${(err as Error).message}\n`);
   if (!known && process.env.SYNC_LOG_LEVEL === 'debug') process.stderr.write(`${(err as Error).stack}\n`);
   process.exit(code);
