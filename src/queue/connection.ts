@@ -1,19 +1,12 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { redactUrlPassword } from '../redact-url.js';
 
 export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError';
 }
 
 /** Never print a password that is part of REDIS_URL. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<invalid REDIS_URL>';
-  }
-}
+export const redactRedisUrl = (url: string): string => redactUrlPassword(url, '<invalid REDIS_URL>');
 
 /**
  * Long-lived connections (workers, server) retry forever so a Redis restart is survived;
