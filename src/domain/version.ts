@@ -14,6 +14,11 @@ export function reportedTicks(lastReportedDateTime: string | undefined): string 
   return ticks.toString().padStart(20, '0');
 }
 
+/** A version from ticks computed earlier, once the arrival number is known (the admit script builds the same string). */
+export function versionOf(ticks: string, arrivalSequence: number): string {
+  return `${ticks}:${String(arrivalSequence).padStart(16, '0')}`;
+}
+
 export function makeVersion(lastReportedDateTime: string | undefined, arrivalSequence: number): string {
-  return `${reportedTicks(lastReportedDateTime)}:${String(arrivalSequence).padStart(16, '0')}`;
+  return versionOf(reportedTicks(lastReportedDateTime), arrivalSequence);
 }

@@ -3,7 +3,8 @@ import type { PatchJobData, RawRow } from '../interfaces.js';
 import type { PatchQueue } from '../queue/queues.js';
 import { jobIdFor } from '../redis-layout.js';
 import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
-import { RowChecker, rejectedRow, versionOf, type UnversionedRow } from './validate-rows.js';
+import { versionOf } from '../domain/version.js';
+import { RowChecker, rejectedRow, type UnversionedRow } from './validate-rows.js';
 
 export interface ImportOptions {
   runId: string;

@@ -2,7 +2,7 @@ import { createColumnMapper, type CanonicalColumn } from '../domain/columns.js';
 import { fingerprint } from '../domain/fingerprint.js';
 import { recordKey } from '../domain/key.js';
 import { toCanonicalFields, validateRow } from '../domain/validate.js';
-import { makeVersion, reportedTicks } from '../domain/version.js';
+import { reportedTicks, versionOf } from '../domain/version.js';
 import type { FieldError, RawRow, RowResult, UserStatusRecord } from '../interfaces.js';
 
 export interface CheckedRow {
@@ -23,11 +23,6 @@ export function describeErrors(errors: FieldError[]): string {
   return errors.map((e) => (e.column === '(row)' ? `row ${e.reason}` : `column ${e.column}: ${e.reason}`)).join('; ');
 }
 
-/** The version makeVersion() builds, from parts computed earlier (the arrival number comes from Redis later). */
-export function versionOf(ticks: string, arrivalSequence: number): string {
-  return `${ticks}:${String(arrivalSequence).padStart(16, '0')}`;
-}
-
 /** Turns raw source rows into validated records with their key, fingerprint and newest-wins version. */
 export class RowChecker {
   readonly mapColumn: (name: string) => CanonicalColumn | undefined;
@@ -41,8 +36,8 @@ export class RowChecker {
   }
 
   check(raw: RawRow, sequence: number): CheckedRow {
-    const { reportedTicks: _ticks, ...row } = this.checkUnversioned(raw);
-    return { ...row, version: row.record ? makeVersion(row.record.properties.lastReportedDateTime, sequence) : '' };
+    const { reportedTicks: ticks, ...row } = this.checkUnversioned(raw);
+    return { ...row, version: row.record ? versionOf(ticks, sequence) : '' };
   }
 
   /** Everything but the arrival number, so rows can be checked while the previous batch is still in Redis. */

@@ -22,7 +22,7 @@ export interface AdmitRow {
 }
 
 export interface AdmitResult {
-  /** Arrival number of the batch's first row; row i has `firstSequence + i` (see versionOf in src/producer/validate-rows.ts). */
+  /** Arrival number of the batch's first row; row i has `firstSequence + i` (see versionOf in src/domain/version.ts). */
   firstSequence: number;
   decisions: AdmitDecision[];
 }
