@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { PatchJobData, RawRow } from '../interfaces.js';
-import type { PatchQueue } from '../queue/queues.js';
+import type { RawRow } from '../interfaces.js';
+import { patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import { jobIdFor } from '../redis-layout.js';
 import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
 import { versionOf } from '../domain/version.js';
@@ -76,7 +76,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   /** Adds the jobs of one admitted chunk. Chunks pass through here one at a time, in input order. */
   const enqueue = async (chunk: UnversionedRow[], admission: Promise<AdmitResult>) => {
     const { firstSequence, decisions } = await admission;
-    const jobs: { name: string; data: PatchJobData; opts: { jobId: string; lifo?: boolean } }[] = [];
+    const jobs: PatchJob[] = [];
     const replaced: string[] = [];
     const now = Date.now();
     for (let i = 0; i < decisions.length; i++) {
@@ -99,12 +99,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
         if (decision.kind === 'queued' && decision.replaced) {
           replaced.push(jobIdFor(decision.replaced.runId, decision.replaced.line, decision.replaced.generation));
         }
-        const jobId = jobIdFor(options.runId, row.line, generation);
-        jobs.push({
-          name: 'patch',
-          data: { runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin },
-          opts: origin === 'event' ? { jobId, lifo: true } : { jobId },
-        });
+        jobs.push(patchJob({ runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin }));
       }
     }
     if (jobs.length > 0) {

@@ -1,6 +1,5 @@
 import type { RowResult } from '../interfaces.js';
-import type { PatchQueue } from '../queue/queues.js';
-import { jobIdFor } from '../redis-layout.js';
+import { patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import type { ResultStore } from '../results/store.js';
 
 export interface RequeueSummary {
@@ -15,7 +14,7 @@ export interface RequeueSummary {
  */
 export async function requeueFailedRows(store: ResultStore, queue: PatchQueue, runId: string, which: (row: RowResult) => boolean = () => true): Promise<RequeueSummary> {
   const summary: RequeueSummary = { requeued: 0, superseded: 0, skipped: 0 };
-  let jobs: Parameters<PatchQueue['addBulk']>[0] = [];
+  let jobs: PatchJob[] = [];
   const flush = async () => {
     if (jobs.length) await queue.addBulk(jobs);
     jobs = [];
@@ -31,11 +30,7 @@ export async function requeueFailedRows(store: ResultStore, queue: PatchQueue, r
     if (outcome.kind === 'skip') summary.skipped++;
     if (outcome.kind !== 'requeued') continue;
     summary.requeued++;
-    jobs.push({
-      name: 'patch',
-      data: { runId, line: row.line, key: row.key, record: row.record, fingerprint: row.fingerprint, version: row.version, enqueuedAt: Date.now(), generation: outcome.generation },
-      opts: { jobId: jobIdFor(runId, row.line, outcome.generation) },
-    });
+    jobs.push(patchJob({ runId, line: row.line, key: row.key, record: row.record, fingerprint: row.fingerprint, version: row.version, enqueuedAt: Date.now(), generation: outcome.generation }));
     if (jobs.length >= 500) await flush();
   }
   await flush();

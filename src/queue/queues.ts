@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PatchJobData } from '../interfaces.js';
-import { QUEUE_NAMES } from '../redis-layout.js';
+import { QUEUE_NAMES, jobIdFor } from '../redis-layout.js';
 
 /**
  * BullMQ-level retries are the slow outer loop (minutes) for long outages; the job itself retries
@@ -15,6 +15,14 @@ export const PATCH_JOB_OPTIONS: JobsOptions = {
 };
 
 export type PatchQueue = Queue<PatchJobData, unknown, string>;
+export type PatchJob = Parameters<PatchQueue['addBulk']>[0][number] & { opts: { jobId: string } };
+
+/** The one shape of a `patch-user-status` job; its id comes from the row, so adding it twice adds it once. */
+export function patchJob(data: PatchJobData): PatchJob {
+  const jobId = jobIdFor(data.runId, data.line, data.generation);
+  // Event-driven rows go to the front of the wait list, ahead of any bulk backlog.
+  return { name: 'patch', data, opts: data.origin === 'event' ? { jobId, lifo: true } : { jobId } };
+}
 
 export function createPatchQueue(connection: Redis, prefix: string, options: Partial<QueueOptions> = {}): PatchQueue {
   return new Queue<PatchJobData, unknown, string>(QUEUE_NAMES.patch, { connection, prefix, defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
