@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import { GraphRequestError, type PatchResult, type UserStatusWriter } from '../src/graph/client.js';
 import { classifyError } from '../src/graph/errors.js';
 import type { PatchJobData, RowResult } from '../src/interfaces.js';
-import { BudgetBlockedError, type RateBudget, type SendSlot } from '../src/queue/budget.js';
-import { PERMISSION_HINT, type PermissionBreaker } from '../src/queue/breaker.js';
+import { BudgetBlockedError, type RateBudget, type SendSlot } from '../src/pacing/budget.js';
+import { PERMISSION_HINT, type PermissionBreaker } from '../src/pacing/breaker.js';
 import type { ResultStore } from '../src/results/store.js';
 
 export interface PatchProcessorDeps {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GRAPH_CLOUDS, type GraphCloud } from './graph/clouds.js';
+import { GRAPH_CLOUDS, type GraphCloud } from './clouds.js';
 
 /** Environment and flags resolved to one typed, validated config. Every variable is documented in README.md. */
 export interface RateLimit {

@@ -17,7 +17,7 @@
  *                                  blocked (0|1), blockedReason, throttledCount, throttledMs,
  *                                  alertedCompleted, alertedFailedThreshold, alertedBlocked:<breaker trippedAt>
  *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
- *                                  a blocked alert once per trip of the permission breaker; src/server/alerts.ts)
+ *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
  *   P:run:{runId}:rows      HASH   line -> RowResult JSON (src/interfaces.ts); its `state` is the truth the counters follow
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
@@ -27,7 +27,7 @@
  *   P:seq                   STRING arrival counter used in versions (equal lastReportedDateTime: later arrival wins)
  *   P:lock:{key}            STRING job id holding the key while its PATCH is in flight (PX, expires if a worker dies)
  *
- * Fleet-wide pacing (src/queue/budget.ts):
+ * Fleet-wide pacing (src/pacing/budget.ts, src/pacing/breaker.ts; scripts in src/scripts/):
  *   P:budget                HASH   tat (µs, next free send slot), intervalUs (current adaptive spacing),
  *                                  pauseUntil (µs, end of a 429's Retry-After), lastCutUs, cutIntervalUs (spacing right
  *                                  after the last cut), ceilingIntervalUs (spacing that got the last 429), epoch (moves on

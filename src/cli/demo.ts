@@ -7,7 +7,7 @@ import { createLogger } from '../logger.js';
 import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import { connectRedis, deleteKeysWithPrefix } from '../queue/connection.js';
-import { startPatchWorker } from '../queue/patch-worker.js';
+import { startPatchWorker } from '../../jobs/patch-worker.js';
 import { startSimulator } from '../simulator/index.js';
 import { readRows } from '../sources/index.js';
 import { formatStatus } from './status.js';

@@ -7,7 +7,7 @@ import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import { detectFormat, openInput, readRows, SourceError } from '../sources/index.js';
 import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
-import { createRunAlerts } from '../server/alerts.js';
+import { createRunAlerts } from '../../jobs/alerts.js';
 import { createProgressReporter } from './progress.js';
 import { CliError, EXIT, checkRunId, collectMapping, newRunId, parsePositiveInt, printJson, withServices } from './shared.js';
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { requeueFailedRows } from '../producer/requeue.js';
-import { PermissionBreaker } from '../queue/breaker.js';
+import { PermissionBreaker } from '../pacing/breaker.js';
 import { CliError, EXIT, printJson, withServices } from './shared.js';
 
 export const resumeCommand = new Command('resume')

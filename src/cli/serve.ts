@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { createLogger } from '../logger.js';
 import { connectRedis } from '../queue/connection.js';
-import { createRunAlerts } from '../server/alerts.js';
+import { createRunAlerts } from '../../jobs/alerts.js';
 import { buildServer } from '../server/app.js';
 import { ApiTokenError, ApiTokens } from '../server/auth.js';
 import { CliError, EXIT, loadCliConfig } from './shared.js';

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { connectRedis } from '../queue/connection.js';
-import { startPatchWorker } from '../queue/patch-worker.js';
-import { startImportWorker } from '../queue/import-worker.js';
+import { startPatchWorker } from '../../jobs/patch-worker.js';
+import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.js';
 import { createLogger } from '../logger.js';
-import { startWorkerObservers } from '../server/worker-observers.js';
+import { startWorkerObservers } from '../../jobs/observers.js';
 import { EXIT, loadCliConfig, parsePositiveInt } from './shared.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -24,7 +24,7 @@ export const workerCommand = new Command('worker')
     // Metrics (--metrics-port) and alerts (SYNC_ALERT_WEBHOOK_URL) observe rows through the processor's hooks.
     const observers = await startWorkerObservers(config, redis, logger, { metricsPort: flags.metricsPort });
     const running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration, hooks: observers.hooks });
-    const imports = flags.scheduledImports ? await startImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted }) : undefined;
+    const imports = flags.scheduledImports ? await startScheduledImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted }) : undefined;
     logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: config.graphBaseUrl }, 'worker started');
 
     let stopping: Promise<void> | undefined;

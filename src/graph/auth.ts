@@ -1,6 +1,6 @@
 import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
 import type { SyncConfig } from '../config.js';
-import { graphScopeFor } from './clouds.js';
+import { graphScopeFor } from '../clouds.js';
 
 /** Where bearer tokens come from. `forceRefresh` is used once after a 401, when the cached token is known to be stale. */
 export interface TokenSource {

@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-
-// Only the holder may extend or release the lock: a firing that lost it (e.g. paused past its TTL) must not free someone else's.
-const EXTEND_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
-const RELEASE_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-interface LockCommands {
-  extendScheduleLock(key: string, token: string, ttlMs: number): Promise<number>;
-  releaseScheduleLock(key: string, token: string): Promise<number>;
-}
+import { runScript } from '../scripts/index.js';
 
 export interface ScheduleLockOptions {
   ttlMs?: number;
@@ -22,15 +14,6 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-function commands(redis: Redis): LockCommands {
-  const r = redis as unknown as Partial<LockCommands> & Redis;
-  if (typeof r.extendScheduleLock !== 'function') {
-    redis.defineCommand('extendScheduleLock', { numberOfKeys: 1, lua: EXTEND_IF_OWNER });
-    redis.defineCommand('releaseScheduleLock', { numberOfKeys: 1, lua: RELEASE_IF_OWNER });
-  }
-  return r as unknown as LockCommands;
-}
-
 /**
  * Takes the per-schedule lock (SET NX PX) and keeps renewing it while held, so a long import keeps it
  * and a dead worker's lock expires after `ttlMs`. Returns undefined when another firing holds it.
@@ -39,12 +22,11 @@ export async function acquireScheduleLock(redis: Redis, key: string, options: Sc
   const ttlMs = options.ttlMs ?? 30_000;
   const token = `${process.pid}-${randomBytes(8).toString('hex')}`;
   if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
-  const lock = commands(redis);
   let lost = false;
   const timer = setInterval(() => {
-    lock.extendScheduleLock(key, token, ttlMs).then(
+    runScript(redis, 'extendLockIfOwner', [key], [token, ttlMs]).then(
       (extended) => {
-        if (extended === 0 && !lost) {
+        if (Number(extended) === 0 && !lost) {
           lost = true;
           options.onLost?.();
         }
@@ -59,7 +41,7 @@ export async function acquireScheduleLock(redis: Redis, key: string, options: Sc
     },
     async release() {
       clearInterval(timer);
-      await lock.releaseScheduleLock(key, token);
+      await runScript(redis, 'releaseLockIfOwner', [key], [token]);
     },
   };
 }

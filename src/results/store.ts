@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus } from '../interfaces.js';
 import { redisKeys, type RedisKeys } from '../redis-layout.js';
-import { runScript } from './scripts.js';
+import { runScript } from '../scripts/index.js';
 
 export type AdmitDecision =
   | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' }
@@ -58,12 +58,6 @@ export class ResultStore {
     return (await this.redis.exists(this.keys.run(runId))) === 1;
   }
 
-  /** Reserves `count` arrival numbers, for newest-wins ordering across imports and events. */
-  async reserveSequence(count: number): Promise<number> {
-    const end = await this.redis.incrby(this.keys.seq, count);
-    return end - count + 1;
-  }
-
   /**
    * Admits a batch in one script call, which also takes the batch's arrival numbers (so no round trip precedes it).
    * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
@@ -110,8 +104,7 @@ export class ResultStore {
 
   /** Lets go of a key without ending the row (the job will be tried again). */
   async releaseLock(key: string, owner: string): Promise<void> {
-    const lockKey = this.keys.lock(key);
-    if ((await this.redis.get(lockKey)) === owner) await this.redis.del(lockKey);
+    await runScript(this.redis, 'releaseLockIfOwner', [this.keys.lock(key)], [owner]);
   }
 
   async finishImport(runId: string, importError?: string): Promise<'completed' | 'running'> {

@@ -5,7 +5,7 @@ import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import type { PatchQueue } from '../queue/queues.js';
 import type { ResultStore } from '../results/store.js';
-import type { RunAlerts } from './alerts.js';
+import type { RunAlerts } from '../../jobs/alerts.js';
 
 export interface IngestOptions {
   store: ResultStore;

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { RateLimit } from '../config.js';
 import { ROW_STATES, type RunState, type RunStatus } from '../interfaces.js';
-import type { PermissionBreaker } from '../queue/breaker.js';
+import type { PermissionBreaker } from '../pacing/breaker.js';
 import { queueDepth, type PatchQueue } from '../queue/queues.js';
 import { redisKeys } from '../redis-layout.js';
 import type { ResultStore } from '../results/store.js';
@@ -45,7 +45,7 @@ export function sumRuns(runs: readonly RunStatus[]) {
 /**
  * Prometheus metrics of the whole fleet, read from Redis at each scrape (so every server replica
  * reports the same figures): rows and runs by state, queue depth, throttling and the shared budget.
- * A worker's own request latencies are on its --metrics-port (src/server/worker-metrics.ts).
+ * A worker's own request latencies are on its --metrics-port (jobs/metrics.ts).
  */
 export function createServerMetrics(options: ServerMetricsOptions): { registry: Registry; render: () => Promise<string> } {
   const registry = new Registry();
@@ -83,7 +83,7 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     throttled.set(sums.throttledCount);
     throttledSeconds.set(sums.throttledMs / 1000);
 
-    // Budget times are µs; the hash is written by src/queue/scripts/*.lua (fields in src/redis-layout.ts).
+    // Budget times are µs; the hash is written by src/scripts/reserveSendSlot-1.lua and registerThrottle-1.lua (fields in src/redis-layout.ts).
     const nowUs = Date.now() * 1000;
     const [tat, intervalUs, pauseUntil] = budget.map((v) => (v === null ? undefined : Number(v)));
     configuredRate.set(1e6 / configuredIntervalUs);

@@ -11,7 +11,7 @@ import { importRun } from '../../src/producer/import-run.js';
 import { createPatchQueue } from '../../src/queue/queues.js';
 import { ResultStore } from '../../src/results/store.js';
 import type { SimulatorOptions } from '../../src/simulator/index.js';
-import { createRunAlerts, type AlertPayload, type RunAlerts } from '../../src/server/alerts.js';
+import { createRunAlerts, type AlertPayload, type RunAlerts } from '../../jobs/alerts.js';
 import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { HEADER, lastJsonLine, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
-import type { PatchWorker } from '../../src/queue/patch-worker.js';
+import type { PatchWorker } from '../../jobs/patch-worker.js';
 import type { RunStatus } from '../../src/interfaces.js';
 
 async function importFile(t: TestEnv, path: string, args: string[] = []) {

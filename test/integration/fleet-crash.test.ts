@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
-import type { PatchWorker } from '../../src/queue/patch-worker.js';
+import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { ResultStore } from '../../src/results/store.js';
 import { spawnWorker, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
 import { assertAllSucceededOnce, freePort, queueRows, sleep } from './fleet-helpers.js';

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import type { TokenSource } from '../../src/graph/auth.js';
 import { defaultTokens } from '../../src/simulator/index.js';
-import type { PatchWorker } from '../../src/queue/patch-worker.js';
+import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { createPatchQueue, PATCH_JOB_OPTIONS } from '../../src/queue/queues.js';
 import { jobIdFor } from '../../src/redis-layout.js';
 import { runCli, spawnWorker, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';

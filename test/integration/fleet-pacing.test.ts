@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { PatchWorker } from '../../src/queue/patch-worker.js';
+import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { startInProcessWorker, startTestEnv, waitForRun } from '../support/harness.js';
 import { assertAllSucceededOnce, peakRequests, queueRows, throttleShare } from './fleet-helpers.js';
 

@@ -12,7 +12,7 @@ import { createColumnMapper } from '../../src/domain/columns.js';
 import type { RunStatus } from '../../src/interfaces.js';
 import { createLogger } from '../../src/logger.js';
 import { importRun } from '../../src/producer/import-run.js';
-import { startImportWorker, type ImportWorker } from '../../src/queue/import-worker.js';
+import { startScheduledImportWorker, type ScheduledImportWorker } from '../../jobs/scheduled-import-worker.js';
 import { createPatchQueue } from '../../src/queue/queues.js';
 import { checkCron, ScheduleError } from '../../src/queue/schedules.js';
 import { redisKeys } from '../../src/redis-layout.js';
@@ -24,10 +24,10 @@ const PG_URL = process.env.TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/
 const EVERY_SECOND = '*/1 * * * * *';
 
 /** Each test's own scheduled-import worker, on its own connection, closed before the test's Redis keys are deleted. */
-async function startImporter(t: TestEnv): Promise<ImportWorker> {
+async function startImporter(t: TestEnv): Promise<ScheduledImportWorker> {
   const config = loadConfig({ ...t.env });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const worker = await startImportWorker(config, redis, createLogger('silent'), { scheduleLockTtlMs: 5000 });
+  const worker = await startScheduledImportWorker(config, redis, createLogger('silent'), { scheduleLockTtlMs: 5000 });
   const close = worker.close.bind(worker);
   worker.close = async (deadline?: number) => {
     await close(deadline);

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RawRow, RunStatus } from '../../src/interfaces.js';
 import { importRun } from '../../src/producer/import-run.js';
-import { PermissionBreaker } from '../../src/queue/breaker.js';
+import { PermissionBreaker } from '../../src/pacing/breaker.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';

@@ -9,7 +9,7 @@ import { loadConfig, type SyncConfig } from '../../src/config.js';
 import type { RunStatus } from '../../src/interfaces.js';
 import { createLogger } from '../../src/logger.js';
 import { deleteKeysWithPrefix } from '../../src/queue/connection.js';
-import { startPatchWorker, type PatchWorker, type PatchWorkerOptions } from '../../src/queue/patch-worker.js';
+import { startPatchWorker, type PatchWorker, type PatchWorkerOptions } from '../../jobs/patch-worker.js';
 import { startSimulator, type GraphSimulator, type SimulatorOptions } from '../../src/simulator/index.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

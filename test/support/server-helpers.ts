@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import type { RunAlerts } from '../../src/server/alerts.js';
+import type { RunAlerts } from '../../jobs/alerts.js';
 import { buildServer } from '../../src/server/app.js';
 import { ApiTokens } from '../../src/server/auth.js';
 import type { TestEnv } from './harness.js';

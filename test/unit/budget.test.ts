@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { BudgetBlockedError, RateBudget } from '../../src/queue/budget.js';
+import { BudgetBlockedError, RateBudget } from '../../src/pacing/budget.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { deletePrefix, REDIS_URL, uniquePrefix } from '../support/harness.js';
 

@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { RateLimit } from '../config.js';
 import { redisKeys } from '../redis-layout.js';
+import { runScript } from '../scripts/index.js';
 
-const RESERVE = readFileSync(new URL('./scripts/reserve-send-slot.lua', import.meta.url), 'utf8');
-const THROTTLE = readFileSync(new URL('./scripts/register-throttle.lua', import.meta.url), 'utf8');
 
 /**
  * The adaptive rate (AIMD). Tuned with test/integration/fleet-pacing.test.ts against the simulator's buckets:
@@ -18,11 +16,6 @@ const RECOVERY_PER_SECOND = 0.1;
 const PROBE_KNEE = 0.9;
 const PROBE_SLOWDOWN = 8;
 const SLOWEST_INTERVAL_US = 60_000_000;
-
-type BudgetCommands = {
-  reserveSendSlot(key: string, intervalUs: number, recovery: number, knee: number, slowdown: number): Promise<[number, number]>;
-  registerThrottle(key: string, retryAfterUs: number, intervalUs: number, factor: number, slowestUs: number, epoch: number): Promise<number>;
-};
 
 export class BudgetBlockedError extends Error {
   override name = 'BudgetBlockedError';
@@ -42,7 +35,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class RateBudget {
   private readonly key: string;
   private readonly intervalUs: number;
-  private readonly commands: BudgetCommands;
 
   constructor(
     private readonly redis: Redis,
@@ -51,11 +43,6 @@ export class RateBudget {
   ) {
     this.key = redisKeys(prefix).budget;
     this.intervalUs = Math.max(1, Math.floor((rate.windowMs * 1000) / rate.limit));
-    if (typeof (redis as unknown as Partial<BudgetCommands>).reserveSendSlot !== 'function') {
-      redis.defineCommand('reserveSendSlot', { numberOfKeys: 1, lua: RESERVE });
-      redis.defineCommand('registerThrottle', { numberOfKeys: 1, lua: THROTTLE });
-    }
-    this.commands = redis as unknown as BudgetCommands;
   }
 
   /**
@@ -63,7 +50,7 @@ export class RateBudget {
    * Throws BudgetBlockedError while the 403 breaker holds the fleet.
    */
   async reserve(): Promise<{ waitUs: number; epoch: number }> {
-    const [waitUs, epoch] = (await this.commands.reserveSendSlot(this.key, this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN)).map(Number);
+    const [waitUs, epoch] = ((await runScript(this.redis, 'reserveSendSlot', [this.key], [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN])) as [number, number]).map(Number);
     if (waitUs < 0) throw new BudgetBlockedError('the fleet is paused by the permission breaker');
     return { waitUs, epoch };
   }
@@ -87,7 +74,7 @@ export class RateBudget {
   /** Records a 429 for a request sent in `slot`; returns how many ms it added to the fleet's pause. */
   async throttled(retryAfterMs: number, slot: SendSlot): Promise<number> {
     const extendedUs = Number(
-      await this.commands.registerThrottle(this.key, Math.round(retryAfterMs * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch),
+      await runScript(this.redis, 'registerThrottle', [this.key], [Math.round(retryAfterMs * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch]),
     );
     return extendedUs / 1000;
   }

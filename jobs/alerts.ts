@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import pRetry, { AbortError } from 'p-retry';
-import type { SyncConfig } from '../config.js';
-import type { RunStatus } from '../interfaces.js';
-import type { Logger } from '../logger.js';
-import { PermissionBreaker } from '../queue/breaker.js';
-import type { PatchWorkerHooks } from '../queue/patch-worker.js';
-import { ResultStore } from '../results/store.js';
+import type { SyncConfig } from '../src/config.js';
+import type { RunStatus } from '../src/interfaces.js';
+import type { Logger } from '../src/logger.js';
+import { PermissionBreaker } from '../src/pacing/breaker.js';
+import type { PatchWorkerHooks } from './hooks.js';
+import { ResultStore } from '../src/results/store.js';
 
 export type AlertEvent = 'completed' | 'blocked' | 'failed_threshold';
 

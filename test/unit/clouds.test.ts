@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createTokenSource, MissingCredentialsError } from '../../src/graph/auth.js';
-import { GRAPH_CLOUDS, graphScopeFor } from '../../src/graph/clouds.js';
+import { GRAPH_CLOUDS, graphScopeFor } from '../../src/clouds.js';
 
 const EXPECTED = {
   global: { graph: 'https://graph.microsoft.com', authority: 'https://login.microsoftonline.com' },

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import type { SyncConfig } from '../config.js';
-import type { Logger } from '../logger.js';
-import type { PatchWorkerHooks } from '../queue/patch-worker.js';
+import type { SyncConfig } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import type { PatchWorkerHooks } from './hooks.js';
 import { createRunAlerts, type RunAlerts } from './alerts.js';
-import { createWorkerMetrics, serveMetrics } from './worker-metrics.js';
+import { createWorkerMetrics, serveMetrics } from './metrics.js';
 
 export interface WorkerObserversOptions {
   /** Serve this worker's metrics on this port; undefined: no metrics endpoint. */

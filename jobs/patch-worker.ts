@@ -1,16 +1,17 @@
 import { Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createPatchUserStatusProcessor, type PatchProcessorDeps } from '../../jobs/patch-user-status.js';
-import type { SyncConfig } from '../config.js';
-import { createTokenSource, type TokenSource } from '../graph/auth.js';
-import { UserStatusWriter } from '../graph/client.js';
-import type { PatchJobData } from '../interfaces.js';
-import type { Logger } from '../logger.js';
-import { QUEUE_NAMES } from '../redis-layout.js';
-import { ResultStore } from '../results/store.js';
-import { PermissionBreaker } from './breaker.js';
-import { RateBudget } from './budget.js';
-import { createPatchQueue, queueDepth, type PatchQueue } from './queues.js';
+import type { PatchWorkerHooks } from './hooks.js';
+import { createPatchUserStatusProcessor } from './patch-user-status.js';
+import type { SyncConfig } from '../src/config.js';
+import { createTokenSource, type TokenSource } from '../src/graph/auth.js';
+import { UserStatusWriter } from '../src/graph/client.js';
+import type { PatchJobData } from '../src/interfaces.js';
+import type { Logger } from '../src/logger.js';
+import { QUEUE_NAMES } from '../src/redis-layout.js';
+import { ResultStore } from '../src/results/store.js';
+import { PermissionBreaker } from '../src/pacing/breaker.js';
+import { RateBudget } from '../src/pacing/budget.js';
+import { createPatchQueue, queueDepth, type PatchQueue } from '../src/queue/queues.js';
 
 export interface PatchWorkerOptions {
   concurrency: number;
@@ -21,8 +22,6 @@ export interface PatchWorkerOptions {
   hooks?: PatchWorkerHooks;
 }
 
-/** Observers of the processor (metrics, alerts); each is optional and must not throw. */
-export type PatchWorkerHooks = Pick<PatchProcessorDeps, 'onRowFinished' | 'onThrottled' | 'onRunCompleted' | 'onRunBlocked'>;
 
 export interface PatchWorker {
   worker: Worker<PatchJobData>;

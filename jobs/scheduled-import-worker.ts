@@ -1,14 +1,14 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createScheduledImportProcessor, type ScheduledImportResult } from '../../jobs/scheduled-import.js';
-import type { SyncConfig } from '../config.js';
-import type { Logger } from '../logger.js';
-import { QUEUE_NAMES } from '../redis-layout.js';
-import { ResultStore } from '../results/store.js';
-import { createPatchQueue } from './queues.js';
-import { createScheduleQueue, type ScheduledImportJobData, type ScheduleQueue } from './schedules.js';
+import { createScheduledImportProcessor, type ScheduledImportResult } from './scheduled-import.js';
+import type { SyncConfig } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import { QUEUE_NAMES } from '../src/redis-layout.js';
+import { ResultStore } from '../src/results/store.js';
+import { createPatchQueue } from '../src/queue/queues.js';
+import { createScheduleQueue, type ScheduledImportJobData, type ScheduleQueue } from '../src/queue/schedules.js';
 
-export interface ImportWorkerOptions {
+export interface ScheduledImportWorkerOptions {
   /** How long the per-schedule lock outlives a dead worker. */
   scheduleLockTtlMs?: number;
   /** How soon a killed worker's firing is handed to another worker. */
@@ -16,7 +16,7 @@ export interface ImportWorkerOptions {
   onRunCompleted?: (runId: string) => void;
 }
 
-export interface ImportWorker {
+export interface ScheduledImportWorker {
   worker: Worker<ScheduledImportJobData, ScheduledImportResult>;
   queue: ScheduleQueue;
   /**
@@ -32,7 +32,7 @@ export interface ImportWorker {
  * Runs the `scheduled-import` queue, one firing at a time per process: imports are streamed and
  * paced by the patch workers anyway, and the per-schedule lock keeps firings of one schedule apart across processes.
  */
-export async function startImportWorker(config: SyncConfig, redis: Redis, logger: Logger, options: ImportWorkerOptions = {}): Promise<ImportWorker> {
+export async function startScheduledImportWorker(config: SyncConfig, redis: Redis, logger: Logger, options: ScheduledImportWorkerOptions = {}): Promise<ScheduledImportWorker> {
   const store = new ResultStore(redis, config.prefix);
   const patchQueue = createPatchQueue(redis, config.prefix);
   const queue = createScheduleQueue(redis, config.prefix);

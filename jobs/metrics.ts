@@ -1,8 +1,8 @@
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import type { Logger } from '../logger.js';
-import type { PatchWorkerHooks } from '../queue/patch-worker.js';
+import type { Logger } from '../src/logger.js';
+import type { PatchWorkerHooks } from './hooks.js';
 
 export interface WorkerMetricsServerOptions {
   port: number;

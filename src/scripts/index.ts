@@ -1,0 +1,54 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+/**
+ * Every Lua script of the project lives in this folder, named as BullMQ names its commands:
+ * `<whatItDoes>-<number of KEYS>.lua`; each file's header documents its keys, arguments and replies.
+ * This is the one loader: scripts run by SHA (ioredis' defineCommand falls back to EVAL once per connection).
+ */
+export type ScriptName =
+  | 'admitRows'
+  | 'claimRow'
+  | 'recordOutcome'
+  | 'finishImport'
+  | 'requeueRow'
+  | 'reserveSendSlot'
+  | 'registerThrottle'
+  | 'extendLockIfOwner'
+  | 'releaseLockIfOwner';
+
+interface ScriptSource {
+  lua: string;
+  numberOfKeys: number;
+}
+
+const FILE_NAME = /^([A-Za-z]+)-(\d+)\.lua$/;
+let scripts: Map<string, ScriptSource> | undefined;
+
+function loadScripts(): Map<string, ScriptSource> {
+  if (scripts) return scripts;
+  const dir = new URL('./', import.meta.url);
+  scripts = new Map();
+  for (const file of readdirSync(dir)) {
+    const match = FILE_NAME.exec(file);
+    if (!match) continue;
+    scripts.set(match[1], { lua: readFileSync(new URL(file, dir), 'utf8'), numberOfKeys: Number(match[2]) });
+  }
+  return scripts;
+}
+
+type ScriptCommand = (...keysAndArgs: (string | number)[]) => Promise<unknown>;
+
+/** Runs a script with exactly the keys its file name declares (a wrong count is a bug, caught before Redis sees it). */
+export function runScript(redis: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  const script = loadScripts().get(name);
+  if (!script) throw new Error(`no Lua script named ${name} in src/scripts`);
+  if (keys.length !== script.numberOfKeys) throw new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+  const commands = redis as unknown as Record<string, ScriptCommand | undefined>;
+  let command = commands[name];
+  if (typeof command !== 'function') {
+    redis.defineCommand(name, { lua: script.lua, numberOfKeys: script.numberOfKeys });
+    command = commands[name] as ScriptCommand;
+  }
+  return command.call(redis, ...keys, ...args);
+}
