@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GRAPH_CLOUDS, type GraphCloud } from './clouds.js';
+import { EXIT, OperatorError } from './errors.js';
 
 /** Environment and flags resolved to one typed, validated config. Every variable is documented in README.md. */
 export interface RateLimit {
@@ -36,8 +37,11 @@ export interface SyncConfig {
   alertFailedPercent?: number;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends OperatorError {
   override name = 'ConfigError';
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };

@@ -11,7 +11,7 @@ import { startPatchWorker } from '../../jobs/patch-worker.js';
 import { startSimulator } from '../simulator/index.js';
 import { readRows } from '../sources/index.js';
 import { formatStatus } from './status.js';
-import { EXIT } from './shared.js';
+import { EXIT } from '../errors.js';
 
 const SAMPLE = fileURLToPath(new URL('./demo-sample.csv', import.meta.url));
 const DEMO_PREFIX = 'csync-demo';

@@ -9,7 +9,8 @@ import { detectFormat, openInput, readRows, SourceError } from '../sources/index
 import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { createProgressReporter } from './progress.js';
-import { CliError, EXIT, checkRunId, collectMapping, newRunId, parsePositiveInt, printJson, withServices } from './shared.js';
+import { OperatorError, EXIT } from '../errors.js';
+import { checkRunId, collectMapping, newRunId, parsePositiveInt, printJson, withServices } from './shared.js';
 
 interface ImportFlags {
   format?: string;
@@ -61,15 +62,15 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
   )
   .action(async (file: string | undefined, flags: ImportFlags) => {
     if (flags.fromPostgres ? file !== undefined : file === undefined) {
-      throw new CliError('give either a file (or - for stdin) or --from-postgres <url> --query <sql>', EXIT.usage);
+      throw new OperatorError('give either a file (or - for stdin) or --from-postgres <url> --query <sql>', EXIT.usage);
     }
-    if (flags.fromPostgres && !flags.query) throw new CliError('--from-postgres needs --query <sql>', EXIT.usage);
+    if (flags.fromPostgres && !flags.query) throw new OperatorError('--from-postgres needs --query <sql>', EXIT.usage);
     const renames = flags.map ?? {};
     let checker: RowChecker;
     try {
       checker = new RowChecker(renames);
     } catch (err) {
-      if (err instanceof ColumnError) throw new CliError(err.message, EXIT.usage);
+      if (err instanceof ColumnError) throw new OperatorError(err.message, EXIT.usage);
       throw err;
     }
 
@@ -85,7 +86,7 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
       try {
         input = await openInput(file!);
       } catch (err) {
-        if (err instanceof SourceError) throw new CliError(err.message);
+        if (err instanceof SourceError) throw new OperatorError(err.message);
         throw err;
       }
       const format = detectFormat(file!, flags.format);
@@ -131,8 +132,8 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
       } catch (err) {
         reporter.stop();
         const message = (err as Error).message;
-        if (err instanceof ColumnError) throw new CliError(`${label}: ${message}`);
-        throw new CliError(`${label}: import stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`);
+        if (err instanceof ColumnError) throw new OperatorError(`${label}: ${message}`);
+        throw new OperatorError(`${label}: import stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`);
       }
       reporter.stop();
       // Every row had already ended when the input did (e.g. all unchanged): no worker will announce this run.

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { CliError, EXIT } from './shared.js';
+import { OperatorError, EXIT } from '../errors.js';
 
 /**
  * Each command's module is loaded only when that command runs: loading all of them (fastify, Bull Board,
@@ -17,9 +17,6 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate.js')).simulateCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
 };
-
-/** Errors whose message says it all; anything else may be a bug, and prints its stack at debug level. */
-const EXPECTED_ERRORS = new Set(['RedisUnavailableError', 'MissingCredentialsError', 'ConfigError', 'SourceError', 'ColumnError']);
 
 const program = new Command('compliance-sync')
   .description('Sync per-user compliance results into Microsoft Intune (Graph userStatuses) through a paced, retried BullMQ fleet')
@@ -43,9 +40,9 @@ try {
   if (err instanceof CommanderError) {
     process.exit(err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage);
   }
-  const code = err instanceof CliError ? err.exitCode : EXIT.failure;
-  const known = err instanceof CliError || EXPECTED_ERRORS.has((err as Error).name);
+  // An OperatorError's message says it all; anything else may be a bug, and prints its stack at debug level.
+  const expected = err instanceof OperatorError;
   process.stderr.write(`error: ${(err as Error).message}\n`);
-  if (!known && process.env.SYNC_LOG_LEVEL === 'debug') process.stderr.write(`${(err as Error).stack}\n`);
-  process.exit(code);
+  if (!expected && process.env.SYNC_LOG_LEVEL === 'debug') process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(expected ? err.exitCode : EXIT.failure);
 }

@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { ROW_STATES, type RowState } from '../interfaces.js';
 import { REPORT_COLUMNS, reportJson, reportRecord } from '../results/report.js';
-import { CliError, EXIT, withServices } from './shared.js';
+import { OperatorError, EXIT } from '../errors.js';
+import { withServices } from './shared.js';
 
 // Re-exported for callers that imported them from here before they moved to src/results/report.ts.
 export { REPORT_COLUMNS, reportRecord };
@@ -28,10 +29,10 @@ export const reportCommand = new Command('report')
   .addHelpText('after', `\nColumns: ${REPORT_COLUMNS.join(', ')}. CSV cells starting with = + - @ are prefixed with ' so spreadsheets do not run them.\nExit codes: 0 written, 4 no such run, 1 Redis unreachable or the file cannot be written.`)
   .action(async (runId: string, flags: { state?: RowState; format: 'csv' | 'ndjson'; out?: string }) => {
     await withServices(async ({ store }) => {
-      if (!(await store.runExists(runId))) throw new CliError(`no run ${runId}`, EXIT.notFound);
+      if (!(await store.runExists(runId))) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
       const out: Writable = flags.out ? createWriteStream(flags.out) : process.stdout;
       if (flags.out) {
-        await Promise.race([once(out, 'open'), once(out, 'error').then(([err]) => Promise.reject(new CliError(`cannot write ${flags.out}: ${(err as Error).message}`)))]);
+        await Promise.race([once(out, 'open'), once(out, 'error').then(([err]) => Promise.reject(new OperatorError(`cannot write ${flags.out}: ${(err as Error).message}`)))]);
       }
       const rows = store.iterateRows(runId, flags.state ? [flags.state] : undefined);
       if (flags.format === 'ndjson') {

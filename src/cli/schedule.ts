@@ -16,7 +16,8 @@ import {
   type ScheduleSource,
   type ScheduleSummary,
 } from '../queue/schedules.js';
-import { CliError, EXIT, collectMapping, printJson, withServices, type Services } from './shared.js';
+import { OperatorError, EXIT } from '../errors.js';
+import { collectMapping, printJson, withServices, type Services } from './shared.js';
 
 interface AddFlags {
   cron: string;
@@ -35,39 +36,39 @@ function usage<T>(check: () => T): T {
   try {
     return check();
   } catch (err) {
-    if (err instanceof ScheduleError || err instanceof ColumnError) throw new CliError(err.message, EXIT.usage);
+    if (err instanceof ScheduleError || err instanceof ColumnError) throw new OperatorError(err.message, EXIT.usage);
     throw err;
   }
 }
 
 function parseSettle(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new CliError(`--settle must be a whole number of milliseconds (0 or more), got "${value}"`, EXIT.usage);
+  if (!Number.isInteger(n) || n < 0) throw new OperatorError(`--settle must be a whole number of milliseconds (0 or more), got "${value}"`, EXIT.usage);
   return n;
 }
 
 async function resolveSource(flags: AddFlags): Promise<ScheduleSource> {
   if ((flags.dir === undefined) === (flags.fromPostgres === undefined)) {
-    throw new CliError('give exactly one source: --dir <folder> or --from-postgres <url> --query <sql>', EXIT.usage);
+    throw new OperatorError('give exactly one source: --dir <folder> or --from-postgres <url> --query <sql>', EXIT.usage);
   }
   if (flags.dir !== undefined) {
-    if (flags.query !== undefined) throw new CliError('--query goes with --from-postgres, not with --dir', EXIT.usage);
+    if (flags.query !== undefined) throw new OperatorError('--query goes with --from-postgres, not with --dir', EXIT.usage);
     // Stored absolute: the worker that runs the schedule has its own working directory.
     const dir = resolve(flags.dir);
     const info = await stat(dir).catch(() => undefined);
-    if (!info) throw new CliError(`--dir ${dir} does not exist`, EXIT.usage);
-    if (!info.isDirectory()) throw new CliError(`--dir ${dir} is not a directory`, EXIT.usage);
+    if (!info) throw new OperatorError(`--dir ${dir} does not exist`, EXIT.usage);
+    if (!info.isDirectory()) throw new OperatorError(`--dir ${dir} is not a directory`, EXIT.usage);
     return { kind: 'dir', dir };
   }
-  if (!flags.query) throw new CliError('--from-postgres needs --query <sql>', EXIT.usage);
+  if (!flags.query) throw new OperatorError('--from-postgres needs --query <sql>', EXIT.usage);
   let url: URL;
   try {
     url = new URL(flags.fromPostgres!);
   } catch {
-    throw new CliError('--from-postgres must be a URL like postgres://user@host:5432/database', EXIT.usage);
+    throw new OperatorError('--from-postgres must be a URL like postgres://user@host:5432/database', EXIT.usage);
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new CliError(`--from-postgres must start with postgres:// or postgresql://, got "${url.protocol}//"`, EXIT.usage);
+    throw new OperatorError(`--from-postgres must start with postgres:// or postgresql://, got "${url.protocol}//"`, EXIT.usage);
   }
   if (url.password) {
     process.stderr.write("warning: the password in --from-postgres is stored in Redis with the schedule; prefer a URL without it and PGPASSWORD in the worker's environment\n");
@@ -162,7 +163,7 @@ const removeCommand = new Command('remove')
   .addHelpText('after', '\nFiles already in the drop folder stay where they are.\nExit codes: 0 removed, 4 no such schedule, 1 Redis unreachable.')
   .action(async (name: string) => {
     await withScheduleQueue(async (queue) => {
-      if (!(await removeSchedule(queue, name))) throw new CliError(`no schedule named "${name}" (see: compliance-sync schedule list)`, EXIT.notFound);
+      if (!(await removeSchedule(queue, name))) throw new OperatorError(`no schedule named "${name}" (see: compliance-sync schedule list)`, EXIT.notFound);
       process.stdout.write(`schedule ${name} removed\n`);
     });
   });

@@ -4,11 +4,12 @@ import { connectRedis } from '../queue/connection.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { buildServer } from '../server/app.js';
 import { ApiTokenError, ApiTokens } from '../server/auth.js';
-import { CliError, EXIT, loadCliConfig } from './shared.js';
+import { OperatorError, EXIT } from '../errors.js';
+import { loadCliConfig } from './shared.js';
 
 function parsePort(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliError(`--port must be a whole number from 0 to 65535, got "${value}"`, EXIT.usage);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new OperatorError(`--port must be a whole number from 0 to 65535, got "${value}"`, EXIT.usage);
   return n;
 }
 
@@ -31,7 +32,7 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 2 missing or weak SYNC_API_TOKENS or ba
     try {
       tokens = new ApiTokens(config.apiTokens);
     } catch (err) {
-      if (err instanceof ApiTokenError) throw new CliError(err.message, EXIT.usage);
+      if (err instanceof ApiTokenError) throw new OperatorError(err.message, EXIT.usage);
       throw err;
     }
     const logger = createLogger(config.logLevel, { role: 'server', pid: process.pid });
@@ -43,7 +44,7 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 2 missing or weak SYNC_API_TOKENS or ba
     } catch (err) {
       await app.close().catch(() => undefined);
       redis.disconnect();
-      throw new CliError(`cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}`);
+      throw new OperatorError(`cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}`);
     }
 
     let stopping: Promise<void> | undefined;

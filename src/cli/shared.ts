@@ -1,28 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ConfigError, loadConfig, type SyncConfig } from '../config.js';
+import { loadConfig, type SyncConfig } from '../config.js';
+import { EXIT, OperatorError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { connectRedis } from '../queue/connection.js';
 import { createPatchQueue, type PatchQueue } from '../queue/queues.js';
 import { ResultStore } from '../results/store.js';
-
-/** Exit codes scripts can rely on; documented in README.md. */
-export const EXIT = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  blocked: 3,
-  notFound: 4,
-} as const;
-
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT.failure,
-  ) {
-    super(message);
-  }
-}
 
 export interface Services {
   config: SyncConfig;
@@ -33,12 +16,7 @@ export interface Services {
 }
 
 export function loadCliConfig(overrides: Partial<Record<string, string>> = {}): SyncConfig {
-  try {
-    return loadConfig({ ...process.env, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) });
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message, EXIT.usage);
-    throw err;
-  }
+  return loadConfig({ ...process.env, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) });
 }
 
 /** Connects to Redis for a short-lived command and always disconnects, whatever the command does. */
@@ -62,14 +40,14 @@ export function newRunId(now = new Date()): string {
 }
 
 export function checkRunId(runId: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(runId)) throw new CliError(`run id "${runId}" may hold only letters, digits, _ . - (1-100 characters)`, EXIT.usage);
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(runId)) throw new OperatorError(`run id "${runId}" may hold only letters, digits, _ . - (1-100 characters)`, EXIT.usage);
   return runId;
 }
 
 export function parsePositiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new CliError(`${name} must be a positive integer, got "${value}"`, EXIT.usage);
+    if (!Number.isInteger(n) || n <= 0) throw new OperatorError(`${name} must be a positive integer, got "${value}"`, EXIT.usage);
     return n;
   };
 }
@@ -77,7 +55,7 @@ export function parsePositiveInt(name: string) {
 /** `--map target=source`, repeatable. */
 export function collectMapping(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
-  if (eq <= 0 || eq === value.length - 1) throw new CliError(`--map expects target=sourceColumn, got "${value}"`, EXIT.usage);
+  if (eq <= 0 || eq === value.length - 1) throw new OperatorError(`--map expects target=sourceColumn, got "${value}"`, EXIT.usage);
   return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1).trim() };
 }
 

@@ -1,18 +1,18 @@
 import { Command } from 'commander';
 import { parseRateLimit } from '../config.js';
 import { startSimulator, type SimulatorOptions } from '../simulator/index.js';
-import { CliError, EXIT } from './shared.js';
+import { OperatorError, EXIT } from '../errors.js';
 
 const probability = (name: string) => (value: string) => {
   const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new CliError(`${name} must be between 0 and 1, got "${value}"`, EXIT.usage);
+  if (!(n >= 0 && n <= 1)) throw new OperatorError(`${name} must be between 0 and 1, got "${value}"`, EXIT.usage);
   return n;
 };
 const bucket = (name: string) => (value: string) => {
   try {
     return parseRateLimit(value);
   } catch (err) {
-    throw new CliError(`${name}: ${(err as Error).message}`, EXIT.usage);
+    throw new OperatorError(`${name}: ${(err as Error).message}`, EXIT.usage);
   }
 };
 const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
-import { CliError, EXIT, printJson, withServices } from './shared.js';
+import { OperatorError, EXIT } from '../errors.js';
+import { printJson, withServices } from './shared.js';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -29,7 +30,7 @@ throttledCount, throttledMs. Exit codes: 0 found, 4 no such run, 1 Redis unreach
   .action(async (runId: string, flags: { json?: boolean }) => {
     await withServices(async ({ store }) => {
       const status = await store.status(runId);
-      if (!status) throw new CliError(`no run ${runId}`, EXIT.notFound);
+      if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
       if (flags.json) printJson(status);
       else process.stdout.write(`${formatStatus(status)}\n`);
     });

@@ -4,7 +4,8 @@ import { startPatchWorker } from '../../jobs/patch-worker.js';
 import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.js';
 import { createLogger } from '../logger.js';
 import { startWorkerObservers } from '../../jobs/observers.js';
-import { EXIT, loadCliConfig, parsePositiveInt } from './shared.js';
+import { EXIT } from '../errors.js';
+import { loadCliConfig, parsePositiveInt } from './shared.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

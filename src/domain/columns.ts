@@ -1,3 +1,4 @@
+import { OperatorError } from '../errors.js';
 /**
  * Canonical input column names and how headers map onto them.
  * Exports differ in case and surrounding spaces, and some call the user status id plain `id`.
@@ -12,7 +13,7 @@ const BY_FOLDED_NAME = new Map<string, CanonicalColumn>(
   [...KNOWN_COLUMNS.map((c) => [c.toLowerCase(), c] as const), ...Object.entries(ALIASES)],
 );
 
-export class ColumnError extends Error {
+export class ColumnError extends OperatorError {
   override name = 'ColumnError';
 }
 

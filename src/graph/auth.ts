@@ -1,6 +1,7 @@
 import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
 import type { SyncConfig } from '../config.js';
 import { graphScopeFor } from '../clouds.js';
+import { OperatorError } from '../errors.js';
 
 /** Where bearer tokens come from. `forceRefresh` is used once after a 401, when the cached token is known to be stale. */
 export interface TokenSource {
@@ -11,7 +12,7 @@ export interface TokenSource {
   readonly authorityHost?: string;
 }
 
-export class MissingCredentialsError extends Error {
+export class MissingCredentialsError extends OperatorError {
   override name = 'MissingCredentialsError';
 }
 

@@ -1,7 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactUrlPassword } from '../redact-url.js';
+import { OperatorError } from '../errors.js';
 
-export class RedisUnavailableError extends Error {
+export class RedisUnavailableError extends OperatorError {
   override name = 'RedisUnavailableError';
 }
 

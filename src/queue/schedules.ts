@@ -2,6 +2,7 @@ import { defaultRepeatStrategy, Queue, type JobSchedulerJson, type JobSchedulerT
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../redis-layout.js';
 import { redactPostgresUrl } from '../sources/postgres.js';
+import { EXIT, OperatorError } from '../errors.js';
 
 /** Where a schedule reads from: new files of a drop folder, or one query per firing. */
 export type ScheduleSource = { kind: 'dir'; dir: string } | { kind: 'postgres'; url: string; query: string };
@@ -43,8 +44,11 @@ export const SCHEDULED_IMPORT_JOB_NAME = 'scheduled-import';
 // Letters, digits, _ and - only: the name becomes part of run ids, Redis keys and folder names.
 const SCHEDULE_NAME = /^[A-Za-z0-9_-]{1,40}$/;
 
-export class ScheduleError extends Error {
+export class ScheduleError extends OperatorError {
   override name = 'ScheduleError';
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
 }
 
 /**

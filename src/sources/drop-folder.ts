@@ -1,5 +1,6 @@
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { OperatorError } from '../errors.js';
 
 /**
  * A drop folder: new files appear in `dir`; each is claimed by renaming it into
@@ -12,7 +13,7 @@ export const SUBFOLDERS = { processing: 'processing', processed: 'processed', fa
 // Names that writers use while a file is still being written, plus editor leftovers.
 const PARTIAL_FILE = /(\.(tmp|temp|part|partial|crdownload|download|swp|lock)|~)$/i;
 
-export class DropFolderError extends Error {
+export class DropFolderError extends OperatorError {
   override name = 'DropFolderError';
 }
 

@@ -4,10 +4,11 @@ import { resolveHeader, type CanonicalColumn } from '../domain/columns.js';
 import type { RawRow } from '../interfaces.js';
 import { readCsv } from './csv.js';
 import { readNdjson } from './ndjson.js';
+import { OperatorError } from '../errors.js';
 
 export type FileFormat = 'csv' | 'ndjson';
 
-export class SourceError extends Error {
+export class SourceError extends OperatorError {
   override name = 'SourceError';
 }
 
