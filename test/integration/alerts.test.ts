@@ -186,6 +186,10 @@ describe('run alerts', () => {
     assert.equal(blocked[0].status.state, 'blocked');
     assert.match(blocked[0].status.blockedReason ?? '', /DeviceManagementConfiguration\.ReadWrite\.All/);
     assert.equal(receiver.of('needs-permission', 'completed').length, 0, 'a blocked run is not complete');
-    assert.ok(receiver.of('needs-permission', 'failed_threshold').length <= 1);
+    // The 403s that tripped the breaker failed their rows; whether they reach SYNC_ALERT_FAILED_PERCENT (20) of the
+    // 20 rows depends on how many were in flight when it tripped, so the expectation follows the run's own figures.
+    const final = (await store.status('needs-permission'))!;
+    const failedShareReached = final.accepted > 0 && (final.failed * 100) / final.accepted >= 20;
+    assert.equal(receiver.of('needs-permission', 'failed_threshold').length, failedShareReached ? 1 : 0, `failed ${final.failed} of ${final.accepted}`);
   });
 });

@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunStatus } from '../../src/interfaces.js';
+import { RateBudget } from '../../src/pacing/budget.js';
+import { redisKeys } from '../../src/redis-layout.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { HEADER, lastJsonLine, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { parsePrometheusText, sampleValue, type MetricFamily } from '../support/prometheus-text.js';
@@ -66,7 +68,22 @@ describe('metrics', () => {
       assert.equal(sampleValue(metrics, 'compliance_sync_budget_configured_rate'), 1000);
       const effective = sampleValue(metrics, 'compliance_sync_budget_effective_rate');
       assert.ok(effective > 0 && effective <= 1000, `effective rate ${effective}`);
-      assert.ok([0, 1].includes(sampleValue(metrics, 'compliance_sync_budget_paused')));
+      // The run is over, so any Retry-After pause has ended by the time it finished... unless the last 429 came late:
+      // wait for the pause recorded in the budget to end, then the gauge must say 0; a fresh 60 s pause must say 1.
+      const budgetKey = redisKeys(t.prefix).budget;
+      const pauseUntilUs = Number((await t.redis.hget(budgetKey, 'pauseUntil')) ?? 0);
+      const [seconds, micros] = (await t.redis.time()).map(Number);
+      const leftMs = Math.max(0, (pauseUntilUs - (seconds * 1e6 + micros)) / 1000);
+      if (leftMs > 0) await sleep(leftMs + 50);
+      const afterPause = await scrape(`${server.url}/metrics`);
+      assert.equal(sampleValue(afterPause, 'compliance_sync_budget_paused'), 0);
+      assert.equal(sampleValue(afterPause, 'compliance_sync_budget_pause_remaining_seconds'), 0);
+      const epoch = Number((await t.redis.hget(budgetKey, 'epoch')) ?? 0);
+      await new RateBudget(t.redis, t.prefix, t.config.rateLimit).throttled(60_000, { epoch });
+      const duringPause = await scrape(`${server.url}/metrics`);
+      assert.equal(sampleValue(duringPause, 'compliance_sync_budget_paused'), 1);
+      const remaining = sampleValue(duringPause, 'compliance_sync_budget_pause_remaining_seconds');
+      assert.ok(remaining > 55 && remaining <= 60, `pause remaining ${remaining}`);
       assert.equal(sampleValue(metrics, 'compliance_sync_breaker_tripped'), 0);
       assert.ok(metrics.has('compliance_sync_server_process_cpu_seconds_total'), 'default process metrics are there too');
     } finally {

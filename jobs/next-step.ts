@@ -1,0 +1,121 @@
+import type { FailureKind } from '../src/graph/errors.js';
+import { PERMISSION_HINT } from '../src/pacing/breaker.js';
+import type { ClaimDecision } from '../src/results/store.js';
+
+/**
+ * What the patch processor does next, decided from what happened on the last attempt.
+ * Pure: no I/O, no clock and no randomness of its own (both come in), so every rule has a unit test
+ * (test/unit/next-step.test.ts) and the processor (patch-user-status.ts) only carries steps out.
+ */
+
+/** What happened when the processor last tried to send the row. */
+export type AttemptEvent =
+  /** The claim script did not say `send`: the row ended elsewhere, was superseded, or its key is locked. */
+  | { type: 'not-claimed'; decision: Exclude<ClaimDecision, 'send'> }
+  /** The permission breaker holds the fleet: no slot is handed out. */
+  | { type: 'budget-blocked' }
+  /** The next send slot lies beyond the row's deadline (SYNC_MAX_ROW_AGE_MS). */
+  | { type: 'deadline-passed' }
+  | { type: 'succeeded' }
+  /** Graph or the network refused the request, classified once by the Graph client. */
+  | { type: 'refused'; kind: FailureKind; message: string; status?: number; retryAfterMs?: number; requestId?: string }
+  /** Something other than Graph failed (Redis, a bug): the outcome of the row is unknown. */
+  | { type: 'crashed'; message: string };
+
+/** Where the processor stands in this delivery of the job. */
+export interface AttemptState {
+  now: number;
+  /** ms epoch after which the row is not sent any more. */
+  deadline: number;
+  /** PATCH requests sent so far, over every delivery of the job. */
+  requests: number;
+  /** Quick retries used in this delivery (transient failures only). */
+  quickRetries: number;
+  /** 429s in a row, for back-off when Retry-After is missing. */
+  throttleStreak: number;
+  tokenRefreshed: boolean;
+  /** The last refusal's message in this delivery, quoted when the row gives up at its deadline. */
+  lastError?: string;
+  /** True when BullMQ will not deliver the job again after this delivery. */
+  lastDelivery: boolean;
+  /** A number in [0, 1), for jitter. */
+  random: number;
+}
+
+export type Step =
+  /** Wait out a 429 through the fleet's budget (pauses every worker), then send again; uses no attempt. */
+  | { do: 'wait-out-throttle'; waitMs: number }
+  /** Send again after `delayMs`, in this delivery. */
+  | { do: 'retry-soon'; delayMs: number; refreshToken: boolean; why: string }
+  /** Give the job back to BullMQ, whose exponential back-off takes over; the row stays queued. */
+  | { do: 'hand-back'; why: string }
+  /** Try the whole job again later without counting an attempt (moveToDelayed). */
+  | { do: 'postpone'; delayMs: number; why: string }
+  | { do: 'record-success' }
+  | { do: 'fail'; reason: string; status?: number; requestId?: string; tripsBreaker: boolean }
+  /** Nothing to send or record: another delivery or a newer update owns the row. */
+  | { do: 'skip'; decision: string };
+
+/** Quick in-delivery retries for transient failures before BullMQ's slower back-off takes over. */
+export const QUICK_RETRIES = 4;
+const QUICK_RETRY_MIN_MS = 250;
+const QUICK_RETRY_MAX_MS = 5000;
+const THROTTLE_BACKOFF_MAX_MS = 60_000;
+const LOCKED_RETRY_MS = 500;
+const BLOCKED_RETRY_MS = 2000;
+
+/** Half to one and a half times `ms`, so workers that failed together do not retry together. */
+const jitter = (ms: number, random: number) => Math.round(ms * (0.5 + random));
+
+export function deadlineReason(maxRowAgeMs: number, lastError?: string): string {
+  const reason = `gave up: not sent within SYNC_MAX_ROW_AGE_MS (${maxRowAgeMs / 1000} s) of being queued`;
+  return lastError ? `${reason}; last error: ${lastError}` : reason;
+}
+
+export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: number): Step {
+  switch (event.type) {
+    case 'succeeded':
+      return { do: 'record-success' };
+    case 'not-claimed':
+      if (event.decision === 'locked') return { do: 'postpone', delayMs: jitter(LOCKED_RETRY_MS, state.random), why: 'an older update of this key is in flight' };
+      return { do: 'skip', decision: event.decision };
+    case 'budget-blocked':
+      return { do: 'postpone', delayMs: BLOCKED_RETRY_MS, why: 'the fleet is paused by the permission breaker' };
+    case 'deadline-passed':
+      return { do: 'fail', reason: deadlineReason(maxRowAgeMs, state.lastError), tripsBreaker: false };
+    case 'crashed':
+      if (!state.lastDelivery && state.now < state.deadline) return { do: 'hand-back', why: event.message };
+      return { do: 'fail', reason: `could not be processed: ${event.message}`, tripsBreaker: false };
+    case 'refused':
+      return afterRefusal(event, state, maxRowAgeMs);
+  }
+}
+
+function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: AttemptState, maxRowAgeMs: number): Step {
+  const failed = (reason: string, tripsBreaker = false): Step => ({ do: 'fail', reason, status: event.status, requestId: event.requestId, tripsBreaker });
+  switch (event.kind) {
+    case 'throttled': {
+      // Missing Retry-After: exponential back-off with jitter, shared by the fleet through the pause.
+      const waitMs = event.retryAfterMs ?? jitter(Math.min(1000 * 2 ** state.throttleStreak, THROTTLE_BACKOFF_MAX_MS), state.random);
+      return { do: 'wait-out-throttle', waitMs };
+    }
+    case 'unauthorized':
+      if (!state.tokenRefreshed) return { do: 'retry-soon', delayMs: 0, refreshToken: true, why: '401 from Graph: refreshing the token once' };
+      return failed(`${event.message} (the token was refreshed once and Graph still refused it)`);
+    case 'forbidden':
+      return failed(`${event.message} (${PERMISSION_HINT})`, true);
+    case 'permanent':
+      return failed(event.message);
+    case 'transient': {
+      if (state.now >= state.deadline) return failed(deadlineReason(maxRowAgeMs, event.message));
+      if (state.quickRetries < QUICK_RETRIES) {
+        // A 503's Retry-After is Graph's own estimate; otherwise exponential back-off, randomised as p-retry does (×1 to ×2).
+        const backoff = Math.min(QUICK_RETRY_MIN_MS * 2 ** state.quickRetries, QUICK_RETRY_MAX_MS) * (1 + state.random);
+        const delayMs = Math.round(Math.min(event.retryAfterMs ?? backoff, Math.max(0, state.deadline - state.now)));
+        return { do: 'retry-soon', delayMs, refreshToken: false, why: event.message };
+      }
+      if (!state.lastDelivery) return { do: 'hand-back', why: event.message };
+      return failed(`${event.message} (still failing after ${state.requests} requests)`);
+    }
+  }
+}
