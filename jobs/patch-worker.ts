@@ -1,6 +1,7 @@
 import { Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PatchWorkerHooks } from './hooks.js';
+import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
 import type { SyncConfig } from '../src/config.js';
 import { createTokenSource, type TokenSource } from '../src/graph/auth.js';
@@ -73,16 +74,8 @@ export async function startPatchWorker(config: SyncConfig, redis: Redis, logger:
       return d.waiting + d.prioritized + d.delayed + d.active + d.paused === 0;
     },
     async close(deadlineMs = 30_000) {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), deadlineMs)));
-      const closing = worker.close();
-      const outcome = await Promise.race([closing.then(() => 'closed' as const), deadline]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') {
-        // BullMQ's close() cannot be hurried once started (a forced close() returns the same promise), so the
-        // jobs are abandoned as they are: their locks expire and stalled-job recovery hands them to another worker.
+      if ((await closeWithin(worker, deadlineMs)) === 'timeout') {
         logger.warn({ deadlineMs }, 'in-flight jobs did not finish before the deadline; leaving them to stalled-job recovery');
-        closing.catch(() => undefined);
       }
       await queue.close();
     },

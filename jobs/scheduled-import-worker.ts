@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { closeWithin } from './shutdown.js';
 import { createScheduledImportProcessor, type ScheduledImportResult } from './scheduled-import.js';
 import type { SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
@@ -69,13 +70,8 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     },
     async close(deadlineMs = 30_000) {
       stopping = true;
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), deadlineMs)));
-      const outcome = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') {
+      if ((await closeWithin(worker, deadlineMs)) === 'timeout') {
         log.warn({ deadlineMs }, 'scheduled import did not finish before the deadline; its file stays in processing/ and is resumed by the next firing');
-        await worker.close(true);
       }
       await Promise.all([queue.close(), patchQueue.close()]);
     },

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createScheduleQueue } from '../../src/queue/schedules.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -18,7 +20,7 @@ import { checkCron, ScheduleError } from '../../src/queue/schedules.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import { readRows } from '../../src/sources/index.js';
-import { HEADER, lastJsonLine, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, simKey, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const EVERY_SECOND = '*/1 * * * * *';
@@ -260,6 +262,31 @@ describe('scheduled imports', () => {
     assert.deepEqual(names, ['from-db'], 'the update replaced nightly rather than adding a second one, and remove deleted it');
     assert.equal(again.code, 4);
     assert.match(again.stderr, /no schedule named "nightly"/);
+  });
+
+  it('worker --shutdown-timeout bounds a running scheduled import: SIGTERM exits at the deadline, leaving the firing to recovery', async () => {
+    const t = await startTestEnv('sched-close');
+    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    // 40 rows at 0.25 s each (the `g * 0` makes PostgreSQL sleep per row, not once): the cursor's first fetch alone
+    // takes 10 s, far past the 300 ms deadline.
+    const slowQuery = `select 'cfg-slow' as "configurationId", 'u' || g as "userStatusId", 'compliant' as status from generate_series(1, 40) g where pg_sleep(0.25 + g * 0)::text = ''`;
+    const added = await runCli(['schedule', 'add', 'slow', '--cron', EVERY_SECOND, '--from-postgres', PG_URL, '--query', slowQuery], t.env);
+    assert.equal(added.code, 0, added.stderr);
+    const scheduleQueue = createScheduleQueue(t.redis, t.prefix);
+    cleanups.push(() => scheduleQueue.close());
+    const worker = spawnWorker(t.env, ['--shutdown-timeout', '300']);
+    const exited = once(worker, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    cleanups.push(async () => worker.exitCode === null && worker.kill('SIGKILL'));
+    await waitFor('the firing to start', async () => ((await scheduleQueue.getJobCounts('active')).active ?? 0) === 1);
+    assert.equal((await runCli(['schedule', 'remove', 'slow'], t.env)).code, 0);
+
+    worker.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0);
+    // Before the fix, the worker waited for the running import to end; now it exits with the firing still active
+    // (stalled-job recovery hands it to another worker) and its run, if its first chunk was read at all, unfinished.
+    assert.equal((await scheduleQueue.getJobCounts('active')).active, 1, 'the import was still running when the worker exited');
+    for (const run of await runsOf(t, 'slow')) assert.equal(run.importFinished, false);
   });
 
   it('runs a PostgreSQL query on schedule as normal runs, without showing the password', async () => {
