@@ -48,8 +48,8 @@ export function niceMax(value: number): number {
 
 const COLORS = { succeeded: '#2f9e57', failed: '#d64545', throttled: '#e8890c', paused: '#f6d7a7', axis: '#68707d', grid: '#e3e6eb' };
 const W = 880;
-const H = 240;
-const M = { top: 26, right: 16, bottom: 44, left: 48 };
+const H = 260;
+const M = { top: 44, right: 16, bottom: 44, left: 48 };
 const PAUSE_BAND = 8;
 
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
@@ -75,22 +75,26 @@ export function timelineChart(timeline: Timeline): Html {
 
   const barMarks = bars.map((b, i) => {
     const x = M.left + i * slot + (slot - barW) / 2;
-    const pausedFraction = Math.min(1, b.pausedMs / (b.seconds * 1000));
+    // A 429's pause starts about when it arrived and may outlast its bucket: drawn as a span from there, on the time scale.
+    const pauseX = M.left + i * slot;
+    const pauseW = Math.min(W - M.right - pauseX, Math.max(1, (b.pausedMs / (b.seconds * 1000)) * slot));
     const label = `${clock(b.startMs)} UTC, ${b.seconds} s: ${b.succeeded} succeeded, ${b.failed} failed, ${b.throttled} × 429, ${fmt(b.pausedMs / 1000)} s paused`;
     return html`<g class="bucket" data-start="${b.start}" data-succeeded="${b.succeeded}" data-failed="${b.failed}" data-throttled="${b.throttled}" data-paused-ms="${b.pausedMs}"><title>${label}</title>
 <rect class="bar-succeeded" x="${fmt(x)}" width="${fmt(barW)}" y="${fmt(y(b.succeeded))}" height="${fmt(baseline - y(b.succeeded))}" fill="${COLORS.succeeded}"/>
 <rect class="bar-failed" x="${fmt(x)}" width="${fmt(barW)}" y="${fmt(y(b.succeeded + b.failed))}" height="${fmt(y(b.succeeded) - y(b.succeeded + b.failed))}" fill="${COLORS.failed}"/>${
       b.pausedMs > 0
-        ? html`<rect class="paused" x="${fmt(M.left + i * slot)}" width="${fmt(Math.max(1, slot * pausedFraction))}" y="${fmt(bandY)}" height="${PAUSE_BAND}" fill="${COLORS.throttled}" opacity="0.7"/>`
+        ? html`<rect class="paused" x="${fmt(pauseX)}" width="${fmt(pauseW)}" y="${fmt(bandY)}" height="${PAUSE_BAND}" fill="${COLORS.throttled}" opacity="0.5"/>`
         : ''
     }${
       b.throttled > 0
-        ? html`<path class="mark-429" data-count="${b.throttled}" d="M${fmt(x + barW / 2 - 5)} ${M.top - 12} h10 l-5 8 z" fill="${COLORS.throttled}"/>`
+        ? html`<path class="mark-429" data-count="${b.throttled}" d="M${fmt(x + barW / 2 - 5)} ${M.top - 14} h10 l-5 8 z" fill="${COLORS.throttled}"/>`
         : ''
     }</g>`;
   });
 
-  const ticks = [...new Set([0, Math.floor((bars.length - 1) / 2), bars.length - 1])].map(
+  // At most about 8 time labels, on every k-th bar, so they never overlap.
+  const every = Math.ceil(bars.length / 8);
+  const ticks = bars.flatMap((_, i) => (i % every === 0 ? [i] : [])).map(
     (i) => html`<text class="tick" x="${fmt(M.left + i * slot + slot / 2)}" y="${H - M.bottom + PAUSE_BAND + 20}" text-anchor="middle" font-size="11" fill="${COLORS.axis}">${clock(bars[i].startMs)}</text>`,
   );
   const perBar = bars[0].seconds;
@@ -98,8 +102,8 @@ export function timelineChart(timeline: Timeline): Html {
   const legend = [
     { color: COLORS.succeeded, text: `succeeded (${totals.succeeded})` },
     { color: COLORS.failed, text: `failed (${totals.failed})` },
-    { color: COLORS.throttled, text: `▼ 429 (${totals.throttled}); band: paused (${fmt(totals.pausedMs / 1000)} s)` },
-  ].map((l, i) => html`<rect x="${M.left + i * 190}" y="6" width="10" height="10" fill="${l.color}"/><text x="${M.left + i * 190 + 14}" y="15" font-size="11" fill="#1d2330">${l.text}</text>`);
+    { color: COLORS.throttled, text: `▼ 429s (${totals.throttled}); band under the axis: paused (${fmt(totals.pausedMs / 1000)} s)` },
+  ].map((l, i) => html`<rect x="${M.left + i * 170}" y="8" width="10" height="10" fill="${l.color}"/><text x="${M.left + i * 170 + 14}" y="17" font-size="11" fill="#1d2330">${l.text}</text>`);
 
   return html`<svg id="timeline" class="timeline" role="img" aria-labelledby="timeline-title" viewBox="0 0 ${W} ${H}" width="100%" data-bars="${bars.length}" data-bar-seconds="${perBar}" xmlns="http://www.w3.org/2000/svg">
 <title id="timeline-title">Rows finished per ${perBar} s by state, with 429s and paused time</title>

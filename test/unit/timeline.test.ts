@@ -57,7 +57,7 @@ describe('timeline chart', () => {
     assert.equal((svg.match(/class="paused"/g) ?? []).length, 1);
     assert.match(svg, /succeeded \(17\)/);
     assert.match(svg, /failed \(2\)/);
-    assert.match(svg, /429 \(3\); band: paused \(4 s\)/);
+    assert.match(svg, /429s \(3\); band under the axis: paused \(4 s\)/);
     assert.doesNotMatch(svg, /<script|style=/, 'nothing the page CSP would have to allow beyond inline SVG');
   });
 
@@ -81,6 +81,16 @@ describe('timeline chart', () => {
     assert.ok(bars.every((b) => b.buckets === 5 && b.seconds === 50 && b.succeeded === 10));
     assert.equal(bars.reduce((n, b) => n + b.throttled, 0), 10);
     assert.match(timelineChart(buildTimeline(hash)).text, /data-bar-seconds="50"/);
+  });
+
+  it("draws a 429's pause as a span on the time scale from its bucket, cut at the end of the plot", () => {
+    const svg = timelineChart(series).text;
+    const slot = (880 - 48 - 16) / 5;
+    const width = Number(/class="paused" x="[\d.]+" width="([\d.]+)"/.exec(svg)![1]);
+    assert.ok(Math.abs(width - 0.4 * slot) < 0.1, `4 s of a 10 s bucket: ${width}`);
+    const long = timelineChart(buildTimeline({ [`${T0}:succeeded`]: '1', [`${T0 + 10}:throttled`]: '1', [`${T0 + 10}:pausedMs`]: '3600000' })).text;
+    const [, x, w] = /class="paused" x="([\d.]+)" width="([\d.]+)"/.exec(long)!;
+    assert.ok(Math.abs(Number(x) + Number(w) - (880 - 16)) < 0.1, 'an hour-long pause ends at the right edge');
   });
 
   it('says there is nothing to draw for a run with no activity', () => {
