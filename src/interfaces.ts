@@ -122,3 +122,11 @@ export interface RunStatus {
   throttledCount: number;
   throttledMs: number;
 }
+
+/** One line of `doctor`: a check's verdict, what was found, and what to do about it (empty when ok). */
+export interface DoctorCheck {
+  name: string;
+  result: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix: string;
+}

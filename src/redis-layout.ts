@@ -19,6 +19,10 @@
  *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
  *   P:run:{runId}:rows      HASH   line -> RowResult JSON (src/interfaces.ts); its `state` is the truth the counters follow
+ *   P:run:{runId}:timeline  HASH   per 10 s bucket of wall-clock time (`<b>` = epoch seconds of the bucket's start, src/results/timeline.ts):
+ *                                  `<b>:succeeded`, `<b>:failed` -> rows that ended in that state in the bucket (recordOutcome, by the
+ *                                  row's finishedAt); `<b>:throttled` -> 429s received; `<b>:pausedMs` -> ms those 429s added to
+ *                                  the fleet's pause (ResultStore.addThrottle). Drawn on the run page; GET /v1/runs/<id>/timeline.
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
  *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or waiting)
@@ -51,6 +55,7 @@ export function redisKeys(prefix: string) {
     runs: `${prefix}:runs`,
     run: (runId: string) => `${prefix}:run:${runId}`,
     rows: (runId: string) => `${prefix}:run:${runId}:rows`,
+    timeline: (runId: string) => `${prefix}:run:${runId}:timeline`,
     latest: `${prefix}:latest`,
     fingerprints: `${prefix}:fingerprints`,
     seq: `${prefix}:seq`,

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus } from '../interfaces.js';
 import { redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
+import { buildTimeline, timelineBucket, type Timeline } from './timeline.js';
 
 export type AdmitDecision =
   | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' }
@@ -97,8 +98,9 @@ export class ResultStore {
     return (await runScript(
       this.redis,
       'recordOutcome',
-      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key)],
-      [row.line, row.state, JSON.stringify(row), row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, Date.now()],
+      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key), this.keys.timeline(runId)],
+      // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
+      [row.line, row.state, JSON.stringify(row), row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, Date.now(), timelineBucket(row.finishedAt ?? Date.now())],
     )) as 'recorded' | 'completed';
   }
 
@@ -136,8 +138,21 @@ export class ResultStore {
     }
   }
 
-  async addThrottle(runId: string, count: number, pausedMs: number): Promise<void> {
-    await this.redis.multi().hincrby(this.keys.run(runId), 'throttledCount', count).hincrby(this.keys.run(runId), 'throttledMs', Math.round(pausedMs)).exec();
+  async addThrottle(runId: string, count: number, pausedMs: number, now = Date.now()): Promise<void> {
+    const bucket = timelineBucket(now);
+    await this.redis
+      .multi()
+      .hincrby(this.keys.run(runId), 'throttledCount', count)
+      .hincrby(this.keys.run(runId), 'throttledMs', Math.round(pausedMs))
+      // Timeline: the 429s and the pause they caused, in the bucket they arrived in.
+      .hincrby(this.keys.timeline(runId), `${bucket}:throttled`, count)
+      .hincrby(this.keys.timeline(runId), `${bucket}:pausedMs`, Math.round(pausedMs))
+      .exec();
+  }
+
+  /** The run's rows finished and 429s per 10 s bucket (src/results/timeline.ts). */
+  async timeline(runId: string): Promise<Timeline> {
+    return buildTimeline(await this.redis.hgetall(this.keys.timeline(runId)));
   }
 
   async setBlocked(runId: string, reason: string | undefined): Promise<void> {

@@ -44,7 +44,7 @@ async function redisAnswers(redis: Redis): Promise<boolean> {
  * The HTTP side of compliance-sync:
  *   GET  /healthz, /readyz, /metrics            no auth
  *   POST /v1/user-statuses                      events (bearer)
- *   GET  /v1/runs, /v1/runs/:id, /v1/runs/:id/rows   (bearer)
+ *   GET  /v1/runs, /v1/runs/:id, /v1/runs/:id/rows, /v1/runs/:id/timeline   (bearer)
  *   GET  /admin/runs, /admin/queues (Bull Board)     (bearer or dashboard session)
  * It only enqueues and reads: workers (`compliance-sync worker`) do the sending.
  */

@@ -89,7 +89,7 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
         const requested = request.query.state ?? (status.failed > 0 ? 'failed' : 'all');
         const state = requested === 'all' ? undefined : requested;
         const rows = await readRowsPage(store, status.runId, state, 0, ROWS_SHOWN);
-        return sendPage(reply, runPage(status, state, rows.rows, rows.nextAfter !== undefined));
+        return sendPage(reply, runPage(status, state, rows.rows, rows.nextAfter !== undefined, await store.timeline(status.runId)));
       },
     );
 

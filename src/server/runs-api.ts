@@ -29,7 +29,10 @@ export async function readRowsPage(store: ResultStore, runId: string, state: Row
 
 const notFound = (runId: string) => ({ statusCode: 404, error: 'Not Found', message: `no run ${runId}` });
 
-/** GET /runs, /runs/:id and /runs/:id/rows: the figures of `status --json` and the rows of `report`, as JSON. */
+/** What a run id may look like (as `import --run-id` allows); anything else is a bad request, not an unknown run. */
+export const RUN_ID_PATTERN = '^[A-Za-z0-9_.-]{1,100}$';
+
+/** GET /runs, /runs/:id, /runs/:id/rows and /runs/:id/timeline: the figures of `status --json`, the rows of `report` and the run's timeline, as JSON. */
 export async function registerRunsApi(app: FastifyInstance, { store }: RunsApiOptions): Promise<void> {
   app.get<{ Querystring: { limit: number } }>(
     '/runs',
@@ -41,6 +44,16 @@ export async function registerRunsApi(app: FastifyInstance, { store }: RunsApiOp
     const status = await store.status(request.params.id);
     return status ?? reply.code(404).send(notFound(request.params.id));
   });
+
+  app.get<{ Params: { id: string } }>(
+    '/runs/:id/timeline',
+    { schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: RUN_ID_PATTERN } }, required: ['id'] } } },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!(await store.runExists(id))) return reply.code(404).send(notFound(id));
+      return { runId: id, ...(await store.timeline(id)) };
+    },
+  );
 
   app.get<{ Params: { id: string }; Querystring: { state?: RowState; limit: number; after: number } }>(
     '/runs/:id/rows',

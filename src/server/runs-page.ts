@@ -1,6 +1,8 @@
 import { ROW_STATES, type RowResult, type RowState, type RunStatus } from '../interfaces.js';
 import { reportRecord } from '../results/report.js';
+import type { Timeline } from '../results/timeline.js';
 import { html, trustedHtml, type Html } from './html.js';
+import { timelineChart } from './timeline-chart.js';
 
 /** Server-rendered pages of the dashboard: no script at all, so a strict CSP holds and nothing needs building. */
 
@@ -17,6 +19,7 @@ th{background:#eef0f4;font-weight:600}td.n{text-align:right;font-variant-numeric
 progress{width:110px}.muted{color:#68707d}dl{display:grid;grid-template-columns:max-content auto;gap:4px 16px}
 dt{font-weight:600}nav.filters a{margin-right:12px}form.login{max-width:360px;background:#fff;padding:20px;border:1px solid #e3e6eb}
 form.login input{width:100%;padding:6px;margin:8px 0;box-sizing:border-box}.error{color:#a4161a}
+svg.timeline{display:block;max-width:880px;background:#fff;border:1px solid #e3e6eb}
 `;
 
 export function page(title: string, body: Html, options: { refreshSeconds?: number; nav?: boolean } = {}): string {
@@ -67,7 +70,7 @@ ${COUNT_FIELDS.map((f) => html`<td class="n" data-field="${f}">${s[f]}</td>`)}
   return page('Runs', table, { refreshSeconds });
 }
 
-export function runPage(s: RunStatus, state: RowState | undefined, rows: readonly RowResult[], more: boolean): string {
+export function runPage(s: RunStatus, state: RowState | undefined, rows: readonly RowResult[], more: boolean, timeline?: Timeline): string {
   const filters = [undefined, ...ROW_STATES].map((f) => {
     const label = f ?? 'all';
     return f === state ? html`<strong>${label}</strong>` : html`<a href="${`/admin/runs/${encodeURIComponent(s.runId)}?state=${label}`}">${label}</a>`;
@@ -80,6 +83,7 @@ ${COUNT_FIELDS.map((f) => html`<dt>${f}</dt><dd data-field="${f}">${s[f]}</dd>`)
 <dt>Throttled</dt><dd data-field="throttled">${s.throttledCount} × / ${seconds(s.throttledMs)}</dd>
 <dt>Created</dt><dd>${time(s.createdAt)}</dd><dt>Finished</dt><dd>${time(s.finishedAt)}</dd>
 ${s.importError ? html`<dt>Import error</dt><dd class="error">${s.importError}</dd>` : ''}</dl>
+${timeline ? html`<h2>Timeline</h2>${timelineChart(timeline)}<p class="muted">As JSON (bearer token needed): <code>GET /v1/runs/${encodeURIComponent(s.runId)}/timeline</code></p>` : ''}
 <h2>Rows${state ? html`: ${state}` : ''}</h2><nav class="filters">${filters}</nav>
 <p class="muted">${more ? `The first ${rows.length} rows. ` : ''}As JSON (bearer token needed): <code>GET ${jsonHref}</code></p>
 <table id="rows"><thead><tr><th>Line</th><th>Key</th><th>State</th><th>HTTP</th><th>Attempts</th><th>Reason</th><th>Request id</th><th>Finished</th></tr></thead><tbody>${

@@ -1,8 +1,9 @@
 --[[
 Records a row's final state exactly once and moves the run's counters with it.
-KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] key lock
+KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] key lock,
+KEYS[6] run timeline hash
 ARGV[1] line, ARGV[2] final state, ARGV[3] row JSON, ARGV[4] key, ARGV[5] fingerprint, ARGV[6] version,
-ARGV[7] lock owner, ARGV[8] generation, ARGV[9] now (ms)
+ARGV[7] lock owner, ARGV[8] generation, ARGV[9] now (ms), ARGV[10] timeline bucket (epoch s of its start)
 Returns: recorded | completed (this was the run's last waiting row) | already|<state>
 ]]
 local runKey, rowsKey, latestKey, fpKey, lockKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -19,6 +20,9 @@ if row.state ~= 'queued' or (row.generation or 0) ~= generation then return 'alr
 redis.call('HSET', rowsKey, line, json)
 redis.call('HINCRBY', runKey, 'queued', -1)
 redis.call('HINCRBY', runKey, state, 1)
+
+-- Timeline: counted here, with the state change, so a row shows in exactly one bucket.
+redis.call('HINCRBY', KEYS[6], ARGV[10] .. ':' .. state, 1)
 
 if state == 'succeeded' then
   local latest = redis.call('HGET', latestKey, key)

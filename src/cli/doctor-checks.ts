@@ -1,0 +1,152 @@
+import type { Redis } from 'ioredis';
+import { GRAPH_CLOUDS } from '../clouds.js';
+import { loadConfig, type RateLimit, type SyncConfig } from '../config.js';
+import { createTokenSource } from '../graph/auth.js';
+import { judgeToken } from '../graph/token-claims.js';
+import type { DoctorCheck } from '../interfaces.js';
+import { connectRedis, redactRedisUrl } from '../queue/connection.js';
+import { judgeClockSkew, judgeRedis, readRedisClock, readRedisFacts } from '../queue/redis-health.js';
+
+/**
+ * The checks of `compliance-sync doctor`, each a small function returning DoctorCheck lines; the verdicts
+ * themselves are pure functions (here, in src/queue/redis-health.ts and src/graph/token-claims.ts).
+ * A check that cannot run says why, as a failure, and the others still run.
+ */
+
+/** Intune's write budget per app (README.md): a configured budget above it will be throttled down to it. */
+export const INTUNE_WRITE_LIMIT: RateLimit = { limit: 100, windowMs: 20_000 };
+
+const perSecond = (r: RateLimit) => (r.limit * 1000) / r.windowMs;
+
+export function judgeWriteBudget(rateLimit: RateLimit, intune: RateLimit = INTUNE_WRITE_LIMIT): DoctorCheck {
+  const name = 'config.write-budget';
+  const detail = `SYNC_RATE_LIMIT allows ${rateLimit.limit} per ${rateLimit.windowMs / 1000} s (${perSecond(rateLimit).toFixed(2)}/s) across the fleet`;
+  if (perSecond(rateLimit) > perSecond(intune)) {
+    return {
+      name,
+      result: 'warn',
+      detail: `${detail}, more than Intune's ${intune.limit} per ${intune.windowMs / 1000} s per app: Graph will answer 429 and the fleet will slow down to Graph's rate`,
+      fix: `set SYNC_RATE_LIMIT=${intune.limit}/${intune.windowMs / 1000}s unless this tenant has a higher limit (the simulator's can be anything)`,
+    };
+  }
+  return { name, result: 'ok', detail, fix: '' };
+}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
+
+/** Where PATCHes go: the cloud's Graph host, or (GRAPH_BASE_URL) a proxy or the simulator, which must not be reached in cleartext. */
+export function judgeGraphEndpoint(config: Pick<SyncConfig, 'cloud' | 'graphBaseUrl' | 'apiVersion'>): DoctorCheck {
+  const name = 'config.graph';
+  const cloudHost = GRAPH_CLOUDS[config.cloud].graphHost;
+  const base = `${config.graphBaseUrl}/${config.apiVersion}`;
+  if (config.graphBaseUrl === cloudHost) return { name, result: 'ok', detail: `GRAPH_CLOUD ${config.cloud}: requests go to ${base}`, fix: '' };
+  let url: URL;
+  try {
+    url = new URL(config.graphBaseUrl);
+  } catch {
+    return { name, result: 'fail', detail: 'GRAPH_BASE_URL is not a URL', fix: 'set GRAPH_BASE_URL to an http(s) URL, or unset it to use the cloud\'s Graph host' };
+  }
+  const where = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}/${config.apiVersion}`;
+  if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
+    return {
+      name,
+      result: 'warn',
+      detail: `GRAPH_BASE_URL sends requests, bearer token included, in cleartext to ${where}`,
+      fix: 'use https:// for GRAPH_BASE_URL, or unset it to use the cloud\'s Graph host',
+    };
+  }
+  return { name, result: 'ok', detail: `GRAPH_BASE_URL sends requests to ${where} instead of ${cloudHost} (a proxy or the simulator); tokens are still requested for ${cloudHost}`, fix: '' };
+}
+
+function credentialsLabel(config: SyncConfig): string {
+  const c = config.credentials;
+  if (c.kind === 'accessToken') return 'GRAPH_ACCESS_TOKEN';
+  if (c.kind === 'clientSecret') return `client secret for app ${c.clientId} in tenant ${c.tenantId}`;
+  if (c.kind === 'clientCertificate') return `client certificate for app ${c.clientId} in tenant ${c.tenantId}`;
+  return 'none';
+}
+
+export function checkConfiguration(env: NodeJS.ProcessEnv): { config?: SyncConfig; checks: DoctorCheck[] } {
+  let config: SyncConfig;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    // ConfigError names each variable and what is wrong, never its value.
+    return { checks: [{ name: 'config', result: 'fail', detail: (err as Error).message.replace(/\n\s*/g, '; '), fix: 'fix those environment variables (README.md, "Configuration")' }] };
+  }
+  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, prefix ${config.prefix}, credentials: ${credentialsLabel(config)}`;
+  const checks: DoctorCheck[] = [{ name: 'config', result: 'ok', detail: summary, fix: '' }, judgeGraphEndpoint(config), judgeWriteBudget(config.rateLimit)];
+  if (config.credentials.kind === 'none') {
+    checks.push({
+      name: 'config.credentials',
+      result: 'fail',
+      detail: 'no Graph credentials are configured',
+      fix: 'set GRAPH_ACCESS_TOKEN, or AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH',
+    });
+  }
+  return { config, checks };
+}
+
+const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms);
+    promise.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e: unknown) => (clearTimeout(timer), reject(e)),
+    );
+  });
+
+/** Acquires a token as the workers would, then reads what it says about its audience and permissions. */
+export async function checkCredentials(config: SyncConfig, now: () => number = Date.now, timeoutMs = 30_000): Promise<DoctorCheck[]> {
+  if (config.credentials.kind === 'none') return [];
+  let token: string;
+  try {
+    const source = createTokenSource(config);
+    token = await withTimeout(source.getToken(), timeoutMs, 'acquiring a token');
+  } catch (err) {
+    return [
+      {
+        name: 'credentials.token',
+        result: 'fail',
+        detail: `no token could be acquired with the ${credentialsLabel(config)}: ${(err as Error).message.split('\n')[0]}`,
+        fix: `check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or certificate, and that ${config.authorityHost} (GRAPH_CLOUD ${config.cloud}) is reachable`,
+      },
+    ];
+  }
+  return [{ name: 'credentials.token', result: 'ok', detail: `a token was acquired with the ${credentialsLabel(config)}`, fix: '' }, ...judgeToken(token, GRAPH_CLOUDS[config.cloud].graphHost, now())];
+}
+
+/** Connects once (failing within seconds, not hanging), then judges the server's settings and its clock against ours. */
+export async function checkRedis(redisUrl: string): Promise<DoctorCheck[]> {
+  let redis: Redis;
+  try {
+    redis = await connectRedis(redisUrl, 'command');
+  } catch (err) {
+    return [{ name: 'redis.connection', result: 'fail', detail: (err as Error).message, fix: 'start Redis, or set REDIS_URL to where it runs (redis://[:password@]host:port)' }];
+  }
+  try {
+    const facts = await readRedisFacts(redis);
+    const { localMs, redisMs } = await readRedisClock(redis);
+    return [{ name: 'redis.connection', result: 'ok', detail: `Redis at ${redactRedisUrl(redisUrl)} answers`, fix: '' }, ...judgeRedis(facts), judgeClockSkew(localMs, redisMs)];
+  } catch (err) {
+    return [{ name: 'redis.connection', result: 'fail', detail: `Redis at ${redactRedisUrl(redisUrl)} did not answer INFO and TIME: ${(err as Error).message}`, fix: 'give this user INFO and TIME (ACL), or check that REDIS_URL points to Redis' }];
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function runDoctor(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
+  const { config, checks } = checkConfiguration(env);
+  const redisUrl = config?.redisUrl ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const [redisChecks, credentialChecks] = await Promise.all([checkRedis(redisUrl), config ? checkCredentials(config) : Promise.resolve([])]);
+  return [...checks, ...redisChecks, ...credentialChecks];
+}
+
+export function doctorFailed(checks: readonly DoctorCheck[]): boolean {
+  return checks.some((c) => c.result === 'fail');
+}
+
+export function formatCheck(c: DoctorCheck): string {
+  const head = `${c.result.padEnd(4)}  ${c.name.padEnd(24)} ${c.detail}`;
+  return c.fix ? `${head}\n      fix: ${c.fix}` : head;
+}

@@ -1,0 +1,143 @@
+import { RedisConnection } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { DoctorCheck } from '../interfaces.js';
+
+/**
+ * What `doctor` checks about the Redis a fleet runs on. Reading the facts is one INFO and one TIME
+ * (CONFIG is often disabled on managed Redis, and INFO carries the same settings); each judgment is a
+ * pure function of those facts, so every verdict and its fix can be tested without a broken Redis.
+ */
+
+export interface RedisFacts {
+  version: string;
+  maxmemoryPolicy: string;
+  aofEnabled: boolean;
+  usedMemory: number;
+  /** 0 means no limit. */
+  maxmemory: number;
+  clusterEnabled: boolean;
+}
+
+/** Parses the text of INFO into `field -> value` (sections and blank lines skipped). */
+export function parseInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    if (line === '' || line.startsWith('#')) continue;
+    const colon = line.indexOf(':');
+    if (colon > 0) out[line.slice(0, colon)] = line.slice(colon + 1);
+  }
+  return out;
+}
+
+export function redisFactsFromInfo(info: Record<string, string>): RedisFacts {
+  return {
+    version: info.redis_version ?? 'unknown',
+    maxmemoryPolicy: info.maxmemory_policy ?? 'unknown',
+    aofEnabled: info.aof_enabled === '1',
+    usedMemory: Number(info.used_memory ?? 0),
+    maxmemory: Number(info.maxmemory ?? 0),
+    clusterEnabled: info.cluster_enabled === '1',
+  };
+}
+
+export async function readRedisFacts(redis: Redis): Promise<RedisFacts> {
+  return redisFactsFromInfo(parseInfo(await redis.info('everything')));
+}
+
+/** Redis's TIME as epoch ms, with the local clock read halfway through the round trip. */
+export async function readRedisClock(redis: Redis, now: () => number = Date.now): Promise<{ localMs: number; redisMs: number }> {
+  const before = now();
+  const [sec, micro] = await redis.time();
+  const after = now();
+  return { localMs: (before + after) / 2, redisMs: Number(sec) * 1000 + Number(micro) / 1000 };
+}
+
+/** Compares dotted versions numerically ("7.10.0" > "7.2.4"); missing parts count as 0. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((p) => parseInt(p, 10) || 0);
+  const pb = b.split('.').map((p) => parseInt(p, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+export const BULLMQ_MIN_REDIS = RedisConnection.minimumVersion;
+export const BULLMQ_RECOMMENDED_REDIS = RedisConnection.recommendedMinimumVersion;
+
+const ok = (name: string, detail: string): DoctorCheck => ({ name, result: 'ok', detail, fix: '' });
+
+export function judgeRedisVersion(version: string, minimum = BULLMQ_MIN_REDIS, recommended = BULLMQ_RECOMMENDED_REDIS): DoctorCheck {
+  const name = 'redis.version';
+  if (!/^\d+(\.\d+)*$/.test(version)) {
+    return { name, result: 'warn', detail: `Redis did not report a version (redis_version "${version}")`, fix: `make sure this is Redis ${recommended} or later; BullMQ refuses anything below ${minimum}` };
+  }
+  if (compareVersions(version, minimum) < 0) {
+    return { name, result: 'fail', detail: `Redis ${version} is older than ${minimum}, the oldest BullMQ accepts`, fix: `upgrade Redis to ${recommended} or later` };
+  }
+  if (compareVersions(version, recommended) < 0) {
+    return { name, result: 'warn', detail: `Redis ${version} works, but BullMQ recommends ${recommended} or later`, fix: `upgrade Redis to ${recommended} or later` };
+  }
+  return ok(name, `Redis ${version} (BullMQ needs ${minimum} or later)`);
+}
+
+export function judgeEvictionPolicy(policy: string): DoctorCheck {
+  const name = 'redis.maxmemory-policy';
+  if (policy === 'noeviction') return ok(name, 'maxmemory-policy is noeviction: a full Redis refuses writes rather than dropping queued rows');
+  return {
+    name,
+    result: 'fail',
+    detail: `maxmemory-policy is ${policy}: when memory runs short Redis may evict queued jobs, locks and row results, and BullMQ requires noeviction`,
+    fix: 'set maxmemory-policy noeviction (redis-server --maxmemory-policy noeviction, or CONFIG SET maxmemory-policy noeviction and CONFIG REWRITE; on a managed Redis, in its settings)',
+  };
+}
+
+export function judgeAof(aofEnabled: boolean): DoctorCheck {
+  const name = 'redis.aof';
+  if (aofEnabled) return ok(name, 'AOF is on: a restart keeps what is queued');
+  return {
+    name,
+    result: 'warn',
+    detail: 'AOF is off: a Redis restart loses queued rows and the results recorded since the last snapshot',
+    fix: 'turn on AOF (redis-server --appendonly yes --appendfsync everysec, or CONFIG SET appendonly yes and CONFIG REWRITE); docker-compose.yml does',
+  };
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+/** Memory used against maxmemory: warn from 80 %, fail from 95 % (with noeviction, writes are refused at 100 %). */
+export function judgeMemory(usedMemory: number, maxmemory: number): DoctorCheck {
+  const name = 'redis.memory';
+  if (maxmemory <= 0) return ok(name, `${mb(usedMemory)} used; no maxmemory limit, so the machine's memory is the limit`);
+  const ratio = usedMemory / maxmemory;
+  const detail = `${mb(usedMemory)} used of maxmemory ${mb(maxmemory)} (${Math.round(ratio * 100)} %)`;
+  if (ratio >= 0.95) return { name, result: 'fail', detail: `${detail}: Redis is about to refuse writes, so imports and outcomes would fail`, fix: 'raise maxmemory, or delete old runs and finish or remove queued work before starting a run' };
+  if (ratio >= 0.8) return { name, result: 'warn', detail: `${detail}: a large import may not fit`, fix: 'raise maxmemory, or delete old runs before a large import (a queued row takes about 2 kB)' };
+  return ok(name, detail);
+}
+
+export function judgeCluster(clusterEnabled: boolean): DoctorCheck {
+  const name = 'redis.cluster';
+  if (!clusterEnabled) return ok(name, 'not a cluster: every key lives on this one Redis, as the scripts assume');
+  return {
+    name,
+    result: 'fail',
+    detail: 'this Redis runs in cluster mode, which compliance-sync does not support yet: its scripts touch several keys that a cluster may place on different nodes',
+    fix: 'use a single Redis (with replicas or Sentinel for availability), not Redis Cluster',
+  };
+}
+
+/** Pacing spans machines (one schedule of send slots in Redis), so clocks must roughly agree. */
+export function judgeClockSkew(localMs: number, redisMs: number, maxSkewMs = 2000): DoctorCheck {
+  const name = 'clock';
+  const skew = localMs - redisMs;
+  const detail = `this machine's clock is ${Math.abs(skew) < 1 ? 'in step with' : `${(Math.abs(skew) / 1000).toFixed(3)} s ${skew > 0 ? 'ahead of' : 'behind'}`} Redis's TIME`;
+  if (Math.abs(skew) > maxSkewMs) return { name, result: 'warn', detail, fix: 'synchronise the clocks of this machine and the Redis host (NTP, e.g. chrony or systemd-timesyncd)' };
+  return ok(name, detail);
+}
+
+/** Every Redis judgment for one set of facts, in the order `doctor` prints them. */
+export function judgeRedis(facts: RedisFacts): DoctorCheck[] {
+  return [judgeRedisVersion(facts.version), judgeEvictionPolicy(facts.maxmemoryPolicy), judgeAof(facts.aofEnabled), judgeMemory(facts.usedMemory, facts.maxmemory), judgeCluster(facts.clusterEnabled)];
+}

@@ -1,0 +1,273 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { DoctorCheck } from '../../src/interfaces.js';
+import { startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
+import { lastJsonLine, REDIS_URL, runCli } from '../support/harness.js';
+import { unsignedJwt } from '../support/jwt.js';
+import { freePort } from '../support/server-helpers.js';
+
+/** A private redis-server started with the given settings, so each broken set-up is real and the shared Redis untouched. */
+class PrivateRedis {
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly process: ChildProcess,
+  ) {}
+
+  static async start(args: string[]): Promise<PrivateRedis> {
+    const port = await freePort();
+    const dir = await mkdtemp(join(tmpdir(), 'csync-doctor-redis-'));
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, ...args], { stdio: 'ignore' });
+    const server = new PrivateRedis(port, dir, child);
+    const probe = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await probe.connect();
+        await probe.ping();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`redis-server ${args.join(' ')} did not start: ${(err as Error).message}`);
+        probe.disconnect();
+        await sleep(50);
+      }
+    }
+    probe.disconnect();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async stop(): Promise<void> {
+    if (this.process.exitCode === null && this.process.signalCode === null) {
+      const exited = once(this.process, 'exit');
+      this.process.kill('SIGKILL');
+      await exited;
+    }
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+const GOOD_REDIS = ['--appendonly', 'yes', '--maxmemory-policy', 'noeviction'];
+const GRAPH = 'https://graph.microsoft.com';
+const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
+
+let sim: GraphSimulator;
+let good: PrivateRedis;
+const servers: PrivateRedis[] = [];
+
+before(async () => {
+  sim = await startSimulator({ budget: false });
+  good = await PrivateRedis.start(GOOD_REDIS);
+  servers.push(good);
+});
+
+after(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  await sim?.close();
+});
+
+/** The demo's environment: the simulator, its token, the project's default budget. */
+function demoEnv(redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { REDIS_URL: redisUrl, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_RATE_LIMIT: '100/20s', SYNC_PREFIX: 'doctor-test', SYNC_LOG_LEVEL: 'warn', ...extra };
+}
+
+async function doctor(env: Record<string, string>, args: string[] = ['--json']): Promise<{ code: number; checks: DoctorCheck[]; stdout: string; stderr: string }> {
+  const out = await runCli(['doctor', ...args], env);
+  return { code: out.code, checks: args.includes('--json') ? lastJsonLine<{ checks: DoctorCheck[] }>(out.stdout).checks : [], stdout: out.stdout, stderr: out.stderr };
+}
+
+const find = (checks: DoctorCheck[], name: string): DoctorCheck => {
+  const check = checks.find((c) => c.name === name);
+  assert.ok(check, `a ${name} check in ${JSON.stringify(checks.map((c) => c.name))}`);
+  return check;
+};
+
+const failures = (checks: DoctorCheck[]) => checks.filter((c) => c.result === 'fail').map((c) => c.name);
+
+describe('doctor', { concurrency: 1 }, () => {
+  it('passes the demo set-up (simulator + a Redis with AOF and noeviction), warning only that the simulator token has no roles to check', async () => {
+    const { code, checks, stderr } = await doctor(demoEnv(good.url));
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(failures(checks), []);
+    for (const c of checks) {
+      assert.deepEqual(Object.keys(c), ['name', 'result', 'detail', 'fix']);
+      assert.ok(['ok', 'warn', 'fail'].includes(c.result));
+      assert.equal(c.fix === '', c.result === 'ok', `${c.name}: a fix exactly when not ok`);
+    }
+    for (const name of ['config', 'config.graph', 'config.write-budget', 'redis.connection', 'redis.version', 'redis.maxmemory-policy', 'redis.aof', 'redis.memory', 'redis.cluster', 'clock', 'credentials.token']) {
+      assert.equal(find(checks, name).result, 'ok', name);
+    }
+    assert.deepEqual(
+      checks.filter((c) => c.result === 'warn').map((c) => c.name),
+      ['credentials.permission'],
+    );
+    assert.match(find(checks, 'credentials.permission').detail, /roles cannot be checked/);
+  });
+
+  it('passes against the shared demo Redis too, where AOF is off: a warning, not a failure', async () => {
+    const { code, checks } = await doctor(demoEnv(REDIS_URL));
+    assert.equal(code, 0);
+    assert.equal(find(checks, 'redis.aof').result, 'warn');
+  });
+
+  it('prints one line per check without --json, with a fix under each that is not ok', async () => {
+    const { code, stdout } = await doctor(demoEnv(good.url), []);
+    assert.equal(code, 0);
+    assert.match(stdout, /^ok {4}redis\.maxmemory-policy +maxmemory-policy is noeviction/m);
+    assert.match(stdout, /^warn {2}credentials\.permission .*\n {6}fix: /m);
+    assert.doesNotMatch(stdout, /^\{/m);
+  });
+
+  it('fails a Redis with allkeys-lru, saying to set noeviction', async () => {
+    const lru = await PrivateRedis.start(['--appendonly', 'yes', '--maxmemory-policy', 'allkeys-lru']);
+    servers.push(lru);
+    const { code, checks } = await doctor(demoEnv(lru.url));
+    assert.equal(code, 1);
+    assert.deepEqual(failures(checks), ['redis.maxmemory-policy']);
+    const check = find(checks, 'redis.maxmemory-policy');
+    assert.match(check.detail, /allkeys-lru/);
+    assert.match(check.fix, /maxmemory-policy noeviction/);
+  });
+
+  it('warns about a Redis without AOF but still exits 0', async () => {
+    const noAof = await PrivateRedis.start(['--appendonly', 'no', '--maxmemory-policy', 'noeviction']);
+    servers.push(noAof);
+    const { code, checks } = await doctor(demoEnv(noAof.url));
+    assert.equal(code, 0);
+    const check = find(checks, 'redis.aof');
+    assert.equal(check.result, 'warn');
+    assert.match(check.fix, /appendonly yes/);
+  });
+
+  it('warns when Redis memory is over 80 % of maxmemory and fails over 95 %', async () => {
+    const full = await PrivateRedis.start(GOOD_REDIS);
+    servers.push(full);
+    const admin = new Redis(full.url);
+    try {
+      const used = async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+      await admin.config('SET', 'maxmemory', String(Math.floor((await used()) / 0.85)));
+      const warned = await doctor(demoEnv(full.url));
+      assert.equal(find(warned.checks, 'redis.memory').result, 'warn', find(warned.checks, 'redis.memory').detail);
+      assert.equal(warned.code, 0);
+      await admin.config('SET', 'maxmemory', String(Math.floor((await used()) / 0.97)));
+      const failed = await doctor(demoEnv(full.url));
+      assert.equal(find(failed.checks, 'redis.memory').result, 'fail', find(failed.checks, 'redis.memory').detail);
+      assert.match(find(failed.checks, 'redis.memory').fix, /raise maxmemory/);
+      assert.equal(failed.code, 1);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
+    }
+  });
+
+  it('fails a Redis Cluster node, which compliance-sync does not support', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'csync-doctor-cluster-'));
+    const cluster = await PrivateRedis.start([...GOOD_REDIS, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')]);
+    servers.push(cluster);
+    try {
+      const { code, checks } = await doctor(demoEnv(cluster.url));
+      assert.equal(code, 1);
+      assert.deepEqual(failures(checks), ['redis.cluster']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails within seconds when Redis is unreachable, and still checks the rest', async () => {
+    const started = Date.now();
+    const { code, checks } = await doctor(demoEnv(`redis://:hunter2-redis-password@127.0.0.1:${await freePort()}`));
+    assert.equal(code, 1);
+    assert.ok(Date.now() - started < 20_000);
+    const check = find(checks, 'redis.connection');
+    assert.equal(check.result, 'fail');
+    assert.match(check.fix, /REDIS_URL/);
+    assert.doesNotMatch(JSON.stringify(checks), /hunter2/);
+    assert.equal(find(checks, 'credentials.token').result, 'ok');
+  });
+
+  it('passes a JWT for Graph with the write permission, and never prints the token', async () => {
+    const token = unsignedJwt({ aud: GRAPH, roles: ['DeviceManagementApps.ReadWrite.All'], exp: inAnHour(), appid: 'app-1', tid: 'tenant-1' });
+    const { code, checks, stdout, stderr } = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));
+    assert.equal(code, 0);
+    for (const name of ['credentials.audience', 'credentials.permission', 'credentials.expiry']) assert.equal(find(checks, name).result, 'ok', name);
+    assert.ok(!stdout.includes(token.split('.')[1]) && !stderr.includes(token.split('.')[1]));
+  });
+
+  it('fails a token without either write permission, naming the permission to grant', async () => {
+    const token = unsignedJwt({ aud: GRAPH, roles: ['DeviceManagementApps.Read.All'], exp: inAnHour() });
+    const { code, checks } = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));
+    assert.equal(code, 1);
+    assert.deepEqual(failures(checks), ['credentials.permission']);
+    const check = find(checks, 'credentials.permission');
+    assert.match(check.detail, /neither DeviceManagementConfiguration\.ReadWrite\.All nor DeviceManagementApps\.ReadWrite\.All/);
+    assert.match(check.fix, /DeviceManagementApps\.ReadWrite\.All/);
+  });
+
+  it("fails a token issued for another cloud's Graph", async () => {
+    const token = unsignedJwt({ aud: 'https://graph.microsoft.us', roles: ['DeviceManagementApps.ReadWrite.All'], exp: inAnHour() });
+    const { code, checks } = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));
+    assert.equal(code, 1);
+    assert.deepEqual(failures(checks), ['credentials.audience']);
+    assert.match(find(checks, 'credentials.audience').fix, /GRAPH_CLOUD/);
+    const usgov = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token, GRAPH_CLOUD: 'usgov' }));
+    assert.equal(usgov.code, 0, 'the same token is right for GRAPH_CLOUD=usgov');
+  });
+
+  it('fails an expired token', async () => {
+    const token = unsignedJwt({ aud: GRAPH, roles: ['DeviceManagementApps.ReadWrite.All'], exp: Math.floor(Date.now() / 1000) - 60 });
+    const { code, checks } = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));
+    assert.equal(code, 1);
+    assert.deepEqual(failures(checks), ['credentials.expiry']);
+  });
+
+  it('fails when no token can be acquired, without printing the secret', async () => {
+    const secret = 'client-secret-value-never-printed';
+    const env = demoEnv(good.url, { GRAPH_ACCESS_TOKEN: '', AZURE_TENANT_ID: '11111111-1111-1111-1111-111111111111', AZURE_CLIENT_ID: '22222222-2222-2222-2222-222222222222', AZURE_CLIENT_SECRET: secret });
+    const { code, checks, stdout, stderr } = await doctor(env);
+    assert.equal(code, 1);
+    assert.deepEqual(failures(checks), ['credentials.token']);
+    assert.match(find(checks, 'credentials.token').fix, /AZURE_TENANT_ID/);
+    assert.ok(!stdout.includes(secret) && !stderr.includes(secret));
+  });
+
+  it('fails when no credentials are set, and on an invalid configuration names the variable but not its value', async () => {
+    const none = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: '' }));
+    assert.equal(none.code, 1);
+    assert.deepEqual(failures(none.checks), ['config.credentials']);
+
+    const secret = 'hunter2-in-a-bad-url';
+    const bad = await doctor(demoEnv(good.url, { GRAPH_BASE_URL: `not a url ${secret}`, GRAPH_API_VERSION: 'v2' }));
+    assert.equal(bad.code, 1);
+    const check = find(bad.checks, 'config');
+    assert.equal(check.result, 'fail');
+    assert.match(check.detail, /GRAPH_BASE_URL/);
+    assert.match(check.detail, /GRAPH_API_VERSION/);
+    assert.ok(!bad.stdout.includes(secret));
+    assert.equal(find(bad.checks, 'redis.maxmemory-policy').result, 'ok', 'Redis is still checked');
+  });
+
+  it('warns about a write budget above Intune\'s limit', async () => {
+    const { code, checks } = await doctor(demoEnv(good.url, { SYNC_RATE_LIMIT: '50/s' }));
+    assert.equal(code, 0);
+    assert.equal(find(checks, 'config.write-budget').result, 'warn');
+  });
+
+  it('has --help, and refuses unknown flags with exit 2', async () => {
+    const help = await runCli(['doctor', '--help'], {});
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--json/);
+    assert.match(help.stdout, /noeviction/);
+    assert.equal((await runCli(['doctor', '--bogus'], {})).code, 2);
+  });
+});
