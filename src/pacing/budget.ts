@@ -3,7 +3,6 @@ import type { RateLimit } from '../config.js';
 import { redisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 
-
 /**
  * The adaptive rate (AIMD). Tuned with test/integration/fleet-pacing.test.ts against the simulator's buckets:
  * a 429 cuts the rate to DECREASE_FACTOR of what was refused; it then climbs back by RECOVERY_PER_SECOND of
@@ -26,7 +25,23 @@ export interface SendSlot {
   epoch: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Time as the budget sees it. In production the scripts read Redis's TIME, the one clock every machine of the
+ * fleet shares, and waiting is a real sleep; tests inject a clock that moves only when they say so.
+ */
+export interface BudgetClock {
+  /** µs for the scripts, or undefined to use Redis's TIME. */
+  nowUs(): number | undefined;
+  /** ms epoch, for deadlines. */
+  nowMs(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const REDIS_CLOCK: BudgetClock = {
+  nowUs: () => undefined,
+  nowMs: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
 
 /**
  * One write budget shared by the whole fleet through Redis: every worker, in every process,
@@ -40,6 +55,7 @@ export class RateBudget {
     private readonly redis: Redis,
     prefix: string,
     readonly rate: RateLimit,
+    private readonly clock: BudgetClock = REDIS_CLOCK,
   ) {
     this.key = redisKeys(prefix).budget;
     this.intervalUs = Math.max(1, Math.floor((rate.windowMs * 1000) / rate.limit));
@@ -50,7 +66,7 @@ export class RateBudget {
    * Throws BudgetBlockedError while the 403 breaker holds the fleet.
    */
   async reserve(): Promise<{ waitUs: number; epoch: number }> {
-    const [waitUs, epoch] = ((await runScript(this.redis, 'reserveSendSlot', [this.key], [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN])) as [number, number]).map(Number);
+    const [waitUs, epoch] = ((await runScript(this.redis, 'reserveSendSlot', [this.key], [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN, this.clock.nowUs() ?? ''])) as [number, number]).map(Number);
     if (waitUs < 0) throw new BudgetBlockedError('the fleet is paused by the permission breaker');
     return { waitUs, epoch };
   }
@@ -64,9 +80,9 @@ export class RateBudget {
     for (;;) {
       const { waitUs, epoch } = await this.reserve();
       const waitMs = waitUs / 1000;
-      if (Date.now() + waitMs > deadline) return undefined;
+      if (this.clock.nowMs() + waitMs > deadline) return undefined;
       if (waitMs < 1) return { epoch };
-      await sleep(waitMs);
+      await this.clock.sleep(waitMs);
       if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return { epoch };
     }
   }
@@ -74,7 +90,7 @@ export class RateBudget {
   /** Records a 429 for a request sent in `slot`; returns how many ms it added to the fleet's pause. */
   async throttled(retryAfterMs: number, slot: SendSlot): Promise<number> {
     const extendedUs = Number(
-      await runScript(this.redis, 'registerThrottle', [this.key], [Math.round(retryAfterMs * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch]),
+      await runScript(this.redis, 'registerThrottle', [this.key], [Math.round(retryAfterMs * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),
     );
     return extendedUs / 1000;
   }

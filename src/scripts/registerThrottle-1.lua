@@ -7,14 +7,18 @@ epoch moves on and the next free slot restarts at the end of the pause): they we
 server just refused, and every refused request is charged against the budget as well.
 KEYS[1] budget hash
 ARGV[1] Retry-After (µs), ARGV[2] configured interval (µs), ARGV[3] decrease factor (e.g. 0.75),
-ARGV[4] slowest interval (µs), ARGV[5] epoch of the refused request's slot
+ARGV[4] slowest interval (µs), ARGV[5] epoch of the refused request's slot,
+ARGV[6] now (µs), or '' for Redis's own TIME (see reserveSendSlot-1.lua)
 Returns: µs by which this 429 extended the fleet's pause (0 when an earlier 429 already covered it).
 ]]
 local key = KEYS[1]
 local retryAfter, configured, factor, slowest, sentIn =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(ARGV[6])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local h = redis.call('HMGET', key, 'pauseUntil', 'intervalUs', 'epoch')
 local pauseUntil = math.max(tonumber(h[1]) or 0, now)
 local epoch = tonumber(h[3]) or 0

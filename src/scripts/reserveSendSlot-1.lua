@@ -6,14 +6,18 @@ share of the cut rate per second, quickly up to just below the rate that was las
 then slowly above it, so the fleet probes for more without walking straight back into the same 429.
 KEYS[1] budget hash
 ARGV[1] configured interval (µs), ARGV[2] recovery per second (share of the cut rate),
-ARGV[3] knee (share of the ceiling rate where the climb slows), ARGV[4] how many times slower it climbs above the knee
+ARGV[3] knee (share of the ceiling rate where the climb slows), ARGV[4] how many times slower it climbs above the knee,
+ARGV[5] now (µs), or '' for Redis's own TIME: the fleet's one clock; tests pass theirs to run without sleeping
 Returns: { µs to wait before sending (-1 while the permission breaker is tripped), throttle epoch }.
 The caller sleeps until its slot, then compares the epoch: if a 429 arrived meanwhile, the slot is void.
 ]]
 local key = KEYS[1]
 local configured, recovery, knee, slowdown = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(ARGV[5])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local h = redis.call('HMGET', key, 'tat', 'pauseUntil', 'cutIntervalUs', 'lastCutUs', 'blocked', 'epoch', 'ceilingIntervalUs')
 local epoch = tonumber(h[6]) or 0
 if h[5] == '1' then return { -1, epoch } end
