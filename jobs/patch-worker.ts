@@ -21,6 +21,8 @@ export interface PatchWorkerOptions {
   stalledIntervalMs?: number;
   tokens?: TokenSource;
   hooks?: PatchWorkerHooks;
+  /** For tests: the jitter source (Math.random otherwise). */
+  random?: () => number;
 }
 
 
@@ -49,6 +51,7 @@ export async function startPatchWorker(config: SyncConfig, redis: Redis, logger:
     requestTimeoutMs: config.requestTimeoutMs,
     maxRowAgeMs: config.maxRowAgeMs,
     pauseFleet: async () => queue.pause(),
+    random: options.random,
     ...options.hooks,
   });
   const workerOptions: WorkerOptions = {

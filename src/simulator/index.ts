@@ -1,4 +1,4 @@
-export { startSimulator, type GraphSimulator } from './server.js';
+export { startSimulator, type GraphSimulator, type SimulatorClock } from './server.js';
 export type {
   BucketLimit,
   BudgetOptions,

@@ -27,7 +27,15 @@ export interface GraphSimulator {
   close(): Promise<void>;
 }
 
-export async function startSimulator(options: SimulatorOptions = {}): Promise<GraphSimulator> {
+/** Time as the simulator sees it: the wall clock, or a test's own clock so throttling and latency are exact. */
+export interface SimulatorClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const WALL_CLOCK: SimulatorClock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
+
+export async function startSimulator(options: SimulatorOptions = {}, clock: SimulatorClock = WALL_CLOCK): Promise<GraphSimulator> {
   const core = new SimulatorCore(options);
   const { host, port, logger } = core.options;
 
@@ -40,7 +48,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Gr
     // Real Graph ids are GUIDs, but clients may send anything; never let the router reject them.
     routerOptions: { maxParamLength: 10_000 },
     frameworkErrors: (err, req, reply) => {
-      sendFrameworkError(core, err, req, reply);
+      sendFrameworkError(core, clock, err, req, reply);
     },
   });
 
@@ -56,7 +64,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Gr
   });
 
   app.setErrorHandler((err, req, reply) => {
-    sendFrameworkError(core, err as { statusCode?: number; message: string }, req, reply);
+    sendFrameworkError(core, clock, err as { statusCode?: number; message: string }, req, reply);
   });
 
   registerAdminRoutes(app, core);
@@ -69,9 +77,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Gr
       rawBody: typeof req.body === 'string' ? req.body : undefined,
       requestId: String(req.id),
       clientRequestId: firstHeader(req.headers['client-request-id']),
-      receivedAt: Date.now(),
+      receivedAt: clock.now(),
     });
-    if (outcome.delayMs > 0) await sleep(outcome.delayMs);
+    if (outcome.delayMs > 0) await clock.sleep(outcome.delayMs);
     if (outcome.kind === 'drop') {
       reply.hijack();
       req.raw.socket.destroy();
@@ -101,12 +109,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Gr
 
 function sendFrameworkError(
   core: SimulatorCore,
+  clock: SimulatorClock,
   err: { statusCode?: number; message: string },
   req: FastifyRequest,
   reply: FastifyReply,
 ): void {
   const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-  core.recordFrameworkError(req.method, req.url, req.headers.authorization, status, Date.now());
+  core.recordFrameworkError(req.method, req.url, req.headers.authorization, status, clock.now());
   const ids = { requestId: String(req.id), clientRequestId: firstHeader(req.headers['client-request-id']) };
   const message = status === 500 ? 'An internal error occurred in the Graph simulator.' : err.message;
   void reply

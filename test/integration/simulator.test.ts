@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_BUDGET, DEFAULT_FAULTS, startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
 
 const ODATA_TYPE = '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus';
@@ -53,8 +52,18 @@ function assertGraphError(res: { status: number; headers: Headers; json: any }, 
   assert.equal(typeof inner['client-request-id'], 'string');
 }
 
+/** The simulator's clock: time moves only when a test moves it, and latency is recorded instead of slept. */
+const clock = {
+  ms: 1_800_000_000_000,
+  delays: [] as number[],
+  now: () => clock.ms,
+  sleep: async (ms: number) => {
+    clock.delays.push(ms);
+  },
+};
+
 before(async () => {
-  sim = await startSimulator({ port: 0, seed: 42 });
+  sim = await startSimulator({ port: 0, seed: 42 }, clock);
 });
 
 after(async () => {
@@ -71,6 +80,7 @@ beforeEach(() => {
     latencyMs: 0,
   });
   sim.reset();
+  clock.delays = [];
 });
 
 describe('successful writes', () => {
@@ -216,24 +226,26 @@ describe('throttling', () => {
 
     const first = await patch(userStatusUrl(), { devicesCount: 5 });
     assertGraphError(first, 429, 'TooManyRequests');
-    const retryAfter = first.headers.get('retry-after') ?? '';
-    assert.match(retryAfter, /^\d+(\.\d)?$/);
-    // Balance -1 after the refused write: two tokens at 5/s is 400 ms, minus what refilled meanwhile.
-    assert.ok(Number(retryAfter) > 0 && Number(retryAfter) <= 0.4, retryAfter);
-    assert.notEqual(Number(retryAfter), Math.trunc(Number(retryAfter)), 'expected a fractional value');
-
+    // Balance -1 after the refused write: two tokens at 5/s is 400 ms (no time passes on this clock).
+    assert.equal(first.headers.get('retry-after'), '0.4');
+    clock.ms += 150;
+    const fractional = await patch(userStatusUrl(), { devicesCount: 5 });
+    // 150 ms later 0.75 tokens refilled (-0.25), and the refusal is charged too (-1.25): 2.25 tokens at 5/s is
+    // 450 ms, rounded up to a tenth.
+    assert.equal(fractional.headers.get('retry-after'), '0.5');
     const second = await patch(userStatusUrl(), { devicesCount: 6 });
     assert.equal(second.status, 429);
+    assert.equal(second.headers.get('retry-after'), '0.7', '3.25 tokens at 5/s is 650 ms, rounded up');
     let c = sim.counters();
-    assert.equal(c.throttled, 2);
-    assert.equal(c.refusedWhileThrottled, 1);
+    assert.equal(c.throttled, 3);
+    assert.equal(c.refusedWhileThrottled, 2);
     assert.equal(c.applied, 5);
 
-    await sleep(Number(second.headers.get('retry-after')) * 1000 + 20);
+    clock.ms += Number(second.headers.get('retry-after')) * 1000;
     assert.equal((await patch(userStatusUrl(), { devicesCount: 7 })).status, 200);
     c = sim.counters();
-    assert.deepEqual(c.byStatus, { '200': 6, '429': 2 });
-    assert.equal(c.refusedWhileThrottled, 1);
+    assert.deepEqual(c.byStatus, { '200': 6, '429': 3 });
+    assert.equal(c.refusedWhileThrottled, 2);
   });
 
   it('shares the tenant bucket between apps of one tenant', async () => {
@@ -242,7 +254,7 @@ describe('throttling', () => {
     assert.equal((await patch(userStatusUrl(), { status: 'compliant' }, { token: 'other-app' })).status, 200);
     const res = await patch(userStatusUrl(), { status: 'compliant' }, { token: 'other-app' });
     assert.equal(res.status, 429);
-    assert.ok(Number(res.headers.get('retry-after')) >= 9.9);
+    assert.equal(res.headers.get('retry-after'), '10');
   });
 
   it('can be switched off', async () => {
@@ -327,9 +339,8 @@ describe('forced answers and faults', () => {
     assert.equal(timeout.headers.get('retry-after'), null);
 
     sim.configure({ faults: { rate504: 0, rateSlow: 1, slowMs: 150 } });
-    const started = Date.now();
     assert.equal((await patch(userStatusUrl(), { status: 'compliant' })).status, 200);
-    assert.ok(Date.now() - started >= 140);
+    assert.deepEqual(clock.delays, [150]);
 
     sim.configure({ faults: { rateSlow: 0, rateDrop: 1, dropAfterApplyShare: 0 } });
     await assert.rejects(patch(userStatusUrl(), { status: 'error' }));
@@ -352,9 +363,9 @@ describe('forced answers and faults', () => {
 
   it('adds base latency to every request', async () => {
     sim.setLatencyMs(100);
-    const started = Date.now();
     await fetch(userStatusUrl(), { headers: { authorization: 'Bearer sim-token' } });
-    assert.ok(Date.now() - started >= 90);
+    assert.equal((await patch(userStatusUrl(), { status: 'compliant' })).status, 200);
+    assert.deepEqual(clock.delays, [100, 100]);
   });
 });
 
