@@ -2,6 +2,7 @@
  * Crashes lose nothing: workers SIGKILLed at random moments, a graceful SIGTERM with and without enough time,
  * and a Redis restart mid-run. Workers are the real CLI processes; every row must end succeeded exactly once.
  */
+import { seededRandom, testSeed } from '../support/seeded-random.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -115,10 +116,12 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
       const started = Date.now();
       let kills = 0;
       // Kill one worker at a random moment every 0.4-1.2 s while the run goes on, restarting it at once.
+      const seed = testSeed();
+      const random = seededRandom(seed);
       const store = new ResultStore(t.redis, t.prefix);
       while ((await store.status(runId))!.pending > 50 && kills < 8) {
-        await sleep(400 + Math.random() * 800);
-        const slot = Math.floor(Math.random() * fleet.length);
+        await sleep(400 + random() * 800);
+        const slot = Math.floor(random() * fleet.length);
         fleet[slot].child.kill('SIGKILL');
         await fleet[slot].exited;
         kills++;
@@ -126,7 +129,7 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
         workers.push(fleet[slot]);
       }
       const status = await waitForRun(t.redis, t.prefix, runId, 60_000);
-      console.log(`# kill: ${kills} SIGKILLs, finished ${Date.now() - started} ms after the first; ${JSON.stringify({ requests: t.sim.counters().requests, appliedTwice: t.sim.counters().appliedTwice })}`);
+      console.log(`# kill (TEST_SEED=${seed}): ${kills} SIGKILLs, finished ${Date.now() - started} ms after the first; ${JSON.stringify({ requests: t.sim.counters().requests, appliedTwice: t.sim.counters().appliedTwice })}`);
       assert.ok(kills >= 3, `only ${kills} kills happened`);
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, rows);
       const queue = createPatchQueue(t.redis, t.prefix);

@@ -81,16 +81,18 @@ describe('pipeline: a 1,000-row CSV with bad rows and missing configurations', (
   let t: TestEnv;
   const exported = buildExport();
   let runId: string;
+  let summary: Awaited<ReturnType<typeof importAndProcess>>;
 
+  // One import and one worker pass make the run every test below reads; no test depends on another having run.
   before(async () => {
     t = await startTestEnv('pipeline', { sim: { missingConfigurations: ['cfg-missing'] } });
+    const path = await writeTemp(t, 'export.csv', `${HEADER}\n${exported.lines.join('\n')}\n`);
+    summary = await importAndProcess(t, path);
+    runId = summary.runId;
   });
   after(async () => t.close());
 
-  it('imports, validates and enqueues; prints the JSON summary last', async () => {
-    const path = await writeTemp(t, 'export.csv', `${HEADER}\n${exported.lines.join('\n')}\n`);
-    const summary = await importAndProcess(t, path);
-    runId = summary.runId;
+  it('imports, validates and enqueues; prints the JSON summary last', () => {
     assert.deepEqual({ rows: summary.rows, accepted: summary.accepted, rejected: summary.rejected, enqueued: summary.enqueued }, { rows: 1000, accepted: 980, rejected: 20, enqueued: 980 });
   });
 

@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,7 @@ export async function startTestEnv(name: string, options: { sim?: SimulatorOptio
       await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
       await sim.close();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
