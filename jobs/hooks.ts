@@ -9,7 +9,7 @@ export interface PatchWorkerHooks {
   onRowFinished?: (row: RowResult, latencyMs: number, runId: string) => void;
   /** A 429 added `pausedMs` to the fleet's pause. */
   onThrottled?: (pausedMs: number) => void;
-  /** This worker recorded the last waiting row of the run. */
+  /** This worker recorded the last queued row of the run. */
   onRunCompleted?: (runId: string) => void;
   /** This worker's 403 tripped the permission breaker, after the run was marked blocked. */
   onRunBlocked?: (runId: string, reason: string) => void;

@@ -64,7 +64,10 @@ export interface PatchJobData {
   key: string;
   record: UserStatusRecord;
   fingerprint: string;
-  /** Newest-wins ordering: "<epoch ms of lastReportedDateTime, 0 when absent>:<arrival sequence>". */
+  /**
+   * Newest-wins ordering, compared as a plain string: "<20-digit 100 ns ticks since 0001-01-01 of
+   * lastReportedDateTime, all zeros when absent>:<16-digit arrival sequence>" (src/domain/version.ts).
+   */
   version: string;
   enqueuedAt: number;
   /** Bumped by `retry`/`resume`, so a re-sent row gets a fresh job id and stale deliveries of the old job are ignored. */
@@ -104,6 +107,7 @@ export interface RunStatus {
   state: RunState;
   total: number;
   rejected: number;
+  /** Rows in state `queued`; `pending` is the public name in `status --json`. */
   pending: number;
   succeeded: number;
   failed: number;

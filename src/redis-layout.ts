@@ -25,7 +25,7 @@
  *                                  the fleet's pause (ResultStore.addThrottle). Drawn on the run page; GET /v1/runs/<id>/timeline.
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
- *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or waiting)
+ *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)
  *   P:fingerprints          HASH   key -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH;
  *                                  deleted when a PATCH starts, since its outcome is unknown until it ends
  *   P:seq                   STRING arrival counter used in versions (equal lastReportedDateTime: later arrival wins)

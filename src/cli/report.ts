@@ -8,9 +8,6 @@ import { REPORT_COLUMNS, reportJson, reportRecord } from '../results/report.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { withServices } from './shared.js';
 
-// Re-exported for callers that imported them from here before they moved to src/results/report.ts.
-export { REPORT_COLUMNS, reportRecord };
-
 /** Spreadsheet formula injection: a cell that starts with = + - @ (or tab/CR) is prefixed with a quote. */
 export function neutraliseCell(value: string): string {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;

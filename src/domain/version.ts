@@ -18,7 +18,3 @@ export function reportedTicks(lastReportedDateTime: string | undefined): string 
 export function versionOf(ticks: string, arrivalSequence: number): string {
   return `${ticks}:${String(arrivalSequence).padStart(16, '0')}`;
 }
-
-export function makeVersion(lastReportedDateTime: string | undefined, arrivalSequence: number): string {
-  return versionOf(reportedTicks(lastReportedDateTime), arrivalSequence);
-}

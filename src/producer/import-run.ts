@@ -36,7 +36,7 @@ export interface ImportSummary extends ImportProgress {
   /** True when some lines had been admitted by an earlier, interrupted pass with the same run id. */
   resumed: boolean;
   /**
-   * True when the end of the import finished the run (no row was left waiting), so no worker will
+   * True when the end of the import finished the run (no row was left queued), so no worker will
    * report its completion: the caller is the one to announce it (alerts).
    */
   completed: boolean;

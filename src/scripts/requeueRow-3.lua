@@ -1,5 +1,5 @@
 --[[
-Moves an ended row (failed, usually) back to waiting with a new generation, for `retry` and `resume`.
+Moves an ended row (failed, usually) back to queued with a new generation, for `retry` and `resume`.
 Refuses when a newer update for the key exists: that one wins, and the row becomes superseded.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash
 ARGV[1] line, ARGV[2] runId, ARGV[3] expected current state

@@ -4,7 +4,9 @@ import { dateTimeProblem, idProblem, parseDevicesCount, toCanonicalFields, valid
 import { createColumnMapper, resolveHeader } from '../../src/domain/columns.js';
 import { patchBody, patchPath } from '../../src/domain/payload.js';
 import { fingerprint } from '../../src/domain/fingerprint.js';
-import { makeVersion } from '../../src/domain/version.js';
+import { reportedTicks, versionOf } from '../../src/domain/version.js';
+
+const makeVersion = (lastReportedDateTime: string | undefined, arrival: number) => versionOf(reportedTicks(lastReportedDateTime), arrival);
 
 const base = { configurationId: 'cfg-1', userStatusId: 'us-1' };
 
