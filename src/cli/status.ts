@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
-import { CliError, EXIT, printJson, withServices } from './shared.js';
+import { CliError, EXIT, printJson, withStore } from './shared.js';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -27,7 +27,7 @@ unchanged, superseded, accepted, enqueued, importFinished, importError?, created
 throttledCount, throttledMs. Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
-    await withServices(async ({ store }) => {
+    await withStore(async ({ store }) => {
       const status = await store.status(runId);
       if (!status) throw new CliError(`no run ${runId}`, EXIT.notFound);
       if (flags.json) printJson(status);
