@@ -54,7 +54,7 @@ export async function runWorkers(count: number, env: Record<string, string>, tim
     }),
   );
   const stderr: string[] = children.map(() => '');
-  children.forEach((c, i) => c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr[i] = (stderr[i] + d).slice(-5000))));
+  children.forEach((c, i) => c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr[i] = (stderr[i] + d).slice(-5000))));
   const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), timeoutMs);
   const codes = await Promise.all(children.map((c) => new Promise<number | null>((resolve) => c.once('close', resolve))));
   clearTimeout(timer);
