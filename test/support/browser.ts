@@ -11,8 +11,11 @@ export const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 
 const COMMON_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-/** Flags of @sparticuz/chromium meant for AWS Lambda that would weaken what a browser test checks (same-origin policy, mixed content). */
-const UNWANTED_PACKAGE_ARGS = new Set(['--disable-web-security', '--allow-running-insecure-content', '--disable-site-isolation-trials']);
+/**
+ * Flags of @sparticuz/chromium meant for AWS Lambda that do not belong in a browser test: three weaken what it checks
+ * (same-origin policy, mixed content), and --single-process makes the browser exit when the first context closes.
+ */
+const UNWANTED_PACKAGE_ARGS = new Set(['--disable-web-security', '--allow-running-insecure-content', '--disable-site-isolation-trials', '--single-process']);
 
 export interface BrowserChoice {
   source: 'system' | 'npm' | 'env';
