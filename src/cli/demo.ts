@@ -44,7 +44,7 @@ export const demoCommand = new Command('demo')
       return status;
     };
 
-    let ok = true;
+    let ok: boolean;
     try {
       out(`\n== 1. first import of ${flags.rowsFile}`);
       const first = await runOnce(`demo-first-${Date.now()}`);

@@ -92,7 +92,7 @@ const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<
     const timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms);
     promise.then(
       (v) => (clearTimeout(timer), resolve(v)),
-      (e: unknown) => (clearTimeout(timer), reject(e)),
+      (e: unknown) => (clearTimeout(timer), reject(e instanceof Error ? e : new Error(String(e)))),
     );
   });
 

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { loadConfig, type SyncConfig } from '../config.js';
 import { EXIT, OperatorError } from '../errors.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import { connectRedis } from '../queue/connection.js';
-import { createPatchQueue, type PatchQueue } from '../queue/queues.js';
+import type { PatchQueue } from '../queue/queues.js';
 import { ResultStore } from '../results/store.js';
 
 export interface Services {
@@ -22,6 +22,8 @@ export function loadCliConfig(overrides: Partial<Record<string, string>> = {}): 
 /** Connects to Redis for a short-lived command and always disconnects, whatever the command does. */
 export async function withServices<T>(fn: (services: Services) => Promise<T>, mode: 'command' | 'service' = 'command'): Promise<T> {
   const config = loadCliConfig();
+  // Loaded here, not at the top: read-only commands (withStore) start without BullMQ and pino.
+  const [{ createLogger }, { createPatchQueue }] = await Promise.all([import('../logger.js'), import('../queue/queues.js')]);
   const logger = createLogger(config.logLevel);
   const redis = await connectRedis(config.redisUrl, mode);
   const store = new ResultStore(redis, config.prefix);
@@ -30,6 +32,17 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>, mo
     return await fn({ config, redis, store, queue, logger });
   } finally {
     await queue.close().catch(() => undefined);
+    redis.disconnect();
+  }
+}
+
+/** For read-only commands (`status`): the config, Redis and the result store, without a queue or a logger. */
+export async function withStore<T>(fn: (services: Pick<Services, 'config' | 'redis' | 'store'>) => Promise<T>): Promise<T> {
+  const config = loadCliConfig();
+  const redis = await connectRedis(config.redisUrl, 'command');
+  try {
+    return await fn({ config, redis, store: new ResultStore(redis, config.prefix) });
+  } finally {
     redis.disconnect();
   }
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
 import { OperatorError, EXIT } from '../errors.js';
-import { printJson, withServices } from './shared.js';
+import { printJson, withStore } from './shared.js';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -28,7 +28,7 @@ unchanged, superseded, accepted, enqueued, importFinished, importError?, created
 throttledCount, throttledMs. Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
-    await withServices(async ({ store }) => {
+    await withStore(async ({ store }) => {
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
       if (flags.json) printJson(status);

@@ -65,7 +65,7 @@ export class UserStatusWriter {
     const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
     let response: Response | undefined;
     try {
-      const body = await this.client
+      const body: unknown = await this.client
         .api(patchPath(record))
         .version(this.config.apiVersion)
         .option('signal', signal)

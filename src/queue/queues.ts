@@ -28,8 +28,12 @@ export function createPatchQueue(connection: Redis, prefix: string, options: Par
   return new Queue<PatchJobData, unknown, string>(QUEUE_NAMES.patch, { connection, prefix, defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
 }
 
-/** Jobs not yet finished, by BullMQ state; `paused` counts jobs held back while the breaker has the queue paused. */
+/**
+ * Jobs not yet finished, by BullMQ state; `paused` counts jobs held back while the breaker has the queue paused.
+ * BullMQ 6 has no `paused` job state (a paused queue's jobs count as waiting), so they are moved to `paused` here.
+ */
 export async function queueDepth(queue: Queue): Promise<Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'paused' | 'failed', number>> {
-  const c = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'paused', 'failed');
-  return { waiting: c.waiting ?? 0, prioritized: c.prioritized ?? 0, delayed: c.delayed ?? 0, active: c.active ?? 0, paused: c.paused ?? 0, failed: c.failed ?? 0 };
+  const [c, isPaused] = await Promise.all([queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed'), queue.isPaused()]);
+  const waiting = c.waiting ?? 0;
+  return { waiting: isPaused ? 0 : waiting, prioritized: c.prioritized ?? 0, delayed: c.delayed ?? 0, active: c.active ?? 0, paused: isPaused ? waiting : 0, failed: c.failed ?? 0 };
 }

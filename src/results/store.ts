@@ -64,7 +64,7 @@ export class ResultStore {
    * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
    */
   async admitRows(runId: string, full: boolean, rows: AdmitRow[]): Promise<AdmitResult> {
-    const args: (string | number)[] = new Array(3 + rows.length * 6);
+    const args = new Array<string | number>(3 + rows.length * 6);
     args[0] = runId;
     args[1] = full ? '1' : '0';
     args[2] = this.keys.prefix;

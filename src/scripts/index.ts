@@ -48,7 +48,7 @@ export function runScript(redis: Redis, name: ScriptName, keys: readonly string[
   let command = commands[name];
   if (typeof command !== 'function') {
     redis.defineCommand(name, { lua: script.lua, numberOfKeys: script.numberOfKeys });
-    command = commands[name] as ScriptCommand;
+    command = commands[name]!;
   }
   return command.call(redis, ...keys, ...args);
 }

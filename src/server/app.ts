@@ -57,6 +57,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const metrics = createServerMetrics({ store, queue: patchQueue, breaker, redis, prefix: config.prefix, rateLimit: config.rateLimit });
 
   const app = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- it widens Fastify's logger type parameter, which FastifyInstance below needs
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: config.apiBodyLimitBytes,
     // Requests arriving during shutdown get 503 and can be retried elsewhere; accepted ones finish first.

@@ -163,7 +163,7 @@ function checkOptions(o: ResolvedOptions): void {
   }
   if (!Array.isArray(o.missingConfigurations)) fail('missingConfigurations must be an array');
   if (o.budget !== false) {
-    for (const [name, bucket] of Object.entries(o.budget)) {
+    for (const [name, bucket] of Object.entries(o.budget) as Array<[string, BucketLimit]>) {
       if (!(bucket.limit >= 1) || !(bucket.windowMs > 0)) fail(`budget.${name} needs limit >= 1 and windowMs > 0`);
     }
   }

@@ -12,7 +12,7 @@ export async function* readPostgres(connectionString: string, query: string, bat
   try {
     await client.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL is unreachable: ${(err as Error).message}`);
+    throw new Error(`PostgreSQL is unreachable: ${(err as Error).message}`, { cause: err });
   }
   try {
     const cursor = client.query(new Cursor(query));

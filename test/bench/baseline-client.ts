@@ -45,7 +45,7 @@ const [file, concurrencyArg] = process.argv.slice(2);
 if (!file) throw new Error('usage: baseline-client.ts <file.csv> [concurrency]');
 const token = process.env.GRAPH_ACCESS_TOKEN ?? '';
 const client = Client.initWithMiddleware({ middleware: defaultChainWithBearer(token), baseUrl: `${process.env.GRAPH_BASE_URL}/`, defaultVersion: 'beta' });
-const rows = parse(await readFile(file, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+const rows = parse<Record<string, string>>(await readFile(file, 'utf8'), { columns: true, skip_empty_lines: true });
 
 let next = 0;
 let ok = 0;

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { ResultStore } from '../../src/results/store.js';
 import type { GraphSimulator } from '../../src/simulator/index.js';
 import { benchRow, ensureCsv, simulatorHolds } from './data.js';
-import { assertExit, benchPrefix, CLI, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, REPO_ROOT, runNode } from './support.js';
+import { assertBuilt, assertExit, benchPrefix, BIN, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, REPO_ROOT, runNode } from './support.js';
 import type { ScaledBudget } from './budget-scale.js';
 
 export interface FleetOptions {
@@ -43,18 +43,19 @@ export function simFigures(sim: GraphSimulator): { throttled: number; requests: 
   return { throttled: c.byStatus['429'] ?? 0, requests: c.requests, firstPatchAt };
 }
 
-/** Runs `worker --until-idle` in `count` processes and resolves when all have exited. */
+/** Runs `worker --until-idle` in `count` processes of the package's bin (the compiled CLI) and resolves when all have exited. */
 export async function runWorkers(count: number, env: Record<string, string>, timeoutMs: number): Promise<{ startedAt: number; exitedAt: number; codes: (number | null)[] }> {
+  assertBuilt();
   const startedAt = Date.now();
   const children = Array.from({ length: count }, () =>
-    spawn(process.execPath, ['--import', 'tsx', CLI, 'worker', '--until-idle', '--no-scheduled-imports'], {
+    spawn(process.execPath, [BIN, 'worker', '--until-idle', '--no-scheduled-imports'], {
       cwd: REPO_ROOT,
       env: { ...process.env, SYNC_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     }),
   );
   const stderr: string[] = children.map(() => '');
-  children.forEach((c, i) => c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr[i] = (stderr[i] + d).slice(-5000))));
+  children.forEach((c, i) => c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr[i] = (stderr[i] + d).slice(-5000))));
   const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), timeoutMs);
   const codes = await Promise.all(children.map((c) => new Promise<number | null>((resolve) => c.once('close', resolve))));
   clearTimeout(timer);
@@ -170,7 +171,7 @@ export async function fleetBench(redis: Redis, sim: GraphSimulator, budget: Scal
     '',
     table,
     '',
-    `Wall time runs from spawning the sender process(es) (so it includes Node + tsx start-up) to the last row's outcome (our run's \`finishedAt\`; the script's last response); ` +
+    `Wall time runs from spawning the sender process(es) (so it includes the start-up of Node and the compiled CLI, \`node bin/compliance-sync.js worker --until-idle\`; the baseline script runs through tsx) to the last row's outcome (our run's \`finishedAt\`; the script's last response); ` +
       `sending time runs from the first PATCH the simulator received to that same moment. ` +
       `\`worker --until-idle\` exits ${fmtSeconds(Math.max(...outcomes.slice(0, -1).map((o) => o.exitMs - o.doneMs)))} or less after that (its idle check). ` +
       `The ideal is rows ÷ the sustained rate; the simulator's buckets start full, so a sender that spends the ${budget.burst}-request burst first could finish in ${fmtSeconds(burstIdealMs)} ` +

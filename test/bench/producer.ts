@@ -52,7 +52,7 @@ export async function producerBench(redis: Redis, options: ProducerOptions): Pro
   await measure('(c) csv-parse pass over the file (floor)', options.rows, floorPrefix, ['test/bench/steps/csv-parse-floor.ts', path]);
 
   const importPrefix = benchPrefix('producer');
-  let note = '';
+  let note: string;
   try {
     const first = lastJson<ImportJson>(await measure('(a) first import (all rows new, queued)', options.rows, importPrefix, cliArgs('import', path, '--json', '--no-progress', '--chunk-size', chunk)));
     if (first.enqueued !== options.rows) throw new Error(`first import queued ${first.enqueued} of ${options.rows} rows`);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: fleet pacing (issue 3), producer throughput and memory, and a day's workload (issue 4).
+ * `npm run bench`: fleet pacing (issue 3), producer throughput and memory, a day's workload (issue 4), and CLI start-up (issue 8).
  * Prints Markdown tables (ours beside a baseline from the same run) on stdout and progress on stderr.
  * Not part of `npm test`: the figures are reported, never asserted.
  */
@@ -11,15 +11,16 @@ import { startSimulator } from '../../src/simulator/index.js';
 import { scaledBudget } from './budget-scale.js';
 import { fleetBench } from './fleet.js';
 import { producerBench } from './producer.js';
+import { startupBench } from './startup.js';
 import { deletePrefix, livePrefixes, log, REDIS_URL } from './support.js';
 import { workloadBench } from './workload.js';
 
-const PARTS = ['fleet', 'producer', 'workload'] as const;
+const PARTS = ['fleet', 'producer', 'workload', 'startup'] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload (comma-separated or repeated; default: all three)
+  --only <parts>             fleet, producer, workload, startup (comma-separated or repeated; default: all four)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
   --producer-rows <n>        producer bench rows (default 1000000)
@@ -30,6 +31,7 @@ const HELP = `Usage: npm run bench -- [options]
   --changed-percent <p>      workload rows changed since yesterday (default 3)
   --full-sample <n>          workload: also measure sending a sample of n rows in full (default 1000; 0 skips it)
   --chunk-size <n>           producer: import --chunk-size and addBulk chunk size (default 1000)
+  --startup-runs <n>         startup: timed runs of each command (default 20)
   --write <file>             also write the tables to this Markdown file (default: test/bench/RESULTS.md when all parts run)
 
 Uses the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379) under bench-* prefixes, deleted afterwards.
@@ -55,6 +57,7 @@ const { values } = parseArgs({
     'changed-percent': { type: 'string' },
     'full-sample': { type: 'string' },
     'chunk-size': { type: 'string' },
+    'startup-runs': { type: 'string' },
     write: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -68,7 +71,7 @@ if (values.help) {
 const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
 for (const part of only) if (!PARTS.includes(part as Part)) throw new Error(`--only: unknown part "${part}" (use ${PARTS.join(', ')})`);
 const parts: Part[] = only.length > 0 ? PARTS.filter((p) => only.includes(p)) : [...PARTS];
-const rowsFor = (part: Part, fallback: number) => Math.round(positive(`${part}-rows`, values[`${part}-rows`] ?? values.rows, fallback));
+const rowsFor = (part: Exclude<Part, 'startup'>, fallback: number) => Math.round(positive(`${part}-rows`, values[`${part}-rows`] ?? values.rows, fallback));
 const budget = scaledBudget(positive('scale', values.scale, 10));
 const workerCounts = (values.workers ?? '1,3').split(',').map((w) => Math.round(positive('workers', w, 1)));
 
@@ -96,6 +99,8 @@ try {
     let section: string;
     if (part === 'fleet') {
       section = await fleetBench(redis, sim, budget, { rows: rowsFor('fleet', 1000), workerCounts, baselineConcurrency: Math.round(positive('baseline-concurrency', values['baseline-concurrency'], 10)) });
+    } else if (part === 'startup') {
+      section = await startupBench(redis, { runs: Math.round(positive('startup-runs', values['startup-runs'], 20)) });
     } else if (part === 'producer') {
       section = await producerBench(redis, { rows: rowsFor('producer', 1_000_000), chunkSize: Math.round(positive('chunk-size', values['chunk-size'], 1000)) });
     } else {

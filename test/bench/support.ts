@@ -1,6 +1,7 @@
 /** Process, Redis and formatting helpers shared by the bench parts. */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,13 @@ import type { Redis } from 'ioredis';
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(REPO_ROOT, 'src/cli/index.ts');
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The package's bin (package.json), which runs the compiled CLI in dist/: what users and the Docker image run. */
+export const BIN = join(REPO_ROOT, (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['compliance-sync']);
+
+/** Parts that run the compiled CLI call this first: a missing or stale build would measure the wrong thing. */
+export function assertBuilt(): void {
+  if (!existsSync(join(REPO_ROOT, 'dist/src/cli/index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm ci runs it through `prepare`)');
+}
 const PEAK_RSS_PRELOAD = fileURLToPath(new URL('./peak-rss.ts', import.meta.url));
 
 /** Prefixes not yet deleted, so an interrupted bench can still clean up after itself. */

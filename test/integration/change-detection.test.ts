@@ -151,7 +151,7 @@ describe('newest wins', () => {
       const state = t.sim.state();
       for (let k = 0; k < keys; k++) {
         const stored = state[`mobileAppConfigurations/cfg-${k % 5}/user-${k}`];
-        assert.equal(stored?.devicesCount, versions - 1, `key ${k} holds v${stored?.devicesCount}`);
+        assert.equal(stored?.devicesCount, versions - 1, `key ${k} holds v${String(stored?.devicesCount)}`);
       }
       assert.equal(t.sim.counters().staleWrites, 0);
       // Every update ended in exactly one state; only the winners (and some that landed before a newer one arrived) succeeded.

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { RawRow, RunStatus } from '../../src/interfaces.js';
 import { importRun } from '../../src/producer/import-run.js';
 import { createPatchQueue } from '../../src/queue/queues.js';
 import { ResultStore } from '../../src/results/store.js';
+import { launchBrowser } from '../support/browser.js';
 import { startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
 import { API_TOKEN, eventRecord, postEvents, startTestServer, type TestServer } from '../support/server-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const XSS_STATUS = '<img src=x onerror="window.__xss=1">';
 const HOSTILE_SOURCE = '<b>bold</b> upload.csv';
 
@@ -21,8 +20,6 @@ let eventRun: RunStatus;
 let bulkRun: RunStatus;
 
 before(async () => {
-  // Not skipped when missing: CI must install it (see the message), or this test fails loudly.
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's Chromium with: apt-get update && apt-get install -y chromium`);
   t = await startTestEnv('dashboard-browser', { sim: { missingConfigurations: ['cfg-6'] } });
   server = await startTestServer(t);
   const worker = await startInProcessWorker(t);
@@ -42,10 +39,8 @@ before(async () => {
   } finally {
     await worker.close();
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  // /usr/bin/chromium when installed, else the npm package's Chromium (test/support/browser.ts); never skipped.
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -35,7 +35,7 @@ class PrivateRedis {
         await probe.ping();
         break;
       } catch (err) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`redis-server ${args.join(' ')} did not start: ${(err as Error).message}`);
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`redis-server ${args.join(' ')} did not start: ${(err as Error).message}`, { cause: err });
         probe.disconnect();
         await sleep(50);
       }

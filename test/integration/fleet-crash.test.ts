@@ -78,7 +78,7 @@ class PrivateRedis {
         await probe.ping();
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${(err as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${(err as Error).message}`, { cause: err });
         probe.disconnect();
         await sleep(50);
       }

@@ -45,10 +45,10 @@ function metricNamesIn(expr: string): string[] {
   const names = new Set<string>();
   for (const match of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
     const word = match[0];
-    const rest = stripped.slice(match.index! + word.length);
+    const rest = stripped.slice(match.index + word.length);
     if (/^\s*\(/.test(rest) || PROMQL_WORDS.has(word.toLowerCase())) continue;
     // The exponent of a number such as 1e3.
-    if (/[0-9.]$/.test(stripped.slice(Math.max(0, match.index! - 1), match.index!))) continue;
+    if (/[0-9.]$/.test(stripped.slice(Math.max(0, match.index - 1), match.index))) continue;
     names.add(word);
   }
   return [...names];

@@ -244,7 +244,7 @@ describe('scheduled imports', () => {
         ['nightly', '0 3 * * *', 'Europe/Berlin', `dir ${t.dir}`, true, { userStatusId: 'user_id' }],
       ],
     );
-    for (const s of schedules) assert.ok(Date.parse(s.nextRun as string) > Date.now(), `next run of ${s.name} is in the future`);
+    for (const s of schedules) assert.ok(Date.parse(s.nextRun as string) > Date.now(), `next run of ${String(s.name)} is in the future`);
 
     const updated = await runCli(['schedule', 'add', 'nightly', '--cron', '30 4 * * *', '--dir', t.dir, '--json'], t.env);
     assert.equal(updated.code, 0, updated.stderr);

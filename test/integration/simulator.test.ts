@@ -24,7 +24,7 @@ function userStatusUrl(
 async function patch(
   url: string,
   body: unknown,
-  { token = 'sim-token' as string | null, raw = false, headers = {} as Record<string, string> } = {},
+  { token = 'sim-token', raw = false, headers = {} }: { token?: string | null; raw?: boolean; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; headers: Headers; json: any }> {
   const res = await fetch(url, {
     method: 'PATCH',
