@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ColumnError } from '../src/domain/columns.js';
 import { importRun, type ImportSummary } from '../src/producer/import-run.js';
+import { dropFileIdentity, postgresIdentity } from '../src/producer/run-input.js';
 import { RowChecker } from '../src/producer/validate-rows.js';
 import type { PatchQueue } from '../src/queue/queues.js';
 import { acquireScheduleLock, type HeldLock } from '../src/queue/schedule-lock.js';
@@ -104,6 +105,7 @@ async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJo
     runId,
     rows: readPostgres(url, query),
     sourceLabel: `schedule ${data.scheduleName}: postgres ${redactPostgresUrl(url)}`,
+    input: postgresIdentity(redactPostgresUrl(url), query),
     full: data.full,
     renames: data.renames,
     chunkSize: deps.chunkSize,
@@ -146,6 +148,7 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
       runId,
       rows: readRows(input, format, new RowChecker(data.renames).mapColumn),
       sourceLabel: label,
+      input: dropFileIdentity(data.scheduleName, claimed.name),
       full: data.full,
       renames: data.renames,
       chunkSize: deps.chunkSize,

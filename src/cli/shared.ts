@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { loadConfig, type SyncConfig } from '../config.js';
 import { EXIT, OperatorError } from '../errors.js';
+import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
 import { createLogger, type Logger } from '../logger.js';
-import { connectRedis } from '../queue/connection.js';
+import { connectRedis, describeRedisFailure, type RedisConnectOptions } from '../queue/connection.js';
 import { createPatchQueue, type PatchQueue } from '../queue/queues.js';
 import { ResultStore } from '../results/store.js';
 
@@ -23,15 +24,24 @@ export function loadCliConfig(overrides: Partial<Record<string, string>> = {}): 
 export async function withServices<T>(fn: (services: Services) => Promise<T>, mode: 'command' | 'service' = 'command'): Promise<T> {
   const config = loadCliConfig();
   const logger = createLogger(config.logLevel);
-  const redis = await connectRedis(config.redisUrl, mode);
+  const redis = await connectRedis(config.redisUrl, mode, {}, redisOptionsOf(config));
   const store = new ResultStore(redis, config.prefix);
   const queue = createPatchQueue(redis, config.prefix);
   try {
     return await fn({ config, redis, store, queue, logger });
+  } catch (err) {
+    // A stalled or lost Redis is an expected failure (exit 1) with a message that says so, not a bare "Command timed out".
+    const redisFailure = err instanceof OperatorError ? undefined : describeRedisFailure(err, config.redisCommandTimeoutMs);
+    if (redisFailure) throw new OperatorError(redisFailure, EXIT.failure);
+    throw err;
   } finally {
     await queue.close().catch(() => undefined);
     redis.disconnect();
   }
+}
+
+export function redisOptionsOf(config: SyncConfig): RedisConnectOptions {
+  return { commandTimeoutMs: config.redisCommandTimeoutMs, connectTimeoutMs: config.redisConnectTimeoutMs };
 }
 
 export function newRunId(now = new Date()): string {
@@ -39,8 +49,10 @@ export function newRunId(now = new Date()): string {
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
+/** Every run id given on the command line goes through here (exit 2), so no argument can name another key. */
 export function checkRunId(runId: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(runId)) throw new OperatorError(`run id "${runId}" may hold only letters, digits, _ . - (1-100 characters)`, EXIT.usage);
+  const problem = runIdProblem(runId);
+  if (problem) throw new OperatorError(`run id ${describeRunId(runId)} ${problem} (1-${MAX_RUN_ID_LENGTH} characters of A-Z a-z 0-9 _ . -, not only dots)`, EXIT.usage);
   return runId;
 }
 
