@@ -10,7 +10,7 @@ import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { createProgressReporter } from './progress.js';
 import { OperatorError, EXIT } from '../errors.js';
-import { capText } from '../domain/quote.js';
+import { capText, quoteValue } from '../domain/quote.js';
 import { describeRedisFailure } from '../queue/connection.js';
 import { fileIdentity, postgresIdentity, RunInputConflictError, STDIN_IDENTITY, type InputIdentity } from '../producer/run-input.js';
 import { INPUT_ENCODINGS, type InputEncoding } from '../sources/encoding.js';
@@ -124,7 +124,7 @@ unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), 2 bad usage or a r
 
     const warnings = new Set<string>();
     const onUnknownColumn = (name: string) => {
-      if (!warnings.has(name)) process.stderr.write(`warning: column "${name}" is not a known column and is ignored\n`);
+      if (!warnings.has(name)) process.stderr.write(`warning: column ${quoteValue(name)} is not a known column and is ignored\n`);
       warnings.add(name);
     };
 

@@ -27,7 +27,7 @@ export const workerCommand = new Command('worker')
     // Metrics (--metrics-port) and alerts (SYNC_ALERT_WEBHOOK_URL) observe rows through the processor's hooks.
     const observers = await startWorkerObservers(config, redis, logger, { metricsPort: flags.metricsPort, metricsHost: flags.metricsHost });
     const running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration, hooks: observers.hooks });
-    const imports = flags.scheduledImports ? await startScheduledImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted }) : undefined;
+    const imports = flags.scheduledImports ? await startScheduledImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted, onImportFailed: observers.alerts ? (failure) => observers.alerts!.importFailed(failure) : undefined }) : undefined;
     logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl) }, 'worker started');
 
     let stopping: Promise<void> | undefined;

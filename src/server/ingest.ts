@@ -99,7 +99,7 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
     // Validate everything first, so a body with no valid record leaves no run behind.
     const rows = toRawRows(items);
     const ignored = new Set<string>();
-    const checker = new RowChecker({}, (name) => ignored.add(name));
+    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name));
     const errors: RecordErrors[] = rows.flatMap((raw, index) => {
       const checked = checker.check(raw, 0);
       return checked.errors ? [{ index, errors: checked.errors }] : [];
