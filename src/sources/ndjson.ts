@@ -3,6 +3,7 @@ import { capText } from '../domain/quote.js';
 import type { RawRow } from '../interfaces.js';
 import { DEFAULT_MAX_ROW_BYTES } from './csv.js';
 import { INVALID_MARK, invalidBytesReason } from './encoding.js';
+import { SourceError } from './errors.js';
 
 export interface NdjsonSourceOptions {
   /** Largest line, in bytes (default 64 KiB): a longer one is rejected as a row, and reading goes on at the next line. */
@@ -11,6 +12,8 @@ export interface NdjsonSourceOptions {
 }
 
 const NEWLINE = 0x0a;
+/** An oversize line is skipped to its end, but one that runs on for this many maximum rows is not a line at all (`/dev/zero`). */
+const RUNAWAY_FACTOR = 1024;
 
 /**
  * Splits UTF-8 bytes into lines without ever holding more than `maxBytes` of one line: a line without end
@@ -20,14 +23,23 @@ export async function* splitLines(input: AsyncIterable<Buffer | string>, maxByte
   let parts: Buffer[] = [];
   let length = 0;
   let oversize = false;
+  let skipped = 0;
+  let line = 1;
+  const maxSkip = maxBytes * RUNAWAY_FACTOR;
   for await (const chunk of input) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     let start = 0;
     for (let nl = bytes.indexOf(NEWLINE, start); ; nl = bytes.indexOf(NEWLINE, start)) {
       const end = nl === -1 ? bytes.length : nl;
-      if (!oversize) {
+      if (oversize) {
+        skipped += end - start;
+        if (skipped > maxSkip) {
+          throw new SourceError(`line ${line} runs on for more than ${maxSkip} bytes without a line end: this is not NDJSON (${maxBytes} bytes is the maximum row size, SYNC_MAX_ROW_BYTES)`);
+        }
+      } else {
         if (length + (end - start) > maxBytes) {
           oversize = true;
+          skipped = length + (end - start);
           parts = [];
           length = 0;
         } else if (end > start) {
@@ -40,6 +52,8 @@ export async function* splitLines(input: AsyncIterable<Buffer | string>, maxByte
       parts = [];
       length = 0;
       oversize = false;
+      skipped = 0;
+      line++;
       start = nl + 1;
     }
   }
