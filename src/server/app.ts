@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { STATUS_CODES } from 'node:http';
 import type { SyncConfig } from '../config.js';
@@ -70,8 +70,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     bodyLimit: config.apiBodyLimitBytes,
     // Requests arriving during shutdown get 503 and can be retried elsewhere; accepted ones finish first.
     return503OnClosing: true,
-    // Fastify's own request lines log the URL with its query string, where a careless client may put a token.
-    disableRequestLogging: true,
+    // Fastify's own request lines log the URL with its query string, where a careless client may put a token;
+    // the onResponse hook below logs the path instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Run ids may have 128 characters: a longer one must get the run-id rule's 400, not fastify's 414.
+    maxParamLength: 512,
   });
   // Only JSON bodies (and the dashboard's login form) are read; fastify's default text/plain parser would hand
   // the events route a string, which then got 400 instead of the 415 a wrong media type deserves.
