@@ -66,6 +66,10 @@ export async function connectRedis(url: string, mode: RedisMode, extra: RedisOpt
     redis.disconnect();
     const cause = lastError ?? err;
     if (isCredentialsError(cause)) throw new RedisUnavailableError(`Redis at ${redactRedisUrl(url)} refused the credentials (check the user and password in REDIS_URL): ${cause?.message}`);
+    // The ready check (INFO) timed out: the port accepts connections but Redis does not answer (SIGSTOP, overload).
+    if (isCommandTimeout(cause) || isCommandTimeout(err)) {
+      throw new RedisUnavailableError(`Redis at ${redactRedisUrl(url)} did not answer within ${options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS} ms (SYNC_REDIS_COMMAND_TIMEOUT_MS); it may be stalled or overloaded`);
+    }
     throw new RedisUnavailableError(`Redis at ${redactRedisUrl(url)} is unreachable: ${cause?.message ?? 'no answer'}`);
   };
   try {

@@ -65,7 +65,7 @@ export class ResultStore {
    * error whose writes may still reach Redis afterwards. Send it on the connection that carried those writes.
    */
   async cancelRun(runId: string, reason: string): Promise<number> {
-    return Number(await runScript(this.redis, 'cancelRun', [this.keys.run(runId), this.keys.rows(runId)], [reason, Date.now()]));
+    return Number(await runScript(this.redis, 'cancelRun', [this.keys.run(runId), this.keys.rows(runId), this.keys.runs], [reason, Date.now(), runId]));
   }
 
   /** A resumed import reads its input again; the run is not finished until that pass ends. */
