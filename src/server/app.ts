@@ -74,7 +74,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // the onResponse hook below logs the path instead.
     logController: new LogController({ disableRequestLogging: true }),
     // Run ids may have 128 characters: a longer one must get the run-id rule's 400, not fastify's 414.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
   });
   // Only JSON bodies (and the dashboard's login form) are read; fastify's default text/plain parser would hand
   // the events route a string, which then got 400 instead of the 415 a wrong media type deserves.
