@@ -107,6 +107,19 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
     assert.match(pipedAgain.stderr, /run from-stdin already holds stdin/);
   });
 
+  it('refuses a finished PostgreSQL run id for a second query result, whose data cannot be told apart (exit 2)', async () => {
+    const t = await env('hx-runid-pg');
+    const pgUrl = (process.env.TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test').replace('postgres@', 'postgres:pw-never-shown@');
+    const query = "select 'cfg-pg' as \"configurationId\", 'u1' as \"userStatusId\", 'compliant' as status";
+    const first = await runCli(['import', '--from-postgres', pgUrl, '--query', query, '--run-id', 'pg-nightly', '--no-progress'], { ...t.env, PGPASSWORD: '' });
+    assert.equal(first.code, 0, first.stderr);
+    const second = await runCli(['import', '--from-postgres', pgUrl, '--query', query, '--run-id', 'pg-nightly', '--no-progress'], t.env);
+    assert.equal(second.code, 2, second.stderr);
+    assert.match(second.stderr, /run pg-nightly already holds postgres postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:5432\/test select .*that query import was read to the end/);
+    assert.ok(!second.stderr.includes('pw-never-shown'));
+    assert.equal((await new ResultStore(t.redis, t.prefix).status('pg-nightly'))!.total, 1);
+  });
+
   it('rejects ids made only of dots or holding invisible (Cf) characters, so no PATCH leaves the two Graph paths', async () => {
     const t = await env('hx-dots');
     const file = join(t.dir, 'ids.ndjson');

@@ -3,6 +3,7 @@
  * Every test runs its own redis-server on a free port; the shared Redis is never stopped.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,9 +23,9 @@ import { buildServer } from '../../src/server/app.js';
 import { ApiTokens } from '../../src/server/auth.js';
 import { CANCELLED_REASON, cancelTimedOutRun } from '../../src/server/ingest.js';
 import { readCsv } from '../../src/sources/csv.js';
-import { HEADER, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import { CLI, HEADER, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
 import { PrivateRedis } from '../support/private-redis.js';
-import { API_TOKEN, postEvents } from '../support/server-helpers.js';
+import { API_TOKEN, freePort, postEvents } from '../support/server-helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -164,6 +165,40 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     const status = await waitForRun(t.redis, t.prefix, 'startup', 5000);
     assert.deepEqual([status.state, status.succeeded], ['completed', 5]);
     assert.equal(t.sim.counters().requests, 5);
+  });
+
+  it('serve waits for a Redis that is down at start-up, then serves', async () => {
+    const redisServer = await PrivateRedis.start();
+    cleanups.push(() => redisServer.stop());
+    const t = await privateEnv('hxr-serve-startup', redisServer);
+    await redisServer.kill();
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--port', String(port)], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...t.env, SYNC_API_TOKENS: API_TOKEN, SYNC_REDIS_CONNECT_TIMEOUT_MS: '60000' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = once(child, 'exit');
+    cleanups.push(async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    });
+    await sleep(3000);
+    assert.equal(child.exitCode, null, `serve gave up while Redis was down: ${stderr}`);
+    await redisServer.startProcess();
+    const deadline = Date.now() + 30_000;
+    while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false))) {
+      assert.ok(Date.now() < deadline, `serve did not become ready: ${stderr}`);
+      await sleep(200);
+    }
+    const posted = await postEvents(`http://127.0.0.1:${port}`, { configurationId: 'c', userStatusId: 'u', status: 'compliant' });
+    assert.equal(posted.status, 202);
+    child.kill('SIGTERM');
+    assert.deepEqual(await exited, [0, null]);
   });
 
   it('says that Redis refused the credentials, for a wrong password and for none, without printing it', async () => {
