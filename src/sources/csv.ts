@@ -16,6 +16,8 @@ export interface CsvSourceOptions {
   maxRowBytes?: number;
   /** Reason for a row holding INVALID_MARK (bytes that were not valid in the input's encoding). */
   invalidBytesReason?: () => string;
+  /** False while the input cannot hold INVALID_MARK yet, which spares every row the look (see DecodingStream.marked). */
+  mayHoldInvalidBytes?: () => boolean;
 }
 
 export const DEFAULT_MAX_ROW_BYTES = 64 * 1024;
@@ -37,6 +39,7 @@ function countNewlines(record: Record<string, string>): number {
  */
 class RawRowParser extends Parser {
   invalidBytesReason: () => string = () => invalidBytesReason('utf8');
+  mayHoldInvalidBytes: () => boolean = () => true;
   private previousEndLine = 1;
   private previousEmptyLines = 0;
   private previousCommentLines = 0;
@@ -55,7 +58,7 @@ class RawRowParser extends Parser {
     let row: RawRow = inconsistent
       ? { line, fields, problem: { column: '(row)', reason: `has a different number of cells than the header (${(this.options.columns as unknown[]).length} columns)` } }
       : { line, fields };
-    if (!inconsistent) {
+    if (!inconsistent && this.mayHoldInvalidBytes()) {
       for (const name in fields) {
         if (typeof fields[name] === 'string' && fields[name].includes(INVALID_MARK)) {
           row = { line, fields, problem: { column: name, reason: this.invalidBytesReason() } };
@@ -91,6 +94,7 @@ export function readCsv(input: Readable, options: CsvSourceOptions = {}): AsyncI
       };
       const parser = new RawRowParser(parserOptions);
       if (options.invalidBytesReason) parser.invalidBytesReason = options.invalidBytesReason;
+      if (options.mayHoldInvalidBytes) parser.mayHoldInvalidBytes = options.mayHoldInvalidBytes;
       // Runs before the iterator sees the error (listeners run in order), so the import reports it in our words.
       parser.on('error', (err: Error & { code?: string; lines?: number }) => {
         if (err.code === 'CSV_MAX_RECORD_SIZE') {

@@ -39,11 +39,11 @@ export function incompleteUtf8Tail(bytes: Uint8Array): number {
 }
 
 /**
- * Valid UTF-8 passes unchanged; each maximal invalid subsequence (WHATWG's rule, as TextDecoder counts them)
+ * Valid UTF-8 without INVALID_MARK is returned as the same Buffer (no copy); each maximal invalid subsequence (WHATWG's rule, as TextDecoder counts them)
  * becomes INVALID_MARK. The slow path only runs on chunks that are not valid.
  */
 export function markInvalidUtf8(bytes: Uint8Array): Buffer {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (isUtf8(buffer) && buffer.indexOf(INVALID_MARK_UTF8) === -1) return buffer;
   const text = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(buffer);
   // U+FFFD in the decoded text is either an invalid sequence or a real U+FFFD in the input: tell them apart by
@@ -102,6 +102,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 export interface DecodingStream extends Transform {
   /** The encoding in use, once the first bytes were seen (a BOM wins over the one asked for). */
   readonly detected: DetectedEncoding;
+  /** True once any INVALID_MARK was written, so parsers look for marks only in inputs that can hold one. */
+  readonly marked: boolean;
 }
 
 export function decodeToUtf8(encoding: InputEncoding = 'utf8'): DecodingStream {
@@ -109,17 +111,25 @@ export function decodeToUtf8(encoding: InputEncoding = 'utf8'): DecodingStream {
   let carry: Buffer = Buffer.alloc(0);
   let utf16HighSurrogate = '';
   let cp1252: TextDecoder | undefined;
+  let marked = false;
+  const note = (out: Buffer): Buffer => {
+    if (!marked && out.indexOf(INVALID_MARK_UTF8) !== -1) marked = true;
+    return out;
+  };
 
   const convert = (bytes: Buffer, final: boolean): Buffer => {
     if (detected === 'utf8') {
       const keep = final ? 0 : incompleteUtf8Tail(bytes);
       carry = Buffer.from(bytes.subarray(bytes.length - keep));
-      return markInvalidUtf8(bytes.subarray(0, bytes.length - keep));
+      const body = bytes.subarray(0, bytes.length - keep);
+      const out = markInvalidUtf8(body);
+      // markInvalidUtf8 returns the very buffer it was given when it is valid and mark-free: only a new one can hold a mark.
+      return out === body ? out : note(out);
     }
     if (detected === 'windows-1252') {
       // Every byte has a meaning in windows-1252 (WHATWG maps the 5 unassigned ones to C1 controls, which ids refuse).
       cp1252 ??= new TextDecoder('windows-1252');
-      return Buffer.from(cp1252.decode(bytes, { stream: !final }), 'utf8');
+      return note(Buffer.from(cp1252.decode(bytes, { stream: !final }), 'utf8'));
     }
     // UTF-16: pairs of bytes; an odd byte waits for its partner, a high surrogate for its low half.
     const even = final ? bytes.length : bytes.length - (bytes.length % 2);
@@ -138,7 +148,7 @@ export function decodeToUtf8(encoding: InputEncoding = 'utf8'): DecodingStream {
     }
     let out = text.replace(LONE_SURROGATE, INVALID_MARK);
     if (final && even % 2 === 1) out += INVALID_MARK; // a stray last byte
-    return Buffer.from(out, 'utf8');
+    return note(Buffer.from(out, 'utf8'));
   };
 
   const stream = new Transform({
@@ -169,6 +179,7 @@ export function decodeToUtf8(encoding: InputEncoding = 'utf8'): DecodingStream {
     },
   });
   Object.defineProperty(stream, 'detected', { get: () => detected ?? encoding });
+  Object.defineProperty(stream, 'marked', { get: () => marked });
   return stream as DecodingStream;
 }
 

@@ -53,5 +53,5 @@ export function readRows(input: Readable, format: FileFormat, mapColumn: (name: 
   const utf8 = input.pipe(decoder);
   const badBytes = () => invalidBytesReason(decoder.detected);
   if (format === 'ndjson') return readNdjson(utf8, { maxRowBytes: options.maxRowBytes, invalidBytesReason: badBytes });
-  return readCsv(utf8, { onHeader: (header) => void resolveHeader(header, mapColumn), maxRowBytes: options.maxRowBytes, invalidBytesReason: badBytes });
+  return readCsv(utf8, { onHeader: (header) => void resolveHeader(header, mapColumn), maxRowBytes: options.maxRowBytes, invalidBytesReason: badBytes, mayHoldInvalidBytes: () => decoder.marked });
 }

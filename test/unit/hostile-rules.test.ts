@@ -13,6 +13,8 @@ import { redactUrl } from '../../src/redact-url.js';
 import { pathOf } from '../../src/server/app.js';
 import { decodeToUtf8, incompleteUtf8Tail, INVALID_MARK, markInvalidUtf8, sniffBom } from '../../src/sources/encoding.js';
 import { readNdjson, splitLines } from '../../src/sources/ndjson.js';
+import { readRows } from '../../src/sources/index.js';
+import { createColumnMapper } from '../../src/domain/columns.js';
 
 async function decode(chunks: Buffer[], encoding: 'utf8' | 'utf16le' | 'windows-1252' = 'utf8'): Promise<string> {
   const out: Buffer[] = [];
@@ -164,6 +166,20 @@ describe('encodings', () => {
     assert.equal(await decode([Buffer.from([0x4d, 0xfc, 0x6c, 0x80])], 'windows-1252'), 'Mül€');
     const lone = Buffer.from([0x41, 0x00, 0x00, 0xd8, 0x42, 0x00]);
     assert.equal(await decode([lone], 'utf16le'), `A${INVALID_MARK}B`);
+  });
+});
+
+describe('CSV rows with invalid bytes', () => {
+  it('are rejected naming line and column, however the bytes are chunked (small pooled chunks, as from stdin)', async () => {
+    const bytes = Buffer.concat([Buffer.from('configurationId,userStatusId,userDisplayName\ncfg,u1,ok\ncfg,u2,M'), Buffer.from([0xfc]), Buffer.from('ller\ncfg,u3,fine\n')]);
+    for (const size of [1, 3, 7, bytes.length]) {
+      const chunks = [];
+      for (let at = 0; at < bytes.length; at += size) chunks.push(Buffer.from(bytes.subarray(at, at + size)));
+      const rows = [];
+      for await (const row of readRows(Readable.from(chunks), 'csv', createColumnMapper())) rows.push(row);
+      assert.deepEqual(rows.map((r) => [r.line, r.problem?.column]), [[2, undefined], [3, 'userDisplayName'], [4, undefined]], `chunks of ${size}`);
+      assert.match(rows[1].problem!.reason, /not valid UTF-8/);
+    }
   });
 });
 
