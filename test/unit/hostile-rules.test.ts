@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
 import { quoteValue } from '../../src/domain/quote.js';
 import { runIdProblem } from '../../src/domain/run-id.js';
 import { dateTimeProblem, idProblem, validateRow } from '../../src/domain/validate.js';
@@ -195,6 +196,17 @@ describe('NDJSON lines', () => {
     for await (const row of readNdjson(input)) rows.push(row);
     assert.equal(rows[0].problem?.column, 'userDisplayName');
     assert.match(rows[0].problem!.reason, /not valid UTF-8/);
+  });
+});
+
+describe('configuration of the new limits', () => {
+  it('defaults to a 10 s command timeout, 64 KiB rows and a 30 s body timeout, and refuses non-numbers naming the variable only', () => {
+    const config = loadConfig({});
+    assert.deepEqual([config.redisCommandTimeoutMs, config.maxRowBytes, config.apiBodyTimeoutMs, config.redisConnectTimeoutMs], [10_000, 65_536, 30_000, undefined]);
+    assert.equal(loadConfig({ SYNC_REDIS_CONNECT_TIMEOUT_MS: '90000' }).redisConnectTimeoutMs, 90_000);
+    for (const name of ['SYNC_REDIS_COMMAND_TIMEOUT_MS', 'SYNC_REDIS_CONNECT_TIMEOUT_MS', 'SYNC_MAX_ROW_BYTES', 'SYNC_API_BODY_TIMEOUT_MS']) {
+      assert.throws(() => loadConfig({ [name]: '-5' }), new RegExp(`${name} must be a positive integer`));
+    }
   });
 });
 
