@@ -12,8 +12,12 @@ export interface NdjsonSourceOptions {
 }
 
 const NEWLINE = 0x0a;
-/** An oversize line is skipped to its end, but one that runs on for this many maximum rows is not a line at all (`/dev/zero`). */
+/**
+ * An oversize line is skipped to its end, but one that runs on for this many maximum rows (and at least 64 MiB, so a
+ * small --max-row-bytes still skips ordinary long lines) is not a line at all (`/dev/zero`).
+ */
 const RUNAWAY_FACTOR = 1024;
+const MIN_RUNAWAY_BYTES = 64 * 1024 * 1024;
 
 /**
  * Splits UTF-8 bytes into lines without ever holding more than `maxBytes` of one line: a line without end
@@ -25,7 +29,7 @@ export async function* splitLines(input: AsyncIterable<Buffer | string>, maxByte
   let oversize = false;
   let skipped = 0;
   let line = 1;
-  const maxSkip = maxBytes * RUNAWAY_FACTOR;
+  const maxSkip = Math.max(maxBytes * RUNAWAY_FACTOR, MIN_RUNAWAY_BYTES);
   for await (const chunk of input) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     let start = 0;

@@ -190,6 +190,17 @@ describe('NDJSON lines', () => {
     for await (const l of splitLines(Readable.from([Buffer.from('abc\n'), Buffer.from('x'.repeat(50)), Buffer.from('y'.repeat(50) + '\nok\n')]), 64)) lines.push(l);
     assert.deepEqual(lines, [{ text: 'abc', oversize: false }, { text: '', oversize: true }, { text: 'ok', oversize: false }]);
   });
+  it('stop at a "line" that runs on for 64 MiB without a line end, however small the maximum row', async () => {
+    async function* zeros() {
+      for (let i = 0; i < 80; i++) yield Buffer.alloc(1024 * 1024);
+    }
+    await assert.rejects(async () => {
+      for await (const _ of splitLines(zeros(), 100)) void _;
+    }, /line 1 runs on for more than 67108864 bytes without a line end/);
+    const lines = [];
+    for await (const l of splitLines(Readable.from([Buffer.alloc(5 * 1024 * 1024, 0x78), Buffer.from('\nok\n')]), 100)) lines.push(l.oversize ? 'oversize' : l.text);
+    assert.deepEqual(lines, ['oversize', 'ok'], 'a 5 MB line is only an oversize row');
+  });
   it('reject a row whose value holds invalid bytes, naming its column', async () => {
     const rows = [];
     const input = Readable.from([Buffer.from(`{"configurationId":"c","userDisplayName":"M${INVALID_MARK}ller"}\n`, 'utf8')]);
