@@ -16,6 +16,24 @@ export interface AlertPayload {
   status: RunStatus;
 }
 
+/** A scheduled file moved to failed/ (unreadable, a required column missing, malformed, or no data rows). */
+export interface ImportFailedPayload {
+  event: 'failed_import';
+  runId: string;
+  schedule: string;
+  file: string;
+  reason: string;
+  /** Absent when no run was created (the file was refused before its first row). */
+  status?: RunStatus;
+}
+
+export interface ImportFailure {
+  runId: string;
+  schedule: string;
+  file: string;
+  reason: string;
+}
+
 export interface RunAlertsOptions {
   webhookUrl: string;
   /** Alert when failed rows reach this percent of accepted rows; undefined: never. */
@@ -75,6 +93,19 @@ export class RunAlerts {
     return delivered;
   }
 
+  /**
+   * Tells the webhook a scheduled file went to failed/. Not claimed in Redis: the file itself was claimed by one
+   * worker (an atomic rename), so only that worker gets here. Never waits, never throws.
+   */
+  importFailed(failure: ImportFailure): void {
+    const pending = (async () => {
+      const status = await this.store.status(failure.runId).catch(() => undefined);
+      await this.deliver({ event: 'failed_import', ...failure, ...(status ? { status } : {}) });
+    })().catch((err: Error) => this.options.logger.error({ runId: failure.runId, err: err.message }, 'could not send the failed_import alert'));
+    this.inFlight.add(pending);
+    void pending.finally(() => this.inFlight.delete(pending));
+  }
+
   /** checkRun without waiting: for the worker's hooks, which must not slow or fail a row. */
   watch(runId: string): void {
     const pending = this.checkRun(runId).catch((err: Error) => this.options.logger.error({ runId, err: err.message }, 'could not check the run for alerts'));
@@ -107,7 +138,7 @@ export class RunAlerts {
     return (status.failed * 100) / status.accepted >= percent;
   }
 
-  private async deliver(payload: AlertPayload): Promise<boolean> {
+  private async deliver(payload: AlertPayload | ImportFailedPayload): Promise<boolean> {
     const { logger, webhookUrl } = this.options;
     const body = JSON.stringify(payload);
     try {

@@ -6,7 +6,7 @@ import type { PatchWorkerHooks } from './hooks.js';
 
 export interface WorkerMetricsServerOptions {
   port: number;
-  /** 0.0.0.0 by default, so Prometheus can scrape a worker from another host or container. */
+  /** 127.0.0.1 by default (`worker --metrics-host 0.0.0.0` to let another host or container scrape it). */
   host?: string;
   logger: Logger;
 }
@@ -57,6 +57,6 @@ export function createWorkerMetrics(): WorkerMetrics {
 export async function serveMetrics(registry: Registry, options: WorkerMetricsServerOptions): Promise<{ port: number; close: () => Promise<void> }> {
   const app = Fastify({ loggerInstance: options.logger.child({ component: 'metrics' }), disableRequestLogging: true, forceCloseConnections: true });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-  await app.listen({ port: options.port, host: options.host ?? '0.0.0.0' });
+  await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
   return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
 }

@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { ImportFailure } from './alerts.js';
 import { closeWithin } from './shutdown.js';
 import { createScheduledImportProcessor, type ScheduledImportResult } from './scheduled-import.js';
 import type { SyncConfig } from '../src/config.js';
@@ -15,6 +16,7 @@ export interface ScheduledImportWorkerOptions {
   /** How soon a killed worker's firing is handed to another worker. */
   lockDurationMs?: number;
   onRunCompleted?: (runId: string) => void;
+  onImportFailed?: (failure: ImportFailure) => void;
 }
 
 export interface ScheduledImportWorker {
@@ -49,6 +51,8 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     lockTtlMs: options.scheduleLockTtlMs,
     stopRequested: () => stopping,
     onRunCompleted: options.onRunCompleted,
+    onImportFailed: options.onImportFailed,
+    maxRowBytes: config.maxRowBytes,
   });
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {

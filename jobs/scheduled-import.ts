@@ -6,9 +6,11 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ColumnError } from '../src/domain/columns.js';
 import { importRun, type ImportSummary } from '../src/producer/import-run.js';
+import { dropFileIdentity, postgresIdentity } from '../src/producer/run-input.js';
 import { RowChecker } from '../src/producer/validate-rows.js';
 import type { PatchQueue } from '../src/queue/queues.js';
 import { acquireScheduleLock, type HeldLock } from '../src/queue/schedule-lock.js';
+import type { ImportFailure } from './alerts.js';
 import { DEFAULT_SETTLE_MS, type ScheduledImportJobData, type ScheduleQueue } from '../src/queue/schedules.js';
 import { redisKeys } from '../src/redis-layout.js';
 import type { ResultStore } from '../src/results/store.js';
@@ -29,7 +31,14 @@ export interface ScheduledImportDeps {
   stopRequested?: () => boolean;
   /** Called when an import finished its run by itself (every row unchanged, rejected or superseded), for alerts. */
   onRunCompleted?: (runId: string) => void;
+  /** Largest row in bytes (SYNC_MAX_ROW_BYTES). */
+  maxRowBytes?: number;
+  /** Called when a dropped file was moved to failed/, for alerts (event failed_import). */
+  onImportFailed?: (failure: ImportFailure) => void;
 }
+
+/** An empty export is nearly always a broken one (a failed query, a truncated transfer): it goes to failed/. */
+export const EMPTY_FILE_REASON = 'the file holds no data rows (an empty export is nearly always a broken one)';
 
 export interface ScheduledRun {
   runId: string;
@@ -104,6 +113,7 @@ async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJo
     runId,
     rows: readPostgres(url, query),
     sourceLabel: `schedule ${data.scheduleName}: postgres ${redactPostgresUrl(url)}`,
+    input: postgresIdentity(redactPostgresUrl(url), query),
     full: data.full,
     renames: data.renames,
     chunkSize: deps.chunkSize,
@@ -140,25 +150,7 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
   const label = `schedule ${data.scheduleName}: ${join(dir, claimed.name)} (${format})`;
   let summary: ImportSummary;
   let input: Readable | undefined;
-  try {
-    input = await openInput(claimed.path);
-    summary = await importRun(deps.store, deps.patchQueue, {
-      runId,
-      rows: readRows(input, format, new RowChecker(data.renames).mapColumn),
-      sourceLabel: label,
-      full: data.full,
-      renames: data.renames,
-      chunkSize: deps.chunkSize,
-      onUnknownColumn: warnUnknownColumn(log),
-      logger: log,
-    });
-  } catch (err) {
-    // A file refused at its header is never read to the end: close it now rather than at garbage collection.
-    input?.destroy();
-    // Anything else (Redis, a bug) leaves the file in processing/: the next firing resumes it under the same run id.
-    if (!isInputError(err)) throw err;
-    const message = (err as Error).message;
-    const hasRun = await deps.store.runExists(runId);
+  const moveToFailed = async (message: string, hasRun: boolean) => {
     const text = [
       `file: ${claimed.name}`,
       `schedule: ${data.scheduleName}`,
@@ -170,7 +162,33 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
     ].join('\n');
     const target = await finishFile(dir, claimed, 'failed', text);
     log.warn({ runId, file: claimed.name, movedTo: target, err: message }, 'scheduled file could not be imported');
-    return { runId, file: claimed.name, outcome: 'failed', error: message };
+    deps.onImportFailed?.({ runId, schedule: data.scheduleName, file: claimed.name, reason: message });
+    return { runId, file: claimed.name, outcome: 'failed' as const, error: message };
+  };
+  try {
+    input = await openInput(claimed.path);
+    summary = await importRun(deps.store, deps.patchQueue, {
+      runId,
+      rows: readRows(input, format, new RowChecker(data.renames).mapColumn, { encoding: data.encoding, maxRowBytes: deps.maxRowBytes }),
+      sourceLabel: label,
+      input: dropFileIdentity(data.scheduleName, claimed.name),
+      full: data.full,
+      renames: data.renames,
+      chunkSize: deps.chunkSize,
+      onUnknownColumn: warnUnknownColumn(log),
+      logger: log,
+    });
+  } catch (err) {
+    // A file refused at its header is never read to the end: close it now rather than at garbage collection.
+    input?.destroy();
+    // Anything else (Redis, a bug) leaves the file in processing/: the next firing resumes it under the same run id.
+    if (!isInputError(err)) throw err;
+    return moveToFailed((err as Error).message, await deps.store.runExists(runId));
+  }
+  if (summary.rows === 0 && !summary.resumed) {
+    // The run stays, empty, with the reason as its import error, so `status` tells the same story as failed/.
+    await deps.store.finishImport(runId, EMPTY_FILE_REASON);
+    return moveToFailed(EMPTY_FILE_REASON, false);
   }
   const target = await finishFile(dir, claimed, 'processed');
   log.info({ runId, file: claimed.name, movedTo: target, rows: summary.rows, rejected: summary.rejected, enqueued: summary.enqueued }, 'scheduled file imported');

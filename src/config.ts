@@ -35,6 +35,17 @@ export interface SyncConfig {
   alertWebhookUrl?: string;
   /** Alert once a run's failed rows reach this percent of its accepted rows; unset disables that alert. */
   alertFailedPercent?: number;
+  /** A request (headers and body) must arrive within this time; a slower one loses its connection. */
+  apiBodyTimeoutMs: number;
+  /** Largest input row in bytes; a bigger one is rejected (NDJSON) or stops a CSV import at its line. */
+  maxRowBytes: number;
+  /** Every Redis command must be answered within this time, so a stalled Redis fails commands instead of hanging them. */
+  redisCommandTimeoutMs: number;
+  /**
+   * How long long-lived processes (worker, serve) keep reconnecting through a Redis outage, start-up included,
+   * before giving up; unset: the default of each (see src/queue/connection.ts).
+   */
+  redisConnectTimeoutMs?: number;
 }
 
 export class ConfigError extends OperatorError {
@@ -90,6 +101,10 @@ const envSchema = z.object({
   SYNC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SYNC_API_TOKENS: z.string().optional(),
   SYNC_API_BODY_LIMIT_BYTES: positiveInt('SYNC_API_BODY_LIMIT_BYTES', 1024 * 1024),
+  SYNC_API_BODY_TIMEOUT_MS: positiveInt('SYNC_API_BODY_TIMEOUT_MS', 30_000),
+  SYNC_MAX_ROW_BYTES: positiveInt('SYNC_MAX_ROW_BYTES', 64 * 1024),
+  SYNC_REDIS_COMMAND_TIMEOUT_MS: positiveInt('SYNC_REDIS_COMMAND_TIMEOUT_MS', 10_000),
+  SYNC_REDIS_CONNECT_TIMEOUT_MS: positiveInt('SYNC_REDIS_CONNECT_TIMEOUT_MS', 0),
   SYNC_ALERT_WEBHOOK_URL: z
     .string()
     .optional()
@@ -140,5 +155,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     apiBodyLimitBytes: e.SYNC_API_BODY_LIMIT_BYTES,
     ...(e.SYNC_ALERT_WEBHOOK_URL ? { alertWebhookUrl: e.SYNC_ALERT_WEBHOOK_URL } : {}),
     ...(e.SYNC_ALERT_FAILED_PERCENT ? { alertFailedPercent: Number(e.SYNC_ALERT_FAILED_PERCENT) } : {}),
+    apiBodyTimeoutMs: e.SYNC_API_BODY_TIMEOUT_MS,
+    maxRowBytes: e.SYNC_MAX_ROW_BYTES,
+    redisCommandTimeoutMs: e.SYNC_REDIS_COMMAND_TIMEOUT_MS,
+    ...(e.SYNC_REDIS_CONNECT_TIMEOUT_MS > 0 ? { redisConnectTimeoutMs: e.SYNC_REDIS_CONNECT_TIMEOUT_MS } : {}),
   };
 }

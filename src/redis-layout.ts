@@ -11,8 +11,14 @@
  *                         format?, full?, renames?, settleMs? }. A postgres URL is stored as given (password included, if any).
  *
  * Runs and rows:
+ *   Run ids are 1-128 characters of [A-Za-z0-9._-], not only dots (src/domain/run-id.ts), checked on the way in and
+ *   when read back from P:runs, so no run id can name another key (`nd1:rows` is refused).
  *   P:runs                  ZSET   runId -> createdAt (ms)
  *   P:run:{runId}           HASH   counters per row state (rejected, unchanged, queued, succeeded, failed, superseded),
+ *                                  input (what the run id stands for, set once at creation by createRun-2.lua, see
+ *                                  src/producer/run-input.ts: `file <absolute path> size=<bytes> mtime=<ISO time>` | `stdin` |
+ *                                  `postgres <url, password masked> <query>` | `drop <schedule> <file name>` | `http` |
+ *                                  `source <label>`; a later import with another input is refused),
  *                                  enqueued, maxLine (highest input line, for ordered reads), createdAt, finishedAt, source, importFinished (0|1), importError,
  *                                  blocked (0|1), blockedReason, throttledCount, throttledMs,
  *                                  alertedCompleted, alertedFailedThreshold, alertedBlocked:<breaker trippedAt>
@@ -23,6 +29,9 @@
  *                                  `<b>:succeeded`, `<b>:failed` -> rows that ended in that state in the bucket (recordOutcome, by the
  *                                  row's finishedAt); `<b>:throttled` -> 429s received; `<b>:pausedMs` -> ms those 429s added to
  *                                  the fleet's pause (ResultStore.addThrottle). Drawn on the run page; GET /v1/runs/<id>/timeline.
+ *                                  An event request answered 503 (Redis did not answer in time) is cancelled by cancelRun-3.lua,
+ *                                  sent after its writes on the same connection: its queued rows become failed with
+ *                                  reason CANCELLED_REASON (src/server/ingest.ts), or its run is deleted when it holds no row.
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
  *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)

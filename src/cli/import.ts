@@ -10,7 +10,11 @@ import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { createProgressReporter } from './progress.js';
 import { OperatorError, EXIT } from '../errors.js';
-import { checkRunId, collectMapping, newRunId, parsePositiveInt, printJson, withServices } from './shared.js';
+import { capText, quoteValue } from '../domain/quote.js';
+import { describeRedisFailure } from '../queue/connection.js';
+import { fileIdentity, postgresIdentity, RunInputConflictError, STDIN_IDENTITY, type InputIdentity } from '../producer/run-input.js';
+import { INPUT_ENCODINGS, type InputEncoding } from '../sources/encoding.js';
+import { checkRunId, collectMapping, loadCliConfig, newRunId, parsePositiveInt, printJson, withServices } from './shared.js';
 
 interface ImportFlags {
   format?: string;
@@ -23,6 +27,8 @@ interface ImportFlags {
   query?: string;
   chunkSize: number;
   progress: boolean;
+  encoding: InputEncoding;
+  maxRowBytes?: number;
 }
 
 /** Counts bytes as the parser pulls them (a pass-through, so back-pressure still holds), for the progress bar. */
@@ -42,13 +48,15 @@ export const importCommand = new Command('import')
   .description('Validate an export and queue one Graph PATCH per changed row (streams; never loads the file)')
   .argument('[file]', 'CSV or NDJSON file, or - for stdin (omit with --from-postgres)')
   .addOption(new Option('--format <format>', 'input format (default: from the extension, else csv)').choices(['csv', 'ndjson']))
-  .option('--run-id <id>', 'run id; rerun with the same id to resume an interrupted import without double counting or sending')
+  .option('--run-id <id>', 'run id (A-Z a-z 0-9 _ . -, up to 128); rerun with the same id and the same input to resume an interrupted import', checkRunId)
   .option('--json', 'print the summary as one JSON line on stdout')
   .option('--full', 'send every valid row, even if Graph already holds the same values')
   .option('--dry-run', 'validate and diff only: print what would be sent, send and store nothing')
   .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
   .option('--from-postgres <url>', 'read rows from PostgreSQL instead of a file (with --query)')
   .option('--query <sql>', 'SQL whose result columns are the input columns (with --from-postgres)')
+  .addOption(new Option('--encoding <encoding>', 'the input\'s encoding when it has no byte order mark (a BOM wins)').choices([...INPUT_ENCODINGS]).default('utf8'))
+  .option('--max-row-bytes <n>', 'largest row in bytes (default SYNC_MAX_ROW_BYTES, 65536)', parsePositiveInt('--max-row-bytes'))
   .option('--chunk-size <n>', 'rows validated and queued per Redis round trip', parsePositiveInt('--chunk-size'), 1000)
   .option('--no-progress', 'no progress bar or progress lines')
   .addHelpText(
@@ -57,7 +65,12 @@ export const importCommand = new Command('import')
 Columns: configurationId, userStatusId (alias id), configurationType (mobileAppConfiguration | iosLobAppProvisioningConfiguration),
 userDisplayName, devicesCount, status, lastReportedDateTime, userPrincipalName. Empty cells leave a property unchanged.
 
-Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column or Redis unreachable, 2 bad usage.
+Rows holding bytes that are not valid in the input's encoding are rejected, naming line and column (Excel on Windows
+often writes windows-1252 or UTF-16: pass --encoding). An input with no data rows is imported as an empty run, with a
+warning on stderr. A run id names one input: a different input under an existing run id is refused (exit 2).
+
+Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, oversize CSV row, or Redis
+unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), 2 bad usage or a run id that holds another input.
 --json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed"} as the last stdout line.`,
   )
   .action(async (file: string | undefined, flags: ImportFlags) => {
@@ -74,36 +87,44 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
       throw err;
     }
 
+    const config = loadCliConfig();
+    const maxRowBytes = flags.maxRowBytes ?? config.maxRowBytes;
     let rows: AsyncIterable<RawRow>;
     let label: string;
+    let input: InputIdentity;
     let totalBytes: number | undefined;
     let bytesRead: (() => number) | undefined;
     if (flags.fromPostgres) {
       rows = readPostgres(flags.fromPostgres, flags.query!);
       label = `postgres ${redactPostgresUrl(flags.fromPostgres)}`;
+      input = postgresIdentity(redactPostgresUrl(flags.fromPostgres), flags.query!);
     } else {
-      let input: Readable;
+      let stream: Readable;
       try {
-        input = await openInput(file!);
+        stream = await openInput(file!);
       } catch (err) {
         if (err instanceof SourceError) throw new OperatorError(err.message);
         throw err;
       }
       const format = detectFormat(file!, flags.format);
       if (file !== '-') {
-        const { stat } = await import('node:fs/promises');
-        totalBytes = (await stat(file!)).size;
-        const counted = countBytes(input);
-        input = counted.input;
+        const { realpath, stat } = await import('node:fs/promises');
+        const info = await stat(file!);
+        totalBytes = info.size;
+        input = fileIdentity(await realpath(file!), info.size, info.mtimeMs);
+        const counted = countBytes(stream);
+        stream = counted.input;
         bytesRead = counted.read;
+      } else {
+        input = STDIN_IDENTITY;
       }
-      rows = readRows(input, format, checker.mapColumn);
+      rows = readRows(stream, format, checker.mapColumn, { encoding: flags.encoding, maxRowBytes });
       label = file === '-' ? `stdin (${format})` : `${file} (${format})`;
     }
 
     const warnings = new Set<string>();
     const onUnknownColumn = (name: string) => {
-      if (!warnings.has(name)) process.stderr.write(`warning: column "${name}" is not a known column and is ignored\n`);
+      if (!warnings.has(name)) process.stderr.write(`warning: column ${quoteValue(name)} is not a known column and is ignored\n`);
       warnings.add(name);
     };
 
@@ -124,6 +145,7 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
           sourceLabel: label,
           full: flags.full,
           renames,
+          input,
           chunkSize: flags.chunkSize,
           onUnknownColumn,
           onProgress: (p) => reporter.update(p, bytesRead?.()),
@@ -131,11 +153,16 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
         });
       } catch (err) {
         reporter.stop();
-        const message = (err as Error).message;
+        if (err instanceof RunInputConflictError) throw err;
+        const redisFailure = describeRedisFailure(err, config.redisCommandTimeoutMs);
+        if (redisFailure) throw new OperatorError(`${label}: import stopped: ${redisFailure}; rerun with --run-id ${runId} once Redis answers`);
+        const message = capText((err as Error).message);
         if (err instanceof ColumnError) throw new OperatorError(`${label}: ${message}`);
         throw new OperatorError(`${label}: import stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`);
       }
       reporter.stop();
+      // An empty export is nearly always a broken one: say so, though reading nothing is not a failure.
+      if (summary.rows === 0 && !summary.resumed) process.stderr.write(`warning: ${label} holds no data rows; nothing was imported\n`);
       // Every row had already ended when the input did (e.g. all unchanged): no worker will announce this run.
       if (summary.completed) await createRunAlerts(config, redis, logger)?.checkRun(runId);
       // Totals come from the run, so a resumed import reports the same figures as an uninterrupted one.

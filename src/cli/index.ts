@@ -19,6 +19,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./doctor.js')).doctorCommand,
 };
 
+// `report <run> | head -1`: a reader that closed the pipe has all it wanted. End quietly, as Unix tools do,
+// instead of an EPIPE stack trace (one place for every command that writes to stdout).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}
+
 const program = new Command('compliance-sync')
   .description('Sync per-user compliance results into Microsoft Intune (Graph userStatuses) through a paced, retried BullMQ fleet')
   .showHelpAfterError()

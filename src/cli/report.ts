@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import { ROW_STATES, type RowState } from '../interfaces.js';
 import { REPORT_COLUMNS, reportJson, reportRecord } from '../results/report.js';
 import { OperatorError, EXIT } from '../errors.js';
-import { withServices } from './shared.js';
+import { withServices, checkRunId } from './shared.js';
 
 /** Spreadsheet formula injection: a cell that starts with = + - @ (or tab/CR) is prefixed with a quote. */
 export function neutraliseCell(value: string): string {
@@ -19,7 +19,7 @@ async function write(out: Writable, text: string) {
 
 export const reportCommand = new Command('report')
   .description("Write one line per row of a run: line, key, state, HTTP status, attempts and the reason for any failure or rejection")
-  .argument('<runId>')
+  .argument('<runId>', 'run id', checkRunId)
   .addOption(new Option('--state <state>', 'only rows in this state').choices([...ROW_STATES]))
   .addOption(new Option('--format <format>', 'output format').choices(['csv', 'ndjson']).default('csv'))
   .option('--out <path>', 'write to a file instead of stdout')

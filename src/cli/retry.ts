@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { requeueFailedRows } from '../producer/requeue.js';
 import { OperatorError, EXIT } from '../errors.js';
-import { printJson, withServices } from './shared.js';
+import { printJson, withServices, checkRunId } from './shared.js';
 
 export const retryCommand = new Command('retry')
   .description("Queue a run's failed rows again (rows with a newer update elsewhere become superseded instead)")
-  .argument('<runId>')
+  .argument('<runId>', 'run id', checkRunId)
   .option('--json', 'print {"runId","requeued","superseded","skipped"}')
   .addHelpText('after', '\nExit codes: 0 done (also when nothing had failed), 4 no such run, 1 Redis unreachable.')
   .action(async (runId: string, flags: { json?: boolean }) => {

@@ -17,6 +17,7 @@ import {
   type ScheduleSummary,
 } from '../queue/schedules.js';
 import { OperatorError, EXIT } from '../errors.js';
+import { INPUT_ENCODINGS, type InputEncoding } from '../sources/encoding.js';
 import { collectMapping, printJson, withServices, type Services } from './shared.js';
 
 interface AddFlags {
@@ -29,6 +30,7 @@ interface AddFlags {
   full?: boolean;
   map?: Record<string, string>;
   settle?: number;
+  encoding?: InputEncoding;
   json?: boolean;
 }
 
@@ -88,7 +90,7 @@ async function withScheduleQueue<T>(fn: (queue: ScheduleQueue, services: Service
 }
 
 function describe(s: ScheduleSummary): string {
-  const options = [s.format && `--format ${s.format}`, s.full && '--full', ...Object.entries(s.map).map(([t, src]) => `--map ${t}=${src}`), s.settleMs !== undefined && s.settleMs !== DEFAULT_SETTLE_MS && `--settle ${s.settleMs}`].filter(Boolean);
+  const options = [s.format && `--format ${s.format}`, s.full && '--full', ...Object.entries(s.map).map(([t, src]) => `--map ${t}=${src}`), s.settleMs !== undefined && s.settleMs !== DEFAULT_SETTLE_MS && `--settle ${s.settleMs}`, s.encoding && `--encoding ${s.encoding}`].filter(Boolean);
   return `${s.pattern}${s.tz ? ` (${s.tz})` : ''}, next run ${s.nextRun ?? 'none'}; source: ${s.source}${options.length ? `; ${options.join(' ')}` : ''}`;
 }
 
@@ -103,6 +105,7 @@ const addCommand = new Command('add')
   .addOption(new Option('--format <format>', 'format of dropped files (default: from each file\'s extension, else csv)').choices(['csv', 'ndjson']))
   .option('--full', 'send every valid row, even if Graph already holds the same values')
   .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
+  .addOption(new Option('--encoding <encoding>', 'dropped files\' encoding when they have no byte order mark (default utf8)').choices([...INPUT_ENCODINGS]))
   .option('--settle <ms>', 'a dropped file is taken only once unchanged for this long', parseSettle, DEFAULT_SETTLE_MS)
   .option('--json', 'print the schedule as one JSON line')
   .addHelpText(
@@ -137,6 +140,7 @@ Exit codes: 0 added or updated, 2 bad usage (bad cron, zone, source or --map), 1
         ...(flags.full ? { full: true } : {}),
         ...(flags.map ? { renames: flags.map } : {}),
         ...(source.kind === 'dir' ? { settleMs: flags.settle ?? DEFAULT_SETTLE_MS } : {}),
+        ...(source.kind === 'dir' && flags.encoding && flags.encoding !== 'utf8' ? { encoding: flags.encoding } : {}),
       });
       const summary = (await getSchedule(queue, scheduleName))!;
       if (flags.json) printJson({ ...summary, updated });

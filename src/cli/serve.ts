@@ -5,7 +5,7 @@ import { createRunAlerts } from '../../jobs/alerts.js';
 import { buildServer } from '../server/app.js';
 import { ApiTokenError, ApiTokens } from '../server/auth.js';
 import { OperatorError, EXIT } from '../errors.js';
-import { loadCliConfig } from './shared.js';
+import { loadCliConfig, redisOptionsOf } from './shared.js';
 
 function parsePort(value: string): number {
   const n = Number(value);
@@ -36,7 +36,7 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 2 missing or weak SYNC_API_TOKENS or ba
       throw err;
     }
     const logger = createLogger(config.logLevel, { role: 'server', pid: process.pid });
-    const redis = await connectRedis(config.redisUrl, 'service');
+    const redis = await connectRedis(config.redisUrl, 'server', {}, redisOptionsOf(config));
     const alerts = createRunAlerts(config, redis, logger);
     const app = await buildServer({ config, redis, logger, tokens, alerts });
     try {

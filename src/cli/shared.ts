@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { loadConfig, type SyncConfig } from '../config.js';
 import { EXIT, OperatorError } from '../errors.js';
+import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
 import type { Logger } from '../logger.js';
-import { connectRedis } from '../queue/connection.js';
+import { connectRedis, describeRedisFailure, type RedisConnectOptions } from '../queue/connection.js';
 import type { PatchQueue } from '../queue/queues.js';
 import { ResultStore } from '../results/store.js';
 
@@ -25,11 +26,13 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>, mo
   // Loaded here, not at the top: read-only commands (withStore) start without BullMQ and pino.
   const [{ createLogger }, { createPatchQueue }] = await Promise.all([import('../logger.js'), import('../queue/queues.js')]);
   const logger = createLogger(config.logLevel);
-  const redis = await connectRedis(config.redisUrl, mode);
+  const redis = await connectRedis(config.redisUrl, mode, {}, redisOptionsOf(config));
   const store = new ResultStore(redis, config.prefix);
   const queue = createPatchQueue(redis, config.prefix);
   try {
     return await fn({ config, redis, store, queue, logger });
+  } catch (err) {
+    throw asOperatorError(err, config);
   } finally {
     await queue.close().catch(() => undefined);
     redis.disconnect();
@@ -39,12 +42,25 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>, mo
 /** For read-only commands (`status`): the config, Redis and the result store, without a queue or a logger. */
 export async function withStore<T>(fn: (services: Pick<Services, 'config' | 'redis' | 'store'>) => Promise<T>): Promise<T> {
   const config = loadCliConfig();
-  const redis = await connectRedis(config.redisUrl, 'command');
+  const redis = await connectRedis(config.redisUrl, 'command', {}, redisOptionsOf(config));
   try {
     return await fn({ config, redis, store: new ResultStore(redis, config.prefix) });
+  } catch (err) {
+    throw asOperatorError(err, config);
   } finally {
     redis.disconnect();
   }
+}
+
+/** A stalled or lost Redis is an expected failure (exit 1) with a message that says so, not a bare "Command timed out". */
+function asOperatorError(err: unknown, config: SyncConfig): unknown {
+  if (err instanceof OperatorError) return err;
+  const redisFailure = describeRedisFailure(err, config.redisCommandTimeoutMs);
+  return redisFailure ? new OperatorError(redisFailure, EXIT.failure) : err;
+}
+
+export function redisOptionsOf(config: SyncConfig): RedisConnectOptions {
+  return { commandTimeoutMs: config.redisCommandTimeoutMs, connectTimeoutMs: config.redisConnectTimeoutMs };
 }
 
 export function newRunId(now = new Date()): string {
@@ -52,8 +68,10 @@ export function newRunId(now = new Date()): string {
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
+/** Every run id given on the command line goes through here (exit 2), so no argument can name another key. */
 export function checkRunId(runId: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(runId)) throw new OperatorError(`run id "${runId}" may hold only letters, digits, _ . - (1-100 characters)`, EXIT.usage);
+  const problem = runIdProblem(runId);
+  if (problem) throw new OperatorError(`run id ${describeRunId(runId)} ${problem} (1-${MAX_RUN_ID_LENGTH} characters of A-Z a-z 0-9 _ . -, not only dots)`, EXIT.usage);
   return runId;
 }
 

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
 import { OperatorError, EXIT } from '../errors.js';
-import { printJson, withStore } from './shared.js';
+import { checkRunId, printJson, withStore } from './shared.js';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -18,7 +18,7 @@ export function formatStatus(s: RunStatus): string {
 
 export const statusCommand = new Command('status')
   .description("Show a run's state and counts")
-  .argument('<runId>')
+  .argument('<runId>', 'run id', checkRunId)
   .option('--json', 'print one JSON object')
   .addHelpText(
     'after',

@@ -5,7 +5,8 @@ import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.j
 import { createLogger } from '../logger.js';
 import { startWorkerObservers } from '../../jobs/observers.js';
 import { EXIT } from '../errors.js';
-import { loadCliConfig, parsePositiveInt } from './shared.js';
+import { redactUrl } from '../redact-url.js';
+import { loadCliConfig, parsePositiveInt, redisOptionsOf } from './shared.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -15,18 +16,19 @@ export const workerCommand = new Command('worker')
   .option('--until-idle', 'exit 0 once no job is waiting, delayed or active (for cron-style batch runs)')
   .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish', parsePositiveInt('--shutdown-timeout'), 30_000)
   .option('--lock-duration <ms>', "how soon a killed worker's jobs are picked up again", parsePositiveInt('--lock-duration'), 30_000)
-  .option('--metrics-port <n>', 'serve this worker\'s Prometheus metrics (row latency, outcomes, 429s) at http://0.0.0.0:<n>/metrics', parsePositiveInt('--metrics-port'))
+  .option('--metrics-port <n>', 'serve this worker\'s Prometheus metrics (row latency, outcomes, 429s) at http://<metrics-host>:<n>/metrics', parsePositiveInt('--metrics-port'))
+  .option('--metrics-host <address>', 'address the metrics endpoint listens on; 0.0.0.0 for every interface (e.g. for a Prometheus in another container)', '127.0.0.1')
   .option('--no-scheduled-imports', 'do not run scheduled imports (`schedule add`) in this process, e.g. on a host without the drop folder')
   .addHelpText('after', '\nExit codes: 0 stopped by a signal or idle, 3 (--until-idle) the fleet is blocked by missing permissions, 1 Redis unreachable or bad credentials.')
-  .action(async (flags: { concurrency: number; untilIdle?: boolean; shutdownTimeout: number; lockDuration: number; scheduledImports: boolean; metricsPort?: number }) => {
+  .action(async (flags: { concurrency: number; untilIdle?: boolean; shutdownTimeout: number; lockDuration: number; scheduledImports: boolean; metricsPort?: number; metricsHost: string }) => {
     const config = loadCliConfig();
     const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid });
-    const redis = await connectRedis(config.redisUrl, 'service');
+    const redis = await connectRedis(config.redisUrl, 'service', {}, redisOptionsOf(config));
     // Metrics (--metrics-port) and alerts (SYNC_ALERT_WEBHOOK_URL) observe rows through the processor's hooks.
-    const observers = await startWorkerObservers(config, redis, logger, { metricsPort: flags.metricsPort });
+    const observers = await startWorkerObservers(config, redis, logger, { metricsPort: flags.metricsPort, metricsHost: flags.metricsHost });
     const running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration, hooks: observers.hooks });
-    const imports = flags.scheduledImports ? await startScheduledImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted }) : undefined;
-    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: config.graphBaseUrl }, 'worker started');
+    const imports = flags.scheduledImports ? await startScheduledImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted, onImportFailed: observers.alerts ? (failure) => observers.alerts!.importFailed(failure) : undefined }) : undefined;
+    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl) }, 'worker started');
 
     let stopping: Promise<void> | undefined;
     const stop = (why: string) =>

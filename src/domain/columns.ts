@@ -1,4 +1,5 @@
 import { OperatorError } from '../errors.js';
+import { quoteValue } from './quote.js';
 /**
  * Canonical input column names and how headers map onto them.
  * Exports differ in case and surrounding spaces, and some call the user status id plain `id`.
@@ -59,14 +60,15 @@ export function resolveHeader(
     const earlier = seen.get(canonical);
     // `id` and `userStatusId` together are allowed; the row check makes sure they agree.
     if (earlier !== undefined && !(canonical === 'userStatusId' && fold(earlier) !== fold(name))) {
-      throw new ColumnError(`column "${name.trim()}" appears twice in the header (as "${earlier.trim()}" and "${name.trim()}")`);
+      throw new ColumnError(`column ${quoteValue(name.trim())} appears twice in the header (as ${quoteValue(earlier.trim())} and ${quoteValue(name.trim())})`);
     }
     seen.set(canonical, name);
   });
   const missing = REQUIRED_COLUMNS.filter((c) => !columns.includes(c));
   if (missing.length > 0) {
     const hint = missing.includes('userStatusId') ? ' (or its alias "id")' : '';
-    throw new ColumnError(`required column ${missing.map((m) => `"${m}"`).join(' and ')}${hint} is missing from the header; found: ${header.map((h) => `"${h.trim()}"`).join(', ')}`);
+    const found = header.slice(0, 50).map((h) => quoteValue(h.trim())).join(', ') + (header.length > 50 ? `, and ${header.length - 50} more` : '');
+    throw new ColumnError(`required column ${missing.map((m) => `"${m}"`).join(' and ')}${hint} is missing from the header; found: ${found}`);
   }
   return { columns, unknown: header.filter((_, i) => columns[i] === undefined).map((h) => h.trim()) };
 }

@@ -8,14 +8,18 @@ import {
   type ValidationResult,
 } from '../interfaces.js';
 import type { CanonicalColumn } from './columns.js';
+import { quoteValue } from './quote.js';
 
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 const MAX_ID_LENGTH = 256;
 const MAX_STRING_LENGTH = 1024;
 
-// Graph's DateTimeOffset: a full date-time with seconds, up to 7 fractional digits, and a zone.
+// Graph's DateTimeOffset: a full date-time with seconds, up to 7 fractional digits, and a zone of at most ±14:00.
 const DATE_TIME_WITH_ZONE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,7})?(Z|[+-](\d{2}):(\d{2}))$/;
+
+const MIN_DATE_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
+const MAX_DATE_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
 const STATUS_BY_FOLDED = new Map(COMPLIANCE_STATUSES.map((s) => [s.toLowerCase(), s]));
 const TYPE_BY_FOLDED = new Map(CONFIGURATION_TYPES.map((t) => [t.toLowerCase(), t]));
@@ -39,7 +43,12 @@ export function idProblem(id: string): string | undefined {
   if (/\s/.test(id)) return 'contains whitespace';
   const bad = /[/?#%\\]/.exec(id);
   if (bad) return `contains "${bad[0]}", which is not allowed in an id`;
+  // `.` and `..` are path segments that URL resolution removes: the PATCH would reach another path.
+  if (/^\.+$/.test(id)) return 'is made only of dots, which is not allowed in an id';
   if (id.includes('..')) return 'contains "..", which is not allowed in an id';
+  // Zero-width and bidirectional controls (category Cf) make two different ids look the same.
+  const invisible = /\p{Cf}/u.exec(id);
+  if (invisible) return `contains the invisible character U+${invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, which is not allowed in an id`;
   return undefined;
 }
 
@@ -62,24 +71,32 @@ export function parseDevicesCount(value: unknown): number | string {
   if (typeof value === 'number') {
     if (!Number.isInteger(value)) return `must be a whole number (Int32), got ${value}`;
   } else if (typeof value === 'string') {
-    if (!/^\s*[+-]?\d+\s*$/.test(value)) return `must be a whole number (Int32), got "${value}"`;
+    if (!/^\s*[+-]?\d+\s*$/.test(value)) return `must be a whole number (Int32), got ${quoteValue(value)}`;
   } else {
     return `must be a whole number (Int32), got ${typeof value}`;
   }
   const n = Number(value);
-  if (n < INT32_MIN || n > INT32_MAX) return `${String(value).trim()} is outside the Int32 range`;
+  if (n < INT32_MIN || n > INT32_MAX) return `${quoteValue(String(value).trim())} is outside the Int32 range`;
   return n;
 }
 
 export function dateTimeProblem(value: string): string | undefined {
   const m = DATE_TIME_WITH_ZONE.exec(value);
-  if (!m) return `"${value}" is not an ISO 8601 date-time with a zone, e.g. 2024-05-01T10:00:00Z`;
+  if (!m) return `${quoteValue(value)} is not an ISO 8601 date-time with a zone, e.g. 2024-05-01T10:00:00Z`;
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
-  const probe = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  if (probe.getUTCFullYear() !== year || probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
-    return `"${value}" is not a real calendar date-time`;
+  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999, and 0001-01-01 is .NET's minimum date.
+  const probe = new Date(0);
+  probe.setUTCFullYear(year, month - 1, day);
+  if (year < 1 || probe.getUTCFullYear() !== year || probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+    return `${quoteValue(value)} is not a real calendar date-time`;
   }
-  if (m[9] !== undefined && (Number(m[9]) > 14 || Number(m[10]) > 59)) return `"${value}" has an impossible zone offset`;
+  if (m[9] !== undefined) {
+    const offsetMinutes = Number(m[9]) * 60 + Number(m[10]);
+    if (Number(m[10]) > 59 || offsetMinutes > 14 * 60) return `${quoteValue(value)} has a zone offset beyond ±14:00, which Graph refuses`;
+    // DateTimeOffset also needs its UTC time within years 0001-9999 (versions count ticks from 0001-01-01 UTC).
+    const utcMs = probe.setUTCHours(hour, minute, second, 0) - (m[8][0] === '-' ? -1 : 1) * offsetMinutes * 60_000;
+    if (utcMs < MIN_DATE_TIME_MS || utcMs > MAX_DATE_TIME_MS) return `${quoteValue(value)} falls outside years 0001-9999 once converted to UTC`;
+  }
   return undefined;
 }
 
@@ -95,7 +112,7 @@ export function validateRow(fields: Partial<Record<CanonicalColumn, unknown>>): 
     const text = asText(fields.configurationType, 'configurationType', errors);
     const found = text === undefined ? undefined : TYPE_BY_FOLDED.get(text.trim().toLowerCase());
     if (found) configurationType = found;
-    else if (text !== undefined) errors.push({ column: 'configurationType', reason: `"${text}" is not one of ${CONFIGURATION_TYPES.join(', ')}` });
+    else if (text !== undefined) errors.push({ column: 'configurationType', reason: `${quoteValue(text)} is not one of ${CONFIGURATION_TYPES.join(', ')}` });
   }
   const configurationId = validateId(fields.configurationId, 'configurationId', errors);
   const userStatusId = validateId(fields.userStatusId, 'userStatusId', errors);
@@ -118,7 +135,7 @@ export function validateRow(fields: Partial<Record<CanonicalColumn, unknown>>): 
     const text = asText(fields.status, 'status', errors);
     const status: ComplianceStatusValue | undefined = text === undefined ? undefined : STATUS_BY_FOLDED.get(text.trim().toLowerCase());
     if (status) properties.status = status;
-    else if (text !== undefined) errors.push({ column: 'status', reason: `"${text}" is not one of ${COMPLIANCE_STATUSES.join(', ')}` });
+    else if (text !== undefined) errors.push({ column: 'status', reason: `${quoteValue(text)} is not one of ${COMPLIANCE_STATUSES.join(', ')}` });
   }
   if (!isAbsent(fields.lastReportedDateTime)) {
     const text = asText(fields.lastReportedDateTime, 'lastReportedDateTime', errors);
@@ -148,7 +165,7 @@ export function toCanonicalFields(
     if (!column) continue;
     const earlier = fields[column];
     if (!isAbsent(earlier) && !isAbsent(value) && earlier !== value) {
-      errors.push({ column, reason: `two columns give different values ("${String(earlier)}" and "${String(value)}")` });
+      errors.push({ column, reason: `two columns give different values (${quoteValue(earlier)} and ${quoteValue(value)})` });
     }
     if (isAbsent(earlier)) fields[column] = value;
   }

@@ -4,6 +4,7 @@ import { patchBody, patchPath } from '../domain/payload.js';
 import type { UserStatusRecord } from '../interfaces.js';
 import type { TokenSource } from './auth.js';
 import { GraphRequestError, classifyError } from './errors.js';
+import { assertRequestPath, PATCH_PATH_SHAPES } from './request-path.js';
 
 export interface PatchResult {
   status: number;
@@ -62,11 +63,18 @@ export class UserStatusWriter {
 
   /** Throws a classified GraphRequestError for anything but a 2xx. */
   async patch(record: UserStatusRecord, options: { forceTokenRefresh?: boolean } = {}): Promise<PatchResult> {
+    let path: string;
+    try {
+      path = assertRequestPath(patchPath(record), PATCH_PATH_SHAPES);
+    } catch (err) {
+      // Nothing was sent, and sending again would not help: the row fails at once with the reason.
+      throw new GraphRequestError('permanent', (err as Error).message);
+    }
     const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
     let response: Response | undefined;
     try {
       const body: unknown = await this.client
-        .api(patchPath(record))
+        .api(path)
         .version(this.config.apiVersion)
         .option('signal', signal)
         .option('forceTokenRefresh', options.forceTokenRefresh === true)

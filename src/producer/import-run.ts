@@ -2,14 +2,21 @@ import type { Logger } from 'pino';
 import type { RawRow } from '../interfaces.js';
 import { patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import { jobIdFor } from '../redis-layout.js';
+import { describeRedisFailure } from '../queue/connection.js';
 import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
 import { versionOf } from '../domain/version.js';
+import { decideRunReuse, labelIdentity, RunInputConflictError, type InputIdentity } from './run-input.js';
 import { RowChecker, rejectedRow, type UnversionedRow } from './validate-rows.js';
 
 export interface ImportOptions {
   runId: string;
   rows: AsyncIterable<RawRow>;
   sourceLabel: string;
+  /**
+   * What the run's id stands for; a different input under an existing run id is refused (RunInputConflictError).
+   * Default: the source label, which cannot pin content (a finished run is then never continued).
+   */
+  input?: InputIdentity;
   /** Send every valid row, ignoring the fingerprints of what Graph already holds. */
   full?: boolean;
   renames?: Record<string, string>;
@@ -69,7 +76,14 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   // The run is created with its first rows, so an input refused at its header leaves no empty run behind.
   let runCreated = false;
   const ensureRun = async () => {
-    if (!runCreated) await store.createRun(options.runId, options.sourceLabel);
+    if (runCreated) return;
+    const input = options.input ?? labelIdentity(options.sourceLabel);
+    const outcome = await store.createRun(options.runId, options.sourceLabel, input.id);
+    if (!outcome.created) {
+      const decision = decideRunReuse(options.runId, outcome.existing, input);
+      if (decision.kind === 'refuse') throw new RunInputConflictError(decision.reason);
+      await store.reopenImport(options.runId);
+    }
     runCreated = true;
   };
 
@@ -142,7 +156,8 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   for (const outcome of await Promise.allSettled(inFlight.splice(0))) {
     if (outcome.status === 'rejected') importError ??= outcome.reason as Error;
   }
-  if (importError && !runCreated) throw importError;
+  // Nothing more is sent to a Redis that failed to answer: each further command would only wait out its own timeout.
+  if (importError && (!runCreated || describeRedisFailure(importError, 0) !== undefined)) throw importError;
   // A broken input still leaves a finished run: what was admitted is processed, and the error is kept with it.
   await ensureRun();
   const finished = await store.finishImport(options.runId, importError?.message);

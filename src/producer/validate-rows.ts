@@ -2,6 +2,7 @@ import { createColumnMapper, type CanonicalColumn } from '../domain/columns.js';
 import { fingerprint } from '../domain/fingerprint.js';
 import { recordKey } from '../domain/key.js';
 import { toCanonicalFields, validateRow } from '../domain/validate.js';
+import { MAX_QUOTED_CHARS } from '../domain/quote.js';
 import { reportedTicks, versionOf } from '../domain/version.js';
 import type { FieldError, RawRow, RowResult, UserStatusRecord } from '../interfaces.js';
 
@@ -53,7 +54,10 @@ export class RowChecker {
     const { fields, errors: conflicts } = toCanonicalFields(raw.fields, this.mapColumn);
     const result = validateRow(fields);
     if (!result.ok || conflicts.length > 0) {
-      const partialKey = [fields.configurationType || 'mobileAppConfiguration', fields.configurationId ?? '', fields.userStatusId ?? ''].map(String).join('/');
+      // Cut like any quoted value: a rejected row's key is stored and printed, and its ids may be megabytes long.
+      const partialKey = [fields.configurationType || 'mobileAppConfiguration', fields.configurationId ?? '', fields.userStatusId ?? '']
+        .map((part) => (typeof part === 'string' ? part : JSON.stringify(part)).slice(0, MAX_QUOTED_CHARS))
+        .join('/');
       return { line: raw.line, key: partialKey, fingerprint: '', reportedTicks: '', errors: [...conflicts, ...(result.ok ? [] : result.errors)] };
     }
     const record = result.record;

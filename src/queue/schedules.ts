@@ -16,6 +16,8 @@ export interface ScheduledImportJobData {
   renames?: Record<string, string>;
   /** Drop folders: a file is taken only once it has not changed for this long, so half-written files are left alone. */
   settleMs?: number;
+  /** Dropped files' encoding when they have no BOM (`schedule add --encoding`); utf8 when absent. */
+  encoding?: 'utf8' | 'utf16le' | 'windows-1252';
 }
 
 export interface ScheduleDefinition extends ScheduledImportJobData {
@@ -34,6 +36,7 @@ export interface ScheduleSummary {
   full: boolean;
   map: Record<string, string>;
   settleMs?: number;
+  encoding?: 'utf8' | 'utf16le' | 'windows-1252';
 }
 
 export type ScheduleQueue = Queue<ScheduledImportJobData, unknown, string>;
@@ -123,6 +126,7 @@ function toSummary(s: JobSchedulerJson<ScheduledImportJobData>): ScheduleSummary
     full: data?.full === true,
     map: data?.renames ?? {},
     ...(data?.source?.kind === 'dir' ? { settleMs: data.settleMs ?? DEFAULT_SETTLE_MS } : {}),
+    ...(data?.encoding ? { encoding: data.encoding } : {}),
   };
 }
 

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus } from '../interfaces.js';
 import { redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
+import { isValidRunId } from '../domain/run-id.js';
 import { buildTimeline, timelineBucket, type Timeline } from './timeline.js';
 
 export type AdmitDecision =
@@ -28,6 +29,16 @@ export interface AdmitResult {
   decisions: AdmitDecision[];
 }
 
+/** What a run records about its input (P:run:{id} fields input, importFinished, importError, source). */
+export interface ExistingRun {
+  /** '' for runs created before inputs were recorded. */
+  input: string;
+  importFinished: boolean;
+  /** '' when the earlier pass read its input to the end. */
+  importError: string;
+  source: string;
+}
+
 export type ClaimDecision = 'send' | 'superseded' | 'locked' | 'missing' | `done|${string}`;
 
 /** The run and row result store: the only module that reads or writes run and row keys. */
@@ -40,22 +51,32 @@ export class ResultStore {
     this.keys = redisKeys(prefix);
   }
 
-  async createRun(runId: string, source: string, now = Date.now()): Promise<boolean> {
-    const created = await this.redis.hsetnx(this.keys.run(runId), 'createdAt', String(now));
-    if (created) {
-      await this.redis
-        .multi()
-        .hset(this.keys.run(runId), 'source', source, 'importFinished', '0')
-        .zadd(this.keys.runs, now, runId)
-        .exec();
-    } else {
-      // A resumed import reads its input again; the run is not finished until that pass ends.
-      await this.redis.hset(this.keys.run(runId), 'importFinished', '0');
-    }
-    return created === 1;
+  /**
+   * Creates the run with the identity of its input (see src/producer/run-input.ts), or returns what the run that
+   * already holds this id records about its input; the caller decides whether that is a resume.
+   */
+  async createRun(runId: string, source: string, input: string, now = Date.now()): Promise<{ created: true } | { created: false; existing: ExistingRun }> {
+    const out = (await runScript(this.redis, 'createRun', [this.keys.run(runId), this.keys.runs], [now, source, input, runId])) as string[];
+    if (out[0] === 'created') return { created: true };
+    return { created: false, existing: { input: out[1], importFinished: out[2] === '1', importError: out[3], source: out[4] } };
+  }
+
+  /**
+   * Fails every row of the run still queued, with `reason`, and closes the run: for a request answered with an
+   * error whose writes may still reach Redis afterwards. Send it on the connection that carried those writes.
+   */
+  async cancelRun(runId: string, reason: string): Promise<number> {
+    return Number(await runScript(this.redis, 'cancelRun', [this.keys.run(runId), this.keys.rows(runId), this.keys.runs], [reason, Date.now(), runId]));
+  }
+
+  /** A resumed import reads its input again; the run is not finished until that pass ends. */
+  async reopenImport(runId: string): Promise<void> {
+    await this.redis.hset(this.keys.run(runId), 'importFinished', '0');
   }
 
   async runExists(runId: string): Promise<boolean> {
+    // An id outside the run-id rule (`nd1:rows`) would name another key: it is never a run.
+    if (!isValidRunId(runId)) return false;
     return (await this.redis.exists(this.keys.run(runId))) === 1;
   }
 
@@ -169,12 +190,14 @@ export class ResultStore {
   }
 
   async status(runId: string): Promise<RunStatus | undefined> {
+    if (!isValidRunId(runId)) return undefined;
     const h = await this.redis.hgetall(this.keys.run(runId));
     return Object.keys(h).length === 0 ? undefined : toStatus(runId, h);
   }
 
   async listRuns(limit = 50): Promise<RunStatus[]> {
-    const ids = await this.redis.zrevrange(this.keys.runs, 0, limit - 1);
+    // Ids read back are checked too: a stray member of P:runs must not make a phantom run out of another key.
+    const ids = (await this.redis.zrevrange(this.keys.runs, 0, limit - 1)).filter(isValidRunId);
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.run(id));
     const results = (await pipeline.exec()) ?? [];

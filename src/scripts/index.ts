@@ -8,6 +8,8 @@ import type { Redis } from 'ioredis';
  */
 export type ScriptName =
   | 'admitRows'
+  | 'createRun'
+  | 'cancelRun'
   | 'claimRow'
   | 'recordOutcome'
   | 'finishImport'

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { STATUS_CODES } from 'node:http';
 import type { SyncConfig } from '../config.js';
@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import { PermissionBreaker } from '../pacing/breaker.js';
 import { createPatchQueue } from '../queue/queues.js';
 import { QUEUE_NAMES } from '../redis-layout.js';
+import { describeRedisFailure } from '../queue/connection.js';
 import { ResultStore } from '../results/store.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 import { requireBearer, type ApiTokens } from './auth.js';
@@ -24,9 +25,17 @@ export interface ServerOptions {
   tokens: ApiTokens;
   alerts?: RunAlerts;
   maxRecordsPerRequest?: number;
+  /** Overrides SYNC_API_BODY_TIMEOUT_MS (tests). */
+  bodyTimeoutMs?: number;
 }
 
 const READY_PING_TIMEOUT_MS = 1000;
+
+/** A URL as logged: the path only, since a query string may hold a token someone pasted there. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : `${url.slice(0, q)}?[query removed]`;
+}
 
 async function redisAnswers(redis: Redis): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -62,12 +71,42 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     bodyLimit: config.apiBodyLimitBytes,
     // Requests arriving during shutdown get 503 and can be retried elsewhere; accepted ones finish first.
     return503OnClosing: true,
+    // Fastify's own request lines log the URL with its query string, where a careless client may put a token;
+    // the onResponse hook below logs the path instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Run ids may have 128 characters: a longer one must get the run-id rule's 400, not fastify's 414.
+    routerOptions: { maxParamLength: 512 },
+  });
+  // Only JSON bodies (and the dashboard's login form) are read; fastify's default text/plain parser would hand
+  // the events route a string, which then got 400 instead of the 415 a wrong media type deserves.
+  app.removeContentTypeParser('text/plain');
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? config.apiBodyTimeoutMs;
+  app.addHook('onRequest', async (request, reply) => {
+    // A request must arrive whole within the body timeout; a client trickling its body loses the socket.
+    if (request.raw.complete) return;
+    const timer = setTimeout(() => {
+      if (request.raw.complete) return;
+      request.log.warn({ method: request.method, path: pathOf(request.url), bodyTimeoutMs }, 'request body too slow: closing the connection');
+      request.raw.socket?.destroy();
+    }, bodyTimeoutMs);
+    timer.unref();
+    const clear = () => clearTimeout(timer);
+    request.raw.once('end', clear);
+    reply.raw.once('close', clear);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, path: pathOf(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
   });
   app.addHook('onClose', async () => {
     await Promise.all([patchQueue.close(), importQueue.close()]);
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    const redisFailure = describeRedisFailure(error, config.redisCommandTimeoutMs);
+    if (redisFailure) {
+      request.log.warn({ err: error.message }, 'request refused: Redis unavailable');
+      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: redisFailure });
+    }
     const status = error.statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err: error }, 'request failed');
@@ -96,7 +135,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', requireBearer(tokens));
-      await registerIngestRoutes(v1, { store, queue: patchQueue, alerts: options.alerts, maxRecords: options.maxRecordsPerRequest });
+      await registerIngestRoutes(v1, { store, queue: patchQueue, alerts: options.alerts, maxRecords: options.maxRecordsPerRequest, commandTimeoutMs: config.redisCommandTimeoutMs });
       await registerRunsApi(v1, { store });
     },
     { prefix: '/v1' },

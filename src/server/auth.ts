@@ -84,6 +84,8 @@ const unauthorized = (reply: FastifyReply) =>
   reply
     .code(401)
     .header('www-authenticate', 'Bearer realm="compliance-sync"')
+    // The body of a refused request is never read: close the socket rather than let a client trickle it.
+    .header('connection', 'close')
     .send({ statusCode: 401, error: 'Unauthorized', message: 'missing or invalid bearer token (Authorization: Bearer <token from SYNC_API_TOKENS>)' });
 
 /** onRequest hook for the API: runs before the body is read, so an unauthenticated request costs no parsing and enqueues nothing. */

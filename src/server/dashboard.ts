@@ -7,7 +7,8 @@ import { ROW_STATES, type RowState } from '../interfaces.js';
 import type { ResultStore } from '../results/store.js';
 import { requireBearerOrSession, sessionCookie, type ApiTokens } from './auth.js';
 import { loginPage, runPage, runsPage } from './runs-page.js';
-import { readRowsPage } from './runs-api.js';
+import { readRowsPage, runIdRefusal } from './runs-api.js';
+import { escapeHtml } from './html.js';
 
 export interface DashboardOptions {
   store: ResultStore;
@@ -68,7 +69,7 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
     secured.addHook(
       'onRequest',
       requireBearerOrSession(tokens, (request, reply) =>
-        wantsHtml(request) ? sendPage(reply, loginPage({ next: safeNext(request.url) }), 401) : reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'sign in at /admin/login or send Authorization: Bearer <token>' }),
+        wantsHtml(request) ? sendPage(reply, loginPage({ next: safeNext(request.url) }), 401) : reply.code(401).header('connection', 'close').send({ statusCode: 401, error: 'Unauthorized', message: 'sign in at /admin/login or send Authorization: Bearer <token>' }),
       ),
     );
 
@@ -84,6 +85,8 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
       '/runs/:id',
       { schema: { querystring: { type: 'object', properties: { state: { type: 'string', enum: ['all', ...ROW_STATES] } } } } },
       async (request, reply) => {
+        const refusal = runIdRefusal(request.params.id);
+        if (refusal) return sendPage(reply, `<!doctype html><title>Bad request</title><p>${escapeHtml(refusal.message)} <a href="${BASE}/runs">All runs</a></p>`, 400);
         const status = await store.status(request.params.id);
         if (!status) return sendPage(reply, `<!doctype html><title>Not found</title><p>No such run. <a href="${BASE}/runs">All runs</a></p>`, 404);
         const requested = request.query.state ?? (status.failed > 0 ? 'failed' : 'all');

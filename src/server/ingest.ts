@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { FieldError, RawRow } from '../interfaces.js';
 import { importRun } from '../producer/import-run.js';
+import { HTTP_IDENTITY } from '../producer/run-input.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import type { PatchQueue } from '../queue/queues.js';
 import type { ResultStore } from '../results/store.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, describeRedisFailure } from '../queue/connection.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 
 export interface IngestOptions {
@@ -13,6 +15,28 @@ export interface IngestOptions {
   alerts?: RunAlerts;
   /** Records accepted in one request; more get 413 before any is looked at. */
   maxRecords?: number;
+  /** SYNC_REDIS_COMMAND_TIMEOUT_MS, for the 503's message. */
+  commandTimeoutMs?: number;
+}
+
+export const CANCELLED_REASON = 'not sent: the server answered this request with 503 because Redis did not answer in time';
+const CANCEL_RETRY_MS = 1000;
+const CANCEL_GIVE_UP_MS = 10 * 60_000;
+
+/**
+ * Cancels the run of a request answered with 503, retrying until Redis answers: the request's own writes may
+ * be waiting in a stalled Redis (or its socket) and run later; this runs after them and fails their rows.
+ */
+export function cancelTimedOutRun(store: ResultStore, runId: string, log: { warn: (o: object, m: string) => void; error: (o: object, m: string) => void }, startedAt = Date.now()): void {
+  store.cancelRun(runId, CANCELLED_REASON).then(
+    (cancelled) => {
+      if (cancelled > 0) log.warn({ runId, cancelled }, 'rows of a request answered with 503 reached Redis late and were cancelled');
+    },
+    (err: Error) => {
+      if (Date.now() - startedAt > CANCEL_GIVE_UP_MS) return log.error({ runId, err: err.message }, 'could not cancel the run of a request answered with 503');
+      setTimeout(() => cancelTimedOutRun(store, runId, log, startedAt), CANCEL_RETRY_MS).unref();
+    },
+  );
 }
 
 export const MAX_RECORDS_PER_REQUEST = 1000;
@@ -75,7 +99,7 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
     // Validate everything first, so a body with no valid record leaves no run behind.
     const rows = toRawRows(items);
     const ignored = new Set<string>();
-    const checker = new RowChecker({}, (name) => ignored.add(name));
+    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name));
     const errors: RecordErrors[] = rows.flatMap((raw, index) => {
       const checked = checker.check(raw, 0);
       return checked.errors ? [{ index, errors: checked.errors }] : [];
@@ -87,14 +111,26 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
 
     const runId = newEventRunId();
     const jobIds: string[] = [];
-    // Rejected records go in too, so the run's report lists them like an import's rejected rows.
-    const summary = await importRun(options.store, options.queue, {
-      runId,
-      rows: iterate(rows),
-      sourceLabel: EVENT_SOURCE_LABEL,
-      origin: 'event',
-      onJobsQueued: (ids) => jobIds.push(...ids),
-    });
+    let summary;
+    try {
+      // Rejected records go in too, so the run's report lists them like an import's rejected rows.
+      summary = await importRun(options.store, options.queue, {
+        runId,
+        rows: iterate(rows),
+        sourceLabel: EVENT_SOURCE_LABEL,
+        input: HTTP_IDENTITY,
+        origin: 'event',
+        onJobsQueued: (ids) => jobIds.push(...ids),
+      });
+    } catch (err) {
+      const failure = describeRedisFailure(err, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+      if (!failure) throw err;
+      // Writes already on the wire may still run once Redis wakes up: the cancel follows them on the same
+      // connection, so nothing of a request answered 503 is ever sent.
+      cancelTimedOutRun(options.store, runId, request.log);
+      request.log.warn({ runId, err: (err as Error).message }, 'events refused: Redis did not answer');
+      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: `${failure}; nothing was queued, send the request again` });
+    }
     // Every record was unchanged or superseded (or already sent): no worker will see this run end.
     if (summary.completed) options.alerts?.watch(runId);
     request.log.info({ runId, accepted: summary.accepted, rejected: summary.rejected, queued: jobIds.length }, 'events accepted');

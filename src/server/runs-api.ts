@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { ROW_STATES, type RowResult, type RowState } from '../interfaces.js';
 import { reportJson } from '../results/report.js';
 import type { ResultStore } from '../results/store.js';
+import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
 
 export interface RunsApiOptions {
   store: ResultStore;
@@ -29,8 +30,12 @@ export async function readRowsPage(store: ResultStore, runId: string, state: Row
 
 const notFound = (runId: string) => ({ statusCode: 404, error: 'Not Found', message: `no run ${runId}` });
 
-/** What a run id may look like (as `import --run-id` allows); anything else is a bad request, not an unknown run. */
-export const RUN_ID_PATTERN = '^[A-Za-z0-9_.-]{1,100}$';
+/** The 400 body for a run id that breaks the run-id rule, or undefined when the id is fine. */
+export function runIdRefusal(runId: string): { statusCode: 400; error: string; message: string } | undefined {
+  const problem = runIdProblem(runId);
+  if (!problem) return undefined;
+  return { statusCode: 400, error: 'Bad Request', message: `run id ${describeRunId(runId)} ${problem} (1-${MAX_RUN_ID_LENGTH} characters of A-Z a-z 0-9 _ . -, not only dots)` };
+}
 
 /** GET /runs, /runs/:id, /runs/:id/rows and /runs/:id/timeline: the figures of `status --json`, the rows of `report` and the run's timeline, as JSON. */
 export async function registerRunsApi(app: FastifyInstance, { store }: RunsApiOptions): Promise<void> {
@@ -41,19 +46,19 @@ export async function registerRunsApi(app: FastifyInstance, { store }: RunsApiOp
   );
 
   app.get<{ Params: { id: string } }>('/runs/:id', async (request, reply) => {
+    const refusal = runIdRefusal(request.params.id);
+    if (refusal) return reply.code(400).send(refusal);
     const status = await store.status(request.params.id);
     return status ?? reply.code(404).send(notFound(request.params.id));
   });
 
-  app.get<{ Params: { id: string } }>(
-    '/runs/:id/timeline',
-    { schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: RUN_ID_PATTERN } }, required: ['id'] } } },
-    async (request, reply) => {
-      const { id } = request.params;
-      if (!(await store.runExists(id))) return reply.code(404).send(notFound(id));
-      return { runId: id, ...(await store.timeline(id)) };
-    },
-  );
+  app.get<{ Params: { id: string } }>('/runs/:id/timeline', async (request, reply) => {
+    const { id } = request.params;
+    const refusal = runIdRefusal(id);
+    if (refusal) return reply.code(400).send(refusal);
+    if (!(await store.runExists(id))) return reply.code(404).send(notFound(id));
+    return { runId: id, ...(await store.timeline(id)) };
+  });
 
   app.get<{ Params: { id: string }; Querystring: { state?: RowState; limit: number; after: number } }>(
     '/runs/:id/rows',
@@ -71,6 +76,8 @@ export async function registerRunsApi(app: FastifyInstance, { store }: RunsApiOp
     },
     async (request, reply) => {
       const { id } = request.params;
+      const refusal = runIdRefusal(id);
+      if (refusal) return reply.code(400).send(refusal);
       if (!(await store.runExists(id))) return reply.code(404).send(notFound(id));
       const { state, limit, after } = request.query;
       const page = await readRowsPage(store, id, state, after, limit);

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { OperatorError } from '../errors.js';
+import { isValidRunId } from '../domain/run-id.js';
 
 /**
  * A drop folder: new files appear in `dir`; each is claimed by renaming it into
@@ -72,7 +73,8 @@ export async function listInterrupted(dir: string, scheduleName: string): Promis
   const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
   return entries.flatMap((entry) => {
     const cut = entry.name.indexOf('~');
-    if (!entry.isFile() || cut <= 0) return [];
+    // The run id comes back from a file name: one outside the run-id rule was not put there by us, and is left alone.
+    if (!entry.isFile() || cut <= 0 || !isValidRunId(entry.name.slice(0, cut))) return [];
     return [{ runId: entry.name.slice(0, cut), name: entry.name.slice(cut + 1), path: join(folder, entry.name) }];
   });
 }

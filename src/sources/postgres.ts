@@ -1,7 +1,7 @@
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { RawRow } from '../interfaces.js';
-import { redactUrlPassword } from '../redact-url.js';
+import { redactUrl } from '../redact-url.js';
 
 /**
  * Reads a query through a server-side cursor, `batchSize` rows at a time, so a million-row table
@@ -37,4 +37,4 @@ export async function* readPostgres(connectionString: string, query: string, bat
 }
 
 /** Hides the password of a connection URL in labels and messages. */
-export const redactPostgresUrl = (url: string): string => redactUrlPassword(url, '<postgres url>');
+export const redactPostgresUrl = (url: string): string => redactUrl(url, '<postgres url>');

@@ -14,6 +14,7 @@ import { createColumnMapper } from '../../src/domain/columns.js';
 import type { RunStatus } from '../../src/interfaces.js';
 import { createLogger } from '../../src/logger.js';
 import { importRun } from '../../src/producer/import-run.js';
+import { dropFileIdentity } from '../../src/producer/run-input.js';
 import { startScheduledImportWorker, type ScheduledImportWorker } from '../../jobs/scheduled-import-worker.js';
 import { createPatchQueue } from '../../src/queue/queues.js';
 import { checkCron, ScheduleError } from '../../src/queue/schedules.js';
@@ -165,7 +166,7 @@ describe('scheduled imports', () => {
     const store = new ResultStore(t.redis, t.prefix);
     const queue = createPatchQueue(t.redis, t.prefix);
     cleanups.push(() => queue.close());
-    await importRun(store, queue, { runId, rows: readRows(Readable.from([`${HEADER}\n${validRows(2).join('\n')}\n`]), 'csv', createColumnMapper()), sourceLabel: 'schedule resume-test: left.csv (csv)' });
+    await importRun(store, queue, { runId, rows: readRows(Readable.from([`${HEADER}\n${validRows(2).join('\n')}\n`]), 'csv', createColumnMapper()), sourceLabel: 'schedule resume-test: left.csv (csv)', input: dropFileIdentity('resume-test', 'left.csv') });
     await writeFile(join(claimedDir, `${runId}~left.csv`), content);
 
     assert.equal((await runCli(['schedule', 'add', 'resume-test', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '0'], t.env)).code, 0);

@@ -1,0 +1,14 @@
+--[[
+Creates a run with the identity of its input, or reports the run that already holds this id, in one step, so two
+imports can never both believe they created the same run.
+KEYS[1] run hash, KEYS[2] runs zset; ARGV[1] now (ms), ARGV[2] source label, ARGV[3] input identity, ARGV[4] run id
+Returns: {'created'} | {'exists', input, importFinished, importError, source}
+]]
+local runKey = KEYS[1]
+if redis.call('HSETNX', runKey, 'createdAt', ARGV[1]) == 1 then
+  redis.call('HSET', runKey, 'source', ARGV[2], 'input', ARGV[3], 'importFinished', '0')
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
+  return {'created'}
+end
+local h = redis.call('HMGET', runKey, 'input', 'importFinished', 'importError', 'source')
+return {'exists', h[1] or '', h[2] or '', h[3] or '', h[4] or ''}
