@@ -12,6 +12,7 @@ import { acquireScheduleLock, type HeldLock } from '../src/queue/schedule-lock.j
 import { DEFAULT_SETTLE_MS, type ScheduledImportJobData, type ScheduleQueue } from '../src/queue/schedules.js';
 import { redisKeys } from '../src/redis-layout.js';
 import type { ResultStore } from '../src/results/store.js';
+import { MemoryGuard } from '../src/queue/memory.js';
 import { claimFile, finishFile, listInterrupted, listNewFiles, prepareDropFolder, type ClaimedFile } from '../src/sources/drop-folder.js';
 import { detectFormat, openInput, readRows, SourceError } from '../src/sources/index.js';
 import { readPostgres, redactPostgresUrl } from '../src/sources/postgres.js';
@@ -108,6 +109,7 @@ async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJo
     renames: data.renames,
     chunkSize: deps.chunkSize,
     onUnknownColumn: warnUnknownColumn(log),
+    memoryGuard: new MemoryGuard(deps.redis),
     logger: log,
   });
   log.info({ runId, rows: summary.rows, enqueued: summary.enqueued }, 'scheduled import finished');
@@ -142,14 +144,15 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
   let input: Readable | undefined;
   try {
     input = await openInput(claimed.path);
+    const checker = new RowChecker(data.renames, warnUnknownColumn(log));
     summary = await importRun(deps.store, deps.patchQueue, {
       runId,
-      rows: readRows(input, format, new RowChecker(data.renames).mapColumn),
+      rows: readRows(input, format, checker.mapColumn),
       sourceLabel: label,
       full: data.full,
-      renames: data.renames,
+      checker,
       chunkSize: deps.chunkSize,
-      onUnknownColumn: warnUnknownColumn(log),
+      memoryGuard: new MemoryGuard(deps.redis),
       logger: log,
     });
   } catch (err) {

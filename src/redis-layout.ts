@@ -10,15 +10,44 @@
  *                       (src/queue/schedules.ts): { scheduleName, source: { kind: 'dir', dir } | { kind: 'postgres', url, query },
  *                         format?, full?, renames?, settleMs? }. A postgres URL is stored as given (password included, if any).
  *
- * Runs and rows:
- *   P:runs                  ZSET   runId -> createdAt (ms)
+ * Runs and rows. EVERY key of a run is `P:run:{runId}` or `P:run:{runId}<suffix>` with its suffix listed in
+ * RUN_KEY_SUFFIXES below: the scripts that finish a run give each of them the run's retention (PEXPIRE
+ * SYNC_RUN_RETENTION), `prune` deletes each of them, and a running or blocked run's keys never expire (PERSIST when
+ * a finished run gets rows again or is blocked). A new per-run key must add its suffix there, and nothing else.
+ *   P:runs                  ZSET   runId -> createdAt (ms). Members whose run hash has expired are removed lazily
+ *                                  (when runs are listed, when a run is created, and by `prune`)
  *   P:run:{runId}           HASH   counters per row state (rejected, unchanged, queued, succeeded, failed, superseded),
  *                                  enqueued, maxLine (highest input line, for ordered reads), createdAt, finishedAt, source, importFinished (0|1), importError,
  *                                  blocked (0|1), blockedReason, throttledCount, throttledMs,
  *                                  alertedCompleted, alertedFailedThreshold, alertedBlocked:<breaker trippedAt>
  *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
- *   P:run:{runId}:rows      HASH   line -> RowResult JSON (src/interfaces.ts); its `state` is the truth the counters follow
+ *   P:run:{runId}:rows      HASH   line -> the row's JSON (RowResult of src/interfaces.ts without `line`, which is the
+ *                                  field); its `state` is the truth the counters follow. Per state it holds only:
+ *                                    queued      { state, key, version, generation }
+ *                                    succeeded   { state, key, httpStatus, attempts, requestId, finishedAt,
+ *                                                  responseSha256 } (Graph's 200 body repeats what was sent: only
+ *                                                  the first 16 hex digits of its SHA-256 are kept)
+ *                                    failed      { state, key, httpStatus, attempts, reason, requestId, finishedAt,
+ *                                                  record, fingerprint, version, generation } (what `retry` resends)
+ *                                    rejected    { state, key, reason, errors }
+ *                                    superseded  { state, key, supersededBy: { runId, line } }
+ *                                  Runs written before this layout hold every row as a full RowResult JSON (with `line`,
+ *                                  and Graph's `response`); they are read the same way and expire or are pruned alike.
+ *                                  An unchanged row is not in this hash at all:
+ *   P:run:{runId}:unchanged STRING bitmap: bit `line` is 1 for an unchanged row (a million lines: 125 KB)
+ *   P:run:{runId}:keys      HASH   "<firstLine>-<lastLine>" -> raw-deflated text, one line per valid row of an admitted
+ *                                  chunk that had unchanged rows: "<line minus the previous line>\t<key>\n". Only
+ *                                  unchanged rows are looked up here (report, runs API); written after the chunk's admission
+ *                                  with HSETNX, and again by a resumed import for chunks whose rows were already admitted
+ *   P:run:{runId}:nextLine  STRING last line handed out in a shared event run (each POST takes a block of lines)
+ *
+ * Fleet-wide counters, moved by the same scripts that move rows and runs (so /metrics reads them, never sums runs):
+ *   P:stats                 HASH   rows:<state> (rows:queued is the rows waiting now; the others count every row that
+ *                                  reached that state since the counters began, pruned or expired runs included),
+ *                                  runs:open (runs not finished), runs:blocked (runs blocked now),
+ *                                  runs:completed, runs:completed_with_errors (runs that finished, counted at each finish),
+ *                                  throttledCount, throttledMs (429s and the pause they caused, all runs)
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
  *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or waiting)
@@ -45,12 +74,19 @@ export const QUEUE_NAMES = {
   scheduledImport: 'scheduled-import',
 } as const;
 
+/** Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each. */
+export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline'];
+
 export function redisKeys(prefix: string) {
   return {
     prefix,
     runs: `${prefix}:runs`,
     run: (runId: string) => `${prefix}:run:${runId}`,
     rows: (runId: string) => `${prefix}:run:${runId}:rows`,
+    unchanged: (runId: string) => `${prefix}:run:${runId}:unchanged`,
+    rowKeys: (runId: string) => `${prefix}:run:${runId}:keys`,
+    nextLine: (runId: string) => `${prefix}:run:${runId}:nextLine`,
+    stats: `${prefix}:stats`,
     latest: `${prefix}:latest`,
     fingerprints: `${prefix}:fingerprints`,
     seq: `${prefix}:seq`,

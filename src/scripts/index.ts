@@ -15,7 +15,10 @@ export type ScriptName =
   | 'reserveSendSlot'
   | 'registerThrottle'
   | 'extendLockIfOwner'
-  | 'releaseLockIfOwner';
+  | 'releaseLockIfOwner'
+  | 'openRun'
+  | 'setRunBlocked'
+  | 'pruneRun';
 
 interface ScriptSource {
   lua: string;

@@ -8,6 +8,7 @@ import { PermissionBreaker } from '../pacing/breaker.js';
 import { createPatchQueue } from '../queue/queues.js';
 import { QUEUE_NAMES } from '../redis-layout.js';
 import { ResultStore } from '../results/store.js';
+import { MemoryGuard } from '../queue/memory.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 import { requireBearer, type ApiTokens } from './auth.js';
 import { registerDashboard } from './dashboard.js';
@@ -50,7 +51,7 @@ async function redisAnswers(redis: Redis): Promise<boolean> {
  */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { config, redis, tokens } = options;
-  const store = new ResultStore(redis, config.prefix);
+  const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const patchQueue = createPatchQueue(redis, config.prefix);
   const importQueue = new Queue(QUEUE_NAMES.scheduledImport, { connection: redis, prefix: config.prefix });
   const breaker = new PermissionBreaker(redis, config.prefix);
@@ -95,7 +96,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', requireBearer(tokens));
-      await registerIngestRoutes(v1, { store, queue: patchQueue, alerts: options.alerts, maxRecords: options.maxRecordsPerRequest });
+      await registerIngestRoutes(v1, {
+        store,
+        queue: patchQueue,
+        alerts: options.alerts,
+        maxRecords: options.maxRecordsPerRequest,
+        memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
+      });
       await registerRunsApi(v1, { store });
     },
     { prefix: '/v1' },

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { FieldError, RawRow } from '../interfaces.js';
 import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import type { PatchQueue } from '../queue/queues.js';
+import { isOutOfMemoryReply } from '../queue/memory.js';
 import type { ResultStore } from '../results/store.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 
@@ -13,6 +13,10 @@ export interface IngestOptions {
   alerts?: RunAlerts;
   /** Records accepted in one request; more get 413 before any is looked at. */
   maxRecords?: number;
+  /** Checked before queueing; when Redis is too full, the request gets 503 and nothing is queued. */
+  memoryGuard?: { check(): Promise<void> };
+  /** The clock that picks the event run (tests). */
+  now?: () => number;
 }
 
 export const MAX_RECORDS_PER_REQUEST = 1000;
@@ -27,18 +31,22 @@ export interface RecordErrors {
 }
 
 /**
- * One run per request: `evt-<epoch ms>-<12 hex>`. Requests never share a run, so a record's line is
- * simply its position in the body, and a request's outcome can be followed with GET /v1/runs/<runId>.
+ * Events that arrive in the same UTC hour share one run, `evt-<yyyymmdd>T<hh>`, so a steady stream of events makes
+ * 24 runs a day, not one per request, and never buries bulk runs. Each request takes its own block of lines in that
+ * run (answered as `firstLine`), so its records can still be followed: record i is line firstLine + i.
  */
-export function newEventRunId(now = Date.now()): string {
-  return `evt-${now}-${randomBytes(6).toString('hex')}`;
+export function eventRunId(now = Date.now()): string {
+  const iso = new Date(now).toISOString();
+  return `evt-${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}`;
 }
 
 const isRecordObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-function toRawRows(items: unknown[]): RawRow[] {
+function toRawRows(items: unknown[], firstLine = 1): RawRow[] {
   return items.map((item, i) =>
-    isRecordObject(item) ? { line: i + 1, fields: item } : { line: i + 1, fields: {}, problem: { column: '(row)', reason: 'is not a JSON object' } },
+    isRecordObject(item)
+      ? { line: firstLine + i, fields: item }
+      : { line: firstLine + i, fields: {}, problem: { column: '(row)', reason: 'is not a JSON object' } },
   );
 }
 
@@ -85,21 +93,35 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
       return reply.code(400).send({ ...badRequest('no record is valid; nothing was queued'), accepted: 0, rejected: errors.length, errors, ...ignoredFields });
     }
 
-    const runId = newEventRunId();
+    const runId = eventRunId(options.now?.() ?? Date.now());
     const jobIds: string[] = [];
-    // Rejected records go in too, so the run's report lists them like an import's rejected rows.
-    const summary = await importRun(options.store, options.queue, {
-      runId,
-      rows: iterate(rows),
-      sourceLabel: EVENT_SOURCE_LABEL,
-      origin: 'event',
-      onJobsQueued: (ids) => jobIds.push(...ids),
-    });
+    let summary;
+    let firstLine: number;
+    try {
+      await options.memoryGuard?.check();
+      firstLine = await options.store.reserveLines(runId, rows.length);
+      // Rejected records go in too, so the run's report lists them like an import's rejected rows.
+      summary = await importRun(options.store, options.queue, {
+        runId,
+        rows: iterate(toRawRows(items, firstLine)),
+        sourceLabel: EVENT_SOURCE_LABEL,
+        origin: 'event',
+        onJobsQueued: (ids) => jobIds.push(...ids),
+      });
+    } catch (err) {
+      if (!isOutOfMemoryReply(err)) throw err;
+      request.log.error({ err: (err as Error).message }, 'Redis is out of memory: events refused');
+      return reply
+        .code(503)
+        .header('retry-after', '30')
+        .send({ statusCode: 503, error: 'Service Unavailable', message: `${(err as Error).message}; nothing was queued. Retry later.` });
+    }
     // Every record was unchanged or superseded (or already sent): no worker will see this run end.
     if (summary.completed) options.alerts?.watch(runId);
     request.log.info({ runId, accepted: summary.accepted, rejected: summary.rejected, queued: jobIds.length }, 'events accepted');
     return reply.code(errors.length > 0 ? 207 : 202).send({
       runId,
+      firstLine,
       jobIds,
       accepted: summary.accepted,
       rejected: summary.rejected,
