@@ -25,6 +25,8 @@ export interface ServerOptions {
   tokens: ApiTokens;
   alerts?: RunAlerts;
   maxRecordsPerRequest?: number;
+  /** The clock that picks the hour's event run (tests). */
+  now?: () => number;
 }
 
 const READY_PING_TIMEOUT_MS = 1000;
@@ -102,6 +104,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         alerts: options.alerts,
         maxRecords: options.maxRecordsPerRequest,
         memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
+        now: options.now,
       });
       await registerRunsApi(v1, { store });
     },
