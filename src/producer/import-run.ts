@@ -3,7 +3,7 @@ import type { RawRow } from '../interfaces.js';
 import { patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import { jobIdFor } from '../redis-layout.js';
 import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
-import { isOutOfMemoryReply, RedisOutOfMemoryError } from '../queue/memory.js';
+import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
 import { versionOf } from '../domain/version.js';
 import { RowChecker, rejectedRow, type UnversionedRow } from './validate-rows.js';
 
@@ -168,7 +168,8 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   // Out of memory: the run stays open (not finished, nothing reported as done), and rerunning with the same run id
   // picks up where this pass stopped once memory is freed.
   if (importError && isOutOfMemoryReply(importError)) {
-    const memoryError = importError instanceof RedisOutOfMemoryError ? importError : new RedisOutOfMemoryError(undefined);
+    // INFO is allowed while Redis refuses writes; the figures tell the operator how full it is.
+    const memoryError = importError instanceof RedisOutOfMemoryError ? importError : new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined));
     throw memoryError.withLine(firstUnqueuedLine);
   }
   if (importError && !runCreated) throw importError;
