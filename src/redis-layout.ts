@@ -22,9 +22,13 @@
  *                                  alertedCompleted, alertedFailedThreshold, alertedBlocked:<breaker trippedAt>
  *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
- *   P:run:{runId}:rows      HASH   line -> the row's JSON (RowResult of src/interfaces.ts without `line`, which is the
- *                                  field); its `state` is the truth the counters follow. Per state it holds only:
- *                                    queued      { state, key, version, generation }
+ *   P:run:{runId}:rows      HASH   line -> the row (RowResult of src/interfaces.ts without `line`, which is the field);
+ *                                  its `state` is the truth the counters follow. Per state it holds only:
+ *                                    queued      "q|<generation>" (not JSON: the key, values and version are in its
+ *                                                job `${runId}:${line}:${generation}`, and, since a waiting row is always
+ *                                                its key's newest update, the version in P:latest), or, when `retry`/`resume` queued
+ *                                                a failed row again, the failed row's JSON with state "queued"
+ *                                    (JSON from here on)
  *                                    succeeded   { state, key, httpStatus, attempts, requestId, finishedAt,
  *                                                  responseSha256 } (Graph's 200 body repeats what was sent: only
  *                                                  the first 16 hex digits of its SHA-256 are kept)

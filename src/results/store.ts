@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus } from '../interfaces.js';
-import { RUN_KEY_SUFFIXES, redisKeys, type RedisKeys } from '../redis-layout.js';
+import { QUEUE_NAMES, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 
 /** SYNC_RUN_RETENTION's default, for stores built without a config (tests, tools). */
@@ -85,6 +85,14 @@ export function decodeChunkKeys(blob: Buffer): Map<number, string> {
     keys.set(line, entry.slice(tab + 1));
   }
   return keys;
+}
+
+/** A stored row (src/redis-layout.ts): "q|<generation>" for a waiting row (its key and version are in its job), else JSON. */
+export function parseRow(text: string, line: number): RowResult {
+  if (text.startsWith('q|')) return { line, state: 'queued', generation: Number(text.slice(2)) } as RowResult;
+  const row = JSON.parse(text) as RowResult;
+  row.line ??= line;
+  return row;
 }
 
 /** Bit `line` of a bitmap read with GETRANGE from byte `firstByte` (Redis numbers bits from each byte's high bit). */
@@ -259,12 +267,24 @@ export class ResultStore {
         this.redis.hmget(this.keys.rows(runId), ...lines),
         wantUnchanged ? this.redis.getrangeBuffer(this.keys.unchanged(runId), from >> 3, to >> 3) : Promise.resolve(Buffer.alloc(0)),
       ]);
-      for (let i = 0; i < values.length; i++) {
-        const json = values[i];
+      const rows: (RowResult | undefined)[] = values.map((text, i) => (text ? parseRow(text, from + i) : undefined));
+      // A waiting row does not repeat its job's key and version: the job holds them.
+      const keyless = rows.filter((r): r is RowResult => r !== undefined && r.key === undefined && (!states || states.includes(r.state)));
+      if (keyless.length > 0) {
+        const pipeline = this.redis.pipeline();
+        for (const r of keyless) pipeline.hget(`${this.keys.prefix}:${QUEUE_NAMES.patch}:${jobIdFor(runId, r.line, r.generation ?? 0)}`, 'data');
+        const datas = (await pipeline.exec()) ?? [];
+        keyless.forEach((r, i) => {
+          const data = datas[i]?.[1] as string | null | undefined;
+          const job = data ? (JSON.parse(data) as { key: string; version: string }) : undefined;
+          r.key = job?.key ?? '';
+          if (job) r.version = job.version;
+        });
+      }
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
         const line = from + i;
-        if (json) {
-          const row = JSON.parse(json) as RowResult;
-          row.line ??= line;
+        if (row) {
           if (!states || states.includes(row.state)) yield row;
         } else if (wantUnchanged && bitAt(bitmap, from >> 3, line)) {
           yield { line, key: await keyOfUnchanged(line), state: 'unchanged' };

@@ -16,8 +16,9 @@ Returns the first arrival number, then one decision per row:
 In dry-run mode nothing is written (no arrival number is taken, rows are judged against Redis only, not against
 each other) and each decision is one of: rejected | new | changed | unchanged | stale.
 Row layout (src/redis-layout.ts): an unchanged row is only a bit in the run's :unchanged bitmap; a queued row is
-{ state, version, key, generation }, built here by concatenation rather than sent: at a million rows, encoding it
-in the importer (and decoding and re-encoding it here) was a large share of the import's cost.
+"q|<generation>" (its key, values and version are in its job; its version also in P:latest); other rows are JSON, built here by concatenation
+rather than sent: at a million rows, encoding them in the importer (and decoding and re-encoding them here) was a
+large share of the import's cost.
 ]]
 local runKey, rowsKey, latestKey, fpKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local runId, full, prefix, mode, now, retentionMs, suffixes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -72,6 +73,12 @@ local function reopenRun(theRunKey)
   for suffix in string.gmatch(suffixes, '%S+') do redis.call('PERSIST', theRunKey .. suffix) end
 end
 
+-- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
+local function decodeRow(text)
+  if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
+  return cjson.decode(text)
+end
+
 -- `members` is the rest of the row's JSON after its "state" member, up to and including the closing brace.
 local function store(line, state, members)
   if state == 'unchanged' then redis.call('SETBIT', unchangedKey, line, 1)
@@ -89,8 +96,17 @@ for i = FIRST_ROW_ARG, #ARGV, 6 do
     if not existing and redis.call('GETBIT', unchangedKey, line) == 1 then existing = '{"state":"unchanged"}' end
   end
   if existing then
-    local row = cjson.decode(existing)
-    if row.state == 'queued' then out[#out + 1] = 'requeue|' .. tostring(row.generation or 0) .. '|' .. row.version else out[#out + 1] = 'dup' end
+    local row = decodeRow(existing)
+    -- A waiting row is always its key's newest update (a newer one supersedes it), so P:latest holds its version.
+    local version = row.version
+    if row.state == 'queued' and not version then
+      local latest = redis.call('HGET', latestKey, key)
+      if latest then
+        local p = split(latest)
+        if p[2] == runId and p[3] == line then version = p[1] end
+      end
+    end
+    if row.state == 'queued' and version then out[#out + 1] = 'requeue|' .. tostring(row.generation or 0) .. '|' .. version else out[#out + 1] = 'dup' end
   elseif kind == 'r' then
     if not dry then store(line, 'rejected', string.sub(json, 2)) end
     out[#out + 1] = 'rejected'
@@ -117,7 +133,8 @@ for i = FIRST_ROW_ARG, #ARGV, 6 do
       out[#out + 1] = 'unchanged'
     else
       redis.call('HSET', latestKey, key, version .. '|' .. runId .. '|' .. line)
-      store(line, 'queued', '"version":"' .. version .. '","key":' .. cjson.encode(key) .. ',"generation":0}')
+      redis.call('HSET', rowsKey, line, 'q|0')
+      counts.queued = counts.queued + 1
       counts.enqueued = counts.enqueued + 1
       local decision = 'queued'
       if lrun and not (lrun == runId and lline == line) then
@@ -125,7 +142,7 @@ for i = FIRST_ROW_ARG, #ARGV, 6 do
         local prevRowsKey = prevRunKey .. ':rows'
         local prevJson = redis.call('HGET', prevRowsKey, lline)
         if prevJson then
-          local prev = cjson.decode(prevJson)
+          local prev = decodeRow(prevJson)
           if prev.state == 'queued' then
             redis.call('HSET', prevRowsKey, lline, cjson.encode({ state = 'superseded', key = key, supersededBy = { runId = runId, line = tonumber(line) } }))
             redis.call('HINCRBY', prevRunKey, 'queued', -1)

@@ -33,9 +33,15 @@ local function finishRunIfDone(theRunKey)
   return true
 end
 
+-- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
+local function decodeRow(text)
+  if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
+  return cjson.decode(text)
+end
+
 local json = redis.call('HGET', rowsKey, line)
 if not json then return 'missing' end
-local row = cjson.decode(json)
+local row = decodeRow(json)
 if row.state ~= 'queued' then return 'done|' .. row.state end
 if (row.generation or 0) ~= generation then return 'done|stale-generation' end
 

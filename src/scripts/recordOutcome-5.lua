@@ -33,11 +33,17 @@ local function finishRunIfDone(theRunKey)
   return true
 end
 
+-- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
+local function decodeRow(text)
+  if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
+  return cjson.decode(text)
+end
+
 if redis.call('GET', lockKey) == owner then redis.call('DEL', lockKey) end
 
 local current = redis.call('HGET', rowsKey, line)
 if not current then return 'already|missing' end
-local row = cjson.decode(current)
+local row = decodeRow(current)
 if row.state ~= 'queued' or (row.generation or 0) ~= generation then return 'already|' .. row.state end
 
 redis.call('HSET', rowsKey, line, json)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
 import { memoryAllowsQueueing, parseInfoMemory, isOutOfMemoryReply, RedisOutOfMemoryError } from '../../src/queue/memory.js';
-import { compactOutcome, decodeChunkKeys, encodeChunkKeys } from '../../src/results/store.js';
+import { compactOutcome, decodeChunkKeys, encodeChunkKeys, parseRow } from '../../src/results/store.js';
 import { eventRunId } from '../../src/server/ingest.js';
 import { runsByState } from '../../src/server/metrics.js';
 
@@ -57,6 +57,11 @@ describe('per-row layout', () => {
     const record = { configurationType: 'mobileAppConfiguration' as const, configurationId: 'cfg', userStatusId: 'u', properties: { status: 'compliant' as const } };
     const stored = compactOutcome({ ...base, state: 'failed', httpStatus: 400, reason: 'bad', record });
     assert.deepEqual(stored, { key: base.key, state: 'failed', fingerprint: 'f', version: 'v', generation: 0, attempts: 1, finishedAt: 2, httpStatus: 400, reason: 'bad', record });
+  });
+  it('a waiting row is "q|<generation>"; other rows, and rows of the earlier layout, are JSON', () => {
+    assert.deepEqual(parseRow('q|3', 9), { line: 9, state: 'queued', generation: 3 });
+    assert.deepEqual(parseRow('{"state":"succeeded","key":"k","httpStatus":200}', 4), { line: 4, state: 'succeeded', key: 'k', httpStatus: 200 });
+    assert.deepEqual(parseRow('{"state":"queued","line":5,"key":"k","version":"v","generation":0}', 5), { line: 5, state: 'queued', key: 'k', version: 'v', generation: 0 });
   });
   it('chunk keys round-trip with their lines, gaps included, in far fewer bytes than the keys', () => {
     const rows = Array.from({ length: 1000 }, (_, i) => ({ line: 2 + i + (i > 500 ? 3 : 0), key: `mobileAppConfiguration/3f2c9a1e-0000-4000-a000-${String(i % 40).padStart(12, '0')}/user-${String(i * 7919).padStart(9, '0')}` }));
