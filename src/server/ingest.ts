@@ -106,6 +106,7 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
         rows: iterate(toRawRows(items, firstLine)),
         sourceLabel: EVENT_SOURCE_LABEL,
         origin: 'event',
+        checker,
         onJobsQueued: (ids) => jobIds.push(...ids),
       });
     } catch (err) {
