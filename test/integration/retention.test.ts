@@ -17,6 +17,7 @@ import { createServerMetrics } from '../../src/server/metrics.js';
 import { readCsv } from '../../src/sources/csv.js';
 import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { startPrivateRedis } from '../support/private-redis.js';
+import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text.js';
 
 const envs: TestEnv[] = [];
@@ -191,6 +192,39 @@ describe('per-row storage', () => {
     const csvReport = await runCli(['report', again.runId, '--state', 'unchanged'], t.env);
     assert.equal(csvReport.stdout.trim().split('\n').length, 1501);
     assert.equal((await store.getRow(again.runId, 803))!.key, keyOf.get(803));
+  });
+});
+
+describe('events', () => {
+  it('concurrent requests of one hour share a run, each with its own block of lines; the next hour starts a new run', async () => {
+    const t = await env('events-share');
+    let now = Date.UTC(2026, 10, 20, 10, 15);
+    const server = await startTestServer(t, { now: () => now });
+    try {
+      const bodies = Array.from({ length: 12 }, (_, r) => Array.from({ length: 5 }, (_, i) => (i === 2 && r % 3 === 0 ? { userStatusId: 'no-config' } : eventRecord(r * 5 + i))));
+      const answers = await Promise.all(bodies.map((body) => postEvents(server.url, body)));
+      const runIds = new Set(answers.map((a) => a.json.runId));
+      assert.deepEqual([...runIds], ['evt-20261120T10']);
+      const firstLines = answers.map((a) => a.json.firstLine as number).sort((a, b) => a - b);
+      assert.deepEqual(firstLines, Array.from({ length: 12 }, (_, r) => 1 + r * 5), 'blocks of 5 lines, none shared');
+      const jobIds = answers.flatMap((a) => a.json.jobIds as string[]);
+      assert.equal(new Set(jobIds).size, 56);
+      const store = new ResultStore(t.redis, t.prefix);
+      const status = (await store.status('evt-20261120T10'))!;
+      assert.deepEqual([status.total, status.rejected, status.pending], [60, 4, 56]);
+      // Each request's records are its lines: record i of a request is line firstLine + i.
+      for (const [r, answer] of answers.entries()) {
+        for (let i = 0; i < 5; i++) {
+          const row = (await store.getRow(answer.json.runId, answer.json.firstLine + i))!;
+          assert.equal(row.state, i === 2 && r % 3 === 0 ? 'rejected' : 'queued', `request ${r} record ${i}`);
+        }
+      }
+      now += 3_600_000;
+      const later = await postEvents(server.url, [eventRecord(1000)]);
+      assert.deepEqual([later.json.runId, later.json.firstLine], ['evt-20261120T11', 1]);
+    } finally {
+      await server.close();
+    }
   });
 });
 
