@@ -134,6 +134,11 @@ memory (rerun with the same --run-id once memory is freed: it continues where it
       } catch (err) {
         reporter.stop();
         const message = (err as Error).message;
+        if (err instanceof RedisOutOfMemoryError && err.queuedAll) {
+          throw new OperatorError(
+            `${message}: every row of ${label} was queued, but the run could not be marked as read to the end. Free memory (let workers finish queued rows, or run \`compliance-sync prune\`), then rerun with --run-id ${runId} to close it (nothing is queued twice).`,
+          );
+        }
         if (err instanceof RedisOutOfMemoryError) {
           const where = err.fromLine !== undefined ? `nothing from line ${err.fromLine} of ${label} on was queued` : `nothing of ${label} was queued`;
           throw new OperatorError(

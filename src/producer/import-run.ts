@@ -126,10 +126,20 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   const noteUnqueued = (line: number | undefined) => {
     if (line !== undefined && (firstUnqueuedLine === undefined || line < firstUnqueuedLine)) firstUnqueuedLine = line;
   };
+  // Memory checks go out with the chunks and are awaited MAX_CHUNKS_IN_FLIGHT - 1 chunks later: awaited at once, an
+  // INFO queued behind the previous chunk's admission would make every chunk wait for the one before it.
+  const memoryChecks: Promise<void>[] = [];
+  const startMemoryCheck = () => {
+    const check = options.memoryGuard?.check();
+    if (!check) return;
+    check.catch(() => undefined);
+    memoryChecks.push(check);
+  };
   const flush = async () => {
     if (pending.length === 0) return;
     try {
-      await options.memoryGuard?.check();
+      if (!runCreated) startMemoryCheck();
+      while (memoryChecks.length >= (runCreated ? MAX_CHUNKS_IN_FLIGHT - 1 : 1)) await memoryChecks.shift();
       await ensureRun();
     } catch (err) {
       noteUnqueued(pending[0].line);
@@ -148,6 +158,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
     admission.catch(() => undefined);
     done.catch(() => undefined);
     inFlight.push(done);
+    startMemoryCheck();
     while (inFlight.length >= MAX_CHUNKS_IN_FLIGHT) await inFlight.shift();
   };
 
@@ -175,7 +186,14 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   if (importError && !runCreated) throw importError;
   // A broken input still leaves a finished run: what was admitted is processed, and the error is kept with it.
   await ensureRun();
-  const finished = await store.finishImport(options.runId, importError?.message);
+  let finished: 'completed' | 'running';
+  try {
+    finished = await store.finishImport(options.runId, importError?.message);
+  } catch (err) {
+    if (importError || !isOutOfMemoryReply(err)) throw importError ?? err;
+    // Every row is queued; only closing the run failed. It stays open until a rerun (or the next event request) closes it.
+    throw new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined), undefined, { runId: options.runId, ...progress, resumed, completed: false });
+  }
   if (importError) throw importError;
   return { runId: options.runId, ...progress, resumed, completed: finished === 'completed' };
 }

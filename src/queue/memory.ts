@@ -19,8 +19,13 @@ export class RedisOutOfMemoryError extends OperatorError {
   override name = 'RedisOutOfMemoryError';
   constructor(
     readonly memory: RedisMemory | undefined,
-    /** The first input line (or record's line) that was not queued; undefined when no row was read. */
+    /** The first input line (or record's line) that was not queued; undefined when no row was read, or all were queued. */
     readonly fromLine?: number,
+    /**
+     * Set when every row was admitted and queued and only closing the run (marking its input read) failed: what the
+     * import would have returned. Rerunning with the same run id closes it, queueing nothing twice.
+     */
+    readonly queuedAll?: unknown,
   ) {
     super(`Redis is out of memory${memory && memory.maxBytes > 0 ? ` (${formatMb(memory.usedBytes)} used of maxmemory ${formatMb(memory.maxBytes)})` : ''}`);
   }

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { FieldError, RawRow } from '../interfaces.js';
-import { importRun } from '../producer/import-run.js';
+import { importRun, type ImportSummary } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import type { PatchQueue } from '../queue/queues.js';
-import { isOutOfMemoryReply } from '../queue/memory.js';
+import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
 import type { ResultStore } from '../results/store.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 
@@ -95,8 +95,8 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
 
     const runId = eventRunId(options.now?.() ?? Date.now());
     const jobIds: string[] = [];
-    let summary;
-    let firstLine: number;
+    let summary: ImportSummary;
+    let firstLine = 0;
     try {
       await options.memoryGuard?.check();
       firstLine = await options.store.reserveLines(runId, rows.length);
@@ -111,11 +111,17 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
       });
     } catch (err) {
       if (!isOutOfMemoryReply(err)) throw err;
-      request.log.error({ err: (err as Error).message }, 'Redis is out of memory: events refused');
-      return reply
-        .code(503)
-        .header('retry-after', '30')
-        .send({ statusCode: 503, error: 'Service Unavailable', message: `${(err as Error).message}; nothing was queued. Retry later.` });
+      if (err instanceof RedisOutOfMemoryError && err.queuedAll && firstLine > 0) {
+        // The records are queued; only closing the hour's run failed, and the next request of the hour closes it.
+        summary = err.queuedAll as ImportSummary;
+      } else {
+        const memoryError = err instanceof RedisOutOfMemoryError ? err : new RedisOutOfMemoryError(await readRedisMemory(options.store.redis).catch(() => undefined));
+        request.log.error({ err: (err as Error).message }, 'Redis is out of memory: events refused');
+        return reply
+          .code(503)
+          .header('retry-after', '30')
+          .send({ statusCode: 503, error: 'Service Unavailable', message: `${memoryError.message}; nothing was queued. Retry later.` });
+      }
     }
     // Every record was unchanged or superseded (or already sent): no worker will see this run end.
     if (summary.completed) options.alerts?.watch(runId);
