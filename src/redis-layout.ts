@@ -78,7 +78,10 @@ export const QUEUE_NAMES = {
   scheduledImport: 'scheduled-import',
 } as const;
 
-/** Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each. */
+/**
+ * Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each.
+ * `:timeline` is the per-run timeline (written by recordOutcome-5.lua and throttle recording), listed here already.
+ */
 export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline'];
 
 export function redisKeys(prefix: string) {
