@@ -12,6 +12,7 @@ import { ResultStore } from '../../src/results/store.js';
 import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
+import { queueRows } from './fleet-helpers.js';
 
 const ROWS = 6000;
 const cleanups: (() => Promise<void>)[] = [];
@@ -117,5 +118,29 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     const status = (await store.status('oom-b'))!;
     assert.deepEqual([status.pending, status.total], [ROWS, ROWS]);
     assert.equal((await store.stats()).rows.queued, ROWS);
+  });
+
+  it('a worker whose Redis fills up while PATCHes are in flight records their outcomes, and once memory is freed every row ends exactly once', async () => {
+    const { t, admin } = await fullRedisEnv('oom-worker', { SYNC_RATE_LIMIT: '200/s' });
+    await admin.config('SET', 'maxmemory', '0');
+    const rows = 300;
+    const runId = await queueRows(t.redis, t.prefix, rows);
+    t.sim.configure({ latencyMs: 150 });
+    const worker = await startInProcessWorker(t, { concurrency: 10 });
+    cleanups.push(() => worker.close());
+    await waitForRun(t.redis, t.prefix, runId, 30_000, (s) => s.succeeded >= 50);
+    // Full now: nothing may grow any more, but outcomes of PATCHes already sent must still be recorded.
+    await admin.config('SET', 'maxmemory', String((await readRedisMemory(admin)).usedBytes - 256 * 1024));
+    const store = new ResultStore(t.redis, t.prefix);
+    const before = (await store.status(runId))!.succeeded;
+    await new Promise((r) => setTimeout(r, 1500));
+    const during = (await store.status(runId))!;
+    assert.ok(during.succeeded > before, `outcomes were recorded while Redis was full (${before} -> ${during.succeeded})`);
+    await admin.config('SET', 'maxmemory', '0');
+    const done = await waitForRun(t.redis, t.prefix, runId, 60_000);
+    assert.deepEqual([done.state, done.succeeded, done.pending], ['completed', rows, 0]);
+    assert.equal(Object.keys(t.sim.state()).length, rows, 'every row reached Graph');
+    assert.equal(t.sim.counters().appliedTwice ?? 0, 0, 'no row was applied twice');
+    assert.equal((await store.stats()).rows.succeeded, rows, 'each row counted once');
   });
 });
