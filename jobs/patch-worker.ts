@@ -38,7 +38,7 @@ export interface PatchWorker {
 }
 
 export async function startPatchWorker(config: SyncConfig, redis: Redis, logger: Logger, options: PatchWorkerOptions): Promise<PatchWorker> {
-  const store = new ResultStore(redis, config.prefix);
+  const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const queue = createPatchQueue(redis, config.prefix);
   const breaker = new PermissionBreaker(redis, config.prefix);
   const writer = new UserStatusWriter(config, options.tokens ?? createTokenSource(config));

@@ -36,7 +36,7 @@ export interface ScheduledImportWorker {
  * paced by the patch workers anyway, and the per-schedule lock keeps firings of one schedule apart across processes.
  */
 export async function startScheduledImportWorker(config: SyncConfig, redis: Redis, logger: Logger, options: ScheduledImportWorkerOptions = {}): Promise<ScheduledImportWorker> {
-  const store = new ResultStore(redis, config.prefix);
+  const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const patchQueue = createPatchQueue(redis, config.prefix);
   const queue = createScheduleQueue(redis, config.prefix);
   let stopping = false;

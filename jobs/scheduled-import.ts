@@ -14,6 +14,7 @@ import type { ImportFailure } from './alerts.js';
 import { DEFAULT_SETTLE_MS, type ScheduledImportJobData, type ScheduleQueue } from '../src/queue/schedules.js';
 import { redisKeys } from '../src/redis-layout.js';
 import type { ResultStore } from '../src/results/store.js';
+import { MemoryGuard } from '../src/queue/memory.js';
 import { claimFile, finishFile, listInterrupted, listNewFiles, prepareDropFolder, type ClaimedFile } from '../src/sources/drop-folder.js';
 import { detectFormat, openInput, readRows, SourceError } from '../src/sources/index.js';
 import { readPostgres, redactPostgresUrl } from '../src/sources/postgres.js';
@@ -118,6 +119,7 @@ async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJo
     renames: data.renames,
     chunkSize: deps.chunkSize,
     onUnknownColumn: warnUnknownColumn(log),
+    memoryGuard: new MemoryGuard(deps.redis),
     logger: log,
   });
   log.info({ runId, rows: summary.rows, enqueued: summary.enqueued }, 'scheduled import finished');
@@ -167,15 +169,16 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
   };
   try {
     input = await openInput(claimed.path);
+    const checker = new RowChecker(data.renames, warnUnknownColumn(log));
     summary = await importRun(deps.store, deps.patchQueue, {
       runId,
-      rows: readRows(input, format, new RowChecker(data.renames).mapColumn, { encoding: data.encoding, maxRowBytes: deps.maxRowBytes }),
+      rows: readRows(input, format, checker.mapColumn, { encoding: data.encoding, maxRowBytes: deps.maxRowBytes }),
       sourceLabel: label,
       input: dropFileIdentity(data.scheduleName, claimed.name),
       full: data.full,
-      renames: data.renames,
+      checker,
       chunkSize: deps.chunkSize,
-      onUnknownColumn: warnUnknownColumn(log),
+      memoryGuard: new MemoryGuard(deps.redis),
       logger: log,
     });
   } catch (err) {

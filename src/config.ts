@@ -46,6 +46,10 @@ export interface SyncConfig {
    * before giving up; unset: the default of each (see src/queue/connection.ts).
    */
   redisConnectTimeoutMs?: number;
+  /** How long a finished run (its status, rows and every other key of it) is kept after it finishes (SYNC_RUN_RETENTION). */
+  runRetentionMs: number;
+  /** Imports and events stop queueing at this percent of Redis's maxmemory (SYNC_REDIS_MEMORY_HIGH_WATER; 100 = only when Redis refuses). */
+  memoryHighWaterPercent: number;
 }
 
 export class ConfigError extends OperatorError {
@@ -65,6 +69,19 @@ export function parseRateLimit(text: string): RateLimit {
   const windowMs = (match[2] === '' ? 1 : Number(match[2])) * UNITS[match[3]];
   if (limit < 1 || !(windowMs > 0)) throw new ConfigError(`SYNC_RATE_LIMIT "${text}" must allow at least 1 request in a positive window`);
   return { limit, windowMs };
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration such as "30d", "12h", "90m", "45s" or "500ms" (one whole number and one unit) to ms.
+ * Returns undefined for anything else, so each caller can name the variable or flag in its error.
+ */
+export function parseDuration(text: string): number | undefined {
+  const match = /^\s*(\d{1,12})\s*(ms|s|m|h|d)\s*$/.exec(text);
+  if (!match) return undefined;
+  const ms = Number(match[1]) * DURATION_UNITS[match[2]];
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 const positiveInt = (name: string, fallback: number) =>
@@ -109,6 +126,30 @@ const envSchema = z.object({
     .string()
     .optional()
     .refine((v) => v === undefined || v === '' || /^https?:\/\/[^\s]+$/i.test(v), 'SYNC_ALERT_WEBHOOK_URL must be an http(s) URL'),
+  SYNC_RUN_RETENTION: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 30 * 86_400_000;
+      const ms = parseDuration(v);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'SYNC_RUN_RETENTION must be a positive duration such as 30d, 12h, 90m or 45s' });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  SYNC_REDIS_MEMORY_HIGH_WATER: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 90;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 100) {
+        ctx.addIssue({ code: 'custom', message: 'SYNC_REDIS_MEMORY_HIGH_WATER must be a whole percent from 1 to 100' });
+        return z.NEVER;
+      }
+      return n;
+    }),
   SYNC_ALERT_FAILED_PERCENT: z
     .string()
     .optional()
@@ -153,6 +194,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
       .map((t) => t.trim())
       .filter((t) => t !== ''),
     apiBodyLimitBytes: e.SYNC_API_BODY_LIMIT_BYTES,
+    runRetentionMs: e.SYNC_RUN_RETENTION,
+    memoryHighWaterPercent: e.SYNC_REDIS_MEMORY_HIGH_WATER,
     ...(e.SYNC_ALERT_WEBHOOK_URL ? { alertWebhookUrl: e.SYNC_ALERT_WEBHOOK_URL } : {}),
     ...(e.SYNC_ALERT_FAILED_PERCENT ? { alertFailedPercent: Number(e.SYNC_ALERT_FAILED_PERCENT) } : {}),
     apiBodyTimeoutMs: e.SYNC_API_BODY_TIMEOUT_MS,

@@ -10,10 +10,14 @@
  *                       (src/queue/schedules.ts): { scheduleName, source: { kind: 'dir', dir } | { kind: 'postgres', url, query },
  *                         format?, full?, renames?, settleMs? }. A postgres URL is stored as given (password included, if any).
  *
- * Runs and rows:
+ * Runs and rows. EVERY key of a run is `P:run:{runId}` or `P:run:{runId}<suffix>` with its suffix listed in
+ * RUN_KEY_SUFFIXES below: the scripts that finish a run give each of them the run's retention (PEXPIRE
+ * SYNC_RUN_RETENTION), `prune` deletes each of them, and a running or blocked run's keys never expire (PERSIST when
+ * a finished run gets rows again or is blocked). A new per-run key must add its suffix there, and nothing else.
+ *   P:runs                  ZSET   runId -> createdAt (ms). Members whose run hash has expired are removed lazily
+ *                                  (when runs are listed, when a run is created, and by `prune`)
  *   Run ids are 1-128 characters of [A-Za-z0-9._-], not only dots (src/domain/run-id.ts), checked on the way in and
  *   when read back from P:runs, so no run id can name another key (`nd1:rows` is refused).
- *   P:runs                  ZSET   runId -> createdAt (ms)
  *   P:run:{runId}           HASH   counters per row state (rejected, unchanged, queued, succeeded, failed, superseded),
  *                                  input (what the run id stands for, set once at creation by createRun-2.lua, see
  *                                  src/producer/run-input.ts: `file <absolute path> size=<bytes> mtime=<ISO time>` | `stdin` |
@@ -24,7 +28,29 @@
  *                                  alertedCompleted, alertedFailedThreshold, alertedBlocked:<breaker trippedAt>
  *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
- *   P:run:{runId}:rows      HASH   line -> RowResult JSON (src/interfaces.ts); its `state` is the truth the counters follow
+ *   P:run:{runId}:rows      HASH   line -> the row (RowResult of src/interfaces.ts without `line`, which is the field);
+ *                                  its `state` is the truth the counters follow. Per state it holds only:
+ *                                    queued      "q|<generation>" (not JSON: the key, values and version are in its
+ *                                                job `${runId}:${line}:${generation}`, and, since a waiting row is always
+ *                                                its key's newest update, the version in P:latest), or, when `retry`/`resume` queued
+ *                                                a failed row again, the failed row's JSON with state "queued"
+ *                                    (JSON from here on)
+ *                                    succeeded   { state, key, httpStatus, attempts, requestId, finishedAt,
+ *                                                  responseSha256 } (Graph's 200 body repeats what was sent: only
+ *                                                  the first 16 hex digits of its SHA-256 are kept)
+ *                                    failed      { state, key, httpStatus, attempts, reason, requestId, finishedAt,
+ *                                                  record, fingerprint, version, generation } (what `retry` resends)
+ *                                    rejected    { state, key, reason, errors }
+ *                                    superseded  { state, key, supersededBy: { runId, line } }
+ *                                  Runs written before this layout hold every row as a full RowResult JSON (with `line`,
+ *                                  and Graph's `response`); they are read the same way and expire or are pruned alike.
+ *                                  An unchanged row is not in this hash at all:
+ *   P:run:{runId}:unchanged STRING bitmap: bit `line` is 1 for an unchanged row (a million lines: 125 KB)
+ *   P:run:{runId}:keys      HASH   "<firstLine>-<lastLine>" -> raw-deflated text, one line per valid row of an admitted
+ *                                  chunk that had unchanged rows: "<line minus the previous line>\t<key>\n". Only
+ *                                  unchanged rows are looked up here (report, runs API); written after the chunk's admission
+ *                                  with HSETNX, and again by a resumed import for chunks whose rows were already admitted
+ *   P:run:{runId}:nextLine  STRING last line handed out in a shared event run (each POST takes a block of lines)
  *   P:run:{runId}:timeline  HASH   per 10 s bucket of wall-clock time (`<b>` = epoch seconds of the bucket's start, src/results/timeline.ts):
  *                                  `<b>:succeeded`, `<b>:failed` -> rows that ended in that state in the bucket (recordOutcome, by the
  *                                  row's finishedAt); `<b>:throttled` -> 429s received; `<b>:pausedMs` -> ms those 429s added to
@@ -32,6 +58,13 @@
  *                                  An event request answered 503 (Redis did not answer in time) is cancelled by cancelRun-3.lua,
  *                                  sent after its writes on the same connection: its queued rows become failed with
  *                                  reason CANCELLED_REASON (src/server/ingest.ts), or its run is deleted when it holds no row.
+ *
+ * Fleet-wide counters, moved by the same scripts that move rows and runs (so /metrics reads them, never sums runs):
+ *   P:stats                 HASH   rows:<state> (rows:queued is the rows waiting now; the others count every row that
+ *                                  reached that state since the counters began, pruned or expired runs included),
+ *                                  runs:open (runs not finished), runs:blocked (runs blocked now),
+ *                                  runs:completed, runs:completed_with_errors (runs that finished, counted at each finish),
+ *                                  throttledCount, throttledMs (429s and the pause they caused, all runs)
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
  *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)
@@ -58,6 +91,12 @@ export const QUEUE_NAMES = {
   scheduledImport: 'scheduled-import',
 } as const;
 
+/**
+ * Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each.
+ * `:timeline` is the per-run timeline (written by recordOutcome-5.lua and throttle recording), listed here already.
+ */
+export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline'];
+
 export function redisKeys(prefix: string) {
   return {
     prefix,
@@ -65,6 +104,10 @@ export function redisKeys(prefix: string) {
     run: (runId: string) => `${prefix}:run:${runId}`,
     rows: (runId: string) => `${prefix}:run:${runId}:rows`,
     timeline: (runId: string) => `${prefix}:run:${runId}:timeline`,
+    unchanged: (runId: string) => `${prefix}:run:${runId}:unchanged`,
+    rowKeys: (runId: string) => `${prefix}:run:${runId}:keys`,
+    nextLine: (runId: string) => `${prefix}:run:${runId}:nextLine`,
+    stats: `${prefix}:stats`,
     latest: `${prefix}:latest`,
     fingerprints: `${prefix}:fingerprints`,
     seq: `${prefix}:seq`,

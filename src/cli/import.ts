@@ -5,6 +5,7 @@ import type { RawRow } from '../interfaces.js';
 import { dryRun } from '../producer/dry-run.js';
 import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
+import { MemoryGuard, RedisOutOfMemoryError } from '../queue/memory.js';
 import { detectFormat, openInput, readRows, SourceError } from '../sources/index.js';
 import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
@@ -69,8 +70,9 @@ Rows holding bytes that are not valid in the input's encoding are rejected, nami
 often writes windows-1252 or UTF-16: pass --encoding). An input with no data rows is imported as an empty run, with a
 warning on stderr. A run id names one input: a different input under an existing run id is refused (exit 2).
 
-Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, oversize CSV row, or Redis
-unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), 2 bad usage or a run id that holds another input.
+Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, oversize CSV row, Redis
+unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), or Redis out of memory (rerun with the same --run-id once
+memory is freed: it continues where it stopped), 2 bad usage or a run id that holds another input.
 --json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed"} as the last stdout line.`,
   )
   .action(async (file: string | undefined, flags: ImportFlags) => {
@@ -79,9 +81,15 @@ unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), 2 bad usage or a r
     }
     if (flags.fromPostgres && !flags.query) throw new OperatorError('--from-postgres needs --query <sql>', EXIT.usage);
     const renames = flags.map ?? {};
+    const warnings = new Set<string>();
+    const onUnknownColumn = (name: string) => {
+      if (!warnings.has(name)) process.stderr.write(`warning: column ${quoteValue(name)} is not a known column and is ignored\n`);
+      warnings.add(name);
+    };
+    // One checker for the whole import: the source maps header names with it, and the import validates with it.
     let checker: RowChecker;
     try {
-      checker = new RowChecker(renames);
+      checker = new RowChecker(renames, onUnknownColumn);
     } catch (err) {
       if (err instanceof ColumnError) throw new OperatorError(err.message, EXIT.usage);
       throw err;
@@ -122,15 +130,9 @@ unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), 2 bad usage or a r
       label = file === '-' ? `stdin (${format})` : `${file} (${format})`;
     }
 
-    const warnings = new Set<string>();
-    const onUnknownColumn = (name: string) => {
-      if (!warnings.has(name)) process.stderr.write(`warning: column ${quoteValue(name)} is not a known column and is ignored\n`);
-      warnings.add(name);
-    };
-
     await withServices(async ({ config, redis, store, queue, logger }) => {
       if (flags.dryRun) {
-        const summary = await dryRun(store, rows, { renames, full: flags.full, chunkSize: flags.chunkSize, onUnknownColumn });
+        const summary = await dryRun(store, rows, { checker, full: flags.full, chunkSize: flags.chunkSize });
         if (flags.json) printJson({ dryRun: true, ...summary });
         else process.stdout.write(`dry run of ${label}: ${summary.rows} rows: ${summary.new} new, ${summary.changed} changed, ${summary.unchanged} unchanged, ${summary.stale} stale, ${summary.rejected} rejected. Nothing was sent.\n`);
         return;
@@ -144,19 +146,30 @@ unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), 2 bad usage or a r
           rows,
           sourceLabel: label,
           full: flags.full,
-          renames,
+          checker,
           input,
+          memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
           chunkSize: flags.chunkSize,
-          onUnknownColumn,
           onProgress: (p) => reporter.update(p, bytesRead?.()),
           logger,
         });
       } catch (err) {
         reporter.stop();
         if (err instanceof RunInputConflictError) throw err;
+        const message = capText((err as Error).message);
+        if (err instanceof RedisOutOfMemoryError && err.queuedAll) {
+          throw new OperatorError(
+            `${message}: every row of ${label} was queued, but the run could not be marked as read to the end. Free memory (let workers finish queued rows, or run \`compliance-sync prune\`), then rerun with --run-id ${runId} to close it (nothing is queued twice).`,
+          );
+        }
+        if (err instanceof RedisOutOfMemoryError) {
+          const where = err.fromLine !== undefined ? `nothing from line ${err.fromLine} of ${label} on was queued` : `nothing of ${label} was queued`;
+          throw new OperatorError(
+            `${message}: ${where}. Free memory (let workers finish queued rows, or run \`compliance-sync prune\`), then rerun with --run-id ${runId} to pick up where it stopped.`,
+          );
+        }
         const redisFailure = describeRedisFailure(err, config.redisCommandTimeoutMs);
         if (redisFailure) throw new OperatorError(`${label}: import stopped: ${redisFailure}; rerun with --run-id ${runId} once Redis answers`);
-        const message = capText((err as Error).message);
         if (err instanceof ColumnError) throw new OperatorError(`${label}: ${message}`);
         throw new OperatorError(`${label}: import stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`);
       }

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   report: async () => (await import('./report.js')).reportCommand,
   retry: async () => (await import('./retry.js')).retryCommand,
   resume: async () => (await import('./resume.js')).resumeCommand,
+  prune: async () => (await import('./prune.js')).pruneCommand,
   schedule: async () => (await import('./schedule.js')).scheduleCommand,
   serve: async () => (await import('./serve.js')).serveCommand,
   simulate: async () => (await import('./simulate.js')).simulateCommand,

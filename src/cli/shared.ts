@@ -27,7 +27,7 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>, mo
   const [{ createLogger }, { createPatchQueue }] = await Promise.all([import('../logger.js'), import('../queue/queues.js')]);
   const logger = createLogger(config.logLevel);
   const redis = await connectRedis(config.redisUrl, mode, {}, redisOptionsOf(config));
-  const store = new ResultStore(redis, config.prefix);
+  const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const queue = createPatchQueue(redis, config.prefix);
   try {
     return await fn({ config, redis, store, queue, logger });

@@ -4,6 +4,7 @@ import { patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import { jobIdFor } from '../redis-layout.js';
 import { describeRedisFailure } from '../queue/connection.js';
 import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
+import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
 import { versionOf } from '../domain/version.js';
 import { decideRunReuse, labelIdentity, RunInputConflictError, type InputIdentity } from './run-input.js';
 import { RowChecker, rejectedRow, type UnversionedRow } from './validate-rows.js';
@@ -20,6 +21,10 @@ export interface ImportOptions {
   /** Send every valid row, ignoring the fingerprints of what Graph already holds. */
   full?: boolean;
   renames?: Record<string, string>;
+  /** The caller's checker, when it already built one (for the source's column mapping); else one is built from `renames`. */
+  checker?: RowChecker;
+  /** Checked before each chunk is queued; throws RedisOutOfMemoryError when Redis is too full to take more. */
+  memoryGuard?: { check(): Promise<void> };
   chunkSize?: number;
   origin?: 'bulk' | 'event';
   onUnknownColumn?: (name: string) => void;
@@ -68,7 +73,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   const chunkSize = options.chunkSize ?? 1000;
   const full = options.full === true;
   const origin = options.origin ?? 'bulk';
-  const checker = new RowChecker(options.renames, options.onUnknownColumn);
+  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn);
   const progress: ImportProgress = { rows: 0, accepted: 0, rejected: 0, unchanged: 0, superseded: 0, enqueued: 0 };
   let resumed = false;
   let pending: UnversionedRow[] = [];
@@ -93,6 +98,10 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
     const jobs: PatchJob[] = [];
     const replaced: string[] = [];
     const now = Date.now();
+    // Unchanged rows are only a bit in the run's bitmap: their keys are kept per chunk (a resumed pass re-adds them if missing).
+    if (decisions.some((d) => d.kind === 'unchanged' || d.kind === 'dup')) {
+      await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record));
+    }
     for (let i = 0; i < decisions.length; i++) {
       const decision = decisions[i];
       const row = chunk[i];
@@ -126,19 +135,44 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   };
 
   const inFlight: Promise<void>[] = [];
+  // The first line of the earliest chunk that was not fully queued, if any (for an out-of-memory stop).
+  let firstUnqueuedLine: number | undefined;
+  const noteUnqueued = (line: number | undefined) => {
+    if (line !== undefined && (firstUnqueuedLine === undefined || line < firstUnqueuedLine)) firstUnqueuedLine = line;
+  };
+  // Memory checks go out with the chunks and are awaited MAX_CHUNKS_IN_FLIGHT - 1 chunks later: awaited at once, an
+  // INFO queued behind the previous chunk's admission would make every chunk wait for the one before it.
+  const memoryChecks: Promise<void>[] = [];
+  const startMemoryCheck = () => {
+    const check = options.memoryGuard?.check();
+    if (!check) return;
+    check.catch(() => undefined);
+    memoryChecks.push(check);
+  };
   const flush = async () => {
     if (pending.length === 0) return;
-    await ensureRun();
+    try {
+      if (!runCreated) startMemoryCheck();
+      while (memoryChecks.length >= (runCreated ? MAX_CHUNKS_IN_FLIGHT - 1 : 1)) await memoryChecks.shift();
+      await ensureRun();
+    } catch (err) {
+      noteUnqueued(pending[0].line);
+      throw err;
+    }
     const chunk = pending;
     pending = [];
     // Sent now: Redis runs it after the earlier chunks' commands, so it sees their rows.
     const admission = store.admitRows(options.runId, full, chunk.map(admitRowOf));
     const previous = inFlight.length > 0 ? inFlight[inFlight.length - 1] : Promise.resolve();
-    const done = previous.then(() => enqueue(chunk, admission));
+    const done = previous.then(() => enqueue(chunk, admission)).catch((err: unknown) => {
+      noteUnqueued(chunk[0].line);
+      throw err;
+    });
     // Failures surface where `done` is awaited (below, or when draining); these only keep them from counting as unhandled.
     admission.catch(() => undefined);
     done.catch(() => undefined);
     inFlight.push(done);
+    startMemoryCheck();
     while (inFlight.length >= MAX_CHUNKS_IN_FLIGHT) await inFlight.shift();
   };
 
@@ -156,11 +190,25 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   for (const outcome of await Promise.allSettled(inFlight.splice(0))) {
     if (outcome.status === 'rejected') importError ??= outcome.reason as Error;
   }
+  // Out of memory: the run stays open (not finished, nothing reported as done), and rerunning with the same run id
+  // picks up where this pass stopped once memory is freed.
+  if (importError && isOutOfMemoryReply(importError)) {
+    // INFO is allowed while Redis refuses writes; the figures tell the operator how full it is.
+    const memoryError = importError instanceof RedisOutOfMemoryError ? importError : new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined));
+    throw memoryError.withLine(firstUnqueuedLine);
+  }
   // Nothing more is sent to a Redis that failed to answer: each further command would only wait out its own timeout.
   if (importError && (!runCreated || describeRedisFailure(importError, 0) !== undefined)) throw importError;
   // A broken input still leaves a finished run: what was admitted is processed, and the error is kept with it.
   await ensureRun();
-  const finished = await store.finishImport(options.runId, importError?.message);
+  let finished: 'completed' | 'running';
+  try {
+    finished = await store.finishImport(options.runId, importError?.message);
+  } catch (err) {
+    if (importError || !isOutOfMemoryReply(err)) throw importError ?? err;
+    // Every row is queued; only closing the run failed. It stays open until a rerun (or the next event request) closes it.
+    throw new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined), undefined, { runId: options.runId, ...progress, resumed, completed: false });
+  }
   if (importError) throw importError;
   return { runId: options.runId, ...progress, resumed, completed: finished === 'completed' };
 }
@@ -168,6 +216,6 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
 /** A valid row already has every field admitRows reads, so it goes as it is (no copy per row). */
 function admitRowOf(row: UnversionedRow): AdmitRow {
   if (row.record) return row;
-  const { state: _state, ...rejected } = rejectedRow(row);
+  const { state: _state, line: _line, ...rejected } = rejectedRow(row);
   return { line: row.line, key: '', fingerprint: '', reportedTicks: '', rejectedJson: JSON.stringify(rejected) };
 }

@@ -7,15 +7,18 @@ import type { ExistingRun } from '../results/store.js';
  *
  * - A file is `file <absolute path> size=<bytes> mtime=<ISO time>`: it pins the content, so a resume is allowed
  *   whether or not the earlier pass finished (a finished one just finds every line already admitted).
- * - Anything whose content cannot be pinned before it is read (stdin, a PostgreSQL query, an event request) is
- *   `stdin`, `postgres <url without password> <query>`, `http`: the same id may continue it only while the earlier
- *   pass did not finish (it broke off), and the caller must feed the same rows again.
+ * - Anything whose content cannot be pinned before it is read (stdin, a PostgreSQL query) is `stdin` or
+ *   `postgres <url without password> <query>`: the same id may continue it only while the earlier pass did not
+ *   finish (it broke off), and the caller must feed the same rows again.
+ * - Event requests (`http`) share the run of their hour by design, each on its own lines: they always continue it.
  */
 export interface InputIdentity {
   /** Stored with the run and compared as a string. */
   id: string;
   /** True when the identity pins the content (a file's path, size and modification time). */
   pinsContent: boolean;
+  /** True for inputs that add to a shared run by design: the event requests of one hour each take their own lines. */
+  appends?: boolean;
 }
 
 export function fileIdentity(absolutePath: string, size: number, mtimeMs: number): InputIdentity {
@@ -35,7 +38,7 @@ export function labelIdentity(sourceLabel: string): InputIdentity {
 }
 
 export const STDIN_IDENTITY: InputIdentity = { id: 'stdin', pinsContent: false };
-export const HTTP_IDENTITY: InputIdentity = { id: 'http', pinsContent: false };
+export const HTTP_IDENTITY: InputIdentity = { id: 'http', pinsContent: false, appends: true };
 export function postgresIdentity(redactedUrl: string, query: string): InputIdentity {
   return { id: `postgres ${redactedUrl} ${query}`, pinsContent: false };
 }
@@ -53,7 +56,7 @@ export function decideRunReuse(runId: string, existing: ExistingRun, input: Inpu
     reason: `run ${runId} already holds ${quote(held)}; ${why}. A run id names one input: import this one under a new --run-id (or none)`,
   });
   if (existing.input !== input.id) return refuse(`this input is ${quote(input.id)}`);
-  if (input.pinsContent) return { kind: 'resume' };
+  if (input.pinsContent || input.appends) return { kind: 'resume' };
   const brokeOff = !existing.importFinished || existing.importError !== '';
   if (brokeOff) return { kind: 'resume' };
   return refuse(`that ${input.id === 'stdin' ? 'stdin' : 'query'} import was read to the end, and a new ${input.id === 'stdin' ? 'stdin stream' : 'query result'} cannot be told apart from different data`);

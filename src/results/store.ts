@@ -1,12 +1,20 @@
+import { createHash } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus } from '../interfaces.js';
-import { redisKeys, type RedisKeys } from '../redis-layout.js';
+import { QUEUE_NAMES, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
 import { buildTimeline, timelineBucket, type Timeline } from './timeline.js';
 
+/** SYNC_RUN_RETENTION's default, for stores built without a config (tests, tools). */
+export const DEFAULT_RUN_RETENTION_MS = 30 * 86_400_000;
+const SUFFIXES = RUN_KEY_SUFFIXES.join(' ');
+
 export type AdmitDecision =
   | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' }
+  /** Dry-run verdicts: admitRows in dry-run mode decides as it would admit, and writes nothing. */
+  | { kind: 'new' | 'changed' | 'stale' }
   | { kind: 'queued'; replaced?: { runId: string; line: number; generation: number } }
   | { kind: 'requeue'; generation: number; version: string };
 
@@ -39,39 +47,138 @@ export interface ExistingRun {
   source: string;
 }
 
+/** What `prune` removed (or, dry, would remove). */
+export interface PruneResult {
+  runs: number;
+  rows: number;
+}
+
+/** Fleet-wide counters (P:stats), kept up to date by the scripts that move rows and runs. */
+export interface FleetStats {
+  rows: Record<RowState, number>;
+  runsOpen: number;
+  runsBlocked: number;
+  runsCompleted: number;
+  runsCompletedWithErrors: number;
+  throttledCount: number;
+  throttledMs: number;
+}
+
+/**
+ * The row JSON a finished row keeps (src/redis-layout.ts): what `report` shows, plus what `retry` needs for a failed
+ * row. Graph's 200 body repeats the properties that were sent, so a succeeded row keeps only a digest of it.
+ */
+export function compactOutcome(row: RowResult): Record<string, unknown> {
+  const { line: _line, startedAt: _startedAt, response, ...rest } = row;
+  const digest = response === undefined ? {} : { responseSha256: createHash('sha256').update(JSON.stringify(response)).digest('hex').slice(0, 16) };
+  if (row.state !== 'succeeded') return { ...rest, ...digest };
+  const { state, key, httpStatus, attempts, requestId, finishedAt } = rest;
+  return { state, key, httpStatus, attempts, requestId, finishedAt, ...digest };
+}
+
+/** Keys of a chunk's valid rows, as stored in P:run:{runId}:keys: "<line minus previous line>\t<key>\n" per row, raw-deflated. */
+export function encodeChunkKeys(rows: readonly { line: number; key: string }[]): Buffer {
+  let text = '';
+  let previous = 0;
+  for (const r of rows) {
+    text += `${r.line - previous}\t${r.key}\n`;
+    previous = r.line;
+  }
+  return deflateRawSync(text);
+}
+
+export function decodeChunkKeys(blob: Buffer): Map<number, string> {
+  const keys = new Map<number, string>();
+  let line = 0;
+  for (const entry of inflateRawSync(blob).toString('utf8').split('\n')) {
+    const tab = entry.indexOf('\t');
+    if (tab < 0) continue;
+    line += Number(entry.slice(0, tab));
+    keys.set(line, entry.slice(tab + 1));
+  }
+  return keys;
+}
+
+/** A stored row (src/redis-layout.ts): "q|<generation>" for a waiting row (its key and version are in its job), else JSON. */
+export function parseRow(text: string, line: number): RowResult {
+  if (text.startsWith('q|')) return { line, state: 'queued', generation: Number(text.slice(2)) } as RowResult;
+  const row = JSON.parse(text) as RowResult;
+  row.line ??= line;
+  return row;
+}
+
+/** Bit `line` of a bitmap read with GETRANGE from byte `firstByte` (Redis numbers bits from each byte's high bit). */
+function bitAt(bitmap: Buffer, firstByte: number, line: number): boolean {
+  const byte = bitmap[(line >> 3) - firstByte];
+  return byte !== undefined && (byte & (0x80 >> (line & 7))) !== 0;
+}
+
 export type ClaimDecision = 'send' | 'superseded' | 'locked' | 'missing' | `done|${string}`;
 
 /** The run and row result store: the only module that reads or writes run and row keys. */
 export class ResultStore {
   readonly keys: RedisKeys;
+  readonly runRetentionMs: number;
   constructor(
     readonly redis: Redis,
     prefix: string,
+    options: { runRetentionMs?: number } = {},
   ) {
     this.keys = redisKeys(prefix);
+    this.runRetentionMs = options.runRetentionMs ?? DEFAULT_RUN_RETENTION_MS;
   }
 
   /**
    * Creates the run with the identity of its input (see src/producer/run-input.ts), or returns what the run that
-   * already holds this id records about its input; the caller decides whether that is a resume.
+   * already holds this id records about its input; the caller decides whether that is a resume (reopenImport).
+   * Also drops from the run list a few runs that expired since, so the list stays as long as retention.
    */
   async createRun(runId: string, source: string, input: string, now = Date.now()): Promise<{ created: true } | { created: false; existing: ExistingRun }> {
-    const out = (await runScript(this.redis, 'createRun', [this.keys.run(runId), this.keys.runs], [now, source, input, runId])) as string[];
-    if (out[0] === 'created') return { created: true };
+    const out = (await runScript(this.redis, 'createRun', [this.keys.run(runId), this.keys.runs], [now, source, input, runId, this.keys.stats])) as string[];
+    if (out[0] === 'created') {
+      await this.forgetExpiredRuns(now - this.runRetentionMs);
+      return { created: true };
+    }
     return { created: false, existing: { input: out[1], importFinished: out[2] === '1', importError: out[3], source: out[4] } };
   }
 
   /**
-   * Fails every row of the run still queued, with `reason`, and closes the run: for a request answered with an
+   * Fails the rows of lines `firstLine`..`lastLine` still queued, with `reason`: for a request answered with an
    * error whose writes may still reach Redis afterwards. Send it on the connection that carried those writes.
    */
-  async cancelRun(runId: string, reason: string): Promise<number> {
-    return Number(await runScript(this.redis, 'cancelRun', [this.keys.run(runId), this.keys.rows(runId), this.keys.runs], [reason, Date.now(), runId]));
+  async cancelRun(runId: string, reason: string, firstLine: number, lastLine: number): Promise<number> {
+    return Number(
+      await runScript(
+        this.redis,
+        'cancelRun',
+        [this.keys.run(runId), this.keys.rows(runId), this.keys.runs],
+        [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES],
+      ),
+    );
   }
 
-  /** A resumed import reads its input again; the run is not finished until that pass ends. */
-  async reopenImport(runId: string): Promise<void> {
-    await this.redis.hset(this.keys.run(runId), 'importFinished', '0');
+  /**
+   * A resumed import (or the next event request of a shared run) reads input into the run again: the run is running,
+   * and its keys stop expiring, until that pass ends.
+   */
+  async reopenImport(runId: string, now = Date.now()): Promise<void> {
+    await runScript(this.redis, 'openRun', [this.keys.run(runId)], [runId, '', now, this.keys.prefix, SUFFIXES]);
+  }
+
+  /** Removes from P:runs up to `limit` runs created before `before` whose run hash has expired. */
+  private async forgetExpiredRuns(before: number, limit = 200): Promise<void> {
+    const ids = await this.redis.zrangebyscore(this.keys.runs, '-inf', before, 'LIMIT', 0, limit);
+    if (ids.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.exists(this.keys.run(id));
+    const exists = (await pipeline.exec()) ?? [];
+    const gone = ids.filter((_, i) => exists[i]?.[1] === 0);
+    if (gone.length > 0) await this.redis.zrem(this.keys.runs, ...gone);
+  }
+
+  /** Takes `count` consecutive lines of a shared (event) run for one request; returns the first. */
+  async reserveLines(runId: string, count: number): Promise<number> {
+    return (await this.redis.incrby(this.keys.nextLine(runId), count)) - count + 1;
   }
 
   async runExists(runId: string): Promise<boolean> {
@@ -84,12 +191,16 @@ export class ResultStore {
    * Admits a batch in one script call, which also takes the batch's arrival numbers (so no round trip precedes it).
    * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
    */
-  async admitRows(runId: string, full: boolean, rows: AdmitRow[]): Promise<AdmitResult> {
-    const args = new Array<string | number>(3 + rows.length * 6);
+  async admitRows(runId: string, full: boolean, rows: AdmitRow[], mode: 'write' | 'dry' = 'write'): Promise<AdmitResult> {
+    const args: (string | number)[] = new Array(7 + rows.length * 6);
     args[0] = runId;
     args[1] = full ? '1' : '0';
     args[2] = this.keys.prefix;
-    let a = 3;
+    args[3] = mode;
+    args[4] = Date.now();
+    args[5] = this.runRetentionMs;
+    args[6] = SUFFIXES;
+    let a = 7;
     for (const r of rows) {
       const rejected = r.rejectedJson !== undefined;
       args[a++] = rejected ? 'r' : 'v';
@@ -105,23 +216,46 @@ export class ResultStore {
     return { firstSequence: Number(out[0]), decisions };
   }
 
+  /**
+   * Records the keys of an admitted chunk's valid rows, for its unchanged rows (which are only a bit in a bitmap).
+   * HSETNX: a resumed import that reads the same chunk again writes it only if it is missing.
+   */
+  async storeChunkKeys(runId: string, rows: readonly { line: number; key: string }[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.redis.hsetnx(this.keys.rowKeys(runId), `${rows[0].line}-${rows[rows.length - 1].line}`, encodeChunkKeys(rows));
+  }
+
   async claimRow(runId: string, line: number, key: string, version: string, generation: number, owner: string, lockTtlMs: number): Promise<ClaimDecision> {
     return (await runScript(
       this.redis,
       'claimRow',
       [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(key)],
-      [line, key, version, generation, owner, lockTtlMs],
+      [line, key, version, generation, owner, lockTtlMs, this.keys.prefix, Date.now(), this.runRetentionMs, SUFFIXES],
     )) as ClaimDecision;
   }
 
-  /** Returns `completed` when this outcome finished the run. */
+  /** Returns `completed` when this outcome finished the run. The row is stored compacted (compactOutcome). */
   async recordOutcome(runId: string, row: RowResult & { state: 'succeeded' | 'failed' }, owner: string): Promise<'recorded' | 'completed' | `already|${string}`> {
     return (await runScript(
       this.redis,
       'recordOutcome',
       [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key), this.keys.timeline(runId)],
-      // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
-      [row.line, row.state, JSON.stringify(row), row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, Date.now(), timelineBucket(row.finishedAt ?? Date.now())],
+      [
+        row.line,
+        row.state,
+        JSON.stringify(compactOutcome(row)),
+        row.key,
+        row.fingerprint ?? '',
+        row.version ?? '',
+        owner,
+        row.generation ?? 0,
+        Date.now(),
+        this.keys.prefix,
+        this.runRetentionMs,
+        SUFFIXES,
+        // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
+        timelineBucket(row.finishedAt ?? Date.now()),
+      ],
     )) as 'recorded' | 'completed';
   }
 
@@ -131,43 +265,89 @@ export class ResultStore {
   }
 
   async finishImport(runId: string, importError?: string): Promise<'completed' | 'running'> {
-    return (await runScript(this.redis, 'finishImport', [this.keys.run(runId)], [Date.now(), importError ?? ''])) as 'completed' | 'running';
+    return (await runScript(this.redis, 'finishImport', [this.keys.run(runId)], [Date.now(), importError ?? '', this.keys.prefix, this.runRetentionMs, SUFFIXES])) as
+      | 'completed'
+      | 'running';
   }
 
   async requeueRow(runId: string, line: number, expectedState: RowState): Promise<{ kind: 'requeued'; generation: number } | { kind: 'superseded' | 'skip' }> {
-    const out = (await runScript(this.redis, 'requeueRow', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest], [line, runId, expectedState])) as string;
+    const out = (await runScript(this.redis, 'requeueRow', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest], [line, runId, expectedState, this.keys.prefix, SUFFIXES])) as string;
     const [kind, generation] = out.split('|');
     return kind === 'requeued' ? { kind, generation: Number(generation) } : { kind: kind as 'superseded' | 'skip' };
   }
 
   async getRow(runId: string, line: number): Promise<RowResult | undefined> {
-    const json = await this.redis.hget(this.keys.rows(runId), String(line));
-    return json ? (JSON.parse(json) as RowResult) : undefined;
+    for await (const row of this.iterateRows(runId, undefined, 1, line)) return row.line === line ? row : undefined;
+    return undefined;
   }
 
-  /** Streams a run's rows in line order, a range of lines per round trip, so memory stays flat at a million rows. */
+  /**
+   * Streams a run's rows in line order, a range of lines per round trip, so memory stays flat at a million rows.
+   * Unchanged rows come from the run's bitmap, with their key from the chunk they were admitted in.
+   */
   async *iterateRows(runId: string, states?: readonly RowState[], batchSize = 2000, fromLine = 1): AsyncGenerator<RowResult> {
     const maxLine = Number((await this.redis.hget(this.keys.run(runId), 'maxLine')) ?? 0);
+    const wantUnchanged = !states || states.includes('unchanged');
+    let chunkRanges: { first: number; last: number; field: string }[] | undefined;
+    let cached: { field: string; keys: Map<number, string> } | undefined;
+    const keyOfUnchanged = async (line: number): Promise<string> => {
+      chunkRanges ??= (await this.redis.hkeys(this.keys.rowKeys(runId))).map((field) => {
+        const [first, last] = field.split('-').map(Number);
+        return { first, last, field };
+      });
+      const range = chunkRanges.find((r) => r.first <= line && line <= r.last);
+      if (!range) return '';
+      if (cached?.field !== range.field) {
+        const blob = await this.redis.hgetBuffer(this.keys.rowKeys(runId), range.field);
+        cached = { field: range.field, keys: blob ? decodeChunkKeys(blob) : new Map() };
+      }
+      return cached.keys.get(line) ?? '';
+    };
     for (let from = Math.max(1, fromLine); from <= maxLine; from += batchSize) {
-      const lines = Array.from({ length: Math.min(batchSize, maxLine - from + 1) }, (_, i) => String(from + i));
-      const values = await this.redis.hmget(this.keys.rows(runId), ...lines);
-      for (const json of values) {
-        if (!json) continue;
-        const row = JSON.parse(json) as RowResult;
-        if (!states || states.includes(row.state)) yield row;
+      const to = Math.min(maxLine, from + batchSize - 1);
+      const lines = Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+      const [values, bitmap] = await Promise.all([
+        this.redis.hmget(this.keys.rows(runId), ...lines),
+        wantUnchanged ? this.redis.getrangeBuffer(this.keys.unchanged(runId), from >> 3, to >> 3) : Promise.resolve(Buffer.alloc(0)),
+      ]);
+      const rows: (RowResult | undefined)[] = values.map((text, i) => (text ? parseRow(text, from + i) : undefined));
+      // A waiting row does not repeat its job's key and version: the job holds them.
+      const keyless = rows.filter((r): r is RowResult => r !== undefined && r.key === undefined && (!states || states.includes(r.state)));
+      if (keyless.length > 0) {
+        const pipeline = this.redis.pipeline();
+        for (const r of keyless) pipeline.hget(`${this.keys.prefix}:${QUEUE_NAMES.patch}:${jobIdFor(runId, r.line, r.generation ?? 0)}`, 'data');
+        const datas = (await pipeline.exec()) ?? [];
+        keyless.forEach((r, i) => {
+          const data = datas[i]?.[1] as string | null | undefined;
+          const job = data ? (JSON.parse(data) as { key: string; version: string }) : undefined;
+          r.key = job?.key ?? '';
+          if (job) r.version = job.version;
+        });
+      }
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
+        const line = from + i;
+        if (row) {
+          if (!states || states.includes(row.state)) yield row;
+        } else if (wantUnchanged && bitAt(bitmap, from >> 3, line)) {
+          yield { line, key: await keyOfUnchanged(line), state: 'unchanged' };
+        }
       }
     }
   }
 
   async addThrottle(runId: string, count: number, pausedMs: number, now = Date.now()): Promise<void> {
+    const ms = Math.round(pausedMs);
     const bucket = timelineBucket(now);
     await this.redis
       .multi()
       .hincrby(this.keys.run(runId), 'throttledCount', count)
-      .hincrby(this.keys.run(runId), 'throttledMs', Math.round(pausedMs))
+      .hincrby(this.keys.run(runId), 'throttledMs', ms)
+      .hincrby(this.keys.stats, 'throttledCount', count)
+      .hincrby(this.keys.stats, 'throttledMs', ms)
       // Timeline: the 429s and the pause they caused, in the bucket they arrived in.
       .hincrby(this.keys.timeline(runId), `${bucket}:throttled`, count)
-      .hincrby(this.keys.timeline(runId), `${bucket}:pausedMs`, Math.round(pausedMs))
+      .hincrby(this.keys.timeline(runId), `${bucket}:pausedMs`, ms)
       .exec();
   }
 
@@ -176,9 +356,50 @@ export class ResultStore {
     return buildTimeline(await this.redis.hgetall(this.keys.timeline(runId)));
   }
 
+  /** A blocked run keeps every key until it is unblocked (see setRunBlocked-1.lua). */
   async setBlocked(runId: string, reason: string | undefined): Promise<void> {
-    if (reason) await this.redis.hset(this.keys.run(runId), 'blocked', '1', 'blockedReason', reason);
-    else await this.redis.hset(this.keys.run(runId), 'blocked', '0', 'blockedReason', '');
+    await runScript(this.redis, 'setRunBlocked', [this.keys.run(runId)], [reason ? '1' : '0', reason ?? '', this.keys.prefix, this.runRetentionMs, SUFFIXES]);
+  }
+
+  /**
+   * Removes every finished run that finished at least `olderThanMs` ago, with all its keys; never a running or blocked
+   * run. Goes through the run list (as long as retention allows, not the rows), one script call per run.
+   */
+  async prune(olderThanMs: number, options: { dryRun?: boolean; now?: number; onProgress?: (checked: number, total: number, result: PruneResult) => void } = {}): Promise<PruneResult> {
+    const cutoff = (options.now ?? Date.now()) - olderThanMs;
+    const result: PruneResult = { runs: 0, rows: 0 };
+    const total = await this.redis.zcard(this.keys.runs);
+    let checked = 0;
+    // Oldest first, by createdAt; a run created after the cutoff cannot have finished before it.
+    for (let offset = 0; ; ) {
+      const ids = await this.redis.zrangebyscore(this.keys.runs, '-inf', cutoff, 'LIMIT', offset, 500);
+      if (ids.length === 0) break;
+      let kept = 0;
+      for (const id of ids) {
+        const rows = Number(await runScript(this.redis, 'pruneRun', [this.keys.run(id)], [id, this.keys.prefix, SUFFIXES, cutoff, options.dryRun ? '1' : '0']));
+        if (rows >= 0) {
+          result.runs++;
+          result.rows += rows;
+          if (options.dryRun) kept++;
+        } else if (options.dryRun || (await this.redis.zscore(this.keys.runs, id)) !== null) kept++;
+        options.onProgress?.(++checked, total, result);
+      }
+      offset += kept;
+    }
+    return result;
+  }
+
+  async stats(): Promise<FleetStats> {
+    const h = await this.redis.hgetall(this.keys.stats);
+    return {
+      rows: Object.fromEntries(ROW_STATES.map((s) => [s, num(h, `rows:${s}`)])) as Record<RowState, number>,
+      runsOpen: num(h, 'runs:open'),
+      runsBlocked: num(h, 'runs:blocked'),
+      runsCompleted: num(h, 'runs:completed'),
+      runsCompletedWithErrors: num(h, 'runs:completed_with_errors'),
+      throttledCount: num(h, 'throttledCount'),
+      throttledMs: num(h, 'throttledMs'),
+    };
   }
 
   /**
@@ -201,16 +422,22 @@ export class ResultStore {
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.run(id));
     const results = (await pipeline.exec()) ?? [];
-    return ids.flatMap((id, i) => {
+    const gone: string[] = [];
+    const runs = ids.flatMap((id, i) => {
       const h = results[i]?.[1] as Record<string, string> | undefined;
-      return h && Object.keys(h).length > 0 ? [toStatus(id, h)] : [];
+      if (h && Object.keys(h).length > 0) return [toStatus(id, h)];
+      if (!results[i]?.[0]) gone.push(id);
+      return [];
     });
+    // Expired runs leave the list as soon as anyone lists it.
+    if (gone.length > 0) await this.redis.zrem(this.keys.runs, ...gone);
+    return runs;
   }
 }
 
 // Shared (frozen) objects for the common answers: a million-row import makes a million decisions.
 const SIMPLE_DECISIONS: Record<string, AdmitDecision> = Object.fromEntries(
-  (['queued', 'unchanged', 'rejected', 'superseded', 'dup'] as const).map((kind) => [kind, Object.freeze({ kind })]),
+  (['queued', 'unchanged', 'rejected', 'superseded', 'dup', 'new', 'changed', 'stale'] as const).map((kind) => [kind, Object.freeze({ kind })]),
 );
 
 function parseDecision(text: string): AdmitDecision {
@@ -219,7 +446,7 @@ function parseDecision(text: string): AdmitDecision {
   const [kind, a, b, c] = text.split('|');
   if (kind === 'queued') return { kind, replaced: { runId: a, line: Number(b), generation: Number(c) } };
   if (kind === 'requeue') return { kind, generation: Number(a), version: b };
-  return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' };
+  return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'new' | 'changed' | 'stale' };
 }
 
 const num = (h: Record<string, string>, field: string) => Number(h[field] ?? 0);

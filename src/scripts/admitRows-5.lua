@@ -1,7 +1,8 @@
 --[[
-Admits a batch of imported rows into a run, atomically per row.
+Admits a batch of imported rows into a run, atomically per row; or, in dry-run mode, decides the same way and writes nothing.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] arrival counter (P:seq)
-ARGV[1] runId, ARGV[2] full ("1" ignores fingerprints), ARGV[3] key prefix
+ARGV[1] runId, ARGV[2] full ("1" ignores fingerprints), ARGV[3] key prefix, ARGV[4] mode ("write" | "dry"),
+ARGV[5] now (ms), ARGV[6] run retention (ms), ARGV[7] the run's key suffixes (RUN_KEY_SUFFIXES, space-separated),
 then groups of 6: kind ("r" rejected | "v" valid), line, key, fingerprint, reported ticks (see src/domain/version.ts),
   and for a rejected row its JSON without "state" (a non-empty object; the script adds it), '' for a valid row
 The batch takes one arrival number per row, in order: row i's version is "<ticks>:<first + i, 16 digits>",
@@ -12,15 +13,24 @@ Returns the first arrival number, then one decision per row:
                            and with the version stored then (its arrival number was taken by the first pass)
   rejected | unchanged | superseded | queued
   queued|<runId>|<line>|<generation>  queued, and the older waiting row it replaced (its job should be removed)
-A valid row's JSON ({ state, version, line, key, fingerprint, generation: 0 } plus supersededBy when superseded)
-is built here by concatenation rather than sent: at a million rows, encoding it in the importer (and decoding and
-re-encoding it here) was a large share of the import's cost.
+In dry-run mode nothing is written (no arrival number is taken, rows are judged against Redis only, not against
+each other) and each decision is one of: rejected | new | changed | unchanged | stale.
+Row layout (src/redis-layout.ts): an unchanged row is only a bit in the run's :unchanged bitmap; a queued row is
+"q|<generation>" (its key, values and version are in its job; its version also in P:latest); other rows are JSON, built here by concatenation
+rather than sent: at a million rows, encoding them in the importer (and decoding and re-encoding them here) was a
+large share of the import's cost.
 ]]
 local runKey, rowsKey, latestKey, fpKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local runId, full, prefix = ARGV[1], ARGV[2], ARGV[3]
-local count = (#ARGV - 3) / 6
-local firstSequence = redis.call('INCRBY', seqKey, count) - count + 1
+local runId, full, prefix, mode, now, retentionMs, suffixes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local FIRST_ROW_ARG = 8
+local dry = mode == 'dry'
+local count = (#ARGV - FIRST_ROW_ARG + 1) / 6
+local firstSequence
+if dry then firstSequence = tonumber(redis.call('GET', seqKey) or '0') + 1
+else firstSequence = redis.call('INCRBY', seqKey, count) - count + 1 end
 local out = { tostring(firstSequence) }
+local statsKey = prefix .. ':stats'
+local unchangedKey = runKey .. ':unchanged'
 local maxLine = tonumber(redis.call('HGET', runKey, 'maxLine') or '0')
 -- This run's counters move once per batch; the script is atomic, so nobody sees the difference.
 local counts = { rejected = 0, unchanged = 0, superseded = 0, queued = 0, enqueued = 0 }
@@ -36,68 +46,125 @@ local function split(value)
   end
 end
 
+-- Ends a run whose input is read and whose rows have all ended (the same block is in every script that can end one):
+-- stamps finishedAt, counts the run in the fleet's stats, and starts the retention clock on every key of the run.
+-- A blocked run keeps its keys until it is resumed.
+local function finishRunIfDone(theRunKey)
+  local h = redis.call('HMGET', theRunKey, 'importFinished', 'queued', 'finishedAt', 'blocked', 'failed', 'importError')
+  if h[1] ~= '1' or tonumber(h[2] or '0') > 0 or h[3] then return false end
+  redis.call('HSET', theRunKey, 'finishedAt', now)
+  redis.call('HINCRBY', statsKey, 'runs:open', -1)
+  local outcome = 'completed'
+  if tonumber(h[5] or '0') > 0 or (h[6] and h[6] ~= '') then outcome = 'completed_with_errors' end
+  redis.call('HINCRBY', statsKey, 'runs:' .. outcome, 1)
+  if h[4] ~= '1' then
+    redis.call('PEXPIRE', theRunKey, retentionMs)
+    for suffix in string.gmatch(suffixes, '%S+') do redis.call('PEXPIRE', theRunKey .. suffix, retentionMs) end
+  end
+  return true
+end
+
+-- A finished run that takes new waiting rows (a shared event run, a resumed import) is running again, and keeps its keys.
+local function reopenRun(theRunKey)
+  if not redis.call('HGET', theRunKey, 'finishedAt') then return end
+  redis.call('HDEL', theRunKey, 'finishedAt')
+  redis.call('HINCRBY', statsKey, 'runs:open', 1)
+  redis.call('PERSIST', theRunKey)
+  for suffix in string.gmatch(suffixes, '%S+') do redis.call('PERSIST', theRunKey .. suffix) end
+end
+
+-- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
+local function decodeRow(text)
+  if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
+  return cjson.decode(text)
+end
+
 -- `members` is the rest of the row's JSON after its "state" member, up to and including the closing brace.
 local function store(line, state, members)
-  redis.call('HSET', rowsKey, line, '{"state":"' .. state .. '",' .. members)
+  if state == 'unchanged' then redis.call('SETBIT', unchangedKey, line, 1)
+  else redis.call('HSET', rowsKey, line, '{"state":"' .. state .. '",' .. members) end
   counts[state] = counts[state] + 1
 end
 
-for i = 4, #ARGV, 6 do
+for i = FIRST_ROW_ARG, #ARGV, 6 do
   local kind, line, key, fp, ticks, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local version = ticks .. ':' .. string.format('%016d', firstSequence + (i - 4) / 6)
+  local version = ticks .. ':' .. string.format('%016d', firstSequence + (i - FIRST_ROW_ARG) / 6)
   if tonumber(line) > maxLine then maxLine = tonumber(line) end
-  local existing = redis.call('HGET', rowsKey, line)
+  local existing = nil
+  if not dry then
+    existing = redis.call('HGET', rowsKey, line)
+    if not existing and redis.call('GETBIT', unchangedKey, line) == 1 then existing = '{"state":"unchanged"}' end
+  end
   if existing then
-    local row = cjson.decode(existing)
-    if row.state == 'queued' then out[#out + 1] = 'requeue|' .. tostring(row.generation or 0) .. '|' .. row.version else out[#out + 1] = 'dup' end
+    local row = decodeRow(existing)
+    -- A waiting row is always its key's newest update (a newer one supersedes it), so P:latest holds its version.
+    local version = row.version
+    if row.state == 'queued' and not version then
+      local latest = redis.call('HGET', latestKey, key)
+      if latest then
+        local p = split(latest)
+        if p[2] == runId and p[3] == line then version = p[1] end
+      end
+    end
+    if row.state == 'queued' and version then out[#out + 1] = 'requeue|' .. tostring(row.generation or 0) .. '|' .. version else out[#out + 1] = 'dup' end
   elseif kind == 'r' then
-    store(line, 'rejected', string.sub(json, 2))
+    if not dry then store(line, 'rejected', string.sub(json, 2)) end
     out[#out + 1] = 'rejected'
   else
-    local members = '"version":"' .. version .. '","line":' .. line .. ',"key":' .. cjson.encode(key) .. ',"fingerprint":' .. cjson.encode(fp) .. ',"generation":0}'
     local latest = redis.call('HGET', latestKey, key)
     local lv, lrun, lline
     if latest then
       local p = split(latest); lv, lrun, lline = p[1], p[2], p[3]
     end
-    if lv and lv > version then
-      store(line, 'superseded', '"supersededBy":' .. cjson.encode({ runId = lrun, line = tonumber(lline) }) .. ',' .. members)
+    local sent = redis.call('HGET', fpKey, key)
+    local sfp, sv
+    if sent then local p = split(sent); sfp, sv = p[1], p[2] end
+    local unchanged = full ~= '1' and sfp == fp and (lv == nil or lv == sv)
+    if dry then
+      if lv and lv > version then out[#out + 1] = 'stale'
+      elseif unchanged then out[#out + 1] = 'unchanged'
+      elseif sent or latest then out[#out + 1] = 'changed'
+      else out[#out + 1] = 'new' end
+    elseif lv and lv > version then
+      store(line, 'superseded', '"supersededBy":' .. cjson.encode({ runId = lrun, line = tonumber(lline) }) .. ',"key":' .. cjson.encode(key) .. '}')
       out[#out + 1] = 'superseded'
+    elseif unchanged then
+      store(line, 'unchanged', '')
+      out[#out + 1] = 'unchanged'
     else
-      local sent = redis.call('HGET', fpKey, key)
-      local sfp, sv
-      if sent then local p = split(sent); sfp, sv = p[1], p[2] end
-      if full ~= '1' and sfp == fp and (lv == nil or lv == sv) then
-        store(line, 'unchanged', members)
-        out[#out + 1] = 'unchanged'
-      else
-        redis.call('HSET', latestKey, key, version .. '|' .. runId .. '|' .. line)
-        store(line, 'queued', members)
-        counts.enqueued = counts.enqueued + 1
-        local decision = 'queued'
-        if lrun and not (lrun == runId and lline == line) then
-          local prevRowsKey = prefix .. ':run:' .. lrun .. ':rows'
-          local prevJson = redis.call('HGET', prevRowsKey, lline)
-          if prevJson then
-            local prev = cjson.decode(prevJson)
-            if prev.state == 'queued' then
-              prev.state = 'superseded'
-              prev.supersededBy = { runId = runId, line = tonumber(line) }
-              redis.call('HSET', prevRowsKey, lline, cjson.encode(prev))
-              local prevRunKey = prefix .. ':run:' .. lrun
-              redis.call('HINCRBY', prevRunKey, 'queued', -1)
-              redis.call('HINCRBY', prevRunKey, 'superseded', 1)
-              decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0)
-            end
+      redis.call('HSET', latestKey, key, version .. '|' .. runId .. '|' .. line)
+      redis.call('HSET', rowsKey, line, 'q|0')
+      counts.queued = counts.queued + 1
+      counts.enqueued = counts.enqueued + 1
+      local decision = 'queued'
+      if lrun and not (lrun == runId and lline == line) then
+        local prevRunKey = prefix .. ':run:' .. lrun
+        local prevRowsKey = prevRunKey .. ':rows'
+        local prevJson = redis.call('HGET', prevRowsKey, lline)
+        if prevJson then
+          local prev = decodeRow(prevJson)
+          if prev.state == 'queued' then
+            redis.call('HSET', prevRowsKey, lline, cjson.encode({ state = 'superseded', key = key, supersededBy = { runId = runId, line = tonumber(line) } }))
+            redis.call('HINCRBY', prevRunKey, 'queued', -1)
+            redis.call('HINCRBY', prevRunKey, 'superseded', 1)
+            redis.call('HINCRBY', statsKey, 'rows:queued', -1)
+            redis.call('HINCRBY', statsKey, 'rows:superseded', 1)
+            decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0)
+            if lrun ~= runId then finishRunIfDone(prevRunKey) end
           end
         end
-        out[#out + 1] = decision
       end
+      out[#out + 1] = decision
     end
   end
 end
+if dry then return out end
 for state, n in pairs(counts) do
-  if n > 0 then redis.call('HINCRBY', runKey, state, n) end
+  if n > 0 then
+    redis.call('HINCRBY', runKey, state, n)
+    if state ~= 'enqueued' then redis.call('HINCRBY', statsKey, 'rows:' .. state, n) end
+  end
 end
+if counts.queued > 0 then reopenRun(runKey) end
 redis.call('HSET', runKey, 'maxLine', maxLine)
 return out

@@ -1,34 +1,57 @@
 --[[
-Ends a run whose request the server already answered with an error (Redis did not answer in time): every row
-still queued becomes failed, so a job that reached Redis after the answer is never sent (claimRow sees the row
-is no longer queued). Sent on the same connection as the request's own writes, so Redis runs it after all of them.
-KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] runs zset; ARGV[1] reason, ARGV[2] now (ms), ARGV[3] run id
+Cancels the rows of one request the server already answered with an error (Redis did not answer in time): every
+row of lines ARGV[4]..ARGV[5] still queued becomes failed, so a job that reached Redis after the answer is never
+sent (claimRow sees the row is no longer queued). Sent on the same connection as the request's own writes, so
+Redis runs it after all of them. Event runs are shared by the requests of an hour: only this request's lines are
+touched, and the run ends here only when no other row is queued.
+KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] runs zset
+ARGV[1] reason, ARGV[2] now (ms), ARGV[3] run id, ARGV[4] first line, ARGV[5] last line, ARGV[6] key prefix,
+ARGV[7] run retention (ms), ARGV[8] the run's key suffixes (space-separated)
 A run that reached Redis without any row is removed altogether: it holds nothing to report.
 Returns: the number of rows cancelled (0 when the run never reached Redis)
 ]]
 local runKey, rowsKey = KEYS[1], KEYS[2]
+local reason, now, runId = ARGV[1], ARGV[2], ARGV[3]
+local firstLine, lastLine = tonumber(ARGV[4]), tonumber(ARGV[5])
+local statsKey = ARGV[6] .. ':stats'
 if redis.call('EXISTS', runKey) == 0 then return 0 end
 if redis.call('EXISTS', rowsKey) == 0 then
+  if not redis.call('HGET', runKey, 'finishedAt') then redis.call('HINCRBY', statsKey, 'runs:open', -1) end
   redis.call('DEL', runKey)
-  redis.call('ZREM', KEYS[3], ARGV[3])
+  redis.call('ZREM', KEYS[3], runId)
   return 0
 end
+
+-- A queued row is "q|<generation>", or a re-queued failed row's JSON with state "queued" (src/redis-layout.ts).
 local cancelled = 0
-local all = redis.call('HGETALL', rowsKey)
-for i = 1, #all, 2 do
-  local row = cjson.decode(all[i + 1])
-  if row.state == 'queued' then
-    row.state = 'failed'
-    row.reason = ARGV[1]
-    row.record = nil
-    redis.call('HSET', rowsKey, all[i], cjson.encode(row))
-    cancelled = cancelled + 1
+for line = firstLine, lastLine do
+  local text = redis.call('HGET', rowsKey, line)
+  if text then
+    local queued = string.byte(text, 1) == 113
+    local row = queued and { state = 'queued' } or cjson.decode(text)
+    if row.state == 'queued' then
+      redis.call('HSET', rowsKey, line, cjson.encode({ state = 'failed', reason = reason, finishedAt = tonumber(now) }))
+      cancelled = cancelled + 1
+    end
   end
 end
 if cancelled > 0 then
   redis.call('HINCRBY', runKey, 'queued', -cancelled)
   redis.call('HINCRBY', runKey, 'failed', cancelled)
+  redis.call('HINCRBY', statsKey, 'rows:queued', -cancelled)
+  redis.call('HINCRBY', statsKey, 'rows:failed', cancelled)
 end
-redis.call('HSET', runKey, 'importFinished', '1', 'importError', ARGV[1])
-if not redis.call('HGET', runKey, 'finishedAt') then redis.call('HSET', runKey, 'finishedAt', ARGV[2]) end
+
+-- This request's pass is over. The run ends if nothing of it is queued (the same block as finishRunIfDone).
+redis.call('HSET', runKey, 'importFinished', '1')
+local h = redis.call('HMGET', runKey, 'queued', 'finishedAt', 'blocked')
+if tonumber(h[1] or '0') <= 0 and not h[2] then
+  redis.call('HSET', runKey, 'finishedAt', now, 'importError', reason)
+  redis.call('HINCRBY', statsKey, 'runs:open', -1)
+  redis.call('HINCRBY', statsKey, 'runs:completed_with_errors', 1)
+  if h[3] ~= '1' then
+    redis.call('PEXPIRE', runKey, ARGV[7])
+    for suffix in string.gmatch(ARGV[8], '%S+') do redis.call('PEXPIRE', runKey .. suffix, ARGV[7]) end
+  end
+end
 return cancelled

@@ -17,7 +17,10 @@ export type ScriptName =
   | 'reserveSendSlot'
   | 'registerThrottle'
   | 'extendLockIfOwner'
-  | 'releaseLockIfOwner';
+  | 'releaseLockIfOwner'
+  | 'openRun'
+  | 'setRunBlocked'
+  | 'pruneRun';
 
 interface ScriptSource {
   lua: string;

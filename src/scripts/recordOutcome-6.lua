@@ -1,28 +1,61 @@
+#!lua flags=allow-oom
 --[[
-Records a row's final state exactly once and moves the run's counters with it.
+Records a row's final state exactly once and moves the run's counters (and the fleet's stats) with it.
+Allowed when Redis is out of memory (allow-oom): a finished row is smaller than the waiting one it replaces
+together with its job, so recording outcomes is how a full Redis drains, and an outcome must never be lost.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] key lock,
 KEYS[6] run timeline hash
 ARGV[1] line, ARGV[2] final state, ARGV[3] row JSON, ARGV[4] key, ARGV[5] fingerprint, ARGV[6] version,
-ARGV[7] lock owner, ARGV[8] generation, ARGV[9] now (ms), ARGV[10] timeline bucket (epoch s of its start)
-Returns: recorded | completed (this was the run's last waiting row) | already|<state>
+ARGV[7] lock owner, ARGV[8] generation, ARGV[9] now (ms),
+ARGV[10] key prefix, ARGV[11] run retention (ms), ARGV[12] the run's key suffixes (space-separated),
+ARGV[13] timeline bucket (epoch s of its start)
+Returns: recorded | completed (this was the run's last queued row) | already|<state>
 ]]
 local runKey, rowsKey, latestKey, fpKey, lockKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local line, state, json, key, fp, version, owner, generation, now =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
+local prefix, retentionMs, suffixes = ARGV[10], ARGV[11], ARGV[12]
+local statsKey = prefix .. ':stats'
+
+-- Ends a run whose input is read and whose rows have all ended (the same block is in every script that can end one):
+-- stamps finishedAt, counts the run in the fleet's stats, and starts the retention clock on every key of the run.
+-- A blocked run keeps its keys until it is resumed.
+local function finishRunIfDone(theRunKey)
+  local h = redis.call('HMGET', theRunKey, 'importFinished', 'queued', 'finishedAt', 'blocked', 'failed', 'importError')
+  if h[1] ~= '1' or tonumber(h[2] or '0') > 0 or h[3] then return false end
+  redis.call('HSET', theRunKey, 'finishedAt', now)
+  redis.call('HINCRBY', statsKey, 'runs:open', -1)
+  local outcome = 'completed'
+  if tonumber(h[5] or '0') > 0 or (h[6] and h[6] ~= '') then outcome = 'completed_with_errors' end
+  redis.call('HINCRBY', statsKey, 'runs:' .. outcome, 1)
+  if h[4] ~= '1' then
+    redis.call('PEXPIRE', theRunKey, retentionMs)
+    for suffix in string.gmatch(suffixes, '%S+') do redis.call('PEXPIRE', theRunKey .. suffix, retentionMs) end
+  end
+  return true
+end
+
+-- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
+local function decodeRow(text)
+  if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
+  return cjson.decode(text)
+end
 
 if redis.call('GET', lockKey) == owner then redis.call('DEL', lockKey) end
 
 local current = redis.call('HGET', rowsKey, line)
 if not current then return 'already|missing' end
-local row = cjson.decode(current)
+local row = decodeRow(current)
 if row.state ~= 'queued' or (row.generation or 0) ~= generation then return 'already|' .. row.state end
 
 redis.call('HSET', rowsKey, line, json)
 redis.call('HINCRBY', runKey, 'queued', -1)
 redis.call('HINCRBY', runKey, state, 1)
+redis.call('HINCRBY', statsKey, 'rows:queued', -1)
+redis.call('HINCRBY', statsKey, 'rows:' .. state, 1)
 
 -- Timeline: counted here, with the state change, so a row shows in exactly one bucket.
-redis.call('HINCRBY', KEYS[6], ARGV[10] .. ':' .. state, 1)
+redis.call('HINCRBY', KEYS[6], ARGV[13] .. ':' .. state, 1)
 
 if state == 'succeeded' then
   local latest = redis.call('HGET', latestKey, key)
@@ -32,9 +65,5 @@ if state == 'succeeded' then
   end
 end
 
-if redis.call('HGET', runKey, 'importFinished') == '1' and tonumber(redis.call('HGET', runKey, 'queued') or '0') <= 0
-  and not redis.call('HGET', runKey, 'finishedAt') then
-  redis.call('HSET', runKey, 'finishedAt', now)
-  return 'completed'
-end
+if finishRunIfDone(runKey) then return 'completed' end
 return 'recorded'

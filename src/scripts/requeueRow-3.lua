@@ -1,15 +1,23 @@
 --[[
 Moves an ended row (failed, usually) back to queued with a new generation, for `retry` and `resume`.
 Refuses when a newer update for the key exists: that one wins, and the row becomes superseded.
+A finished run that gets a row back is running again: its keys stop expiring until it finishes anew.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash
-ARGV[1] line, ARGV[2] runId, ARGV[3] expected current state
+ARGV[1] line, ARGV[2] runId, ARGV[3] expected current state, ARGV[4] key prefix, ARGV[5] the run's key suffixes (space-separated)
 Returns: requeued|<generation> | superseded | skip|<state>
 ]]
 local runKey, rowsKey, latestKey = KEYS[1], KEYS[2], KEYS[3]
-local line, runId, expected = ARGV[1], ARGV[2], ARGV[3]
+local line, runId, expected, prefix, suffixes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local statsKey = prefix .. ':stats'
+-- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
+local function decodeRow(text)
+  if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
+  return cjson.decode(text)
+end
+
 local json = redis.call('HGET', rowsKey, line)
 if not json then return 'skip|missing' end
-local row = cjson.decode(json)
+local row = decodeRow(json)
 if row.state ~= expected then return 'skip|' .. row.state end
 
 local latest = redis.call('HGET', latestKey, row.key)
@@ -28,11 +36,18 @@ if nextState == 'queued' then
   row.httpStatus = nil
   row.reason = nil
   row.finishedAt = nil
-  redis.call('HDEL', runKey, 'finishedAt')
+  if redis.call('HGET', runKey, 'finishedAt') then
+    redis.call('HDEL', runKey, 'finishedAt')
+    redis.call('HINCRBY', statsKey, 'runs:open', 1)
+    redis.call('PERSIST', runKey)
+    for suffix in string.gmatch(suffixes, '%S+') do redis.call('PERSIST', runKey .. suffix) end
+  end
 end
 row.state = nextState
 redis.call('HSET', rowsKey, line, cjson.encode(row))
 redis.call('HINCRBY', runKey, expected, -1)
 redis.call('HINCRBY', runKey, nextState, 1)
+redis.call('HINCRBY', statsKey, 'rows:' .. expected, -1)
+redis.call('HINCRBY', statsKey, 'rows:' .. nextState, 1)
 if nextState == 'queued' then return 'requeued|' .. row.generation end
 return 'superseded'

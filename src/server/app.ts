@@ -9,6 +9,7 @@ import { createPatchQueue } from '../queue/queues.js';
 import { QUEUE_NAMES } from '../redis-layout.js';
 import { describeRedisFailure } from '../queue/connection.js';
 import { ResultStore } from '../results/store.js';
+import { MemoryGuard } from '../queue/memory.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 import { requireBearer, type ApiTokens } from './auth.js';
 import { registerDashboard } from './dashboard.js';
@@ -27,6 +28,8 @@ export interface ServerOptions {
   maxRecordsPerRequest?: number;
   /** Overrides SYNC_API_BODY_TIMEOUT_MS (tests). */
   bodyTimeoutMs?: number;
+  /** The clock that picks the hour's event run (tests). */
+  now?: () => number;
 }
 
 const READY_PING_TIMEOUT_MS = 1000;
@@ -59,7 +62,7 @@ async function redisAnswers(redis: Redis): Promise<boolean> {
  */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { config, redis, tokens } = options;
-  const store = new ResultStore(redis, config.prefix);
+  const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const patchQueue = createPatchQueue(redis, config.prefix);
   const importQueue = new Queue(QUEUE_NAMES.scheduledImport, { connection: redis, prefix: config.prefix });
   const breaker = new PermissionBreaker(redis, config.prefix);
@@ -135,7 +138,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', requireBearer(tokens));
-      await registerIngestRoutes(v1, { store, queue: patchQueue, alerts: options.alerts, maxRecords: options.maxRecordsPerRequest, commandTimeoutMs: config.redisCommandTimeoutMs });
+      await registerIngestRoutes(v1, {
+        store,
+        queue: patchQueue,
+        alerts: options.alerts,
+        maxRecords: options.maxRecordsPerRequest,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+        memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
+        now: options.now,
+      });
       await registerRunsApi(v1, { store });
     },
     { prefix: '/v1' },

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { FieldError, RawRow } from '../interfaces.js';
-import { importRun } from '../producer/import-run.js';
+import { importRun, type ImportSummary } from '../producer/import-run.js';
 import { HTTP_IDENTITY } from '../producer/run-input.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import type { PatchQueue } from '../queue/queues.js';
+import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
 import type { ResultStore } from '../results/store.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, describeRedisFailure } from '../queue/connection.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
@@ -15,6 +15,10 @@ export interface IngestOptions {
   alerts?: RunAlerts;
   /** Records accepted in one request; more get 413 before any is looked at. */
   maxRecords?: number;
+  /** Checked before queueing; when Redis is too full, the request gets 503 and nothing is queued. */
+  memoryGuard?: { check(): Promise<void> };
+  /** The clock that picks the event run (tests). */
+  now?: () => number;
   /** SYNC_REDIS_COMMAND_TIMEOUT_MS, for the 503's message. */
   commandTimeoutMs?: number;
 }
@@ -27,14 +31,14 @@ const CANCEL_GIVE_UP_MS = 10 * 60_000;
  * Cancels the run of a request answered with 503, retrying until Redis answers: the request's own writes may
  * be waiting in a stalled Redis (or its socket) and run later; this runs after them and fails their rows.
  */
-export function cancelTimedOutRun(store: ResultStore, runId: string, log: { warn: (o: object, m: string) => void; error: (o: object, m: string) => void }, startedAt = Date.now()): void {
-  store.cancelRun(runId, CANCELLED_REASON).then(
+export function cancelTimedOutRun(store: ResultStore, runId: string, lines: { first: number; last: number }, log: { warn: (o: object, m: string) => void; error: (o: object, m: string) => void }, startedAt = Date.now()): void {
+  store.cancelRun(runId, CANCELLED_REASON, lines.first, lines.last).then(
     (cancelled) => {
       if (cancelled > 0) log.warn({ runId, cancelled }, 'rows of a request answered with 503 reached Redis late and were cancelled');
     },
     (err: Error) => {
       if (Date.now() - startedAt > CANCEL_GIVE_UP_MS) return log.error({ runId, err: err.message }, 'could not cancel the run of a request answered with 503');
-      setTimeout(() => cancelTimedOutRun(store, runId, log, startedAt), CANCEL_RETRY_MS).unref();
+      setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt), CANCEL_RETRY_MS).unref();
     },
   );
 }
@@ -51,18 +55,22 @@ export interface RecordErrors {
 }
 
 /**
- * One run per request: `evt-<epoch ms>-<12 hex>`. Requests never share a run, so a record's line is
- * simply its position in the body, and a request's outcome can be followed with GET /v1/runs/<runId>.
+ * Events that arrive in the same UTC hour share one run, `evt-<yyyymmdd>T<hh>`, so a steady stream of events makes
+ * 24 runs a day, not one per request, and never buries bulk runs. Each request takes its own block of lines in that
+ * run (answered as `firstLine`), so its records can still be followed: record i is line firstLine + i.
  */
-export function newEventRunId(now = Date.now()): string {
-  return `evt-${now}-${randomBytes(6).toString('hex')}`;
+export function eventRunId(now = Date.now()): string {
+  const iso = new Date(now).toISOString();
+  return `evt-${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}`;
 }
 
 const isRecordObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-function toRawRows(items: unknown[]): RawRow[] {
+function toRawRows(items: unknown[], firstLine = 1): RawRow[] {
   return items.map((item, i) =>
-    isRecordObject(item) ? { line: i + 1, fields: item } : { line: i + 1, fields: {}, problem: { column: '(row)', reason: 'is not a JSON object' } },
+    isRecordObject(item)
+      ? { line: firstLine + i, fields: item }
+      : { line: firstLine + i, fields: {}, problem: { column: '(row)', reason: 'is not a JSON object' } },
   );
 }
 
@@ -109,33 +117,51 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
       return reply.code(400).send({ ...badRequest('no record is valid; nothing was queued'), accepted: 0, rejected: errors.length, errors, ...ignoredFields });
     }
 
-    const runId = newEventRunId();
+    const runId = eventRunId(options.now?.() ?? Date.now());
     const jobIds: string[] = [];
-    let summary;
+    let summary: ImportSummary;
+    let firstLine = 0;
     try {
+      await options.memoryGuard?.check();
+      firstLine = await options.store.reserveLines(runId, rows.length);
       // Rejected records go in too, so the run's report lists them like an import's rejected rows.
       summary = await importRun(options.store, options.queue, {
         runId,
-        rows: iterate(rows),
+        rows: iterate(toRawRows(items, firstLine)),
         sourceLabel: EVENT_SOURCE_LABEL,
         input: HTTP_IDENTITY,
         origin: 'event',
+        checker,
         onJobsQueued: (ids) => jobIds.push(...ids),
       });
     } catch (err) {
       const failure = describeRedisFailure(err, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
-      if (!failure) throw err;
-      // Writes already on the wire may still run once Redis wakes up: the cancel follows them on the same
-      // connection, so nothing of a request answered 503 is ever sent.
-      cancelTimedOutRun(options.store, runId, request.log);
-      request.log.warn({ runId, err: (err as Error).message }, 'events refused: Redis did not answer');
-      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: `${failure}; nothing was queued, send the request again` });
+      if (failure) {
+        // Writes already on the wire may still run once Redis wakes up: the cancel follows them on the same
+        // connection, so nothing of a request answered 503 is ever sent. Without its lines, nothing was written.
+        if (firstLine > 0) cancelTimedOutRun(options.store, runId, { first: firstLine, last: firstLine + rows.length - 1 }, request.log);
+        request.log.warn({ runId, err: (err as Error).message }, 'events refused: Redis did not answer');
+        return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: `${failure}; nothing was queued, send the request again` });
+      }
+      if (!isOutOfMemoryReply(err)) throw err;
+      if (err instanceof RedisOutOfMemoryError && err.queuedAll && firstLine > 0) {
+        // The records are queued; only closing the hour's run failed, and the next request of the hour closes it.
+        summary = err.queuedAll as ImportSummary;
+      } else {
+        const memoryError = err instanceof RedisOutOfMemoryError ? err : new RedisOutOfMemoryError(await readRedisMemory(options.store.redis).catch(() => undefined));
+        request.log.error({ err: (err as Error).message }, 'Redis is out of memory: events refused');
+        return reply
+          .code(503)
+          .header('retry-after', '30')
+          .send({ statusCode: 503, error: 'Service Unavailable', message: `${memoryError.message}; nothing was queued. Retry later.` });
+      }
     }
     // Every record was unchanged or superseded (or already sent): no worker will see this run end.
     if (summary.completed) options.alerts?.watch(runId);
     request.log.info({ runId, accepted: summary.accepted, rejected: summary.rejected, queued: jobIds.length }, 'events accepted');
     return reply.code(errors.length > 0 ? 207 : 202).send({
       runId,
+      firstLine,
       jobIds,
       accepted: summary.accepted,
       rejected: summary.rejected,

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { RateLimit } from '../config.js';
-import { ROW_STATES, type RunState, type RunStatus } from '../interfaces.js';
+import { ROW_STATES, type RunState } from '../interfaces.js';
 import type { PermissionBreaker } from '../pacing/breaker.js';
 import { queueDepth, type PatchQueue } from '../queue/queues.js';
 import { redisKeys } from '../redis-layout.js';
-import type { ResultStore } from '../results/store.js';
+import type { FleetStats, ResultStore } from '../results/store.js';
 
 export interface ServerMetricsOptions {
   store: ResultStore;
@@ -14,50 +14,42 @@ export interface ServerMetricsOptions {
   redis: Redis;
   prefix: string;
   rateLimit: RateLimit;
-  /** Row and run figures are summed over this many most recent runs (the same runs `GET /v1/runs?limit=` lists). */
-  runLimit?: number;
 }
 
 const RUN_STATES: readonly RunState[] = ['running', 'completed', 'completed_with_errors', 'blocked'];
 const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'paused', 'failed'] as const;
-export const DEFAULT_METRICS_RUN_LIMIT = 1000;
 
-/** Sums run figures the way `status` reports them, so a dashboard and the CLI never disagree. */
-export function sumRuns(runs: readonly RunStatus[]) {
-  const rows = Object.fromEntries(ROW_STATES.map((s) => [s, 0])) as Record<(typeof ROW_STATES)[number], number>;
-  const byState = Object.fromEntries(RUN_STATES.map((s) => [s, 0])) as Record<RunState, number>;
-  let throttledCount = 0;
-  let throttledMs = 0;
-  for (const r of runs) {
-    rows.rejected += r.rejected;
-    rows.unchanged += r.unchanged;
-    rows.queued += r.pending;
-    rows.succeeded += r.succeeded;
-    rows.failed += r.failed;
-    rows.superseded += r.superseded;
-    byState[r.state]++;
-    throttledCount += r.throttledCount;
-    throttledMs += r.throttledMs;
-  }
-  return { rows, byState, throttledCount, throttledMs };
+/** The run figures of the fleet's counters, by the states `status` uses. */
+export function runsByState(stats: FleetStats): Record<RunState, number> {
+  return {
+    running: Math.max(0, stats.runsOpen - stats.runsBlocked),
+    blocked: stats.runsBlocked,
+    completed: stats.runsCompleted,
+    completed_with_errors: stats.runsCompletedWithErrors,
+  };
 }
 
 /**
- * Prometheus metrics of the whole fleet, read from Redis at each scrape (so every server replica
- * reports the same figures): rows and runs by state, queue depth, throttling and the shared budget.
- * A worker's own request latencies are on its --metrics-port (jobs/metrics.ts).
+ * Prometheus metrics of the whole fleet, read from Redis at each scrape (so every server replica reports the same
+ * figures): rows and runs by state, queue depth, throttling and the shared budget. Row, run and throttle figures
+ * are the fleet's counters (P:stats), which the scripts that move rows keep up to date: a scrape reads one hash and
+ * never goes through runs, however many there are. A worker's own request latencies are on its --metrics-port (jobs/metrics.ts).
  */
 export function createServerMetrics(options: ServerMetricsOptions): { registry: Registry; render: () => Promise<string> } {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'compliance_sync_server_' });
   const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [registry] });
 
-  const rows = gauge('compliance_sync_rows', 'Rows of the most recent runs by state (queued = still to send); the sums of `status` over those runs', ['state']);
-  const runs = gauge('compliance_sync_runs', 'Most recent runs by state', ['state']);
-  const runsCounted = gauge('compliance_sync_runs_counted', 'How many of the most recent runs the row and run figures cover');
+  const rows = gauge(
+    'compliance_sync_rows',
+    'Rows by state: queued = waiting to be sent now; the other states count every row that reached them since the counters began (pruned runs included)',
+    ['state'],
+  );
+  const runs = gauge('compliance_sync_runs', 'Runs by state: running and blocked now; completed and completed_with_errors count every finish since the counters began', ['state']);
+  const runsCounted = gauge('compliance_sync_runs_counted', 'Runs kept (within SYNC_RUN_RETENTION, or not finished): the length of the run list');
   const jobs = gauge('compliance_sync_queue_jobs', 'Jobs of the patch-user-status queue by BullMQ state', ['state']);
-  const throttled = gauge('compliance_sync_throttled_responses', '429 answers from Graph, summed over the most recent runs');
-  const throttledSeconds = gauge('compliance_sync_throttled_seconds', 'Seconds the fleet paused for Retry-After, summed over the most recent runs');
+  const throttled = gauge('compliance_sync_throttled_responses', '429 answers from Graph since the counters began');
+  const throttledSeconds = gauge('compliance_sync_throttled_seconds', 'Seconds the fleet paused for Retry-After since the counters began');
   const configuredRate = gauge('compliance_sync_budget_configured_rate', 'Configured fleet-wide send rate (SYNC_RATE_LIMIT), requests per second');
   const effectiveRate = gauge('compliance_sync_budget_effective_rate', 'Current fleet-wide send rate after 429 slow-downs, requests per second');
   const paused = gauge('compliance_sync_budget_paused', '1 while the fleet waits out a Retry-After, else 0');
@@ -69,19 +61,20 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
   const configuredIntervalUs = (options.rateLimit.windowMs * 1000) / options.rateLimit.limit;
 
   const refresh = async () => {
-    const [recent, depth, budget, breaker] = await Promise.all([
-      options.store.listRuns(options.runLimit ?? DEFAULT_METRICS_RUN_LIMIT),
+    const [stats, kept, depth, budget, breaker] = await Promise.all([
+      options.store.stats(),
+      options.redis.zcard(redisKeys(options.prefix).runs),
       queueDepth(options.queue),
       options.redis.hmget(budgetKey, 'tat', 'intervalUs', 'pauseUntil'),
       options.breaker.state(),
     ]);
-    const sums = sumRuns(recent);
-    for (const state of ROW_STATES) rows.set({ state }, sums.rows[state]);
-    for (const state of RUN_STATES) runs.set({ state }, sums.byState[state]);
-    runsCounted.set(recent.length);
+    for (const state of ROW_STATES) rows.set({ state }, stats.rows[state]);
+    const byState = runsByState(stats);
+    for (const state of RUN_STATES) runs.set({ state }, byState[state]);
+    runsCounted.set(kept);
     for (const state of QUEUE_STATES) jobs.set({ state }, depth[state]);
-    throttled.set(sums.throttledCount);
-    throttledSeconds.set(sums.throttledMs / 1000);
+    throttled.set(stats.throttledCount);
+    throttledSeconds.set(stats.throttledMs / 1000);
 
     // Budget times are µs; the hash is written by src/scripts/reserveSendSlot-1.lua and registerThrottle-1.lua (fields in src/redis-layout.ts).
     const nowUs = Date.now() * 1000;

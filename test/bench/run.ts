@@ -14,17 +14,23 @@ import { producerBench } from './producer.js';
 import { startupBench } from './startup.js';
 import { deletePrefix, livePrefixes, log, REDIS_URL } from './support.js';
 import { workloadBench } from './workload.js';
+import { memoryBench } from './memory.js';
 
-const PARTS = ['fleet', 'producer', 'workload', 'startup'] as const;
+const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory'] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload, startup (comma-separated or repeated; default: all four)
+  --only <parts>             fleet, producer, workload, startup, memory (comma-separated or repeated; default: all)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
   --producer-rows <n>        producer bench rows (default 1000000)
   --workload-rows <n>        workload bench rows (default 100000)
+  --memory-rows <n>          memory bench rows (default 1000000)
+  --soak-rows <n>            memory soak: rows of each day's file (default 20000)
+  --soak-cycles <n>          memory soak: days (default 60; retention is half of them)
+  --soak-events <n>          memory soak: events per day (default 2000)
+  --soak-cycle-ms <n>        memory soak: real time one day lasts (default 4000)
   --scale <x>                Intune's write budget (100/20 s per app, 200/20 s per tenant) times x (default 10)
   --workers <list>           worker process counts for the fleet bench (default 1,3)
   --baseline-concurrency <n> requests in flight for the Graph SDK baseline script (default 10)
@@ -51,6 +57,11 @@ const { values } = parseArgs({
     'fleet-rows': { type: 'string' },
     'producer-rows': { type: 'string' },
     'workload-rows': { type: 'string' },
+    'memory-rows': { type: 'string' },
+    'soak-rows': { type: 'string' },
+    'soak-cycles': { type: 'string' },
+    'soak-events': { type: 'string' },
+    'soak-cycle-ms': { type: 'string' },
     scale: { type: 'string' },
     workers: { type: 'string' },
     'baseline-concurrency': { type: 'string' },
@@ -103,6 +114,17 @@ try {
       section = await startupBench(redis, { runs: Math.round(positive('startup-runs', values['startup-runs'], 20)) });
     } else if (part === 'producer') {
       section = await producerBench(redis, { rows: rowsFor('producer', 1_000_000), chunkSize: Math.round(positive('chunk-size', values['chunk-size'], 1000)) });
+    } else if (part === 'memory') {
+      const cycles = Math.round(positive('soak-cycles', values['soak-cycles'], 60));
+      section = await memoryBench({
+        rows: rowsFor('memory', 1_000_000),
+        chunkSize: Math.round(positive('chunk-size', values['chunk-size'], 1000)),
+        soakRows: Math.round(positive('soak-rows', values['soak-rows'], 20_000)),
+        soakCycles: cycles,
+        soakEvents: Math.round(positive('soak-events', values['soak-events'], 2000)),
+        soakRetentionCycles: Math.max(1, Math.floor(cycles / 2)),
+        soakCycleMs: Math.round(positive('soak-cycle-ms', values['soak-cycle-ms'], 4000)),
+      });
     } else {
       section = await workloadBench(redis, sim, budget, {
         rows: rowsFor('workload', 100_000),

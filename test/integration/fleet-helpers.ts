@@ -11,7 +11,7 @@ import type { RowResult, RunStatus } from '../../src/interfaces.js';
 import { importRun } from '../../src/producer/import-run.js';
 import { createPatchQueue } from '../../src/queue/queues.js';
 import { redisKeys } from '../../src/redis-layout.js';
-import { ResultStore } from '../../src/results/store.js';
+import { parseRow, ResultStore } from '../../src/results/store.js';
 import type { GraphSimulator } from '../../src/simulator/index.js';
 import { readCsv } from '../../src/sources/csv.js';
 import { HEADER, simKey, validRows } from '../support/harness.js';
@@ -32,7 +32,7 @@ export async function queueRows(redis: Redis, prefix: string, count: number, opt
 
 export async function rowsOf(redis: Redis, prefix: string, runId: string): Promise<Map<number, RowResult>> {
   const all = await redis.hgetall(redisKeys(prefix).rows(runId));
-  return new Map(Object.entries(all).map(([line, json]) => [Number(line), JSON.parse(json) as RowResult]));
+  return new Map(Object.entries(all).map(([line, text]) => [Number(line), parseRow(text, Number(line))]));
 }
 
 /**

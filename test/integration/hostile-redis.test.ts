@@ -111,7 +111,7 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     await importRun(store, queue, { runId: 'evt-late', rows: readCsv(Readable.from([`${HEADER}\n${validRows(3).join('\n')}\n`])), sourceLabel: 'late', origin: 'event' });
     assert.equal((await queueDepth(queue)).prioritized + (await queueDepth(queue)).waiting, 3);
     const warnings: object[] = [];
-    cancelTimedOutRun(store, 'evt-late', { warn: (o) => warnings.push(o), error: (o) => warnings.push(o) });
+    cancelTimedOutRun(store, 'evt-late', { first: 2, last: 4 }, { warn: (o) => warnings.push(o), error: (o) => warnings.push(o) });
     const deadline = Date.now() + 10_000;
     while ((await store.status('evt-late'))!.pending > 0) {
       assert.ok(Date.now() < deadline, 'the run was not cancelled');

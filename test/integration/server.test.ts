@@ -156,13 +156,15 @@ describe('HTTP API', () => {
 
   it('events posted over HTTP reach the simulator, and the runs API reports them like status and report', async () => {
     const t = await env('server-events');
-    const server = await startTestServer(t);
+    // Events of one hour share a run; a fixed clock keeps this test's three requests in one hour.
+    const server = await startTestServer(t, { now: () => Date.UTC(2026, 10, 20, 10, 59, 59) });
     const worker = await startInProcessWorker(t);
     try {
       const { url } = server;
       const all = await postEvents(url, [eventRecord(1), eventRecord(2), eventRecord(3)]);
       assert.equal(all.status, 202, JSON.stringify(all.json));
-      assert.match(all.json.runId, /^evt-\d{13}-[0-9a-f]{12}$/);
+      assert.equal(all.json.runId, 'evt-20261120T10');
+      assert.equal(all.json.firstLine, 1);
       assert.deepEqual(all.json.jobIds, [1, 2, 3].map((line) => `${all.json.runId}:${line}:0`));
       assert.equal(all.json.accepted, 3);
       assert.equal(all.json.rejected, 0);
@@ -170,16 +172,19 @@ describe('HTTP API', () => {
       const single = await postEvents(url, { ...eventRecord(4), favouriteColour: 'blue' }, authHeaders(OTHER_TOKEN));
       assert.equal(single.status, 202);
       assert.deepEqual(single.json.ignoredFields, ['favouriteColour']);
+      assert.equal(single.json.runId, all.json.runId, 'events of the same hour share a run');
+      assert.equal(single.json.firstLine, 4);
 
       const mixed = await postEvents(url, [eventRecord(5), { ...eventRecord(6), status: 'sortOfOk' }, eventRecord(7)]);
       assert.equal(mixed.status, 207);
       assert.equal(mixed.json.accepted, 2);
       assert.equal(mixed.json.rejected, 1);
-      assert.equal(mixed.json.jobIds.length, 2);
+      assert.equal(mixed.json.firstLine, 5);
+      assert.deepEqual(mixed.json.jobIds, [5, 7].map((line) => `${all.json.runId}:${line}:0`));
       assert.deepEqual(mixed.json.errors, [{ index: 1, errors: [{ column: 'status', reason: '"sortOfOk" is not one of unknown, notApplicable, compliant, remediated, nonCompliant, error, conflict, notAssigned' }] }]);
 
-      const finals: RunStatus[] = [];
-      for (const runId of [all.json.runId, single.json.runId, mixed.json.runId]) finals.push(await waitForRun(t.redis, t.prefix, runId, 30_000));
+      const finals: RunStatus[] = [await waitForRun(t.redis, t.prefix, all.json.runId, 30_000)];
+      assert.deepEqual([finals[0].total, finals[0].accepted, finals[0].rejected, finals[0].succeeded], [7, 6, 1, 6]);
       const state = t.sim.state();
       for (const i of [1, 2, 3, 4, 5, 7]) {
         const expected = eventRecord(i);
@@ -206,13 +211,14 @@ describe('HTTP API', () => {
       const rows = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows`);
       assert.deepEqual(rows.json.rows, reportLines);
       const rejected = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?state=rejected`);
-      assert.deepEqual(rejected.json.rows.map((r: { line: number; state: string }) => [r.line, r.state]), [[2, 'rejected']]);
+      assert.deepEqual(rejected.json.rows.map((r: { line: number; state: string }) => [r.line, r.state]), [[6, 'rejected']]);
       assert.equal(rejected.json.rows[0].errors[0].column, 'status');
-      const page1 = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?limit=2`);
-      assert.deepEqual(page1.json.rows.map((r: { line: number }) => r.line), [1, 2]);
-      assert.equal(page1.json.nextAfter, 2);
-      const page2 = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?limit=2&after=2`);
-      assert.deepEqual(page2.json.rows.map((r: { line: number }) => r.line), [3]);
+      // The mixed request's records, followed by its run id and first line.
+      const page1 = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?limit=2&after=${mixed.json.firstLine - 1}`);
+      assert.deepEqual(page1.json.rows.map((r: { line: number }) => r.line), [5, 6]);
+      assert.equal(page1.json.nextAfter, 6);
+      const page2 = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?limit=2&after=6`);
+      assert.deepEqual(page2.json.rows.map((r: { line: number }) => r.line), [7]);
       assert.equal(page2.json.nextAfter, undefined);
       assert.equal((await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?state=bogus`)).status, 400);
       assert.equal((await getJson(`${url}/v1/runs/no-such-run`)).status, 404);

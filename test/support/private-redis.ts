@@ -17,10 +17,12 @@ export class PrivateRedis {
     readonly port: number,
     private readonly dir: string,
     private readonly password?: string,
+    private readonly extraArgs: readonly string[] = [],
   ) {}
 
-  static async start(options: { password?: string } = {}): Promise<PrivateRedis> {
-    const server = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'csync-redis-')), options.password);
+  /** `args` are added last, so they override the defaults (e.g. `--appendonly no`, `--maxmemory 8mb`). */
+  static async start(options: { password?: string; args?: readonly string[] } = {}): Promise<PrivateRedis> {
+    const server = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'csync-redis-')), options.password, options.args);
     await server.startProcess();
     return server;
   }
@@ -36,6 +38,7 @@ export class PrivateRedis {
   async startProcess(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', this.dir];
     if (this.password) args.push('--requirepass', this.password);
+    args.push(...this.extraArgs);
     this.process = spawn('redis-server', args, { stdio: 'ignore' });
     const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => undefined);
@@ -76,4 +79,9 @@ export class PrivateRedis {
     await this.kill();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A private redis-server without persistence, for tests and benches that restrict or count what Redis does. */
+export function startPrivateRedis(extraArgs: string[] = []): Promise<PrivateRedis> {
+  return PrivateRedis.start({ args: ['--appendonly', 'no', ...extraArgs] });
 }

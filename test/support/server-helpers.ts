@@ -27,10 +27,10 @@ export interface TestServer {
 }
 
 /** The real HTTP server on a free port, with its own Redis connection, against a test env's prefix. */
-export async function startTestServer(t: TestEnv, options: { alerts?: RunAlerts; tokens?: string[]; env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startTestServer(t: TestEnv, options: { alerts?: RunAlerts; tokens?: string[]; env?: Record<string, string>; now?: () => number } = {}): Promise<TestServer> {
   const config = options.env ? loadConfig({ ...t.env, ...options.env }) : t.config;
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const app = await buildServer({ config, redis, logger: createLogger('silent'), tokens: new ApiTokens(options.tokens ?? [API_TOKEN, OTHER_TOKEN]), alerts: options.alerts });
+  const app = await buildServer({ config, redis, logger: createLogger('silent'), tokens: new ApiTokens(options.tokens ?? [API_TOKEN, OTHER_TOKEN]), alerts: options.alerts, now: options.now });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,

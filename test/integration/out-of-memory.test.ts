@@ -1,0 +1,146 @@
+/**
+ * Redis full (maxmemory with noeviction, as docker-compose.yml runs it), on a private redis-server: imports stop with
+ * a clear message and continue when rerun, the server answers 503, workers keep draining, and once memory is freed
+ * nothing is lost or counted twice.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
+import { readRedisMemory } from '../../src/queue/memory.js';
+import { ResultStore } from '../../src/results/store.js';
+import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
+import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
+import { queueRows } from './fleet-helpers.js';
+
+const ROWS = 6000;
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const clean of cleanups.reverse()) await clean();
+});
+
+/** 8 MB with noeviction: a few thousand queued rows fill it; the 10% above the high-water mark outlasts the chunks in flight. */
+async function fullRedisEnv(name: string, vars: Record<string, string> = {}): Promise<{ t: TestEnv; redisServer: PrivateRedis; admin: Redis }> {
+  const redisServer = await startPrivateRedis(['--maxmemory', '8mb', '--maxmemory-policy', 'noeviction']);
+  const t = await startTestEnv(name, { redisUrl: redisServer.url, env: vars });
+  const admin = new Redis(redisServer.url);
+  cleanups.push(async () => {
+    admin.disconnect();
+    t.redis.disconnect();
+    await t.sim.close();
+    await redisServer.stop();
+  });
+  return { t, redisServer, admin };
+}
+
+function assertOutOfMemoryStop(res: { code: number; stderr: string }, runId: string): number {
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /Redis is out of memory \([\d.]+ MB used of maxmemory 8\.0 MB\)/);
+  assert.match(res.stderr, new RegExp(`rerun with --run-id ${runId} to pick up where it stopped`));
+  assert.doesNotMatch(res.stderr, /^\s+at /m, 'no stack trace');
+  const line = /nothing from line (\d+) of .* on was queued/.exec(res.stderr);
+  assert.ok(line, res.stderr);
+  return Number(line[1]);
+}
+
+describe('Redis out of memory', { concurrency: 1 }, () => {
+  it('import stops below maxmemory and says so; the server answers 503; workers drain; a rerun continues and nothing is sent or counted twice', async () => {
+    // Half of maxmemory is left to the workers here: besides recording outcomes, BullMQ keeps the last 1,000 completed
+    // jobs and an event stream, which in an 8 MB Redis is a large share (in a real one, 10% is hundreds of MB).
+    const { t, admin } = await fullRedisEnv('oom-highwater', { SYNC_REDIS_MEMORY_HIGH_WATER: '50' });
+    const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(ROWS), ''].join('\n'));
+    const stopped = await runCli(['import', csv, '--run-id', 'oom-a', '--chunk-size', '100', '--no-progress'], t.env);
+    const fromLine = assertOutOfMemoryStop(stopped, 'oom-a');
+    assert.ok(fromLine > 2 && fromLine < ROWS + 2, `stopped at line ${fromLine}`);
+
+    const store = new ResultStore(t.redis, t.prefix);
+    const partial = (await store.status('oom-a'))!;
+    assert.equal(partial.state, 'running', 'a stopped import is not reported as done');
+    assert.equal(partial.total, fromLine - 2, 'every line before the stop, and none after, is in the run');
+    const queue = createPatchQueue(t.redis, t.prefix);
+    cleanups.push(() => queue.close());
+    assert.equal((await queueDepth(queue)).waiting, partial.pending);
+
+    const server = await startTestServer(t);
+    cleanups.push(() => server.close());
+    const refused = await postEvents(server.url, [eventRecord(ROWS + 1)]);
+    assert.equal(refused.status, 503, JSON.stringify(refused.json));
+    assert.match(refused.json.message, /Redis is out of memory.*nothing was queued/);
+
+    // Workers drain what is queued although producers are refused.
+    const worker = await startInProcessWorker(t);
+    cleanups.push(() => worker.close());
+    const drained = await waitForRun(t.redis, t.prefix, 'oom-a', 60_000, (s) => s.pending === 0);
+    assert.equal(drained.succeeded, partial.total);
+    const memory = await readRedisMemory(admin);
+    assert.ok(memory.usedBytes < memory.maxBytes, `${memory.usedBytes} bytes used of ${memory.maxBytes}`);
+
+    await admin.config('SET', 'maxmemory', '0');
+    const rerun = await runCli(['import', csv, '--run-id', 'oom-a', '--chunk-size', '100', '--json', '--no-progress'], t.env);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.deepEqual(lastJsonLine(rerun.stdout), { runId: 'oom-a', rows: ROWS, accepted: ROWS, rejected: 0, enqueued: ROWS, unchanged: 0, superseded: 0, resumed: true });
+    const done = await waitForRun(t.redis, t.prefix, 'oom-a', 60_000);
+    assert.equal(done.state, 'completed');
+    assert.equal(done.succeeded, ROWS);
+    assert.equal(t.sim.counters().requests, ROWS, 'every row sent exactly once');
+    assert.equal(Object.keys(t.sim.state()).length, ROWS);
+    const stats = await store.stats();
+    assert.deepEqual([stats.rows.succeeded, stats.rows.queued], [ROWS, 0], 'the fleet counters count each row once');
+  });
+
+  it('when Redis itself refuses writes (no high-water mark) the import stops the same way, the server answers 503, and a rerun loses and doubles nothing', async () => {
+    const { t, admin } = await fullRedisEnv('oom-refused', { SYNC_REDIS_MEMORY_HIGH_WATER: '100' });
+    const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(ROWS), ''].join('\n'));
+    const stopped = await runCli(['import', csv, '--run-id', 'oom-b', '--no-progress'], t.env);
+    const fromLine = assertOutOfMemoryStop(stopped, 'oom-b');
+    const store = new ResultStore(t.redis, t.prefix);
+    const partial = await store.status('oom-b');
+    assert.ok(!partial || (partial.state === 'running' && partial.total <= ROWS), JSON.stringify(partial));
+    assert.ok(fromLine >= 2);
+
+    // Whatever the import's own connection freed when it exited, Redis is full again for the event.
+    const server = await startTestServer(t);
+    cleanups.push(() => server.close());
+    await admin.config('SET', 'maxmemory', String((await readRedisMemory(admin)).usedBytes - 64 * 1024));
+    const refused = await postEvents(server.url, [eventRecord(ROWS + 1)]);
+    assert.equal(refused.status, 503, JSON.stringify(refused.json));
+    assert.match(refused.json.message, /Redis is out of memory.*nothing was queued/);
+
+    await admin.config('SET', 'maxmemory', '0');
+    const rerun = await runCli(['import', csv, '--run-id', 'oom-b', '--json', '--no-progress'], t.env);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    const summary = lastJsonLine<Record<string, unknown>>(rerun.stdout);
+    assert.deepEqual({ ...summary, resumed: undefined }, { runId: 'oom-b', rows: ROWS, accepted: ROWS, rejected: 0, enqueued: ROWS, unchanged: 0, superseded: 0, resumed: undefined });
+    const queue = createPatchQueue(t.redis, t.prefix);
+    cleanups.push(() => queue.close());
+    assert.equal((await queueDepth(queue)).waiting, ROWS, 'one job per row: none lost, none twice');
+    const status = (await store.status('oom-b'))!;
+    assert.deepEqual([status.pending, status.total], [ROWS, ROWS]);
+    assert.equal((await store.stats()).rows.queued, ROWS);
+  });
+
+  it('a worker whose Redis fills up while PATCHes are in flight records their outcomes, and once memory is freed every row ends exactly once', async () => {
+    const { t, admin } = await fullRedisEnv('oom-worker', { SYNC_RATE_LIMIT: '200/s' });
+    await admin.config('SET', 'maxmemory', '0');
+    const rows = 300;
+    const runId = await queueRows(t.redis, t.prefix, rows);
+    t.sim.configure({ latencyMs: 150 });
+    const worker = await startInProcessWorker(t, { concurrency: 10 });
+    cleanups.push(() => worker.close());
+    await waitForRun(t.redis, t.prefix, runId, 30_000, (s) => s.succeeded >= 50);
+    // Full now: nothing may grow any more, but outcomes of PATCHes already sent must still be recorded.
+    await admin.config('SET', 'maxmemory', String((await readRedisMemory(admin)).usedBytes - 256 * 1024));
+    const store = new ResultStore(t.redis, t.prefix);
+    const before = (await store.status(runId))!.succeeded;
+    await new Promise((r) => setTimeout(r, 1500));
+    const during = (await store.status(runId))!;
+    assert.ok(during.succeeded > before, `outcomes were recorded while Redis was full (${before} -> ${during.succeeded})`);
+    await admin.config('SET', 'maxmemory', '0');
+    const done = await waitForRun(t.redis, t.prefix, runId, 60_000);
+    assert.deepEqual([done.state, done.succeeded, done.pending], ['completed', rows, 0]);
+    assert.equal(Object.keys(t.sim.state()).length, rows, 'every row reached Graph');
+    assert.equal(t.sim.counters().appliedTwice ?? 0, 0, 'no row was applied twice');
+    assert.equal((await store.stats()).rows.succeeded, rows, 'each row counted once');
+  });
+});
