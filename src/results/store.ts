@@ -192,7 +192,7 @@ export class ResultStore {
    * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
    */
   async admitRows(runId: string, full: boolean, rows: AdmitRow[], mode: 'write' | 'dry' = 'write'): Promise<AdmitResult> {
-    const args: (string | number)[] = new Array(7 + rows.length * 6);
+    const args = new Array<string | number>(7 + rows.length * 6);
     args[0] = runId;
     args[1] = full ? '1' : '0';
     args[2] = this.keys.prefix;
@@ -299,7 +299,7 @@ export class ResultStore {
       if (!range) return '';
       if (cached?.field !== range.field) {
         const blob = await this.redis.hgetBuffer(this.keys.rowKeys(runId), range.field);
-        cached = { field: range.field, keys: blob ? decodeChunkKeys(blob) : new Map() };
+        cached = { field: range.field, keys: blob ? decodeChunkKeys(blob) : new Map<number, string>() };
       }
       return cached.keys.get(line) ?? '';
     };
