@@ -1,62 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { DoctorCheck } from '../../src/interfaces.js';
 import { startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
 import { lastJsonLine, REDIS_URL, runCli } from '../support/harness.js';
 import { unsignedJwt } from '../support/jwt.js';
 import { freePort } from '../support/server-helpers.js';
+import { PrivateRedis } from '../support/private-redis.js';
 
-/** A private redis-server started with the given settings, so each broken set-up is real and the shared Redis untouched. */
-class PrivateRedis {
-  private constructor(
-    readonly port: number,
-    private readonly dir: string,
-    private readonly process: ChildProcess,
-  ) {}
-
-  static async start(args: string[]): Promise<PrivateRedis> {
-    const port = await freePort();
-    const dir = await mkdtemp(join(tmpdir(), 'csync-doctor-redis-'));
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, ...args], { stdio: 'ignore' });
-    const server = new PrivateRedis(port, dir, child);
-    const probe = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await probe.connect();
-        await probe.ping();
-        break;
-      } catch (err) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`redis-server ${args.join(' ')} did not start: ${(err as Error).message}`, { cause: err });
-        probe.disconnect();
-        await sleep(50);
-      }
-    }
-    probe.disconnect();
-    return server;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async stop(): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) {
-      const exited = once(this.process, 'exit');
-      this.process.kill('SIGKILL');
-      await exited;
-    }
-    await rm(this.dir, { recursive: true, force: true });
-  }
-}
 
 const GOOD_REDIS = ['--appendonly', 'yes', '--maxmemory-policy', 'noeviction'];
 const GRAPH = 'https://graph.microsoft.com';
@@ -68,7 +22,7 @@ const servers: PrivateRedis[] = [];
 
 before(async () => {
   sim = await startSimulator({ budget: false });
-  good = await PrivateRedis.start(GOOD_REDIS);
+  good = await PrivateRedis.start({ args: GOOD_REDIS });
   servers.push(good);
 });
 
@@ -130,7 +84,7 @@ describe('doctor', { concurrency: 1 }, () => {
   });
 
   it('fails a Redis with allkeys-lru, saying to set noeviction', async () => {
-    const lru = await PrivateRedis.start(['--appendonly', 'yes', '--maxmemory-policy', 'allkeys-lru']);
+    const lru = await PrivateRedis.start({ args: ['--appendonly', 'yes', '--maxmemory-policy', 'allkeys-lru'] });
     servers.push(lru);
     const { code, checks } = await doctor(demoEnv(lru.url));
     assert.equal(code, 1);
@@ -141,7 +95,7 @@ describe('doctor', { concurrency: 1 }, () => {
   });
 
   it('warns about a Redis without AOF but still exits 0', async () => {
-    const noAof = await PrivateRedis.start(['--appendonly', 'no', '--maxmemory-policy', 'noeviction']);
+    const noAof = await PrivateRedis.start({ args: ['--appendonly', 'no', '--maxmemory-policy', 'noeviction'] });
     servers.push(noAof);
     const { code, checks } = await doctor(demoEnv(noAof.url));
     assert.equal(code, 0);
@@ -151,7 +105,7 @@ describe('doctor', { concurrency: 1 }, () => {
   });
 
   it('warns when Redis memory is over 80 % of maxmemory and fails over 95 %', async () => {
-    const full = await PrivateRedis.start(GOOD_REDIS);
+    const full = await PrivateRedis.start({ args: GOOD_REDIS });
     servers.push(full);
     const admin = new Redis(full.url);
     try {
@@ -173,7 +127,7 @@ describe('doctor', { concurrency: 1 }, () => {
 
   it('fails a Redis Cluster node, which compliance-sync does not support', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'csync-doctor-cluster-'));
-    const cluster = await PrivateRedis.start([...GOOD_REDIS, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')]);
+    const cluster = await PrivateRedis.start({ args: [...GOOD_REDIS, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] });
     servers.push(cluster);
     try {
       const { code, checks } = await doctor(demoEnv(cluster.url));

@@ -2,20 +2,17 @@
  * Crashes lose nothing: workers SIGKILLed at random moments, a graceful SIGTERM with and without enough time,
  * and a Redis restart mid-run. Workers are the real CLI processes; every row must end succeeded exactly once.
  */
-import { seededRandom, testSeed } from '../support/seeded-random.js';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { ResultStore } from '../../src/results/store.js';
 import { spawnWorker, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
-import { assertAllSucceededOnce, freePort, queueRows, sleep } from './fleet-helpers.js';
+import { PrivateRedis } from '../support/private-redis.js';
+import { seededRandom, testSeed } from '../support/seeded-random.js';
+import { assertAllSucceededOnce, queueRows, sleep } from './fleet-helpers.js';
 
 const LOCK_MS = 2000;
 
@@ -48,60 +45,6 @@ async function untilRequests(t: TestEnv, n: number, timeoutMs = 30_000): Promise
   }
 }
 
-/** A private redis-server with AOF fsynced on every write, so that it can be killed and restarted. */
-class PrivateRedis {
-  private process?: ChildProcess;
-  private constructor(
-    readonly port: number,
-    private readonly dir: string,
-  ) {}
-
-  static async start(): Promise<PrivateRedis> {
-    const server = new PrivateRedis(await freePort(), await mkdtemp(join(tmpdir(), 'csync-redis-')));
-    await server.startProcess();
-    return server;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  private async startProcess(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', this.dir];
-    this.process = spawn('redis-server', args, { stdio: 'ignore' });
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await probe.connect();
-        await probe.ping();
-        break;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${(err as Error).message}`, { cause: err });
-        probe.disconnect();
-        await sleep(50);
-      }
-    }
-    probe.disconnect();
-  }
-
-  /** SIGKILL: no chance to flush anything; only what the AOF already holds survives. */
-  async kill(): Promise<void> {
-    const exited = once(this.process!, 'exit');
-    this.process!.kill('SIGKILL');
-    await exited;
-  }
-
-  restart(): Promise<void> {
-    return this.startProcess();
-  }
-
-  async stop(): Promise<void> {
-    if (this.process && this.process.exitCode === null && this.process.signalCode === null) await this.kill();
-    await rm(this.dir, { recursive: true, force: true });
-  }
-}
 
 describe('crashes lose nothing', { concurrency: 1 }, () => {
   it('three workers SIGKILLed at random moments and restarted: every row succeeds exactly once', async () => {
@@ -203,7 +146,7 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
       await redis.kill();
       const requestsWhileDown = t.sim.counters().requests;
       await sleep(1500);
-      await redis.restart();
+      await redis.startProcess();
       const restarted = Date.now();
       const status = await waitForRun(t.redis, t.prefix, runId, 60_000);
       console.log(`# redis-restart: ${requestsWhileDown} requests before the kill; finished ${Date.now() - restarted} ms after the restart; ${JSON.stringify({ requests: t.sim.counters().requests, appliedTwice: t.sim.counters().appliedTwice })}`);
