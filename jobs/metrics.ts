@@ -1,4 +1,3 @@
-import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../src/logger.js';
@@ -55,6 +54,8 @@ export function createWorkerMetrics(): WorkerMetrics {
 
 /** Serves a registry at GET /metrics (no auth: counters only, no row data) on its own port. */
 export async function serveMetrics(registry: Registry, options: WorkerMetricsServerOptions): Promise<{ port: number; close: () => Promise<void> }> {
+  // Loaded only for --metrics-port: a worker without it starts sending sooner.
+  const { default: Fastify } = await import('fastify');
   const app = Fastify({ loggerInstance: options.logger.child({ component: 'metrics' }), disableRequestLogging: true, forceCloseConnections: true });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });

@@ -1,4 +1,4 @@
-import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import type { SyncConfig } from '../config.js';
 import { graphScopeFor } from '../clouds.js';
 import { OperatorError } from '../errors.js';
@@ -26,21 +26,22 @@ class StaticTokenSource implements TokenSource {
   }
 }
 
-/** @azure/identity credential with the scope and authority of the configured cloud. */
+/**
+ * @azure/identity credential with the scope and authority of the configured cloud. The library is loaded at the first
+ * token, not at start-up: it is the heaviest import of a worker (about half a second), and GRAPH_ACCESS_TOKEN needs none of it.
+ */
 class IdentityTokenSource implements TokenSource {
-  private credential: TokenCredential;
+  private credential?: Promise<TokenCredential>;
   constructor(
-    private readonly makeCredential: () => TokenCredential,
+    private readonly makeCredential: (identity: typeof import('@azure/identity')) => TokenCredential,
     readonly scope: string,
     readonly authorityHost: string,
     readonly description: string,
-  ) {
-    this.credential = makeCredential();
-  }
+  ) {}
   async getToken(forceRefresh = false): Promise<string> {
     // MSAL caches tokens inside the credential; a fresh credential is the supported way to bypass that cache.
-    if (forceRefresh) this.credential = this.makeCredential();
-    const token = await this.credential.getToken(this.scope);
+    if (forceRefresh || !this.credential) this.credential = import('@azure/identity').then(this.makeCredential);
+    const token = await (await this.credential).getToken(this.scope);
     if (!token) throw new MissingCredentialsError(`${this.description} returned no token for ${this.scope}`);
     return token.token;
   }
@@ -54,14 +55,14 @@ export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'clou
       return new StaticTokenSource(c.token);
     case 'clientSecret':
       return new IdentityTokenSource(
-        () => new ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, { authorityHost: config.authorityHost }),
+        (identity) => new identity.ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, { authorityHost: config.authorityHost }),
         scope,
         config.authorityHost,
         `client secret for app ${c.clientId}`,
       );
     case 'clientCertificate':
       return new IdentityTokenSource(
-        () => new ClientCertificateCredential(c.tenantId, c.clientId, { certificatePath: c.certificatePath }, { authorityHost: config.authorityHost }),
+        (identity) => new identity.ClientCertificateCredential(c.tenantId, c.clientId, { certificatePath: c.certificatePath }, { authorityHost: config.authorityHost }),
         scope,
         config.authorityHost,
         `client certificate for app ${c.clientId}`,

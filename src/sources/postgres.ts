@@ -1,5 +1,3 @@
-import pg from 'pg';
-import Cursor from 'pg-cursor';
 import type { RawRow } from '../interfaces.js';
 import { redactUrl } from '../redact-url.js';
 
@@ -8,6 +6,8 @@ import { redactUrl } from '../redact-url.js';
  * never sits in memory. `line` is the row's 1-based position in the result.
  */
 export async function* readPostgres(connectionString: string, query: string, batchSize = 1000): AsyncGenerator<RawRow> {
+  // Loaded when a query is read, not when a worker starts (most never run a PostgreSQL schedule).
+  const [{ default: pg }, { default: Cursor }] = await Promise.all([import('pg'), import('pg-cursor')]);
   const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5000 });
   try {
     await client.connect();
