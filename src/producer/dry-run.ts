@@ -30,9 +30,15 @@ const VERDICTS = new Set<string>(['new', 'changed', 'unchanged', 'rejected', 'st
 export async function dryRun(
   store: ResultStore,
   rows: AsyncIterable<RawRow>,
+<<<<<<< HEAD
   options: { checker?: RowChecker; renames?: Record<string, string>; full?: boolean; chunkSize?: number; onRow?: (row: DryRunRow) => void; onUnknownColumn?: (name: string) => void },
 ): Promise<DryRunSummary> {
   const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn);
+=======
+  options: { renames?: Record<string, string>; full?: boolean; apiVersion?: 'beta' | 'v1.0'; chunkSize?: number; onRow?: (row: DryRunRow) => void; onUnknownColumn?: (name: string) => void },
+): Promise<DryRunSummary> {
+  const checker = new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion });
+>>>>>>> reconcile
   const summary: DryRunSummary = { rows: 0, new: 0, changed: 0, unchanged: 0, rejected: 0, stale: 0 };
   let batch: UnversionedRow[] = [];
 

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
+<<<<<<< HEAD
 import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus } from '../interfaces.js';
 import { QUEUE_NAMES, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, type RedisKeys } from '../redis-layout.js';
+=======
+import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusRecord } from '../interfaces.js';
+import { redisKeys, type RedisKeys } from '../redis-layout.js';
+>>>>>>> reconcile
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
 import { buildTimeline, timelineBucket, type Timeline } from './timeline.js';
@@ -12,9 +17,13 @@ export const DEFAULT_RUN_RETENTION_MS = 30 * 86_400_000;
 const SUFFIXES = RUN_KEY_SUFFIXES.join(' ');
 
 export type AdmitDecision =
+<<<<<<< HEAD
   | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' }
   /** Dry-run verdicts: admitRows in dry-run mode decides as it would admit, and writes nothing. */
   | { kind: 'new' | 'changed' | 'stale' }
+=======
+  | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'failed' }
+>>>>>>> reconcile
   | { kind: 'queued'; replaced?: { runId: string; line: number; generation: number } }
   | { kind: 'requeue'; generation: number; version: string };
 
@@ -29,6 +38,30 @@ export interface AdmitRow {
   /** The first part of the version (reportedTicks); the script appends the row's arrival number. */
   reportedTicks: string;
   rejectedJson?: string;
+  /** A valid row's record: its properties are stored with the row (`values`), for `verify`. */
+  record?: UserStatusRecord;
+  /** With `import --reconcile`: what Graph's state, read back, says about this row. */
+  graph?: GraphVerdict;
+}
+
+/**
+ * What a snapshot of Graph says about a row:
+ * - holds: Graph holds every property the row sets; the row is unchanged, and the snapshot's proof is remembered
+ *   as a fingerprint, so a later plain import skips it too;
+ * - differs: Graph lacks or differs; the row is sent even if the fingerprints say it was sent before (drift);
+ * - missingConfiguration: Graph answered 404 for the configuration; the row fails at once, without a PATCH.
+ */
+export type GraphVerdict = { verdict: 'holds'; reason: string; readAt: number } | { verdict: 'differs' } | { verdict: 'missingConfiguration'; reason: string };
+
+const VERDICT_CODE: Record<GraphVerdict['verdict'], string> = { holds: 'g', differs: 's', missingConfiguration: 'f' };
+
+/** The JSON members a valid row's stored result gets besides those the script builds (no braces; see admitRows-5.lua). */
+function extraMembers(r: AdmitRow): string {
+  let extra = r.record ? `"values":${JSON.stringify(r.record.properties)}` : '';
+  const g = r.graph;
+  if (g?.verdict === 'holds') extra += `,"reason":${JSON.stringify(g.reason)},"graphReadAt":${g.readAt}`;
+  if (g?.verdict === 'missingConfiguration') extra += `,"reason":${JSON.stringify(g.reason)},"httpStatus":404,"attempts":0,"record":${JSON.stringify(r.record)}`;
+  return extra.startsWith(',') ? extra.slice(1) : extra;
 }
 
 export interface AdmitResult {
@@ -128,6 +161,7 @@ export class ResultStore {
     this.runRetentionMs = options.runRetentionMs ?? DEFAULT_RUN_RETENTION_MS;
   }
 
+<<<<<<< HEAD
   /**
    * Creates the run with the identity of its input (see src/producer/run-input.ts), or returns what the run that
    * already holds this id records about its input; the caller decides whether that is a resume (reopenImport).
@@ -138,6 +172,20 @@ export class ResultStore {
     if (out[0] === 'created') {
       await this.forgetExpiredRuns(now - this.runRetentionMs);
       return { created: true };
+=======
+  /** `fields`: more run hash fields to set when the run is created (e.g. verifyWhenDone, see src/redis-layout.ts). */
+  async createRun(runId: string, source: string, now = Date.now(), fields: Record<string, string> = {}): Promise<boolean> {
+    const created = await this.redis.hsetnx(this.keys.run(runId), 'createdAt', String(now));
+    if (created) {
+      await this.redis
+        .multi()
+        .hset(this.keys.run(runId), 'source', source, 'importFinished', '0', ...Object.entries(fields).flat())
+        .zadd(this.keys.runs, now, runId)
+        .exec();
+    } else {
+      // A resumed import reads its input again; the run is not finished until that pass ends.
+      await this.redis.hset(this.keys.run(runId), 'importFinished', '0');
+>>>>>>> reconcile
     }
     return { created: false, existing: { input: out[1], importFinished: out[2] === '1', importError: out[3], source: out[4] } };
   }
@@ -191,8 +239,13 @@ export class ResultStore {
    * Admits a batch in one script call, which also takes the batch's arrival numbers (so no round trip precedes it).
    * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
    */
+<<<<<<< HEAD
   async admitRows(runId: string, full: boolean, rows: AdmitRow[], mode: 'write' | 'dry' = 'write'): Promise<AdmitResult> {
     const args = new Array<string | number>(7 + rows.length * 6);
+=======
+  async admitRows(runId: string, full: boolean, rows: AdmitRow[]): Promise<AdmitResult> {
+    const args: (string | number)[] = new Array(3 + rows.length * 7);
+>>>>>>> reconcile
     args[0] = runId;
     args[1] = full ? '1' : '0';
     args[2] = this.keys.prefix;
@@ -208,7 +261,8 @@ export class ResultStore {
       args[a++] = rejected ? '' : r.key;
       args[a++] = rejected ? '' : r.fingerprint;
       args[a++] = rejected ? '' : r.reportedTicks;
-      args[a++] = rejected ? r.rejectedJson! : '';
+      args[a++] = rejected ? r.rejectedJson! : extraMembers(r);
+      args[a++] = !rejected && r.graph ? VERDICT_CODE[r.graph.verdict] : '';
     }
     const out = (await runScript(this.redis, 'admitRows', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.seq], args)) as string[];
     const decisions = new Array<AdmitDecision>(out.length - 1);
@@ -437,7 +491,11 @@ export class ResultStore {
 
 // Shared (frozen) objects for the common answers: a million-row import makes a million decisions.
 const SIMPLE_DECISIONS: Record<string, AdmitDecision> = Object.fromEntries(
+<<<<<<< HEAD
   (['queued', 'unchanged', 'rejected', 'superseded', 'dup', 'new', 'changed', 'stale'] as const).map((kind) => [kind, Object.freeze({ kind })]),
+=======
+  (['queued', 'unchanged', 'rejected', 'superseded', 'dup', 'failed'] as const).map((kind) => [kind, Object.freeze({ kind })]),
+>>>>>>> reconcile
 );
 
 function parseDecision(text: string): AdmitDecision {
@@ -446,7 +504,11 @@ function parseDecision(text: string): AdmitDecision {
   const [kind, a, b, c] = text.split('|');
   if (kind === 'queued') return { kind, replaced: { runId: a, line: Number(b), generation: Number(c) } };
   if (kind === 'requeue') return { kind, generation: Number(a), version: b };
+<<<<<<< HEAD
   return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'new' | 'changed' | 'stale' };
+=======
+  return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'failed' };
+>>>>>>> reconcile
 }
 
 const num = (h: Record<string, string>, field: string) => Number(h[field] ?? 0);
