@@ -6,11 +6,8 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ColumnError } from '../src/domain/columns.js';
 import { importRun, type ImportSummary } from '../src/producer/import-run.js';
-<<<<<<< HEAD
 import { dropFileIdentity, postgresIdentity } from '../src/producer/run-input.js';
-=======
 import type { GraphState } from '../src/producer/reconcile.js';
->>>>>>> reconcile
 import { RowChecker } from '../src/producer/validate-rows.js';
 import type { PatchQueue } from '../src/queue/queues.js';
 import { acquireScheduleLock, type HeldLock } from '../src/queue/schedule-lock.js';
@@ -36,12 +33,10 @@ export interface ScheduledImportDeps {
   stopRequested?: () => boolean;
   /** Called when an import finished its run by itself (every row unchanged, rejected or superseded), for alerts. */
   onRunCompleted?: (runId: string) => void;
-<<<<<<< HEAD
   /** Largest row in bytes (SYNC_MAX_ROW_BYTES). */
   maxRowBytes?: number;
   /** Called when a dropped file was moved to failed/, for alerts (event failed_import). */
   onImportFailed?: (failure: ImportFailure) => void;
-=======
   /** Graph's state for one run, for schedules with --reconcile; without it such a schedule fails its firing. */
   createGraphState?: () => GraphState;
   /** GRAPH_API_VERSION, so v1.0 refuses iosLobAppProvisioningConfiguration rows as import does. */
@@ -52,7 +47,6 @@ export interface ScheduledImportDeps {
 function graphOptions(deps: ScheduledImportDeps, data: ScheduledImportJobData): { reconcile?: GraphState; apiVersion?: 'beta' | 'v1.0'; runFields?: Record<string, string> } {
   if (data.reconcile && !deps.createGraphState) throw new Error('this worker cannot read Graph for --reconcile');
   return { reconcile: data.reconcile ? deps.createGraphState!() : undefined, apiVersion: deps.apiVersion, ...(data.verify ? { runFields: { verifyWhenDone: '1' } } : {}) };
->>>>>>> reconcile
 }
 
 /** An empty export is nearly always a broken one (a failed query, a truncated transfer): it goes to failed/. */
@@ -170,30 +164,7 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
   const label = `schedule ${data.scheduleName}: ${join(dir, claimed.name)} (${format})`;
   let summary: ImportSummary;
   let input: Readable | undefined;
-<<<<<<< HEAD
   const moveToFailed = async (message: string, hasRun: boolean) => {
-=======
-  try {
-    input = await openInput(claimed.path);
-    summary = await importRun(deps.store, deps.patchQueue, {
-      runId,
-      rows: readRows(input, format, new RowChecker(data.renames).mapColumn),
-      sourceLabel: label,
-      full: data.full,
-      ...graphOptions(deps, data),
-      renames: data.renames,
-      chunkSize: deps.chunkSize,
-      onUnknownColumn: warnUnknownColumn(log),
-      logger: log,
-    });
-  } catch (err) {
-    // A file refused at its header is never read to the end: close it now rather than at garbage collection.
-    input?.destroy();
-    // Anything else (Redis, a bug) leaves the file in processing/: the next firing resumes it under the same run id.
-    if (!isInputError(err)) throw err;
-    const message = (err as Error).message;
-    const hasRun = await deps.store.runExists(runId);
->>>>>>> reconcile
     const text = [
       `file: ${claimed.name}`,
       `schedule: ${data.scheduleName}`,
@@ -210,13 +181,15 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
   };
   try {
     input = await openInput(claimed.path);
-    const checker = new RowChecker(data.renames, warnUnknownColumn(log));
+    const graph = graphOptions(deps, data);
+    const checker = new RowChecker(data.renames, warnUnknownColumn(log), { apiVersion: graph.apiVersion });
     summary = await importRun(deps.store, deps.patchQueue, {
       runId,
       rows: readRows(input, format, checker.mapColumn, { encoding: data.encoding, maxRowBytes: deps.maxRowBytes }),
       sourceLabel: label,
       input: dropFileIdentity(data.scheduleName, claimed.name),
       full: data.full,
+      ...graph,
       checker,
       chunkSize: deps.chunkSize,
       memoryGuard: new MemoryGuard(deps.redis),

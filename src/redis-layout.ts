@@ -31,19 +31,22 @@
  *                                  alertedCompleted, alertedFailedThreshold, alertedDrifted, alertedBlocked:<breaker trippedAt>
  *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
-<<<<<<< HEAD
  *   P:run:{runId}:rows      HASH   line -> the row (RowResult of src/interfaces.ts without `line`, which is the field);
  *                                  its `state` is the truth the counters follow. Per state it holds only:
  *                                    queued      "q|<generation>" (not JSON: the key, values and version are in its
- *                                                job `${runId}:${line}:${generation}`, and, since a waiting row is always
+ *                                                job `${runId}:${line}:${generation}`, and, since a queued row is always
  *                                                its key's newest update, the version in P:latest), or, when `retry`/`resume` queued
  *                                                a failed row again, the failed row's JSON with state "queued"
  *                                    (JSON from here on)
- *                                    succeeded   { state, key, httpStatus, attempts, requestId, finishedAt,
- *                                                  responseSha256 } (Graph's 200 body repeats what was sent: only
+ *                                    succeeded   { state, key, httpStatus, attempts, requestId, clientRequestId, finishedAt,
+ *                                                  values, responseSha256 } (`values`: the properties the row set, which
+ *                                                  `verify` compares with Graph; Graph's 200 body repeats what was sent: only
  *                                                  the first 16 hex digits of its SHA-256 are kept)
- *                                    failed      { state, key, httpStatus, attempts, reason, requestId, finishedAt,
- *                                                  record, fingerprint, version, generation } (what `retry` resends)
+ *                                    failed      { state, key, httpStatus, attempts, reason, requestId, clientRequestId,
+ *                                                  finishedAt, record, values, fingerprint, version, generation } (what
+ *                                                  `retry` resends). A row of a configuration Graph answered 404 for at
+ *                                                  `import --reconcile` is failed at admission (httpStatus 404, attempts 0,
+ *                                                  reason, record, values), without a PATCH
  *                                    rejected    { state, key, reason, errors }
  *                                    superseded  { state, key, supersededBy: { runId, line } }
  *                                  Runs written before this layout hold every row as a full RowResult JSON (with `line`,
@@ -51,9 +54,12 @@
  *                                  An unchanged row is not in this hash at all:
  *   P:run:{runId}:unchanged STRING bitmap: bit `line` is 1 for an unchanged row (a million lines: 125 KB)
  *   P:run:{runId}:keys      HASH   "<firstLine>-<lastLine>" -> raw-deflated text, one line per valid row of an admitted
- *                                  chunk that had unchanged rows: "<line minus the previous line>\t<key>\n". Only
- *                                  unchanged rows are looked up here (report, runs API); written after the chunk's admission
- *                                  with HSETNX, and again by a resumed import for chunks whose rows were already admitted
+ *                                  chunk that had unchanged rows: "<line minus the previous line>\t<key>\t<values JSON>\t<reason>\n"
+ *                                  (`values`: the properties the row sets, which `verify` compares with Graph; `reason`: for a
+ *                                  row `import --reconcile` found in Graph, naming when Graph's state was read, else empty).
+ *                                  Only unchanged rows are looked up here (report, runs API, verify); written after the
+ *                                  chunk's admission with HSETNX, and again by a resumed import for chunks whose rows were
+ *                                  already admitted. Blobs of the earlier layout ("<delta>\t<key>\n") read as rows without values
  *   P:run:{runId}:nextLine  STRING last line handed out in a shared event run (each POST takes a block of lines)
  *   P:run:{runId}:timeline  HASH   per 10 s bucket of wall-clock time (`<b>` = epoch seconds of the bucket's start, src/results/timeline.ts):
  *                                  `<b>:succeeded`, `<b>:failed` -> rows that ended in that state in the bucket (recordOutcome, by the
@@ -72,21 +78,9 @@
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
  *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)
- *   P:fingerprints          HASH   key -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH;
- *                                  deleted when a PATCH starts, since its outcome is unknown until it ends
-=======
- *   P:run:{runId}:rows      HASH   line -> RowResult JSON (src/interfaces.ts); its `state` is the truth the counters follow.
- *                                  A valid row keeps `values` (the properties it sets), which `verify` compares with Graph;
- *                                  a row `import --reconcile` found in Graph is `unchanged` with `reason` naming the read time
- *                                  and `graphReadAt`; a row of a configuration Graph answered 404 for is `failed` at admission
- *                                  (httpStatus 404, reason, record), without a PATCH.
- *
- * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
- *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or waiting)
  *   P:fingerprints          HASH   key -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH, or what
  *                                  a snapshot proved it held (import --reconcile); deleted when a PATCH starts, since its
  *                                  outcome is unknown until it ends, and by `verify` for a row it found drifted or missing
->>>>>>> reconcile
  *   P:seq                   STRING arrival counter used in versions (equal lastReportedDateTime: later arrival wins)
  *   P:lock:{key}            STRING job id holding the key while its PATCH is in flight (PX, expires if a worker dies)
  *
@@ -110,7 +104,8 @@
  *                                  in case the reader dies) and RENAMEd, so a half-read list is never used;
  *                                  PEXPIRE SYNC_SNAPSHOT_MAX_AGE. Not per run: any import or verify within that age reuses it,
  *                                  and every verify replaces it with what it read.
- *   P:run:{runId}:drift     HASH   line -> JSON { kind: "drifted" | "missing", key, sent: <the row's values>,
+ *   P:run:{runId}:drift     HASH   (a per-run key: in RUN_KEY_SUFFIXES, so it expires and is pruned with its run)
+ *                                  line -> JSON { kind: "drifted" | "missing", key, sent: <the row's values>,
  *                                  graph: <what Graph held, compared properties only> | null, properties: [differing names],
  *                                  readAt } for each row `verify` found not holding; replaced by each verify of the run.
  *                                  The run hash then carries verifiedAt, verifyChecked, verifyMatching, verifyDrifted, verifyMissing.
@@ -128,9 +123,9 @@ export const QUEUE_NAMES = {
 
 /**
  * Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each.
- * `:timeline` is the per-run timeline (written by recordOutcome-5.lua and throttle recording), listed here already.
+ * `:timeline` is the per-run timeline (written by recordOutcome-6.lua and throttle recording); `:drift` is what `verify` found.
  */
-export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline'];
+export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline', ':drift'];
 
 export function redisKeys(prefix: string) {
   return {

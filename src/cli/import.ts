@@ -69,22 +69,19 @@ export const importCommand = new Command('import')
 Columns: configurationId, userStatusId (alias id), configurationType (mobileAppConfiguration | iosLobAppProvisioningConfiguration),
 userDisplayName, devicesCount, status, lastReportedDateTime, userPrincipalName. Empty cells leave a property unchanged.
 
-<<<<<<< HEAD
 Rows holding bytes that are not valid in the input's encoding are rejected, naming line and column (Excel on Windows
 often writes windows-1252 or UTF-16: pass --encoding). An input with no data rows is imported as an empty run, with a
 warning on stderr. A run id names one input: a different input under an existing run id is refused (exit 2).
 
-Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, oversize CSV row, Redis
-unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), or Redis out of memory (rerun with the same --run-id once
-memory is freed: it continues where it stopped), 2 bad usage or a run id that holds another input.
-=======
 --reconcile reads each configuration's user statuses from Graph (one snapshot per configuration, kept in Redis for
 SYNC_SNAPSHOT_MAX_AGE) and compares every row with it: a row Graph already holds ends unchanged (its reason names the read
 time), any other row is sent, even one an earlier import sent (drift). Rows of a configuration Graph does not have fail, unsent.
 Use it for a first sync of an existing tenant, after Redis lost its data, or when something else may have changed Graph.
 
-Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, Redis or Graph unreachable, 2 bad usage.
->>>>>>> reconcile
+Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, oversize CSV row, Graph
+unreachable (--reconcile), Redis unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), or Redis out of memory
+(rerun with the same --run-id once memory is freed: it continues where it stopped), 2 bad usage or a run id that holds
+another input.
 --json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed"} as the last stdout line.`,
   )
   .action(async (file: string | undefined, flags: ImportFlags) => {
@@ -100,16 +97,17 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
       if (!warnings.has(name)) process.stderr.write(`warning: column ${quoteValue(name)} is not a known column and is ignored\n`);
       warnings.add(name);
     };
-    // One checker for the whole import: the source maps header names with it, and the import validates with it.
+    const config = loadCliConfig();
+    // One checker for the whole import (and dry run): the source maps header names with it, and the import validates
+    // with it; under GRAPH_API_VERSION=v1.0 it rejects iosLobAppProvisioningConfiguration rows.
     let checker: RowChecker;
     try {
-      checker = new RowChecker(renames, onUnknownColumn);
+      checker = new RowChecker(renames, onUnknownColumn, { apiVersion: config.apiVersion });
     } catch (err) {
       if (err instanceof ColumnError) throw new OperatorError(err.message, EXIT.usage);
       throw err;
     }
 
-    const config = loadCliConfig();
     const maxRowBytes = flags.maxRowBytes ?? config.maxRowBytes;
     let rows: AsyncIterable<RawRow>;
     let label: string;
@@ -146,11 +144,7 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
 
     await withServices(async ({ config, redis, store, queue, logger }) => {
       if (flags.dryRun) {
-<<<<<<< HEAD
         const summary = await dryRun(store, rows, { checker, full: flags.full, chunkSize: flags.chunkSize });
-=======
-        const summary = await dryRun(store, rows, { renames, full: flags.full, apiVersion: config.apiVersion, chunkSize: flags.chunkSize, onUnknownColumn });
->>>>>>> reconcile
         if (flags.json) printJson({ dryRun: true, ...summary });
         else process.stdout.write(`dry run of ${label}: ${summary.rows} rows: ${summary.new} new, ${summary.changed} changed, ${summary.unchanged} unchanged, ${summary.stale} stale, ${summary.rejected} rejected. Nothing was sent.\n`);
         return;
@@ -164,15 +158,11 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
           rows,
           sourceLabel: label,
           full: flags.full,
-<<<<<<< HEAD
           checker,
           input,
           memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
-=======
           reconcile: flags.reconcile ? createGraphState(config, redis) : undefined,
           apiVersion: config.apiVersion,
-          renames,
->>>>>>> reconcile
           chunkSize: flags.chunkSize,
           onProgress: (p) => reporter.update(p, bytesRead?.()),
           logger,

@@ -6,11 +6,8 @@ import { describeRedisFailure } from '../queue/connection.js';
 import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
 import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
 import { versionOf } from '../domain/version.js';
-<<<<<<< HEAD
 import { decideRunReuse, labelIdentity, RunInputConflictError, type InputIdentity } from './run-input.js';
-=======
 import { judgeRows, type GraphState } from './reconcile.js';
->>>>>>> reconcile
 import { RowChecker, rejectedRow, type UnversionedRow } from './validate-rows.js';
 
 export interface ImportOptions {
@@ -34,7 +31,10 @@ export interface ImportOptions {
   /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration rows are rejected. */
   apiVersion?: 'beta' | 'v1.0';
   renames?: Record<string, string>;
-  /** The caller's checker, when it already built one (for the source's column mapping); else one is built from `renames`. */
+  /**
+   * The caller's checker, when it already built one (for the source's column mapping); else one is built from `renames`
+   * and `apiVersion`. A caller's checker must have been built with the same apiVersion.
+   */
   checker?: RowChecker;
   /** Checked before each chunk is queued; throws RedisOutOfMemoryError when Redis is too full to take more. */
   memoryGuard?: { check(): Promise<void> };
@@ -86,11 +86,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   const chunkSize = options.chunkSize ?? 1000;
   const full = options.full === true;
   const origin = options.origin ?? 'bulk';
-<<<<<<< HEAD
-  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn);
-=======
-  const checker = new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion });
->>>>>>> reconcile
+  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion });
   const progress: ImportProgress = { rows: 0, accepted: 0, rejected: 0, unchanged: 0, superseded: 0, enqueued: 0 };
   const reconcile = options.reconcile;
   // With reconcile, a chunk's verdicts need Graph reads of varying length: each chunk is judged once the previous
@@ -102,18 +98,14 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   // The run is created with its first rows, so an input refused at its header leaves no empty run behind.
   let runCreated = false;
   const ensureRun = async () => {
-<<<<<<< HEAD
     if (runCreated) return;
     const input = options.input ?? labelIdentity(options.sourceLabel);
-    const outcome = await store.createRun(options.runId, options.sourceLabel, input.id);
+    const outcome = await store.createRun(options.runId, options.sourceLabel, input.id, Date.now(), { fields: options.runFields });
     if (!outcome.created) {
       const decision = decideRunReuse(options.runId, outcome.existing, input);
       if (decision.kind === 'refuse') throw new RunInputConflictError(decision.reason);
       await store.reopenImport(options.runId);
     }
-=======
-    if (!runCreated) await store.createRun(options.runId, options.sourceLabel, Date.now(), options.runFields);
->>>>>>> reconcile
     runCreated = true;
   };
 
@@ -124,9 +116,10 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
     const toWrite: UnversionedRow[] = [];
     const replaced: string[] = [];
     const now = Date.now();
-    // Unchanged rows are only a bit in the run's bitmap: their keys are kept per chunk (a resumed pass re-adds them if missing).
+    // Unchanged rows are only a bit in the run's bitmap: their keys, values and reconcile reasons are kept per chunk
+    // (a resumed pass re-adds them if missing).
     if (decisions.some((d) => d.kind === 'unchanged' || d.kind === 'dup')) {
-      await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record));
+      await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record).map(admitRowOf));
     }
     for (let i = 0; i < decisions.length; i++) {
       const decision = decisions[i];

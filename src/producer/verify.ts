@@ -1,3 +1,4 @@
+import { fingerprint } from '../domain/fingerprint.js';
 import { compareWithGraph } from '../domain/compare.js';
 import { CONFIGURATION_TYPES, type ConfigurationType, type RowResult } from '../interfaces.js';
 import type { DriftEntry, DriftStore, VerifyCounts } from '../results/drift.js';
@@ -76,7 +77,9 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, state: Gr
         }
         if (comparison.kind === 'missing') summary.missing++;
         else summary.drifted++;
-        if (row.fingerprint && row.version) forget.push([row.key, `${row.fingerprint}|${row.version}`]);
+        // Rows stored compactly (succeeded, unchanged) keep their values, not their fingerprint and version: then any
+        // memory of exactly these values is forgotten, whichever PATCH or snapshot recorded it.
+        forget.push([row.key, row.fingerprint && row.version ? `${row.fingerprint}|${row.version}` : `${fingerprint(row.values!)}|`]);
         found.push({ line: row.line, kind: comparison.kind === 'missing' ? 'missing' : 'drifted', key: row.key, sent: row.values!, graph: graph ?? null, properties: comparison.kind === 'differs' ? comparison.properties : [], readAt: meta.readAt });
       });
     }

@@ -15,13 +15,14 @@ export interface IngestOptions {
   alerts?: RunAlerts;
   /** Records accepted in one request; more get 413 before any is looked at. */
   maxRecords?: number;
-<<<<<<< HEAD
   /** Checked before queueing; when Redis is too full, the request gets 503 and nothing is queued. */
   memoryGuard?: { check(): Promise<void> };
   /** The clock that picks the event run (tests). */
   now?: () => number;
   /** SYNC_REDIS_COMMAND_TIMEOUT_MS, for the 503's message. */
   commandTimeoutMs?: number;
+  /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration records are refused as at import. */
+  apiVersion?: 'beta' | 'v1.0';
 }
 
 export const CANCELLED_REASON = 'not sent: the server answered this request with 503 because Redis did not answer in time';
@@ -42,10 +43,6 @@ export function cancelTimedOutRun(store: ResultStore, runId: string, lines: { fi
       setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt), CANCEL_RETRY_MS).unref();
     },
   );
-=======
-  /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration records are refused as at import. */
-  apiVersion?: 'beta' | 'v1.0';
->>>>>>> reconcile
 }
 
 export const MAX_RECORDS_PER_REQUEST = 1000;
@@ -112,11 +109,7 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
     // Validate everything first, so a body with no valid record leaves no run behind.
     const rows = toRawRows(items);
     const ignored = new Set<string>();
-<<<<<<< HEAD
-    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name));
-=======
-    const checker = new RowChecker({}, (name) => ignored.add(name), { apiVersion: options.apiVersion });
->>>>>>> reconcile
+    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name), { apiVersion: options.apiVersion });
     const errors: RecordErrors[] = rows.flatMap((raw, index) => {
       const checked = checker.check(raw, 0);
       return checked.errors ? [{ index, errors: checked.errors }] : [];
@@ -128,7 +121,6 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
 
     const runId = eventRunId(options.now?.() ?? Date.now());
     const jobIds: string[] = [];
-<<<<<<< HEAD
     let summary: ImportSummary;
     let firstLine = 0;
     try {
@@ -142,6 +134,7 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
         input: HTTP_IDENTITY,
         origin: 'event',
         checker,
+        apiVersion: options.apiVersion,
         onJobsQueued: (ids) => jobIds.push(...ids),
       });
     } catch (err) {
@@ -166,17 +159,6 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
           .send({ statusCode: 503, error: 'Service Unavailable', message: `${memoryError.message}; nothing was queued. Retry later.` });
       }
     }
-=======
-    // Rejected records go in too, so the run's report lists them like an import's rejected rows.
-    const summary = await importRun(options.store, options.queue, {
-      runId,
-      rows: iterate(rows),
-      sourceLabel: EVENT_SOURCE_LABEL,
-      origin: 'event',
-      apiVersion: options.apiVersion,
-      onJobsQueued: (ids) => jobIds.push(...ids),
-    });
->>>>>>> reconcile
     // Every record was unchanged or superseded (or already sent): no worker will see this run end.
     if (summary.completed) options.alerts?.watch(runId);
     request.log.info({ runId, accepted: summary.accepted, rejected: summary.rejected, queued: jobIds.length }, 'events accepted');

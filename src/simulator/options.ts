@@ -200,7 +200,7 @@ function checkOptions(o: ResolvedOptions): void {
   for (const which of ['budget', 'anyBudget'] as const) {
     const limits = o[which];
     if (limits === false) continue;
-    for (const [name, bucket] of Object.entries(limits)) {
+    for (const [name, bucket] of Object.entries(limits) as [string, BucketLimit][]) {
       if (!(bucket.limit >= 1) || !(bucket.windowMs > 0)) fail(`${which}.${name} needs limit >= 1 and windowMs > 0`);
     }
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HEADER, lastJsonLine, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
@@ -275,7 +276,6 @@ describe('schedule add --reconcile --verify', () => {
   it('verifies each scheduled run when it completes and raises the drifted alert when Graph no longer holds rows', async () => {
     const { default: Fastify } = await import('fastify');
     const { mkdir, rename, writeFile, readdir } = await import('node:fs/promises');
-    const { join } = await import('node:path');
     const { spawnWorker } = await import('../support/harness.js');
     const alerts: { event: string; runId: string; verify?: Record<string, number> }[] = [];
     const hook = Fastify();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_BUDGET, DEFAULT_FAULTS, startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
 
 const ODATA_TYPE = '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus';
