@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_BUDGET, DEFAULT_FAULTS, startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
 
 const ODATA_TYPE = '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus';
@@ -485,7 +484,7 @@ describe('reads', () => {
     const write = await patch(userStatusUrl(), { status: 'remediated' });
     assert.equal(write.status, 429, 'a write is refused when the any-request budget is spent');
     assert.deepEqual(sim.counters().readsByStatus, { '200': 2, '429': 1 });
-    await sleep(Number(write.headers.get('retry-after')) * 1000 + 30);
+    clock.ms += Number(write.headers.get('retry-after')) * 1000;
     assert.equal((await get(listUrl())).status, 200);
   });
 
