@@ -6,14 +6,17 @@ import type { Logger } from '../src/logger.js';
 import { PermissionBreaker } from '../src/pacing/breaker.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { ResultStore } from '../src/results/store.js';
+import type { VerifyCounts } from '../src/results/drift.js';
 
-export type AlertEvent = 'completed' | 'blocked' | 'failed_threshold';
+export type AlertEvent = 'completed' | 'blocked' | 'failed_threshold' | 'drifted';
 
 /** The JSON body POSTed to SYNC_ALERT_WEBHOOK_URL. */
 export interface AlertPayload {
   event: AlertEvent;
   runId: string;
   status: RunStatus;
+  /** With `drifted`: what the verify after the run found. */
+  verify?: VerifyCounts;
 }
 
 /** A scheduled file moved to failed/ (unreadable, a required column missing, malformed, or no data rows). */
@@ -104,6 +107,13 @@ export class RunAlerts {
     })().catch((err: Error) => this.options.logger.error({ runId: failure.runId, err: err.message }, 'could not send the failed_import alert'));
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
+  }
+
+  /** A verify found rows Graph no longer holds (schedule --verify): one `drifted` alert per run across the fleet. */
+  async alertDrift(runId: string, verify: VerifyCounts): Promise<boolean> {
+    const status = await this.store.status(runId);
+    if (!status || !(await this.store.claimAlert(runId, 'alertedDrifted'))) return false;
+    return this.deliver({ event: 'drifted', runId, status, verify });
   }
 
   /** checkRun without waiting: for the worker's hooks, which must not slow or fail a row. */

@@ -4,6 +4,7 @@ import type { Logger } from '../src/logger.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { createRunAlerts, type RunAlerts } from './alerts.js';
 import { createWorkerMetrics, serveMetrics } from './metrics.js';
+import { RunVerifier } from './verify-after-run.js';
 
 export interface WorkerObserversOptions {
   /** Serve this worker's metrics on this port; undefined: no metrics endpoint. */
@@ -46,11 +47,15 @@ export async function startWorkerObservers(config: SyncConfig, redis: Redis, log
   }
   const alerts = createRunAlerts(config, redis, logger);
   if (alerts) list.push(alerts.hooks());
+  // Runs of schedules with --verify are verified when they complete, alerts or not.
+  const verifier = new RunVerifier(config, redis, logger, alerts);
+  list.push(verifier.hooks());
   return {
     hooks: combineHooks(list, logger),
     alerts,
     metricsPort: metricsServer?.port,
     async close() {
+      await verifier.settled();
       await alerts?.settled();
       await metricsServer?.close();
     },

@@ -55,6 +55,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     let refreshToken = false;
     let slot: SendSlot | undefined;
     let result: PatchResult | undefined;
+    let lastClientRequestId: string | undefined;
 
     const claim = async (): Promise<AttemptEvent | undefined> => {
       const decision = await store.claimRow(data.runId, data.line, data.key, data.version, data.generation, owner, lockTtlMs);
@@ -82,6 +83,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
         return { type: 'succeeded' };
       } catch (err) {
         if (!(err instanceof GraphRequestError)) throw err;
+        lastClientRequestId = err.clientRequestId;
         return { type: 'refused', kind: err.kind, message: err.message, status: err.status, retryAfterMs: err.retryAfterMs, requestId: err.requestId };
       }
     };
@@ -96,6 +98,8 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       attempts: state.requests,
       startedAt,
       finishedAt: now(),
+      // What this row sets, kept for `verify` (the row's stored result is replaced by this one).
+      values: data.record.properties,
     });
 
     const record = async (outcome: RowResult & { state: 'succeeded' | 'failed' }) => {
@@ -118,7 +122,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       if (event.type === 'refused') state.lastError = event.message;
       switch (step.do) {
         case 'record-success':
-          await record({ ...row(), state: 'succeeded', httpStatus: result!.status, requestId: result!.requestId, response: result!.body });
+          await record({ ...row(), state: 'succeeded', httpStatus: result!.status, requestId: result!.requestId, clientRequestId: result!.clientRequestId, response: result!.body });
           if (state.requests > 1) log.debug({ requests: state.requests }, 'row succeeded after retries');
           void breaker.recordSuccess().catch(() => undefined);
           return 'succeeded';
@@ -143,7 +147,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
             await deps.pauseFleet(step.reason);
             deps.onRunBlocked?.(data.runId, step.reason);
           }
-          await record({ ...row(), state: 'failed', httpStatus: step.status, reason: step.reason, requestId: step.requestId, record: data.record });
+          await record({ ...row(), state: 'failed', httpStatus: step.status, reason: step.reason, requestId: step.requestId, clientRequestId: lastClientRequestId, record: data.record });
           throw new UnrecoverableError(step.reason);
         case 'wait-out-throttle': {
           state.throttleStreak++;

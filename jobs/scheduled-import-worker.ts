@@ -7,6 +7,7 @@ import type { SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUE_NAMES } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
+import { createGraphState } from '../src/producer/reconcile.js';
 import { createPatchQueue } from '../src/queue/queues.js';
 import { createScheduleQueue, type ScheduledImportJobData, type ScheduleQueue } from '../src/queue/schedules.js';
 
@@ -53,6 +54,8 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     onRunCompleted: options.onRunCompleted,
     onImportFailed: options.onImportFailed,
     maxRowBytes: config.maxRowBytes,
+    createGraphState: () => createGraphState(config, redis),
+    apiVersion: config.apiVersion,
   });
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {

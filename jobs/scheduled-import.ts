@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { ColumnError } from '../src/domain/columns.js';
 import { importRun, type ImportSummary } from '../src/producer/import-run.js';
 import { dropFileIdentity, postgresIdentity } from '../src/producer/run-input.js';
+import type { GraphState } from '../src/producer/reconcile.js';
 import { RowChecker } from '../src/producer/validate-rows.js';
 import type { PatchQueue } from '../src/queue/queues.js';
 import { acquireScheduleLock, type HeldLock } from '../src/queue/schedule-lock.js';
@@ -36,6 +37,16 @@ export interface ScheduledImportDeps {
   maxRowBytes?: number;
   /** Called when a dropped file was moved to failed/, for alerts (event failed_import). */
   onImportFailed?: (failure: ImportFailure) => void;
+  /** Graph's state for one run, for schedules with --reconcile; without it such a schedule fails its firing. */
+  createGraphState?: () => GraphState;
+  /** GRAPH_API_VERSION, so v1.0 refuses iosLobAppProvisioningConfiguration rows as import does. */
+  apiVersion?: 'beta' | 'v1.0';
+}
+
+/** The import options a schedule adds: reconcile, and marking the run to be verified once it completes. */
+function graphOptions(deps: ScheduledImportDeps, data: ScheduledImportJobData): { reconcile?: GraphState; apiVersion?: 'beta' | 'v1.0'; runFields?: Record<string, string> } {
+  if (data.reconcile && !deps.createGraphState) throw new Error('this worker cannot read Graph for --reconcile');
+  return { reconcile: data.reconcile ? deps.createGraphState!() : undefined, apiVersion: deps.apiVersion, ...(data.verify ? { runFields: { verifyWhenDone: '1' } } : {}) };
 }
 
 /** An empty export is nearly always a broken one (a failed query, a truncated transfer): it goes to failed/. */
@@ -116,6 +127,7 @@ async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJo
     sourceLabel: `schedule ${data.scheduleName}: postgres ${redactPostgresUrl(url)}`,
     input: postgresIdentity(redactPostgresUrl(url), query),
     full: data.full,
+    ...graphOptions(deps, data),
     renames: data.renames,
     chunkSize: deps.chunkSize,
     onUnknownColumn: warnUnknownColumn(log),
@@ -169,13 +181,15 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
   };
   try {
     input = await openInput(claimed.path);
-    const checker = new RowChecker(data.renames, warnUnknownColumn(log));
+    const graph = graphOptions(deps, data);
+    const checker = new RowChecker(data.renames, warnUnknownColumn(log), { apiVersion: graph.apiVersion });
     summary = await importRun(deps.store, deps.patchQueue, {
       runId,
       rows: readRows(input, format, checker.mapColumn, { encoding: data.encoding, maxRowBytes: deps.maxRowBytes }),
       sourceLabel: label,
       input: dropFileIdentity(data.scheduleName, claimed.name),
       full: data.full,
+      ...graph,
       checker,
       chunkSize: deps.chunkSize,
       memoryGuard: new MemoryGuard(deps.redis),

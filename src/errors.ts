@@ -5,6 +5,8 @@ export const EXIT = {
   usage: 2,
   blocked: 3,
   notFound: 4,
+  /** `verify`: Graph no longer holds some rows (drifted or missing). */
+  drift: 5,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

@@ -87,10 +87,16 @@ export interface RowResult {
   /** Every problem found in a rejected row, column by column. */
   errors?: FieldError[];
   requestId?: string;
+  /** The client-request-id we sent with the last request for this row (a new UUID per request). */
+  clientRequestId?: string;
   startedAt?: number;
   finishedAt?: number;
   /** The 200 body Graph returned. */
   response?: unknown;
+  /** The properties this row sets (absent: leave unchanged); what `verify` compares with Graph. */
+  values?: UserStatusProperties;
+  /** import --reconcile: when the Graph state that proved this row unchanged was read (ms). */
+  graphReadAt?: number;
   /** Kept for failed rows so `retry` can send them again. */
   record?: UserStatusRecord;
   fingerprint?: string;

@@ -8,7 +8,7 @@
  *                       job id = `${runId}:${line}:${generation}`, so a resumed import re-adds nothing twice.
  *   scheduled-import    jobs of BullMQ Job Schedulers (scheduler id = schedule name); payload = ScheduledImportJobData
  *                       (src/queue/schedules.ts): { scheduleName, source: { kind: 'dir', dir } | { kind: 'postgres', url, query },
- *                         format?, full?, renames?, settleMs? }. A postgres URL is stored as given (password included, if any).
+ *                         format?, full?, reconcile?, verify?, renames?, settleMs? }. A postgres URL is stored as given (password included, if any).
  *
  * Runs and rows. EVERY key of a run is `P:run:{runId}` or `P:run:{runId}<suffix>` with its suffix listed in
  * RUN_KEY_SUFFIXES below: the scripts that finish a run give each of them the run's retention (PEXPIRE
@@ -25,21 +25,28 @@
  *                                  `source <label>`; a later import with another input is refused),
  *                                  enqueued, maxLine (highest input line, for ordered reads), createdAt, finishedAt, source, importFinished (0|1), importError,
  *                                  blocked (0|1), blockedReason, throttledCount, throttledMs,
- *                                  alertedCompleted, alertedFailedThreshold, alertedBlocked:<breaker trippedAt>
+ *                                  verifyWhenDone (1 = schedule --verify: verify the run once it completes), verifyClaimedAt
+ *                                  (HSETNX: the one process that runs that verify), verifiedAt, verifyChecked, verifyMatching,
+ *                                  verifyDrifted, verifyMissing (the last verify's counts),
+ *                                  alertedCompleted, alertedFailedThreshold, alertedDrifted, alertedBlocked:<breaker trippedAt>
  *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
  *   P:run:{runId}:rows      HASH   line -> the row (RowResult of src/interfaces.ts without `line`, which is the field);
  *                                  its `state` is the truth the counters follow. Per state it holds only:
  *                                    queued      "q|<generation>" (not JSON: the key, values and version are in its
- *                                                job `${runId}:${line}:${generation}`, and, since a waiting row is always
+ *                                                job `${runId}:${line}:${generation}`, and, since a queued row is always
  *                                                its key's newest update, the version in P:latest), or, when `retry`/`resume` queued
  *                                                a failed row again, the failed row's JSON with state "queued"
  *                                    (JSON from here on)
- *                                    succeeded   { state, key, httpStatus, attempts, requestId, finishedAt,
- *                                                  responseSha256 } (Graph's 200 body repeats what was sent: only
+ *                                    succeeded   { state, key, httpStatus, attempts, requestId, clientRequestId, finishedAt,
+ *                                                  values, responseSha256 } (`values`: the properties the row set, which
+ *                                                  `verify` compares with Graph; Graph's 200 body repeats what was sent: only
  *                                                  the first 16 hex digits of its SHA-256 are kept)
- *                                    failed      { state, key, httpStatus, attempts, reason, requestId, finishedAt,
- *                                                  record, fingerprint, version, generation } (what `retry` resends)
+ *                                    failed      { state, key, httpStatus, attempts, reason, requestId, clientRequestId,
+ *                                                  finishedAt, record, values, fingerprint, version, generation } (what
+ *                                                  `retry` resends). A row of a configuration Graph answered 404 for at
+ *                                                  `import --reconcile` is failed at admission (httpStatus 404, attempts 0,
+ *                                                  reason, record, values), without a PATCH
  *                                    rejected    { state, key, reason, errors }
  *                                    superseded  { state, key, supersededBy: { runId, line } }
  *                                  Runs written before this layout hold every row as a full RowResult JSON (with `line`,
@@ -47,9 +54,12 @@
  *                                  An unchanged row is not in this hash at all:
  *   P:run:{runId}:unchanged STRING bitmap: bit `line` is 1 for an unchanged row (a million lines: 125 KB)
  *   P:run:{runId}:keys      HASH   "<firstLine>-<lastLine>" -> raw-deflated text, one line per valid row of an admitted
- *                                  chunk that had unchanged rows: "<line minus the previous line>\t<key>\n". Only
- *                                  unchanged rows are looked up here (report, runs API); written after the chunk's admission
- *                                  with HSETNX, and again by a resumed import for chunks whose rows were already admitted
+ *                                  chunk that had unchanged rows: "<line minus the previous line>\t<key>\t<values JSON>\t<reason>\n"
+ *                                  (`values`: the properties the row sets, which `verify` compares with Graph; `reason`: for a
+ *                                  row `import --reconcile` found in Graph, naming when Graph's state was read, else empty).
+ *                                  Only unchanged rows are looked up here (report, runs API, verify); written after the
+ *                                  chunk's admission with HSETNX, and again by a resumed import for chunks whose rows were
+ *                                  already admitted. Blobs of the earlier layout ("<delta>\t<key>\n") read as rows without values
  *   P:run:{runId}:nextLine  STRING last line handed out in a shared event run (each POST takes a block of lines)
  *   P:run:{runId}:timeline  HASH   per 10 s bucket of wall-clock time (`<b>` = epoch seconds of the bucket's start, src/results/timeline.ts):
  *                                  `<b>:succeeded`, `<b>:failed` -> rows that ended in that state in the bucket (recordOutcome, by the
@@ -68,8 +78,9 @@
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
  *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)
- *   P:fingerprints          HASH   key -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH;
- *                                  deleted when a PATCH starts, since its outcome is unknown until it ends
+ *   P:fingerprints          HASH   key -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH, or what
+ *                                  a snapshot proved it held (import --reconcile); deleted when a PATCH starts, since its
+ *                                  outcome is unknown until it ends, and by `verify` for a row it found drifted or missing
  *   P:seq                   STRING arrival counter used in versions (equal lastReportedDateTime: later arrival wins)
  *   P:lock:{key}            STRING job id holding the key while its PATCH is in flight (PX, expires if a worker dies)
  *
@@ -78,7 +89,26 @@
  *                                  pauseUntil (µs, end of a 429's Retry-After), lastCutUs, cutIntervalUs (spacing right
  *                                  after the last cut), ceilingIntervalUs (spacing that got the last 429), epoch (moves on
  *                                  with each 429 or breaker trip; voids slots handed out before), blocked (1 = breaker tripped)
+ *   P:budget:read           HASH   the same fields, for reads (GET pages; SYNC_READ_RATE_LIMIT): a 429 on a read pauses and slows
+ *                                  only what shares this budget. The breaker never sets `blocked` here.
  *   P:breaker               HASH   consecutive403, trippedAt, reason
+ *
+ * Graph's state, read back (src/results/snapshots.ts, src/producer/reconcile.ts, src/producer/verify.ts):
+ *   P:snapshot:{configurationType}/{configurationId}
+ *                           HASH   userStatusId -> JSON of the compared properties Graph held ({"status":"compliant",...}),
+ *                                  or "?" once an import queued it to be written after the read (the snapshot then no
+ *                                  longer speaks for it: change detection decides, as without --reconcile);
+ *                                  "/readAt" -> ms when the read began; "/missing" -> Graph's 404 message when the
+ *                                  configuration does not exist (then no user statuses). "/" cannot start an id.
+ *                                  Written whole under a temporary key (same name + ":tmp:<random hex>", PEXPIRE max age + 1 h
+ *                                  in case the reader dies) and RENAMEd, so a half-read list is never used;
+ *                                  PEXPIRE SYNC_SNAPSHOT_MAX_AGE. Not per run: any import or verify within that age reuses it,
+ *                                  and every verify replaces it with what it read.
+ *   P:run:{runId}:drift     HASH   (a per-run key: in RUN_KEY_SUFFIXES, so it expires and is pruned with its run)
+ *                                  line -> JSON { kind: "drifted" | "missing", key, sent: <the row's values>,
+ *                                  graph: <what Graph held, compared properties only> | null, properties: [differing names],
+ *                                  readAt } for each row `verify` found not holding; replaced by each verify of the run.
+ *                                  The run hash then carries verifiedAt, verifyChecked, verifyMatching, verifyDrifted, verifyMissing.
  *
  * Scheduled imports (jobs/scheduled-import.ts):
  *   P:schedule-lock:{name}  STRING token of the firing of schedule {name} that is running (SET NX PX 30 s, renewed every 10 s),
@@ -93,9 +123,9 @@ export const QUEUE_NAMES = {
 
 /**
  * Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each.
- * `:timeline` is the per-run timeline (written by recordOutcome-5.lua and throttle recording), listed here already.
+ * `:timeline` is the per-run timeline (written by recordOutcome-6.lua and throttle recording); `:drift` is what `verify` found.
  */
-export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline'];
+export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline', ':drift'];
 
 export function redisKeys(prefix: string) {
   return {
@@ -113,6 +143,9 @@ export function redisKeys(prefix: string) {
     seq: `${prefix}:seq`,
     lock: (key: string) => `${prefix}:lock:${key}`,
     budget: `${prefix}:budget`,
+    readBudget: `${prefix}:budget:read`,
+    snapshot: (configKey: string) => `${prefix}:snapshot:${configKey}`,
+    drift: (runId: string) => `${prefix}:run:${runId}:drift`,
     breaker: `${prefix}:breaker`,
     scheduleLock: (scheduleName: string) => `${prefix}:schedule-lock:${scheduleName}`,
   };

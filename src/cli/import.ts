@@ -4,6 +4,7 @@ import { ColumnError } from '../domain/columns.js';
 import type { RawRow } from '../interfaces.js';
 import { dryRun } from '../producer/dry-run.js';
 import { importRun } from '../producer/import-run.js';
+import { createGraphState } from '../producer/reconcile.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import { MemoryGuard, RedisOutOfMemoryError } from '../queue/memory.js';
 import { detectFormat, openInput, readRows, SourceError } from '../sources/index.js';
@@ -22,6 +23,7 @@ interface ImportFlags {
   runId?: string;
   json?: boolean;
   full?: boolean;
+  reconcile?: boolean;
   dryRun?: boolean;
   map?: Record<string, string>;
   fromPostgres?: string;
@@ -52,6 +54,7 @@ export const importCommand = new Command('import')
   .option('--run-id <id>', 'run id (A-Z a-z 0-9 _ . -, up to 128); rerun with the same id and the same input to resume an interrupted import', checkRunId)
   .option('--json', 'print the summary as one JSON line on stdout')
   .option('--full', 'send every valid row, even if Graph already holds the same values')
+  .option('--reconcile', "compare every row with Graph's current state (read once per configuration, through SYNC_READ_RATE_LIMIT) and send only what Graph does not hold")
   .option('--dry-run', 'validate and diff only: print what would be sent, send and store nothing')
   .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
   .option('--from-postgres <url>', 'read rows from PostgreSQL instead of a file (with --query)')
@@ -70,9 +73,15 @@ Rows holding bytes that are not valid in the input's encoding are rejected, nami
 often writes windows-1252 or UTF-16: pass --encoding). An input with no data rows is imported as an empty run, with a
 warning on stderr. A run id names one input: a different input under an existing run id is refused (exit 2).
 
-Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, oversize CSV row, Redis
-unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), or Redis out of memory (rerun with the same --run-id once
-memory is freed: it continues where it stopped), 2 bad usage or a run id that holds another input.
+--reconcile reads each configuration's user statuses from Graph (one snapshot per configuration, kept in Redis for
+SYNC_SNAPSHOT_MAX_AGE) and compares every row with it: a row Graph already holds ends unchanged (its reason names the read
+time), any other row is sent, even one an earlier import sent (drift). Rows of a configuration Graph does not have fail, unsent.
+Use it for a first sync of an existing tenant, after Redis lost its data, or when something else may have changed Graph.
+
+Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, oversize CSV row, Graph
+unreachable (--reconcile), Redis unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), or Redis out of memory
+(rerun with the same --run-id once memory is freed: it continues where it stopped), 2 bad usage or a run id that holds
+another input.
 --json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed"} as the last stdout line.`,
   )
   .action(async (file: string | undefined, flags: ImportFlags) => {
@@ -80,22 +89,25 @@ memory is freed: it continues where it stopped), 2 bad usage or a run id that ho
       throw new OperatorError('give either a file (or - for stdin) or --from-postgres <url> --query <sql>', EXIT.usage);
     }
     if (flags.fromPostgres && !flags.query) throw new OperatorError('--from-postgres needs --query <sql>', EXIT.usage);
+    if (flags.reconcile && flags.dryRun) throw new OperatorError('--reconcile cannot be combined with --dry-run', EXIT.usage);
+    if (flags.reconcile && flags.full) throw new OperatorError('--reconcile and --full contradict each other: --full sends every row, --reconcile only what Graph lacks', EXIT.usage);
     const renames = flags.map ?? {};
     const warnings = new Set<string>();
     const onUnknownColumn = (name: string) => {
       if (!warnings.has(name)) process.stderr.write(`warning: column ${quoteValue(name)} is not a known column and is ignored\n`);
       warnings.add(name);
     };
-    // One checker for the whole import: the source maps header names with it, and the import validates with it.
+    const config = loadCliConfig();
+    // One checker for the whole import (and dry run): the source maps header names with it, and the import validates
+    // with it; under GRAPH_API_VERSION=v1.0 it rejects iosLobAppProvisioningConfiguration rows.
     let checker: RowChecker;
     try {
-      checker = new RowChecker(renames, onUnknownColumn);
+      checker = new RowChecker(renames, onUnknownColumn, { apiVersion: config.apiVersion });
     } catch (err) {
       if (err instanceof ColumnError) throw new OperatorError(err.message, EXIT.usage);
       throw err;
     }
 
-    const config = loadCliConfig();
     const maxRowBytes = flags.maxRowBytes ?? config.maxRowBytes;
     let rows: AsyncIterable<RawRow>;
     let label: string;
@@ -149,6 +161,8 @@ memory is freed: it continues where it stopped), 2 bad usage or a run id that ho
           checker,
           input,
           memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
+          reconcile: flags.reconcile ? createGraphState(config, redis) : undefined,
+          apiVersion: config.apiVersion,
           chunkSize: flags.chunkSize,
           onProgress: (p) => reporter.update(p, bytesRead?.()),
           logger,

@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   worker: async () => (await import('./worker.js')).workerCommand,
   status: async () => (await import('./status.js')).statusCommand,
   report: async () => (await import('./report.js')).reportCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
   retry: async () => (await import('./retry.js')).retryCommand,
   resume: async () => (await import('./resume.js')).resumeCommand,
   prune: async () => (await import('./prune.js')).pruneCommand,

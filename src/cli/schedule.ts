@@ -28,6 +28,8 @@ interface AddFlags {
   query?: string;
   format?: 'csv' | 'ndjson';
   full?: boolean;
+  reconcile?: boolean;
+  verify?: boolean;
   map?: Record<string, string>;
   settle?: number;
   encoding?: InputEncoding;
@@ -50,6 +52,7 @@ function parseSettle(value: string): number {
 }
 
 async function resolveSource(flags: AddFlags): Promise<ScheduleSource> {
+  if (flags.reconcile && flags.full) throw new OperatorError('--reconcile and --full contradict each other: --full sends every row, --reconcile only what Graph lacks', EXIT.usage);
   if ((flags.dir === undefined) === (flags.fromPostgres === undefined)) {
     throw new OperatorError('give exactly one source: --dir <folder> or --from-postgres <url> --query <sql>', EXIT.usage);
   }
@@ -90,7 +93,7 @@ async function withScheduleQueue<T>(fn: (queue: ScheduleQueue, services: Service
 }
 
 function describe(s: ScheduleSummary): string {
-  const options = [s.format && `--format ${s.format}`, s.full && '--full', ...Object.entries(s.map).map(([t, src]) => `--map ${t}=${src}`), s.settleMs !== undefined && s.settleMs !== DEFAULT_SETTLE_MS && `--settle ${s.settleMs}`, s.encoding && `--encoding ${s.encoding}`].filter(Boolean);
+  const options = [s.format && `--format ${s.format}`, s.full && '--full', s.reconcile && '--reconcile', s.verify && '--verify', ...Object.entries(s.map).map(([t, src]) => `--map ${t}=${src}`), s.settleMs !== undefined && s.settleMs !== DEFAULT_SETTLE_MS && `--settle ${s.settleMs}`, s.encoding && `--encoding ${s.encoding}`].filter(Boolean);
   return `${s.pattern}${s.tz ? ` (${s.tz})` : ''}, next run ${s.nextRun ?? 'none'}; source: ${s.source}${options.length ? `; ${options.join(' ')}` : ''}`;
 }
 
@@ -104,6 +107,8 @@ const addCommand = new Command('add')
   .option('--query <sql>', 'SQL whose result columns are the input columns (with --from-postgres)')
   .addOption(new Option('--format <format>', 'format of dropped files (default: from each file\'s extension, else csv)').choices(['csv', 'ndjson']))
   .option('--full', 'send every valid row, even if Graph already holds the same values')
+  .option('--reconcile', "compare every row with Graph's current state before sending (as import --reconcile)")
+  .option('--verify', 'once each run completes, read Graph back and check it holds every row (as verify); drift raises the drifted alert')
   .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
   .addOption(new Option('--encoding <encoding>', 'dropped files\' encoding when they have no byte order mark (default utf8)').choices([...INPUT_ENCODINGS]))
   .option('--settle <ms>', 'a dropped file is taken only once unchanged for this long', parseSettle, DEFAULT_SETTLE_MS)
@@ -138,6 +143,8 @@ Exit codes: 0 added or updated, 2 bad usage (bad cron, zone, source or --map), 1
         source,
         ...(flags.format ? { format: flags.format } : {}),
         ...(flags.full ? { full: true } : {}),
+        ...(flags.reconcile ? { reconcile: true } : {}),
+        ...(flags.verify ? { verify: true } : {}),
         ...(flags.map ? { renames: flags.map } : {}),
         ...(source.kind === 'dir' ? { settleMs: flags.settle ?? DEFAULT_SETTLE_MS } : {}),
         ...(source.kind === 'dir' && flags.encoding && flags.encoding !== 'utf8' ? { encoding: flags.encoding } : {}),
@@ -150,7 +157,7 @@ Exit codes: 0 added or updated, 2 bad usage (bad cron, zone, source or --map), 1
 
 const listCommand = new Command('list')
   .description('Show every schedule: name, pattern, time zone, next run and source (passwords hidden)')
-  .option('--json', 'print a JSON array of {name, pattern, tz, nextRun, source, format, full, map, settleMs} on one line')
+  .option('--json', 'print a JSON array of {name, pattern, tz, nextRun, source, format, full, reconcile, verify, map, settleMs} on one line')
   .addHelpText('after', '\nExit codes: 0 listed (also when there are none), 1 Redis unreachable.')
   .action(async (flags: { json?: boolean }) => {
     await withScheduleQueue(async (queue) => {

@@ -23,6 +23,11 @@ export const simulateCommand = new Command('simulate')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--app-limit <count/window>', "per tenant and app write budget (Intune's is 100/20s)", bucket('--app-limit'))
   .option('--tenant-limit <count/window>', "per tenant write budget (Intune's is 200/20s)", bucket('--tenant-limit'))
+  .option('--any-app-limit <count/window>', "per tenant and app budget of any request, reads and writes (Intune's is 1000/20s)", bucket('--any-app-limit'))
+  .option('--any-tenant-limit <count/window>', "per tenant budget of any request (Intune's is 2000/20s)", bucket('--any-tenant-limit'))
+  .option('--page-size <n>', 'page size of a GET list without $top (default 100)', (v) => Number(v))
+  .option('--max-page-size <n>', 'largest page a GET list returns, whatever $top asks (default 1000)', (v) => Number(v))
+  .option('--patch-no-content', 'answer a successful PATCH with 204 No Content instead of 200 and the object')
   .option('--no-budget', 'never answer 429')
   .option('--rate-503 <p>', 'share of PATCHes answered 503 with Retry-After', probability('--rate-503'))
   .option('--rate-504 <p>', 'share of PATCHes answered 504', probability('--rate-504'))
@@ -30,14 +35,18 @@ export const simulateCommand = new Command('simulate')
   .option('--rate-slow <p>', 'share of PATCHes answered slowly', probability('--rate-slow'))
   .option('--missing-config <id>', 'a configuration id that answers 404 (repeatable)', collect)
   .option('--seed <n>', 'seed for the fault dice', (v) => Number(v))
-  .addHelpText('after', '\nThe accepted bearer token is "sim-token". State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset.')
-  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number }) => {
+  .addHelpText('after', '\nThe accepted bearer token is "sim-token". State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset,\n/_sim/drift {"changes":[{"collection","configId","userStatusId","values":{...}|null}]} (changes stored values behind the client\'s back).')
+  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number }) => {
     const options: SimulatorOptions = {
       host: flags.host,
       port: flags.port,
       seed: flags.seed,
       missingConfigurations: flags.missingConfig,
       budget: flags.budget ? { ...(flags.appLimit ? { perApp: flags.appLimit } : {}), ...(flags.tenantLimit ? { perTenant: flags.tenantLimit } : {}) } : false,
+      ...(flags.budget && (flags.anyAppLimit || flags.anyTenantLimit) ? { anyBudget: { ...(flags.anyAppLimit ? { perApp: flags.anyAppLimit } : {}), ...(flags.anyTenantLimit ? { perTenant: flags.anyTenantLimit } : {}) } } : {}),
+      pageSize: flags.pageSize,
+      maxPageSize: flags.maxPageSize,
+      patchNoContent: flags.patchNoContent === true,
       faults: { rate503: flags.rate503, rate504: flags.rate504, rateDrop: flags.rateDrop, rateSlow: flags.rateSlow },
     };
     const sim = await startSimulator(options);

@@ -15,6 +15,11 @@ export function patchPath(record: Pick<UserStatusRecord, 'configurationType' | '
   return `/deviceAppManagement/${COLLECTION[record.configurationType]}/${encodeURIComponent(record.configurationId)}/userStatuses/${encodeURIComponent(record.userStatusId)}`;
 }
 
+/** The collection of one configuration's user statuses, which reads list (GET, paged). */
+export function listPath(record: Pick<UserStatusRecord, 'configurationType' | 'configurationId'>): string {
+  return `/deviceAppManagement/${COLLECTION[record.configurationType]}/${encodeURIComponent(record.configurationId)}/userStatuses`;
+}
+
 /** Only provided properties are sent: an absent one means "leave it as it is". */
 export function patchBody(record: UserStatusRecord): Record<string, unknown> {
   return { '@odata.type': USER_STATUS_ODATA_TYPE, ...record.properties };

@@ -12,6 +12,8 @@ export type FailureKind = 'throttled' | 'transient' | 'unauthorized' | 'forbidde
 
 export class GraphRequestError extends Error {
   override name = 'GraphRequestError';
+  /** The client-request-id we sent with the failed request, when it got that far. */
+  clientRequestId?: string;
   constructor(
     readonly kind: FailureKind,
     message: string,

@@ -51,13 +51,17 @@ export class RateBudget {
   private readonly key: string;
   private readonly intervalUs: number;
 
+  private readonly clock: BudgetClock;
+
+  /** `key` picks which budget: the write budget by default, `redisKeys(prefix).readBudget` for reads (see readBudget()). */
   constructor(
     private readonly redis: Redis,
     prefix: string,
     readonly rate: RateLimit,
-    private readonly clock: BudgetClock = REDIS_CLOCK,
+    options: { key?: string; clock?: BudgetClock } = {},
   ) {
-    this.key = redisKeys(prefix).budget;
+    this.key = options.key ?? redisKeys(prefix).budget;
+    this.clock = options.clock ?? REDIS_CLOCK;
     this.intervalUs = Math.max(1, Math.floor((rate.windowMs * 1000) / rate.limit));
   }
 
@@ -94,4 +98,9 @@ export class RateBudget {
     );
     return extendedUs / 1000;
   }
+}
+
+/** The fleet's read budget (SYNC_READ_RATE_LIMIT): the same pacing, its own key, so reads and writes never wait for each other. */
+export function readBudget(redis: Redis, prefix: string, rate: RateLimit): RateBudget {
+  return new RateBudget(redis, prefix, rate, { key: redisKeys(prefix).readBudget });
 }

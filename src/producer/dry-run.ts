@@ -30,9 +30,19 @@ const VERDICTS = new Set<string>(['new', 'changed', 'unchanged', 'rejected', 'st
 export async function dryRun(
   store: ResultStore,
   rows: AsyncIterable<RawRow>,
-  options: { checker?: RowChecker; renames?: Record<string, string>; full?: boolean; chunkSize?: number; onRow?: (row: DryRunRow) => void; onUnknownColumn?: (name: string) => void },
+  options: {
+    /** The caller's checker (built with the same apiVersion), else one is built from `renames` and `apiVersion`. */
+    checker?: RowChecker;
+    renames?: Record<string, string>;
+    full?: boolean;
+    /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration rows are rejected, as at import. */
+    apiVersion?: 'beta' | 'v1.0';
+    chunkSize?: number;
+    onRow?: (row: DryRunRow) => void;
+    onUnknownColumn?: (name: string) => void;
+  },
 ): Promise<DryRunSummary> {
-  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn);
+  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion });
   const summary: DryRunSummary = { rows: 0, new: 0, changed: 0, unchanged: 0, rejected: 0, stale: 0 };
   let batch: UnversionedRow[] = [];
 

@@ -7,6 +7,7 @@ import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
 import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
 import { versionOf } from '../domain/version.js';
 import { decideRunReuse, labelIdentity, RunInputConflictError, type InputIdentity } from './run-input.js';
+import { judgeRows, type GraphState } from './reconcile.js';
 import { RowChecker, rejectedRow, type UnversionedRow } from './validate-rows.js';
 
 export interface ImportOptions {
@@ -20,8 +21,20 @@ export interface ImportOptions {
   input?: InputIdentity;
   /** Send every valid row, ignoring the fingerprints of what Graph already holds. */
   full?: boolean;
+  /**
+   * import --reconcile: compare each row with Graph's state (read once per configuration) before admitting it;
+   * rows Graph holds are unchanged, the others are sent whatever the fingerprints say.
+   */
+  reconcile?: GraphState;
+  /** Run hash fields set when the run is created (schedule --verify sets verifyWhenDone). */
+  runFields?: Record<string, string>;
+  /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration rows are rejected. */
+  apiVersion?: 'beta' | 'v1.0';
   renames?: Record<string, string>;
-  /** The caller's checker, when it already built one (for the source's column mapping); else one is built from `renames`. */
+  /**
+   * The caller's checker, when it already built one (for the source's column mapping); else one is built from `renames`
+   * and `apiVersion`. A caller's checker must have been built with the same apiVersion.
+   */
   checker?: RowChecker;
   /** Checked before each chunk is queued; throws RedisOutOfMemoryError when Redis is too full to take more. */
   memoryGuard?: { check(): Promise<void> };
@@ -73,8 +86,12 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   const chunkSize = options.chunkSize ?? 1000;
   const full = options.full === true;
   const origin = options.origin ?? 'bulk';
-  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn);
+  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion });
   const progress: ImportProgress = { rows: 0, accepted: 0, rejected: 0, unchanged: 0, superseded: 0, enqueued: 0 };
+  const reconcile = options.reconcile;
+  // With reconcile, a chunk's verdicts need Graph reads of varying length: each chunk is judged once the previous
+  // chunk's admission was sent (not finished), so admissions still reach Redis in input order.
+  let lastSent: Promise<void> = Promise.resolve();
   let resumed = false;
   let pending: UnversionedRow[] = [];
 
@@ -83,7 +100,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   const ensureRun = async () => {
     if (runCreated) return;
     const input = options.input ?? labelIdentity(options.sourceLabel);
-    const outcome = await store.createRun(options.runId, options.sourceLabel, input.id);
+    const outcome = await store.createRun(options.runId, options.sourceLabel, input.id, Date.now(), { fields: options.runFields });
     if (!outcome.created) {
       const decision = decideRunReuse(options.runId, outcome.existing, input);
       if (decision.kind === 'refuse') throw new RunInputConflictError(decision.reason);
@@ -96,11 +113,13 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   const enqueue = async (chunk: UnversionedRow[], admission: Promise<AdmitResult>) => {
     const { firstSequence, decisions } = await admission;
     const jobs: PatchJob[] = [];
+    const toWrite: UnversionedRow[] = [];
     const replaced: string[] = [];
     const now = Date.now();
-    // Unchanged rows are only a bit in the run's bitmap: their keys are kept per chunk (a resumed pass re-adds them if missing).
+    // Unchanged rows are only a bit in the run's bitmap: their keys, values and reconcile reasons are kept per chunk
+    // (a resumed pass re-adds them if missing).
     if (decisions.some((d) => d.kind === 'unchanged' || d.kind === 'dup')) {
-      await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record));
+      await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record).map(admitRowOf));
     }
     for (let i = 0; i < decisions.length; i++) {
       const decision = decisions[i];
@@ -122,9 +141,11 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
         if (decision.kind === 'queued' && decision.replaced) {
           replaced.push(jobIdFor(decision.replaced.runId, decision.replaced.line, decision.replaced.generation));
         }
+        toWrite.push(row);
         jobs.push(patchJob({ runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin }));
       }
     }
+    if (reconcile) await reconcile.markPending(toWrite);
     if (jobs.length > 0) {
       await queue.addBulk(jobs);
       options.onJobsQueued?.(jobs.map((j) => j.opts.jobId));
@@ -162,7 +183,23 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
     const chunk = pending;
     pending = [];
     // Sent now: Redis runs it after the earlier chunks' commands, so it sees their rows.
-    const admission = store.admitRows(options.runId, full, chunk.map(admitRowOf));
+    let admission: Promise<AdmitResult>;
+    if (reconcile) {
+      let markSent!: () => void;
+      const sent = new Promise<void>((resolve) => (markSent = resolve));
+      admission = lastSent.then(async () => {
+        try {
+          await judgeRows(reconcile, chunk);
+          // admitRows sends its script before its first await: the next chunk may be judged from here on.
+          return store.admitRows(options.runId, full, chunk.map(admitRowOf));
+        } finally {
+          markSent();
+        }
+      });
+      lastSent = sent;
+    } else {
+      admission = store.admitRows(options.runId, full, chunk.map(admitRowOf));
+    }
     const previous = inFlight.length > 0 ? inFlight[inFlight.length - 1] : Promise.resolve();
     const done = previous.then(() => enqueue(chunk, admission)).catch((err: unknown) => {
       noteUnqueued(chunk[0].line);

@@ -5,6 +5,7 @@ import { toCanonicalFields, validateRow } from '../domain/validate.js';
 import { MAX_QUOTED_CHARS } from '../domain/quote.js';
 import { reportedTicks, versionOf } from '../domain/version.js';
 import type { FieldError, RawRow, RowResult, UserStatusRecord } from '../interfaces.js';
+import type { GraphVerdict } from '../results/store.js';
 
 export interface CheckedRow {
   line: number;
@@ -18,7 +19,17 @@ export interface CheckedRow {
 /** A checked row before it has an arrival number: `reportedTicks` is the first part of its version ('' when rejected). */
 export interface UnversionedRow extends Omit<CheckedRow, 'version'> {
   reportedTicks: string;
+  /** Set by import --reconcile before admission. */
+  graph?: GraphVerdict;
 }
+
+export interface RowCheckerOptions {
+  /** Under v1.0 Graph has no iosLobAppProvisioningConfigurations, so such rows are refused rather than sent to certain failure. */
+  apiVersion?: 'beta' | 'v1.0';
+}
+
+export const IOS_UNDER_V1_REASON =
+  'iosLobAppProvisioningConfiguration does not exist in Graph v1.0 (GRAPH_API_VERSION=v1.0), so this row could only fail; use GRAPH_API_VERSION=beta for these rows';
 
 export function describeErrors(errors: FieldError[]): string {
   return errors.map((e) => (e.column === '(row)' ? `row ${e.reason}` : `column ${e.column}: ${e.reason}`)).join('; ');
@@ -32,6 +43,7 @@ export class RowChecker {
   constructor(
     renames: Record<string, string> = {},
     private readonly onUnknownColumn: (name: string) => void = () => undefined,
+    private readonly options: RowCheckerOptions = {},
   ) {
     this.mapColumn = createColumnMapper(renames);
   }
@@ -61,6 +73,9 @@ export class RowChecker {
       return { line: raw.line, key: partialKey, fingerprint: '', reportedTicks: '', errors: [...conflicts, ...(result.ok ? [] : result.errors)] };
     }
     const record = result.record;
+    if (this.options.apiVersion === 'v1.0' && record.configurationType === 'iosLobAppProvisioningConfiguration') {
+      return { line: raw.line, key: recordKey(record), fingerprint: '', reportedTicks: '', errors: [{ column: 'configurationType', reason: IOS_UNDER_V1_REASON }] };
+    }
     return {
       line: raw.line,
       key: recordKey(record),

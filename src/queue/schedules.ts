@@ -13,6 +13,10 @@ export interface ScheduledImportJobData {
   source: ScheduleSource;
   format?: 'csv' | 'ndjson';
   full?: boolean;
+  /** import --reconcile: compare each row with Graph's state before sending. */
+  reconcile?: boolean;
+  /** Verify each run against Graph once it completes; drift raises the `drifted` alert. */
+  verify?: boolean;
   renames?: Record<string, string>;
   /** Drop folders: a file is taken only once it has not changed for this long, so half-written files are left alone. */
   settleMs?: number;
@@ -34,6 +38,8 @@ export interface ScheduleSummary {
   source: string;
   format?: string;
   full: boolean;
+  reconcile: boolean;
+  verify: boolean;
   map: Record<string, string>;
   settleMs?: number;
   encoding?: 'utf8' | 'utf16le' | 'windows-1252';
@@ -124,6 +130,8 @@ function toSummary(s: JobSchedulerJson<ScheduledImportJobData>): ScheduleSummary
     source: data?.source ? describeSource(data.source) : '(unknown)',
     ...(data?.format ? { format: data.format } : {}),
     full: data?.full === true,
+    reconcile: data?.reconcile === true,
+    verify: data?.verify === true,
     map: data?.renames ?? {},
     ...(data?.source?.kind === 'dir' ? { settleMs: data.settleMs ?? DEFAULT_SETTLE_MS } : {}),
     ...(data?.encoding ? { encoding: data.encoding } : {}),

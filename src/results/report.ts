@@ -1,7 +1,8 @@
 import type { RowResult } from '../interfaces.js';
+import type { DriftEntry } from './drift.js';
 
 /** One row of a run as users see it, in `report` (CSV, NDJSON) and in the HTTP API and dashboard alike. */
-export const REPORT_COLUMNS = ['line', 'key', 'state', 'httpStatus', 'attempts', 'reason', 'requestId', 'finishedAt', 'supersededBy'] as const;
+export const REPORT_COLUMNS = ['line', 'key', 'state', 'httpStatus', 'attempts', 'reason', 'requestId', 'finishedAt', 'supersededBy', 'clientRequestId'] as const;
 export type ReportColumn = (typeof REPORT_COLUMNS)[number];
 
 export function reportRecord(row: RowResult): Record<ReportColumn, string | number | undefined> {
@@ -15,10 +16,25 @@ export function reportRecord(row: RowResult): Record<ReportColumn, string | numb
     requestId: row.requestId,
     finishedAt: row.finishedAt ? new Date(row.finishedAt).toISOString() : undefined,
     supersededBy: row.supersededBy ? `${row.supersededBy.runId}:${row.supersededBy.line}` : undefined,
+    clientRequestId: row.clientRequestId,
   };
 }
 
 /** The JSON form adds a rejected row's errors column by column, which a CSV cell cannot hold. */
 export function reportJson(row: RowResult): Record<string, unknown> {
   return { ...reportRecord(row), ...(row.errors ? { errors: row.errors } : {}) };
+}
+
+/** `report --state drifted|missing`: the row's columns, then what verify found: which properties, what we sent, what Graph holds. */
+export const DRIFT_COLUMNS = [...REPORT_COLUMNS, 'drift', 'differs', 'sent', 'graph', 'graphReadAt'] as const;
+
+export function driftRecord(row: RowResult, entry: DriftEntry): Record<(typeof DRIFT_COLUMNS)[number], string | number | undefined> {
+  return {
+    ...reportRecord(row),
+    drift: entry.kind,
+    differs: entry.properties.join(' '),
+    sent: JSON.stringify(entry.sent),
+    graph: entry.graph === null ? undefined : JSON.stringify(entry.graph),
+    graphReadAt: new Date(entry.readAt).toISOString(),
+  };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
-import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus } from '../interfaces.js';
+import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord } from '../interfaces.js';
 import { QUEUE_NAMES, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
@@ -12,7 +12,7 @@ export const DEFAULT_RUN_RETENTION_MS = 30 * 86_400_000;
 const SUFFIXES = RUN_KEY_SUFFIXES.join(' ');
 
 export type AdmitDecision =
-  | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' }
+  | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'failed' }
   /** Dry-run verdicts: admitRows in dry-run mode decides as it would admit, and writes nothing. */
   | { kind: 'new' | 'changed' | 'stale' }
   | { kind: 'queued'; replaced?: { runId: string; line: number; generation: number } }
@@ -29,6 +29,43 @@ export interface AdmitRow {
   /** The first part of the version (reportedTicks); the script appends the row's arrival number. */
   reportedTicks: string;
   rejectedJson?: string;
+  /** A valid row's record: its properties are stored with the row (`values`), for `verify`. */
+  record?: UserStatusRecord;
+  /** With `import --reconcile`: what Graph's state, read back, says about this row. */
+  graph?: GraphVerdict;
+}
+
+/**
+ * What a snapshot of Graph says about a row:
+ * - holds: Graph holds every property the row sets; the row is unchanged, and the snapshot's proof is remembered
+ *   as a fingerprint, so a later plain import skips it too;
+ * - differs: Graph lacks or differs; the row is sent even if the fingerprints say it was sent before (drift);
+ * - missingConfiguration: Graph answered 404 for the configuration; the row fails at once, without a PATCH.
+ */
+export type GraphVerdict = { verdict: 'holds'; reason: string; readAt: number } | { verdict: 'differs' } | { verdict: 'missingConfiguration'; reason: string };
+
+const VERDICT_CODE: Record<GraphVerdict['verdict'], string> = { holds: 'g', differs: 's', missingConfiguration: 'f' };
+
+/**
+ * The JSON members a valid row's stored result gets besides those the script builds (no braces; see admitRows-5.lua).
+ * Only a row stored as JSON at admission needs them: one failed because Graph has no such configuration. A queued row
+ * is "q|<generation>" (its values are in its job) and an unchanged row a bit (its values and reason go to the chunk's
+ * :keys blob, see encodeChunkKeys).
+ */
+function extraMembers(r: AdmitRow): string {
+  const g = r.graph;
+  if (g?.verdict !== 'missingConfiguration' || !r.record) return '';
+  return `"values":${JSON.stringify(r.record.properties)},"reason":${JSON.stringify(g.reason)},"httpStatus":404,"attempts":0,"record":${JSON.stringify(r.record)}`;
+}
+
+/** The reason an unchanged row shows: Graph's read for a row import --reconcile found in Graph, else none (''). */
+function unchangedReason(r: AdmitRow): string {
+  return r.graph?.verdict === 'holds' ? r.graph.reason : '';
+}
+
+export interface CreateRunOptions {
+  /** More run hash fields set when the run is created (schedule --verify sets verifyWhenDone, see src/redis-layout.ts). */
+  fields?: Record<string, string>;
 }
 
 export interface AdmitResult {
@@ -65,38 +102,74 @@ export interface FleetStats {
 }
 
 /**
- * The row JSON a finished row keeps (src/redis-layout.ts): what `report` shows, plus what `retry` needs for a failed
- * row. Graph's 200 body repeats the properties that were sent, so a succeeded row keeps only a digest of it.
+ * The row JSON a finished row keeps (src/redis-layout.ts): what `report` shows, what `verify` compares (`values`), plus
+ * what `retry` needs for a failed row. Graph's 200 body repeats the properties that were sent, so a succeeded row keeps
+ * only a digest of it.
  */
 export function compactOutcome(row: RowResult): Record<string, unknown> {
   const { line: _line, startedAt: _startedAt, response, ...rest } = row;
   const digest = response === undefined ? {} : { responseSha256: createHash('sha256').update(JSON.stringify(response)).digest('hex').slice(0, 16) };
   if (row.state !== 'succeeded') return { ...rest, ...digest };
-  const { state, key, httpStatus, attempts, requestId, finishedAt } = rest;
-  return { state, key, httpStatus, attempts, requestId, finishedAt, ...digest };
+  const { state, key, httpStatus, attempts, requestId, clientRequestId, finishedAt, values } = rest;
+  return {
+    state,
+    key,
+    httpStatus,
+    attempts,
+    requestId,
+    ...(clientRequestId === undefined ? {} : { clientRequestId }),
+    finishedAt,
+    ...(values === undefined ? {} : { values }),
+    ...digest,
+  };
 }
 
-/** Keys of a chunk's valid rows, as stored in P:run:{runId}:keys: "<line minus previous line>\t<key>\n" per row, raw-deflated. */
-export function encodeChunkKeys(rows: readonly { line: number; key: string }[]): Buffer {
+/** What the :keys blob of a chunk holds for one valid row (its unchanged rows are only a bit in the run's bitmap). */
+export interface ChunkKeyEntry {
+  line: number;
+  key: string;
+  /** The properties the row sets, for `verify`; absent in blobs of the earlier layout. */
+  values?: UserStatusProperties;
+  /** import --reconcile: why the row is unchanged (Graph held its values when read); '' or absent otherwise. */
+  reason?: string;
+}
+
+/**
+ * A chunk's valid rows, as stored in P:run:{runId}:keys: "<line minus previous line>\t<key>\t<values JSON>\t<reason>\n"
+ * per row (reason may be empty), raw-deflated. Keys, JSON and reasons hold no tab or newline (JSON escapes them; keys
+ * and reasons are checked ids and our own text).
+ */
+export function encodeChunkKeys(rows: readonly ChunkKeyEntry[]): Buffer {
   let text = '';
   let previous = 0;
   for (const r of rows) {
-    text += `${r.line - previous}\t${r.key}\n`;
+    text += `${r.line - previous}\t${r.key}\t${r.values === undefined ? '' : JSON.stringify(r.values)}\t${oneLine(r.reason ?? '')}\n`;
     previous = r.line;
   }
   return deflateRawSync(text);
 }
 
-export function decodeChunkKeys(blob: Buffer): Map<number, string> {
-  const keys = new Map<number, string>();
+const oneLine = (text: string) => text.replace(/[\t\n]/g, ' ');
+
+/** Line -> entry; reads the earlier layout ("<delta>\t<key>\n", no values) too. */
+export function decodeChunkEntries(blob: Buffer): Map<number, ChunkKeyEntry> {
+  const entries = new Map<number, ChunkKeyEntry>();
   let line = 0;
-  for (const entry of inflateRawSync(blob).toString('utf8').split('\n')) {
-    const tab = entry.indexOf('\t');
-    if (tab < 0) continue;
-    line += Number(entry.slice(0, tab));
-    keys.set(line, entry.slice(tab + 1));
+  for (const text of inflateRawSync(blob).toString('utf8').split('\n')) {
+    const parts = text.split('\t');
+    if (parts.length < 2) continue;
+    line += Number(parts[0]);
+    const entry: ChunkKeyEntry = { line, key: parts[1] };
+    if (parts[2]) entry.values = JSON.parse(parts[2]) as UserStatusProperties;
+    if (parts[3]) entry.reason = parts[3];
+    entries.set(line, entry);
   }
-  return keys;
+  return entries;
+}
+
+/** Line -> key of a chunk's :keys blob. */
+export function decodeChunkKeys(blob: Buffer): Map<number, string> {
+  return new Map([...decodeChunkEntries(blob)].map(([line, entry]) => [line, entry.key]));
 }
 
 /** A stored row (src/redis-layout.ts): "q|<generation>" for a waiting row (its key and version are in its job), else JSON. */
@@ -131,10 +204,18 @@ export class ResultStore {
   /**
    * Creates the run with the identity of its input (see src/producer/run-input.ts), or returns what the run that
    * already holds this id records about its input; the caller decides whether that is a resume (reopenImport).
+   * `options.fields`: more run hash fields set only when the run is created (e.g. verifyWhenDone, see src/redis-layout.ts).
    * Also drops from the run list a few runs that expired since, so the list stays as long as retention.
    */
-  async createRun(runId: string, source: string, input: string, now = Date.now()): Promise<{ created: true } | { created: false; existing: ExistingRun }> {
-    const out = (await runScript(this.redis, 'createRun', [this.keys.run(runId), this.keys.runs], [now, source, input, runId, this.keys.stats])) as string[];
+  async createRun(
+    runId: string,
+    source: string,
+    input: string,
+    now = Date.now(),
+    options: CreateRunOptions = {},
+  ): Promise<{ created: true } | { created: false; existing: ExistingRun }> {
+    const fields = Object.entries(options.fields ?? {}).flat();
+    const out = (await runScript(this.redis, 'createRun', [this.keys.run(runId), this.keys.runs], [now, source, input, runId, this.keys.stats, ...fields])) as string[];
     if (out[0] === 'created') {
       await this.forgetExpiredRuns(now - this.runRetentionMs);
       return { created: true };
@@ -192,7 +273,7 @@ export class ResultStore {
    * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
    */
   async admitRows(runId: string, full: boolean, rows: AdmitRow[], mode: 'write' | 'dry' = 'write'): Promise<AdmitResult> {
-    const args = new Array<string | number>(7 + rows.length * 6);
+    const args = new Array<string | number>(7 + rows.length * 7);
     args[0] = runId;
     args[1] = full ? '1' : '0';
     args[2] = this.keys.prefix;
@@ -208,7 +289,8 @@ export class ResultStore {
       args[a++] = rejected ? '' : r.key;
       args[a++] = rejected ? '' : r.fingerprint;
       args[a++] = rejected ? '' : r.reportedTicks;
-      args[a++] = rejected ? r.rejectedJson! : '';
+      args[a++] = rejected ? r.rejectedJson! : extraMembers(r);
+      args[a++] = !rejected && r.graph ? VERDICT_CODE[r.graph.verdict] : '';
     }
     const out = (await runScript(this.redis, 'admitRows', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.seq], args)) as string[];
     const decisions = new Array<AdmitDecision>(out.length - 1);
@@ -217,12 +299,13 @@ export class ResultStore {
   }
 
   /**
-   * Records the keys of an admitted chunk's valid rows, for its unchanged rows (which are only a bit in a bitmap).
-   * HSETNX: a resumed import that reads the same chunk again writes it only if it is missing.
+   * Records the keys, values and reconcile reasons of an admitted chunk's valid rows, for its unchanged rows (which are
+   * only a bit in a bitmap). HSETNX: a resumed import that reads the same chunk again writes it only if it is missing.
    */
-  async storeChunkKeys(runId: string, rows: readonly { line: number; key: string }[]): Promise<void> {
+  async storeChunkKeys(runId: string, rows: readonly AdmitRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.redis.hsetnx(this.keys.rowKeys(runId), `${rows[0].line}-${rows[rows.length - 1].line}`, encodeChunkKeys(rows));
+    const entries = rows.map((r) => ({ line: r.line, key: r.key, values: r.record?.properties, reason: unchangedReason(r) }));
+    await this.redis.hsetnx(this.keys.rowKeys(runId), `${rows[0].line}-${rows[rows.length - 1].line}`, encodeChunkKeys(entries));
   }
 
   async claimRow(runId: string, line: number, key: string, version: string, generation: number, owner: string, lockTtlMs: number): Promise<ClaimDecision> {
@@ -289,19 +372,19 @@ export class ResultStore {
     const maxLine = Number((await this.redis.hget(this.keys.run(runId), 'maxLine')) ?? 0);
     const wantUnchanged = !states || states.includes('unchanged');
     let chunkRanges: { first: number; last: number; field: string }[] | undefined;
-    let cached: { field: string; keys: Map<number, string> } | undefined;
-    const keyOfUnchanged = async (line: number): Promise<string> => {
+    let cached: { field: string; keys: Map<number, ChunkKeyEntry> } | undefined;
+    const entryOfUnchanged = async (line: number): Promise<ChunkKeyEntry | undefined> => {
       chunkRanges ??= (await this.redis.hkeys(this.keys.rowKeys(runId))).map((field) => {
         const [first, last] = field.split('-').map(Number);
         return { first, last, field };
       });
       const range = chunkRanges.find((r) => r.first <= line && line <= r.last);
-      if (!range) return '';
+      if (!range) return undefined;
       if (cached?.field !== range.field) {
         const blob = await this.redis.hgetBuffer(this.keys.rowKeys(runId), range.field);
-        cached = { field: range.field, keys: blob ? decodeChunkKeys(blob) : new Map<number, string>() };
+        cached = { field: range.field, keys: blob ? decodeChunkEntries(blob) : new Map<number, ChunkKeyEntry>() };
       }
-      return cached.keys.get(line) ?? '';
+      return cached.keys.get(line);
     };
     for (let from = Math.max(1, fromLine); from <= maxLine; from += batchSize) {
       const to = Math.min(maxLine, from + batchSize - 1);
@@ -330,7 +413,11 @@ export class ResultStore {
         if (row) {
           if (!states || states.includes(row.state)) yield row;
         } else if (wantUnchanged && bitAt(bitmap, from >> 3, line)) {
-          yield { line, key: await keyOfUnchanged(line), state: 'unchanged' };
+          const entry = await entryOfUnchanged(line);
+          const row: RowResult = { line, key: entry?.key ?? '', state: 'unchanged' };
+          if (entry?.values) row.values = entry.values;
+          if (entry?.reason) row.reason = entry.reason;
+          yield row;
         }
       }
     }
@@ -437,7 +524,7 @@ export class ResultStore {
 
 // Shared (frozen) objects for the common answers: a million-row import makes a million decisions.
 const SIMPLE_DECISIONS: Record<string, AdmitDecision> = Object.fromEntries(
-  (['queued', 'unchanged', 'rejected', 'superseded', 'dup', 'new', 'changed', 'stale'] as const).map((kind) => [kind, Object.freeze({ kind })]),
+  (['queued', 'unchanged', 'rejected', 'superseded', 'dup', 'failed', 'new', 'changed', 'stale'] as const).map((kind) => [kind, Object.freeze({ kind })]),
 );
 
 function parseDecision(text: string): AdmitDecision {
@@ -446,7 +533,7 @@ function parseDecision(text: string): AdmitDecision {
   const [kind, a, b, c] = text.split('|');
   if (kind === 'queued') return { kind, replaced: { runId: a, line: Number(b), generation: Number(c) } };
   if (kind === 'requeue') return { kind, generation: Number(a), version: b };
-  return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'new' | 'changed' | 'stale' };
+  return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'failed' | 'new' | 'changed' | 'stale' };
 }
 
 const num = (h: Record<string, string>, field: string) => Number(h[field] ?? 0);

@@ -3,19 +3,24 @@ Admits a batch of imported rows into a run, atomically per row; or, in dry-run m
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] arrival counter (P:seq)
 ARGV[1] runId, ARGV[2] full ("1" ignores fingerprints), ARGV[3] key prefix, ARGV[4] mode ("write" | "dry"),
 ARGV[5] now (ms), ARGV[6] run retention (ms), ARGV[7] the run's key suffixes (RUN_KEY_SUFFIXES, space-separated),
-then groups of 6: kind ("r" rejected | "v" valid), line, key, fingerprint, reported ticks (see src/domain/version.ts),
-  and for a rejected row its JSON without "state" (a non-empty object; the script adds it), '' for a valid row
+then groups of 7: kind ("r" rejected | "v" valid), line, key, fingerprint, reported ticks (see src/domain/version.ts),
+  for a rejected row its JSON without "state" (a non-empty object; the script adds it), for a valid row extra JSON
+  members for its stored result (no braces, may be ''; only a row stored as JSON, i.e. failed, uses them), and Graph's
+  verdict from import --reconcile (src/results/store.ts GraphVerdict): '' none (fingerprints decide)
+  | g Graph holds the values (unchanged, and its fingerprint is remembered as proven, as if sent)
+  | s Graph differs (sent even when the fingerprints match) | f Graph has no such configuration (failed, not sent)
 The batch takes one arrival number per row, in order: row i's version is "<ticks>:<first + i, 16 digits>",
-as makeVersion() builds it.
+as versionOf() builds it.
 Returns the first arrival number, then one decision per row:
   dup                      the line was already admitted by an earlier (interrupted) pass of this run
-  requeue|<generation>|<version>  already admitted and still waiting: the caller re-adds its job under the same id
+  requeue|<generation>|<version>  already admitted and still queued: the caller re-adds its job under the same id
                            and with the version stored then (its arrival number was taken by the first pass)
-  rejected | unchanged | superseded | queued
-  queued|<runId>|<line>|<generation>  queued, and the older waiting row it replaced (its job should be removed)
+  rejected | unchanged | superseded | queued | failed
+  queued|<runId>|<line>|<generation>  queued, and the older queued row it replaced (its job should be removed)
 In dry-run mode nothing is written (no arrival number is taken, rows are judged against Redis only, not against
-each other) and each decision is one of: rejected | new | changed | unchanged | stale.
-Row layout (src/redis-layout.ts): an unchanged row is only a bit in the run's :unchanged bitmap; a queued row is
+each other, and Graph verdicts are not used) and each decision is one of: rejected | new | changed | unchanged | stale.
+Row layout (src/redis-layout.ts): an unchanged row is only a bit in the run's :unchanged bitmap (the importer keeps its
+key, values and any reconcile reason in the chunk's :keys blob); a queued row is
 "q|<generation>" (its key, values and version are in its job; its version also in P:latest); other rows are JSON, built here by concatenation
 rather than sent: at a million rows, encoding them in the importer (and decoding and re-encoding them here) was a
 large share of the import's cost.
@@ -24,7 +29,8 @@ local runKey, rowsKey, latestKey, fpKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEY
 local runId, full, prefix, mode, now, retentionMs, suffixes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local FIRST_ROW_ARG = 8
 local dry = mode == 'dry'
-local count = (#ARGV - FIRST_ROW_ARG + 1) / 6
+local GROUP = 7
+local count = (#ARGV - FIRST_ROW_ARG + 1) / GROUP
 local firstSequence
 if dry then firstSequence = tonumber(redis.call('GET', seqKey) or '0') + 1
 else firstSequence = redis.call('INCRBY', seqKey, count) - count + 1 end
@@ -33,7 +39,7 @@ local statsKey = prefix .. ':stats'
 local unchangedKey = runKey .. ':unchanged'
 local maxLine = tonumber(redis.call('HGET', runKey, 'maxLine') or '0')
 -- This run's counters move once per batch; the script is atomic, so nobody sees the difference.
-local counts = { rejected = 0, unchanged = 0, superseded = 0, queued = 0, enqueued = 0 }
+local counts = { rejected = 0, unchanged = 0, superseded = 0, queued = 0, enqueued = 0, failed = 0 }
 
 -- Lua 5.1's gmatch yields empty matches around separators, so split by hand.
 local function split(value)
@@ -64,7 +70,7 @@ local function finishRunIfDone(theRunKey)
   return true
 end
 
--- A finished run that takes new waiting rows (a shared event run, a resumed import) is running again, and keeps its keys.
+-- A finished run that takes new queued rows (a shared event run, a resumed import) is running again, and keeps its keys.
 local function reopenRun(theRunKey)
   if not redis.call('HGET', theRunKey, 'finishedAt') then return end
   redis.call('HDEL', theRunKey, 'finishedAt')
@@ -73,7 +79,7 @@ local function reopenRun(theRunKey)
   for suffix in string.gmatch(suffixes, '%S+') do redis.call('PERSIST', theRunKey .. suffix) end
 end
 
--- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
+-- A queued row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
 local function decodeRow(text)
   if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
   return cjson.decode(text)
@@ -86,9 +92,9 @@ local function store(line, state, members)
   counts[state] = counts[state] + 1
 end
 
-for i = FIRST_ROW_ARG, #ARGV, 6 do
-  local kind, line, key, fp, ticks, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local version = ticks .. ':' .. string.format('%016d', firstSequence + (i - FIRST_ROW_ARG) / 6)
+for i = FIRST_ROW_ARG, #ARGV, GROUP do
+  local kind, line, key, fp, ticks, json, graph = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  local version = ticks .. ':' .. string.format('%016d', firstSequence + (i - FIRST_ROW_ARG) / GROUP)
   if tonumber(line) > maxLine then maxLine = tonumber(line) end
   local existing = nil
   if not dry then
@@ -97,7 +103,7 @@ for i = FIRST_ROW_ARG, #ARGV, 6 do
   end
   if existing then
     local row = decodeRow(existing)
-    -- A waiting row is always its key's newest update (a newer one supersedes it), so P:latest holds its version.
+    -- A queued row is always its key's newest update (a newer one supersedes it), so P:latest holds its version.
     local version = row.version
     if row.state == 'queued' and not version then
       local latest = redis.call('HGET', latestKey, key)
@@ -128,15 +134,28 @@ for i = FIRST_ROW_ARG, #ARGV, 6 do
     elseif lv and lv > version then
       store(line, 'superseded', '"supersededBy":' .. cjson.encode({ runId = lrun, line = tonumber(lline) }) .. ',"key":' .. cjson.encode(key) .. '}')
       out[#out + 1] = 'superseded'
-    elseif unchanged then
+    elseif graph == 'f' then
+      local extra = ''
+      if json ~= '' then extra = ',' .. json end
+      store(line, 'failed', '"version":"' .. version .. '","line":' .. line .. ',"key":' .. cjson.encode(key) .. ',"fingerprint":' .. cjson.encode(fp) .. ',"generation":0' .. extra .. '}')
+      out[#out + 1] = 'failed'
+    elseif graph == '' and unchanged then
       store(line, 'unchanged', '')
       out[#out + 1] = 'unchanged'
     else
+      -- Graph holds the values (g): this row becomes the newest update and what Graph is proven to hold, as if sent;
+      -- an older update still queued is superseded below, so it cannot overwrite Graph afterwards.
       redis.call('HSET', latestKey, key, version .. '|' .. runId .. '|' .. line)
-      redis.call('HSET', rowsKey, line, 'q|0')
-      counts.queued = counts.queued + 1
-      counts.enqueued = counts.enqueued + 1
       local decision = 'queued'
+      if graph == 'g' then
+        redis.call('HSET', fpKey, key, fp .. '|' .. version)
+        store(line, 'unchanged', '')
+        decision = 'unchanged'
+      else
+        redis.call('HSET', rowsKey, line, 'q|0')
+        counts.queued = counts.queued + 1
+        counts.enqueued = counts.enqueued + 1
+      end
       if lrun and not (lrun == runId and lline == line) then
         local prevRunKey = prefix .. ':run:' .. lrun
         local prevRowsKey = prevRunKey .. ':rows'
@@ -149,7 +168,7 @@ for i = FIRST_ROW_ARG, #ARGV, 6 do
             redis.call('HINCRBY', prevRunKey, 'superseded', 1)
             redis.call('HINCRBY', statsKey, 'rows:queued', -1)
             redis.call('HINCRBY', statsKey, 'rows:superseded', 1)
-            decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0)
+            if decision == 'queued' then decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0) end
             if lrun ~= runId then finishRunIfDone(prevRunKey) end
           end
         end

@@ -20,7 +20,9 @@ export type ScriptName =
   | 'releaseLockIfOwner'
   | 'openRun'
   | 'setRunBlocked'
-  | 'pruneRun';
+  | 'pruneRun'
+
+  | 'forgetFingerprints';
 
 interface ScriptSource {
   lua: string;

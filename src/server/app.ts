@@ -146,6 +146,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         commandTimeoutMs: config.redisCommandTimeoutMs,
         memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
         now: options.now,
+        apiVersion: config.apiVersion,
       });
       await registerRunsApi(v1, { store });
     },

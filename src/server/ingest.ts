@@ -21,6 +21,8 @@ export interface IngestOptions {
   now?: () => number;
   /** SYNC_REDIS_COMMAND_TIMEOUT_MS, for the 503's message. */
   commandTimeoutMs?: number;
+  /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration records are refused as at import. */
+  apiVersion?: 'beta' | 'v1.0';
 }
 
 export const CANCELLED_REASON = 'not sent: the server answered this request with 503 because Redis did not answer in time';
@@ -107,7 +109,7 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
     // Validate everything first, so a body with no valid record leaves no run behind.
     const rows = toRawRows(items);
     const ignored = new Set<string>();
-    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name));
+    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name), { apiVersion: options.apiVersion });
     const errors: RecordErrors[] = rows.flatMap((raw, index) => {
       const checked = checker.check(raw, 0);
       return checked.errors ? [{ index, errors: checked.errors }] : [];
@@ -132,6 +134,7 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
         input: HTTP_IDENTITY,
         origin: 'event',
         checker,
+        apiVersion: options.apiVersion,
         onJobsQueued: (ids) => jobIds.push(...ids),
       });
     } catch (err) {

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { SimulatorCore } from './core.js';
+import type { DriftChange, SimulatorCore } from './core.js';
 import { graphError } from './errors.js';
 import type { ForcedAnswer, SimulatorOptions } from './options.js';
 
 // Listening address and logger are fixed once the server is up; accepting them here would lie.
-const RUNTIME_OPTIONS = ['tokens', 'missingConfigurations', 'budget', 'faults', 'seed', 'latencyMs'] as const;
+const RUNTIME_OPTIONS = ['tokens', 'missingConfigurations', 'budget', 'anyBudget', 'pageSize', 'maxPageSize', 'patchNoContent', 'faults', 'seed', 'latencyMs'] as const;
 
 /**
  * Control plane for other processes (demo, CLI children). No auth and no throttling:
@@ -25,8 +25,17 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
         if (key in body) (partial as Record<string, unknown>)[key] = body[key];
       }
       core.configure(partial);
-      const { tokens, missingConfigurations, budget, faults, seed, latencyMs } = core.options;
-      return { ok: true, options: { tokens, missingConfigurations, budget, faults, seed, latencyMs } };
+      const { tokens, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, patchNoContent, faults, seed, latencyMs } = core.options;
+      return { ok: true, options: { tokens, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, patchNoContent, faults, seed, latencyMs } };
+    }),
+  );
+
+  // Changes stored user statuses behind every client's back (an admin in the portal, Intune itself, another
+  // tool), or seeds what Graph already holds. Not a write through Graph: no budget, no counters.
+  app.post('/_sim/drift', async (req, reply) =>
+    withJsonBody(req, reply, (body) => {
+      if (!Array.isArray(body.changes)) throw new Error('body must be {"changes": [{"key": "<collection>/<configId>/<userStatusId>", "values": {...}}]}');
+      return { ok: true, changed: core.drift(body.changes as DriftChange[]) };
     }),
   );
 

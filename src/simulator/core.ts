@@ -4,9 +4,20 @@ import { defaultCodeFor, defaultMessageFor, graphError } from './errors.js';
 import { createRng, decideFault, ForcedAnswers } from './faults.js';
 import { emptyCounters, increment, RequestLog, type RequestLogEntry, type SimulatorCounters } from './metrics.js';
 import { mergeOptions, resolveOptions, type ForcedAnswer, type ResolvedOptions, type SimulatorOptions, type TokenGrant } from './options.js';
-import { matchUserStatusPath, pathOf, type UserStatusRoute } from './routes.js';
+import { COLLECTIONS, matchUserStatusPath, pathOf, type Collection, type UserStatusListRoute, type UserStatusRoute } from './routes.js';
 import { UserStatusStore } from './state.js';
-import { parseJsonBody, validateUserStatusPatch, type ParsedBody } from './validation.js';
+import { ENTITY_TYPE, parseJsonBody, validateUserStatusPatch, type ParsedBody } from './validation.js';
+
+/** Properties `$select` may name; Graph refuses any other. */
+const SELECTABLE = ['id', 'userDisplayName', 'devicesCount', 'status', 'lastReportedDateTime', 'userPrincipalName'];
+
+/** One change made behind the client's back (see POST /_sim/drift); `values: null` deletes the object. */
+export interface DriftChange {
+  collection?: Collection;
+  configId: string;
+  userStatusId: string;
+  values: Record<string, unknown> | null;
+}
 
 /** Graph's own success content type; clients that insist on exactly "application/json" should notice. */
 const GRAPH_JSON = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
@@ -19,6 +30,9 @@ export interface GraphRequest {
   requestId: string;
   clientRequestId?: string;
   receivedAt: number;
+  /** The Host header, for absolute `@odata.nextLink`s (Graph's are absolute). */
+  host?: string;
+  accept?: string;
 }
 
 export type Outcome =
@@ -42,6 +56,8 @@ export class SimulatorCore {
   private readonly log = new RequestLog();
   private counts = emptyCounters();
   private budget: WriteBudget;
+  /** The "any request" buckets; the same bucket logic, charged by GETs and PATCHes alike. */
+  private anyBudget: WriteBudget;
   private rng: () => number;
   private readonly forced = new ForcedAnswers();
   /** Per (tenant, app): the latest Retry-After instant promised by a 429. */
@@ -50,6 +66,7 @@ export class SimulatorCore {
   constructor(options: SimulatorOptions = {}) {
     this.opts = resolveOptions(options);
     this.budget = new WriteBudget(this.opts.budget);
+    this.anyBudget = new WriteBudget(this.opts.anyBudget);
     this.rng = createRng(this.opts.seed);
   }
 
@@ -61,6 +78,7 @@ export class SimulatorCore {
     this.opts = mergeOptions(this.opts, partial);
     // New limits mean new buckets; carrying balances across limits would make tests order-dependent.
     if (partial.budget !== undefined) this.budget = new WriteBudget(this.opts.budget);
+    if (partial.budget !== undefined || partial.anyBudget !== undefined) this.anyBudget = new WriteBudget(this.opts.anyBudget);
     if (partial.seed !== undefined) this.rng = createRng(this.opts.seed);
   }
 
@@ -73,9 +91,29 @@ export class SimulatorCore {
     this.log.clear();
     this.counts = emptyCounters();
     this.budget = new WriteBudget(this.opts.budget);
+    this.anyBudget = new WriteBudget(this.opts.anyBudget);
     this.rng = createRng(this.opts.seed);
     this.forced.clear();
     this.throttledUntil.clear();
+  }
+
+  /** Applies changes behind the client's back; returns how many were applied. */
+  drift(changes: DriftChange[]): number {
+    for (const c of changes) {
+      const collection = c.collection ?? 'mobileAppConfigurations';
+      if (!(COLLECTIONS as readonly string[]).includes(collection)) throw new Error(`unknown collection ${String(collection)}`);
+      if (typeof c.configId !== 'string' || typeof c.userStatusId !== 'string' || c.configId === '' || c.userStatusId === '') {
+        throw new Error('each change needs configId and userStatusId (non-empty strings)');
+      }
+      if (c.values !== null && (typeof c.values !== 'object' || Array.isArray(c.values))) throw new Error('values must be an object or null');
+      for (const name of Object.keys(c.values ?? {})) {
+        if (!SELECTABLE.includes(name) || name === 'id') throw new Error(`values may not set '${name}'`);
+      }
+    }
+    for (const c of changes) {
+      this.store.setBehindClientsBack(`${c.collection ?? 'mobileAppConfigurations'}/${c.configId}/`, c.userStatusId, c.values);
+    }
+    return changes.length;
   }
 
   state(): Record<string, Record<string, unknown>> {
@@ -101,6 +139,7 @@ export class SimulatorCore {
     };
     const isPatch = req.method === 'PATCH';
     if (isPatch) this.counts.requests += 1;
+    if (req.method === 'GET') this.counts.reads += 1;
     const token = bearerToken(req.authorization);
     if (token !== undefined) increment(this.counts.authorizationSeen, token);
 
@@ -111,9 +150,14 @@ export class SimulatorCore {
     if (match.kind === 'badEncoding') {
       return this.error(ex, 400, 'BadRequest', `The URI segment '${match.segment}' is not correctly percent-encoded.`);
     }
-    if (req.method !== 'GET' && !isPatch) {
+    // v1.0 has no iosLobAppProvisioningConfigurations (Graph's published v1.0 metadata lacks the entity set).
+    if (match.route.version === 'v1.0' && match.route.collection === 'iosLobAppProvisioningConfigurations') {
+      return this.error(ex, 400, 'BadRequest', "Resource not found for the segment 'iosLobAppProvisioningConfigurations'.");
+    }
+    const allowed = match.kind === 'list' ? ['GET'] : ['GET', 'PATCH'];
+    if (!allowed.includes(req.method)) {
       return this.error(ex, 405, 'MethodNotAllowed', `The HTTP method '${req.method}' is not supported on this resource.`, {
-        Allow: 'GET, PATCH',
+        Allow: allowed.join(', '),
       });
     }
 
@@ -121,7 +165,66 @@ export class SimulatorCore {
     if (!auth.ok) return this.error(ex, auth.status, auth.code, auth.message);
     ex.grant = auth.grant;
 
+    if (match.kind === 'list') return this.list(ex, match.route);
     return isPatch ? this.patch(ex, match.route) : this.get(ex, match.route);
+  }
+
+  /** A read is charged to the "any request" buckets only; a 429 there works as for writes. */
+  private readThrottled(ex: Exchange): Outcome | undefined {
+    const grant = ex.grant as TokenGrant;
+    const any = this.anyBudget.take(grant.tenantId, grant.appId, ex.req.receivedAt);
+    if (!any.throttled) return undefined;
+    return this.error(ex, 429, 'TooManyRequests', `${defaultMessageFor(429)} (per-${any.scope} request budget exhausted)`, {
+      'Retry-After': formatRetryAfterSeconds(any.retryAfterMs),
+    });
+  }
+
+  /** Parses `$select`; undefined when absent, a Graph error when it names a property the type lacks. */
+  private select(ex: Exchange, query: URLSearchParams): { fields?: string[] } | { error: Outcome } {
+    const raw = query.get('$select');
+    if (raw === null) return {};
+    const fields = raw.split(',').map((f) => f.trim());
+    const unknown = fields.find((f) => !SELECTABLE.includes(f));
+    if (unknown !== undefined) {
+      return { error: this.error(ex, 400, 'BadRequest', `Could not find a property named '${unknown}' on type '${ENTITY_TYPE}'.`) };
+    }
+    return { fields };
+  }
+
+  private list(ex: Exchange, route: UserStatusListRoute): Outcome {
+    const throttled = this.readThrottled(ex);
+    if (throttled) return throttled;
+    const query = queryOf(ex.req.url);
+    const selected = this.select(ex, query);
+    if ('error' in selected) return selected.error;
+    let size = this.opts.pageSize;
+    const top = query.get('$top');
+    if (top !== null) {
+      if (!/^\d+$/.test(top) || Number(top) < 1) return this.error(ex, 400, 'BadRequest', `Invalid value '${top}' for $top query option.`);
+      size = Math.min(Number(top), this.opts.maxPageSize);
+    }
+    let offset = 0;
+    const skiptoken = query.get('$skiptoken');
+    if (skiptoken !== null) {
+      const decoded = decodeSkipToken(skiptoken);
+      if (decoded === undefined) return this.error(ex, 400, 'BadRequest', 'The $skiptoken is invalid or has expired.');
+      offset = decoded;
+    }
+    if (this.opts.missingConfigurations.includes(route.configId)) return this.configNotFound(ex, route);
+
+    const page = this.store.page(route.keyPrefix, offset, size);
+    const body: Record<string, unknown> = {
+      '@odata.context': `https://graph.microsoft.com/${route.version}/$metadata#deviceAppManagement/${route.collection}('${route.configId}')/userStatuses`,
+      value: page.items.map((item) => project(item, selected.fields)),
+    };
+    if (page.more) {
+      const next = new URLSearchParams();
+      if (selected.fields) next.set('$select', selected.fields.join(','));
+      if (top !== null) next.set('$top', String(size));
+      next.set('$skiptoken', encodeSkipToken(offset + size));
+      body['@odata.nextLink'] = `http://${ex.req.host ?? '127.0.0.1'}${route.rawPath}?${next.toString()}`;
+    }
+    return this.reply(ex, 200, body, { 'content-type': GRAPH_JSON });
   }
 
   /** Errors raised by the HTTP layer itself (body too large, ...) still count as answers to the client. */
@@ -137,24 +240,32 @@ export class SimulatorCore {
   }
 
   private get(ex: Exchange, route: UserStatusRoute): Outcome {
+    const throttled = this.readThrottled(ex);
+    if (throttled) return throttled;
+    const selected = this.select(ex, queryOf(ex.req.url));
+    if ('error' in selected) return selected.error;
     if (this.opts.missingConfigurations.includes(route.configId)) return this.configNotFound(ex, route);
     const stored = this.store.get(route.key);
     if (!stored) {
       return this.error(ex, 404, 'ResourceNotFound', `The userStatus '${route.userStatusId}' was not found.`);
     }
-    return this.reply(ex, 200, stored, { 'content-type': GRAPH_JSON });
+    return this.reply(ex, 200, project(stored, selected.fields), { 'content-type': GRAPH_JSON });
   }
 
   private patch(ex: Exchange, route: UserStatusRoute): Outcome {
     const grant = ex.grant as TokenGrant;
     // Charged before anything else is decided: Graph bills refused and forced-failure writes alike.
-    const budget = this.budget.take(grant.tenantId, grant.appId, ex.req.receivedAt);
+    const writes = this.budget.take(grant.tenantId, grant.appId, ex.req.receivedAt);
+    // A write counts against the "any request" limits as well; the longer wait is the one to honour.
+    const any = this.anyBudget.take(grant.tenantId, grant.appId, ex.req.receivedAt);
+    const budget = !any.throttled || (writes.throttled && writes.retryAfterMs >= any.retryAfterMs) ? writes : any;
+    const budgetName = budget === writes ? 'write' : 'request';
 
     const forced = this.forced.take();
     if (forced) return this.forcedAnswer(ex, route, forced);
 
     if (budget.throttled) {
-      return this.error(ex, 429, 'TooManyRequests', `${defaultMessageFor(429)} (per-${budget.scope} write budget exhausted)`, {
+      return this.error(ex, 429, 'TooManyRequests', `${defaultMessageFor(429)} (per-${budget.scope} ${budgetName} budget exhausted)`, {
         'Retry-After': formatRetryAfterSeconds(budget.retryAfterMs),
       });
     }
@@ -206,10 +317,11 @@ export class SimulatorCore {
     this.counts.applied += 1;
     if (outcome.identicalToPrevious) this.counts.appliedTwice += 1;
     if (outcome.stale) this.counts.staleWrites += 1;
-    return answer ? this.reply(ex, 200, outcome.stored, { 'content-type': GRAPH_JSON }) : { kind: 'drop', delayMs: ex.delayMs };
+    if (!answer) return { kind: 'drop', delayMs: ex.delayMs };
+    return this.opts.patchNoContent ? this.reply(ex, 204, undefined, {}) : this.reply(ex, 200, outcome.stored, { 'content-type': GRAPH_JSON });
   }
 
-  private configNotFound(ex: Exchange, route: UserStatusRoute, record = true): Outcome {
+  private configNotFound(ex: Exchange, route: Pick<UserStatusRoute, 'collection' | 'configId'>, record = true): Outcome {
     const kind = route.collection === 'mobileAppConfigurations' ? 'managedDeviceMobileAppConfiguration' : 'iosLobAppProvisioningConfiguration';
     return this.error(ex, 404, 'ResourceNotFound', `The ${kind} with id '${route.configId}' was not found.`, {}, record);
   }
@@ -243,12 +355,15 @@ export class SimulatorCore {
       increment(this.counts.byStatus, String(status));
       if (status === 429 && grant) this.noteThrottled(`${grant.tenantId}\u0000${grant.appId}`, req.receivedAt, retryAfter);
     }
+    if (req.method === 'GET') increment(this.counts.readsByStatus, String(status));
     const entry: RequestLogEntry = { at: req.receivedAt, method: req.method, path: ex.path, status };
     if (grant) {
       entry.tenantId = grant.tenantId;
       entry.appId = grant.appId;
     }
     if (ex.body !== undefined) entry.body = ex.body;
+    if (req.clientRequestId !== undefined) entry.clientRequestId = req.clientRequestId;
+    if (req.accept !== undefined) entry.accept = req.accept;
     this.log.add(entry);
   }
 
@@ -268,4 +383,27 @@ function retryAfterMs(header: string | undefined, now: number): number | undefin
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(header);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function queryOf(url: string): URLSearchParams {
+  const q = url.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+}
+
+/** `$select` keeps the named properties; Graph adds the id and the type of each object regardless. */
+function project(item: Record<string, unknown>, fields: string[] | undefined): Record<string, unknown> {
+  if (!fields) return item;
+  const out: Record<string, unknown> = { '@odata.type': item['@odata.type'], id: item.id };
+  for (const f of fields) if (f in item) out[f] = item[f];
+  return out;
+}
+
+/** Opaque to clients, as Graph's are: they must follow the nextLink rather than build one. */
+function encodeSkipToken(offset: number): string {
+  return Buffer.from(`o:${offset}`).toString('base64url');
+}
+
+function decodeSkipToken(token: string): number | undefined {
+  const m = /^o:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
+  return m ? Number(m[1]) : undefined;
 }

@@ -8,6 +8,10 @@ export interface SimulatorCounters {
   applied: number;
   appliedTwice: number;
   staleWrites: number;
+  /** GET requests received on Graph paths (lists and single objects). */
+  reads: number;
+  /** GET answers by status code. */
+  readsByStatus: Record<string, number>;
   /** Graph requests (any method) per bearer token, valid or not. */
   authorizationSeen: Record<string, number>;
 }
@@ -20,6 +24,9 @@ export interface RequestLogEntry {
   tenantId?: string;
   appId?: string;
   body?: unknown;
+  /** Headers a Graph client should send on every request, as received. */
+  clientRequestId?: string;
+  accept?: string;
 }
 
 export const REQUEST_LOG_CAPACITY = 200_000;
@@ -33,6 +40,8 @@ export function emptyCounters(): SimulatorCounters {
     applied: 0,
     appliedTwice: 0,
     staleWrites: 0,
+    reads: 0,
+    readsByStatus: {},
     authorizationSeen: {},
   };
 }

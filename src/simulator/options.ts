@@ -51,6 +51,17 @@ export interface SimulatorOptions {
   missingConfigurations?: string[];
   /** `false` disables throttling; a missing bucket keeps its default. */
   budget?: Partial<BudgetOptions> | false;
+  /**
+   * Intune's "any request" limits (GET and PATCH alike). Unless set explicitly, `budget: false` switches it off
+   * too, so a simulator without throttling has none at all.
+   */
+  anyBudget?: Partial<BudgetOptions> | false;
+  /** Page size of a GET list without `$top`. */
+  pageSize?: number;
+  /** Largest page a GET list returns, whatever `$top` asks. */
+  maxPageSize?: number;
+  /** Answer a successful PATCH with 204 No Content instead of 200 and the object (Graph may do either). */
+  patchNoContent?: boolean;
   /** Merged over the current faults, so one rate can be changed alone. */
   faults?: FaultOptions;
   seed?: number;
@@ -64,6 +75,10 @@ export interface ResolvedOptions {
   tokens: Record<string, TokenGrant>;
   missingConfigurations: string[];
   budget: BudgetOptions | false;
+  anyBudget: BudgetOptions | false;
+  pageSize: number;
+  maxPageSize: number;
+  patchNoContent: boolean;
   faults: Required<FaultOptions>;
   seed: number;
   latencyMs: number;
@@ -72,6 +87,12 @@ export interface ResolvedOptions {
 export const DEFAULT_BUDGET: BudgetOptions = {
   perApp: { limit: 100, windowMs: 20_000 },
   perTenant: { limit: 200, windowMs: 20_000 },
+};
+
+/** Intune's "any request" limits: 1,000 requests per 20 s per app per tenant, 2,000 per tenant. */
+export const DEFAULT_ANY_BUDGET: BudgetOptions = {
+  perApp: { limit: 1000, windowMs: 20_000 },
+  perTenant: { limit: 2000, windowMs: 20_000 },
 };
 
 export const DEFAULT_FAULTS: Required<FaultOptions> = {
@@ -101,6 +122,10 @@ const BASE: ResolvedOptions = {
   tokens: defaultTokens(),
   missingConfigurations: [],
   budget: DEFAULT_BUDGET,
+  anyBudget: DEFAULT_ANY_BUDGET,
+  pageSize: 100,
+  maxPageSize: 1000,
+  patchNoContent: false,
   faults: DEFAULT_FAULTS,
   // A fixed default keeps fault sequences reproducible unless a caller asks otherwise.
   seed: 0x5eed,
@@ -122,6 +147,15 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
       ? [...partial.missingConfigurations]
       : current.missingConfigurations,
     budget: mergeBudget(current.budget, partial.budget),
+    anyBudget:
+      partial.anyBudget !== undefined
+        ? mergeBudget(current.anyBudget, partial.anyBudget, DEFAULT_ANY_BUDGET)
+        : partial.budget === false
+          ? false
+          : current.anyBudget,
+    pageSize: partial.pageSize ?? current.pageSize,
+    maxPageSize: partial.maxPageSize ?? current.maxPageSize,
+    patchNoContent: partial.patchNoContent ?? current.patchNoContent,
     faults: { ...current.faults, ...definedOnly(partial.faults ?? {}) },
     seed: partial.seed ?? current.seed,
     latencyMs: partial.latencyMs ?? current.latencyMs,
@@ -133,11 +167,12 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
 function mergeBudget(
   current: BudgetOptions | false,
   partial: Partial<BudgetOptions> | false | undefined,
+  defaults: BudgetOptions = DEFAULT_BUDGET,
 ): BudgetOptions | false {
   if (partial === undefined) return current;
   if (partial === false) return false;
   // Re-enabling after `false` starts from the defaults, not from nothing.
-  const base = current === false ? DEFAULT_BUDGET : current;
+  const base = current === false ? defaults : current;
   return {
     perApp: partial.perApp ? { ...partial.perApp } : base.perApp,
     perTenant: partial.perTenant ? { ...partial.perTenant } : base.perTenant,
@@ -162,11 +197,17 @@ function checkOptions(o: ResolvedOptions): void {
     }
   }
   if (!Array.isArray(o.missingConfigurations)) fail('missingConfigurations must be an array');
-  if (o.budget !== false) {
-    for (const [name, bucket] of Object.entries(o.budget) as Array<[string, BucketLimit]>) {
-      if (!(bucket.limit >= 1) || !(bucket.windowMs > 0)) fail(`budget.${name} needs limit >= 1 and windowMs > 0`);
+  for (const which of ['budget', 'anyBudget'] as const) {
+    const limits = o[which];
+    if (limits === false) continue;
+    for (const [name, bucket] of Object.entries(limits) as [string, BucketLimit][]) {
+      if (!(bucket.limit >= 1) || !(bucket.windowMs > 0)) fail(`${which}.${name} needs limit >= 1 and windowMs > 0`);
     }
   }
+  for (const key of ['pageSize', 'maxPageSize'] as const) {
+    if (!Number.isInteger(o[key]) || o[key] < 1) fail(`${key} must be a positive integer`);
+  }
+  if (typeof o.patchNoContent !== 'boolean') fail('patchNoContent must be a boolean');
   const f = o.faults;
   for (const key of ['rate503', 'rate504', 'rateSlow', 'rateDrop', 'dropAfterApplyShare'] as const) {
     if (!(f[key] >= 0 && f[key] <= 1)) fail(`faults.${key} must be within 0..1`);

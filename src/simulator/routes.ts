@@ -10,8 +10,20 @@ export interface UserStatusRoute {
   key: string;
 }
 
+/** The collection of one configuration's user statuses: what GET lists. */
+export interface UserStatusListRoute {
+  version: 'beta' | 'v1.0';
+  collection: Collection;
+  configId: string;
+  /** The still-encoded path, which nextLinks repeat as it came. */
+  rawPath: string;
+  /** Every stored key of this list starts with it. */
+  keyPrefix: string;
+}
+
 export type RouteMatch =
   | { kind: 'userStatus'; route: UserStatusRoute }
+  | { kind: 'list'; route: UserStatusListRoute }
   | { kind: 'badEncoding'; segment: string }
   | { kind: 'unknown' };
 
@@ -27,6 +39,7 @@ export function pathOf(url: string): string {
  */
 export function matchUserStatusPath(rawPath: string): RouteMatch {
   const parts = rawPath.split('/');
+  if (parts.length === 6) return matchListPath(rawPath, parts);
   if (parts.length !== 7 || parts[0] !== '') return { kind: 'unknown' };
   const [, version, root, collection, rawConfigId, userStatuses, rawUserStatusId] = parts;
   if (version !== 'beta' && version !== 'v1.0') return { kind: 'unknown' };
@@ -48,6 +61,20 @@ export function matchUserStatusPath(rawPath: string): RouteMatch {
       userStatusId,
       key: `${collection}/${configId}/${userStatusId}`,
     },
+  };
+}
+
+function matchListPath(rawPath: string, parts: string[]): RouteMatch {
+  const [empty, version, root, collection, rawConfigId, userStatuses] = parts;
+  if (empty !== '' || (version !== 'beta' && version !== 'v1.0')) return { kind: 'unknown' };
+  if (root !== 'deviceAppManagement' || userStatuses !== 'userStatuses') return { kind: 'unknown' };
+  if (!(COLLECTIONS as readonly string[]).includes(collection)) return { kind: 'unknown' };
+  const configId = safeDecode(rawConfigId);
+  if (configId === undefined) return { kind: 'badEncoding', segment: rawConfigId };
+  if (configId === '') return { kind: 'unknown' };
+  return {
+    kind: 'list',
+    route: { version, collection: collection as Collection, configId, rawPath, keyPrefix: `${collection}/${configId}/` },
   };
 }
 

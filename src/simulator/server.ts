@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { firstHeader, registerAdminRoutes } from './admin.js';
-import { SimulatorCore } from './core.js';
+import { SimulatorCore, type DriftChange } from './core.js';
 import { defaultCodeFor, graphError } from './errors.js';
 import type { SimulatorCounters, RequestLogEntry } from './metrics.js';
 import type { ForcedAnswer, SimulatorOptions } from './options.js';
@@ -18,9 +18,11 @@ export interface GraphSimulator {
   state(): Record<string, Record<string, unknown>>;
   counters(): SimulatorCounters;
   requestLog(): RequestLogEntry[];
-  /** Changes tokens, missingConfigurations, budget, faults, seed or latencyMs at runtime. */
+  /** Changes tokens, missingConfigurations, budget, anyBudget, page sizes, patchNoContent, faults, seed or latencyMs at runtime. */
   configure(partial: Partial<SimulatorOptions>): void;
   injectNext(n: number, answer: ForcedAnswer): void;
+  /** Changes or seeds stored values behind the client's back (see POST /_sim/drift); returns how many. */
+  drift(changes: DriftChange[]): number;
   setLatencyMs(ms: number): void;
   /** Clears state, counters, log, buckets and injections; options stay as configured. */
   reset(): void;
@@ -78,6 +80,8 @@ export async function startSimulator(options: SimulatorOptions = {}, clock: Simu
       requestId: String(req.id),
       clientRequestId: firstHeader(req.headers['client-request-id']),
       receivedAt: clock.now(),
+      host: req.headers.host,
+      accept: req.headers.accept,
     });
     if (outcome.delayMs > 0) await clock.sleep(outcome.delayMs);
     if (outcome.kind === 'drop') {
@@ -101,6 +105,7 @@ export async function startSimulator(options: SimulatorOptions = {}, clock: Simu
     requestLog: () => core.requestLog(),
     configure: (partial) => core.configure(partial),
     injectNext: (n, answer) => core.injectNext(n, answer),
+    drift: (changes) => core.drift(changes),
     setLatencyMs: (ms) => core.configure({ latencyMs: ms }),
     reset: () => core.reset(),
     close: () => app.close(),

@@ -13,6 +13,8 @@ export interface ApplyOutcome {
 export class UserStatusStore {
   private readonly objects = new Map<string, Record<string, unknown>>();
   private readonly lastApplied = new Map<string, string>();
+  /** Keys per list (`${collection}/${configId}/`) in creation order, so a page costs its size, not the store's. */
+  private readonly lists = new Map<string, string[]>();
 
   get(key: string): Record<string, unknown> | undefined {
     const stored = this.objects.get(key);
@@ -26,9 +28,42 @@ export class UserStatusStore {
     const stale = isOlder(patch.lastReportedDateTime, previous?.lastReportedDateTime);
 
     const stored = { '@odata.type': ODATA_TYPE, id: userStatusId, ...previous, ...patch };
-    this.objects.set(key, stored);
+    this.put(key, stored);
     this.lastApplied.set(key, fingerprint);
     return { stored: { ...stored }, identicalToPrevious, stale };
+  }
+
+  /**
+   * Sets values as someone else would (the portal, Intune itself, another tool): not a write by our client,
+   * so it leaves `lastApplied` alone. `values: null` deletes the object.
+   */
+  setBehindClientsBack(listPrefix: string, userStatusId: string, values: Record<string, unknown> | null): void {
+    const key = `${listPrefix}${userStatusId}`;
+    if (values === null) {
+      if (this.objects.delete(key)) {
+        const keys = this.lists.get(listPrefix) ?? [];
+        keys.splice(keys.indexOf(key), 1);
+      }
+      return;
+    }
+    this.put(key, { '@odata.type': ODATA_TYPE, id: userStatusId, ...this.objects.get(key), ...values });
+  }
+
+  /** One page of a list: the objects from `offset` on, and whether more follow. */
+  page(listPrefix: string, offset: number, size: number): { items: Record<string, unknown>[]; more: boolean } {
+    const keys = this.lists.get(listPrefix) ?? [];
+    const items = keys.slice(offset, offset + size).map((k) => ({ ...this.objects.get(k)! }));
+    return { items, more: offset + size < keys.length };
+  }
+
+  private put(key: string, stored: Record<string, unknown>): void {
+    if (!this.objects.has(key)) {
+      const listPrefix = key.slice(0, key.length - String(stored.id).length);
+      let keys = this.lists.get(listPrefix);
+      if (!keys) this.lists.set(listPrefix, (keys = []));
+      keys.push(key);
+    }
+    this.objects.set(key, stored);
   }
 
   snapshot(): Record<string, Record<string, unknown>> {
@@ -38,6 +73,7 @@ export class UserStatusStore {
   clear(): void {
     this.objects.clear();
     this.lastApplied.clear();
+    this.lists.clear();
   }
 }
 

@@ -15,13 +15,14 @@ import { startupBench } from './startup.js';
 import { deletePrefix, livePrefixes, log, REDIS_URL } from './support.js';
 import { workloadBench } from './workload.js';
 import { memoryBench } from './memory.js';
+import { firstSyncBench } from './first-sync.js';
 
-const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory'] as const;
+const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync'] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload, startup, memory (comma-separated or repeated; default: all)
+  --only <parts>             fleet, producer, workload, startup, memory, first-sync (comma-separated or repeated; default: all)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
   --producer-rows <n>        producer bench rows (default 1000000)
@@ -31,6 +32,8 @@ const HELP = `Usage: npm run bench -- [options]
   --soak-cycles <n>          memory soak: days (default 60; retention is half of them)
   --soak-events <n>          memory soak: events per day (default 2000)
   --soak-cycle-ms <n>        memory soak: real time one day lasts (default 4000)
+  --first-sync-rows <n>      first sync of an existing tenant: rows (default 100000)
+  --held-percent <p>         first sync: rows Graph already holds (default 97)
   --scale <x>                Intune's write budget (100/20 s per app, 200/20 s per tenant) times x (default 10)
   --workers <list>           worker process counts for the fleet bench (default 1,3)
   --baseline-concurrency <n> requests in flight for the Graph SDK baseline script (default 10)
@@ -62,6 +65,8 @@ const { values } = parseArgs({
     'soak-cycles': { type: 'string' },
     'soak-events': { type: 'string' },
     'soak-cycle-ms': { type: 'string' },
+    'first-sync-rows': { type: 'string' },
+    'held-percent': { type: 'string' },
     scale: { type: 'string' },
     workers: { type: 'string' },
     'baseline-concurrency': { type: 'string' },
@@ -88,7 +93,8 @@ const workerCounts = (values.workers ?? '1,3').split(',').map((w) => Math.round(
 
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-const sim = await startSimulator({ budget: budget.simulator });
+// Writes count against Intune's "any request" limits too: scaled with the write budget, as on Graph.
+const sim = await startSimulator({ budget: budget.simulator, anyBudget: budget.anySimulator });
 
 let interrupted = false;
 process.once('SIGINT', () => {
@@ -125,6 +131,8 @@ try {
         soakRetentionCycles: Math.max(1, Math.floor(cycles / 2)),
         soakCycleMs: Math.round(positive('soak-cycle-ms', values['soak-cycle-ms'], 4000)),
       });
+    } else if (part === 'first-sync') {
+      section = await firstSyncBench(redis, sim, budget, { rows: rowsFor('first-sync', 100_000), heldPercent: positive('held-percent', values['held-percent'], 97) });
     } else {
       section = await workloadBench(redis, sim, budget, {
         rows: rowsFor('workload', 100_000),

@@ -44,7 +44,7 @@ function budgetFor(limit: number, windowMs: number) {
   const prefix = uniquePrefix('budget');
   prefixes.push(prefix);
   const clock = new FakeClock();
-  return { budget: new RateBudget(redis, prefix, { limit, windowMs }, clock), clock, key: redisKeys(prefix).budget, prefix };
+  return { budget: new RateBudget(redis, prefix, { limit, windowMs }, { clock }), clock, key: redisKeys(prefix).budget, prefix };
 }
 
 const rateOf = async (key: string, field: 'intervalUs' | 'cutIntervalUs' = 'intervalUs') => Math.round((1_000_000 / Number(await redis.hget(key, field))) * 100) / 100;
@@ -53,7 +53,7 @@ describe('RateBudget', () => {
   it('hands out evenly spaced slots, shared by every instance on the same prefix', async () => {
     const { budget, clock, prefix } = budgetFor(10, 1000);
     const otherConnection = redis.duplicate();
-    const other = new RateBudget(otherConnection, prefix, { limit: 10, windowMs: 1000 }, clock);
+    const other = new RateBudget(otherConnection, prefix, { limit: 10, windowMs: 1000 }, { clock });
     const waits: number[] = [];
     for (let i = 0; i < 6; i++) waits.push((await (i % 2 ? other : budget).reserve()).waitUs / 1000);
     otherConnection.disconnect();

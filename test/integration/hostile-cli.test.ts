@@ -223,7 +223,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
       );
     });
     assert.equal(result.stderr, '');
-    assert.equal(result.stdout, 'line,key,state,httpStatus,attempts,reason,requestId,finishedAt,supersededBy\n');
+    assert.equal(result.stdout, 'line,key,state,httpStatus,attempts,reason,requestId,finishedAt,supersededBy,clientRequestId\n');
     assert.equal(result.code, 0);
   });
 

@@ -120,25 +120,46 @@ describe('successful writes', () => {
     assert.equal(c.authorizationSeen['sim-token'], 3);
   });
 
-  it('serves beta and v1.0, both collections, and decodes percent-encoded ids', async () => {
+  it('serves beta and v1.0, both collections on beta, and decodes percent-encoded ids', async () => {
     const weirdId = 'user 1/ä+x@contoso.com';
-    for (const version of ['beta', 'v1.0']) {
-      for (const collection of ['mobileAppConfigurations', 'iosLobAppProvisioningConfigurations']) {
-        const res = await patch(userStatusUrl('cfg/1', weirdId, { version, collection }), { id: weirdId, status: 'error' });
-        assert.equal(res.status, 200, `${version} ${collection}`);
-        assert.equal(res.json.id, weirdId);
-      }
+    for (const [version, collection] of [['beta', 'mobileAppConfigurations'], ['beta', 'iosLobAppProvisioningConfigurations'], ['v1.0', 'mobileAppConfigurations']]) {
+      const res = await patch(userStatusUrl('cfg/1', weirdId, { version, collection }), { id: weirdId, status: 'error' });
+      assert.equal(res.status, 200, `${version} ${collection}`);
+      assert.equal(res.json.id, weirdId);
     }
     assert.deepEqual(Object.keys(sim.state()).sort(), [
       `iosLobAppProvisioningConfigurations/cfg/1/${weirdId}`,
       `mobileAppConfigurations/cfg/1/${weirdId}`,
     ]);
     const log = sim.requestLog();
-    assert.equal(log.length, 4);
+    assert.equal(log.length, 3);
     assert.equal(log[0].path, `/beta/deviceAppManagement/mobileAppConfigurations/cfg%2F1/userStatuses/${encodeURIComponent(weirdId)}`);
     assert.equal(log[0].tenantId, 'sim-tenant');
     assert.equal(log[0].appId, 'sim-app');
     assert.deepEqual(log[0].body, { id: weirdId, status: 'error' });
+  });
+
+  it('refuses iosLobAppProvisioningConfigurations under v1.0, which has no such entity set, for writes and reads', async () => {
+    const ios = { version: 'v1.0', collection: 'iosLobAppProvisioningConfigurations' };
+    assertGraphError(await patch(userStatusUrl('cfg-1', 'user-1', ios), { status: 'compliant' }), 400, 'BadRequest', "segment 'iosLobAppProvisioningConfigurations'");
+    const list = await fetch(`${sim.url}/v1.0/deviceAppManagement/iosLobAppProvisioningConfigurations/cfg-1/userStatuses`, { headers: { authorization: 'Bearer sim-token' } });
+    assert.equal(list.status, 400);
+    assert.deepEqual(sim.state(), {});
+  });
+
+  it('answers a successful PATCH with 204 No Content when patchNoContent is set, and still applies it', async () => {
+    sim.configure({ patchNoContent: true });
+    try {
+      const res = await fetch(userStatusUrl(), { method: 'PATCH', headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' }, body: JSON.stringify({ status: 'compliant' }) });
+      assert.equal(res.status, 204);
+      assert.equal(await res.text(), '');
+      assert.equal(sim.state()['mobileAppConfigurations/cfg-1/user-1'].status, 'compliant');
+      assert.deepEqual(sim.counters().byStatus, { '204': 1 });
+      // Errors keep their bodies.
+      assert.equal((await patch(userStatusUrl(), { status: 'bogus' })).status, 400);
+    } finally {
+      sim.configure({ patchNoContent: false });
+    }
   });
 
   it('accepts the date-time forms Graph accepts', async () => {
@@ -366,6 +387,136 @@ describe('forced answers and faults', () => {
     await fetch(userStatusUrl(), { headers: { authorization: 'Bearer sim-token' } });
     assert.equal((await patch(userStatusUrl(), { status: 'compliant' })).status, 200);
     assert.deepEqual(clock.delays, [100, 100]);
+  });
+});
+
+async function get(url: string, token = 'sim-token'): Promise<{ status: number; headers: Headers; json: any }> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
+}
+
+function listUrl(configId = 'cfg-1', query = '', { version = 'beta', collection = 'mobileAppConfigurations' } = {}): string {
+  return `${sim.url}/${version}/deviceAppManagement/${collection}/${encodeURIComponent(configId)}/userStatuses${query}`;
+}
+
+function seed(count: number, configId = 'cfg-1', collection: 'mobileAppConfigurations' | 'iosLobAppProvisioningConfigurations' = 'mobileAppConfigurations'): void {
+  sim.drift(Array.from({ length: count }, (_, i) => ({ collection, configId, userStatusId: `u-${i}`, values: { status: 'compliant', devicesCount: i, userDisplayName: `U ${i}` } })));
+}
+
+describe('reads', () => {
+  it('lists a configuration page by page through @odata.nextLink with a $skiptoken, honouring $select and $top', async () => {
+    seed(250);
+    seed(3, 'cfg-2');
+    const seen: any[] = [];
+    let url: string | undefined = listUrl('cfg-1', '?$select=status,devicesCount&$top=100');
+    let pages = 0;
+    while (url) {
+      const res = await get(url);
+      assert.equal(res.status, 200, JSON.stringify(res.json));
+      pages++;
+      seen.push(...res.json.value);
+      url = res.json['@odata.nextLink'];
+      if (url) {
+        assert.ok(url.startsWith(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses?`), url);
+        assert.match(new URL(url).searchParams.get('$skiptoken') ?? '', /.+/);
+        assert.equal(new URL(url).searchParams.get('$select'), 'status,devicesCount');
+      }
+    }
+    assert.equal(pages, 3);
+    assert.equal(seen.length, 250);
+    assert.deepEqual(new Set(seen.map((s) => s.id)).size, 250);
+    assert.deepEqual(seen[7], { '@odata.type': ODATA_TYPE, id: 'u-7', status: 'compliant', devicesCount: 7 }, 'only the selected properties, with id and type');
+    const c = sim.counters();
+    assert.equal(c.reads, 3);
+    assert.deepEqual(c.readsByStatus, { '200': 3 });
+    assert.equal(c.requests, 0, 'reads are not PATCHes');
+  });
+
+  it('uses its default page size without $top and caps $top at its maximum page size', async () => {
+    seed(30);
+    sim.configure({ pageSize: 7, maxPageSize: 12 });
+    try {
+      const plain = await get(listUrl());
+      assert.equal(plain.json.value.length, 7);
+      assert.equal(plain.json.value[0].userDisplayName, 'U 0', 'no $select returns every property');
+      const big = await get(listUrl('cfg-1', '?$top=999'));
+      assert.equal(big.json.value.length, 12);
+      const last = await get(listUrl('cfg-1', '?$top=12&$skiptoken=' + new URL(big.json['@odata.nextLink']).searchParams.get('$skiptoken')));
+      assert.equal(last.json.value[0].id, 'u-12');
+    } finally {
+      sim.configure({ pageSize: 100, maxPageSize: 1000 });
+    }
+  });
+
+  it('refuses an unknown $select property, a bad $top and a forged $skiptoken; an empty configuration lists nothing; a missing one is 404', async () => {
+    assertGraphError(await get(listUrl('cfg-1', '?$select=status,secret')), 400, 'BadRequest', "'secret'");
+    assertGraphError(await get(listUrl('cfg-1', '?$top=-1')), 400, 'BadRequest');
+    assertGraphError(await get(listUrl('cfg-1', '?$skiptoken=forged')), 400, 'BadRequest');
+    const empty = await get(listUrl('never-written'));
+    assert.equal(empty.status, 200);
+    assert.deepEqual(empty.json.value, []);
+    assert.equal(empty.json['@odata.nextLink'], undefined);
+    assertGraphError(await get(listUrl('gone-config')), 404, 'ResourceNotFound', 'gone-config');
+    const post = await fetch(listUrl(), { method: 'PATCH', headers: { authorization: 'Bearer sim-token' }, body: '{}' });
+    assert.equal(post.status, 405);
+  });
+
+  it('gets one user status with $select, and lets a read-only app read but not write', async () => {
+    seed(2);
+    const one = await get(`${userStatusUrl('cfg-1', 'u-1')}?$select=userDisplayName`);
+    assert.deepEqual(one.json, { '@odata.type': ODATA_TYPE, id: 'u-1', userDisplayName: 'U 1' });
+    sim.configure({ tokens: { ...TOKENS, reader: { tenantId: 'sim-tenant', appId: 'reader-app', permissions: ['DeviceManagementApps.Read.All'] } } });
+    assert.equal((await get(listUrl(), 'reader')).status, 200);
+    assert.equal((await patch(userStatusUrl('cfg-1', 'u-1'), { status: 'error' }, { token: 'reader' })).status, 403);
+  });
+
+  it('throttles reads on the "any request" budget, which writes are charged to as well', async () => {
+    sim.configure({ anyBudget: { perApp: { limit: 4, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } } });
+    assert.equal((await patch(userStatusUrl(), { status: 'compliant' })).status, 200);
+    assert.equal((await patch(userStatusUrl(), { status: 'error' })).status, 200);
+    assert.equal((await get(listUrl())).status, 200);
+    assert.equal((await get(userStatusUrl())).status, 200);
+    const refused = await get(listUrl());
+    assertGraphError(refused, 429, 'TooManyRequests', 'request budget');
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    assert.ok(retryAfter > 0 && retryAfter <= 0.5, String(retryAfter));
+    const write = await patch(userStatusUrl(), { status: 'remediated' });
+    assert.equal(write.status, 429, 'a write is refused when the any-request budget is spent');
+    assert.deepEqual(sim.counters().readsByStatus, { '200': 2, '429': 1 });
+    clock.ms += Number(write.headers.get('retry-after')) * 1000;
+    assert.equal((await get(listUrl())).status, 200);
+  });
+
+  it('has no any-request throttling when started with budget: false, unless configured', async () => {
+    const plain = await startSimulator({ budget: false });
+    try {
+      for (let i = 0; i < 30; i++) assert.equal((await fetch(`${plain.url}/beta/deviceAppManagement/mobileAppConfigurations/c/userStatuses`, { headers: { authorization: 'Bearer sim-token' } })).status, 200);
+      plain.configure({ anyBudget: { perApp: { limit: 1, windowMs: 60_000 } } });
+      const url = `${plain.url}/beta/deviceAppManagement/mobileAppConfigurations/c/userStatuses`;
+      assert.equal((await fetch(url, { headers: { authorization: 'Bearer sim-token' } })).status, 200);
+      assert.equal((await fetch(url, { headers: { authorization: 'Bearer sim-token' } })).status, 429);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('drift changes and deletes stored values behind the client\'s back, over HTTP too, without counting as writes', async () => {
+    assert.equal((await patch(userStatusUrl(), { status: 'compliant', devicesCount: 1 })).status, 200);
+    const res = await fetch(`${sim.url}/_sim/drift`, {
+      method: 'POST',
+      body: JSON.stringify({ changes: [{ configId: 'cfg-1', userStatusId: 'user-1', values: { status: 'nonCompliant' } }, { collection: 'iosLobAppProvisioningConfigurations', configId: 'cfg-9', userStatusId: 'new', values: { devicesCount: 4 } }] }),
+    });
+    assert.deepEqual(await res.json(), { ok: true, changed: 2 });
+    const state = sim.state();
+    assert.deepEqual(state['mobileAppConfigurations/cfg-1/user-1'], { '@odata.type': ODATA_TYPE, id: 'user-1', status: 'nonCompliant', devicesCount: 1 });
+    assert.deepEqual(state['iosLobAppProvisioningConfigurations/cfg-9/new'], { '@odata.type': ODATA_TYPE, id: 'new', devicesCount: 4 });
+    assert.equal(sim.counters().applied, 1);
+    sim.drift([{ configId: 'cfg-1', userStatusId: 'user-1', values: null }]);
+    assert.deepEqual((await get(listUrl())).json.value, []);
+    const bad = await fetch(`${sim.url}/_sim/drift`, { method: 'POST', body: JSON.stringify({ changes: [{ configId: 'cfg-1', userStatusId: 'x', values: { id: 'y' } }] }) });
+    assert.equal(bad.status, 400);
+    assert.equal((await fetch(`${sim.url}/_sim/drift`, { method: 'POST', body: '{"changes": 3}' })).status, 400);
   });
 });
 

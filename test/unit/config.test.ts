@@ -49,3 +49,24 @@ describe('neutraliseCell', () => {
     assert.equal(neutraliseCell('plain'), 'plain');
   });
 });
+
+describe('read budget and snapshot age', () => {
+  it('default to 800 reads per 20 s (inside Graph\'s 1,000 requests of any kind, leaving the writes their 100) and 15 minutes', () => {
+    const c = loadConfig({});
+    assert.deepEqual(c.readRateLimit, { limit: 800, windowMs: 20_000 });
+    assert.equal(c.snapshotMaxAgeMs, 15 * 60_000);
+  });
+  it('read SYNC_READ_RATE_LIMIT and SYNC_SNAPSHOT_MAX_AGE in their documented forms', () => {
+    const c = loadConfig({ SYNC_READ_RATE_LIMIT: '40/s', SYNC_SNAPSHOT_MAX_AGE: '1h' });
+    assert.deepEqual(c.readRateLimit, { limit: 40, windowMs: 1000 });
+    assert.equal(c.snapshotMaxAgeMs, 3_600_000);
+    assert.equal(loadConfig({ SYNC_SNAPSHOT_MAX_AGE: '2500' }).snapshotMaxAgeMs, 2500);
+    assert.equal(loadConfig({ SYNC_SNAPSHOT_MAX_AGE: '90s' }).snapshotMaxAgeMs, 90_000);
+  });
+  it('refuse bad values naming the variable', () => {
+    assert.throws(() => loadConfig({ SYNC_READ_RATE_LIMIT: 'lots' }), (e: Error) => e instanceof ConfigError && /SYNC_READ_RATE_LIMIT/.test(e.message));
+    for (const bad of ['0', '-5m', 'soon', '10 parsecs', '0.1ms']) {
+      assert.throws(() => loadConfig({ SYNC_SNAPSHOT_MAX_AGE: bad }), (e: Error) => e instanceof ConfigError && /SYNC_SNAPSHOT_MAX_AGE/.test(e.message), bad);
+    }
+  });
+});

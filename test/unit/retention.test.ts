@@ -1,8 +1,9 @@
+import { deflateRawSync } from 'node:zlib';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
 import { memoryAllowsQueueing, parseInfoMemory, isOutOfMemoryReply, RedisOutOfMemoryError } from '../../src/queue/memory.js';
-import { compactOutcome, decodeChunkKeys, encodeChunkKeys, parseRow } from '../../src/results/store.js';
+import { compactOutcome, decodeChunkEntries, decodeChunkKeys, encodeChunkKeys, parseRow } from '../../src/results/store.js';
 import { eventRunId } from '../../src/server/ingest.js';
 import { runsByState } from '../../src/server/metrics.js';
 
@@ -52,6 +53,22 @@ describe('per-row layout', () => {
     assert.deepEqual(Object.keys(stored).sort(), ['attempts', 'finishedAt', 'httpStatus', 'key', 'requestId', 'responseSha256', 'state']);
     assert.match(String(stored.responseSha256), /^[0-9a-f]{16}$/);
     assert.notEqual(compactOutcome({ ...base, state: 'succeeded', response: { ...body, status: 'error' } }).responseSha256, stored.responseSha256);
+  });
+  it('a succeeded row also keeps the values it set (for verify) and the client-request-id we sent', () => {
+    const values = { status: 'compliant' as const, devicesCount: 2 };
+    const stored = compactOutcome({ ...base, state: 'succeeded', httpStatus: 204, requestId: 'req-2', clientRequestId: 'c-1', values });
+    assert.deepEqual(stored, { state: 'succeeded', key: base.key, httpStatus: 204, attempts: 1, requestId: 'req-2', clientRequestId: 'c-1', finishedAt: 2, values });
+  });
+  it('chunk entries carry each row’s values and reconcile reason; blobs of the earlier layout still read', () => {
+    const rows = [
+      { line: 2, key: 'mobileAppConfiguration/c/u1', values: { status: 'compliant' as const, userDisplayName: 'tab\there' }, reason: 'unchanged: Graph held these values when its state was read at 2026-11-28T00:00:00.000Z' },
+      { line: 5, key: 'mobileAppConfiguration/c/u2', values: { devicesCount: 3 }, reason: '' },
+    ];
+    const entries = decodeChunkEntries(encodeChunkKeys(rows));
+    assert.deepEqual(entries.get(2), rows[0]);
+    assert.deepEqual(entries.get(5), { line: 5, key: rows[1].key, values: rows[1].values });
+    assert.deepEqual([...decodeChunkKeys(deflateRawSync('2\tk1\n3\tk2\n'))], [[2, 'k1'], [5, 'k2']]);
+    assert.deepEqual(decodeChunkEntries(deflateRawSync('2\tk1\n')).get(2), { line: 2, key: 'k1' });
   });
   it('a failed row keeps what retry resends', () => {
     const record = { configurationType: 'mobileAppConfiguration' as const, configurationId: 'cfg', userStatusId: 'u', properties: { status: 'compliant' as const } };

@@ -1,0 +1,141 @@
+import type { Redis } from 'ioredis';
+import type { SyncConfig } from '../config.js';
+import { compareWithGraph, comparedValues, COMPARED_PROPERTIES } from '../domain/compare.js';
+import { createTokenSource } from '../graph/auth.js';
+import { UserStatusWriter, type ListOptions } from '../graph/client.js';
+import type { ConfigurationType } from '../interfaces.js';
+import { readBudget } from '../pacing/budget.js';
+import { pacedReads, ReadFailedError } from '../pacing/reads.js';
+import { PENDING, SnapshotStore, type SnapshotMeta } from '../results/snapshots.js';
+import type { UnversionedRow } from './validate-rows.js';
+
+/** Page size asked of Graph (`$top`); Graph may return fewer. */
+export const READ_PAGE_SIZE = 1000;
+
+export class GraphReadError extends Error {
+  override name = 'GraphReadError';
+}
+
+/**
+ * Graph's state per configuration for one run: each configuration is read at most once per run (the snapshot in
+ * Redis is reused while younger than SYNC_SNAPSHOT_MAX_AGE, or read again when `fresh` asks for a new read).
+ */
+export class GraphState {
+  private readonly known = new Map<string, Promise<SnapshotMeta>>();
+  /** Pages read and the configurations read from Graph (not from a reused snapshot), for summaries and tests. */
+  readonly stats = { configurationsRead: 0, pagesRead: 0, snapshotsReused: 0 };
+
+  constructor(
+    private readonly snapshots: SnapshotStore,
+    private readonly client: Pick<UserStatusWriter, 'listUserStatuses'>,
+    private readonly pace: ListOptions['pace'],
+    private readonly maxAgeMs: number,
+    /** Verify reads Graph now, whatever snapshot exists. */
+    private readonly fresh = false,
+  ) {}
+
+  configuration(configurationType: ConfigurationType, configurationId: string): Promise<SnapshotMeta> {
+    const configKey = `${configurationType}/${configurationId}`;
+    let meta = this.known.get(configKey);
+    if (!meta) {
+      meta = this.load(configurationType, configurationId, configKey);
+      this.known.set(configKey, meta);
+    }
+    return meta;
+  }
+
+  valuesMany(lookups: { configKey: string; userStatusIds: string[] }[]) {
+    return this.snapshots.valuesMany(lookups);
+  }
+
+  /** The rows of this chunk that will be written: the snapshot no longer speaks for them (see SnapshotStore.markPending). */
+  async markPending(rows: UnversionedRow[]): Promise<void> {
+    const byConfig = new Map<string, string[]>();
+    for (const row of rows) {
+      if (!row.record) continue;
+      const configKey = `${row.record.configurationType}/${row.record.configurationId}`;
+      let ids = byConfig.get(configKey);
+      if (!ids) byConfig.set(configKey, (ids = []));
+      ids.push(row.record.userStatusId);
+    }
+    await Promise.all([...byConfig].map(([configKey, ids]) => this.snapshots.markPending(configKey, ids, this.maxAgeMs)));
+  }
+
+  private async load(configurationType: ConfigurationType, configurationId: string, configKey: string): Promise<SnapshotMeta> {
+    if (!this.fresh) {
+      const reused = await this.snapshots.fresh(configKey, this.maxAgeMs);
+      if (reused) {
+        this.stats.snapshotsReused++;
+        return reused;
+      }
+    }
+    // The read time is when the read began: anything Graph changed later may or may not be in the snapshot.
+    const readAt = Date.now();
+    const writer = this.snapshots.begin(configKey, readAt, this.maxAgeMs);
+    this.stats.configurationsRead++;
+    try {
+      for await (const page of this.client.listUserStatuses(configurationType, configurationId, { select: COMPARED_PROPERTIES, top: READ_PAGE_SIZE, pace: this.pace })) {
+        this.stats.pagesRead++;
+        await writer.add(page.items.filter((item) => typeof item.id === 'string').map((item) => [item.id as string, comparedValues(item)]));
+      }
+      await writer.commit();
+      return { readAt };
+    } catch (err) {
+      if (err instanceof ReadFailedError && err.status === 404) {
+        await writer.abandon();
+        const w = this.snapshots.begin(configKey, readAt, this.maxAgeMs);
+        await w.commit(err.message);
+        return { readAt, missing: err.message };
+      }
+      await writer.abandon().catch(() => undefined);
+      throw new GraphReadError(`could not read ${configKey} from Graph: ${(err as Error).message}`);
+    }
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Sets each valid row's Graph verdict from the snapshots (reading a configuration from Graph the first time
+ * one of its rows comes by): holds, differs (or not listed), or the configuration does not exist.
+ */
+export async function judgeRows(state: GraphState, rows: UnversionedRow[]): Promise<void> {
+  const byConfig = new Map<string, UnversionedRow[]>();
+  for (const row of rows) {
+    if (!row.record) continue;
+    const configKey = `${row.record.configurationType}/${row.record.configurationId}`;
+    let group = byConfig.get(configKey);
+    if (!group) byConfig.set(configKey, (group = []));
+    group.push(row);
+  }
+  const groups = [...byConfig.entries()];
+  // Configurations not read yet are read side by side (the read budget paces them); then one round trip for the values.
+  const metas = await Promise.all(groups.map(([, group]) => state.configuration(group[0].record!.configurationType, group[0].record!.configurationId)));
+  const listed = groups.flatMap(([configKey, group], g) => (metas[g].missing === undefined ? [{ configKey, userStatusIds: group.map((r) => r.record!.userStatusId), g }] : []));
+  const held = await state.valuesMany(listed);
+  const heldByGroup = new Map(listed.map((l, k) => [l.g, held[k]]));
+  groups.forEach(([, group], g) => {
+    const meta = metas[g];
+    if (meta.missing !== undefined) {
+      const reason = `not sent: Graph has no such configuration (${meta.missing}; read at ${iso(meta.readAt)})`;
+      for (const row of group) row.graph = { verdict: 'missingConfiguration', reason };
+      return;
+    }
+    const values = heldByGroup.get(g)!;
+    const reason = `unchanged: Graph held these values when its state was read at ${iso(meta.readAt)}`;
+    group.forEach((row, i) => {
+      const held = values[i];
+      // Queued to be written after the read: change detection decides, as without --reconcile.
+      if (held === PENDING) return;
+      const comparison = compareWithGraph(row.record!.properties, held);
+      row.graph = comparison.kind === 'equal' ? { verdict: 'holds', reason, readAt: meta.readAt } : { verdict: 'differs' };
+    });
+  });
+}
+
+/** Graph's state for one run, read through the fleet's read budget with the configured credentials. */
+export function createGraphState(config: SyncConfig, redis: Redis, options: { fresh?: boolean } = {}): GraphState {
+  const client = new UserStatusWriter(config, createTokenSource(config));
+  const pace = pacedReads(readBudget(redis, config.prefix, config.readRateLimit));
+  return new GraphState(new SnapshotStore(redis, config.prefix), client, pace, config.snapshotMaxAgeMs, options.fresh === true);
+}

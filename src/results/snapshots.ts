@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { redisKeys, type RedisKeys } from '../redis-layout.js';
+
+/** What is known about one configuration's snapshot. `missing` holds Graph's 404 message when it does not exist. */
+export interface SnapshotMeta {
+  readAt: number;
+  missing?: string;
+}
+
+/**
+ * What a snapshot says of a user status we are about to write after reading it: it can no longer speak for it,
+ * and change detection (P:fingerprints, set only by a successful PATCH) decides instead.
+ */
+export const PENDING = 'pending' as const;
+const PENDING_MARK = '?';
+
+export type SnapshotValue = Record<string, unknown> | typeof PENDING | undefined;
+
+/** Fields that are not user status ids start with "/", which no validated id contains. */
+const READ_AT = '/readAt';
+const MISSING = '/missing';
+
+/**
+ * Graph's state per configuration, as last read (see P:snapshot in src/redis-layout.ts). A snapshot is written
+ * whole under a temporary key and renamed into place, so a reader never sees a half-read list.
+ */
+export class SnapshotStore {
+  private readonly keys: RedisKeys;
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
+
+  /** The snapshot's read time, if there is one younger than `maxAgeMs`. */
+  async fresh(configKey: string, maxAgeMs: number, now = Date.now()): Promise<SnapshotMeta | undefined> {
+    const [readAt, missing] = await this.redis.hmget(this.keys.snapshot(configKey), READ_AT, MISSING);
+    if (readAt === null || now - Number(readAt) > maxAgeMs) return undefined;
+    return { readAt: Number(readAt), ...(missing !== null ? { missing } : {}) };
+  }
+
+  /** Several lookups in one round trip: per configuration, the compared values of the given ids. */
+  async valuesMany(lookups: { configKey: string; userStatusIds: string[] }[]): Promise<SnapshotValue[][]> {
+    if (lookups.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const l of lookups) pipeline.hmget(this.keys.snapshot(l.configKey), ...l.userStatusIds);
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([err, found]) => {
+      if (err) throw err;
+      return (found as (string | null)[]).map((json) => (json === null ? undefined : json === PENDING_MARK ? PENDING : (JSON.parse(json) as Record<string, unknown>)));
+    });
+  }
+
+  /**
+   * Marks user statuses queued to be written after the snapshot was read. Without it, a second reconcile within
+   * SYNC_SNAPSHOT_MAX_AGE would compare with values Graph held before our own PATCH, and send the row again.
+   * A snapshot that has expired meanwhile only gets a key without `/readAt`, which counts as no snapshot.
+   */
+  async markPending(configKey: string, userStatusIds: string[], maxAgeMs: number): Promise<void> {
+    if (userStatusIds.length === 0) return;
+    const key = this.keys.snapshot(configKey);
+    const ttl = await this.redis.pttl(key);
+    await this.redis
+      .multi()
+      .hset(key, ...userStatusIds.flatMap((id) => [id, PENDING_MARK]))
+      .pexpire(key, ttl > 0 ? ttl : maxAgeMs)
+      .exec();
+  }
+
+  /** Starts writing a new snapshot; nothing is visible until `commit`. */
+  begin(configKey: string, readAt: number, maxAgeMs: number): SnapshotWriter {
+    return new SnapshotWriter(this.redis, this.keys.snapshot(configKey), readAt, maxAgeMs);
+  }
+}
+
+export class SnapshotWriter {
+  private readonly tempKey: string;
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly readAt: number,
+    private readonly maxAgeMs: number,
+  ) {
+    this.tempKey = `${key}:tmp:${randomBytes(6).toString('hex')}`;
+  }
+
+  /** Adds one page: id -> compared values. The temporary key expires on its own if this process dies. */
+  async add(entries: [string, Record<string, unknown>][]): Promise<void> {
+    if (entries.length === 0) return;
+    const flat: string[] = [];
+    for (const [id, values] of entries) flat.push(id, JSON.stringify(values));
+    await this.redis.multi().hset(this.tempKey, ...flat).pexpire(this.tempKey, this.maxAgeMs + 3_600_000).exec();
+  }
+
+  async commit(missing?: string): Promise<void> {
+    const m = this.redis.multi().hset(this.tempKey, READ_AT, String(this.readAt));
+    if (missing !== undefined) m.hset(this.tempKey, MISSING, missing);
+    await m.rename(this.tempKey, this.key).pexpire(this.key, this.maxAgeMs).exec();
+  }
+
+  async abandon(): Promise<void> {
+    await this.redis.del(this.tempKey);
+  }
+}
