@@ -2,8 +2,11 @@ import type { Redis } from 'ioredis';
 import { GRAPH_CLOUDS } from '../clouds.js';
 import { loadConfig, type RateLimit, type SyncConfig } from '../config.js';
 import { createTokenSource } from '../graph/auth.js';
+import { UserStatusWriter } from '../graph/client.js';
 import { judgeToken } from '../graph/token-claims.js';
-import type { DoctorCheck } from '../interfaces.js';
+import type { ConfigurationType, DoctorCheck } from '../interfaces.js';
+import { readBudget } from '../pacing/budget.js';
+import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { connectRedis, redactRedisUrl } from '../queue/connection.js';
 import { judgeClockSkew, judgeRedis, readRedisClock, readRedisFacts } from '../queue/redis-health.js';
 
@@ -135,11 +138,63 @@ export async function checkRedis(redisUrl: string): Promise<DoctorCheck[]> {
   }
 }
 
-export async function runDoctor(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
+export interface ProbeTarget {
+  configurationId: string;
+  configurationType: ConfigurationType;
+}
+
+/** What a refused probe means, and what to do about it. */
+function probeFailure(err: unknown, target: ProbeTarget, config: SyncConfig): DoctorCheck {
+  const what = `${target.configurationType} ${target.configurationId}`;
+  const status = err instanceof ReadFailedError ? err.status : undefined;
+  const detail = `reading the user statuses of ${what} from ${config.graphBaseUrl} failed: ${(err as Error).message.split('\n')[0]}`;
+  const fix =
+    status === 404
+      ? `Graph has no ${what} under GRAPH_API_VERSION ${config.apiVersion}: check the configuration id (and its type, --probe-type), and GRAPH_CLOUD`
+      : status === 403
+        ? 'grant the app DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (application permission, with admin consent)'
+        : status === 401
+          ? `the token was refused: check the credentials, and that the token is for ${GRAPH_CLOUDS[config.cloud].graphHost} (GRAPH_CLOUD)`
+          : 'check that GRAPH_BASE_URL / GRAPH_CLOUD point at Graph and that it is reachable from here';
+  return { name: 'graph.probe', result: 'fail', detail, fix };
+}
+
+/**
+ * One read of a configuration's user statuses ($top=1), through the fleet's read budget: it proves the Graph host,
+ * the token and the permission end to end, and spends none of the write budget.
+ */
+export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeoutMs = 60_000): Promise<DoctorCheck> {
+  let redis: Redis;
+  try {
+    redis = await connectRedis(config.redisUrl, 'command');
+  } catch (err) {
+    return { name: 'graph.probe', result: 'fail', detail: `not probed: the read budget lives in Redis, and ${(err as Error).message}`, fix: 'start Redis, or set REDIS_URL' };
+  }
+  try {
+    const client = new UserStatusWriter(config, createTokenSource(config));
+    const pages = client.listUserStatuses(target.configurationType, target.configurationId, { top: 1, select: ['id'], pace: pacedReads(readBudget(redis, config.prefix, config.readRateLimit)) });
+    const first = await withTimeout(pages.next(), timeoutMs, 'the probe');
+    await pages.return(undefined);
+    const listed = first.done ? 0 : first.value.items.length;
+    return {
+      name: 'graph.probe',
+      result: 'ok',
+      detail: `read ${target.configurationType} ${target.configurationId} from ${config.graphBaseUrl} (${config.apiVersion}): ${listed === 0 ? 'it lists no user status yet' : 'it lists user statuses'}; host, token and permission work end to end`,
+      fix: '',
+    };
+  } catch (err) {
+    return probeFailure(err, target, config);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function runDoctor(env: NodeJS.ProcessEnv, probe?: ProbeTarget): Promise<DoctorCheck[]> {
   const { config, checks } = checkConfiguration(env);
   const redisUrl = config?.redisUrl ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const [redisChecks, credentialChecks] = await Promise.all([checkRedis(redisUrl), config ? checkCredentials(config) : Promise.resolve([])]);
-  return [...checks, ...redisChecks, ...credentialChecks];
+  const probeChecks = probe && config && config.credentials.kind !== 'none' ? [await checkProbe(config, probe)] : [];
+  return [...checks, ...redisChecks, ...credentialChecks, ...probeChecks];
 }
 
 export function doctorFailed(checks: readonly DoctorCheck[]): boolean {

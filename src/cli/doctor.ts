@@ -1,11 +1,15 @@
-import { Command } from 'commander';
-import { EXIT } from '../errors.js';
+import { Command, Option } from 'commander';
+import { idProblem } from '../domain/validate.js';
+import { EXIT, OperatorError } from '../errors.js';
+import { CONFIGURATION_TYPES, type ConfigurationType } from '../interfaces.js';
 import { doctorFailed, formatCheck, runDoctor } from './doctor-checks.js';
 import { printJson } from './shared.js';
 
 export const doctorCommand = new Command('doctor')
   .description('Check everything a run needs (Redis, configuration, credentials, clock) and say what to fix')
   .option('--json', 'print the checks as one JSON object')
+  .option('--probe <configurationId>', "also read that configuration's user statuses once ($top=1, within the read budget): proves host, token and permission end to end")
+  .addOption(new Option('--probe-type <type>', 'the type of the --probe configuration').choices([...CONFIGURATION_TYPES]).default('mobileAppConfiguration'))
   .addHelpText(
     'after',
     `
@@ -14,14 +18,17 @@ Checks: Redis is reachable, its version is one BullMQ accepts, maxmemory-policy 
 AOF is on (warn otherwise), memory used against maxmemory, not a cluster; the configuration (cloud, Graph
 host and API version, write budget, credentials); a token can be acquired, is for the cloud's Graph host and
 grants DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (a token that is not
-a JWT, like the simulator's, gets a warning); this machine's clock against Redis's TIME (warn over 2 s).
+a JWT, like the simulator's, gets a warning); this machine's clock against Redis's TIME (warn over 2 s); with
+--probe, one read of that configuration's user statuses (graph.probe: a 404, 403 or 401 fails naming the fix).
 No token or secret is ever printed.
 
 --json: the last line is {"checks":[{"name","result","detail","fix"}]} (result ok | warn | fail; fix is "" when ok).
 Exit codes: 0 no check failed (warnings do not fail), 1 a check failed, 2 bad usage.`,
   )
-  .action(async (flags: { json?: boolean }) => {
-    const checks = await runDoctor(process.env);
+  .action(async (flags: { json?: boolean; probe?: string; probeType: ConfigurationType }) => {
+    const problem = flags.probe === undefined ? undefined : idProblem(flags.probe);
+    if (problem) throw new OperatorError(`--probe: ${problem}`, EXIT.usage);
+    const checks = await runDoctor(process.env, flags.probe === undefined ? undefined : { configurationId: flags.probe, configurationType: flags.probeType });
     if (flags.json) printJson({ checks });
     else process.stdout.write(`${checks.map(formatCheck).join('\n')}\n`);
     process.exitCode = doctorFailed(checks) ? EXIT.failure : EXIT.ok;

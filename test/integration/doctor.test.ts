@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { DoctorCheck } from '../../src/interfaces.js';
-import { startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
+import { defaultTokens, startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
 import { lastJsonLine, REDIS_URL, runCli } from '../support/harness.js';
 import { unsignedJwt } from '../support/jwt.js';
 import { freePort } from '../support/server-helpers.js';
@@ -67,6 +67,49 @@ describe('doctor', { concurrency: 1 }, () => {
       ['credentials.permission'],
     );
     assert.match(find(checks, 'credentials.permission').detail, /roles cannot be checked/);
+  });
+
+  it('--probe reads the configuration once through the read budget, proving host, token and permission, and sends no PATCH', async () => {
+    sim.reset();
+    const { code, checks, stderr } = await doctor(demoEnv(good.url, { SYNC_PREFIX: `doctor-probe-${process.pid}` }), ['--json', '--probe', 'cfg-probe']);
+    assert.equal(code, 0, stderr);
+    const probe = find(checks, 'graph.probe');
+    assert.equal(probe.result, 'ok', probe.detail);
+    assert.match(probe.detail, /^read mobileAppConfiguration cfg-probe from http:\/\/127\.0\.0\.1:\d+ \(beta\): it lists no user status yet; host, token and permission work end to end$/);
+    const counters = sim.counters();
+    assert.deepEqual([counters.reads, counters.requests], [1, 0], 'one GET, no PATCH (the simulator counts PATCHes as requests, GETs as reads)');
+    assert.deepEqual(sim.requestLog().map((e) => `${e.method} ${e.path}`), ['GET /beta/deviceAppManagement/mobileAppConfigurations/cfg-probe/userStatuses']);
+  });
+
+  it('--probe fails with the fix for a configuration Graph does not have (404) and for a token without the permission (403)', async () => {
+    sim.configure({ missingConfigurations: ['gone-cfg'], tokens: { 'sim-token': { tenantId: 'sim-tenant', appId: 'sim-app', permissions: ['DeviceManagementApps.ReadWrite.All'] }, 'no-permission': { tenantId: 'sim-tenant', appId: 'other-app', permissions: [] } } });
+    try {
+      const missing = await doctor(demoEnv(good.url), ['--json', '--probe', 'gone-cfg', '--probe-type', 'iosLobAppProvisioningConfiguration']);
+      assert.equal(missing.code, 1);
+      const notFound = find(missing.checks, 'graph.probe');
+      assert.equal(notFound.result, 'fail');
+      assert.match(notFound.detail, /^reading the user statuses of iosLobAppProvisioningConfiguration gone-cfg from .* failed: .*404/);
+      assert.match(notFound.fix, /^Graph has no iosLobAppProvisioningConfiguration gone-cfg under GRAPH_API_VERSION beta: check the configuration id/);
+
+      const forbidden = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: 'no-permission' }), ['--json', '--probe', 'cfg-probe']);
+      assert.equal(forbidden.code, 1);
+      const denied = find(forbidden.checks, 'graph.probe');
+      assert.equal(denied.result, 'fail');
+      assert.match(denied.fix, /grant the app DeviceManagementConfiguration\.ReadWrite\.All or DeviceManagementApps\.ReadWrite\.All/);
+      assert.ok(!JSON.stringify(forbidden.checks).includes('no-permission'), 'the token is never printed');
+    } finally {
+      sim.configure({ missingConfigurations: [], tokens: defaultTokens() });
+    }
+  });
+
+  it('--probe refuses an id that could change the request path, before any request (exit 2)', async () => {
+    sim.reset();
+    for (const id of ['..', 'a/b', 'x\u200by']) {
+      const { code, stderr } = await doctor(demoEnv(good.url), ['--probe', id]);
+      assert.equal(code, 2, id);
+      assert.match(stderr, /^error: --probe: /, id);
+    }
+    assert.deepEqual([sim.counters().reads, sim.counters().requests], [0, 0]);
   });
 
   it('passes against the shared demo Redis too, where AOF is off: a warning, not a failure', async () => {
