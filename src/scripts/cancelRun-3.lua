@@ -13,7 +13,10 @@ Returns: the number of rows cancelled (0 when the run never reached Redis)
 local runKey, rowsKey = KEYS[1], KEYS[2]
 local reason, now, runId = ARGV[1], ARGV[2], ARGV[3]
 local firstLine, lastLine = tonumber(ARGV[4]), tonumber(ARGV[5])
-local statsKey = ARGV[6] .. ':stats'
+local statsKey, retentionMs, suffixes = ARGV[6] .. ':stats', ARGV[7], ARGV[8]
+
+--- @include "finishRunIfDone"
+
 if redis.call('EXISTS', runKey) == 0 then return 0 end
 if redis.call('EXISTS', rowsKey) == 0 then
   if not redis.call('HGET', runKey, 'finishedAt') then redis.call('HINCRBY', statsKey, 'runs:open', -1) end
@@ -42,16 +45,7 @@ if cancelled > 0 then
   redis.call('HINCRBY', statsKey, 'rows:failed', cancelled)
 end
 
--- This request's pass is over. The run ends if nothing of it is queued (the same block as finishRunIfDone).
+-- This request's pass is over; the run ends here if nothing of it is queued (a cancelled row counts as failed).
 redis.call('HSET', runKey, 'importFinished', '1')
-local h = redis.call('HMGET', runKey, 'queued', 'finishedAt', 'blocked')
-if tonumber(h[1] or '0') <= 0 and not h[2] then
-  redis.call('HSET', runKey, 'finishedAt', now, 'importError', reason)
-  redis.call('HINCRBY', statsKey, 'runs:open', -1)
-  redis.call('HINCRBY', statsKey, 'runs:completed_with_errors', 1)
-  if h[3] ~= '1' then
-    redis.call('PEXPIRE', runKey, ARGV[7])
-    for suffix in string.gmatch(ARGV[8], '%S+') do redis.call('PEXPIRE', runKey .. suffix, ARGV[7]) end
-  end
-end
+finishRunIfDone(runKey)
 return cancelled

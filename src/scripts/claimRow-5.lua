@@ -15,29 +15,9 @@ local line, key, version, generation, owner, ttl = ARGV[1], ARGV[2], ARGV[3], to
 local prefix, now, retentionMs, suffixes = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local statsKey = prefix .. ':stats'
 
--- Ends a run whose input is read and whose rows have all ended (the same block is in every script that can end one):
--- stamps finishedAt, counts the run in the fleet's stats, and starts the retention clock on every key of the run.
--- A blocked run keeps its keys until it is resumed.
-local function finishRunIfDone(theRunKey)
-  local h = redis.call('HMGET', theRunKey, 'importFinished', 'queued', 'finishedAt', 'blocked', 'failed', 'importError')
-  if h[1] ~= '1' or tonumber(h[2] or '0') > 0 or h[3] then return false end
-  redis.call('HSET', theRunKey, 'finishedAt', now)
-  redis.call('HINCRBY', statsKey, 'runs:open', -1)
-  local outcome = 'completed'
-  if tonumber(h[5] or '0') > 0 or (h[6] and h[6] ~= '') then outcome = 'completed_with_errors' end
-  redis.call('HINCRBY', statsKey, 'runs:' .. outcome, 1)
-  if h[4] ~= '1' then
-    redis.call('PEXPIRE', theRunKey, retentionMs)
-    for suffix in string.gmatch(suffixes, '%S+') do redis.call('PEXPIRE', theRunKey .. suffix, retentionMs) end
-  end
-  return true
-end
+--- @include "finishRunIfDone"
 
--- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
-local function decodeRow(text)
-  if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
-  return cjson.decode(text)
-end
+--- @include "decodeRow"
 
 local json = redis.call('HGET', rowsKey, line)
 if not json then return 'missing' end

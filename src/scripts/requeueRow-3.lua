@@ -9,11 +9,8 @@ Returns: requeued|<generation> | superseded | skip|<state>
 local runKey, rowsKey, latestKey = KEYS[1], KEYS[2], KEYS[3]
 local line, runId, expected, prefix, suffixes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local statsKey = prefix .. ':stats'
--- A waiting row is stored as "q|<generation>" (src/redis-layout.ts); every other row as JSON.
-local function decodeRow(text)
-  if string.byte(text, 1) == 113 then return { state = 'queued', generation = tonumber(string.sub(text, 3)) } end
-  return cjson.decode(text)
-end
+
+--- @include "decodeRow"
 
 local json = redis.call('HGET', rowsKey, line)
 if not json then return 'skip|missing' end
