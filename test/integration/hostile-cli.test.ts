@@ -18,7 +18,7 @@ import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.j
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
-import { CLI, HEADER, lastJsonLine, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import { CLI, HEADER, lastJsonLine, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv, keysOf } from '../support/harness.js';
 import { freePort } from '../support/server-helpers.js';
 
 const envs: TestEnv[] = [];
@@ -33,18 +33,6 @@ after(async () => {
     await rm(t.dir, { recursive: true, force: true });
   }));
 });
-
-/** Every key under the test's prefix (SCAN), to prove that a refused command left nothing behind. */
-async function keysOf(t: TestEnv): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await t.redis.scan(cursor, 'MATCH', `${t.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  return keys.sort();
-}
 
 async function snapshot(t: TestEnv): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};

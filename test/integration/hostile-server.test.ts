@@ -14,7 +14,7 @@ import pino from 'pino';
 import { redisKeys } from '../../src/redis-layout.js';
 import { buildServer } from '../../src/server/app.js';
 import { ApiTokens } from '../../src/server/auth.js';
-import { startTestEnv, type TestEnv } from '../support/harness.js';
+import { startTestEnv, type TestEnv, keysOf } from '../support/harness.js';
 import { API_TOKEN, authHeaders, postEvents, startTestServer } from '../support/server-helpers.js';
 
 const envs: TestEnv[] = [];
@@ -29,16 +29,9 @@ async function env(name: string): Promise<TestEnv> {
   return t;
 }
 
-async function keysOf(t: TestEnv): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await t.redis.scan(cursor, 'MATCH', `${t.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  // BullMQ writes its queue's metadata when the server opens the queue; that is not a run, a row or a job.
-  return keys.filter((k) => !k.endsWith(':meta')).sort();
+/** Keys under the test's prefix, less the queue metadata BullMQ writes when the server opens the queue (not a run, a row or a job). */
+async function runKeysOf(t: TestEnv): Promise<string[]> {
+  return (await keysOf(t)).filter((k) => !k.endsWith(':meta'));
 }
 
 /** A raw HTTP/1.1 exchange, to trickle a body and see when the server closes the socket. */
@@ -69,7 +62,7 @@ describe('hostile requests to serve (issue 9)', { concurrency: 1 }, () => {
       assert.equal(res.status, 400, JSON.stringify(res.json));
       assert.match(JSON.stringify(res.json.errors), /only of dots|invisible character U\+200B/);
     }
-    assert.deepEqual(await keysOf(t), []);
+    assert.deepEqual(await runKeysOf(t), []);
     assert.equal(t.sim.counters().requests, 0);
   });
 
@@ -98,7 +91,7 @@ describe('hostile requests to serve (issue 9)', { concurrency: 1 }, () => {
     const res = await fetch(`${server.url}/v1/user-statuses`, { method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'text/plain' }, body: '{"configurationId":"c","userStatusId":"u","status":"compliant"}' });
     assert.equal(res.status, 415);
     assert.match((await res.json()).message, /Unsupported Media Type|text\/plain/i);
-    assert.deepEqual(await keysOf(t), []);
+    assert.deepEqual(await runKeysOf(t), []);
     assert.equal(t.sim.counters().requests, 0);
   });
 
@@ -125,7 +118,7 @@ describe('hostile requests to serve (issue 9)', { concurrency: 1 }, () => {
     assert.match(refused.response(), /^HTTP\/1\.1 401 /);
     assert.match(refused.response(), /connection: close/i);
     assert.ok(refusedAfter < 1400, `a 401 closes at once, not at the body timeout (${refusedAfter} ms)`);
-    assert.deepEqual(await keysOf(t), []);
+    assert.deepEqual(await runKeysOf(t), []);
     assert.equal(t.sim.counters().requests, 0);
   });
 

@@ -143,3 +143,15 @@ export function simKey(i: number, configs = 7): string {
   const collection = i % 4 === 0 ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations';
   return `${collection}/cfg-${i % configs}/user-${i}`;
 }
+
+/** Every key under the test's prefix (SCAN), to prove that a refused command or request left nothing behind. */
+export async function keysOf(t: Pick<TestEnv, 'redis' | 'prefix'>): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await t.redis.scan(cursor, 'MATCH', `${t.prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys.sort();
+}
