@@ -201,8 +201,8 @@ describe('resumable import', () => {
       const path = await writeTemp(t, 'big.csv', `${HEADER}\n${rows.join('\n')}\n`);
       // Interrupt: SIGKILL the importer once it has admitted some rows (no worker runs meanwhile).
       const { spawn } = await import('node:child_process');
-      const { CLI, REPO_ROOT } = await import('../support/harness.js');
-      const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'import', path, '--run-id', 'resume-me', '--chunk-size', '100'], { cwd: REPO_ROOT, env: { ...process.env, ...t.env }, stdio: 'ignore' });
+      const { BIN, REPO_ROOT } = await import('../support/harness.js');
+      const child = spawn(process.execPath, [BIN, 'import', path, '--run-id', 'resume-me', '--chunk-size', '100'], { cwd: REPO_ROOT, env: { ...process.env, ...t.env }, stdio: 'ignore' });
       const deadline = Date.now() + 20_000;
       let admitted = 0;
       while (Date.now() < deadline) {

@@ -18,7 +18,7 @@ import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.j
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
-import { CLI, HEADER, lastJsonLine, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv, keysOf } from '../support/harness.js';
+import { BIN, HEADER, lastJsonLine, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv, keysOf } from '../support/harness.js';
 import { freePort } from '../support/server-helpers.js';
 
 const envs: TestEnv[] = [];
@@ -206,7 +206,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
     await writeFile(file, `${HEADER}\n${validRows(5000).join('\n')}\n`);
     assert.equal((await runCli(['import', file, '--run-id', 'many', '--no-progress'], t.env)).code, 0);
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile('bash', ['-c', `set -o pipefail; "${process.execPath}" --import tsx "${CLI}" report many | head -1`], { cwd: REPO_ROOT, env: { ...process.env, ...t.env } }, (error, stdout, stderr) =>
+      execFile('bash', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" report many | head -1`], { cwd: REPO_ROOT, env: { ...process.env, ...t.env } }, (error, stdout, stderr) =>
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
@@ -280,7 +280,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
   it('serves worker metrics on 127.0.0.1 unless --metrics-host says otherwise', async () => {
     const t = await env('hx-metrics-host');
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'worker', '--metrics-port', String(port), '--no-scheduled-imports'], { cwd: REPO_ROOT, env: { ...process.env, ...t.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'worker', '--metrics-port', String(port), '--no-scheduled-imports'], { cwd: REPO_ROOT, env: { ...process.env, ...t.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       const deadline = Date.now() + 20_000;
       while (!(await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.ok, () => false))) {

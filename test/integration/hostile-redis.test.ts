@@ -23,7 +23,7 @@ import { buildServer } from '../../src/server/app.js';
 import { ApiTokens } from '../../src/server/auth.js';
 import { CANCELLED_REASON, cancelTimedOutRun } from '../../src/server/ingest.js';
 import { readCsv } from '../../src/sources/csv.js';
-import { CLI, HEADER, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import { BIN, HEADER, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { API_TOKEN, freePort, postEvents } from '../support/server-helpers.js';
 
@@ -173,7 +173,7 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     const t = await privateEnv('hxr-serve-startup', redisServer);
     await redisServer.kill();
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--port', String(port)], {
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...t.env, SYNC_API_TOKENS: API_TOKEN, SYNC_REDIS_CONNECT_TIMEOUT_MS: '60000' },
       stdio: ['ignore', 'ignore', 'pipe'],

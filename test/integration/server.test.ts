@@ -9,7 +9,7 @@ import { PermissionBreaker } from '../../src/pacing/breaker.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
-import { CLI, REPO_ROOT, runCli, simKey, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
+import { BIN, REPO_ROOT, runCli, simKey, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
 import { API_TOKEN, OTHER_TOKEN, authHeaders, eventRecord, freePort, postEvents, startTestServer } from '../support/server-helpers.js';
 
 const envs: TestEnv[] = [];
@@ -56,7 +56,7 @@ describe('serve command', () => {
   it('serves events and health as a process, logs JSON without tokens, and stops cleanly on SIGTERM', async () => {
     const t = await env('serve-cli');
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--port', String(port)], {
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...t.env, SYNC_API_TOKENS: `${API_TOKEN}, ${OTHER_TOKEN}`, SYNC_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
