@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { connectRedis } from '../queue/connection.js';
 import { startPatchWorker } from '../../jobs/patch-worker.js';
-import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.js';
 import { createLogger } from '../logger.js';
 import { startWorkerObservers } from '../../jobs/observers.js';
 import { EXIT } from '../errors.js';
@@ -27,7 +26,8 @@ export const workerCommand = new Command('worker')
     // Metrics (--metrics-port) and alerts (SYNC_ALERT_WEBHOOK_URL) observe rows through the processor's hooks.
     const observers = await startWorkerObservers(config, redis, logger, { metricsPort: flags.metricsPort, metricsHost: flags.metricsHost });
     const running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration, hooks: observers.hooks });
-    const imports = flags.scheduledImports ? await startScheduledImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted, onImportFailed: observers.alerts ? (failure) => observers.alerts!.importFailed(failure) : undefined }) : undefined;
+    // Scheduled imports (producer, sources, parsers) load once sending has started: rows go out sooner after a start.
+    const imports = flags.scheduledImports ? await (await import('../../jobs/scheduled-import-worker.js')).startScheduledImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted, onImportFailed: observers.alerts ? (failure) => observers.alerts!.importFailed(failure) : undefined }) : undefined;
     logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl) }, 'worker started');
 
     let stopping: Promise<void> | undefined;
