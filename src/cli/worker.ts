@@ -23,23 +23,43 @@ export const workerCommand = new Command('worker')
     const config = loadCliConfig();
     const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid });
     const redis = await connectRedis(config.redisUrl, 'service', {}, redisOptionsOf(config));
-    // Metrics (--metrics-port) and alerts (SYNC_ALERT_WEBHOOK_URL) observe rows through the processor's hooks.
-    const observers = await startWorkerObservers(config, redis, logger, { metricsPort: flags.metricsPort, metricsHost: flags.metricsHost });
-    const running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration, hooks: observers.hooks });
-    // Scheduled imports (producer, sources, parsers) load once sending has started: rows go out sooner after a start.
-    const imports = flags.scheduledImports ? await (await import('../../jobs/scheduled-import-worker.js')).startScheduledImportWorker(config, redis, logger, { lockDurationMs: flags.lockDuration, onRunCompleted: observers.hooks.onRunCompleted, onImportFailed: observers.alerts ? (failure) => observers.alerts!.importFailed(failure) : undefined }) : undefined;
-    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl) }, 'worker started');
-
+    // Signals are handled from here on, before anything starts: a SIGTERM during start-up still stops whatever has
+    // started so far in order, instead of killing the process with rows in flight.
+    const started: {
+      observers?: Awaited<ReturnType<typeof startWorkerObservers>>;
+      running?: Awaited<ReturnType<typeof startPatchWorker>>;
+      imports?: { close(deadlineMs?: number): Promise<void>; isIdle(): Promise<boolean> };
+    } = {};
     let stopping: Promise<void> | undefined;
     const stop = (why: string) =>
       (stopping ??= (async () => {
         logger.info({ why }, 'worker stopping: finishing in-flight requests');
-        await Promise.all([running.close(flags.shutdownTimeout), imports?.close(flags.shutdownTimeout)]);
-        await observers.close();
+        await Promise.all([started.running?.close(flags.shutdownTimeout), started.imports?.close(flags.shutdownTimeout)]);
+        await started.observers?.close();
         redis.disconnect();
       })());
     process.once('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(EXIT.ok)));
     process.once('SIGINT', () => void stop('SIGINT').then(() => process.exit(EXIT.ok)));
+
+    // Metrics (--metrics-port) and alerts (SYNC_ALERT_WEBHOOK_URL) observe rows through the processor's hooks.
+    const observers = (started.observers = await startWorkerObservers(config, redis, logger, { metricsPort: flags.metricsPort, metricsHost: flags.metricsHost }));
+    if (stopping) return stopping;
+    const running = (started.running = await startPatchWorker(config, redis, logger, { concurrency: flags.concurrency, lockDurationMs: flags.lockDuration, hooks: observers.hooks }));
+    // Scheduled imports (producer, sources, parsers) load once sending has started: rows go out sooner after a start.
+    if (flags.scheduledImports && !stopping) {
+      const alerts = observers.alerts;
+      const { startScheduledImportWorker } = await import('../../jobs/scheduled-import-worker.js');
+      const importer = await startScheduledImportWorker(config, redis, logger, {
+        lockDurationMs: flags.lockDuration,
+        onRunCompleted: observers.hooks.onRunCompleted,
+        onImportFailed: alerts ? (failure) => alerts.importFailed(failure) : undefined,
+      });
+      // A signal that came while it started has already closed the rest: close this one too.
+      if (stopping) await importer.close(flags.shutdownTimeout);
+      else started.imports = importer;
+    }
+    if (stopping) return stopping;
+    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl) }, 'worker started');
 
     if (!flags.untilIdle) return new Promise<void>(() => undefined);
 
@@ -48,7 +68,7 @@ export const workerCommand = new Command('worker')
     while (!stopping) {
       await sleep(250);
       // Only running scheduled imports count: a schedule's next firing is always waiting as a delayed job.
-      if ((await running.isIdle()) && ((await imports?.isIdle()) ?? true)) idleReadings++;
+      if ((await running.isIdle()) && ((await started.imports?.isIdle()) ?? true)) idleReadings++;
       else idleReadings = 0;
       if (idleReadings >= 2) break;
       const breaker = await running.breaker.state();
