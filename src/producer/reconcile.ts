@@ -50,15 +50,8 @@ export class GraphState {
 
   /** The rows of this chunk that will be written: the snapshot no longer speaks for them (see SnapshotStore.markPending). */
   async markPending(rows: UnversionedRow[]): Promise<void> {
-    const byConfig = new Map<string, string[]>();
-    for (const row of rows) {
-      if (!row.record) continue;
-      const configKey = `${row.record.configurationType}/${row.record.configurationId}`;
-      let ids = byConfig.get(configKey);
-      if (!ids) byConfig.set(configKey, (ids = []));
-      ids.push(row.record.userStatusId);
-    }
-    await Promise.all([...byConfig].map(([configKey, ids]) => this.snapshots.markPending(configKey, ids, this.maxAgeMs)));
+    const byConfig = groupByConfiguration(rows);
+    await Promise.all([...byConfig].map(([configKey, group]) => this.snapshots.markPending(configKey, group.map((r) => r.record!.userStatusId), this.maxAgeMs)));
   }
 
   private async load(configurationType: ConfigurationType, configurationId: string, configKey: string): Promise<SnapshotMeta> {
@@ -95,11 +88,8 @@ export class GraphState {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/**
- * Sets each valid row's Graph verdict from the snapshots (reading a configuration from Graph the first time
- * one of its rows comes by): holds, differs (or not listed), or the configuration does not exist.
- */
-export async function judgeRows(state: GraphState, rows: UnversionedRow[]): Promise<void> {
+/** The valid rows of a chunk by configuration (`<configurationType>/<configurationId>`, as snapshots are keyed). */
+function groupByConfiguration(rows: UnversionedRow[]): Map<string, UnversionedRow[]> {
   const byConfig = new Map<string, UnversionedRow[]>();
   for (const row of rows) {
     if (!row.record) continue;
@@ -108,6 +98,15 @@ export async function judgeRows(state: GraphState, rows: UnversionedRow[]): Prom
     if (!group) byConfig.set(configKey, (group = []));
     group.push(row);
   }
+  return byConfig;
+}
+
+/**
+ * Sets each valid row's Graph verdict from the snapshots (reading a configuration from Graph the first time
+ * one of its rows comes by): holds, differs (or not listed), or the configuration does not exist.
+ */
+export async function judgeRows(state: GraphState, rows: UnversionedRow[]): Promise<void> {
+  const byConfig = groupByConfiguration(rows);
   const groups = [...byConfig.entries()];
   // Configurations not read yet are read side by side (the read budget paces them); then one round trip for the values.
   const metas = await Promise.all(groups.map(([, group]) => state.configuration(group[0].record!.configurationType, group[0].record!.configurationId)));
