@@ -56,6 +56,7 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     maxRowBytes: config.maxRowBytes,
     createGraphState: () => createGraphState(config, redis),
     apiVersion: config.apiVersion,
+    memoryHighWaterPercent: config.memoryHighWaterPercent,
   });
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {

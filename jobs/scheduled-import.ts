@@ -41,6 +41,8 @@ export interface ScheduledImportDeps {
   createGraphState?: () => GraphState;
   /** GRAPH_API_VERSION, so v1.0 refuses iosLobAppProvisioningConfiguration rows as import does. */
   apiVersion?: 'beta' | 'v1.0';
+  /** SYNC_REDIS_MEMORY_HIGH_WATER: scheduled imports stop queueing where `import` and events do. */
+  memoryHighWaterPercent?: number;
 }
 
 /** The import options a schedule adds: reconcile, and marking the run to be verified once it completes. */
@@ -131,7 +133,7 @@ async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJo
     renames: data.renames,
     chunkSize: deps.chunkSize,
     onUnknownColumn: warnUnknownColumn(log),
-    memoryGuard: new MemoryGuard(deps.redis),
+    memoryGuard: new MemoryGuard(deps.redis, deps.memoryHighWaterPercent),
     logger: log,
   });
   log.info({ runId, rows: summary.rows, enqueued: summary.enqueued }, 'scheduled import finished');
@@ -192,7 +194,7 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
       ...graph,
       checker,
       chunkSize: deps.chunkSize,
-      memoryGuard: new MemoryGuard(deps.redis),
+      memoryGuard: new MemoryGuard(deps.redis, deps.memoryHighWaterPercent),
       logger: log,
     });
   } catch (err) {

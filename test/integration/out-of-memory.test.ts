@@ -5,7 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { readRedisMemory } from '../../src/queue/memory.js';
 import { ResultStore } from '../../src/results/store.js';
@@ -142,5 +148,53 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     assert.equal(Object.keys(t.sim.state()).length, rows, 'every row reached Graph');
     assert.equal(t.sim.counters().appliedTwice ?? 0, 0, 'no row was applied twice');
     assert.equal((await store.stats()).rows.succeeded, rows, 'each row counted once');
+  });
+  it('a scheduled import stops at the configured high-water mark (not the default 90%), keeps its file in processing/, and the firing after memory is freed queues every row once', async () => {
+    const { t, admin } = await fullRedisEnv('oom-sched', { SYNC_REDIS_MEMORY_HIGH_WATER: '30' });
+    await admin.config('SET', 'maxmemory', '0');
+    const filler = `${t.prefix}:filler`;
+    await admin.set(filler, 'x'.repeat(2 * 1024 * 1024));
+    await admin.config('SET', 'maxmemory', '8mb');
+    const used = (await readRedisMemory(admin)).usedBytes / (8 * 1048576);
+    assert.ok(used > 0.3 && used < 0.9, `between the configured mark and the default one: ${(used * 100).toFixed(0)}% used`);
+
+    const drop = join(t.dir, 'drop');
+    await mkdir(drop);
+    const added = await runCli(['schedule', 'add', 'oom-drop', '--cron', '*/1 * * * * *', '--dir', drop, '--settle', '200'], t.env);
+    assert.equal(added.code, 0, added.stderr);
+    const config = loadConfig({ ...t.env });
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    const importer = await startScheduledImportWorker(config, redis, createLogger('silent'), { scheduleLockTtlMs: 5000 });
+    cleanups.push(async () => {
+      await importer.close(5000);
+      redis.disconnect();
+    });
+    const failures: string[] = [];
+    importer.worker.on('failed', (_job, err) => failures.push(err.message));
+    const rows = 40;
+    await writeFile(join(drop, 'day.csv.tmp'), [HEADER, ...validRows(rows), ''].join('\n'));
+    await rename(join(drop, 'day.csv.tmp'), join(drop, 'day.csv'));
+
+    const deadline = Date.now() + 20_000;
+    while (failures.length < 2 && Date.now() < deadline) await sleep(100);
+    assert.ok(failures.length >= 2, `two firings stopped (${failures.length})`);
+    for (const message of failures) assert.match(message, /Redis is out of memory \([\d.]+ MB used of maxmemory 8\.0 MB\)/);
+    const processing = join(drop, 'processing', 'oom-drop');
+    assert.equal((await readdir(processing)).length, 1, 'the file waits in processing/ for the next firing');
+    assert.deepEqual(await readdir(join(drop, 'processed')).catch(() => []), []);
+    const store = new ResultStore(t.redis, t.prefix);
+    assert.equal((await store.stats()).rows.queued, 0, 'nothing was queued above the configured mark');
+
+    await admin.del(filler);
+    while ((await readdir(join(drop, 'processed')).catch(() => [])).length === 0 && Date.now() < deadline + 20_000) await sleep(100);
+    assert.deepEqual(await readdir(join(drop, 'processed')), ['day.csv']);
+    const runs = (await store.listRuns(10)).filter((r) => r.source?.startsWith('schedule oom-drop: '));
+    assert.equal(runs.length, 1, JSON.stringify(runs));
+    const status = (await store.status(runs[0].runId))!;
+    assert.deepEqual([status.total, status.pending], [rows, rows]);
+    const queue = createPatchQueue(t.redis, t.prefix);
+    cleanups.push(() => queue.close());
+    assert.equal((await queueDepth(queue)).waiting, rows, 'one job per row');
+    assert.equal((await store.stats()).rows.queued, rows);
   });
 });
