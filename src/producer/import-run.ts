@@ -94,6 +94,8 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   let lastSent: Promise<void> = Promise.resolve();
   let resumed = false;
   let pending: UnversionedRow[] = [];
+  // Job ids of older queued rows superseded by chunks admitted but not queued (see RedisOutOfMemoryError).
+  const unqueuedReplaced: string[] = [];
 
   // The run is created with its first rows, so an input refused at its header leaves no empty run behind.
   let runCreated = false;
@@ -116,11 +118,6 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
     const toWrite: UnversionedRow[] = [];
     const replaced: string[] = [];
     const now = Date.now();
-    // Unchanged rows are only a bit in the run's bitmap: their keys, values and reconcile reasons are kept per chunk
-    // (a resumed pass re-adds them if missing).
-    if (decisions.some((d) => d.kind === 'unchanged' || d.kind === 'dup')) {
-      await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record).map(admitRowOf));
-    }
     for (let i = 0; i < decisions.length; i++) {
       const decision = decisions[i];
       const row = chunk[i];
@@ -145,11 +142,20 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
         jobs.push(patchJob({ runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin }));
       }
     }
-    if (reconcile) await reconcile.markPending(toWrite);
-    if (jobs.length > 0) {
-      await queue.addBulk(jobs);
-      options.onJobsQueued?.(jobs.map((j) => j.opts.jobId));
+    try {
+      // Unchanged rows are only a bit in the run's bitmap: their keys, values and reconcile reasons are kept per chunk
+      // (a resumed pass re-adds them if missing).
+      if (decisions.some((d) => d.kind === 'unchanged' || d.kind === 'dup')) {
+        await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record).map(admitRowOf));
+      }
+      if (reconcile) await reconcile.markPending(toWrite);
+      if (jobs.length > 0) await queue.addBulk(jobs);
+    } catch (err) {
+      // Admitted but not queued: the older rows these superseded keep their jobs, so undoing this pass can restore them.
+      unqueuedReplaced.push(...replaced);
+      throw err;
     }
+    if (jobs.length > 0) options.onJobsQueued?.(jobs.map((j) => j.opts.jobId));
     // The replaced rows are already recorded as superseded; removing their jobs just spares a worker the visit.
     if (replaced.length > 0) await Promise.all(replaced.map((id) => queue.remove(id).catch(() => 0)));
     options.onProgress?.({ ...progress });
@@ -232,7 +238,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   if (importError && isOutOfMemoryReply(importError)) {
     // INFO is allowed while Redis refuses writes; the figures tell the operator how full it is.
     const memoryError = importError instanceof RedisOutOfMemoryError ? importError : new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined));
-    throw memoryError.withLine(firstUnqueuedLine);
+    throw memoryError.withLine(firstUnqueuedLine, unqueuedReplaced);
   }
   // Nothing more is sent to a Redis that failed to answer: each further command would only wait out its own timeout.
   if (importError && (!runCreated || describeRedisFailure(importError, 0) !== undefined)) throw importError;

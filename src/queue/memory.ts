@@ -26,12 +26,17 @@ export class RedisOutOfMemoryError extends OperatorError {
      * import would have returned. Rerunning with the same run id closes it, queueing nothing twice.
      */
     readonly queuedAll?: unknown,
+    /**
+     * Job ids of older queued rows that rows of this pass superseded when they were admitted, in chunks whose own jobs
+     * were then not added: undoing the pass (an event request answered 503) queues those rows again.
+     */
+    readonly replacedJobIds: readonly string[] = [],
   ) {
     super(`Redis is out of memory${memory && memory.maxBytes > 0 ? ` (${formatMb(memory.usedBytes)} used of maxmemory ${formatMb(memory.maxBytes)})` : ''}`);
   }
 
-  withLine(fromLine: number | undefined): RedisOutOfMemoryError {
-    return new RedisOutOfMemoryError(this.memory, fromLine);
+  withLine(fromLine: number | undefined, replacedJobIds: readonly string[] = []): RedisOutOfMemoryError {
+    return new RedisOutOfMemoryError(this.memory, fromLine, undefined, replacedJobIds);
   }
 }
 

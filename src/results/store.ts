@@ -226,14 +226,16 @@ export class ResultStore {
   /**
    * Fails the rows of lines `firstLine`..`lastLine` still queued, with `reason`: for a request answered with an
    * error whose writes may still reach Redis afterwards. Send it on the connection that carried those writes.
+   * `replacedJobIds`: jobs of older queued rows those lines superseded, queued again if nothing newer came since
+   * (cancelRun-3.lua). Runs when Redis is full, too.
    */
-  async cancelRun(runId: string, reason: string, firstLine: number, lastLine: number): Promise<number> {
+  async cancelRun(runId: string, reason: string, firstLine: number, lastLine: number, replacedJobIds: readonly string[] = []): Promise<number> {
     return Number(
       await runScript(
         this.redis,
         'cancelRun',
         [this.keys.run(runId), this.keys.rows(runId), this.keys.runs],
-        [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES],
+        [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES, replacedJobIds.join(' '), `${this.keys.prefix}:${QUEUE_NAMES.patch}:`],
       ),
     );
   }

@@ -1,12 +1,22 @@
+#!lua flags=allow-oom
 --[[
-Cancels the rows of one request the server already answered with an error (Redis did not answer in time): every
+Cancels the rows of one request the server already answered with an error (Redis did not answer in time, or was
+out of memory after the request's rows were admitted but before their jobs were added): every
 row of lines ARGV[4]..ARGV[5] still queued becomes failed, so a job that reached Redis after the answer is never
 sent (claimRow sees the row is no longer queued). Sent on the same connection as the request's own writes, so
 Redis runs it after all of them. Event runs are shared by the requests of an hour: only this request's lines are
 touched, and the run ends here only when no other row is queued.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] runs zset
 ARGV[1] reason, ARGV[2] now (ms), ARGV[3] run id, ARGV[4] first line, ARGV[5] last line, ARGV[6] key prefix,
-ARGV[7] run retention (ms), ARGV[8] the run's key suffixes (space-separated)
+ARGV[7] run retention (ms), ARGV[8] the run's key suffixes (space-separated),
+ARGV[9] (optional) job ids, space-separated, of older queued rows the request's rows superseded at admission,
+ARGV[10] the patch queue's job key prefix (`P:patch-user-status:`)
+Each such older row is queued again (its job is still there: it is removed only after the request's jobs are added)
+when it was superseded by one of the cancelled lines, that line is still its key's newest update, and its run has not
+ended; so a refused request leaves the older update as it found it. (A run that ended when its last queued row was
+superseded stays ended: that row stays superseded.)
+allow-oom: cancelling is how a request refused for lack of memory is undone, so it must run when Redis is full; it
+adds at most a short JSON per line of one request (1,000 at most).
 A run that reached Redis without any row is removed altogether: it holds nothing to report.
 Returns: the number of rows cancelled (0 when the run never reached Redis)
 ]]
@@ -16,6 +26,8 @@ local firstLine, lastLine = tonumber(ARGV[4]), tonumber(ARGV[5])
 local statsKey, retentionMs, suffixes = ARGV[6] .. ':stats', ARGV[7], ARGV[8]
 
 --- @include "finishRunIfDone"
+
+--- @include "decodeRow"
 
 if redis.call('EXISTS', runKey) == 0 then return 0 end
 if redis.call('EXISTS', rowsKey) == 0 then
@@ -38,6 +50,38 @@ for line = firstLine, lastLine do
     end
   end
 end
+local restored = 0
+if cancelled > 0 and ARGV[9] and ARGV[9] ~= '' then
+  local latestKey = ARGV[6] .. ':latest'
+  for jobId in string.gmatch(ARGV[9], '%S+') do
+    local data = redis.call('HGET', ARGV[10] .. jobId, 'data')
+    if data then
+      local job = cjson.decode(data)
+      local prevRunKey = ARGV[6] .. ':run:' .. job.runId
+      local prevRowsKey = prevRunKey .. ':rows'
+      local text = redis.call('HGET', prevRowsKey, tostring(job.line))
+      local row = text and decodeRow(text)
+      local by = row and row.supersededBy
+      if row and row.state == 'superseded' and by and by.runId == runId and by.line >= firstLine and by.line <= lastLine
+        and not redis.call('HGET', prevRunKey, 'finishedAt') then
+        local latest = redis.call('HGET', latestKey, job.key)
+        local lrun, lline = string.match(latest or '', '^[^|]*|([^|]*)|([^|]*)$')
+        if lrun == runId and tonumber(lline) == by.line then
+          redis.call('HSET', prevRowsKey, job.line, 'q|' .. tostring(job.generation or 0))
+          redis.call('HSET', latestKey, job.key, job.version .. '|' .. job.runId .. '|' .. job.line)
+          redis.call('HINCRBY', prevRunKey, 'superseded', -1)
+          redis.call('HINCRBY', prevRunKey, 'queued', 1)
+          restored = restored + 1
+        end
+      end
+    end
+  end
+end
+if restored > 0 then
+  redis.call('HINCRBY', statsKey, 'rows:superseded', -restored)
+  redis.call('HINCRBY', statsKey, 'rows:queued', restored)
+end
+
 if cancelled > 0 then
   redis.call('HINCRBY', runKey, 'queued', -cancelled)
   redis.call('HINCRBY', runKey, 'failed', cancelled)

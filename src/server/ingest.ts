@@ -26,6 +26,7 @@ export interface IngestOptions {
 }
 
 export const CANCELLED_REASON = 'not sent: the server answered this request with 503 because Redis did not answer in time';
+export const OUT_OF_MEMORY_CANCELLED_REASON = 'not sent: the server answered this request with 503 because Redis was out of memory before its rows were queued';
 const CANCEL_RETRY_MS = 1000;
 const CANCEL_GIVE_UP_MS = 10 * 60_000;
 
@@ -33,14 +34,22 @@ const CANCEL_GIVE_UP_MS = 10 * 60_000;
  * Cancels the run of a request answered with 503, retrying until Redis answers: the request's own writes may
  * be waiting in a stalled Redis (or its socket) and run later; this runs after them and fails their rows.
  */
-export function cancelTimedOutRun(store: ResultStore, runId: string, lines: { first: number; last: number }, log: { warn: (o: object, m: string) => void; error: (o: object, m: string) => void }, startedAt = Date.now()): void {
-  store.cancelRun(runId, CANCELLED_REASON, lines.first, lines.last).then(
+export function cancelTimedOutRun(
+  store: ResultStore,
+  runId: string,
+  lines: { first: number; last: number },
+  log: { warn: (o: object, m: string) => void; error: (o: object, m: string) => void },
+  startedAt = Date.now(),
+  reason = CANCELLED_REASON,
+  replacedJobIds: readonly string[] = [],
+): void {
+  store.cancelRun(runId, reason, lines.first, lines.last, replacedJobIds).then(
     (cancelled) => {
-      if (cancelled > 0) log.warn({ runId, cancelled }, 'rows of a request answered with 503 reached Redis late and were cancelled');
+      if (cancelled > 0) log.warn({ runId, cancelled, reason }, 'rows of a request answered with 503 were cancelled');
     },
     (err: Error) => {
       if (Date.now() - startedAt > CANCEL_GIVE_UP_MS) return log.error({ runId, err: err.message }, 'could not cancel the run of a request answered with 503');
-      setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt), CANCEL_RETRY_MS).unref();
+      setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt, reason, replacedJobIds), CANCEL_RETRY_MS).unref();
     },
   );
 }
@@ -152,6 +161,16 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
         summary = err.queuedAll as ImportSummary;
       } else {
         const memoryError = err instanceof RedisOutOfMemoryError ? err : new RedisOutOfMemoryError(await readRedisMemory(options.store.redis).catch(() => undefined));
+        // Rows may have been admitted before Redis refused their jobs: they would wait forever. The request is undone
+        // (its rows failed as not sent, older rows it superseded queued again), so the 503's "nothing was queued" holds
+        // and sending it again counts each record once. The cancel may write when Redis is full (allow-oom).
+        // Awaited, so a client that sends the request again at once finds it undone.
+        if (firstLine > 0) {
+          const lines = { first: firstLine, last: firstLine + rows.length - 1 };
+          await options.store
+            .cancelRun(runId, OUT_OF_MEMORY_CANCELLED_REASON, lines.first, lines.last, memoryError.replacedJobIds)
+            .catch(() => cancelTimedOutRun(options.store, runId, lines, request.log, Date.now(), OUT_OF_MEMORY_CANCELLED_REASON, memoryError.replacedJobIds));
+        }
         request.log.error({ err: (err as Error).message }, 'Redis is out of memory: events refused');
         return reply
           .code(503)

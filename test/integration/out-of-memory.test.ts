@@ -8,14 +8,17 @@ import { after, describe, it } from 'node:test';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { readRedisMemory } from '../../src/queue/memory.js';
+import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { eventRunId, OUT_OF_MEMORY_CANCELLED_REASON } from '../../src/server/ingest.js';
+import { HEADER, lastJsonLine, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 import { queueRows } from './fleet-helpers.js';
@@ -196,5 +199,65 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     cleanups.push(() => queue.close());
     assert.equal((await queueDepth(queue)).waiting, rows, 'one job per row');
     assert.equal((await store.stats()).rows.queued, rows);
+  });
+  it('an event request whose rows were admitted but whose jobs Redis refused is undone: 503, its rows failed as not sent, the older rows it superseded queued again; sent again, each record goes out once', async () => {
+    const { t, admin } = await fullRedisEnv('oom-event', { SYNC_REDIS_MEMORY_HIGH_WATER: '100' });
+    await admin.config('SET', 'maxmemory', '0');
+    const older = await queueRows(t.redis, t.prefix, 10);
+    const store = new ResultStore(t.redis, t.prefix);
+    const now = Date.UTC(2026, 10, 25, 12);
+    const server = await startTestServer(t, { now: () => now });
+    cleanups.push(() => server.close());
+    // Redis fills up between the admission of the request's rows and the adding of their jobs: the admission's own
+    // writes can take the last bytes, and BullMQ's addBulk is then refused by Redis (a real OOM reply).
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with the queue as `this`, and put back
+    const addBulk = Queue.prototype.addBulk;
+    let fillBeforeAddBulk = false;
+    Queue.prototype.addBulk = async function (this: Queue, ...args: Parameters<Queue['addBulk']>) {
+      if (fillBeforeAddBulk) {
+        fillBeforeAddBulk = false;
+        await admin.config('SET', 'maxmemory', '1');
+      }
+      return addBulk.apply(this, args);
+    };
+    cleanups.push(async () => {
+      Queue.prototype.addBulk = addBulk;
+    });
+    // Five newer updates of the older run's rows 0-4 (which they supersede) and five new keys.
+    const records = [0, 1, 2, 3, 4, 100, 101, 102, 103, 104].map((i) => eventRecord(i, { day: 25, status: 'error' }));
+
+    fillBeforeAddBulk = true;
+    const refused = await postEvents(server.url, records);
+    await admin.config('SET', 'maxmemory', '0');
+    assert.equal(refused.status, 503, JSON.stringify(refused.json));
+    assert.match(refused.json.message, /Redis is out of memory.*nothing was queued/);
+    const runId = eventRunId(now);
+    const cancelled = (await store.status(runId))!;
+    assert.deepEqual([cancelled.total, cancelled.pending, cancelled.failed], [10, 0, 10], 'every row of the refused request ended as not sent');
+    for (const text of Object.values(await t.redis.hgetall(redisKeys(t.prefix).rows(runId)))) {
+      assert.equal((JSON.parse(text) as { reason: string }).reason, OUT_OF_MEMORY_CANCELLED_REASON);
+    }
+    const restored = (await store.status(older))!;
+    assert.deepEqual([restored.pending, restored.superseded], [10, 0], 'the older rows it had superseded wait again');
+    assert.match((await t.redis.hget(redisKeys(t.prefix).latest, 'mobileAppConfiguration/cfg-1/user-1'))!, new RegExp(`\\|${older}\\|`));
+    const queue = createPatchQueue(t.redis, t.prefix);
+    cleanups.push(() => queue.close());
+    assert.equal((await queueDepth(queue)).waiting, 10, 'no job of the refused request');
+    assert.equal((await store.stats()).rows.queued, 10);
+
+    const again = await postEvents(server.url, records);
+    assert.equal(again.status, 202, JSON.stringify(again.json));
+    assert.equal(again.json.runId, runId);
+    const worker = await startInProcessWorker(t);
+    cleanups.push(() => worker.close());
+    const olderDone = await waitForRun(t.redis, t.prefix, older, 60_000);
+    assert.deepEqual([olderDone.state, olderDone.succeeded, olderDone.superseded], ['completed', 5, 5]);
+    const events = await waitForRun(t.redis, t.prefix, runId, 60_000, (s) => s.pending === 0);
+    assert.deepEqual([events.succeeded, events.failed], [10, 10]);
+    assert.equal(t.sim.counters().requests, 15, 'each key sent once: older rows 5-9 and the ten records');
+    assert.equal(t.sim.counters().appliedTwice ?? 0, 0);
+    for (const i of [0, 1, 2, 3, 4, 100, 104]) assert.equal(t.sim.state()[simKey(i)]?.status, 'error', simKey(i));
+    const stats = await store.stats();
+    assert.deepEqual([stats.rows.queued, stats.rows.succeeded, stats.rows.failed, stats.rows.superseded], [0, 15, 10, 5], 'the fleet counters count each row once');
   });
 });
