@@ -68,6 +68,10 @@
  *                                  An event request answered 503 (Redis did not answer in time) is cancelled by cancelRun-3.lua,
  *                                  sent after its writes on the same connection: its queued rows become failed with
  *                                  reason CANCELLED_REASON (src/server/ingest.ts), or its run is deleted when it holds no row.
+ *                                  One answered 503 because Redis ran out of memory after its rows were admitted but before
+ *                                  their jobs were added is cancelled the same way (OUT_OF_MEMORY_CANCELLED_REASON; the script
+ *                                  may write when Redis is full), and the older queued rows it superseded are queued again
+ *                                  (their jobs were not yet removed), with P:latest pointing back at them.
  *
  * Fleet-wide counters, moved by the same scripts that move rows and runs (so /metrics reads them, never sums runs):
  *   P:stats                 HASH   rows:<state> (rows:queued is the rows waiting now; the others count every row that
