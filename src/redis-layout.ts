@@ -78,7 +78,8 @@
  *                                  reached that state since the counters began, pruned or expired runs included),
  *                                  runs:open (runs not finished), runs:blocked (runs blocked now),
  *                                  runs:completed, runs:completed_with_errors (runs that finished, counted at each finish),
- *                                  throttledCount, throttledMs (429s and the pause they caused, all runs)
+ *                                  throttledCount, throttledMs (429s and the pause they caused, all runs).
+ *                                  Not backfilled: runs written before it existed are not counted (README, Retention and memory)
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
  *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)
