@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import { GRAPH_CLOUDS } from '../clouds.js';
 import { loadConfig, type RateLimit, type SyncConfig } from '../config.js';
 import { createTokenSource } from '../graph/auth.js';
 import { UserStatusWriter } from '../graph/client.js';
 import { judgeToken } from '../graph/token-claims.js';
-import type { ConfigurationType, DoctorCheck } from '../interfaces.js';
+import type { ConfigurationType, DoctorCheck, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { connectRedis, redactRedisUrl } from '../queue/connection.js';
@@ -121,7 +120,7 @@ export async function checkCredentials(config: SyncConfig, now: () => number = D
 
 /** Connects once (failing within seconds, not hanging), then judges the server's settings and its clock against ours. */
 export async function checkRedis(redisUrl: string): Promise<DoctorCheck[]> {
-  let redis: Redis;
+  let redis: RedisClient;
   try {
     redis = await connectRedis(redisUrl, 'command');
   } catch (err) {
@@ -164,7 +163,7 @@ function probeFailure(err: unknown, target: ProbeTarget, config: SyncConfig): Do
  * the token and the permission end to end, and spends none of the write budget.
  */
 export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeoutMs = 60_000): Promise<DoctorCheck> {
-  let redis: Redis;
+  let redis: RedisClient;
   try {
     redis = await connectRedis(config.redisUrl, 'command');
   } catch (err) {

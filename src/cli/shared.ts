@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { loadConfig, type SyncConfig } from '../config.js';
 import { EXIT, OperatorError } from '../errors.js';
 import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
@@ -7,10 +6,11 @@ import type { Logger } from '../logger.js';
 import { connectRedis, describeRedisFailure, type RedisConnectOptions } from '../queue/connection.js';
 import type { PatchQueue } from '../queue/queues.js';
 import { ResultStore } from '../results/store.js';
+import type { RedisClient } from '../interfaces.js';
 
 export interface Services {
   config: SyncConfig;
-  redis: Redis;
+  redis: RedisClient;
   store: ResultStore;
   queue: PatchQueue;
   logger: Logger;

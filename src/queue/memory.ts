@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { OperatorError } from '../errors.js';
+import type { RedisClient } from '../interfaces.js';
 
 /**
  * Redis runs with `maxmemory-policy noeviction` (docker-compose.yml): when it is full every write fails. Imports and
@@ -53,14 +53,14 @@ export function parseInfoMemory(info: string): RedisMemory {
   return { usedBytes: field('used_memory'), maxBytes: field('maxmemory') };
 }
 
-export async function readRedisMemory(redis: Redis): Promise<RedisMemory> {
+export async function readRedisMemory(redis: RedisClient): Promise<RedisMemory> {
   return parseInfoMemory(await redis.info('memory'));
 }
 
 /** Checked by a producer before each chunk it queues. */
 export class MemoryGuard {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly highWaterPercent = DEFAULT_MEMORY_HIGH_WATER_PERCENT,
   ) {}
 

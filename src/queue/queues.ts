@@ -1,6 +1,5 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { PatchJobData } from '../interfaces.js';
+import type { PatchJobData, RedisClient } from '../interfaces.js';
 import { QUEUE_NAMES, jobIdFor } from '../redis-layout.js';
 
 /**
@@ -24,7 +23,7 @@ export function patchJob(data: PatchJobData): PatchJob {
   return { name: 'patch', data, opts: data.origin === 'event' ? { jobId, lifo: true } : { jobId } };
 }
 
-export function createPatchQueue(connection: Redis, prefix: string, options: Partial<QueueOptions> = {}): PatchQueue {
+export function createPatchQueue(connection: RedisClient, prefix: string, options: Partial<QueueOptions> = {}): PatchQueue {
   return new Queue<PatchJobData, unknown, string>(QUEUE_NAMES.patch, { connection, prefix, defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
 }
 

@@ -1,6 +1,5 @@
 import { RedisConnection } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { DoctorCheck } from '../interfaces.js';
+import type { DoctorCheck, RedisClient } from '../interfaces.js';
 
 /**
  * What `doctor` checks about the Redis a fleet runs on. Reading the facts is one INFO and one TIME
@@ -40,12 +39,12 @@ export function redisFactsFromInfo(info: Record<string, string>): RedisFacts {
   };
 }
 
-export async function readRedisFacts(redis: Redis): Promise<RedisFacts> {
+export async function readRedisFacts(redis: RedisClient): Promise<RedisFacts> {
   return redisFactsFromInfo(parseInfo(await redis.info('everything')));
 }
 
 /** Redis's TIME as epoch ms, with the local clock read halfway through the round trip. */
-export async function readRedisClock(redis: Redis, now: () => number = Date.now): Promise<{ localMs: number; redisMs: number }> {
+export async function readRedisClock(redis: RedisClient, now: () => number = Date.now): Promise<{ localMs: number; redisMs: number }> {
   const before = now();
   const [sec, micro] = await redis.time();
   const after = now();
@@ -112,7 +111,7 @@ export function judgeMemory(usedMemory: number, maxmemory: number): DoctorCheck 
   if (maxmemory <= 0) return ok(name, `${mb(usedMemory)} used; no maxmemory limit, so the machine's memory is the limit`);
   const ratio = usedMemory / maxmemory;
   const detail = `${mb(usedMemory)} used of maxmemory ${mb(maxmemory)} (${Math.round(ratio * 100)} %)`;
-  if (ratio >= 0.95) return { name, result: 'fail', detail: `${detail}: Redis is about to refuse writes, so imports and outcomes would fail`, fix: 'raise maxmemory, or delete old runs and finish or remove queued work before starting a run' };
+  if (ratio >= 0.95) return { name, result: 'fail', detail: `${detail}: RedisClient is about to refuse writes, so imports and outcomes would fail`, fix: 'raise maxmemory, or delete old runs and finish or remove queued work before starting a run' };
   if (ratio >= 0.8) return { name, result: 'warn', detail: `${detail}: a large import may not fit`, fix: 'raise maxmemory, or delete old runs before a large import (a queued row takes about 2 kB)' };
   return ok(name, detail);
 }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import type { Redis } from 'ioredis';
-import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord } from '../interfaces.js';
+import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord, type RedisClient } from '../interfaces.js';
 import { QUEUE_NAMES, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
@@ -193,7 +192,7 @@ export class ResultStore {
   readonly keys: RedisKeys;
   readonly runRetentionMs: number;
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
     options: { runRetentionMs?: number } = {},
   ) {
@@ -270,7 +269,7 @@ export class ResultStore {
 
   /**
    * Admits a batch in one script call, which also takes the batch's arrival numbers (so no round trip precedes it).
-   * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
+   * Not awaiting it before sending more is safe: RedisClient runs commands of one connection in the order they were sent.
    */
   async admitRows(runId: string, full: boolean, rows: AdmitRow[], mode: 'write' | 'dry' = 'write'): Promise<AdmitResult> {
     const args = new Array<string | number>(7 + rows.length * 7);

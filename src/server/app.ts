@@ -1,6 +1,5 @@
 import { Queue } from 'bullmq';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { STATUS_CODES } from 'node:http';
 import type { SyncConfig } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -16,11 +15,12 @@ import { registerDashboard } from './dashboard.js';
 import { registerIngestRoutes } from './ingest.js';
 import { createServerMetrics } from './metrics.js';
 import { registerRunsApi } from './runs-api.js';
+import type { RedisClient } from '../interfaces.js';
 
 export interface ServerOptions {
   config: SyncConfig;
   /** A long-lived connection the caller owns (and closes after the server). */
-  redis: Redis;
+  redis: RedisClient;
   /** The project's pino logger, so the server's lines carry the same redaction of secrets. */
   logger: Logger;
   tokens: ApiTokens;
@@ -40,7 +40,7 @@ export function pathOf(url: string): string {
   return q === -1 ? url : `${url.slice(0, q)}?[query removed]`;
 }
 
-async function redisAnswers(redis: Redis): Promise<boolean> {
+async function redisAnswers(redis: RedisClient): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), READY_PING_TIMEOUT_MS)));
   const ping = redis.ping().then(
@@ -107,7 +107,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const redisFailure = describeRedisFailure(error, config.redisCommandTimeoutMs);
     if (redisFailure) {
-      request.log.warn({ err: error.message }, 'request refused: Redis unavailable');
+      request.log.warn({ err: error.message }, 'request refused: RedisClient unavailable');
       return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: redisFailure });
     }
     const status = error.statusCode ?? 500;
