@@ -7,7 +7,7 @@ import { createTokenSource, type TokenSource } from '../src/graph/auth.js';
 import { UserStatusWriter } from '../src/graph/client.js';
 import type { PatchJobData, RedisClient } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
-import { QUEUE_NAMES } from '../src/redis-layout.js';
+import { QUEUE_NAMES, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { PermissionBreaker } from '../src/pacing/breaker.js';
 import { RateBudget } from '../src/pacing/budget.js';
@@ -55,7 +55,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
   });
   const workerOptions: WorkerOptions = {
     connection: redis,
-    prefix: config.prefix,
+    prefix: queuePrefix(config.prefix, QUEUE_NAMES.patch),
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs ?? 30_000,
     stalledInterval: options.stalledIntervalMs ?? options.lockDurationMs ?? 30_000,

@@ -4,7 +4,7 @@ import { closeWithin } from './shutdown.js';
 import { createScheduledImportProcessor, type ScheduledImportResult } from './scheduled-import.js';
 import type { SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
-import { QUEUE_NAMES } from '../src/redis-layout.js';
+import { QUEUE_NAMES, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { createGraphState } from '../src/producer/reconcile.js';
 import { createPatchQueue } from '../src/queue/queues.js';
@@ -60,7 +60,7 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {
     connection: redis,
-    prefix: config.prefix,
+    prefix: queuePrefix(config.prefix, QUEUE_NAMES.scheduledImport),
     concurrency: 1,
     lockDuration,
     stalledInterval: lockDuration,

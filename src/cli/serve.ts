@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { createLogger } from '../logger.js';
-import { connectRedis } from '../queue/connection.js';
+import { connectRedis, redisTargetOf } from '../queue/connection.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { buildServer } from '../server/app.js';
 import { ApiTokenError, ApiTokens } from '../server/auth.js';
@@ -36,7 +36,7 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 2 missing or weak SYNC_API_TOKENS or ba
       throw err;
     }
     const logger = createLogger(config.logLevel, { role: 'server', pid: process.pid });
-    const redis = await connectRedis(config.redisUrl, 'server', {}, redisOptionsOf(config));
+    const redis = await connectRedis(redisTargetOf(config), 'server', {}, redisOptionsOf(config));
     const alerts = createRunAlerts(config, redis, logger);
     const app = await buildServer({ config, redis, logger, tokens, alerts });
     try {

@@ -1,5 +1,5 @@
 import { defaultRepeatStrategy, Queue, type JobSchedulerJson, type JobSchedulerTemplateOptions } from 'bullmq';
-import { QUEUE_NAMES } from '../redis-layout.js';
+import { QUEUE_NAMES, queuePrefix } from '../redis-layout.js';
 import { redactPostgresUrl } from '../sources/postgres.js';
 import { EXIT, OperatorError } from '../errors.js';
 import type { RedisClient } from '../interfaces.js';
@@ -72,7 +72,7 @@ const TEMPLATE_OPTIONS: JobSchedulerTemplateOptions = {
 };
 
 export function createScheduleQueue(connection: RedisClient, prefix: string): ScheduleQueue {
-  return new Queue<ScheduledImportJobData, unknown, string>(QUEUE_NAMES.scheduledImport, { connection, prefix });
+  return new Queue<ScheduledImportJobData, unknown, string>(QUEUE_NAMES.scheduledImport, { connection, prefix: queuePrefix(prefix, QUEUE_NAMES.scheduledImport) });
 }
 
 export function checkScheduleName(name: string): string {

@@ -397,7 +397,7 @@ export class ResultStore {
       const keyless = rows.filter((r): r is RowResult => r !== undefined && r.key === undefined && (!states || states.includes(r.state)));
       if (keyless.length > 0) {
         const pipeline = this.redis.pipeline();
-        for (const r of keyless) pipeline.hget(`${this.keys.prefix}:${QUEUE_NAMES.patch}:${jobIdFor(runId, r.line, r.generation ?? 0)}`, 'data');
+        for (const r of keyless) pipeline.hget(this.keys.job(QUEUE_NAMES.patch, jobIdFor(runId, r.line, r.generation ?? 0)), 'data');
         const datas = (await pipeline.exec()) ?? [];
         keyless.forEach((r, i) => {
           const data = datas[i]?.[1] as string | null | undefined;

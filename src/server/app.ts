@@ -1,11 +1,10 @@
-import { Queue } from 'bullmq';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { SyncConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { PermissionBreaker } from '../pacing/breaker.js';
 import { createPatchQueue } from '../queue/queues.js';
-import { QUEUE_NAMES } from '../redis-layout.js';
+import { createScheduleQueue } from '../queue/schedules.js';
 import { describeRedisFailure } from '../queue/connection.js';
 import { ResultStore } from '../results/store.js';
 import { MemoryGuard } from '../queue/memory.js';
@@ -64,7 +63,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const { config, redis, tokens } = options;
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const patchQueue = createPatchQueue(redis, config.prefix);
-  const importQueue = new Queue(QUEUE_NAMES.scheduledImport, { connection: redis, prefix: config.prefix });
+  const importQueue = createScheduleQueue(redis, config.prefix);
   const breaker = new PermissionBreaker(redis, config.prefix);
   const metrics = createServerMetrics({ store, queue: patchQueue, breaker, redis, prefix: config.prefix, rateLimit: config.rateLimit });
 
