@@ -28,6 +28,15 @@ export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
  */
 export const testCluster = (): string | undefined => process.env.TEST_REDIS_CLUSTER || undefined;
 
+/**
+ * Options for describe()/it() of a scenario that test/integration/cluster.test.ts leaves out (its CI budget is tight):
+ * one that exercises nothing a cluster changes (parsing, usage, another source), or repeats at great length what the
+ * scenarios it keeps already cover. It still runs, on the single Redis, in its own file.
+ */
+export function notOnCluster(why: string): { skip?: string } {
+  return testCluster() ? { skip: `left out on the cluster: ${why}` } : {};
+}
+
 /** A client for the Redis a config names (the cluster, when SYNC_REDIS_CLUSTER is set), as tests use it. */
 export function testRedis(config: Pick<SyncConfig, 'redisUrl' | 'redisCluster'>): RedisClient {
   if (config.redisCluster) return new Cluster(config.redisCluster, { redisOptions: { maxRetriesPerRequest: null } });
