@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import { PermissionBreaker } from '../pacing/breaker.js';
 import { createPatchQueue } from '../queue/queues.js';
 import { createScheduleQueue } from '../queue/schedules.js';
-import { describeRedisFailure } from '../queue/connection.js';
+import { dataNodes, describeRedisFailure } from '../queue/connection.js';
 import { ResultStore } from '../results/store.js';
 import { MemoryGuard } from '../queue/memory.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
@@ -39,11 +39,12 @@ export function pathOf(url: string): string {
   return q === -1 ? url : `${url.slice(0, q)}?[query removed]`;
 }
 
+/** Every data node answers (on a cluster, each master: a PING to the cluster would reach one node at random). */
 async function redisAnswers(redis: RedisClient): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), READY_PING_TIMEOUT_MS)));
-  const ping = redis.ping().then(
-    (answer) => answer === 'PONG',
+  const ping = Promise.all(dataNodes(redis).map((node) => node.ping())).then(
+    (answers) => answers.every((a) => a === 'PONG'),
     () => false,
   );
   const ok = await Promise.race([ping, timeout]);

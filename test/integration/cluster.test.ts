@@ -5,6 +5,7 @@ import { queuePrefix, QUEUE_NAMES } from '../../src/redis-layout.js';
 import { slotTagOf } from '../../src/queue/connection.js';
 import { HEADER, keysOf, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp } from '../support/harness.js';
 import { PrivateCluster } from '../support/private-cluster.js';
+import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 
 /**
  * The core pipeline and change-detection scenarios, run unchanged on a real Redis Cluster of 3 masters: this file
@@ -54,6 +55,27 @@ describe('Redis Cluster: where the keys go', () => {
       await t.close();
     }
     assert.deepEqual(await keysOf(t), [], 'cleanup scans every master');
+  });
+
+  it('serve is ready only when every master answers, and takes events the workers then send', async () => {
+    const t = await startTestEnv('cluster-serve');
+    const server = await startTestServer(t);
+    try {
+      assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+      const posted = await postEvents(server.url, [eventRecord(1), eventRecord(2), eventRecord(3)]);
+      assert.equal(posted.status, 202, JSON.stringify(posted.json));
+      const runId = (posted.json as { runId: string }).runId;
+      const worker = await startInProcessWorker(t);
+      try {
+        const status = await waitForRun(t.redis, t.prefix, runId, 30_000, (s) => s.succeeded === 3);
+        assert.equal(status.failed, 0);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await server.close();
+      await t.close();
+    }
   });
 
   it('doctor checks every master and the cluster state', async () => {
