@@ -23,19 +23,17 @@ await import('./pipeline.test.js');
 await import('./change-detection.test.js');
 
 describe('Redis Cluster: where the keys go', () => {
-  it('our keys share one slot, each queue has a slot of its own, and the queues are not all on one master', async () => {
+  it('the CLI worker sends every row; our keys share one slot, each queue has a slot of its own, and queues spread over the masters', async () => {
     const t = await startTestEnv('cluster-slots');
     try {
       const path = await writeTemp(t, 'rows.csv', `${HEADER}\n${validRows(30).join('\n')}\n`);
       const imported = await runCli(['import', path, '--json'], t.env);
       assert.equal(imported.code, 0, imported.stderr);
       const { runId } = lastJsonLine<{ runId: string }>(imported.stdout);
-      const worker = await startInProcessWorker(t);
-      try {
-        assert.equal((await waitForRun(t.redis, t.prefix, runId, 30_000)).succeeded, 30);
-      } finally {
-        await worker.close();
-      }
+      // The CLI's worker: its `service` connection to the cluster and BullMQ's blocking connection duplicated from it.
+      const worked = await runCli(['worker', '--until-idle'], t.env, undefined, 60_000);
+      assert.equal(worked.code, 0, worked.stderr);
+      assert.equal((await waitForRun(t.redis, t.prefix, runId, 30_000)).succeeded, 30);
       const keys = await keysOf(t);
       const base = t.prefix.slice(1, -1);
       const ours = keys.filter((k) => k.startsWith(`${t.prefix}:`));
@@ -44,7 +42,10 @@ describe('Redis Cluster: where the keys go', () => {
       assert.ok(queued.length > 0, keys.join(' '));
       assert.deepEqual(new Set(ours.map(slotTagOf)), new Set([base]));
       assert.deepEqual(new Set(queued.map(slotTagOf)), new Set([`${base}:${QUEUE_NAMES.patch}`]));
-      assert.equal(ours.length + queued.length, keys.length, `every key is ours or the patch queue's: ${keys.join(' ')}`);
+      // The CLI worker also runs the scheduled-import queue: a third hash tag, so every key is in one of three slots.
+      const scheduled = keys.filter((k) => k.startsWith(`${queuePrefix(t.prefix, QUEUE_NAMES.scheduledImport)}:`));
+      assert.deepEqual(new Set(scheduled.map(slotTagOf)), new Set([`${base}:${QUEUE_NAMES.scheduledImport}`]));
+      assert.equal(ours.length + queued.length + scheduled.length, keys.length, `every key is ours or a queue's: ${keys.join(' ')}`);
 
       // Spread: with this many queues (as per-tenant queues would be), CLUSTER KEYSLOT puts them on every master.
       const redis = t.redis as Cluster;
