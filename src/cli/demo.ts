@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const demoCommand = new Command('demo')
   .description('Run the whole pipeline on a sample export against a local Graph simulator, twice, and print the summary')
   .option('--rows-file <path>', 'use another CSV instead of the bundled sample', SAMPLE)
-  .addHelpText('after', `\nUses REDIS_URL (default redis://127.0.0.1:6379) under the key prefix "${DEMO_PREFIX}", which it clears first.\nThe simulator's budget is Intune's scaled 10x (100 PATCH per 2 s). Exit codes: 0 the demo ran as expected, 1 otherwise.`)
+  .addHelpText('after', `\nUses REDIS_URL (default redis://127.0.0.1:6379), or the Redis Cluster of SYNC_REDIS_CLUSTER, under the key prefix "${DEMO_PREFIX}", which it clears first.\nThe simulator's budget is Intune's scaled 10x (100 PATCH per 2 s). Exit codes: 0 the demo ran as expected, 1 otherwise.`)
   .action(async (flags: { rowsFile: string }) => {
     const sim = await startSimulator({ missingConfigurations: ['cfg-retired-99'], budget: { perApp: { limit: 100, windowMs: 2000 }, perTenant: { limit: 200, windowMs: 2000 } }, faults: { rate503: 0.05 }, seed: 42 });
     const config = loadConfig({ ...process.env, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_PREFIX: DEMO_PREFIX, SYNC_RATE_LIMIT: '100/2s', SYNC_LOG_LEVEL: process.env.SYNC_LOG_LEVEL ?? 'warn' });

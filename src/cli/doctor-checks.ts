@@ -76,7 +76,8 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): { config?: SyncConfi
     // ConfigError names each variable and what is wrong, never its value.
     return { checks: [{ name: 'config', result: 'fail', detail: (err as Error).message.replace(/\n\s*/g, '; '), fix: 'fix those environment variables (README.md, "Configuration")' }] };
   }
-  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, prefix ${config.prefix}, credentials: ${credentialsLabel(config)}`;
+  const redis = config.redisCluster ? `Redis Cluster (${config.redisCluster.length} seed node${config.redisCluster.length === 1 ? '' : 's'}, keys under the hash tag ${config.prefix})` : `prefix ${config.prefix}`;
+  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, ${redis}, credentials: ${credentialsLabel(config)}`;
   const checks: DoctorCheck[] = [{ name: 'config', result: 'ok', detail: summary, fix: '' }, judgeGraphEndpoint(config), judgeWriteBudget(config.rateLimit)];
   if (config.credentials.kind === 'none') {
     checks.push({

@@ -85,6 +85,7 @@ describe('Redis Cluster: where the keys go', () => {
       const res = await runCli(['doctor', '--json'], t.env);
       const { checks } = lastJsonLine<{ checks: { name: string; result: string; detail: string }[] }>(res.stdout);
       const check = (name: string) => checks.find((c) => c.name === name);
+      assert.match(check('config')!.detail, /Redis Cluster \(3 seed nodes, keys under the hash tag \{test-cluster-doctor-[0-9a-f]+\}\)/);
       assert.equal(check('redis.connection')?.result, 'ok', res.stdout);
       assert.match(check('redis.connection')!.detail, /Redis Cluster at 127\.0\.0\.1:\d+,.* answers \(3 masters reached\)/);
       assert.equal(check('redis.cluster')?.result, 'ok', res.stdout);
