@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import type { Cluster } from 'ioredis';
 import { queuePrefix, QUEUE_NAMES } from '../../src/redis-layout.js';
 import { slotTagOf } from '../../src/queue/connection.js';
-import { HEADER, keysOf, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp } from '../support/harness.js';
+import { BIN, HEADER, keysOf, REPO_ROOT, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp } from '../support/harness.js';
 import { PrivateCluster } from '../support/private-cluster.js';
-import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
+import { API_TOKEN, eventRecord, freePort, postEvents } from '../support/server-helpers.js';
 
 /**
  * The core pipeline and change-detection scenarios, run unchanged on a real Redis Cluster of 3 masters: this file
@@ -58,12 +61,21 @@ describe('Redis Cluster: where the keys go', () => {
     assert.deepEqual(await keysOf(t), [], 'cleanup scans every master');
   });
 
-  it('serve is ready only when every master answers, and takes events the workers then send', async () => {
+  it('serve (its `server` connection to the cluster) is ready, takes events, and the workers send them', async () => {
     const t = await startTestEnv('cluster-serve');
-    const server = await startTestServer(t);
+    const port = await freePort();
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], { cwd: REPO_ROOT, env: { ...process.env, ...t.env, SYNC_API_TOKENS: API_TOKEN }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, 'exit');
+    const url = `http://127.0.0.1:${port}`;
     try {
-      assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
-      const posted = await postEvents(server.url, [eventRecord(1), eventRecord(2), eventRecord(3)]);
+      const deadline = Date.now() + 20_000;
+      while ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) !== 200) {
+        assert.ok(Date.now() < deadline, `serve did not become ready: ${stderr}`);
+        await sleep(200);
+      }
+      const posted = await postEvents(url, [eventRecord(1), eventRecord(2), eventRecord(3)]);
       assert.equal(posted.status, 202, JSON.stringify(posted.json));
       const runId = (posted.json as { runId: string }).runId;
       const worker = await startInProcessWorker(t);
@@ -74,7 +86,8 @@ describe('Redis Cluster: where the keys go', () => {
         await worker.close();
       }
     } finally {
-      await server.close();
+      child.kill('SIGTERM');
+      await exited;
       await t.close();
     }
   });
