@@ -76,7 +76,7 @@ export function isCredentialsError(err: unknown): boolean {
  * with that connection's `commandTimeout` and `maxRetriesPerRequest` (redisOptions); the offline queue and
  * reconnecting are the cluster's own (`enableOfflineQueue`, `clusterRetryStrategy`), so they are set there.
  */
-function clusterOptionsFor(mode: RedisMode, options: RedisConnectOptions): ClusterOptions {
+export function clusterOptionsFor(mode: RedisMode, options: RedisConnectOptions): ClusterOptions {
   const { retryStrategy, enableOfflineQueue, ...redisOptions } = optionsFor(mode, options);
   return {
     lazyConnect: true,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseClusterNodes } from '../../src/config.js';
-import { slotTagOf } from '../../src/queue/connection.js';
+import { clusterOptionsFor, slotTagOf } from '../../src/queue/connection.js';
 import { fullestNode } from '../../src/queue/memory.js';
 import { clusterFactsFromInfo, judgeCluster, judgeRedisCluster, parseInfo, worstPerCheck, type RedisFacts } from '../../src/queue/redis-health.js';
 import { basePrefix, isClusterPrefix, keyPatterns, keyPrefix, queuePrefix, redisKeys } from '../../src/redis-layout.js';
@@ -106,5 +106,33 @@ describe('doctor on a cluster', () => {
   it('judges memory by the fullest master', () => {
     assert.deepEqual(fullestNode([{ usedBytes: 50, maxBytes: 100 }, { usedBytes: 95, maxBytes: 100 }, { usedBytes: 10, maxBytes: 0 }]), { usedBytes: 95, maxBytes: 100 });
     assert.deepEqual(fullestNode([{ usedBytes: 10, maxBytes: 0 }]), { usedBytes: 10, maxBytes: 0 });
+  });
+});
+
+describe('cluster connection modes', () => {
+  it('a command gives up within seconds and times out stalled commands', () => {
+    const o = clusterOptionsFor('command', { commandTimeoutMs: 1234 });
+    assert.equal(o.redisOptions?.commandTimeout, 1234);
+    assert.equal(o.redisOptions?.maxRetriesPerRequest, 2);
+    assert.equal(o.enableOfflineQueue, true);
+    assert.equal(o.clusterRetryStrategy?.(3, new Error('down')), null, 'stops reconnecting after 3 tries');
+    assert.equal(o.lazyConnect, true);
+  });
+
+  it('serve never queues offline nor resends after a reconnect, and reconnects for ever', () => {
+    const o = clusterOptionsFor('server', {});
+    assert.equal(o.enableOfflineQueue, false);
+    assert.equal(o.redisOptions?.autoResendUnfulfilledCommands, false);
+    assert.equal(o.redisOptions?.maxRetriesPerRequest, 0);
+    assert.equal(o.redisOptions?.commandTimeout, 10_000);
+    assert.equal(o.clusterRetryStrategy?.(1000, new Error('down')), 2000);
+  });
+
+  it('a worker waits out outages: no command timeout, no retry limit (BullMQ requires it), reconnects for ever', () => {
+    const o = clusterOptionsFor('service', { commandTimeoutMs: 1234 });
+    assert.equal(o.redisOptions?.commandTimeout, undefined);
+    assert.equal(o.redisOptions?.maxRetriesPerRequest, null);
+    assert.equal(o.enableOfflineQueue, true);
+    assert.equal(o.clusterRetryStrategy?.(1000, new Error('down')), 2000);
   });
 });
