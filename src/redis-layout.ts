@@ -122,6 +122,8 @@
  * BullMQ's keys are not touched by any of those: each queue gets its own hash tag (queuePrefix() below), so its keys
  * are `{<SYNC_PREFIX>:<queue>}:<queue>:*` and queues spread over the masters. Without SYNC_REDIS_CLUSTER nothing changes:
  * `P` is SYNC_PREFIX and BullMQ's prefix is `P` (keys `P:<queue>:*`), exactly as before clusters were supported.
+ * (`{runId}`, `{key}` and the like above are placeholders, not hash tags: Redis hashes a key by its FIRST `{...}`, which on
+ * a cluster is always the prefix's.)
  */
 export const QUEUE_NAMES = {
   patch: 'patch-user-status',
