@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis';
 import pRetry, { AbortError } from 'p-retry';
 import type { SyncConfig } from '../src/config.js';
-import type { RunStatus } from '../src/interfaces.js';
+import type { RedisClient, RunStatus } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
 import { PermissionBreaker } from '../src/pacing/breaker.js';
 import type { PatchWorkerHooks } from './hooks.js';
@@ -178,7 +177,7 @@ export class RunAlerts {
 }
 
 /** The alerts of this process, or undefined when SYNC_ALERT_WEBHOOK_URL is not set. */
-export function createRunAlerts(config: SyncConfig, redis: Redis, logger: Logger): RunAlerts | undefined {
+export function createRunAlerts(config: SyncConfig, redis: RedisClient, logger: Logger): RunAlerts | undefined {
   if (!config.alertWebhookUrl) return undefined;
   return new RunAlerts(new ResultStore(redis, config.prefix), new PermissionBreaker(redis, config.prefix), {
     webhookUrl: config.alertWebhookUrl,

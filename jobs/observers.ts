@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import type { SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { createRunAlerts, type RunAlerts } from './alerts.js';
 import { createWorkerMetrics, serveMetrics } from './metrics.js';
 import { RunVerifier } from './verify-after-run.js';
+import type { RedisClient } from '../src/interfaces.js';
 
 export interface WorkerObserversOptions {
   /** Serve this worker's metrics on this port; undefined: no metrics endpoint. */
@@ -37,7 +37,7 @@ function combineHooks(list: PatchWorkerHooks[], logger: Logger): PatchWorkerHook
 }
 
 /** The worker's metrics endpoint (--metrics-port) and run alerts (SYNC_ALERT_WEBHOOK_URL), as processor hooks. */
-export async function startWorkerObservers(config: SyncConfig, redis: Redis, logger: Logger, options: WorkerObserversOptions = {}): Promise<WorkerObservers> {
+export async function startWorkerObservers(config: SyncConfig, redis: RedisClient, logger: Logger, options: WorkerObserversOptions = {}): Promise<WorkerObservers> {
   const list: PatchWorkerHooks[] = [];
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   if (options.metricsPort !== undefined) {

@@ -1,14 +1,13 @@
 import { Worker, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { PatchWorkerHooks } from './hooks.js';
 import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
 import type { SyncConfig } from '../src/config.js';
 import { createTokenSource, type TokenSource } from '../src/graph/auth.js';
 import { UserStatusWriter } from '../src/graph/client.js';
-import type { PatchJobData } from '../src/interfaces.js';
+import type { PatchJobData, RedisClient } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
-import { QUEUE_NAMES } from '../src/redis-layout.js';
+import { QUEUE_NAMES, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { PermissionBreaker } from '../src/pacing/breaker.js';
 import { RateBudget } from '../src/pacing/budget.js';
@@ -37,7 +36,7 @@ export interface PatchWorker {
   close(deadlineMs?: number): Promise<void>;
 }
 
-export async function startPatchWorker(config: SyncConfig, redis: Redis, logger: Logger, options: PatchWorkerOptions): Promise<PatchWorker> {
+export async function startPatchWorker(config: SyncConfig, redis: RedisClient, logger: Logger, options: PatchWorkerOptions): Promise<PatchWorker> {
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const queue = createPatchQueue(redis, config.prefix);
   const breaker = new PermissionBreaker(redis, config.prefix);
@@ -56,7 +55,7 @@ export async function startPatchWorker(config: SyncConfig, redis: Redis, logger:
   });
   const workerOptions: WorkerOptions = {
     connection: redis,
-    prefix: config.prefix,
+    prefix: queuePrefix(config.prefix, QUEUE_NAMES.patch),
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs ?? 30_000,
     stalledInterval: options.stalledIntervalMs ?? options.lockDurationMs ?? 30_000,

@@ -1,15 +1,15 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { ImportFailure } from './alerts.js';
 import { closeWithin } from './shutdown.js';
 import { createScheduledImportProcessor, type ScheduledImportResult } from './scheduled-import.js';
 import type { SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
-import { QUEUE_NAMES } from '../src/redis-layout.js';
+import { QUEUE_NAMES, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { createGraphState } from '../src/producer/reconcile.js';
 import { createPatchQueue } from '../src/queue/queues.js';
 import { createScheduleQueue, type ScheduledImportJobData, type ScheduleQueue } from '../src/queue/schedules.js';
+import type { RedisClient } from '../src/interfaces.js';
 
 export interface ScheduledImportWorkerOptions {
   /** How long the per-schedule lock outlives a dead worker. */
@@ -36,7 +36,7 @@ export interface ScheduledImportWorker {
  * Runs the `scheduled-import` queue, one firing at a time per process: imports are streamed and
  * paced by the patch workers anyway, and the per-schedule lock keeps firings of one schedule apart across processes.
  */
-export async function startScheduledImportWorker(config: SyncConfig, redis: Redis, logger: Logger, options: ScheduledImportWorkerOptions = {}): Promise<ScheduledImportWorker> {
+export async function startScheduledImportWorker(config: SyncConfig, redis: RedisClient, logger: Logger, options: ScheduledImportWorkerOptions = {}): Promise<ScheduledImportWorker> {
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const patchQueue = createPatchQueue(redis, config.prefix);
   const queue = createScheduleQueue(redis, config.prefix);
@@ -61,7 +61,7 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {
     connection: redis,
-    prefix: config.prefix,
+    prefix: queuePrefix(config.prefix, QUEUE_NAMES.scheduledImport),
     concurrency: 1,
     lockDuration,
     stalledInterval: lockDuration,

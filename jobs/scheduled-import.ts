@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
 import { CsvError } from 'csv-parse';
-import type { Redis } from 'ioredis';
 import { basename, extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -19,9 +18,10 @@ import { MemoryGuard } from '../src/queue/memory.js';
 import { claimFile, finishFile, listInterrupted, listNewFiles, prepareDropFolder, type ClaimedFile } from '../src/sources/drop-folder.js';
 import { detectFormat, openInput, readRows, SourceError } from '../src/sources/index.js';
 import { readPostgres, redactPostgresUrl } from '../src/sources/postgres.js';
+import type { RedisClient } from '../src/interfaces.js';
 
 export interface ScheduledImportDeps {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   store: ResultStore;
   patchQueue: PatchQueue;

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { createGraphState } from '../src/producer/reconcile.js';
@@ -7,6 +6,7 @@ import { DriftStore } from '../src/results/drift.js';
 import { ResultStore } from '../src/results/store.js';
 import type { RunAlerts } from './alerts.js';
 import type { PatchWorkerHooks } from './hooks.js';
+import type { RedisClient } from '../src/interfaces.js';
 
 /**
  * schedule --verify: when a run created with verifyWhenDone completes, one process of the fleet (whichever claims
@@ -19,7 +19,7 @@ export class RunVerifier {
 
   constructor(
     private readonly config: SyncConfig,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly logger: Logger,
     private readonly alerts?: RunAlerts,
   ) {

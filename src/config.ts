@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GRAPH_CLOUDS, type GraphCloud } from './clouds.js';
 import { EXIT, OperatorError } from './errors.js';
+import { keyPrefix } from './redis-layout.js';
 
 /** Environment and flags resolved to one typed, validated config. Every variable is documented in README.md. */
 export interface RateLimit {
@@ -14,8 +15,20 @@ export type Credentials =
   | { kind: 'clientCertificate'; tenantId: string; clientId: string; certificatePath: string }
   | { kind: 'none' };
 
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
 export interface SyncConfig {
+  /** A single Redis (REDIS_URL); not used when `redisCluster` is set. */
   redisUrl: string;
+  /** SYNC_REDIS_CLUSTER: seed nodes of a Redis Cluster, which then replaces REDIS_URL. */
+  redisCluster?: RedisNode[];
+  /**
+   * The prefix of every Redis key (redisKeys()): SYNC_PREFIX on one Redis, `{SYNC_PREFIX}` (a hash tag) on a cluster,
+   * see keyPrefix() in src/redis-layout.ts.
+   */
   prefix: string;
   cloud: GraphCloud;
   graphBaseUrl: string;
@@ -109,8 +122,29 @@ const positiveInt = (name: string, fallback: number) =>
       return n;
     });
 
+/**
+ * Parses SYNC_REDIS_CLUSTER: comma-separated `host:port` seed nodes (an IPv6 host in brackets, `[::1]:7000`). Any
+ * entry that is not one is named in the error; empty entries (a trailing comma) are skipped.
+ */
+export function parseClusterNodes(text: string, name = 'SYNC_REDIS_CLUSTER'): RedisNode[] {
+  const entries = text
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  if (entries.length === 0) throw new ConfigError(`${name} names no node: give comma-separated host:port seed nodes, e.g. redis-1:6379,redis-2:6379`);
+  return entries.map((entry) => {
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[3]);
+    if (!match || port < 1 || port > 65535) {
+      throw new ConfigError(`${name}: "${entry}" is not a host:port seed node (e.g. redis-1:6379 or [::1]:7000)`);
+    }
+    return { host: match[1] ?? match[2], port };
+  });
+}
+
 const envSchema = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  SYNC_REDIS_CLUSTER: z.string().optional(),
   SYNC_PREFIX: z
     .string()
     .default('csync')
@@ -191,9 +225,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
   }
   const e = parsed.data;
   const cloud = GRAPH_CLOUDS[e.GRAPH_CLOUD];
+  const redisCluster = e.SYNC_REDIS_CLUSTER?.trim() ? parseClusterNodes(e.SYNC_REDIS_CLUSTER) : undefined;
   return {
     redisUrl: e.REDIS_URL,
-    prefix: e.SYNC_PREFIX,
+    ...(redisCluster ? { redisCluster } : {}),
+    prefix: keyPrefix(e.SYNC_PREFIX, redisCluster !== undefined),
     cloud: e.GRAPH_CLOUD,
     graphBaseUrl: (e.GRAPH_BASE_URL ?? cloud.graphHost).replace(/\/+$/, ''),
     authorityHost: cloud.authorityHost,

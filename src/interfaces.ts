@@ -2,6 +2,7 @@
  * Types shared across stages. Data flows one way:
  * source (RawRow) -> domain (UserStatusRecord) -> producer (PatchJobData) -> jobs -> results (RowResult).
  */
+import type { Cluster, Redis } from 'ioredis';
 
 export const COMPLIANCE_STATUSES = [
   'unknown',
@@ -140,3 +141,9 @@ export interface DoctorCheck {
   detail: string;
   fix: string;
 }
+
+/**
+ * A connection to Redis: one server (REDIS_URL) or a Redis Cluster (SYNC_REDIS_CLUSTER). Both speak the same
+ * commands; what differs (SCAN and INFO reach one node of a cluster) goes through src/queue/connection.ts.
+ */
+export type RedisClient = Redis | Cluster;

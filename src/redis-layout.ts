@@ -1,7 +1,7 @@
 /**
  * Every Redis key and queue this project uses, in one place. `P` is SYNC_PREFIX (default `csync`).
  *
- * Queues (BullMQ, with BullMQ's own prefix set to P, so its keys are `P:<queue>:*`):
+ * Queues (BullMQ, with BullMQ's own prefix set to queuePrefix(P, <queue>), i.e. P on one Redis, so its keys are `P:<queue>:*`):
  *   patch-user-status   one job per accepted row; payload = PatchJobData (src/interfaces.ts):
  *                       { runId, line, key, record: { configurationType, configurationId, userStatusId, properties },
  *                         fingerprint, version, enqueuedAt, generation }
@@ -119,7 +119,16 @@
  *   P:schedule-lock:{name}  STRING token of the firing of schedule {name} that is running (SET NX PX 30 s, renewed every 10 s),
  *                                  so one schedule never runs twice at once across worker processes; expires if a worker dies
  *
- * Multi-key scripts touch keys they compute from the prefix; this layout assumes one Redis, not a Cluster.
+ * On a Redis Cluster (SYNC_REDIS_CLUSTER) the layout is the same with `P` = `{<SYNC_PREFIX>}` (keyPrefix() below): the braces
+ * are a hash tag, so every key above lives in ONE slot. That is required, not a choice: admitRows, claimRow, recordOutcome,
+ * requeueRow, cancelRun, openRun, setRunBlocked, finishImport and pruneRun are Lua scripts that touch the run's keys,
+ * P:latest, P:fingerprints, P:seq, P:stats and P:runs together (some build those names from the prefix inside the
+ * script), and MULTI blocks (breaker, throttles, snapshots) span P:budget, P:breaker, the run and P:stats.
+ * BullMQ's keys are not touched by any of those: each queue gets its own hash tag (queuePrefix() below), so its keys
+ * are `{<SYNC_PREFIX>:<queue>}:<queue>:*` and queues spread over the masters. Without SYNC_REDIS_CLUSTER nothing changes:
+ * `P` is SYNC_PREFIX and BullMQ's prefix is `P` (keys `P:<queue>:*`), exactly as before clusters were supported.
+ * (`{runId}`, `{key}` and the like above are placeholders, not hash tags: Redis hashes a key by its FIRST `{...}`, which on
+ * a cluster is always the prefix's.)
  */
 export const QUEUE_NAMES = {
   patch: 'patch-user-status',
@@ -131,6 +140,45 @@ export const QUEUE_NAMES = {
  * `:timeline` is the per-run timeline (written by recordOutcome-6.lua and throttle recording); `:drift` is what `verify` found.
  */
 export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline', ':drift'];
+
+/**
+ * The prefix of every key of ours: SYNC_PREFIX on one Redis; on a Redis Cluster the same name as a hash tag, so all our
+ * keys share one slot (the multi-key scripts and MULTI blocks need that). The result is what redisKeys() and the
+ * scripts are given as `prefix`.
+ */
+export function keyPrefix(syncPrefix: string, cluster: boolean): string {
+  return cluster ? `{${syncPrefix}}` : syncPrefix;
+}
+
+/** Whether a prefix from keyPrefix() is a cluster's (a hash tag): SYNC_PREFIX itself may not hold braces. */
+export function isClusterPrefix(prefix: string): boolean {
+  return prefix.startsWith('{') && prefix.endsWith('}');
+}
+
+/** The name a prefix from keyPrefix() stands for (SYNC_PREFIX), for SCAN patterns and messages. */
+export function basePrefix(prefix: string): string {
+  return isClusterPrefix(prefix) ? prefix.slice(1, -1) : prefix;
+}
+
+/**
+ * BullMQ's `prefix` option for queue `queueName` (its keys are `<this>:<queueName>:*`): our prefix on one Redis; on a
+ * cluster a hash tag of its own per queue, so each queue's keys (which BullMQ's scripts use together) share a slot,
+ * and different queues can live on different masters.
+ */
+export function queuePrefix(prefix: string, queueName: string): string {
+  return isClusterPrefix(prefix) ? `{${basePrefix(prefix)}:${queueName}}` : prefix;
+}
+
+/**
+ * SCAN patterns that match every key of a deployment: `P:*` on one Redis; on a cluster our slot's keys and every
+ * queue's (`{P}:*` and `{P:*}:*`). Scan each master with them.
+ */
+export function keyPatterns(prefix: string): string[] {
+  if (!isClusterPrefix(prefix)) return [`${prefix}:*`];
+  // SYNC_PREFIX holds no glob character (src/config.ts), so it needs no escaping.
+  const base = basePrefix(prefix);
+  return [`{${base}}:*`, `{${base}:*}:*`];
+}
 
 export function redisKeys(prefix: string) {
   return {
@@ -153,6 +201,8 @@ export function redisKeys(prefix: string) {
     drift: (runId: string) => `${prefix}:run:${runId}:drift`,
     breaker: `${prefix}:breaker`,
     scheduleLock: (scheduleName: string) => `${prefix}:schedule-lock:${scheduleName}`,
+    /** The hash of one BullMQ job (read by ResultStore for a waiting row's key and version). */
+    job: (queueName: string, jobId: string) => `${queuePrefix(prefix, queueName)}:${queueName}:${jobId}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -6,7 +6,7 @@ import type { RunStatus } from '../interfaces.js';
 import { createLogger } from '../logger.js';
 import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
-import { connectRedis, deleteKeysWithPrefix } from '../queue/connection.js';
+import { connectRedis, deleteKeysWithPrefix, redisTargetOf } from '../queue/connection.js';
 import { startPatchWorker } from '../../jobs/patch-worker.js';
 import { startSimulator } from '../simulator/index.js';
 import { readRows } from '../sources/index.js';
@@ -20,13 +20,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const demoCommand = new Command('demo')
   .description('Run the whole pipeline on a sample export against a local Graph simulator, twice, and print the summary')
   .option('--rows-file <path>', 'use another CSV instead of the bundled sample', SAMPLE)
-  .addHelpText('after', `\nUses REDIS_URL (default redis://127.0.0.1:6379) under the key prefix "${DEMO_PREFIX}", which it clears first.\nThe simulator's budget is Intune's scaled 10x (100 PATCH per 2 s). Exit codes: 0 the demo ran as expected, 1 otherwise.`)
+  .addHelpText('after', `\nUses REDIS_URL (default redis://127.0.0.1:6379), or the Redis Cluster of SYNC_REDIS_CLUSTER, under the key prefix "${DEMO_PREFIX}", which it clears first.\nThe simulator's budget is Intune's scaled 10x (100 PATCH per 2 s). Exit codes: 0 the demo ran as expected, 1 otherwise.`)
   .action(async (flags: { rowsFile: string }) => {
     const sim = await startSimulator({ missingConfigurations: ['cfg-retired-99'], budget: { perApp: { limit: 100, windowMs: 2000 }, perTenant: { limit: 200, windowMs: 2000 } }, faults: { rate503: 0.05 }, seed: 42 });
     const config = loadConfig({ ...process.env, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_PREFIX: DEMO_PREFIX, SYNC_RATE_LIMIT: '100/2s', SYNC_LOG_LEVEL: process.env.SYNC_LOG_LEVEL ?? 'warn' });
     const logger = createLogger(config.logLevel, { role: 'demo' });
-    const redis = await connectRedis(config.redisUrl, 'service');
-    await deleteKeysWithPrefix(redis, DEMO_PREFIX);
+    const redis = await connectRedis(redisTargetOf(config), 'service');
+    await deleteKeysWithPrefix(redis, config.prefix);
     const worker = await startPatchWorker(config, redis, logger, { concurrency: 5 });
     const out = (text: string) => process.stdout.write(`${text}\n`);
     out(`Graph simulator at ${sim.url} (budget 100 PATCH / 2 s, 5% of requests answer 503)`);

@@ -1,14 +1,13 @@
-import type { Redis } from 'ioredis';
 import { GRAPH_CLOUDS } from '../clouds.js';
 import { loadConfig, type RateLimit, type SyncConfig } from '../config.js';
 import { createTokenSource } from '../graph/auth.js';
 import { UserStatusWriter } from '../graph/client.js';
 import { judgeToken } from '../graph/token-claims.js';
-import type { ConfigurationType, DoctorCheck } from '../interfaces.js';
+import type { ConfigurationType, DoctorCheck, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
-import { connectRedis, redactRedisUrl } from '../queue/connection.js';
-import { judgeClockSkew, judgeRedis, readRedisClock, readRedisFacts } from '../queue/redis-health.js';
+import { connectRedis, dataNodes, describeRedisTarget, isCluster, redisTargetOf, type RedisTarget } from '../queue/connection.js';
+import { judgeClockSkew, judgeRedis, judgeRedisCluster, readClusterFacts, readRedisClock, readRedisFacts } from '../queue/redis-health.js';
 
 /**
  * The checks of `compliance-sync doctor`, each a small function returning DoctorCheck lines; the verdicts
@@ -77,7 +76,8 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): { config?: SyncConfi
     // ConfigError names each variable and what is wrong, never its value.
     return { checks: [{ name: 'config', result: 'fail', detail: (err as Error).message.replace(/\n\s*/g, '; '), fix: 'fix those environment variables (README.md, "Configuration")' }] };
   }
-  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, prefix ${config.prefix}, credentials: ${credentialsLabel(config)}`;
+  const redis = config.redisCluster ? `Redis Cluster (${config.redisCluster.length} seed node${config.redisCluster.length === 1 ? '' : 's'}, keys under the hash tag ${config.prefix})` : `prefix ${config.prefix}`;
+  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, ${redis}, credentials: ${credentialsLabel(config)}`;
   const checks: DoctorCheck[] = [{ name: 'config', result: 'ok', detail: summary, fix: '' }, judgeGraphEndpoint(config), judgeWriteBudget(config.rateLimit)];
   if (config.credentials.kind === 'none') {
     checks.push({
@@ -119,20 +119,29 @@ export async function checkCredentials(config: SyncConfig, now: () => number = D
   return [{ name: 'credentials.token', result: 'ok', detail: `a token was acquired with the ${credentialsLabel(config)}`, fix: '' }, ...judgeToken(token, GRAPH_CLOUDS[config.cloud].graphHost, now())];
 }
 
-/** Connects once (failing within seconds, not hanging), then judges the server's settings and its clock against ours. */
-export async function checkRedis(redisUrl: string): Promise<DoctorCheck[]> {
-  let redis: Redis;
+/**
+ * Connects once (failing within seconds, not hanging), then judges the server's settings and its clock against ours;
+ * on a cluster, every master's settings (INFO answers for one node) and the cluster's state.
+ */
+export async function checkRedis(target: RedisTarget): Promise<DoctorCheck[]> {
+  const where = describeRedisTarget(target);
+  const variable = typeof target === 'string' ? 'REDIS_URL' : 'SYNC_REDIS_CLUSTER';
+  let redis: RedisClient;
   try {
-    redis = await connectRedis(redisUrl, 'command');
+    redis = await connectRedis(target, 'command');
   } catch (err) {
-    return [{ name: 'redis.connection', result: 'fail', detail: (err as Error).message, fix: 'start Redis, or set REDIS_URL to where it runs (redis://[:password@]host:port)' }];
+    const fix = typeof target === 'string' ? 'start Redis, or set REDIS_URL to where it runs (redis://[:password@]host:port)' : 'start the cluster, or set SYNC_REDIS_CLUSTER to nodes of it (host:port,host:port,...); a Redis not in cluster mode needs REDIS_URL instead';
+    return [{ name: 'redis.connection', result: 'fail', detail: (err as Error).message, fix }];
   }
   try {
-    const facts = await readRedisFacts(redis);
     const { localMs, redisMs } = await readRedisClock(redis);
-    return [{ name: 'redis.connection', result: 'ok', detail: `Redis at ${redactRedisUrl(redisUrl)} answers`, fix: '' }, ...judgeRedis(facts), judgeClockSkew(localMs, redisMs)];
+    if (!isCluster(redis)) return [{ name: 'redis.connection', result: 'ok', detail: `${where} answers`, fix: '' }, ...judgeRedis(await readRedisFacts(redis)), judgeClockSkew(localMs, redisMs)];
+    const masters = dataNodes(redis);
+    const perNode = await Promise.all(masters.map(async (node) => ({ node: `${node.options.host ?? '?'}:${node.options.port ?? '?'}`, facts: await readRedisFacts(node) })));
+    const cluster = await readClusterFacts(redis);
+    return [{ name: 'redis.connection', result: 'ok', detail: `${where} answers (${masters.length} masters reached)`, fix: '' }, ...judgeRedisCluster(perNode, cluster), judgeClockSkew(localMs, redisMs)];
   } catch (err) {
-    return [{ name: 'redis.connection', result: 'fail', detail: `Redis at ${redactRedisUrl(redisUrl)} did not answer INFO and TIME: ${(err as Error).message}`, fix: 'give this user INFO and TIME (ACL), or check that REDIS_URL points to Redis' }];
+    return [{ name: 'redis.connection', result: 'fail', detail: `${where} did not answer INFO and TIME: ${(err as Error).message}`, fix: `give this user INFO and TIME${typeof target === 'string' ? '' : ' and CLUSTER INFO'} (ACL), or check that ${variable} points to Redis` }];
   } finally {
     redis.disconnect();
   }
@@ -164,9 +173,9 @@ function probeFailure(err: unknown, target: ProbeTarget, config: SyncConfig): Do
  * the token and the permission end to end, and spends none of the write budget.
  */
 export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeoutMs = 60_000): Promise<DoctorCheck> {
-  let redis: Redis;
+  let redis: RedisClient;
   try {
-    redis = await connectRedis(config.redisUrl, 'command');
+    redis = await connectRedis(redisTargetOf(config), 'command');
   } catch (err) {
     return { name: 'graph.probe', result: 'fail', detail: `not probed: the read budget lives in Redis, and ${(err as Error).message}`, fix: 'start Redis, or set REDIS_URL' };
   }
@@ -191,8 +200,9 @@ export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeou
 
 export async function runDoctor(env: NodeJS.ProcessEnv, probe?: ProbeTarget): Promise<DoctorCheck[]> {
   const { config, checks } = checkConfiguration(env);
-  const redisUrl = config?.redisUrl ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const [redisChecks, credentialChecks] = await Promise.all([checkRedis(redisUrl), config ? checkCredentials(config) : Promise.resolve([])]);
+  // An invalid configuration still gets its Redis checked, at REDIS_URL as given.
+  const target = config ? redisTargetOf(config) : (env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const [redisChecks, credentialChecks] = await Promise.all([checkRedis(target), config ? checkCredentials(config) : Promise.resolve([])]);
   const probeChecks = probe && config && config.credentials.kind !== 'none' ? [await checkProbe(config, probe)] : [];
   return [...checks, ...redisChecks, ...credentialChecks, ...probeChecks];
 }

@@ -33,7 +33,7 @@ for (const stream of [process.stdout, process.stderr]) {
 const program = new Command('compliance-sync')
   .description('Sync per-user compliance results into Microsoft Intune (Graph userStatuses) through a paced, retried BullMQ fleet')
   .showHelpAfterError()
-  .addHelpText('after', '\nConfiguration is environment variables (REDIS_URL, SYNC_PREFIX, GRAPH_CLOUD, GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN, AZURE_*, SYNC_RATE_LIMIT, ...); see README.md.');
+  .addHelpText('after', '\nConfiguration is environment variables (REDIS_URL or SYNC_REDIS_CLUSTER, SYNC_PREFIX, GRAPH_CLOUD, GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN, AZURE_*, SYNC_RATE_LIMIT, ...); see README.md.');
 
 const requested = process.argv[2];
 const loaders = requested !== undefined && Object.hasOwn(COMMANDS, requested) ? [COMMANDS[requested]] : Object.values(COMMANDS);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { createLogger } from '../logger.js';
-import { connectRedis } from '../queue/connection.js';
+import { connectRedis, redisTargetOf } from '../queue/connection.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { buildServer } from '../server/app.js';
 import { ApiTokenError, ApiTokens } from '../server/auth.js';
@@ -22,7 +22,7 @@ export const serveCommand = new Command('serve')
     `
 Environment: SYNC_API_TOKENS (required) comma-separated bearer tokens of at least 16 characters;
 SYNC_API_BODY_LIMIT_BYTES (default 1048576); SYNC_ALERT_WEBHOOK_URL, SYNC_ALERT_FAILED_PERCENT (optional);
-plus REDIS_URL, SYNC_PREFIX, SYNC_RATE_LIMIT, SYNC_LOG_LEVEL as for the other commands.
+plus REDIS_URL (or SYNC_REDIS_CLUSTER), SYNC_PREFIX, SYNC_RATE_LIMIT, SYNC_LOG_LEVEL as for the other commands.
 The server only queues and reads: run \`compliance-sync worker\` to send.
 Exit codes: 0 stopped by SIGTERM/SIGINT, 2 missing or weak SYNC_API_TOKENS or bad usage, 1 Redis unreachable or the port cannot be used.`,
   )
@@ -36,7 +36,7 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 2 missing or weak SYNC_API_TOKENS or ba
       throw err;
     }
     const logger = createLogger(config.logLevel, { role: 'server', pid: process.pid });
-    const redis = await connectRedis(config.redisUrl, 'server', {}, redisOptionsOf(config));
+    const redis = await connectRedis(redisTargetOf(config), 'server', {}, redisOptionsOf(config));
     const alerts = createRunAlerts(config, redis, logger);
     const app = await buildServer({ config, redis, logger, tokens, alerts });
     try {

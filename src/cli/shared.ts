@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { loadConfig, type SyncConfig } from '../config.js';
 import { EXIT, OperatorError } from '../errors.js';
 import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
 import type { Logger } from '../logger.js';
-import { connectRedis, describeRedisFailure, type RedisConnectOptions } from '../queue/connection.js';
+import { connectRedis, describeRedisFailure, redisTargetOf, type RedisConnectOptions } from '../queue/connection.js';
 import type { PatchQueue } from '../queue/queues.js';
 import { ResultStore } from '../results/store.js';
+import type { RedisClient } from '../interfaces.js';
 
 export interface Services {
   config: SyncConfig;
-  redis: Redis;
+  redis: RedisClient;
   store: ResultStore;
   queue: PatchQueue;
   logger: Logger;
@@ -26,7 +26,7 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>, mo
   // Loaded here, not at the top: read-only commands (withStore) start without BullMQ and pino.
   const [{ createLogger }, { createPatchQueue }] = await Promise.all([import('../logger.js'), import('../queue/queues.js')]);
   const logger = createLogger(config.logLevel);
-  const redis = await connectRedis(config.redisUrl, mode, {}, redisOptionsOf(config));
+  const redis = await connectRedis(redisTargetOf(config), mode, {}, redisOptionsOf(config));
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const queue = createPatchQueue(redis, config.prefix);
   try {
@@ -42,7 +42,7 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>, mo
 /** For read-only commands (`status`): the config, Redis and the result store, without a queue or a logger. */
 export async function withStore<T>(fn: (services: Pick<Services, 'config' | 'redis' | 'store'>) => Promise<T>): Promise<T> {
   const config = loadCliConfig();
-  const redis = await connectRedis(config.redisUrl, 'command', {}, redisOptionsOf(config));
+  const redis = await connectRedis(redisTargetOf(config), 'command', {}, redisOptionsOf(config));
   try {
     return await fn({ config, redis, store: new ResultStore(redis, config.prefix) });
   } catch (err) {

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { redisKeys } from '../redis-layout.js';
+import type { RedisClient } from '../interfaces.js';
 
 export const PERMISSION_HINT =
   'the app lacks DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (application permission, with admin consent)';
@@ -12,7 +12,7 @@ export const PERMISSION_HINT =
 export class PermissionBreaker {
   private readonly keys: ReturnType<typeof redisKeys>;
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     readonly threshold = 3,
   ) {

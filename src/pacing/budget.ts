@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { RateLimit } from '../config.js';
 import { redisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
+import type { RedisClient } from '../interfaces.js';
 
 /**
  * The adaptive rate (AIMD). Tuned with test/integration/fleet-pacing.test.ts against the simulator's buckets:
@@ -55,7 +55,7 @@ export class RateBudget {
 
   /** `key` picks which budget: the write budget by default, `redisKeys(prefix).readBudget` for reads (see readBudget()). */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     readonly rate: RateLimit,
     options: { key?: string; clock?: BudgetClock } = {},
@@ -101,6 +101,6 @@ export class RateBudget {
 }
 
 /** The fleet's read budget (SYNC_READ_RATE_LIMIT): the same pacing, its own key, so reads and writes never wait for each other. */
-export function readBudget(redis: Redis, prefix: string, rate: RateLimit): RateBudget {
+export function readBudget(redis: RedisClient, prefix: string, rate: RateLimit): RateBudget {
   return new RateBudget(redis, prefix, rate, { key: redisKeys(prefix).readBudget });
 }

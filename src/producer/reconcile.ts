@@ -1,9 +1,8 @@
-import type { Redis } from 'ioredis';
 import type { SyncConfig } from '../config.js';
 import { compareWithGraph, comparedValues, COMPARED_PROPERTIES } from '../domain/compare.js';
 import { createTokenSource } from '../graph/auth.js';
 import { UserStatusWriter, type ListOptions } from '../graph/client.js';
-import type { ConfigurationType } from '../interfaces.js';
+import type { ConfigurationType, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { PENDING, SnapshotStore, type SnapshotMeta } from '../results/snapshots.js';
@@ -133,7 +132,7 @@ export async function judgeRows(state: GraphState, rows: UnversionedRow[]): Prom
 }
 
 /** Graph's state for one run, read through the fleet's read budget with the configured credentials. */
-export function createGraphState(config: SyncConfig, redis: Redis, options: { fresh?: boolean } = {}): GraphState {
+export function createGraphState(config: SyncConfig, redis: RedisClient, options: { fresh?: boolean } = {}): GraphState {
   const client = new UserStatusWriter(config, createTokenSource(config));
   const pace = pacedReads(readBudget(redis, config.prefix, config.readRateLimit));
   return new GraphState(new SnapshotStore(redis, config.prefix), client, pace, config.snapshotMaxAgeMs, options.fresh === true);

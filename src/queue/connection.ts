@@ -1,7 +1,10 @@
 import { createRequire } from 'node:module';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import type { RedisNode, SyncConfig } from '../config.js';
+import type { RedisClient } from '../interfaces.js';
 import { redactUrl } from '../redact-url.js';
 import { OperatorError } from '../errors.js';
+import { keyPatterns } from '../redis-layout.js';
 
 // ioredis is CommonJS: required, not imported, because Node 20's ESM loader takes ~70 ms more CPU to load it, at every CLI start.
 const ioredis = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
@@ -12,6 +15,32 @@ export class RedisUnavailableError extends OperatorError {
 
 /** Never print a password that is part of REDIS_URL. */
 export const redactRedisUrl = (url: string): string => redactUrl(url, '<invalid REDIS_URL>');
+
+/** Where Redis is: a URL (one Redis, REDIS_URL) or the seed nodes of a Redis Cluster (SYNC_REDIS_CLUSTER). */
+export type RedisTarget = string | readonly RedisNode[];
+
+export function redisTargetOf(config: Pick<SyncConfig, 'redisUrl' | 'redisCluster'>): RedisTarget {
+  return config.redisCluster ?? config.redisUrl;
+}
+
+/** The target as operators name it in messages (a URL without its password, or the cluster's seed nodes). */
+export function describeRedisTarget(target: RedisTarget): string {
+  if (typeof target === 'string') return `Redis at ${redactRedisUrl(target)}`;
+  return `Redis Cluster at ${target.map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(',')}`;
+}
+
+/** Whether a connection is to a Redis Cluster (ioredis sets `isCluster` on its Cluster client). */
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return (redis as { isCluster?: boolean }).isCluster === true;
+}
+
+/**
+ * The servers that hold data: the one Redis, or each master of a cluster. SCAN and INFO answer for one server, so
+ * anything that scans keys or reads memory asks each of these.
+ */
+export function dataNodes(redis: RedisClient): Redis[] {
+  return isCluster(redis) ? redis.nodes('master') : [redis];
+}
 
 /**
  * How a process uses Redis:
@@ -42,6 +71,24 @@ export function isCredentialsError(err: unknown): boolean {
   return /\b(WRONGPASS|NOAUTH)\b|invalid password|invalid username-password/i.test((err as Error)?.message ?? '');
 }
 
+/**
+ * The same three modes on a cluster. ioredis sends each command over the connection of the node that holds its slot,
+ * with that connection's `commandTimeout` and `maxRetriesPerRequest` (redisOptions); the offline queue and
+ * reconnecting are the cluster's own (`enableOfflineQueue`, `clusterRetryStrategy`), so they are set there.
+ */
+export function clusterOptionsFor(mode: RedisMode, options: RedisConnectOptions): ClusterOptions {
+  const { retryStrategy, enableOfflineQueue, ...redisOptions } = optionsFor(mode, options);
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    clusterRetryStrategy: retryStrategy,
+    // A command for a slot whose master just failed waits for the failover this long between tries, not forever.
+    retryDelayOnClusterDown: 300,
+    retryDelayOnFailover: 300,
+    redisOptions: { connectTimeout: 3000, ...redisOptions },
+  };
+}
+
 function optionsFor(mode: RedisMode, options: RedisConnectOptions): RedisOptions {
   const commandTimeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   if (mode === 'command') {
@@ -59,8 +106,16 @@ function optionsFor(mode: RedisMode, options: RedisConnectOptions): RedisOptions
   return { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: (times) => Math.min(times * 200, 2000) };
 }
 
-export async function connectRedis(url: string, mode: RedisMode, extra: RedisOptions = {}, options: RedisConnectOptions = {}): Promise<Redis> {
-  const redis = new ioredis.Redis(url, { lazyConnect: true, connectTimeout: 3000, ...optionsFor(mode, options), ...extra });
+export async function connectRedis(target: RedisTarget, mode: RedisMode, extra: RedisOptions = {}, options: RedisConnectOptions = {}): Promise<RedisClient> {
+  let redis: RedisClient;
+  if (typeof target === 'string') {
+    redis = new ioredis.Redis(target, { lazyConnect: true, connectTimeout: 3000, ...optionsFor(mode, options), ...extra });
+  } else {
+    const clusterOptions = clusterOptionsFor(mode, options);
+    redis = new ioredis.Cluster([...target], { ...clusterOptions, redisOptions: { ...clusterOptions.redisOptions, ...extra } });
+  }
+  const where = describeRedisTarget(target);
+  const credentialsIn = typeof target === 'string' ? 'REDIS_URL' : 'the Redis configuration';
   let lastError: Error | undefined;
   redis.on('error', (err: Error) => {
     // Reported through the failing command or the connect below; ioredis would otherwise print raw errors.
@@ -69,12 +124,12 @@ export async function connectRedis(url: string, mode: RedisMode, extra: RedisOpt
   const fail = (err: Error | undefined): never => {
     redis.disconnect();
     const cause = lastError ?? err;
-    if (isCredentialsError(cause)) throw new RedisUnavailableError(`Redis at ${redactRedisUrl(url)} refused the credentials (check the user and password in REDIS_URL): ${cause?.message}`);
+    if (isCredentialsError(cause)) throw new RedisUnavailableError(`${where} refused the credentials (check the user and password in ${credentialsIn}): ${cause?.message}`);
     // The ready check (INFO) timed out: the port accepts connections but Redis does not answer (SIGSTOP, overload).
     if (isCommandTimeout(cause) || isCommandTimeout(err)) {
-      throw new RedisUnavailableError(`Redis at ${redactRedisUrl(url)} did not answer within ${options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS} ms (SYNC_REDIS_COMMAND_TIMEOUT_MS); it may be stalled or overloaded`);
+      throw new RedisUnavailableError(`${where} did not answer within ${options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS} ms (SYNC_REDIS_COMMAND_TIMEOUT_MS); it may be stalled or overloaded`);
     }
-    throw new RedisUnavailableError(`Redis at ${redactRedisUrl(url)} is unreachable: ${cause?.message ?? 'no answer'}`);
+    throw new RedisUnavailableError(`${where} is unreachable: ${cause?.message ?? 'no answer'}`);
   };
   try {
     await redis.connect();
@@ -120,12 +175,39 @@ export function describeRedisFailure(err: unknown, timeoutMs: number): string | 
   return undefined;
 }
 
-/** Removes every key under a prefix (SCAN, never KEYS, so a busy Redis is not blocked). */
-export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+/**
+ * Every key of a deployment (keyPatterns(): on a cluster, our slot's and each queue's), read with SCAN on every data
+ * node, never KEYS, so a busy Redis is not blocked. Yields batches as SCAN returns them.
+ */
+export async function* scanKeysWithPrefix(redis: RedisClient, prefix: string): AsyncGenerator<string[]> {
+  for (const node of dataNodes(redis)) {
+    for (const pattern of keyPatterns(prefix)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) yield keys;
+      } while (cursor !== '0');
+    }
+  }
+}
+
+/** The hash tag that picks a key's cluster slot (the text in its first `{...}`, if not empty), or the whole key. */
+export function slotTagOf(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** Removes every key under a prefix. A cluster refuses UNLINK of keys in different slots, so keys go per hash tag there. */
+export async function deleteKeysWithPrefix(redis: RedisClient, prefix: string): Promise<void> {
+  for await (const keys of scanKeysWithPrefix(redis, prefix)) {
+    if (!isCluster(redis)) {
+      await redis.unlink(...keys);
+      continue;
+    }
+    const bySlot = new Map<string, string[]>();
+    for (const key of keys) bySlot.set(slotTagOf(key), [...(bySlot.get(slotTagOf(key)) ?? []), key]);
+    await Promise.all([...bySlot.values()].map((group) => redis.unlink(...group)));
+  }
 }

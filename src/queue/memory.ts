@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis';
 import { OperatorError } from '../errors.js';
+import { dataNodes } from './connection.js';
+import type { RedisClient } from '../interfaces.js';
 
 /**
  * Redis runs with `maxmemory-policy noeviction` (docker-compose.yml): when it is full every write fails. Imports and
@@ -58,14 +59,24 @@ export function parseInfoMemory(info: string): RedisMemory {
   return { usedBytes: field('used_memory'), maxBytes: field('maxmemory') };
 }
 
-export async function readRedisMemory(redis: Redis): Promise<RedisMemory> {
-  return parseInfoMemory(await redis.info('memory'));
+/** How full the fullest of `nodes` is, as a share of its maxmemory (0 without a limit). */
+export function fullestNode(memories: readonly RedisMemory[]): RedisMemory {
+  const share = (m: RedisMemory) => (m.maxBytes > 0 ? m.usedBytes / m.maxBytes : 0);
+  return memories.reduce((a, b) => (share(b) > share(a) ? b : a), memories[0] ?? { usedBytes: 0, maxBytes: 0 });
+}
+
+/**
+ * INFO memory of the one Redis, or of every master of a cluster (INFO answers for one node): the fullest master is
+ * what stops queueing, since a master that refuses writes fails whatever lands on its slots.
+ */
+export async function readRedisMemory(redis: RedisClient): Promise<RedisMemory> {
+  return fullestNode(await Promise.all(dataNodes(redis).map(async (node) => parseInfoMemory(await node.info('memory')))));
 }
 
 /** Checked by a producer before each chunk it queues. */
 export class MemoryGuard {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly highWaterPercent = DEFAULT_MEMORY_HIGH_WATER_PERCENT,
   ) {}
 

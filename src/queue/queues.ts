@@ -1,7 +1,6 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { PatchJobData } from '../interfaces.js';
-import { QUEUE_NAMES, jobIdFor } from '../redis-layout.js';
+import type { PatchJobData, RedisClient } from '../interfaces.js';
+import { QUEUE_NAMES, jobIdFor, queuePrefix } from '../redis-layout.js';
 
 /**
  * BullMQ-level retries are the slow outer loop (minutes) for long outages; the job itself retries
@@ -24,8 +23,8 @@ export function patchJob(data: PatchJobData): PatchJob {
   return { name: 'patch', data, opts: data.origin === 'event' ? { jobId, lifo: true } : { jobId } };
 }
 
-export function createPatchQueue(connection: Redis, prefix: string, options: Partial<QueueOptions> = {}): PatchQueue {
-  return new Queue<PatchJobData, unknown, string>(QUEUE_NAMES.patch, { connection, prefix, defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
+export function createPatchQueue(connection: RedisClient, prefix: string, options: Partial<QueueOptions> = {}): PatchQueue {
+  return new Queue<PatchJobData, unknown, string>(QUEUE_NAMES.patch, { connection, prefix: queuePrefix(prefix, QUEUE_NAMES.patch), defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
 }
 
 /**

@@ -1,6 +1,5 @@
 import { RedisConnection } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { DoctorCheck } from '../interfaces.js';
+import type { DoctorCheck, RedisClient } from '../interfaces.js';
 
 /**
  * What `doctor` checks about the Redis a fleet runs on. Reading the facts is one INFO and one TIME
@@ -40,12 +39,12 @@ export function redisFactsFromInfo(info: Record<string, string>): RedisFacts {
   };
 }
 
-export async function readRedisFacts(redis: Redis): Promise<RedisFacts> {
+export async function readRedisFacts(redis: RedisClient): Promise<RedisFacts> {
   return redisFactsFromInfo(parseInfo(await redis.info('everything')));
 }
 
 /** Redis's TIME as epoch ms, with the local clock read halfway through the round trip. */
-export async function readRedisClock(redis: Redis, now: () => number = Date.now): Promise<{ localMs: number; redisMs: number }> {
+export async function readRedisClock(redis: RedisClient, now: () => number = Date.now): Promise<{ localMs: number; redisMs: number }> {
   const before = now();
   const [sec, micro] = await redis.time();
   const after = now();
@@ -112,20 +111,79 @@ export function judgeMemory(usedMemory: number, maxmemory: number): DoctorCheck 
   if (maxmemory <= 0) return ok(name, `${mb(usedMemory)} used; no maxmemory limit, so the machine's memory is the limit`);
   const ratio = usedMemory / maxmemory;
   const detail = `${mb(usedMemory)} used of maxmemory ${mb(maxmemory)} (${Math.round(ratio * 100)} %)`;
-  if (ratio >= 0.95) return { name, result: 'fail', detail: `${detail}: Redis is about to refuse writes, so imports and outcomes would fail`, fix: 'raise maxmemory, or delete old runs and finish or remove queued work before starting a run' };
+  if (ratio >= 0.95) return { name, result: 'fail', detail: `${detail}: RedisClient is about to refuse writes, so imports and outcomes would fail`, fix: 'raise maxmemory, or delete old runs and finish or remove queued work before starting a run' };
   if (ratio >= 0.8) return { name, result: 'warn', detail: `${detail}: a large import may not fit`, fix: 'raise maxmemory, or delete old runs before a large import (a queued row takes about 2 kB)' };
   return ok(name, detail);
 }
 
-export function judgeCluster(clusterEnabled: boolean): DoctorCheck {
-  const name = 'redis.cluster';
-  if (!clusterEnabled) return ok(name, 'not a cluster: every key lives on this one Redis, as the scripts assume');
+/** What CLUSTER INFO says about a cluster as a whole. */
+export interface ClusterFacts {
+  state: string;
+  slotsAssigned: number;
+  slotsOk: number;
+  /** Masters that serve at least one slot (cluster_size). */
+  masters: number;
+}
+
+export const CLUSTER_SLOTS = 16384;
+
+export function clusterFactsFromInfo(info: Record<string, string>): ClusterFacts {
   return {
-    name,
-    result: 'fail',
-    detail: 'this Redis runs in cluster mode, which compliance-sync does not support yet: its scripts touch several keys that a cluster may place on different nodes',
-    fix: 'use a single Redis (with replicas or Sentinel for availability), not Redis Cluster',
+    state: info.cluster_state ?? 'unknown',
+    slotsAssigned: Number(info.cluster_slots_assigned ?? 0),
+    slotsOk: Number(info.cluster_slots_ok ?? 0),
+    masters: Number(info.cluster_size ?? 0),
   };
+}
+
+/**
+ * Whether the Redis that was configured is the kind it is. `cluster` is what CLUSTER INFO said when SYNC_REDIS_CLUSTER
+ * is set (undefined with REDIS_URL): every slot must be served, or rows whose keys hash there would fail.
+ */
+export function judgeCluster(clusterEnabled: boolean, cluster?: ClusterFacts): DoctorCheck {
+  const name = 'redis.cluster';
+  if (cluster === undefined) {
+    if (!clusterEnabled) return ok(name, 'not a cluster: every key lives on this one Redis');
+    return {
+      name,
+      result: 'fail',
+      detail: 'this Redis is a node of a Redis Cluster, but REDIS_URL names one Redis: commands for keys in the slots of other nodes would be refused (MOVED)',
+      fix: 'set SYNC_REDIS_CLUSTER to the cluster\'s nodes (host:port,host:port,...), which replaces REDIS_URL',
+    };
+  }
+  if (!clusterEnabled) {
+    return { name, result: 'fail', detail: 'SYNC_REDIS_CLUSTER is set, but this Redis is not in cluster mode', fix: 'unset SYNC_REDIS_CLUSTER and set REDIS_URL for a single Redis, or name the nodes of a Redis Cluster' };
+  }
+  const served = `${cluster.slotsOk} of ${CLUSTER_SLOTS} slots served by ${cluster.masters} master${cluster.masters === 1 ? '' : 's'}`;
+  if (cluster.state !== 'ok' || cluster.slotsOk < CLUSTER_SLOTS) {
+    return {
+      name,
+      result: 'fail',
+      detail: `cluster_state is ${cluster.state}, ${served}${cluster.slotsAssigned < CLUSTER_SLOTS ? ` (${CLUSTER_SLOTS - cluster.slotsAssigned} slots assigned to no node)` : ''}: keys in the other slots cannot be read or written`,
+      fix: 'bring the failed masters back or fail over to their replicas, and assign every slot (redis-cli --cluster check / --cluster fix)',
+    };
+  }
+  return ok(name, `Redis Cluster, cluster_state ok, ${served}`);
+}
+
+const SEVERITY: Record<DoctorCheck['result'], number> = { ok: 0, warn: 1, fail: 2 };
+
+/**
+ * The checks of every master of a cluster folded into one line per check: the worst node's verdict, naming the
+ * node, so one full or misconfigured master is not hidden by the others.
+ */
+export function worstPerCheck(perNode: readonly { node: string; checks: readonly DoctorCheck[] }[]): DoctorCheck[] {
+  if (perNode.length === 1) return [...perNode[0].checks];
+  const out: DoctorCheck[] = [];
+  for (const [i, check] of (perNode[0]?.checks ?? []).entries()) {
+    let worst = { node: perNode[0].node, check };
+    for (const n of perNode.slice(1)) {
+      const other = n.checks[i];
+      if (other && SEVERITY[other.result] > SEVERITY[worst.check.result]) worst = { node: n.node, check: other };
+    }
+    out.push(worst.check.result === 'ok' ? { ...check, detail: `${perNode.length} masters; ${perNode[0].node}: ${check.detail}` } : { ...worst.check, detail: `master ${worst.node}: ${worst.check.detail}` });
+  }
+  return out;
 }
 
 /** Pacing spans machines (one schedule of send slots in Redis), so clocks must roughly agree. */
@@ -137,7 +195,23 @@ export function judgeClockSkew(localMs: number, redisMs: number, maxSkewMs = 200
   return ok(name, detail);
 }
 
-/** Every Redis judgment for one set of facts, in the order `doctor` prints them. */
+/** The judgments of one server's own settings, in the order `doctor` prints them (then redis.cluster). */
+export function judgeRedisServer(facts: RedisFacts): DoctorCheck[] {
+  return [judgeRedisVersion(facts.version), judgeEvictionPolicy(facts.maxmemoryPolicy), judgeAof(facts.aofEnabled), judgeMemory(facts.usedMemory, facts.maxmemory)];
+}
+
+/** Every Redis judgment for one Redis (REDIS_URL), in the order `doctor` prints them. */
 export function judgeRedis(facts: RedisFacts): DoctorCheck[] {
-  return [judgeRedisVersion(facts.version), judgeEvictionPolicy(facts.maxmemoryPolicy), judgeAof(facts.aofEnabled), judgeMemory(facts.usedMemory, facts.maxmemory), judgeCluster(facts.clusterEnabled)];
+  return [...judgeRedisServer(facts), judgeCluster(facts.clusterEnabled)];
+}
+
+/** Every Redis judgment for a cluster: each master's settings (worst one named), then the cluster's own state. */
+export function judgeRedisCluster(perNode: readonly { node: string; facts: RedisFacts }[], cluster: ClusterFacts): DoctorCheck[] {
+  const servers = worstPerCheck(perNode.map((n) => ({ node: n.node, checks: judgeRedisServer(n.facts) })));
+  return [...servers, judgeCluster(perNode.every((n) => n.facts.clusterEnabled), cluster)];
+}
+
+/** CLUSTER INFO, from any node. */
+export async function readClusterFacts(redis: RedisClient): Promise<ClusterFacts> {
+  return clusterFactsFromInfo(parseInfo(String(await redis.call('CLUSTER', 'INFO'))));
 }

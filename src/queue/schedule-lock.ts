@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { runScript } from '../scripts/index.js';
+import type { RedisClient } from '../interfaces.js';
 
 export interface ScheduleLockOptions {
   ttlMs?: number;
@@ -18,7 +18,7 @@ export interface HeldLock {
  * Takes the per-schedule lock (SET NX PX) and keeps renewing it while held, so a long import keeps it
  * and a dead worker's lock expires after `ttlMs`. Returns undefined when another firing holds it.
  */
-export async function acquireScheduleLock(redis: Redis, key: string, options: ScheduleLockOptions = {}): Promise<HeldLock | undefined> {
+export async function acquireScheduleLock(redis: RedisClient, key: string, options: ScheduleLockOptions = {}): Promise<HeldLock | undefined> {
   const ttlMs = options.ttlMs ?? 30_000;
   const token = `${process.pid}-${randomBytes(8).toString('hex')}`;
   if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;

@@ -1,8 +1,8 @@
 import { defaultRepeatStrategy, Queue, type JobSchedulerJson, type JobSchedulerTemplateOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { QUEUE_NAMES } from '../redis-layout.js';
+import { QUEUE_NAMES, queuePrefix } from '../redis-layout.js';
 import { redactPostgresUrl } from '../sources/postgres.js';
 import { EXIT, OperatorError } from '../errors.js';
+import type { RedisClient } from '../interfaces.js';
 
 /** Where a schedule reads from: new files of a drop folder, or one query per firing. */
 export type ScheduleSource = { kind: 'dir'; dir: string } | { kind: 'postgres'; url: string; query: string };
@@ -71,8 +71,8 @@ const TEMPLATE_OPTIONS: JobSchedulerTemplateOptions = {
   removeOnFail: { count: 500 },
 };
 
-export function createScheduleQueue(connection: Redis, prefix: string): ScheduleQueue {
-  return new Queue<ScheduledImportJobData, unknown, string>(QUEUE_NAMES.scheduledImport, { connection, prefix });
+export function createScheduleQueue(connection: RedisClient, prefix: string): ScheduleQueue {
+  return new Queue<ScheduledImportJobData, unknown, string>(QUEUE_NAMES.scheduledImport, { connection, prefix: queuePrefix(prefix, QUEUE_NAMES.scheduledImport) });
 }
 
 export function checkScheduleName(name: string): string {

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { UserStatusProperties } from '../interfaces.js';
+import type { RedisClient, UserStatusProperties } from '../interfaces.js';
 import { redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 
@@ -28,7 +27,7 @@ export interface VerifyCounts {
 export class DriftStore {
   private readonly keys: RedisKeys;
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
   ) {
     this.keys = redisKeys(prefix);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { redisKeys, type RedisKeys } from '../redis-layout.js';
+import type { RedisClient } from '../interfaces.js';
 
 /** What is known about one configuration's snapshot. `missing` holds Graph's 404 message when it does not exist. */
 export interface SnapshotMeta {
@@ -28,7 +28,7 @@ const MISSING = '/missing';
 export class SnapshotStore {
   private readonly keys: RedisKeys;
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
   ) {
     this.keys = redisKeys(prefix);
@@ -78,7 +78,7 @@ export class SnapshotStore {
 export class SnapshotWriter {
   private readonly tempKey: string;
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     private readonly readAt: number,
     private readonly maxAgeMs: number,

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import type { Redis } from 'ioredis';
-import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord } from '../interfaces.js';
+import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord, type RedisClient } from '../interfaces.js';
 import { QUEUE_NAMES, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
@@ -193,7 +192,7 @@ export class ResultStore {
   readonly keys: RedisKeys;
   readonly runRetentionMs: number;
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
     options: { runRetentionMs?: number } = {},
   ) {
@@ -272,7 +271,7 @@ export class ResultStore {
 
   /**
    * Admits a batch in one script call, which also takes the batch's arrival numbers (so no round trip precedes it).
-   * Not awaiting it before sending more is safe: Redis runs commands of one connection in the order they were sent.
+   * Not awaiting it before sending more is safe: RedisClient runs commands of one connection in the order they were sent.
    */
   async admitRows(runId: string, full: boolean, rows: AdmitRow[], mode: 'write' | 'dry' = 'write'): Promise<AdmitResult> {
     const args = new Array<string | number>(7 + rows.length * 7);
@@ -400,7 +399,7 @@ export class ResultStore {
       const keyless = rows.filter((r): r is RowResult => r !== undefined && r.key === undefined && (!states || states.includes(r.state)));
       if (keyless.length > 0) {
         const pipeline = this.redis.pipeline();
-        for (const r of keyless) pipeline.hget(`${this.keys.prefix}:${QUEUE_NAMES.patch}:${jobIdFor(runId, r.line, r.generation ?? 0)}`, 'data');
+        for (const r of keyless) pipeline.hget(this.keys.job(QUEUE_NAMES.patch, jobIdFor(runId, r.line, r.generation ?? 0)), 'data');
         const datas = (await pipeline.exec()) ?? [];
         keyless.forEach((r, i) => {
           const data = datas[i]?.[1] as string | null | undefined;

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../interfaces.js';
 
 /**
  * Every Lua script of the project lives in this folder, named as BullMQ names its commands:
@@ -59,7 +59,7 @@ export function scriptSource(name: ScriptName): ScriptSource {
 type ScriptCommand = (...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
 /** Runs a script with exactly the keys its file name declares (a wrong count is a bug, caught before Redis sees it). */
-export function runScript(redis: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export function runScript(redis: RedisClient, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   const script = scriptSource(name);
   if (keys.length !== script.numberOfKeys) throw new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
   const commands = redis as unknown as Record<string, ScriptCommand | undefined>;

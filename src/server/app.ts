@@ -1,13 +1,11 @@
-import { Queue } from 'bullmq';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { STATUS_CODES } from 'node:http';
 import type { SyncConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { PermissionBreaker } from '../pacing/breaker.js';
 import { createPatchQueue } from '../queue/queues.js';
-import { QUEUE_NAMES } from '../redis-layout.js';
-import { describeRedisFailure } from '../queue/connection.js';
+import { createScheduleQueue } from '../queue/schedules.js';
+import { dataNodes, describeRedisFailure } from '../queue/connection.js';
 import { ResultStore } from '../results/store.js';
 import { MemoryGuard } from '../queue/memory.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
@@ -16,11 +14,12 @@ import { registerDashboard } from './dashboard.js';
 import { registerIngestRoutes } from './ingest.js';
 import { createServerMetrics } from './metrics.js';
 import { registerRunsApi } from './runs-api.js';
+import type { RedisClient } from '../interfaces.js';
 
 export interface ServerOptions {
   config: SyncConfig;
   /** A long-lived connection the caller owns (and closes after the server). */
-  redis: Redis;
+  redis: RedisClient;
   /** The project's pino logger, so the server's lines carry the same redaction of secrets. */
   logger: Logger;
   tokens: ApiTokens;
@@ -40,11 +39,12 @@ export function pathOf(url: string): string {
   return q === -1 ? url : `${url.slice(0, q)}?[query removed]`;
 }
 
-async function redisAnswers(redis: Redis): Promise<boolean> {
+/** Every data node answers (on a cluster, each master: a PING to the cluster would reach one node at random). */
+async function redisAnswers(redis: RedisClient): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), READY_PING_TIMEOUT_MS)));
-  const ping = redis.ping().then(
-    (answer) => answer === 'PONG',
+  const ping = Promise.all(dataNodes(redis).map((node) => node.ping())).then(
+    (answers) => answers.every((a) => a === 'PONG'),
     () => false,
   );
   const ok = await Promise.race([ping, timeout]);
@@ -64,7 +64,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const { config, redis, tokens } = options;
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const patchQueue = createPatchQueue(redis, config.prefix);
-  const importQueue = new Queue(QUEUE_NAMES.scheduledImport, { connection: redis, prefix: config.prefix });
+  const importQueue = createScheduleQueue(redis, config.prefix);
   const breaker = new PermissionBreaker(redis, config.prefix);
   const metrics = createServerMetrics({ store, queue: patchQueue, breaker, redis, prefix: config.prefix, rateLimit: config.rateLimit });
 
@@ -107,7 +107,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const redisFailure = describeRedisFailure(error, config.redisCommandTimeoutMs);
     if (redisFailure) {
-      request.log.warn({ err: error.message }, 'request refused: Redis unavailable');
+      request.log.warn({ err: error.message }, 'request refused: RedisClient unavailable');
       return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: redisFailure });
     }
     const status = error.statusCode ?? 500;

@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { RateLimit } from '../config.js';
-import { ROW_STATES, type RunState } from '../interfaces.js';
+import { ROW_STATES, type RunState, type RedisClient } from '../interfaces.js';
 import type { PermissionBreaker } from '../pacing/breaker.js';
 import { queueDepth, type PatchQueue } from '../queue/queues.js';
 import { redisKeys } from '../redis-layout.js';
@@ -11,7 +10,7 @@ export interface ServerMetricsOptions {
   store: ResultStore;
   queue: PatchQueue;
   breaker: PermissionBreaker;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   rateLimit: RateLimit;
 }

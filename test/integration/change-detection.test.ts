@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { HEADER, lastJsonLine, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, notOnCluster, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import type { RunStatus } from '../../src/interfaces.js';
 
@@ -192,7 +192,7 @@ describe('newest wins', () => {
   });
 });
 
-describe('resumable import', () => {
+describe('resumable import', notOnCluster('6,000 PATCHes through the admission scripts the other scenarios run; too slow for the cluster budget'), () => {
   it('an interrupted import, rerun with the same run id, ends with the same totals as an uninterrupted one', async () => {
     const t = await startTestEnv('resume');
     try {
@@ -240,7 +240,7 @@ describe('resumable import', () => {
   });
 });
 
-describe('PostgreSQL source', () => {
+describe('PostgreSQL source', notOnCluster('another source of the same rows; nothing on the Redis side differs from CSV'), () => {
   const table = `csync_test_${process.pid}_${Date.now()}`;
   const url = 'postgres://postgres@127.0.0.1:5432/test';
   let db: pg.Client;

@@ -168,7 +168,7 @@ describe('doctor', { concurrency: 1 }, () => {
     }
   });
 
-  it('fails a Redis Cluster node, which compliance-sync does not support', async () => {
+  it('fails a Redis Cluster node named by REDIS_URL, pointing to SYNC_REDIS_CLUSTER', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'csync-doctor-cluster-'));
     const cluster = await PrivateRedis.start({ args: [...GOOD_REDIS, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] });
     servers.push(cluster);
@@ -176,6 +176,7 @@ describe('doctor', { concurrency: 1 }, () => {
       const { code, checks } = await doctor(demoEnv(cluster.url));
       assert.equal(code, 1);
       assert.deepEqual(failures(checks), ['redis.cluster']);
+      assert.match(find(checks, 'redis.cluster').fix, /SYNC_REDIS_CLUSTER/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Redis } from 'ioredis';
-import type { RowResult, RunStatus } from '../../src/interfaces.js';
+import type { RedisClient, RowResult, RunStatus } from '../../src/interfaces.js';
 import { importRun } from '../../src/producer/import-run.js';
 import { createPatchQueue } from '../../src/queue/queues.js';
 import { redisKeys } from '../../src/redis-layout.js';
@@ -16,7 +15,7 @@ import { readCsv } from '../../src/sources/csv.js';
 import { HEADER, simKey, validRows } from '../support/harness.js';
 
 /** Validates and queues `count` rows built by validRows (CSV line n + 2 is row n), returning the run id. */
-export async function queueRows(redis: Redis, prefix: string, count: number, options: { configs?: number } = {}): Promise<string> {
+export async function queueRows(redis: RedisClient, prefix: string, count: number, options: { configs?: number } = {}): Promise<string> {
   const runId = `fleet-${randomBytes(4).toString('hex')}`;
   const csv = [HEADER, ...validRows(count, options)].join('\n') + '\n';
   const queue = createPatchQueue(redis, prefix);
@@ -29,7 +28,7 @@ export async function queueRows(redis: Redis, prefix: string, count: number, opt
   return runId;
 }
 
-export async function rowsOf(redis: Redis, prefix: string, runId: string): Promise<Map<number, RowResult>> {
+export async function rowsOf(redis: RedisClient, prefix: string, runId: string): Promise<Map<number, RowResult>> {
   const all = await redis.hgetall(redisKeys(prefix).rows(runId));
   return new Map(Object.entries(all).map(([line, text]) => [Number(line), parseRow(text, Number(line))]));
 }
@@ -38,7 +37,7 @@ export async function rowsOf(redis: Redis, prefix: string, runId: string): Promi
  * The run's counters, its row hash (one entry per line, each `succeeded`) and the simulator's store
  * (one object per row, holding the row's values) must all agree.
  */
-export async function assertAllSucceededOnce(redis: Redis, prefix: string, sim: GraphSimulator, runId: string, status: RunStatus, count: number): Promise<void> {
+export async function assertAllSucceededOnce(redis: RedisClient, prefix: string, sim: GraphSimulator, runId: string, status: RunStatus, count: number): Promise<void> {
   assert.equal(status.state, 'completed', JSON.stringify(status));
   assert.equal(status.succeeded, count);
   assert.equal(status.failed, 0);

@@ -4,11 +4,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { loadConfig, type SyncConfig } from '../../src/config.js';
-import type { RunStatus } from '../../src/interfaces.js';
+import type { RedisClient, RunStatus } from '../../src/interfaces.js';
 import { createLogger } from '../../src/logger.js';
-import { deleteKeysWithPrefix } from '../../src/queue/connection.js';
+import { deleteKeysWithPrefix, scanKeysWithPrefix } from '../../src/queue/connection.js';
 import { startPatchWorker, type PatchWorker, type PatchWorkerOptions } from '../../jobs/patch-worker.js';
 import { startSimulator, type GraphSimulator, type SimulatorOptions } from '../../src/simulator/index.js';
 
@@ -22,15 +22,37 @@ export const CLI = join(REPO_ROOT, 'src/cli/index.ts');
 export const BIN = join(REPO_ROOT, 'bin/compliance-sync.js');
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/**
+ * Set (to SYNC_REDIS_CLUSTER's form, host:port,...) by test/integration/cluster.test.ts before it loads other test
+ * files: startTestEnv then runs their scenarios on that Redis Cluster instead of the shared Redis.
+ */
+export const testCluster = (): string | undefined => process.env.TEST_REDIS_CLUSTER || undefined;
+
+/**
+ * Options for describe()/it() of a scenario that test/integration/cluster.test.ts leaves out (its CI budget is tight):
+ * one that exercises nothing a cluster changes (parsing, usage, another source), or repeats at great length what the
+ * scenarios it keeps already cover. It still runs, on the single Redis, in its own file.
+ */
+export function notOnCluster(why: string): { skip?: string } {
+  return testCluster() ? { skip: `left out on the cluster: ${why}` } : {};
+}
+
+/** A client for the Redis a config names (the cluster, when SYNC_REDIS_CLUSTER is set), as tests use it. */
+export function testRedis(config: Pick<SyncConfig, 'redisUrl' | 'redisCluster'>): RedisClient {
+  if (config.redisCluster) return new Cluster(config.redisCluster, { redisOptions: { maxRetriesPerRequest: null } });
+  return new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+}
+
 /** Every test gets its own key prefix on the shared Redis, so tests never see each other's queues or runs. */
 export function uniquePrefix(name: string): string {
   return `test-${name}-${randomBytes(4).toString('hex')}`;
 }
 
 export interface TestEnv {
+  /** The prefix of the test's keys: SYNC_PREFIX, or on a cluster that name in braces (config.prefix). */
   prefix: string;
   sim: GraphSimulator;
-  redis: Redis;
+  redis: RedisClient;
   env: Record<string, string>;
   config: SyncConfig;
   dir: string;
@@ -40,11 +62,13 @@ export interface TestEnv {
 /** A simulator with no budget by default (tests opt in), a private prefix, and a temp folder. */
 export async function startTestEnv(name: string, options: { sim?: SimulatorOptions; env?: Record<string, string>; redisUrl?: string } = {}): Promise<TestEnv> {
   const sim = await startSimulator({ budget: false, ...options.sim });
-  const prefix = uniquePrefix(name);
   const redisUrl = options.redisUrl ?? REDIS_URL;
+  // A test that names its own Redis (options.redisUrl) keeps it; the others follow TEST_REDIS_CLUSTER.
+  const cluster = options.redisUrl === undefined ? testCluster() : undefined;
   const env: Record<string, string> = {
     REDIS_URL: redisUrl,
-    SYNC_PREFIX: prefix,
+    ...(cluster ? { SYNC_REDIS_CLUSTER: cluster } : {}),
+    SYNC_PREFIX: uniquePrefix(name),
     GRAPH_BASE_URL: sim.url,
     GRAPH_ACCESS_TOKEN: 'sim-token',
     SYNC_RATE_LIMIT: '1000/s',
@@ -52,7 +76,8 @@ export async function startTestEnv(name: string, options: { sim?: SimulatorOptio
     ...options.env,
   };
   const config = loadConfig({ ...env });
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const prefix = config.prefix;
+  const redis = testRedis(config);
   const dir = await mkdtemp(join(tmpdir(), `csync-${name}-`));
   return {
     prefix,
@@ -100,7 +125,7 @@ export function spawnWorker(env: Record<string, string>, args: string[] = []): C
 
 export async function startInProcessWorker(t: TestEnv, options: Partial<PatchWorkerOptions> = {}, configOverrides: Record<string, string> = {}): Promise<PatchWorker> {
   const config = loadConfig({ ...t.env, ...configOverrides });
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const redis = testRedis(config);
   const worker = await startPatchWorker(config, redis, createLogger('silent'), { concurrency: 10, ...options });
   const close = worker.close.bind(worker);
   worker.close = async (deadline?: number) => {
@@ -113,7 +138,7 @@ export async function startInProcessWorker(t: TestEnv, options: Partial<PatchWor
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until a run is no longer `running` (or the predicate holds), failing loudly on timeout. */
-export async function waitForRun(redis: Redis, prefix: string, runId: string, timeoutMs = 60_000, until: (s: RunStatus) => boolean = (s) => s.state !== 'running'): Promise<RunStatus> {
+export async function waitForRun(redis: RedisClient, prefix: string, runId: string, timeoutMs = 60_000, until: (s: RunStatus) => boolean = (s) => s.state !== 'running'): Promise<RunStatus> {
   const { ResultStore } = await import('../../src/results/store.js');
   const store = new ResultStore(redis, prefix);
   const deadline = Date.now() + timeoutMs;
@@ -153,11 +178,6 @@ export function simKey(i: number, configs = 7): string {
 /** Every key under the test's prefix (SCAN), to prove that a refused command or request left nothing behind. */
 export async function keysOf(t: Pick<TestEnv, 'redis' | 'prefix'>): Promise<string[]> {
   const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await t.redis.scan(cursor, 'MATCH', `${t.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
+  for await (const batch of scanKeysWithPrefix(t.redis, t.prefix)) keys.push(...batch);
   return keys.sort();
 }

@@ -1,12 +1,11 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 import { buildServer } from '../../src/server/app.js';
 import { ApiTokens } from '../../src/server/auth.js';
-import type { TestEnv } from './harness.js';
+import { testRedis, type TestEnv } from './harness.js';
 
 export const API_TOKEN = 'test-token-0123456789abcdef';
 export const OTHER_TOKEN = 'second-token-fedcba9876543210';
@@ -29,7 +28,7 @@ export interface TestServer {
 /** The real HTTP server on a free port, with its own Redis connection, against a test env's prefix. */
 export async function startTestServer(t: TestEnv, options: { alerts?: RunAlerts; tokens?: string[]; env?: Record<string, string>; now?: () => number } = {}): Promise<TestServer> {
   const config = options.env ? loadConfig({ ...t.env, ...options.env }) : t.config;
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const redis = testRedis(config);
   const app = await buildServer({ config, redis, logger: createLogger('silent'), tokens: new ApiTokens(options.tokens ?? [API_TOKEN, OTHER_TOKEN]), alerts: options.alerts, now: options.now });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {

@@ -63,7 +63,7 @@ describe('doctor: Redis judgments', () => {
     assert.match(judgeMemory(95 * MB, 100 * MB).detail, /95\.0 MB used of maxmemory 100\.0 MB \(95 %\)/);
   });
 
-  it('fails a Redis Cluster, which the multi-key scripts do not support', () => {
+  it('fails a Redis Cluster node named by REDIS_URL (SYNC_REDIS_CLUSTER is how a cluster is used)', () => {
     assert.equal(judgeCluster(false).result, 'ok');
     assert.equal(judgeCluster(true).result, 'fail');
   });
