@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// `npm test`: every test file under test/unit and test/integration, through node:test with tsx.
+//
+// Most files spend their time waiting (on Redis, the simulator, child processes, timeouts), so they run
+// TEST_CONCURRENCY files at a time (default 2, one per core here). The files below measure the fleet's pacing against
+// the wall clock (requests per second, 429 shares, deadlines of several worker processes); a busy neighbour would skew
+// exactly what they measure, so they run afterwards, one at a time, on an otherwise idle machine.
+//
+// `npm test -- <files>` runs only those files (same split). Exit code: 0 when every file passed, else 1.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ALONE = new Set(['test/integration/fleet-pacing.test.ts', 'test/integration/fleet-failures.test.ts', 'test/integration/fleet-crash.test.ts']);
+
+const listed = (dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
+const files = process.argv.length > 2 ? process.argv.slice(2) : [...listed('test/unit'), ...listed('test/integration')];
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error(`TEST_CONCURRENCY must be a positive integer, got ${process.env.TEST_CONCURRENCY}`);
+  process.exit(2);
+}
+
+function run(group, filesOfGroup, perGroupConcurrency) {
+  if (filesOfGroup.length === 0) return 0;
+  console.log(`# ${group}: ${filesOfGroup.length} file(s), ${perGroupConcurrency} at a time`);
+  const args = ['--import', 'tsx', '--test', `--test-concurrency=${perGroupConcurrency}`, '--test-timeout=180000', ...filesOfGroup];
+  const { status, signal } = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  return signal ? 1 : (status ?? 1);
+}
+
+const shared = run('tests that share the machine', files.filter((f) => !ALONE.has(f)), concurrency);
+const alone = run('fleet pacing tests, one at a time', files.filter((f) => ALONE.has(f)), 1);
+process.exit(shared === 0 && alone === 0 ? 0 : 1);
