@@ -37,6 +37,8 @@ export interface UserStatusProperties {
 
 /** A validated row: where to write and what to write. */
 export interface UserStatusRecord {
+  /** The tenant (lower-case GUID of SYNC_TENANTS_FILE); absent for the default tenant. Never sent to Graph. */
+  tenantId?: string;
   configurationType: ConfigurationType;
   configurationId: string;
   userStatusId: string;
@@ -80,6 +82,8 @@ export interface PatchJobData {
 export interface RowResult {
   line: number;
   key: string;
+  /** A waiting row of a tenant of SYNC_TENANTS_FILE: whose queue holds its job (the key names the tenant too). */
+  tenantId?: string;
   state: RowState;
   httpStatus?: number;
   attempts?: number;

@@ -116,6 +116,43 @@
  *
  * Multi-key scripts touch keys they compute from the prefix; this layout assumes one Redis, not a Cluster.
  */
+/**
+ * Tenants (SYNC_TENANTS_FILE). The default tenant ('' here: rows without tenantId, described by the environment
+ * variables) keeps every key and queue above exactly as a single-tenant deployment has them. Every other tenant T
+ * (a lower-case GUID) gets its own:
+ *   queue patch-user-status-T   (BullMQ keys `P:patch-user-status-T:*`), the same payload; its rows' record carries tenantId
+ *   P:tenant:T:budget           HASH   as P:budget, T's write budget (the tenant's rateLimit, default SYNC_RATE_LIMIT)
+ *   P:tenant:T:budget:read      HASH   as P:budget:read, T's read budget
+ *   P:tenant:T:breaker          HASH   as P:breaker, T's 403 breaker: it sets `blocked` on T's budget and pauses T's queue only
+ *   P:snapshot:T/{configurationType}/{configurationId}   as P:snapshot:..., Graph's state of T's configuration
+ * Change detection: T's rows have the key "T/<configurationType>/<configurationId>/<userStatusId>" (tenantRecordKey), so
+ * P:latest, P:fingerprints and P:lock:{key} never mix two tenants' objects that share ids. A queued row of T is stored
+ * as "q|<generation>|T" in its run's rows hash (so its job is found in T's queue).
+ */
+export const DEFAULT_TENANT = '';
+
+/** The BullMQ queue of a tenant's rows: `patch-user-status` for the default tenant. */
+export function patchQueueName(tenant: string): string {
+  return tenant === DEFAULT_TENANT ? QUEUE_NAMES.patch : `${QUEUE_NAMES.patch}-${tenant}`;
+}
+
+/** A row's change-detection key (`<type>/<configurationId>/<userStatusId>`), qualified by its tenant unless default. */
+export function tenantRecordKey(tenant: string, key: string): string {
+  return tenant === DEFAULT_TENANT ? key : `${tenant}/${key}`;
+}
+
+/** The tenant of a change-detection key: a default tenant's key has three `/`-separated parts, another tenant's four. */
+export function tenantOfRecordKey(key: string): string {
+  const parts = key.split('/');
+  return parts.length === 4 ? parts[0] : DEFAULT_TENANT;
+}
+
+/** The key without its tenant (what Graph's path is built from). */
+export function untenantedRecordKey(key: string): string {
+  const parts = key.split('/');
+  return parts.length === 4 ? parts.slice(1).join('/') : key;
+}
+
 export const QUEUE_NAMES = {
   patch: 'patch-user-status',
   scheduledImport: 'scheduled-import',
@@ -148,6 +185,12 @@ export function redisKeys(prefix: string) {
     drift: (runId: string) => `${prefix}:run:${runId}:drift`,
     breaker: `${prefix}:breaker`,
     scheduleLock: (scheduleName: string) => `${prefix}:schedule-lock:${scheduleName}`,
+    budgetOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:budget` : `${prefix}:tenant:${tenant}:budget`),
+    readBudgetOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:budget:read` : `${prefix}:tenant:${tenant}:budget:read`),
+    breakerOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:breaker` : `${prefix}:tenant:${tenant}:breaker`),
+    snapshotOf: (tenant: string, configKey: string) => `${prefix}:snapshot:${tenantRecordKey(tenant, configKey)}`,
+    /** The hash of a BullMQ job of a tenant's patch queue (its `data` field holds the PatchJobData). */
+    patchJob: (tenant: string, jobId: string) => `${prefix}:${patchQueueName(tenant)}:${jobId}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -6,6 +6,7 @@ import { dryRun } from '../producer/dry-run.js';
 import { importRun } from '../producer/import-run.js';
 import { createGraphState } from '../producer/reconcile.js';
 import { RowChecker } from '../producer/validate-rows.js';
+import { tenantDirectory } from '../config.js';
 import { MemoryGuard, RedisOutOfMemoryError } from '../queue/memory.js';
 import { detectFormat, openInput, readRows, SourceError } from '../sources/index.js';
 import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
@@ -102,7 +103,7 @@ another input.
     // with it; under GRAPH_API_VERSION=v1.0 it rejects iosLobAppProvisioningConfiguration rows.
     let checker: RowChecker;
     try {
-      checker = new RowChecker(renames, onUnknownColumn, { apiVersion: config.apiVersion });
+      checker = new RowChecker(renames, onUnknownColumn, { apiVersion: config.apiVersion, tenants: tenantDirectory(config) });
     } catch (err) {
       if (err instanceof ColumnError) throw new OperatorError(err.message, EXIT.usage);
       throw err;

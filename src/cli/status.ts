@@ -1,7 +1,19 @@
 import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
 import { OperatorError, EXIT } from '../errors.js';
+import { PermissionBreaker } from '../pacing/breaker.js';
+import { DEFAULT_TENANT } from '../redis-layout.js';
 import { checkRunId, printJson, withStore } from './shared.js';
+
+/** The name `status` gives the default tenant (rows without tenantId) in byTenant and blockedTenants. */
+const DEFAULT_TENANT_LABEL = 'default';
+const label = (tenant: string) => (tenant === DEFAULT_TENANT ? DEFAULT_TENANT_LABEL : tenant);
+
+export interface BlockedTenant {
+  tenant: string;
+  reason: string;
+  trippedAt?: number;
+}
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -25,13 +37,33 @@ export const statusCommand = new Command('status')
     `
 --json fields: runId, state (running | completed | completed_with_errors | blocked), total, rejected, pending, succeeded, failed,
 unchanged, superseded, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, source, blockedReason?,
-throttledCount, throttledMs. Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
+throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<row state>: count}}: with SYNC_TENANTS_FILE the run's rows
+are read to count them), blockedTenants ([{tenant, reason, trippedAt}]: tenants whose permission breaker holds their rows,
+fleet-wide; \`resume <runId>\` resumes them). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
-    await withStore(async ({ store }) => {
+    await withStore(async ({ config, redis, store }) => {
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
-      if (flags.json) printJson(status);
-      else process.stdout.write(`${formatStatus(status)}\n`);
+      const tenants = [DEFAULT_TENANT, ...config.tenants.map((t) => t.tenantId)];
+      const blockedTenants: BlockedTenant[] = [];
+      for (const tenant of tenants) {
+        const breaker = await new PermissionBreaker(redis, config.prefix, 3, tenant).state();
+        if (breaker.tripped) blockedTenants.push({ tenant: label(tenant), reason: breaker.reason ?? 'blocked', ...(breaker.trippedAt ? { trippedAt: breaker.trippedAt } : {}) });
+      }
+      // Without a tenants file every row is the default tenant's: its counts are the run's, no pass over the rows.
+      const byTenant: Record<string, Record<string, number>> =
+        config.tenants.length === 0
+          ? { [DEFAULT_TENANT_LABEL]: { rejected: status.rejected, queued: status.pending, succeeded: status.succeeded, failed: status.failed, unchanged: status.unchanged, superseded: status.superseded } }
+          : Object.fromEntries(Object.entries(await store.countByTenant(runId)).map(([tenant, counts]) => [label(tenant), counts as Record<string, number>]));
+      if (flags.json) printJson({ ...status, byTenant, blockedTenants });
+      else {
+        const lines = [formatStatus(status)];
+        if (config.tenants.length > 0) {
+          for (const [tenant, counts] of Object.entries(byTenant)) lines.push(`  tenant ${tenant}: ${Object.entries(counts).map(([state, n]) => `${state} ${n}`).join('  ')}`);
+        }
+        for (const b of blockedTenants) lines.push(`  tenant ${b.tenant} blocked: ${b.reason} (compliance-sync resume <runId> once the permission is granted)`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
     });
   });

@@ -71,14 +71,13 @@ export const workerCommand = new Command('worker')
       if ((await running.isIdle()) && ((await started.imports?.isIdle()) ?? true)) idleReadings++;
       else idleReadings = 0;
       if (idleReadings >= 2) break;
-      const breaker = await running.breaker.state();
-      if (breaker.tripped && (await running.queue.isPaused())) {
-        const active = (await running.queue.getJobCounts('active')).active ?? 0;
-        if (active === 0) {
-          process.stderr.write(`blocked: ${breaker.reason}\nGrant the permission, then run: compliance-sync resume <runId>\n`);
-          await stop('blocked');
-          process.exit(EXIT.blocked);
-        }
+      // Blocked: every tenant with rows left is held by its permission breaker (the others are done).
+      const progress = await running.progress();
+      if (progress.kind === 'blocked') {
+        const lines = progress.reasons.map((r) => `blocked: ${r.tenant === '' ? '' : `tenant ${r.tenant}: `}${r.reason}\n`).join('');
+        process.stderr.write(`${lines}Grant the permission, then run: compliance-sync resume <runId>\n`);
+        await stop('blocked');
+        process.exit(EXIT.blocked);
       }
     }
     await stop('idle');

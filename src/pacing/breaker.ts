@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { redisKeys } from '../redis-layout.js';
+import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
 
 export const PERMISSION_HINT =
   'the app lacks DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (application permission, with admin consent)';
@@ -10,13 +10,16 @@ export const PERMISSION_HINT =
  * reservation, and checked again by requests already holding a slot) instead of burning through the backlog.
  */
 export class PermissionBreaker {
-  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly keys: { breaker: string; budget: string };
+  /** `tenant`: whose breaker (each tenant's 403s block only that tenant's budget and queue); the default tenant's is P:breaker. */
   constructor(
     private readonly redis: Redis,
     prefix: string,
     readonly threshold = 3,
+    readonly tenant: string = DEFAULT_TENANT,
   ) {
-    this.keys = redisKeys(prefix);
+    const keys = redisKeys(prefix);
+    this.keys = { breaker: keys.breakerOf(tenant), budget: keys.budgetOf(tenant) };
   }
 
   /** Returns true when this 403 tripped the breaker. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord } from '../interfaces.js';
-import { QUEUE_NAMES, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, type RedisKeys } from '../redis-layout.js';
+import { DEFAULT_TENANT, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, tenantOfRecordKey, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
 import { buildTimeline, timelineBucket, type Timeline } from './timeline.js';
@@ -174,7 +174,10 @@ export function decodeChunkKeys(blob: Buffer): Map<number, string> {
 
 /** A stored row (src/redis-layout.ts): "q|<generation>" for a waiting row (its key and version are in its job), else JSON. */
 export function parseRow(text: string, line: number): RowResult {
-  if (text.startsWith('q|')) return { line, state: 'queued', generation: Number(text.slice(2)) } as RowResult;
+  if (text.startsWith('q|')) {
+    const [, generation, tenant] = text.split('|');
+    return { line, key: undefined as unknown as string, state: 'queued', generation: Number(generation), ...(tenant ? { tenantId: tenant } : {}) };
+  }
   const row = JSON.parse(text) as RowResult;
   row.line ??= line;
   return row;
@@ -398,7 +401,7 @@ export class ResultStore {
       const keyless = rows.filter((r): r is RowResult => r !== undefined && r.key === undefined && (!states || states.includes(r.state)));
       if (keyless.length > 0) {
         const pipeline = this.redis.pipeline();
-        for (const r of keyless) pipeline.hget(`${this.keys.prefix}:${QUEUE_NAMES.patch}:${jobIdFor(runId, r.line, r.generation ?? 0)}`, 'data');
+        for (const r of keyless) pipeline.hget(this.keys.patchJob(r.tenantId ?? DEFAULT_TENANT, jobIdFor(runId, r.line, r.generation ?? 0)), 'data');
         const datas = (await pipeline.exec()) ?? [];
         keyless.forEach((r, i) => {
           const data = datas[i]?.[1] as string | null | undefined;
@@ -501,6 +504,20 @@ export class ResultStore {
     if (!isValidRunId(runId)) return undefined;
     const h = await this.redis.hgetall(this.keys.run(runId));
     return Object.keys(h).length === 0 ? undefined : toStatus(runId, h);
+  }
+
+  /**
+   * A run's rows counted per tenant ('' = default) and state, by reading them (each row's key names its tenant):
+   * this costs a pass over the run, so it is only asked for when a tenants file is in use.
+   */
+  async countByTenant(runId: string): Promise<Record<string, Partial<Record<RowState, number>>>> {
+    const out: Record<string, Partial<Record<RowState, number>>> = {};
+    for await (const row of this.iterateRows(runId)) {
+      const tenant = row.tenantId ?? tenantOfRecordKey(row.key);
+      const counts = (out[tenant] ??= {});
+      counts[row.state] = (counts[row.state] ?? 0) + 1;
+    }
+    return out;
   }
 
   async listRuns(limit = 50): Promise<RunStatus[]> {
