@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PatchJobData } from '../interfaces.js';
-import { DEFAULT_TENANT, QUEUE_NAMES, jobIdFor, patchQueueName } from '../redis-layout.js';
+import { DEFAULT_TENANT, jobIdFor, patchQueueName } from '../redis-layout.js';
 
 /**
  * BullMQ-level retries are the slow outer loop (minutes) for long outages; the job itself retries
