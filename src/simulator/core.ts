@@ -175,7 +175,11 @@ export class SimulatorCore {
     }
 
     const auth = authorize(token, this.opts.tokens, isPatch);
-    if (!auth.ok) return this.error(ex, auth.status, auth.code, auth.message);
+    if (!auth.ok) {
+      // A 403 still knows whose token it was: the request log shows which tenant and app were refused.
+      if (auth.grant) ex.grant = auth.grant;
+      return this.error(ex, auth.status, auth.code, auth.message);
+    }
     ex.grant = auth.grant;
 
     if (match.kind === 'list') return this.list(ex, match.route);
