@@ -11,7 +11,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const workerCommand = new Command('worker')
   .description('Process queued rows: paced, retried PATCHes to Graph, with every outcome recorded in Redis')
-  .option('--concurrency <n>', 'requests in flight in this process (the fleet-wide budget still applies)', parsePositiveInt('--concurrency'), 10)
+  .option('--concurrency <n>', 'requests in flight in this process, per tenant (each tenant of SYNC_TENANTS_FILE has its own; the fleet-wide budgets still apply)', parsePositiveInt('--concurrency'), 10)
   .option('--until-idle', 'exit 0 once no job is waiting, delayed or active (for cron-style batch runs)')
   .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish', parsePositiveInt('--shutdown-timeout'), 30_000)
   .option('--lock-duration <ms>', "how soon a killed worker's jobs are picked up again", parsePositiveInt('--lock-duration'), 30_000)
@@ -59,7 +59,7 @@ export const workerCommand = new Command('worker')
       else started.imports = importer;
     }
     if (stopping) return stopping;
-    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl) }, 'worker started');
+    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl), tenants: config.tenants.length + 1 }, 'worker started');
 
     if (!flags.untilIdle) return new Promise<void>(() => undefined);
 
