@@ -69,6 +69,7 @@ export const importCommand = new Command('import')
     `
 Columns: configurationId, userStatusId (alias id), configurationType (mobileAppConfiguration | iosLobAppProvisioningConfiguration),
 userDisplayName, devicesCount, status, lastReportedDateTime, userPrincipalName. Empty cells leave a property unchanged.
+tenantId (a GUID of SYNC_TENANTS_FILE) picks the row's tenant; without it the row is the default tenant's.
 
 Rows holding bytes that are not valid in the input's encoding are rejected, naming line and column (Excel on Windows
 often writes windows-1252 or UTF-16: pass --encoding). An input with no data rows is imported as an empty run, with a
