@@ -33,7 +33,8 @@
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
  *   P:run:{runId}:rows      HASH   line -> the row (RowResult of src/interfaces.ts without `line`, which is the field);
  *                                  its `state` is the truth the counters follow. Per state it holds only:
- *                                    queued      "q|<generation>" (not JSON: the key, values and version are in its
+ *                                    queued      "q|<generation>" ("q|<generation>|<tenant>" for a tenant of SYNC_TENANTS_FILE,
+ *                                                see Tenants below; not JSON: the key, values and version are in its
  *                                                job `${runId}:${line}:${generation}`, and, since a queued row is always
  *                                                its key's newest update, the version in P:latest), or, when `retry`/`resume` queued
  *                                                a failed row again, the failed row's JSON with state "queued"
