@@ -1,19 +1,8 @@
 import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
 import { OperatorError, EXIT } from '../errors.js';
-import { PermissionBreaker } from '../pacing/breaker.js';
-import { DEFAULT_TENANT } from '../redis-layout.js';
+import { tenantFigures } from '../producer/tenant-status.js';
 import { checkRunId, printJson, withStore } from './shared.js';
-
-/** The name `status` gives the default tenant (rows without tenantId) in byTenant and blockedTenants. */
-const DEFAULT_TENANT_LABEL = 'default';
-const label = (tenant: string) => (tenant === DEFAULT_TENANT ? DEFAULT_TENANT_LABEL : tenant);
-
-export interface BlockedTenant {
-  tenant: string;
-  reason: string;
-  trippedAt?: number;
-}
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -45,17 +34,7 @@ fleet-wide; \`resume <runId>\` resumes them). Exit codes: 0 found, 4 no such run
     await withStore(async ({ config, redis, store }) => {
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
-      const tenants = [DEFAULT_TENANT, ...config.tenants.map((t) => t.tenantId)];
-      const blockedTenants: BlockedTenant[] = [];
-      for (const tenant of tenants) {
-        const breaker = await new PermissionBreaker(redis, config.prefix, 3, tenant).state();
-        if (breaker.tripped) blockedTenants.push({ tenant: label(tenant), reason: breaker.reason ?? 'blocked', ...(breaker.trippedAt ? { trippedAt: breaker.trippedAt } : {}) });
-      }
-      // Without a tenants file every row is the default tenant's: its counts are the run's, no pass over the rows.
-      const byTenant: Record<string, Record<string, number>> =
-        config.tenants.length === 0
-          ? { [DEFAULT_TENANT_LABEL]: { rejected: status.rejected, queued: status.pending, succeeded: status.succeeded, failed: status.failed, unchanged: status.unchanged, superseded: status.superseded } }
-          : Object.fromEntries(Object.entries(await store.countByTenant(runId)).map(([tenant, counts]) => [label(tenant), counts as Record<string, number>]));
+      const { byTenant, blockedTenants } = await tenantFigures(config, redis, store, status);
       if (flags.json) printJson({ ...status, byTenant, blockedTenants });
       else {
         const lines = [formatStatus(status)];

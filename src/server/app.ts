@@ -151,7 +151,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         apiVersion: config.apiVersion,
         tenants: tenantDirectory(config),
       });
-      await registerRunsApi(v1, { store });
+      await registerRunsApi(v1, { store, tenants: { config, redis } });
     },
     { prefix: '/v1' },
   );
