@@ -176,7 +176,8 @@ export function decodeChunkKeys(blob: Buffer): Map<number, string> {
 export function parseRow(text: string, line: number): RowResult {
   if (text.startsWith('q|')) {
     const [, generation, tenant] = text.split('|');
-    return { line, key: undefined as unknown as string, state: 'queued', generation: Number(generation), ...(tenant ? { tenantId: tenant } : {}) };
+    // No `key`: the job holds it (iterateRows fills it in).
+    return { line, state: 'queued', generation: Number(generation), ...(tenant ? { tenantId: tenant } : {}) } as RowResult;
   }
   const row = JSON.parse(text) as RowResult;
   row.line ??= line;
