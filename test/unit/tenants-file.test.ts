@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, parseTenantsFile, tenantDirectory } from '../.
 import { recordKey } from '../../src/domain/key.js';
 import { RowChecker } from '../../src/producer/validate-rows.js';
 import { patchQueueName, redisKeys, tenantOfRecordKey, untenantedRecordKey } from '../../src/redis-layout.js';
+import { parseRow } from '../../src/results/store.js';
 
 const A = 'abcdef12-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';
@@ -142,5 +143,10 @@ describe('tenant rows and keys', () => {
     assert.equal(k.snapshotOf(A, 'mobileAppConfiguration/cfg'), `P:snapshot:${A}/mobileAppConfiguration/cfg`);
     assert.equal(patchQueueName(A), `patch-user-status-${A}`);
     assert.equal(k.patchJob(A, 'r:2:0'), `P:patch-user-status-${A}:r:2:0`);
+  });
+
+  it('a tenant’s waiting row names its tenant in the rows hash, so its job is found in that tenant’s queue', () => {
+    assert.deepEqual(parseRow(`q|2|${A}`, 5), { line: 5, state: 'queued', generation: 2, tenantId: A });
+    assert.deepEqual(parseRow('q|2', 5), { line: 5, state: 'queued', generation: 2 });
   });
 });
