@@ -8,11 +8,12 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, tenantDirectory, type SyncConfig } from '../../src/config.js';
 import { importRun, type ImportSummary } from '../../src/producer/import-run.js';
-import { PatchQueues } from '../../src/queue/queues.js';
+import { createPatchQueue, PatchQueues } from '../../src/queue/queues.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import type { TokenGrant } from '../../src/simulator/index.js';
 import { readCsv } from '../../src/sources/csv.js';
+import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 
 const A = 'aaaaaaaa-0000-4000-8000-00000000000a';
@@ -165,6 +166,25 @@ describe('many tenants, one fleet', { timeout: 120_000 }, () => {
       assert.notEqual(imported.code, 2, imported.stderr);
       const report = await runCli(['report', `cli-${summary.runId}`], t.env);
       assert.match(report.stdout + report.stderr, /3.*not a tenant of SYNC_TENANTS_FILE/);
+    });
+
+    it('an event names its tenant with the tenantId field: it goes to that tenant’s queue; an unknown tenant is rejected', async () => {
+      const server = await startTestServer(t);
+      try {
+        const posted = await postEvents(server.url, [{ ...eventRecord(700, { day: 27 }), tenantId: B }, { ...eventRecord(701, { day: 27 }), tenantId: '99999999-0000-4000-8000-000000000009' }]);
+        assert.equal(posted.status, 207, JSON.stringify(posted.json));
+        assert.equal(posted.json.accepted, 1);
+        assert.deepEqual(posted.json.errors.map((e: { index: number; errors: { column: string }[] }) => [e.index, e.errors[0].column]), [[1, 'tenantId']]);
+        const queue = createPatchQueue(t.redis, t.prefix, {}, B);
+        try {
+          const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed']);
+          assert.ok(jobs.some((j) => j.data.record.userStatusId === 'user-700' && j.data.key === `${B}/iosLobAppProvisioningConfiguration/cfg-0/user-700`), 'B’s event is in B’s queue');
+        } finally {
+          await queue.close();
+        }
+      } finally {
+        await server.close();
+      }
     });
 
     it('an invalid tenants file stops every command with exit 2, naming the tenant and the field, never the secret', async () => {
