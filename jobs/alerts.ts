@@ -3,6 +3,7 @@ import type { SyncConfig } from '../src/config.js';
 import type { RedisClient, RunStatus } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
 import { PermissionBreaker } from '../src/pacing/breaker.js';
+import { DEFAULT_TENANT } from '../src/redis-layout.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { ResultStore } from '../src/results/store.js';
 import type { VerifyCounts } from '../src/results/drift.js';
@@ -68,7 +69,7 @@ export class RunAlerts {
 
   constructor(
     private readonly store: ResultStore,
-    private readonly breaker: PermissionBreaker,
+    private readonly breaker: Pick<PermissionBreaker, 'state'>,
     private readonly options: RunAlertsOptions,
   ) {
     this.host = webhookHost(options.webhookUrl);
@@ -179,7 +180,15 @@ export class RunAlerts {
 /** The alerts of this process, or undefined when SYNC_ALERT_WEBHOOK_URL is not set. */
 export function createRunAlerts(config: SyncConfig, redis: RedisClient, logger: Logger): RunAlerts | undefined {
   if (!config.alertWebhookUrl) return undefined;
-  return new RunAlerts(new ResultStore(redis, config.prefix), new PermissionBreaker(redis, config.prefix), {
+  // A run is blocked by whichever tenant's breaker tripped last: each trip of any tenant's breaker is one alert.
+  const breakers = [DEFAULT_TENANT, ...config.tenants.map((t) => t.tenantId)].map((tenant) => new PermissionBreaker(redis, config.prefix, 3, tenant));
+  const anyBreaker: Pick<PermissionBreaker, 'state'> = {
+    async state() {
+      const states = await Promise.all(breakers.map((b) => b.state()));
+      return states.filter((st) => st.trippedAt !== undefined).sort((a, b) => b.trippedAt! - a.trippedAt!)[0] ?? states[0];
+    },
+  };
+  return new RunAlerts(new ResultStore(redis, config.prefix), anyBreaker, {
     webhookUrl: config.alertWebhookUrl,
     failedPercent: config.alertFailedPercent,
     logger,

@@ -2,84 +2,144 @@ import { Worker, type WorkerOptions } from 'bullmq';
 import type { PatchWorkerHooks } from './hooks.js';
 import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
-import type { SyncConfig } from '../src/config.js';
+import type { SyncConfig, TenantConfig } from '../src/config.js';
 import { createTokenSource, type TokenSource } from '../src/graph/auth.js';
 import { UserStatusWriter } from '../src/graph/client.js';
 import type { PatchJobData, RedisClient } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
-import { QUEUE_NAMES, queuePrefix } from '../src/redis-layout.js';
+import { DEFAULT_TENANT, patchQueueName, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { PermissionBreaker } from '../src/pacing/breaker.js';
-import { RateBudget } from '../src/pacing/budget.js';
+import { writeBudget } from '../src/pacing/budget.js';
 import { createPatchQueue, queueDepth, type PatchQueue } from '../src/queue/queues.js';
 
 export interface PatchWorkerOptions {
+  /** Jobs in flight at once per tenant: each tenant's worker has its own, so no tenant's backlog takes another's. */
   concurrency: number;
   /** How long a job's lock lives without renewal: a killed worker's jobs are picked up again after this. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /** The default tenant's token source (createTokenSource(config) otherwise). */
   tokens?: TokenSource;
+  /** For tests: a tenant's token source (createTokenSource(tenant) otherwise). */
+  tenantTokens?: (tenant: TenantConfig) => TokenSource;
   hooks?: PatchWorkerHooks;
   /** For tests: the jitter source (Math.random otherwise). */
   random?: () => number;
 }
 
+/** One tenant's share of a worker process: its queue, its BullMQ worker, its breaker (its budget is in Redis). */
+export interface TenantWorker {
+  /** '' for the default tenant, else the tenant's GUID. */
+  tenant: string;
+  worker: Worker<PatchJobData>;
+  queue: PatchQueue;
+  breaker: PermissionBreaker;
+}
+
+/** What the fleet's queues hold, for `worker --until-idle`: work left, nothing left, or only blocked tenants' work. */
+export type FleetProgress = { kind: 'busy' } | { kind: 'idle' } | { kind: 'blocked'; reasons: Array<{ tenant: string; reason: string }> };
 
 export interface PatchWorker {
+  /** The default tenant's worker, queue and breaker (those of a single-tenant deployment). */
   worker: Worker<PatchJobData>;
   queue: PatchQueue;
   store: ResultStore;
   breaker: PermissionBreaker;
-  /** True when no job is waiting, delayed or active. */
+  /** Every tenant's, the default tenant's first. */
+  tenants: TenantWorker[];
+  /** True when no job of any tenant is waiting, delayed or active. */
   isIdle(): Promise<boolean>;
+  progress(): Promise<FleetProgress>;
   /** Finishes in-flight jobs, waiting at most `deadlineMs` before abandoning them to stalled-job recovery. */
   close(deadlineMs?: number): Promise<void>;
 }
 
+/**
+ * One BullMQ Worker per tenant (the default tenant and each of SYNC_TENANTS_FILE), each on its tenant's own queue with its
+ * own budget, breaker and token source. A worker whose tenant's budget is spent waits for its next slot (a sleep, not a
+ * poll) holding at most `concurrency` jobs; the other tenants' workers are not behind it, so a tenant with a million
+ * rows queued never delays one with ten.
+ */
 export async function startPatchWorker(config: SyncConfig, redis: RedisClient, logger: Logger, options: PatchWorkerOptions): Promise<PatchWorker> {
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
-  const queue = createPatchQueue(redis, config.prefix);
-  const breaker = new PermissionBreaker(redis, config.prefix);
-  const writer = new UserStatusWriter(config, options.tokens ?? createTokenSource(config));
-  const processor = createPatchUserStatusProcessor({
-    store,
-    budget: new RateBudget(redis, config.prefix, config.rateLimit),
-    breaker,
-    writer,
-    logger,
-    requestTimeoutMs: config.requestTimeoutMs,
-    maxRowAgeMs: config.maxRowAgeMs,
-    pauseFleet: async () => queue.pause(),
-    random: options.random,
-    ...options.hooks,
-  });
   const workerOptions: WorkerOptions = {
     connection: redis,
-    prefix: queuePrefix(config.prefix, QUEUE_NAMES.patch),
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs ?? 30_000,
     stalledInterval: options.stalledIntervalMs ?? options.lockDurationMs ?? 30_000,
     // A row must never be dropped because its worker died more than once: BullMQ's default of 1 would fail it.
     maxStalledCount: 1000,
   };
-  const worker = new Worker<PatchJobData>(QUEUE_NAMES.patch, processor, workerOptions);
-  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
-  await worker.waitUntilReady();
+
+  const start = async (tenant: string, settings: { rateLimit: SyncConfig['rateLimit']; graphBaseUrl: string; tokens: () => TokenSource }): Promise<TenantWorker> => {
+    const queue = createPatchQueue(redis, config.prefix, {}, tenant);
+    const breaker = new PermissionBreaker(redis, config.prefix, 3, tenant);
+    const writer = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens());
+    const log = tenant === DEFAULT_TENANT ? logger : logger.child({ tenant });
+    const processor = createPatchUserStatusProcessor({
+      store,
+      budget: writeBudget(redis, config.prefix, settings.rateLimit, tenant),
+      breaker,
+      writer,
+      logger: log,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxRowAgeMs: config.maxRowAgeMs,
+      // Only this tenant's queue: the other tenants keep sending.
+      pauseFleet: async () => queue.pause(),
+      random: options.random,
+      ...options.hooks,
+    });
+    const name = patchQueueName(tenant);
+    const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) });
+    worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+    return { tenant, worker, queue, breaker };
+  };
+
+  const tenants = [
+    await start(DEFAULT_TENANT, { rateLimit: config.rateLimit, graphBaseUrl: config.graphBaseUrl, tokens: () => options.tokens ?? createTokenSource(config) }),
+    ...(await Promise.all(
+      config.tenants.map((t) =>
+        start(t.tenantId, { rateLimit: t.rateLimit, graphBaseUrl: t.graphBaseUrl, tokens: () => options.tenantTokens?.(t) ?? createTokenSource(t) }),
+      ),
+    )),
+  ];
+  await Promise.all(tenants.map((t) => t.worker.waitUntilReady()));
+  const [main] = tenants;
+
+  const progress = async (): Promise<FleetProgress> => {
+    const reasons: Array<{ tenant: string; reason: string }> = [];
+    for (const t of tenants) {
+      const d = await queueDepth(t.queue);
+      if (d.waiting + d.prioritized + d.delayed + d.active + d.paused === 0) continue;
+      const breaker = await t.breaker.state();
+      // A blocked tenant's rows wait for `resume`; they are not work this process can finish.
+      if (breaker.tripped && d.active === 0 && (await t.queue.isPaused())) reasons.push({ tenant: t.tenant, reason: breaker.reason ?? 'blocked' });
+      else return { kind: 'busy' };
+    }
+    return reasons.length > 0 ? { kind: 'blocked', reasons } : { kind: 'idle' };
+  };
 
   return {
-    worker,
-    queue,
+    worker: main.worker,
+    queue: main.queue,
     store,
-    breaker,
+    breaker: main.breaker,
+    tenants,
     async isIdle() {
-      const d = await queueDepth(queue);
-      return d.waiting + d.prioritized + d.delayed + d.active + d.paused === 0;
+      for (const t of tenants) {
+        const d = await queueDepth(t.queue);
+        if (d.waiting + d.prioritized + d.delayed + d.active + d.paused > 0) return false;
+      }
+      return true;
     },
+    progress,
     async close(deadlineMs = 30_000) {
-      if ((await closeWithin(worker, deadlineMs)) === 'timeout') {
+      const outcomes = await Promise.all(tenants.map((t) => closeWithin(t.worker, deadlineMs)));
+      if (outcomes.includes('timeout')) {
         logger.warn({ deadlineMs }, 'in-flight jobs did not finish before the deadline; leaving them to stalled-job recovery');
       }
-      await queue.close();
+      await Promise.all(tenants.map((t) => t.queue.close()));
     },
   };
 }

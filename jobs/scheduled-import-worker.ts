@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import type { ImportFailure } from './alerts.js';
 import { closeWithin } from './shutdown.js';
 import { createScheduledImportProcessor, type ScheduledImportResult } from './scheduled-import.js';
-import type { SyncConfig } from '../src/config.js';
+import { tenantDirectory, type SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUE_NAMES, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
@@ -57,6 +57,7 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     createGraphState: () => createGraphState(config, redis),
     apiVersion: config.apiVersion,
     memoryHighWaterPercent: config.memoryHighWaterPercent,
+    tenants: tenantDirectory(config),
   });
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {

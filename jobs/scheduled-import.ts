@@ -7,7 +7,7 @@ import { ColumnError } from '../src/domain/columns.js';
 import { importRun, type ImportSummary } from '../src/producer/import-run.js';
 import { dropFileIdentity, postgresIdentity } from '../src/producer/run-input.js';
 import type { GraphState } from '../src/producer/reconcile.js';
-import { RowChecker } from '../src/producer/validate-rows.js';
+import { RowChecker, type TenantDirectory } from '../src/producer/validate-rows.js';
 import type { PatchQueue } from '../src/queue/queues.js';
 import { acquireScheduleLock, type HeldLock } from '../src/queue/schedule-lock.js';
 import type { ImportFailure } from './alerts.js';
@@ -43,12 +43,14 @@ export interface ScheduledImportDeps {
   apiVersion?: 'beta' | 'v1.0';
   /** SYNC_REDIS_MEMORY_HIGH_WATER: scheduled imports stop queueing where `import` and events do. */
   memoryHighWaterPercent?: number;
+  /** The tenants rows may name (tenantDirectory(config)). */
+  tenants?: TenantDirectory;
 }
 
 /** The import options a schedule adds: reconcile, and marking the run to be verified once it completes. */
-function graphOptions(deps: ScheduledImportDeps, data: ScheduledImportJobData): { reconcile?: GraphState; apiVersion?: 'beta' | 'v1.0'; runFields?: Record<string, string> } {
+function graphOptions(deps: ScheduledImportDeps, data: ScheduledImportJobData): { reconcile?: GraphState; apiVersion?: 'beta' | 'v1.0'; tenants?: TenantDirectory; runFields?: Record<string, string> } {
   if (data.reconcile && !deps.createGraphState) throw new Error('this worker cannot read Graph for --reconcile');
-  return { reconcile: data.reconcile ? deps.createGraphState!() : undefined, apiVersion: deps.apiVersion, ...(data.verify ? { runFields: { verifyWhenDone: '1' } } : {}) };
+  return { reconcile: data.reconcile ? deps.createGraphState!() : undefined, apiVersion: deps.apiVersion, tenants: deps.tenants, ...(data.verify ? { runFields: { verifyWhenDone: '1' } } : {}) };
 }
 
 /** An empty export is nearly always a broken one (a failed query, a truncated transfer): it goes to failed/. */
@@ -184,7 +186,7 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
   try {
     input = await openInput(claimed.path);
     const graph = graphOptions(deps, data);
-    const checker = new RowChecker(data.renames, warnUnknownColumn(log), { apiVersion: graph.apiVersion });
+    const checker = new RowChecker(data.renames, warnUnknownColumn(log), { apiVersion: graph.apiVersion, tenants: graph.tenants });
     summary = await importRun(deps.store, deps.patchQueue, {
       runId,
       rows: readRows(input, format, checker.mapColumn, { encoding: data.encoding, maxRowBytes: deps.maxRowBytes }),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { GRAPH_CLOUDS, type GraphCloud } from './clouds.js';
 import { EXIT, OperatorError } from './errors.js';
@@ -18,6 +19,23 @@ export type Credentials =
 export interface RedisNode {
   host: string;
   port: number;
+}
+
+/**
+ * One tenant of the tenants file (SYNC_TENANTS_FILE): its own credentials, cloud and budgets. The default tenant (rows
+ * without tenantId) is described by the environment variables and is not in this list.
+ */
+export interface TenantConfig {
+  /** Lower-case GUID: rows name it in any case. */
+  tenantId: string;
+  cloud: GraphCloud;
+  graphBaseUrl: string;
+  authorityHost: string;
+  credentials: Credentials;
+  rateLimit: RateLimit;
+  readRateLimit: RateLimit;
+  /** For an accessToken given as `${NAME}`: the variable re-read when a 401 asks for a fresh token. */
+  accessTokenEnv?: string;
 }
 
 export interface SyncConfig {
@@ -67,6 +85,10 @@ export interface SyncConfig {
   runRetentionMs: number;
   /** Imports and events stop queueing at this percent of Redis's maxmemory (SYNC_REDIS_MEMORY_HIGH_WATER; 100 = only when Redis refuses). */
   memoryHighWaterPercent: number;
+  /** The tenants of SYNC_TENANTS_FILE (empty without it), in the file's order. */
+  tenants: TenantConfig[];
+  /** AZURE_TENANT_ID in lower case, when set: a row naming it belongs to the default tenant. */
+  defaultTenantId?: string;
 }
 
 export class ConfigError extends OperatorError {
@@ -198,6 +220,7 @@ const envSchema = z.object({
       }
       return n;
     }),
+  SYNC_TENANTS_FILE: z.string().optional(),
   SYNC_ALERT_FAILED_PERCENT: z
     .string()
     .optional()
@@ -216,6 +239,136 @@ function credentialsFrom(env: z.infer<typeof envSchema>): Credentials {
   return { kind: 'none' };
 }
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isGuid(text: string): boolean {
+  return GUID.test(text);
+}
+
+const tenantEntrySchema = z
+  .object({
+    cloud: z.enum(Object.keys(GRAPH_CLOUDS) as [GraphCloud, ...GraphCloud[]]).optional(),
+    clientId: z.string().min(1, 'must not be empty').optional(),
+    clientSecret: z.string().min(1, 'must not be empty').optional(),
+    clientCertificatePath: z.string().min(1, 'must not be empty').optional(),
+    accessToken: z.string().min(1, 'must not be empty').optional(),
+    rateLimit: z.string().optional(),
+    readRateLimit: z.string().optional(),
+  })
+  .strict();
+
+/**
+ * Reads the tenants file's JSON (`{ "tenants": { "<GUID>": { ... } } }`) into tenant configs. `${NAME}` in a value is
+ * read from `env`. Every problem is a ConfigError naming the file, the tenant and the field, never a secret's value.
+ * Pure: the caller reads the file.
+ */
+export function parseTenantsFile(
+  text: string,
+  env: NodeJS.ProcessEnv,
+  defaults: { file: string; graphBaseUrl?: string; rateLimit: RateLimit; readRateLimit: RateLimit; defaultTenantId?: string },
+): TenantConfig[] {
+  const fail = (where: string, message: string): never => {
+    throw new ConfigError(`SYNC_TENANTS_FILE ${defaults.file}: ${where}: ${message}`);
+  };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    fail('not valid JSON', (err as Error).message);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('file', 'must be a JSON object with a "tenants" object');
+  const top = json as Record<string, unknown>;
+  const extra = Object.keys(top).find((k) => k !== 'tenants');
+  if (extra !== undefined) fail(`field "${extra}"`, 'is not a known field (the file holds only "tenants")');
+  const tenants = top.tenants;
+  if (typeof tenants !== 'object' || tenants === null || Array.isArray(tenants)) fail('field "tenants"', 'must be an object of tenant GUID -> tenant');
+  const seen = new Set<string>();
+  const out: TenantConfig[] = [];
+  for (const [rawId, rawEntry] of Object.entries(tenants as Record<string, unknown>)) {
+    const where = `tenant "${rawId}"`;
+    if (!isGuid(rawId)) fail(where, 'is not a GUID (tenant ids look like 72f988bf-86f1-41af-91ab-2d7cd011db47)');
+    const tenantId = rawId.toLowerCase();
+    if (seen.has(tenantId)) fail(where, 'is listed twice');
+    seen.add(tenantId);
+    if (tenantId === defaults.defaultTenantId) fail(where, 'is the default tenant (AZURE_TENANT_ID): its rows use the environment variables, so it must not be in the file');
+    if (typeof rawEntry !== 'object' || rawEntry === null || Array.isArray(rawEntry)) fail(where, 'must be an object');
+    // `${NAME}` first, so the schema checks what will be used; a missing variable names the variable, not a value.
+    const expanded: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(rawEntry as Record<string, unknown>)) {
+      if (typeof value !== 'string') {
+        expanded[field] = value;
+        continue;
+      }
+      expanded[field] = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+        const found = env[name];
+        if (found === undefined || found === '') fail(`${where} field "${field}"`, `environment variable ${name} is not set`);
+        return found as string;
+      });
+    }
+    const parsed = tenantEntrySchema.safeParse(expanded);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      if (issue.code === 'unrecognized_keys') fail(`${where} field "${issue.keys[0]}"`, `is not a known field (known: ${Object.keys(tenantEntrySchema.shape).join(', ')})`);
+      const field = String(issue.path[0] ?? '');
+      // zod's messages never quote the value, so a secret cannot leak through them.
+      fail(`${where} field "${field}"`, issue.message);
+    }
+    const e = parsed.data!;
+    let credentials: Credentials;
+    if (e.accessToken !== undefined) {
+      if (e.clientSecret !== undefined || e.clientCertificatePath !== undefined) fail(`${where} field "accessToken"`, 'is given together with clientSecret or clientCertificatePath: give one kind of credential');
+      credentials = { kind: 'accessToken', token: e.accessToken };
+    } else if (e.clientId === undefined) {
+      fail(`${where} field "clientId"`, 'is required (or give accessToken)');
+    } else if (e.clientSecret !== undefined && e.clientCertificatePath !== undefined) {
+      fail(`${where} field "clientSecret"`, 'is given together with clientCertificatePath: give one of them');
+    } else if (e.clientSecret === undefined && e.clientCertificatePath === undefined) {
+      fail(`${where} field "clientSecret"`, 'is required with clientId (or give clientCertificatePath)');
+    }
+    credentials ??=
+      e.clientSecret !== undefined
+        ? { kind: 'clientSecret', tenantId, clientId: e.clientId!, clientSecret: e.clientSecret }
+        : { kind: 'clientCertificate', tenantId, clientId: e.clientId!, certificatePath: e.clientCertificatePath! };
+    const rate = (field: 'rateLimit' | 'readRateLimit', fallback: RateLimit): RateLimit => {
+      const value = e[field];
+      if (value === undefined) return fallback;
+      try {
+        return parseRateLimit(value, field);
+      } catch (err) {
+        return fail(`${where} field "${field}"`, (err as Error).message);
+      }
+    };
+    const cloud = e.cloud ?? 'global';
+    const rawToken = (rawEntry as Record<string, unknown>).accessToken;
+    const tokenEnv = typeof rawToken === 'string' ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(rawToken)?.[1] : undefined;
+    out.push({
+      tenantId,
+      cloud,
+      graphBaseUrl: (defaults.graphBaseUrl ?? GRAPH_CLOUDS[cloud].graphHost).replace(/\/+$/, ''),
+      authorityHost: GRAPH_CLOUDS[cloud].authorityHost,
+      credentials,
+      rateLimit: rate('rateLimit', defaults.rateLimit),
+      readRateLimit: rate('readRateLimit', defaults.readRateLimit),
+      ...(tokenEnv ? { accessTokenEnv: tokenEnv } : {}),
+    });
+  }
+  return out;
+}
+
+/** A tenant's fields whose values are never printed (pino redaction in src/logger.ts; errors name them, never their values). */
+export const TENANT_SECRET_FIELDS: readonly string[] = ['clientSecret', 'accessToken', 'token'];
+
+function loadTenants(file: string | undefined, env: NodeJS.ProcessEnv, defaults: Omit<Parameters<typeof parseTenantsFile>[2], 'file'>): TenantConfig[] {
+  if (file === undefined || file === '') return [];
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`SYNC_TENANTS_FILE ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseTenantsFile(text, env, { ...defaults, file });
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -226,7 +379,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
   const e = parsed.data;
   const cloud = GRAPH_CLOUDS[e.GRAPH_CLOUD];
   const redisCluster = e.SYNC_REDIS_CLUSTER?.trim() ? parseClusterNodes(e.SYNC_REDIS_CLUSTER) : undefined;
+  const rateLimit = parseRateLimit(e.SYNC_RATE_LIMIT);
+  const readRateLimit = parseRateLimit(e.SYNC_READ_RATE_LIMIT, 'SYNC_READ_RATE_LIMIT');
+  const defaultTenantId = e.AZURE_TENANT_ID && isGuid(e.AZURE_TENANT_ID) ? e.AZURE_TENANT_ID.toLowerCase() : undefined;
+  const tenants = loadTenants(e.SYNC_TENANTS_FILE, env, {
+    ...(e.GRAPH_BASE_URL ? { graphBaseUrl: e.GRAPH_BASE_URL } : {}),
+    rateLimit,
+    readRateLimit,
+    ...(defaultTenantId ? { defaultTenantId } : {}),
+  });
   return {
+    tenants,
+    ...(defaultTenantId ? { defaultTenantId } : {}),
     redisUrl: e.REDIS_URL,
     ...(redisCluster ? { redisCluster } : {}),
     prefix: keyPrefix(e.SYNC_PREFIX, redisCluster !== undefined),
@@ -235,8 +399,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     authorityHost: cloud.authorityHost,
     apiVersion: e.GRAPH_API_VERSION,
     credentials: credentialsFrom(e),
-    rateLimit: parseRateLimit(e.SYNC_RATE_LIMIT),
-    readRateLimit: parseRateLimit(e.SYNC_READ_RATE_LIMIT, 'SYNC_READ_RATE_LIMIT'),
+    rateLimit,
+    readRateLimit,
     snapshotMaxAgeMs: positiveDuration(e.SYNC_SNAPSHOT_MAX_AGE, 'SYNC_SNAPSHOT_MAX_AGE'),
     requestTimeoutMs: e.SYNC_REQUEST_TIMEOUT_MS,
     maxRowAgeMs: e.SYNC_MAX_ROW_AGE_MS,
@@ -255,4 +419,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     redisCommandTimeoutMs: e.SYNC_REDIS_COMMAND_TIMEOUT_MS,
     ...(e.SYNC_REDIS_CONNECT_TIMEOUT_MS > 0 ? { redisConnectTimeoutMs: e.SYNC_REDIS_CONNECT_TIMEOUT_MS } : {}),
   };
+}
+
+/** The tenants rows may name: those of the tenants file, and the default tenant's GUID (its rows then use today's keys). */
+export function tenantDirectory(config: Pick<SyncConfig, 'tenants' | 'defaultTenantId'>): { known: ReadonlySet<string>; defaultTenantId?: string } {
+  return { known: new Set(config.tenants.map((t) => t.tenantId)), ...(config.defaultTenantId ? { defaultTenantId: config.defaultTenantId } : {}) };
 }

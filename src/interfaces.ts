@@ -38,6 +38,8 @@ export interface UserStatusProperties {
 
 /** A validated row: where to write and what to write. */
 export interface UserStatusRecord {
+  /** The tenant (lower-case GUID of SYNC_TENANTS_FILE); absent for the default tenant. Never sent to Graph. */
+  tenantId?: string;
   configurationType: ConfigurationType;
   configurationId: string;
   userStatusId: string;
@@ -81,6 +83,8 @@ export interface PatchJobData {
 export interface RowResult {
   line: number;
   key: string;
+  /** A waiting row of a tenant of SYNC_TENANTS_FILE: whose queue holds its job (the key names the tenant too). */
+  tenantId?: string;
   state: RowState;
   httpStatus?: number;
   attempts?: number;
@@ -147,3 +151,9 @@ export interface DoctorCheck {
  * commands; what differs (SCAN and INFO reach one node of a cluster) goes through src/queue/connection.ts.
  */
 export type RedisClient = Redis | Cluster;
+
+/** A waiting job whose row a newer one superseded at admission: its tenant's queue and its job id. */
+export interface ReplacedJob {
+  tenant: string;
+  jobId: string;
+}

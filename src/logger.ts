@@ -26,6 +26,9 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
           '*.clientSecret',
           'credentials',
           '*.credentials',
+          // The tenants of SYNC_TENANTS_FILE (config.tenants[i].credentials), wherever a config is logged.
+          'tenants[*].credentials',
+          '*.tenants[*].credentials',
         ],
         censor: '[redacted]',
       },

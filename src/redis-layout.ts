@@ -33,7 +33,8 @@
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
  *   P:run:{runId}:rows      HASH   line -> the row (RowResult of src/interfaces.ts without `line`, which is the field);
  *                                  its `state` is the truth the counters follow. Per state it holds only:
- *                                    queued      "q|<generation>" (not JSON: the key, values and version are in its
+ *                                    queued      "q|<generation>" ("q|<generation>|<tenant>" for a tenant of SYNC_TENANTS_FILE,
+ *                                                see Tenants below; not JSON: the key, values and version are in its
  *                                                job `${runId}:${line}:${generation}`, and, since a queued row is always
  *                                                its key's newest update, the version in P:latest), or, when `retry`/`resume` queued
  *                                                a failed row again, the failed row's JSON with state "queued"
@@ -130,6 +131,43 @@
  * (`{runId}`, `{key}` and the like above are placeholders, not hash tags: Redis hashes a key by its FIRST `{...}`, which on
  * a cluster is always the prefix's.)
  */
+/**
+ * Tenants (SYNC_TENANTS_FILE). The default tenant ('' here: rows without tenantId, described by the environment
+ * variables) keeps every key and queue above exactly as a single-tenant deployment has them. Every other tenant T
+ * (a lower-case GUID) gets its own:
+ *   queue patch-user-status-T   (BullMQ keys `P:patch-user-status-T:*`), the same payload; its rows' record carries tenantId
+ *   P:tenant:T:budget           HASH   as P:budget, T's write budget (the tenant's rateLimit, default SYNC_RATE_LIMIT)
+ *   P:tenant:T:budget:read      HASH   as P:budget:read, T's read budget
+ *   P:tenant:T:breaker          HASH   as P:breaker, T's 403 breaker: it sets `blocked` on T's budget and pauses T's queue only
+ *   P:snapshot:T/{configurationType}/{configurationId}   as P:snapshot:..., Graph's state of T's configuration
+ * Change detection: T's rows have the key "T/<configurationType>/<configurationId>/<userStatusId>" (tenantRecordKey), so
+ * P:latest, P:fingerprints and P:lock:{key} never mix two tenants' objects that share ids. A queued row of T is stored
+ * as "q|<generation>|T" in its run's rows hash (so its job is found in T's queue).
+ */
+export const DEFAULT_TENANT = '';
+
+/** The BullMQ queue of a tenant's rows: `patch-user-status` for the default tenant. */
+export function patchQueueName(tenant: string): string {
+  return tenant === DEFAULT_TENANT ? QUEUE_NAMES.patch : `${QUEUE_NAMES.patch}-${tenant}`;
+}
+
+/** A row's change-detection key (`<type>/<configurationId>/<userStatusId>`), qualified by its tenant unless default. */
+export function tenantRecordKey(tenant: string, key: string): string {
+  return tenant === DEFAULT_TENANT ? key : `${tenant}/${key}`;
+}
+
+/** The tenant of a change-detection key: a default tenant's key has three `/`-separated parts, another tenant's four. */
+export function tenantOfRecordKey(key: string): string {
+  const parts = key.split('/');
+  return parts.length === 4 ? parts[0] : DEFAULT_TENANT;
+}
+
+/** The key without its tenant (what Graph's path is built from). */
+export function untenantedRecordKey(key: string): string {
+  const parts = key.split('/');
+  return parts.length === 4 ? parts.slice(1).join('/') : key;
+}
+
 export const QUEUE_NAMES = {
   patch: 'patch-user-status',
   scheduledImport: 'scheduled-import',
@@ -201,8 +239,12 @@ export function redisKeys(prefix: string) {
     drift: (runId: string) => `${prefix}:run:${runId}:drift`,
     breaker: `${prefix}:breaker`,
     scheduleLock: (scheduleName: string) => `${prefix}:schedule-lock:${scheduleName}`,
-    /** The hash of one BullMQ job (read by ResultStore for a waiting row's key and version). */
-    job: (queueName: string, jobId: string) => `${queuePrefix(prefix, queueName)}:${queueName}:${jobId}`,
+    budgetOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:budget` : `${prefix}:tenant:${tenant}:budget`),
+    readBudgetOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:budget:read` : `${prefix}:tenant:${tenant}:budget:read`),
+    breakerOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:breaker` : `${prefix}:tenant:${tenant}:breaker`),
+    snapshotOf: (tenant: string, configKey: string) => `${prefix}:snapshot:${tenantRecordKey(tenant, configKey)}`,
+    /** The hash of a BullMQ job of a tenant's patch queue (its `data` field holds the PatchJobData; read by ResultStore for a waiting row's key and version, and by cancelRun), in that queue's slot. */
+    patchJob: (tenant: string, jobId: string) => `${queuePrefix(prefix, patchQueueName(tenant))}:${patchQueueName(tenant)}:${jobId}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -6,6 +6,7 @@ import { dryRun } from '../producer/dry-run.js';
 import { importRun } from '../producer/import-run.js';
 import { createGraphState } from '../producer/reconcile.js';
 import { RowChecker } from '../producer/validate-rows.js';
+import { tenantDirectory } from '../config.js';
 import { MemoryGuard, RedisOutOfMemoryError } from '../queue/memory.js';
 import { detectFormat, openInput, readRows, SourceError } from '../sources/index.js';
 import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
@@ -68,6 +69,7 @@ export const importCommand = new Command('import')
     `
 Columns: configurationId, userStatusId (alias id), configurationType (mobileAppConfiguration | iosLobAppProvisioningConfiguration),
 userDisplayName, devicesCount, status, lastReportedDateTime, userPrincipalName. Empty cells leave a property unchanged.
+tenantId (a GUID of SYNC_TENANTS_FILE) picks the row's tenant; without it the row is the default tenant's.
 
 Rows holding bytes that are not valid in the input's encoding are rejected, naming line and column (Excel on Windows
 often writes windows-1252 or UTF-16: pass --encoding). An input with no data rows is imported as an empty run, with a
@@ -102,7 +104,7 @@ another input.
     // with it; under GRAPH_API_VERSION=v1.0 it rejects iosLobAppProvisioningConfiguration rows.
     let checker: RowChecker;
     try {
-      checker = new RowChecker(renames, onUnknownColumn, { apiVersion: config.apiVersion });
+      checker = new RowChecker(renames, onUnknownColumn, { apiVersion: config.apiVersion, tenants: tenantDirectory(config) });
     } catch (err) {
       if (err instanceof ColumnError) throw new OperatorError(err.message, EXIT.usage);
       throw err;

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { requeueFailedRows } from '../producer/requeue.js';
 import { PermissionBreaker } from '../pacing/breaker.js';
+import { PatchQueues } from '../queue/queues.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { printJson, withServices, checkRunId } from './shared.js';
 
@@ -8,15 +9,29 @@ export const resumeCommand = new Command('resume')
   .description('Continue a run blocked by missing Graph permissions, once the permission is granted')
   .argument('<runId>', 'run id', checkRunId)
   .option('--json', 'print {"runId","requeued"}')
-  .addHelpText('after', '\nResets the permission breaker, resumes the queue for every worker, and queues again the rows of this run that failed with 403.\nExit codes: 0 resumed, 4 no such run, 1 Redis unreachable.')
+  .addHelpText('after', '\nResets the permission breaker (of every tenant it holds), resumes their queues for every worker, and queues again the rows of this run that failed with 403.\nExit codes: 0 resumed, 4 no such run, 1 Redis unreachable.')
   .action(async (runId: string, flags: { json?: boolean }) => {
     await withServices(async ({ config, redis, store, queue }) => {
       if (!(await store.runExists(runId))) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
-      await new PermissionBreaker(redis, config.prefix).reset();
-      await store.setBlocked(runId, undefined);
-      const summary = await requeueFailedRows(store, queue, runId, (row) => row.httpStatus === 403);
-      await queue.resume();
-      if (flags.json) printJson({ runId, requeued: summary.requeued });
-      else process.stdout.write(`run ${runId} resumed: ${summary.requeued} rows refused with 403 are queued again\n`);
+      // Every tenant held by its breaker is let go (the default tenant always, as before tenants existed): each resumes
+      // its own queue, and this run's 403 rows go back to their tenants' queues.
+      const queues = new PatchQueues(redis, config.prefix, queue);
+      try {
+        await new PermissionBreaker(redis, config.prefix).reset();
+        const resumed = [queue];
+        for (const tenant of config.tenants.map((t) => t.tenantId)) {
+          const breaker = new PermissionBreaker(redis, config.prefix, 3, tenant);
+          if (!(await breaker.state()).tripped) continue;
+          await breaker.reset();
+          resumed.push(queues.for(tenant));
+        }
+        await store.setBlocked(runId, undefined);
+        const summary = await requeueFailedRows(store, queues, runId, (row) => row.httpStatus === 403);
+        await Promise.all(resumed.map((q) => q.resume()));
+        if (flags.json) printJson({ runId, requeued: summary.requeued });
+        else process.stdout.write(`run ${runId} resumed: ${summary.requeued} rows refused with 403 are queued again\n`);
+      } finally {
+        await queues.close();
+      }
     });
   });

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { parseRateLimit } from '../config.js';
-import { startSimulator, type SimulatorOptions } from '../simulator/index.js';
+import { readFileSync } from 'node:fs';
+import { defaultTokens, startSimulator, type SimulatorOptions, type TokenGrant } from '../simulator/index.js';
 import { OperatorError, EXIT } from '../errors.js';
 
 const probability = (name: string) => (value: string) => {
@@ -16,6 +17,27 @@ const bucket = (name: string) => (value: string) => {
   }
 };
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/**
+ * `--tokens-file`: JSON `{ "<bearer token>": { "tenantId", "appId", "permissions": [...] } }`, accepted besides sim-token,
+ * so one simulator serves several tenants (each with its own buckets and objects) and apps.
+ */
+export function readTokensFile(path: string): Record<string, TokenGrant> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new OperatorError(`--tokens-file ${path}: ${(err as Error).message}`, EXIT.usage);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new OperatorError(`--tokens-file ${path}: must be a JSON object of token -> { tenantId, appId, permissions }`, EXIT.usage);
+  for (const [token, grant] of Object.entries(parsed as Record<string, Partial<TokenGrant>>)) {
+    if (typeof grant?.tenantId !== 'string' || typeof grant.appId !== 'string' || !Array.isArray(grant.permissions) || !grant.permissions.every((p) => typeof p === 'string')) {
+      // The token itself is a secret in a real deployment: it is named by position, not printed.
+      throw new OperatorError(`--tokens-file ${path}: token #${Object.keys(parsed).indexOf(token) + 1} needs tenantId, appId (strings) and permissions (array of strings)`, EXIT.usage);
+    }
+  }
+  return parsed as Record<string, TokenGrant>;
+}
 
 export const simulateCommand = new Command('simulate')
   .description("Run the Graph simulator: both userStatus PATCH routes with Graph's validation, errors, throttling and faults")
@@ -35,12 +57,15 @@ export const simulateCommand = new Command('simulate')
   .option('--rate-slow <p>', 'share of PATCHes answered slowly', probability('--rate-slow'))
   .option('--missing-config <id>', 'a configuration id that answers 404 (repeatable)', collect)
   .option('--seed <n>', 'seed for the fault dice', (v) => Number(v))
+  .option('--tokens-file <path>', 'JSON {"<token>": {"tenantId","appId","permissions":[...]}}: more accepted tokens, e.g. one per tenant (each tenant has its own buckets and objects)')
   .addHelpText('after', '\nThe accepted bearer token is "sim-token". State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset,\n/_sim/drift {"changes":[{"collection","configId","userStatusId","values":{...}|null}]} (changes stored values behind the client\'s back).')
-  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number }) => {
+  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string }) => {
+    const extraTokens = flags.tokensFile ? readTokensFile(flags.tokensFile) : {};
     const options: SimulatorOptions = {
       host: flags.host,
       port: flags.port,
       seed: flags.seed,
+      tokens: { ...defaultTokens(), ...extraTokens },
       missingConfigurations: flags.missingConfig,
       budget: flags.budget ? { ...(flags.appLimit ? { perApp: flags.appLimit } : {}), ...(flags.tenantLimit ? { perTenant: flags.tenantLimit } : {}) } : false,
       ...(flags.budget && (flags.anyAppLimit || flags.anyTenantLimit) ? { anyBudget: { ...(flags.anyAppLimit ? { perApp: flags.anyAppLimit } : {}), ...(flags.anyTenantLimit ? { perTenant: flags.anyTenantLimit } : {}) } } : {}),
@@ -50,7 +75,7 @@ export const simulateCommand = new Command('simulate')
       faults: { rate503: flags.rate503, rate504: flags.rate504, rateDrop: flags.rateDrop, rateSlow: flags.rateSlow },
     };
     const sim = await startSimulator(options);
-    process.stdout.write(`${JSON.stringify({ url: sim.url, port: sim.port, token: 'sim-token' })}\n`);
+    process.stdout.write(`${JSON.stringify({ url: sim.url, port: sim.port, token: 'sim-token', ...(flags.tokensFile ? { tokens: Object.keys(extraTokens).length + 1 } : {}) })}\n`);
     const stop = () => void sim.close().then(() => process.exit(EXIT.ok));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
 import { OperatorError, EXIT } from '../errors.js';
+import { tenantFigures } from '../producer/tenant-status.js';
 import { checkRunId, printJson, withStore } from './shared.js';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -25,13 +26,23 @@ export const statusCommand = new Command('status')
     `
 --json fields: runId, state (running | completed | completed_with_errors | blocked), total, rejected, pending, succeeded, failed,
 unchanged, superseded, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, source, blockedReason?,
-throttledCount, throttledMs. Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
+throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<row state>: count}}: with SYNC_TENANTS_FILE the run's rows
+are read to count them), blockedTenants ([{tenant, reason, trippedAt}]: tenants whose permission breaker holds their rows,
+fleet-wide; \`resume <runId>\` resumes them). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
-    await withStore(async ({ store }) => {
+    await withStore(async ({ config, redis, store }) => {
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
-      if (flags.json) printJson(status);
-      else process.stdout.write(`${formatStatus(status)}\n`);
+      const { byTenant, blockedTenants } = await tenantFigures(config, redis, store, status);
+      if (flags.json) printJson({ ...status, byTenant, blockedTenants });
+      else {
+        const lines = [formatStatus(status)];
+        if (config.tenants.length > 0) {
+          for (const [tenant, counts] of Object.entries(byTenant)) lines.push(`  tenant ${tenant}: ${Object.entries(counts).map(([state, n]) => `${state} ${n}`).join('  ')}`);
+        }
+        for (const b of blockedTenants) lines.push(`  tenant ${b.tenant} blocked: ${b.reason} (compliance-sync resume <runId> once the permission is granted)`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
     });
   });

@@ -11,7 +11,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const workerCommand = new Command('worker')
   .description('Process queued rows: paced, retried PATCHes to Graph, with every outcome recorded in Redis')
-  .option('--concurrency <n>', 'requests in flight in this process (the fleet-wide budget still applies)', parsePositiveInt('--concurrency'), 10)
+  .option('--concurrency <n>', 'requests in flight in this process, per tenant (each tenant of SYNC_TENANTS_FILE has its own; the fleet-wide budgets still apply)', parsePositiveInt('--concurrency'), 10)
   .option('--until-idle', 'exit 0 once no job is waiting, delayed or active (for cron-style batch runs)')
   .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish', parsePositiveInt('--shutdown-timeout'), 30_000)
   .option('--lock-duration <ms>', "how soon a killed worker's jobs are picked up again", parsePositiveInt('--lock-duration'), 30_000)
@@ -59,7 +59,7 @@ export const workerCommand = new Command('worker')
       else started.imports = importer;
     }
     if (stopping) return stopping;
-    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl) }, 'worker started');
+    logger.info({ concurrency: flags.concurrency, rate: config.rateLimit, graph: redactUrl(config.graphBaseUrl), tenants: config.tenants.length + 1 }, 'worker started');
 
     if (!flags.untilIdle) return new Promise<void>(() => undefined);
 
@@ -71,14 +71,13 @@ export const workerCommand = new Command('worker')
       if ((await running.isIdle()) && ((await started.imports?.isIdle()) ?? true)) idleReadings++;
       else idleReadings = 0;
       if (idleReadings >= 2) break;
-      const breaker = await running.breaker.state();
-      if (breaker.tripped && (await running.queue.isPaused())) {
-        const active = (await running.queue.getJobCounts('active')).active ?? 0;
-        if (active === 0) {
-          process.stderr.write(`blocked: ${breaker.reason}\nGrant the permission, then run: compliance-sync resume <runId>\n`);
-          await stop('blocked');
-          process.exit(EXIT.blocked);
-        }
+      // Blocked: every tenant with rows left is held by its permission breaker (the others are done).
+      const progress = await running.progress();
+      if (progress.kind === 'blocked') {
+        const lines = progress.reasons.map((r) => `blocked: ${r.tenant === '' ? '' : `tenant ${r.tenant}: `}${r.reason}\n`).join('');
+        process.stderr.write(`${lines}Grant the permission, then run: compliance-sync resume <runId>\n`);
+        await stop('blocked');
+        process.exit(EXIT.blocked);
       }
     }
     await stop('idle');

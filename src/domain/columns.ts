@@ -6,7 +6,8 @@ import { quoteValue } from './quote.js';
  */
 export const REQUIRED_COLUMNS = ['configurationId', 'userStatusId'] as const;
 export const PROPERTY_COLUMNS = ['userDisplayName', 'devicesCount', 'status', 'lastReportedDateTime', 'userPrincipalName'] as const;
-export const KNOWN_COLUMNS = ['configurationType', ...REQUIRED_COLUMNS, ...PROPERTY_COLUMNS] as const;
+/** `tenantId` (a GUID) picks the tenant of SYNC_TENANTS_FILE a row belongs to; absent: the default tenant. */
+export const KNOWN_COLUMNS = ['configurationType', ...REQUIRED_COLUMNS, ...PROPERTY_COLUMNS, 'tenantId'] as const;
 export type CanonicalColumn = (typeof KNOWN_COLUMNS)[number];
 
 const ALIASES: Record<string, CanonicalColumn> = { id: 'userStatusId' };

@@ -1,9 +1,11 @@
 import type { UserStatusRecord } from '../interfaces.js';
+import { DEFAULT_TENANT, tenantRecordKey } from '../redis-layout.js';
 
 /**
  * The identity of one user status in Graph. `/` can never appear inside a validated id,
- * so joining with it is unambiguous.
+ * so joining with it is unambiguous. Another tenant's object with the same ids is another object: its key starts with
+ * the tenant (see src/redis-layout.ts), the default tenant's does not (the keys of a single-tenant deployment).
  */
-export function recordKey(record: Pick<UserStatusRecord, 'configurationType' | 'configurationId' | 'userStatusId'>): string {
-  return `${record.configurationType}/${record.configurationId}/${record.userStatusId}`;
+export function recordKey(record: Pick<UserStatusRecord, 'configurationType' | 'configurationId' | 'userStatusId' | 'tenantId'>): string {
+  return tenantRecordKey(record.tenantId ?? DEFAULT_TENANT, `${record.configurationType}/${record.configurationId}/${record.userStatusId}`);
 }

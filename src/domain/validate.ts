@@ -10,6 +10,7 @@ import {
 import type { CanonicalColumn } from './columns.js';
 import { quoteValue } from './quote.js';
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 const MAX_ID_LENGTH = 256;
@@ -146,11 +147,20 @@ export function validateRow(fields: Partial<Record<CanonicalColumn, unknown>>): 
     }
   }
 
+  let tenantId: string | undefined;
+  if (!isAbsent(fields.tenantId)) {
+    const text = asText(fields.tenantId, 'tenantId', errors)?.trim();
+    if (text !== undefined) {
+      if (GUID.test(text)) tenantId = text.toLowerCase();
+      else errors.push({ column: 'tenantId', reason: `${quoteValue(text)} is not a tenant GUID (e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47)` });
+    }
+  }
+
   if (errors.length > 0) return { ok: false, errors };
   if (Object.keys(properties).length === 0) {
     return { ok: false, errors: [{ column: '(row)', reason: 'has no properties to change: every property cell is empty' }] };
   }
-  return { ok: true, record: { configurationType, configurationId: configurationId!, userStatusId: userStatusId!, properties } };
+  return { ok: true, record: { ...(tenantId ? { tenantId } : {}), configurationType, configurationId: configurationId!, userStatusId: userStatusId!, properties } };
 }
 
 /** Maps a source row onto canonical columns; `id` and `userStatusId` may both be present but must agree. */

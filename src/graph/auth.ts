@@ -1,5 +1,5 @@
 import type { TokenCredential } from '@azure/identity';
-import type { SyncConfig } from '../config.js';
+import type { SyncConfig, TenantConfig } from '../config.js';
 import { graphScopeFor } from '../clouds.js';
 import { OperatorError } from '../errors.js';
 
@@ -16,12 +16,19 @@ export class MissingCredentialsError extends OperatorError {
   override name = 'MissingCredentialsError';
 }
 
-/** A ready token from GRAPH_ACCESS_TOKEN; a refresh re-reads the environment, so an operator can rotate it. */
+/**
+ * A ready token from GRAPH_ACCESS_TOKEN (or a tenant's accessToken); a refresh re-reads the environment variable it
+ * came from, so an operator can rotate it.
+ */
 class StaticTokenSource implements TokenSource {
-  readonly description = 'GRAPH_ACCESS_TOKEN';
-  constructor(private token: string) {}
+  constructor(
+    private token: string,
+    private readonly envName: string | undefined = 'GRAPH_ACCESS_TOKEN',
+    readonly description = 'GRAPH_ACCESS_TOKEN',
+  ) {}
   async getToken(forceRefresh = false): Promise<string> {
-    if (forceRefresh && process.env.GRAPH_ACCESS_TOKEN) this.token = process.env.GRAPH_ACCESS_TOKEN;
+    const fresh = this.envName ? process.env[this.envName] : undefined;
+    if (forceRefresh && fresh) this.token = fresh;
     return this.token;
   }
 }
@@ -47,12 +54,19 @@ class IdentityTokenSource implements TokenSource {
   }
 }
 
-export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'cloud' | 'authorityHost'>): TokenSource {
+/**
+ * The token source of the default tenant (a SyncConfig) or of a tenant of SYNC_TENANTS_FILE (a TenantConfig, which has
+ * tenantId): each tenant has its own, so its cache and its 401 refresh are its own.
+ */
+export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'cloud' | 'authorityHost'> | TenantConfig): TokenSource {
   const scope = graphScopeFor(config.cloud);
   const c = config.credentials;
+  const tenant = 'tenantId' in config ? config : undefined;
   switch (c.kind) {
     case 'accessToken':
-      return new StaticTokenSource(c.token);
+      return tenant
+        ? new StaticTokenSource(c.token, tenant.accessTokenEnv, `accessToken of tenant ${tenant.tenantId}${tenant.accessTokenEnv ? ` (${tenant.accessTokenEnv})` : ''}`)
+        : new StaticTokenSource(c.token);
     case 'clientSecret':
       return new IdentityTokenSource(
         (identity) => new identity.ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, { authorityHost: config.authorityHost }),

@@ -1,4 +1,4 @@
-import { redisKeys } from '../redis-layout.js';
+import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
 import type { RedisClient } from '../interfaces.js';
 
 export const PERMISSION_HINT =
@@ -10,13 +10,16 @@ export const PERMISSION_HINT =
  * reservation, and checked again by requests already holding a slot) instead of burning through the backlog.
  */
 export class PermissionBreaker {
-  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly keys: { breaker: string; budget: string };
+  /** `tenant`: whose breaker (each tenant's 403s block only that tenant's budget and queue); the default tenant's is P:breaker. */
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
     readonly threshold = 3,
+    readonly tenant: string = DEFAULT_TENANT,
   ) {
-    this.keys = redisKeys(prefix);
+    const keys = redisKeys(prefix);
+    this.keys = { breaker: keys.breakerOf(tenant), budget: keys.budgetOf(tenant) };
   }
 
   /** Returns true when this 403 tripped the breaker. */

@@ -1,5 +1,5 @@
 import type { RateLimit } from '../config.js';
-import { redisKeys } from '../redis-layout.js';
+import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import type { RedisClient } from '../interfaces.js';
 
@@ -101,6 +101,11 @@ export class RateBudget {
 }
 
 /** The fleet's read budget (SYNC_READ_RATE_LIMIT): the same pacing, its own key, so reads and writes never wait for each other. */
-export function readBudget(redis: RedisClient, prefix: string, rate: RateLimit): RateBudget {
-  return new RateBudget(redis, prefix, rate, { key: redisKeys(prefix).readBudget });
+export function readBudget(redis: RedisClient, prefix: string, rate: RateLimit, tenant: string = DEFAULT_TENANT): RateBudget {
+  return new RateBudget(redis, prefix, rate, { key: redisKeys(prefix).readBudgetOf(tenant) });
+}
+
+/** A tenant's write budget (its rateLimit): the default tenant's is P:budget, every other tenant has its own. */
+export function writeBudget(redis: RedisClient, prefix: string, rate: RateLimit, tenant: string = DEFAULT_TENANT, clock?: BudgetClock): RateBudget {
+  return new RateBudget(redis, prefix, rate, { key: redisKeys(prefix).budgetOf(tenant), ...(clock ? { clock } : {}) });
 }

@@ -1,6 +1,6 @@
 import type { RawRow } from '../interfaces.js';
 import type { AdmitRow, ResultStore } from '../results/store.js';
-import { RowChecker, describeErrors, type UnversionedRow } from './validate-rows.js';
+import { RowChecker, describeErrors, type TenantDirectory, type UnversionedRow } from './validate-rows.js';
 
 export interface DryRunSummary {
   rows: number;
@@ -37,12 +37,13 @@ export async function dryRun(
     full?: boolean;
     /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration rows are rejected, as at import. */
     apiVersion?: 'beta' | 'v1.0';
+    tenants?: TenantDirectory;
     chunkSize?: number;
     onRow?: (row: DryRunRow) => void;
     onUnknownColumn?: (name: string) => void;
   },
 ): Promise<DryRunSummary> {
-  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion });
+  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion, tenants: options.tenants });
   const summary: DryRunSummary = { rows: 0, new: 0, changed: 0, unchanged: 0, rejected: 0, stale: 0 };
   let batch: UnversionedRow[] = [];
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { RawRow } from '../interfaces.js';
-import { patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
+import type { RawRow, ReplacedJob, UserStatusRecord } from '../interfaces.js';
+import { PatchQueues, patchJob, tenantOfJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import { jobIdFor } from '../redis-layout.js';
 import { describeRedisFailure } from '../queue/connection.js';
 import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
@@ -8,7 +8,7 @@ import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../q
 import { versionOf } from '../domain/version.js';
 import { decideRunReuse, labelIdentity, RunInputConflictError, type InputIdentity } from './run-input.js';
 import { judgeRows, type GraphState } from './reconcile.js';
-import { RowChecker, rejectedRow, type UnversionedRow } from './validate-rows.js';
+import { RowChecker, rejectedRow, type TenantDirectory, type UnversionedRow } from './validate-rows.js';
 
 export interface ImportOptions {
   runId: string;
@@ -30,6 +30,8 @@ export interface ImportOptions {
   runFields?: Record<string, string>;
   /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration rows are rejected. */
   apiVersion?: 'beta' | 'v1.0';
+  /** The tenants rows may name (tenantDirectory(config)); without it a row naming a tenant is rejected. */
+  tenants?: TenantDirectory;
   renames?: Record<string, string>;
   /**
    * The caller's checker, when it already built one (for the source's column mapping); else one is built from `renames`
@@ -82,11 +84,21 @@ const MAX_CHUNKS_IN_FLIGHT = 3;
  * ones are still in Redis. At most MAX_CHUNKS_IN_FLIGHT chunks are unfinished, which is the back-pressure that
  * keeps memory flat for any file size.
  */
-export async function importRun(store: ResultStore, queue: PatchQueue, options: ImportOptions): Promise<ImportSummary> {
+export async function importRun(store: ResultStore, queue: PatchQueue | PatchQueues, options: ImportOptions): Promise<ImportSummary> {
+  // Rows go to their tenant's queue; a caller that gave only the default queue gets the others opened (and closed) here.
+  const queues = PatchQueues.of(queue, store.keys.prefix);
+  try {
+    return await importInto(store, queues, options);
+  } finally {
+    if (queues !== queue) await queues.close();
+  }
+}
+
+async function importInto(store: ResultStore, queue: PatchQueues, options: ImportOptions): Promise<ImportSummary> {
   const chunkSize = options.chunkSize ?? 1000;
   const full = options.full === true;
   const origin = options.origin ?? 'bulk';
-  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion });
+  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion, tenants: options.tenants });
   const progress: ImportProgress = { rows: 0, accepted: 0, rejected: 0, unchanged: 0, superseded: 0, enqueued: 0 };
   const reconcile = options.reconcile;
   // With reconcile, a chunk's verdicts need Graph reads of varying length: each chunk is judged once the previous
@@ -95,7 +107,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
   let resumed = false;
   let pending: UnversionedRow[] = [];
   // Job ids of older queued rows superseded by chunks admitted but not queued (see RedisOutOfMemoryError).
-  const unqueuedReplaced: string[] = [];
+  const unqueuedReplaced: ReplacedJob[] = [];
 
   // The run is created with its first rows, so an input refused at its header leaves no empty run behind.
   let runCreated = false;
@@ -116,7 +128,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
     const { firstSequence, decisions } = await admission;
     const jobs: PatchJob[] = [];
     const toWrite: UnversionedRow[] = [];
-    const replaced: string[] = [];
+    const replaced: ReplacedJob[] = [];
     const now = Date.now();
     for (let i = 0; i < decisions.length; i++) {
       const decision = decisions[i];
@@ -136,7 +148,8 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
         if (decision.kind === 'requeue') resumed = true;
         else progress.enqueued++;
         if (decision.kind === 'queued' && decision.replaced) {
-          replaced.push(jobIdFor(decision.replaced.runId, decision.replaced.line, decision.replaced.generation));
+          // The replaced row had the same key, so the same tenant and queue.
+          replaced.push({ tenant: tenantOfJob(row as { record: UserStatusRecord }), jobId: jobIdFor(decision.replaced.runId, decision.replaced.line, decision.replaced.generation) });
         }
         toWrite.push(row);
         jobs.push(patchJob({ runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin }));
@@ -157,7 +170,7 @@ export async function importRun(store: ResultStore, queue: PatchQueue, options: 
     }
     if (jobs.length > 0) options.onJobsQueued?.(jobs.map((j) => j.opts.jobId));
     // The replaced rows are already recorded as superseded; removing their jobs just spares a worker the visit.
-    if (replaced.length > 0) await Promise.all(replaced.map((id) => queue.remove(id).catch(() => 0)));
+    if (replaced.length > 0) await Promise.all(replaced.map((r) => queue.for(r.tenant).remove(r.jobId).catch(() => 0)));
     options.onProgress?.({ ...progress });
   };
 

@@ -91,7 +91,9 @@ const iso = (ms: number) => new Date(ms).toISOString();
 function groupByConfiguration(rows: UnversionedRow[]): Map<string, UnversionedRow[]> {
   const byConfig = new Map<string, UnversionedRow[]>();
   for (const row of rows) {
-    if (!row.record) continue;
+    // The Graph state read here is the default tenant's (its credentials and snapshot keys): another tenant's rows get
+    // no verdict, so change detection decides for them, as without --reconcile, never another tenant's objects.
+    if (!row.record || row.record.tenantId !== undefined) continue;
     const configKey = `${row.record.configurationType}/${row.record.configurationId}`;
     let group = byConfig.get(configKey);
     if (!group) byConfig.set(configKey, (group = []));

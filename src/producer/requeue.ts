@@ -1,5 +1,5 @@
 import type { RowResult } from '../interfaces.js';
-import { patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
+import { PatchQueues, patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import type { ResultStore } from '../results/store.js';
 
 export interface RequeueSummary {
@@ -12,7 +12,17 @@ export interface RequeueSummary {
  * Sends a run's failed rows again (all of them, or those `which` selects), each under a new job id.
  * A row for which a newer update exists is not resent: it becomes superseded.
  */
-export async function requeueFailedRows(store: ResultStore, queue: PatchQueue, runId: string, which: (row: RowResult) => boolean = () => true): Promise<RequeueSummary> {
+export async function requeueFailedRows(store: ResultStore, queue: PatchQueue | PatchQueues, runId: string, which: (row: RowResult) => boolean = () => true): Promise<RequeueSummary> {
+  // Each row goes back to its own tenant's queue (its stored record names the tenant).
+  const queues = PatchQueues.of(queue, store.keys.prefix);
+  try {
+    return await requeue(store, queues, runId, which);
+  } finally {
+    if (queues !== queue) await queues.close();
+  }
+}
+
+async function requeue(store: ResultStore, queue: PatchQueues, runId: string, which: (row: RowResult) => boolean): Promise<RequeueSummary> {
   const summary: RequeueSummary = { requeued: 0, superseded: 0, skipped: 0 };
   let jobs: PatchJob[] = [];
   const flush = async () => {

@@ -2,7 +2,7 @@ import { createColumnMapper, type CanonicalColumn } from '../domain/columns.js';
 import { fingerprint } from '../domain/fingerprint.js';
 import { recordKey } from '../domain/key.js';
 import { toCanonicalFields, validateRow } from '../domain/validate.js';
-import { MAX_QUOTED_CHARS } from '../domain/quote.js';
+import { MAX_QUOTED_CHARS, quoteValue } from '../domain/quote.js';
 import { reportedTicks, versionOf } from '../domain/version.js';
 import type { FieldError, RawRow, RowResult, UserStatusRecord } from '../interfaces.js';
 import type { GraphVerdict } from '../results/store.js';
@@ -23,7 +23,15 @@ export interface UnversionedRow extends Omit<CheckedRow, 'version'> {
   graph?: GraphVerdict;
 }
 
+/** Which tenants rows may name (src/config.ts tenantDirectory): the tenants file's, and the default tenant's GUID. */
+export interface TenantDirectory {
+  known: ReadonlySet<string>;
+  defaultTenantId?: string;
+}
+
 export interface RowCheckerOptions {
+  /** Without it, a row naming any tenant is rejected (no SYNC_TENANTS_FILE). */
+  tenants?: TenantDirectory;
   /** Under v1.0 Graph has no iosLobAppProvisioningConfigurations, so such rows are refused rather than sent to certain failure. */
   apiVersion?: 'beta' | 'v1.0';
 }
@@ -72,7 +80,18 @@ export class RowChecker {
         .join('/');
       return { line: raw.line, key: partialKey, fingerprint: '', reportedTicks: '', errors: [...conflicts, ...(result.ok ? [] : result.errors)] };
     }
-    const record = result.record;
+    let record = result.record;
+    if (record.tenantId !== undefined) {
+      const directory = this.options.tenants;
+      if (record.tenantId === directory?.defaultTenantId) {
+        // The default tenant named by its GUID is still the default tenant: the same keys as its rows without tenantId.
+        const { tenantId: _default, ...rest } = record;
+        record = rest;
+      } else if (!directory?.known.has(record.tenantId)) {
+        const reason = directory && directory.known.size > 0 ? 'is not a tenant of SYNC_TENANTS_FILE' : 'names a tenant, but SYNC_TENANTS_FILE is not set (only the default tenant is known)';
+        return { line: raw.line, key: recordKey(record), fingerprint: '', reportedTicks: '', errors: [{ column: 'tenantId', reason: `${quoteValue(record.tenantId)} ${reason}` }] };
+      }
+    }
     if (this.options.apiVersion === 'v1.0' && record.configurationType === 'iosLobAppProvisioningConfiguration') {
       return { line: raw.line, key: recordKey(record), fingerprint: '', reportedTicks: '', errors: [{ column: 'configurationType', reason: IOS_UNDER_V1_REASON }] };
     }

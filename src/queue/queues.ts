@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
 import type { PatchJobData, RedisClient } from '../interfaces.js';
-import { QUEUE_NAMES, jobIdFor, queuePrefix } from '../redis-layout.js';
+import { DEFAULT_TENANT, jobIdFor, patchQueueName, queuePrefix } from '../redis-layout.js';
 
 /**
  * BullMQ-level retries are the slow outer loop (minutes) for long outages; the job itself retries
@@ -23,8 +23,73 @@ export function patchJob(data: PatchJobData): PatchJob {
   return { name: 'patch', data, opts: data.origin === 'event' ? { jobId, lifo: true } : { jobId } };
 }
 
-export function createPatchQueue(connection: RedisClient, prefix: string, options: Partial<QueueOptions> = {}): PatchQueue {
-  return new Queue<PatchJobData, unknown, string>(QUEUE_NAMES.patch, { connection, prefix: queuePrefix(prefix, QUEUE_NAMES.patch), defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
+/** The default tenant's queue (`patch-user-status`); `tenant` picks another tenant's own queue (patchQueueName). */
+export function createPatchQueue(connection: RedisClient, prefix: string, options: Partial<QueueOptions> = {}, tenant: string = DEFAULT_TENANT): PatchQueue {
+  const name = patchQueueName(tenant);
+  return new Queue<PatchJobData, unknown, string>(name, { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
+}
+
+/** The tenant whose queue takes a job: the one its record names, else the default tenant. */
+export function tenantOfJob(data: Pick<PatchJobData, 'record'>): string {
+  return data.record.tenantId ?? DEFAULT_TENANT;
+}
+
+/**
+ * Every tenant's patch queue, opened as jobs for it come. A job goes to its record's tenant's queue, so one tenant's
+ * backlog never sits in front of another tenant's rows (each tenant's worker takes from its own queue).
+ */
+export class PatchQueues {
+  private readonly byTenant = new Map<string, PatchQueue>();
+  private readonly owned = new Set<PatchQueue>();
+
+  /** `defaultQueue`: the default tenant's queue when the caller already has one (it then stays the caller's to close). */
+  constructor(
+    private readonly connection: RedisClient,
+    private readonly prefix: string,
+    defaultQueue?: PatchQueue,
+  ) {
+    if (defaultQueue) this.byTenant.set(DEFAULT_TENANT, defaultQueue);
+  }
+
+  /**
+   * Wraps a plain default queue (callers and tests that hold only that one); other tenants' queues share its
+   * connection. `prefix` is our key prefix (the queue's own BullMQ prefix differs from it on a cluster).
+   */
+  static of(queue: PatchQueue | PatchQueues, prefix: string): PatchQueues {
+    if (queue instanceof PatchQueues) return queue;
+    return new PatchQueues(queue.opts.connection as RedisClient, prefix, queue);
+  }
+
+  for(tenant: string = DEFAULT_TENANT): PatchQueue {
+    let queue = this.byTenant.get(tenant);
+    if (!queue) {
+      queue = createPatchQueue(this.connection, this.prefix, {}, tenant);
+      this.byTenant.set(tenant, queue);
+      this.owned.add(queue);
+    }
+    return queue;
+  }
+
+  /** The queues opened so far, default tenant first when open. */
+  opened(): Array<{ tenant: string; queue: PatchQueue }> {
+    return [...this.byTenant].map(([tenant, queue]) => ({ tenant, queue }));
+  }
+
+  async addBulk(jobs: PatchJob[]): Promise<void> {
+    const groups = new Map<string, PatchJob[]>();
+    for (const job of jobs) {
+      const tenant = tenantOfJob(job.data);
+      let group = groups.get(tenant);
+      if (!group) groups.set(tenant, (group = []));
+      group.push(job);
+    }
+    await Promise.all([...groups].map(([tenant, group]) => this.for(tenant).addBulk(group)));
+  }
+
+  /** Closes the queues this object opened (not a default queue it was given). */
+  async close(): Promise<void> {
+    await Promise.all([...this.owned].map((q) => q.close()));
+  }
 }
 
 /**

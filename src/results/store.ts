@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord, type RedisClient } from '../interfaces.js';
-import { QUEUE_NAMES, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, type RedisKeys } from '../redis-layout.js';
+import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord, type RedisClient, type PatchJobData, type ReplacedJob } from '../interfaces.js';
+import { DEFAULT_TENANT, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, tenantOfRecordKey, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
 import { buildTimeline, timelineBucket, type Timeline } from './timeline.js';
@@ -173,7 +173,11 @@ export function decodeChunkKeys(blob: Buffer): Map<number, string> {
 
 /** A stored row (src/redis-layout.ts): "q|<generation>" for a waiting row (its key and version are in its job), else JSON. */
 export function parseRow(text: string, line: number): RowResult {
-  if (text.startsWith('q|')) return { line, state: 'queued', generation: Number(text.slice(2)) } as RowResult;
+  if (text.startsWith('q|')) {
+    const [, generation, tenant] = text.split('|');
+    // No `key`: the job holds it (iterateRows fills it in).
+    return { line, state: 'queued', generation: Number(generation), ...(tenant ? { tenantId: tenant } : {}) } as RowResult;
+  }
   const row = JSON.parse(text) as RowResult;
   row.line ??= line;
   return row;
@@ -225,16 +229,29 @@ export class ResultStore {
   /**
    * Fails the rows of lines `firstLine`..`lastLine` still queued, with `reason`: for a request answered with an
    * error whose writes may still reach Redis afterwards. Send it on the connection that carried those writes.
-   * `replacedJobIds`: jobs of older queued rows those lines superseded, queued again if nothing newer came since
+   * `replacedJobs`: jobs of older queued rows those lines superseded, queued again if nothing newer came since
    * (cancelRun-3.lua). Runs when Redis is full, too.
    */
-  async cancelRun(runId: string, reason: string, firstLine: number, lastLine: number, replacedJobIds: readonly string[] = []): Promise<number> {
+  async cancelRun(runId: string, reason: string, firstLine: number, lastLine: number, replacedJobs: readonly ReplacedJob[] = []): Promise<number> {
+    // The jobs are read here, not in the script: a queue's keys live in their own slot on a Redis Cluster, and a
+    // tenant's jobs in its own queue. Only jobs no worker has taken yet can bring their row back (one taken since
+    // has already skipped its superseded row, so restoring that row would leave it queued without a job).
+    const waiting = (
+      await Promise.all(
+        replacedJobs.map(async ({ tenant, jobId }) => {
+          const [data, processedOn] = await this.redis.hmget(this.keys.patchJob(tenant, jobId), 'data', 'processedOn');
+          return data && !processedOn ? (JSON.parse(data) as Pick<PatchJobData, 'runId' | 'line' | 'key' | 'version' | 'generation'>) : undefined;
+        }),
+      )
+    )
+      .filter((job) => job !== undefined)
+      .map(({ runId: jobRunId, line, key, version, generation }) => ({ runId: jobRunId, line, key, version, generation }));
     return Number(
       await runScript(
         this.redis,
         'cancelRun',
         [this.keys.run(runId), this.keys.rows(runId), this.keys.runs],
-        [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES, replacedJobIds.join(' '), `${this.keys.prefix}:${QUEUE_NAMES.patch}:`],
+        [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES, waiting.length > 0 ? JSON.stringify(waiting) : ''],
       ),
     );
   }
@@ -399,7 +416,7 @@ export class ResultStore {
       const keyless = rows.filter((r): r is RowResult => r !== undefined && r.key === undefined && (!states || states.includes(r.state)));
       if (keyless.length > 0) {
         const pipeline = this.redis.pipeline();
-        for (const r of keyless) pipeline.hget(this.keys.job(QUEUE_NAMES.patch, jobIdFor(runId, r.line, r.generation ?? 0)), 'data');
+        for (const r of keyless) pipeline.hget(this.keys.patchJob(r.tenantId ?? DEFAULT_TENANT, jobIdFor(runId, r.line, r.generation ?? 0)), 'data');
         const datas = (await pipeline.exec()) ?? [];
         keyless.forEach((r, i) => {
           const data = datas[i]?.[1] as string | null | undefined;
@@ -502,6 +519,20 @@ export class ResultStore {
     if (!isValidRunId(runId)) return undefined;
     const h = await this.redis.hgetall(this.keys.run(runId));
     return Object.keys(h).length === 0 ? undefined : toStatus(runId, h);
+  }
+
+  /**
+   * A run's rows counted per tenant ('' = default) and state, by reading them (each row's key names its tenant):
+   * this costs a pass over the run, so it is only asked for when a tenants file is in use.
+   */
+  async countByTenant(runId: string): Promise<Record<string, Partial<Record<RowState, number>>>> {
+    const out: Record<string, Partial<Record<RowState, number>>> = {};
+    for await (const row of this.iterateRows(runId)) {
+      const tenant = row.tenantId ?? tenantOfRecordKey(row.key);
+      const counts = (out[tenant] ??= {});
+      counts[row.state] = (counts[row.state] ?? 0) + 1;
+    }
+    return out;
   }
 
   async listRuns(limit = 50): Promise<RunStatus[]> {

@@ -21,7 +21,7 @@ In dry-run mode nothing is written (no arrival number is taken, rows are judged 
 each other, and Graph verdicts are not used) and each decision is one of: rejected | new | changed | unchanged | stale.
 Row layout (src/redis-layout.ts): an unchanged row is only a bit in the run's :unchanged bitmap (the importer keeps its
 key, values and any reconcile reason in the chunk's :keys blob); a queued row is
-"q|<generation>" (its key, values and version are in its job; its version also in P:latest); other rows are JSON, built here by concatenation
+"q|<generation>" or, for another tenant than the default, "q|<generation>|<tenant>" (its key, values and version are in its job; its version also in P:latest); other rows are JSON, built here by concatenation
 rather than sent: at a million rows, encoding them in the importer (and decoding and re-encoding them here) was a
 large share of the import's cost.
 ]]
@@ -132,7 +132,9 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
         store(line, 'unchanged', '')
         decision = 'unchanged'
       else
-        redis.call('HSET', rowsKey, line, 'q|0')
+        -- A tenant's key starts with its GUID (src/redis-layout.ts tenantRecordKey): its job is in that tenant's queue.
+        local tenant = string.match(key, '^(%x+%-%x+%-%x+%-%x+%-%x+)/')
+        redis.call('HSET', rowsKey, line, tenant and ('q|0|' .. tenant) or 'q|0')
         counts.queued = counts.queued + 1
         counts.enqueued = counts.enqueued + 1
       end

@@ -9,8 +9,9 @@ touched, and the run ends here only when no other row is queued.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] runs zset
 ARGV[1] reason, ARGV[2] now (ms), ARGV[3] run id, ARGV[4] first line, ARGV[5] last line, ARGV[6] key prefix,
 ARGV[7] run retention (ms), ARGV[8] the run's key suffixes (space-separated),
-ARGV[9] (optional) job ids, space-separated, of older queued rows the request's rows superseded at admission,
-ARGV[10] the patch queue's job key prefix (`P:patch-user-status:`)
+ARGV[9] (optional) JSON array of the jobs of older queued rows the request's rows superseded at admission, which no
+worker has taken yet: [{ runId, line, key, version, generation }] (the caller reads them from the jobs, which on a
+Redis Cluster live in their queue's slot, not this one)
 Each such older row is queued again (its job is still there: it is removed only after the request's jobs are added)
 when it was superseded by one of the cancelled lines, that line is still its key's newest update, and its run has not
 ended; so a refused request leaves the older update as it found it. (A run that ended when its last queued row was
@@ -37,7 +38,7 @@ if redis.call('EXISTS', rowsKey) == 0 then
   return 0
 end
 
--- A queued row is "q|<generation>", or a re-queued failed row's JSON with state "queued" (src/redis-layout.ts).
+-- A queued row is "q|<generation>" (or "q|<generation>|<tenant>"), or a re-queued failed row's JSON with state "queued" (src/redis-layout.ts).
 local cancelled = 0
 for line = firstLine, lastLine do
   local text = redis.call('HGET', rowsKey, line)
@@ -53,10 +54,8 @@ end
 local restored = 0
 if cancelled > 0 and ARGV[9] and ARGV[9] ~= '' then
   local latestKey = ARGV[6] .. ':latest'
-  for jobId in string.gmatch(ARGV[9], '%S+') do
-    local data = redis.call('HGET', ARGV[10] .. jobId, 'data')
-    if data then
-      local job = cjson.decode(data)
+  for _, job in ipairs(cjson.decode(ARGV[9])) do
+    do
       local prevRunKey = ARGV[6] .. ':run:' .. job.runId
       local prevRowsKey = prevRunKey .. ':rows'
       local text = redis.call('HGET', prevRowsKey, tostring(job.line))

@@ -1,9 +1,9 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import type { SyncConfig } from '../config.js';
+import { tenantDirectory, type SyncConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { PermissionBreaker } from '../pacing/breaker.js';
-import { createPatchQueue } from '../queue/queues.js';
+import { createPatchQueue, PatchQueues } from '../queue/queues.js';
 import { createScheduleQueue } from '../queue/schedules.js';
 import { dataNodes, describeRedisFailure } from '../queue/connection.js';
 import { ResultStore } from '../results/store.js';
@@ -64,6 +64,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const { config, redis, tokens } = options;
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const patchQueue = createPatchQueue(redis, config.prefix);
+  // The other tenants' queues, opened once for every request rather than per request.
+  const patchQueues = new PatchQueues(redis, config.prefix, patchQueue);
   const importQueue = createScheduleQueue(redis, config.prefix);
   const breaker = new PermissionBreaker(redis, config.prefix);
   const metrics = createServerMetrics({ store, queue: patchQueue, breaker, redis, prefix: config.prefix, rateLimit: config.rateLimit });
@@ -101,7 +103,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     request.log.info({ method: request.method, path: pathOf(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
   });
   app.addHook('onClose', async () => {
-    await Promise.all([patchQueue.close(), importQueue.close()]);
+    await Promise.all([patchQueue.close(), importQueue.close(), patchQueues.close()]);
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -140,15 +142,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       v1.addHook('onRequest', requireBearer(tokens));
       await registerIngestRoutes(v1, {
         store,
-        queue: patchQueue,
+        queue: patchQueues,
         alerts: options.alerts,
         maxRecords: options.maxRecordsPerRequest,
         commandTimeoutMs: config.redisCommandTimeoutMs,
         memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
         now: options.now,
         apiVersion: config.apiVersion,
+        tenants: tenantDirectory(config),
       });
-      await registerRunsApi(v1, { store });
+      await registerRunsApi(v1, { store, tenants: { config, redis } });
     },
     { prefix: '/v1' },
   );

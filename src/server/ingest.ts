@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import type { FieldError, RawRow } from '../interfaces.js';
+import type { FieldError, RawRow, ReplacedJob } from '../interfaces.js';
 import { importRun, type ImportSummary } from '../producer/import-run.js';
 import { HTTP_IDENTITY } from '../producer/run-input.js';
-import { RowChecker } from '../producer/validate-rows.js';
-import type { PatchQueue } from '../queue/queues.js';
+import { RowChecker, type TenantDirectory } from '../producer/validate-rows.js';
+import type { PatchQueue, PatchQueues } from '../queue/queues.js';
 import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
 import type { ResultStore } from '../results/store.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, describeRedisFailure } from '../queue/connection.js';
@@ -11,7 +11,8 @@ import type { RunAlerts } from '../../jobs/alerts.js';
 
 export interface IngestOptions {
   store: ResultStore;
-  queue: PatchQueue;
+  /** Each record goes to its tenant's queue. */
+  queue: PatchQueue | PatchQueues;
   alerts?: RunAlerts;
   /** Records accepted in one request; more get 413 before any is looked at. */
   maxRecords?: number;
@@ -23,6 +24,8 @@ export interface IngestOptions {
   commandTimeoutMs?: number;
   /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration records are refused as at import. */
   apiVersion?: 'beta' | 'v1.0';
+  /** The tenants a record may name (tenantDirectory(config)). */
+  tenants?: TenantDirectory;
 }
 
 export const CANCELLED_REASON = 'not sent: the server answered this request with 503 because Redis did not answer in time';
@@ -41,15 +44,15 @@ export function cancelTimedOutRun(
   log: { warn: (o: object, m: string) => void; error: (o: object, m: string) => void },
   startedAt = Date.now(),
   reason = CANCELLED_REASON,
-  replacedJobIds: readonly string[] = [],
+  replacedJobs: readonly ReplacedJob[] = [],
 ): void {
-  store.cancelRun(runId, reason, lines.first, lines.last, replacedJobIds).then(
+  store.cancelRun(runId, reason, lines.first, lines.last, replacedJobs).then(
     (cancelled) => {
       if (cancelled > 0) log.warn({ runId, cancelled, reason }, 'rows of a request answered with 503 were cancelled');
     },
     (err: Error) => {
       if (Date.now() - startedAt > CANCEL_GIVE_UP_MS) return log.error({ runId, err: err.message }, 'could not cancel the run of a request answered with 503');
-      setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt, reason, replacedJobIds), CANCEL_RETRY_MS).unref();
+      setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt, reason, replacedJobs), CANCEL_RETRY_MS).unref();
     },
   );
 }
@@ -118,7 +121,7 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
     // Validate everything first, so a body with no valid record leaves no run behind.
     const rows = toRawRows(items);
     const ignored = new Set<string>();
-    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name), { apiVersion: options.apiVersion });
+    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name), { apiVersion: options.apiVersion, tenants: options.tenants });
     const errors: RecordErrors[] = rows.flatMap((raw, index) => {
       const checked = checker.check(raw, 0);
       return checked.errors ? [{ index, errors: checked.errors }] : [];
@@ -168,8 +171,8 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
         if (firstLine > 0) {
           const lines = { first: firstLine, last: firstLine + rows.length - 1 };
           await options.store
-            .cancelRun(runId, OUT_OF_MEMORY_CANCELLED_REASON, lines.first, lines.last, memoryError.replacedJobIds)
-            .catch(() => cancelTimedOutRun(options.store, runId, lines, request.log, Date.now(), OUT_OF_MEMORY_CANCELLED_REASON, memoryError.replacedJobIds));
+            .cancelRun(runId, OUT_OF_MEMORY_CANCELLED_REASON, lines.first, lines.last, memoryError.replacedJobs)
+            .catch(() => cancelTimedOutRun(options.store, runId, lines, request.log, Date.now(), OUT_OF_MEMORY_CANCELLED_REASON, memoryError.replacedJobs));
         }
         request.log.error({ err: (err as Error).message }, 'Redis is out of memory: events refused');
         return reply

@@ -2,10 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import { ROW_STATES, type RowResult, type RowState } from '../interfaces.js';
 import { reportJson } from '../results/report.js';
 import type { ResultStore } from '../results/store.js';
+import type { RedisClient } from '../interfaces.js';
+import type { SyncConfig } from '../config.js';
+import { tenantFigures } from '../producer/tenant-status.js';
 import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
 
 export interface RunsApiOptions {
   store: ResultStore;
+  /** With them, GET /runs/:id adds byTenant and blockedTenants, as `status --json` does. */
+  tenants?: { config: Pick<SyncConfig, 'prefix' | 'tenants'>; redis: RedisClient };
 }
 
 export const MAX_RUNS_PER_PAGE = 1000;
@@ -38,7 +43,7 @@ export function runIdRefusal(runId: string): { statusCode: 400; error: string; m
 }
 
 /** GET /runs, /runs/:id, /runs/:id/rows and /runs/:id/timeline: the figures of `status --json`, the rows of `report` and the run's timeline, as JSON. */
-export async function registerRunsApi(app: FastifyInstance, { store }: RunsApiOptions): Promise<void> {
+export async function registerRunsApi(app: FastifyInstance, { store, tenants }: RunsApiOptions): Promise<void> {
   app.get<{ Querystring: { limit: number } }>(
     '/runs',
     { schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_RUNS_PER_PAGE, default: 50 } } } } },
@@ -49,7 +54,8 @@ export async function registerRunsApi(app: FastifyInstance, { store }: RunsApiOp
     const refusal = runIdRefusal(request.params.id);
     if (refusal) return reply.code(400).send(refusal);
     const status = await store.status(request.params.id);
-    return status ?? reply.code(404).send(notFound(request.params.id));
+    if (!status) return reply.code(404).send(notFound(request.params.id));
+    return tenants ? { ...status, ...(await tenantFigures(tenants.config, tenants.redis, store, status)) } : status;
   });
 
   app.get<{ Params: { id: string } }>('/runs/:id/timeline', async (request, reply) => {

@@ -13,10 +13,23 @@ const SELECTABLE = ['id', 'userDisplayName', 'devicesCount', 'status', 'lastRepo
 
 /** One change made behind the client's back (see POST /_sim/drift); `values: null` deletes the object. */
 export interface DriftChange {
+  /** Whose object (default: the tenant of the default token, sim-tenant). */
+  tenantId?: string;
   collection?: Collection;
   configId: string;
   userStatusId: string;
   values: Record<string, unknown> | null;
+}
+
+/** The tenant of the default token: its objects keep the plain keys `${collection}/${configId}/${userStatusId}`. */
+export const DEFAULT_SIM_TENANT = 'sim-tenant';
+
+/**
+ * Each tenant has its own objects, as in Graph: the same ids in two tenants are two objects. Another tenant's keys are
+ * `${tenantId}|${collection}/...` in the store (and in GET /_sim/state).
+ */
+export function tenantScoped(tenantId: string | undefined, key: string): string {
+  return tenantId === undefined || tenantId === DEFAULT_SIM_TENANT ? key : `${tenantId}|${key}`;
 }
 
 /** Graph's own success content type; clients that insist on exactly "application/json" should notice. */
@@ -111,7 +124,7 @@ export class SimulatorCore {
       }
     }
     for (const c of changes) {
-      this.store.setBehindClientsBack(`${c.collection ?? 'mobileAppConfigurations'}/${c.configId}/`, c.userStatusId, c.values);
+      this.store.setBehindClientsBack(tenantScoped(c.tenantId, `${c.collection ?? 'mobileAppConfigurations'}/${c.configId}/`), c.userStatusId, c.values);
     }
     return changes.length;
   }
@@ -162,7 +175,11 @@ export class SimulatorCore {
     }
 
     const auth = authorize(token, this.opts.tokens, isPatch);
-    if (!auth.ok) return this.error(ex, auth.status, auth.code, auth.message);
+    if (!auth.ok) {
+      // A 403 still knows whose token it was: the request log shows which tenant and app were refused.
+      if (auth.grant) ex.grant = auth.grant;
+      return this.error(ex, auth.status, auth.code, auth.message);
+    }
     ex.grant = auth.grant;
 
     if (match.kind === 'list') return this.list(ex, match.route);
@@ -212,7 +229,7 @@ export class SimulatorCore {
     }
     if (this.opts.missingConfigurations.includes(route.configId)) return this.configNotFound(ex, route);
 
-    const page = this.store.page(route.keyPrefix, offset, size);
+    const page = this.store.page(tenantScoped((ex.grant as TokenGrant).tenantId, route.keyPrefix), offset, size);
     const body: Record<string, unknown> = {
       '@odata.context': `https://graph.microsoft.com/${route.version}/$metadata#deviceAppManagement/${route.collection}('${route.configId}')/userStatuses`,
       value: page.items.map((item) => project(item, selected.fields)),
@@ -245,7 +262,7 @@ export class SimulatorCore {
     const selected = this.select(ex, queryOf(ex.req.url));
     if ('error' in selected) return selected.error;
     if (this.opts.missingConfigurations.includes(route.configId)) return this.configNotFound(ex, route);
-    const stored = this.store.get(route.key);
+    const stored = this.store.get(tenantScoped((ex.grant as TokenGrant).tenantId, route.key));
     if (!stored) {
       return this.error(ex, 404, 'ResourceNotFound', `The userStatus '${route.userStatusId}' was not found.`);
     }
@@ -313,7 +330,7 @@ export class SimulatorCore {
       return failed(this.configNotFound(ex, route, answer));
     }
 
-    const outcome = this.store.apply(route.key, route.userStatusId, valid.patch);
+    const outcome = this.store.apply(tenantScoped((ex.grant as TokenGrant).tenantId, route.key), route.userStatusId, valid.patch);
     this.counts.applied += 1;
     if (outcome.identicalToPrevious) this.counts.appliedTwice += 1;
     if (outcome.stale) this.counts.staleWrites += 1;

@@ -9,6 +9,7 @@ export type {
 } from './options.js';
 export { DEFAULT_ANY_BUDGET, DEFAULT_BUDGET, DEFAULT_FAULTS, defaultTokens } from './options.js';
 export type { DriftChange } from './core.js';
+export { DEFAULT_SIM_TENANT, tenantScoped } from './core.js';
 export type { RequestLogEntry, SimulatorCounters } from './metrics.js';
 export type { GraphErrorBody } from './errors.js';
 export { ENTITY_TYPE, ODATA_TYPE, USER_STATUS_VALUES } from './validation.js';

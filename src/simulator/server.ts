@@ -14,7 +14,7 @@ export interface GraphSimulator {
   /** e.g. http://127.0.0.1:43123, without a trailing slash. */
   readonly url: string;
   readonly port: number;
-  /** key `${collection}/${configId}/${userStatusId}` -> stored object. */
+  /** key `${collection}/${configId}/${userStatusId}` -> stored object (another tenant than sim-tenant: `${tenantId}|${key}`). */
   state(): Record<string, Record<string, unknown>>;
   counters(): SimulatorCounters;
   requestLog(): RequestLogEntry[];

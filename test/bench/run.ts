@@ -16,13 +16,14 @@ import { deletePrefix, livePrefixes, log, REDIS_URL } from './support.js';
 import { workloadBench } from './workload.js';
 import { memoryBench } from './memory.js';
 import { firstSyncBench } from './first-sync.js';
+import { tenantsBench } from './tenants.js';
 
-const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync'] as const;
+const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants'] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload, startup, memory, first-sync (comma-separated or repeated; default: all)
+  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants (comma-separated or repeated; default: all)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
   --producer-rows <n>        producer bench rows (default 1000000)
@@ -41,6 +42,11 @@ const HELP = `Usage: npm run bench -- [options]
   --full-sample <n>          workload: also measure sending a sample of n rows in full (default 1000; 0 skips it)
   --chunk-size <n>           producer: import --chunk-size and addBulk chunk size (default 1000)
   --startup-runs <n>         startup: timed runs of each command (default 20)
+  --tenants-rows <n>         tenants: rows per tenant (default 300)
+  --tenants <list>           tenants: tenant counts (default 1,10,50)
+  --backlog <n>              tenants: queued rows of the one big tenant among the most tenants (default 100000)
+  --tenant-workers <n>       tenants: worker processes (default 1)
+  --tenant-concurrency <n>   tenants: jobs in flight per tenant per worker (default 10)
   --write <file>             also write the tables to this Markdown file (default: test/bench/RESULTS.md when all parts run)
 
 Uses the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379) under bench-* prefixes, deleted afterwards.
@@ -74,6 +80,11 @@ const { values } = parseArgs({
     'full-sample': { type: 'string' },
     'chunk-size': { type: 'string' },
     'startup-runs': { type: 'string' },
+    'tenants-rows': { type: 'string' },
+    tenants: { type: 'string' },
+    backlog: { type: 'string' },
+    'tenant-workers': { type: 'string' },
+    'tenant-concurrency': { type: 'string' },
     write: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -130,6 +141,14 @@ try {
         soakEvents: Math.round(positive('soak-events', values['soak-events'], 2000)),
         soakRetentionCycles: Math.max(1, Math.floor(cycles / 2)),
         soakCycleMs: Math.round(positive('soak-cycle-ms', values['soak-cycle-ms'], 4000)),
+      });
+    } else if (part === 'tenants') {
+      section = await tenantsBench(budget, {
+        rowsPerTenant: rowsFor('tenants', 300),
+        tenantCounts: (values.tenants ?? '1,10,50').split(',').map((n) => Math.round(positive('tenants', n, 1))),
+        backlog: Math.round(positive('backlog', values.backlog, 100_000)),
+        workers: Math.round(positive('tenant-workers', values['tenant-workers'], 1)),
+        concurrency: Math.round(positive('tenant-concurrency', values['tenant-concurrency'], 10)),
       });
     } else if (part === 'first-sync') {
       section = await firstSyncBench(redis, sim, budget, { rows: rowsFor('first-sync', 100_000), heldPercent: positive('held-percent', values['held-percent'], 97) });

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig, parseClusterNodes } from '../../src/config.js'
 import { clusterOptionsFor, slotTagOf } from '../../src/queue/connection.js';
 import { fullestNode } from '../../src/queue/memory.js';
 import { clusterFactsFromInfo, judgeCluster, judgeRedisCluster, parseInfo, worstPerCheck, type RedisFacts } from '../../src/queue/redis-health.js';
-import { basePrefix, isClusterPrefix, keyPatterns, keyPrefix, queuePrefix, redisKeys } from '../../src/redis-layout.js';
+import { DEFAULT_TENANT, basePrefix, patchQueueName, isClusterPrefix, keyPatterns, keyPrefix, queuePrefix, redisKeys } from '../../src/redis-layout.js';
 
 describe('SYNC_REDIS_CLUSTER', () => {
   it('parses comma-separated host:port seed nodes, IPv6 in brackets, skipping empty entries', () => {
@@ -41,19 +41,22 @@ describe('key layout on a cluster', () => {
     assert.ok(isClusterPrefix(p) && !isClusterPrefix('csync'));
     assert.equal(basePrefix(p), 'csync');
     const keys = redisKeys(p);
-    for (const key of [keys.runs, keys.run('r1'), keys.rows('r1'), keys.stats, keys.latest, keys.fingerprints, keys.seq, keys.lock('a/b/c'), keys.budget, keys.snapshot('x/y'), keys.scheduleLock('s')]) {
+    const tenant = '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0';
+    for (const key of [keys.runs, keys.run('r1'), keys.rows('r1'), keys.stats, keys.latest, keys.fingerprints, keys.seq, keys.lock('a/b/c'), keys.budget, keys.snapshot('x/y'), keys.scheduleLock('s'), keys.budgetOf(tenant), keys.breakerOf(tenant), keys.readBudgetOf(tenant)]) {
       assert.equal(slotTagOf(key), 'csync', key);
     }
     assert.equal(queuePrefix(p, 'patch-user-status'), '{csync:patch-user-status}');
-    assert.equal(keys.job('patch-user-status', 'r1:2:0'), '{csync:patch-user-status}:patch-user-status:r1:2:0');
-    assert.equal(slotTagOf(keys.job('patch-user-status', 'r1:2:0')), 'csync:patch-user-status');
+    assert.equal(keys.patchJob(DEFAULT_TENANT, 'r1:2:0'), '{csync:patch-user-status}:patch-user-status:r1:2:0');
+    assert.equal(slotTagOf(keys.patchJob(DEFAULT_TENANT, 'r1:2:0')), 'csync:patch-user-status');
+    // Each tenant's queue has a slot of its own, so tenants' backlogs spread over the masters.
+    assert.equal(slotTagOf(keys.patchJob(tenant, 'r1:2:0')), `csync:${patchQueueName(tenant)}`);
     assert.deepEqual(keyPatterns(p), ['{csync}:*', '{csync:*}:*']);
   });
 
   it('leaves a single Redis exactly as it was', () => {
     assert.equal(keyPrefix('csync', false), 'csync');
     assert.equal(queuePrefix('csync', 'patch-user-status'), 'csync');
-    assert.equal(redisKeys('csync').job('patch-user-status', 'r1:2:0'), 'csync:patch-user-status:r1:2:0');
+    assert.equal(redisKeys('csync').patchJob(DEFAULT_TENANT, 'r1:2:0'), 'csync:patch-user-status:r1:2:0');
     assert.deepEqual(keyPatterns('csync'), ['csync:*']);
   });
 
