@@ -1,8 +1,8 @@
 import type { SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import type { PatchWorkerHooks } from './hooks.js';
-import { createRunAlerts, type RunAlerts } from './alerts.js';
-import { createWorkerMetrics, serveMetrics } from './metrics.js';
+import type { RunAlerts } from './alerts.js';
+import type { serveMetrics } from './metrics.js';
 import { RunVerifier } from './verify-after-run.js';
 import type { RedisClient } from '../src/interfaces.js';
 
@@ -40,12 +40,14 @@ function combineHooks(list: PatchWorkerHooks[], logger: Logger): PatchWorkerHook
 export async function startWorkerObservers(config: SyncConfig, redis: RedisClient, logger: Logger, options: WorkerObserversOptions = {}): Promise<WorkerObservers> {
   const list: PatchWorkerHooks[] = [];
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  // Metrics (prom-client) and alerts (p-retry) are loaded only when asked for: a worker reaches its first PATCH sooner.
   if (options.metricsPort !== undefined) {
+    const { createWorkerMetrics, serveMetrics } = await import('./metrics.js');
     const metrics = createWorkerMetrics();
     metricsServer = await serveMetrics(metrics.registry, { port: options.metricsPort, host: options.metricsHost, logger });
     list.push(metrics.hooks);
   }
-  const alerts = createRunAlerts(config, redis, logger);
+  const alerts = config.alertWebhookUrl ? (await import('./alerts.js')).createRunAlerts(config, redis, logger) : undefined;
   if (alerts) list.push(alerts.hooks());
   // Runs of schedules with --verify are verified when they complete, alerts or not.
   const verifier = new RunVerifier(config, redis, logger, alerts);

@@ -1,7 +1,5 @@
 import type { SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
-import { createGraphState } from '../src/producer/reconcile.js';
-import { verifyRun } from '../src/producer/verify.js';
 import { DriftStore } from '../src/results/drift.js';
 import { ResultStore } from '../src/results/store.js';
 import type { RunAlerts } from './alerts.js';
@@ -29,6 +27,8 @@ export class RunVerifier {
 
   async verifyIfAsked(runId: string): Promise<void> {
     if (!(await this.drift.claimVerify(runId))) return;
+    // Loaded here, not at start-up: few runs ask for it, and a worker should reach its first PATCH without the reading code.
+    const [{ createGraphState }, { verifyRun }] = await Promise.all([import('../src/producer/reconcile.js'), import('../src/producer/verify.js')]);
     const summary = await verifyRun(this.store, this.drift, createGraphState(this.config, this.redis, { fresh: true }), runId);
     const { checked, matching, drifted, missing } = summary;
     const log = this.logger.child({ runId });
