@@ -2,16 +2,17 @@
 // `npm test`: every test file under test/unit and test/integration, through node:test with tsx.
 //
 // Most files spend their time waiting (on Redis, the simulator, child processes, timeouts): one at a time, the suite
-// kept 2 cores only about 60 % busy. So they run TEST_CONCURRENCY files at a time (default 3). The file below measures
-// the fleet's pacing against the wall clock (requests per second, their peak in any one second, 429 shares); a busy
-// neighbour would skew exactly what it measures, so it runs afterwards, alone.
+// kept 2 cores only about 60 % busy. So they run TEST_CONCURRENCY files at a time (default 3). The files below measure
+// pacing against the wall clock (the fleet's requests per second, their peak in any one second, 429 shares; a small
+// tenant's rows finishing within its ideal time plus one budget interval); a busy neighbour would skew exactly what
+// they measure, so they run afterwards, one at a time.
 //
 // `npm test -- <files>` runs only those files (same split). Exit code: 0 when every file passed, else 1.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ALONE = new Set(['test/integration/fleet-pacing.test.ts']);
+const ALONE = new Set(['test/integration/fleet-pacing.test.ts', 'test/integration/tenants.test.ts']);
 
 const listed = (dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
 const files = process.argv.length > 2 ? process.argv.slice(2) : [...listed('test/unit'), ...listed('test/integration')];
@@ -32,5 +33,5 @@ function run(group, filesOfGroup, perGroupConcurrency) {
 }
 
 const shared = run('tests that share the machine', files.filter((f) => !ALONE.has(f)), concurrency);
-const alone = run('the fleet pacing test, alone', files.filter((f) => ALONE.has(f)), 1);
+const alone = run('pacing tests, one at a time', files.filter((f) => ALONE.has(f)), 1);
 process.exit(shared === 0 && alone === 0 ? 0 : 1);
