@@ -4,7 +4,7 @@ import { ColumnError } from '../domain/columns.js';
 import type { RawRow } from '../interfaces.js';
 import { dryRun } from '../producer/dry-run.js';
 import { importRun } from '../producer/import-run.js';
-import { createGraphState } from '../producer/reconcile.js';
+import { createGraphStates } from '../producer/reconcile.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import { tenantDirectory } from '../config.js';
 import { MemoryGuard, RedisOutOfMemoryError } from '../queue/memory.js';
@@ -163,7 +163,7 @@ another input.
           checker,
           input,
           memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
-          reconcile: flags.reconcile ? createGraphState(config, redis) : undefined,
+          reconcile: flags.reconcile ? createGraphStates(config, redis) : undefined,
           apiVersion: config.apiVersion,
           chunkSize: flags.chunkSize,
           onProgress: (p) => reporter.update(p, bytesRead?.()),

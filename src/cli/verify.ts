@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { EXIT, OperatorError } from '../errors.js';
-import { createGraphState, GraphReadError } from '../producer/reconcile.js';
+import { createGraphStates, GraphReadError } from '../producer/reconcile.js';
 import { verifyRun } from '../producer/verify.js';
 import { DriftStore } from '../results/drift.js';
 import { printJson, withServices } from './shared.js';
@@ -26,7 +26,7 @@ Exit codes: 0 every row matches, 5 some row drifted or is missing, 4 no such run
       // Only ended rows say what Graph should hold; rows still waiting are checked by a later verify.
       if (status.pending > 0) process.stderr.write(`warning: run ${runId} still has ${status.pending} rows waiting to be sent; they are not checked\n`);
       try {
-        return await verifyRun(store, new DriftStore(redis, config.prefix), createGraphState(config, redis, { fresh: true }), runId);
+        return await verifyRun(store, new DriftStore(redis, config.prefix), createGraphStates(config, redis, { fresh: true }), runId);
       } catch (err) {
         if (err instanceof GraphReadError) throw new OperatorError(`verify ${runId}: ${err.message}`);
         throw err;
