@@ -8,6 +8,11 @@ import { redisKeys } from '../../src/redis-layout.js';
 import type { DriftChange, TokenGrant } from '../../src/simulator/index.js';
 import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
+import type { RunAlerts } from '../../jobs/alerts.js';
+import { RunVerifier } from '../../jobs/verify-after-run.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import type { VerifyCounts } from '../../src/results/drift.js';
 
 const A = 'aaaaaaaa-0000-4000-8000-00000000000a';
 const B = 'bbbbbbbb-0000-4000-8000-00000000000b';
@@ -108,6 +113,20 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
     assert.deepEqual(lastJsonLine<VerifySummary>(verify.stdout), { runId, checked: 60, matching: 59, drifted: 1, missing: 0 });
     const report = await runCli(['report', runId, '--state', 'drifted', '--format', 'ndjson'], t.env);
     const drifted = report.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string });
-    assert.deepEqual(drifted.map((d) => d.key), [`${B}/${rows[3].split(',')[2]}/${rows[3].split(',')[0]}/user-3`]);
+    assert.deepEqual(drifted.map((d) => d.key), [`${B}/${rows[3].split(',')[2]}/${rows[3].split(',')[0]}/user-3`], 'B’s object drifted, not A’s with the same ids');
+  });
+
+  it('schedule --verify: the run verified when it completes reads each tenant’s Graph, and alerts drift in A’s object and B’s', async () => {
+    // Row 12 of A was held by A's Graph at import (unchanged); now A's object changes too.
+    t.sim.drift([heldBy(rows[12], A, { status: 'notAssigned' })]);
+    await t.redis.hset(redisKeys(t.prefix).run(runId), 'verifyWhenDone', '1');
+    const alerted: VerifyCounts[] = [];
+    const alerts = { alertDrift: async (_runId: string, counts: VerifyCounts) => alerted.push(counts) > 0 } as unknown as RunAlerts;
+    await new RunVerifier(loadConfig({ ...t.env }), t.redis, createLogger('silent'), alerts).verifyIfAsked(runId);
+    assert.deepEqual(alerted, [{ checked: 60, matching: 58, drifted: 2, missing: 0 }]);
+    const report = await runCli(['report', runId, '--state', 'drifted', '--format', 'ndjson'], t.env);
+    const keys = report.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { key: string }).key);
+    const keyOf = (tenant: string, line: string) => `${tenant}/${line.split(',')[2]}/${line.split(',')[0]}/${line.split(',')[1]}`;
+    assert.deepEqual(keys.sort(), [keyOf(A, rows[12]), keyOf(B, rows[3])].sort());
   });
 });
