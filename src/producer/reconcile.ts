@@ -120,7 +120,8 @@ function groupByConfiguration(rows: UnversionedRow[]): Map<string, UnversionedRo
  * is made when its first row comes by, so a run of one tenant reads nothing of the others'.
  */
 export class GraphStates {
-  private readonly states = new Map<string, GraphState>();
+  /** undefined for a tenant without a Graph to read, so it is looked up once. */
+  private readonly states = new Map<string, GraphState | undefined>();
 
   constructor(
     /** A tenant's state, or undefined for a tenant no longer configured (its rows then get no verdict). */
@@ -128,23 +129,8 @@ export class GraphStates {
   ) {}
 
   of(tenant: string): GraphState | undefined {
-    let state = this.states.get(tenant);
-    if (!state && !this.states.has(tenant)) {
-      state = this.create(tenant);
-      if (state) this.states.set(tenant, state);
-    }
-    return state;
-  }
-
-  /** Summed over the tenants, for summaries and tests. */
-  get stats(): GraphState['stats'] {
-    const total = { configurationsRead: 0, pagesRead: 0, snapshotsReused: 0 };
-    for (const { stats } of this.states.values()) {
-      total.configurationsRead += stats.configurationsRead;
-      total.pagesRead += stats.pagesRead;
-      total.snapshotsReused += stats.snapshotsReused;
-    }
-    return total;
+    if (!this.states.has(tenant)) this.states.set(tenant, this.create(tenant));
+    return this.states.get(tenant);
   }
 
   /** The rows of this chunk that will be written, each in its own tenant's snapshots. */
