@@ -201,8 +201,10 @@ export function createGraphStates(config: SyncConfig, redis: RedisClient, option
     const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant));
     return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true);
   };
+  // Made now, as before tenants: missing default credentials stop the command before it creates a run (it reads nothing yet).
+  const defaultState = state(DEFAULT_TENANT, { graphBaseUrl: config.graphBaseUrl, readRateLimit: config.readRateLimit, tokens: options.tokens ?? createTokenSource(config) });
   return new GraphStates((tenant) => {
-    if (tenant === DEFAULT_TENANT) return state(tenant, { graphBaseUrl: config.graphBaseUrl, readRateLimit: config.readRateLimit, tokens: options.tokens ?? createTokenSource(config) });
+    if (tenant === DEFAULT_TENANT) return defaultState;
     const t = tenants.get(tenant);
     return t && state(tenant, { graphBaseUrl: t.graphBaseUrl, readRateLimit: t.readRateLimit, tokens: options.tenantTokens?.(t) ?? createTokenSource(t) });
   });
