@@ -7,7 +7,7 @@ import { tenantDirectory, type SyncConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUE_NAMES, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
-import { createGraphState } from '../src/producer/reconcile.js';
+import { createGraphStates } from '../src/producer/reconcile.js';
 import { createPatchQueue } from '../src/queue/queues.js';
 import { createScheduleQueue, type ScheduledImportJobData, type ScheduleQueue } from '../src/queue/schedules.js';
 import type { RedisClient } from '../src/interfaces.js';
@@ -55,7 +55,7 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     onRunCompleted: options.onRunCompleted,
     onImportFailed: options.onImportFailed,
     maxRowBytes: config.maxRowBytes,
-    createGraphState: () => createGraphState(config, redis),
+    createGraphStates: () => createGraphStates(config, redis),
     apiVersion: config.apiVersion,
     memoryHighWaterPercent: config.memoryHighWaterPercent,
     tenants: tenantDirectory(config),

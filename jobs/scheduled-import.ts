@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ColumnError } from '../src/domain/columns.js';
 import { importRun, type ImportSummary } from '../src/producer/import-run.js';
 import { dropFileIdentity, postgresIdentity } from '../src/producer/run-input.js';
-import type { GraphState } from '../src/producer/reconcile.js';
+import type { GraphStates } from '../src/producer/reconcile.js';
 import { RowChecker, type TenantDirectory } from '../src/producer/validate-rows.js';
 import type { PatchQueue } from '../src/queue/queues.js';
 import { acquireScheduleLock, type HeldLock } from '../src/queue/schedule-lock.js';
@@ -38,7 +38,7 @@ export interface ScheduledImportDeps {
   /** Called when a dropped file was moved to failed/, for alerts (event failed_import). */
   onImportFailed?: (failure: ImportFailure) => void;
   /** Graph's state for one run, for schedules with --reconcile; without it such a schedule fails its firing. */
-  createGraphState?: () => GraphState;
+  createGraphStates?: () => GraphStates;
   /** GRAPH_API_VERSION, so v1.0 refuses iosLobAppProvisioningConfiguration rows as import does. */
   apiVersion?: 'beta' | 'v1.0';
   /** SYNC_REDIS_MEMORY_HIGH_WATER: scheduled imports stop queueing where `import` and events do. */
@@ -48,9 +48,9 @@ export interface ScheduledImportDeps {
 }
 
 /** The import options a schedule adds: reconcile, and marking the run to be verified once it completes. */
-function graphOptions(deps: ScheduledImportDeps, data: ScheduledImportJobData): { reconcile?: GraphState; apiVersion?: 'beta' | 'v1.0'; tenants?: TenantDirectory; runFields?: Record<string, string> } {
-  if (data.reconcile && !deps.createGraphState) throw new Error('this worker cannot read Graph for --reconcile');
-  return { reconcile: data.reconcile ? deps.createGraphState!() : undefined, apiVersion: deps.apiVersion, tenants: deps.tenants, ...(data.verify ? { runFields: { verifyWhenDone: '1' } } : {}) };
+function graphOptions(deps: ScheduledImportDeps, data: ScheduledImportJobData): { reconcile?: GraphStates; apiVersion?: 'beta' | 'v1.0'; tenants?: TenantDirectory; runFields?: Record<string, string> } {
+  if (data.reconcile && !deps.createGraphStates) throw new Error('this worker cannot read Graph for --reconcile');
+  return { reconcile: data.reconcile ? deps.createGraphStates!() : undefined, apiVersion: deps.apiVersion, tenants: deps.tenants, ...(data.verify ? { runFields: { verifyWhenDone: '1' } } : {}) };
 }
 
 /** An empty export is nearly always a broken one (a failed query, a truncated transfer): it goes to failed/. */

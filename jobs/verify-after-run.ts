@@ -28,8 +28,8 @@ export class RunVerifier {
   async verifyIfAsked(runId: string): Promise<void> {
     if (!(await this.drift.claimVerify(runId))) return;
     // Loaded here, not at start-up: few runs ask for it, and a worker should reach its first PATCH without the reading code.
-    const [{ createGraphState }, { verifyRun }] = await Promise.all([import('../src/producer/reconcile.js'), import('../src/producer/verify.js')]);
-    const summary = await verifyRun(this.store, this.drift, createGraphState(this.config, this.redis, { fresh: true }), runId);
+    const [{ createGraphStates }, { verifyRun }] = await Promise.all([import('../src/producer/reconcile.js'), import('../src/producer/verify.js')]);
+    const summary = await verifyRun(this.store, this.drift, createGraphStates(this.config, this.redis, { fresh: true }), runId);
     const { checked, matching, drifted, missing } = summary;
     const log = this.logger.child({ runId });
     if (drifted + missing === 0) {

@@ -100,7 +100,7 @@
  *   P:breaker               HASH   consecutive403, trippedAt, reason
  *
  * Graph's state, read back (src/results/snapshots.ts, src/producer/reconcile.ts, src/producer/verify.ts):
- *   P:snapshot:{configurationType}/{configurationId}
+ *   P:snapshot:{configurationType}/{configurationId}   (the default tenant's; tenant T's: see Tenants below)
  *                           HASH   userStatusId -> JSON of the compared properties Graph held ({"status":"compliant",...}),
  *                                  or "?" once an import queued it to be written after the read (the snapshot then no
  *                                  longer speaks for it: change detection decides, as without --reconcile);
@@ -137,9 +137,11 @@
  * (a lower-case GUID) gets its own:
  *   queue patch-user-status-T   (BullMQ keys `P:patch-user-status-T:*`), the same payload; its rows' record carries tenantId
  *   P:tenant:T:budget           HASH   as P:budget, T's write budget (the tenant's rateLimit, default SYNC_RATE_LIMIT)
- *   P:tenant:T:budget:read      HASH   as P:budget:read, T's read budget
+ *   P:tenant:T:budget:read      HASH   as P:budget:read, T's read budget (T's readRateLimit, default SYNC_READ_RATE_LIMIT):
+ *                                      import --reconcile, verify and schedule --verify read T's rows through it only
  *   P:tenant:T:breaker          HASH   as P:breaker, T's 403 breaker: it sets `blocked` on T's budget and pauses T's queue only
- *   P:snapshot:T/{configurationType}/{configurationId}   as P:snapshot:..., Graph's state of T's configuration
+ *   P:snapshot:T/{configurationType}/{configurationId}   as P:snapshot:..., Graph's state of T's configuration, read
+ *                                      from T's Graph with T's token (src/producer/reconcile.ts createGraphStates)
  * Change detection: T's rows have the key "T/<configurationType>/<configurationId>/<userStatusId>" (tenantRecordKey), so
  * P:latest, P:fingerprints and P:lock:{key} never mix two tenants' objects that share ids. A queued row of T is stored
  * as "q|<generation>|T" in its run's rows hash (so its job is found in T's queue).

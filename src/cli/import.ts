@@ -4,7 +4,7 @@ import { ColumnError } from '../domain/columns.js';
 import type { RawRow } from '../interfaces.js';
 import { dryRun } from '../producer/dry-run.js';
 import { importRun } from '../producer/import-run.js';
-import { createGraphState } from '../producer/reconcile.js';
+import { createGraphStates } from '../producer/reconcile.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import { tenantDirectory } from '../config.js';
 import { MemoryGuard, RedisOutOfMemoryError } from '../queue/memory.js';
@@ -79,6 +79,8 @@ warning on stderr. A run id names one input: a different input under an existing
 SYNC_SNAPSHOT_MAX_AGE) and compares every row with it: a row Graph already holds ends unchanged (its reason names the read
 time), any other row is sent, even one an earlier import sent (drift). Rows of a configuration Graph does not have fail, unsent.
 Use it for a first sync of an existing tenant, after Redis lost its data, or when something else may have changed Graph.
+Each tenant's rows (tenantId, SYNC_TENANTS_FILE) are compared with that tenant's Graph, read with its own token
+through its own read budget (its readRateLimit).
 
 Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, missing column, oversize CSV row, Graph
 unreachable (--reconcile), Redis unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), or Redis out of memory
@@ -163,7 +165,7 @@ another input.
           checker,
           input,
           memoryGuard: new MemoryGuard(redis, config.memoryHighWaterPercent),
-          reconcile: flags.reconcile ? createGraphState(config, redis) : undefined,
+          reconcile: flags.reconcile ? createGraphStates(config, redis) : undefined,
           apiVersion: config.apiVersion,
           chunkSize: flags.chunkSize,
           onProgress: (p) => reporter.update(p, bytesRead?.()),

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { EXIT, OperatorError } from '../errors.js';
-import { createGraphState, GraphReadError } from '../producer/reconcile.js';
+import { createGraphStates, GraphReadError } from '../producer/reconcile.js';
 import { verifyRun } from '../producer/verify.js';
 import { DriftStore } from '../results/drift.js';
 import { printJson, withServices } from './shared.js';
@@ -16,6 +16,8 @@ Each configuration of the run is read from Graph once, now (through SYNC_READ_RA
 unchanged row is compared with what Graph holds, for the properties the row sets. A row is drifted when Graph holds
 other values, missing when Graph does not list it. List them with: report <runId> --state drifted (or missing).
 Drifted and missing rows are forgotten by change detection, so the next import sends them again.
+Each tenant's rows (tenantId, SYNC_TENANTS_FILE) are checked against that tenant's Graph, read with its own token
+through its own read budget (its readRateLimit).
 
 Exit codes: 0 every row matches, 5 some row drifted or is missing, 4 no such run, 1 Redis or Graph unreachable, 2 bad usage.`,
   )
@@ -26,7 +28,7 @@ Exit codes: 0 every row matches, 5 some row drifted or is missing, 4 no such run
       // Only ended rows say what Graph should hold; rows still waiting are checked by a later verify.
       if (status.pending > 0) process.stderr.write(`warning: run ${runId} still has ${status.pending} rows waiting to be sent; they are not checked\n`);
       try {
-        return await verifyRun(store, new DriftStore(redis, config.prefix), createGraphState(config, redis, { fresh: true }), runId);
+        return await verifyRun(store, new DriftStore(redis, config.prefix), createGraphStates(config, redis, { fresh: true }), runId);
       } catch (err) {
         if (err instanceof GraphReadError) throw new OperatorError(`verify ${runId}: ${err.message}`);
         throw err;
@@ -34,7 +36,7 @@ Exit codes: 0 every row matches, 5 some row drifted or is missing, 4 no such run
     });
     const { checked, matching, drifted, missing } = summary;
     if (summary.unverifiable > 0) {
-      process.stderr.write(`warning: ${summary.unverifiable} rows were not checked: recorded without their values (before verify existed), or queued by an import while this verify read Graph\n`);
+      process.stderr.write(`warning: ${summary.unverifiable} rows were not checked: recorded without their values (before verify existed), of a tenant no longer in SYNC_TENANTS_FILE, or queued by an import while this verify read Graph\n`);
     }
     if (flags.json) printJson({ runId, checked, matching, drifted, missing });
     else {

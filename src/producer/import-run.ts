@@ -7,7 +7,7 @@ import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
 import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
 import { versionOf } from '../domain/version.js';
 import { decideRunReuse, labelIdentity, RunInputConflictError, type InputIdentity } from './run-input.js';
-import { judgeRows, type GraphState } from './reconcile.js';
+import { judgeRows, type GraphStates } from './reconcile.js';
 import { RowChecker, rejectedRow, type TenantDirectory, type UnversionedRow } from './validate-rows.js';
 
 export interface ImportOptions {
@@ -25,7 +25,7 @@ export interface ImportOptions {
    * import --reconcile: compare each row with Graph's state (read once per configuration) before admitting it;
    * rows Graph holds are unchanged, the others are sent whatever the fingerprints say.
    */
-  reconcile?: GraphState;
+  reconcile?: GraphStates;
   /** Run hash fields set when the run is created (schedule --verify sets verifyWhenDone). */
   runFields?: Record<string, string>;
   /** GRAPH_API_VERSION: under v1.0, iosLobAppProvisioningConfiguration rows are rejected. */

@@ -1,10 +1,11 @@
-import type { SyncConfig } from '../config.js';
+import type { SyncConfig, TenantConfig } from '../config.js';
 import { compareWithGraph, comparedValues, COMPARED_PROPERTIES } from '../domain/compare.js';
-import { createTokenSource } from '../graph/auth.js';
+import { createTokenSource, type TokenSource } from '../graph/auth.js';
 import { UserStatusWriter, type ListOptions } from '../graph/client.js';
 import type { ConfigurationType, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
+import { DEFAULT_TENANT } from '../redis-layout.js';
 import { PENDING, SnapshotStore, type SnapshotMeta } from '../results/snapshots.js';
 import type { UnversionedRow } from './validate-rows.js';
 
@@ -87,13 +88,24 @@ export class GraphState {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** The valid rows of a chunk by configuration (`<configurationType>/<configurationId>`, as snapshots are keyed). */
+/** The valid rows of a chunk by tenant ('' for the default tenant), as each tenant's Graph is read on its own. */
+function groupByTenant(rows: UnversionedRow[]): Map<string, UnversionedRow[]> {
+  const byTenant = new Map<string, UnversionedRow[]>();
+  for (const row of rows) {
+    if (!row.record) continue;
+    const tenant = row.record.tenantId ?? DEFAULT_TENANT;
+    let group = byTenant.get(tenant);
+    if (!group) byTenant.set(tenant, (group = []));
+    group.push(row);
+  }
+  return byTenant;
+}
+
+/** One tenant's valid rows by configuration (`<configurationType>/<configurationId>`, as snapshots are keyed). */
 function groupByConfiguration(rows: UnversionedRow[]): Map<string, UnversionedRow[]> {
   const byConfig = new Map<string, UnversionedRow[]>();
   for (const row of rows) {
-    // The Graph state read here is the default tenant's (its credentials and snapshot keys): another tenant's rows get
-    // no verdict, so change detection decides for them, as without --reconcile, never another tenant's objects.
-    if (!row.record || row.record.tenantId !== undefined) continue;
+    if (!row.record) continue;
     const configKey = `${row.record.configurationType}/${row.record.configurationId}`;
     let group = byConfig.get(configKey);
     if (!group) byConfig.set(configKey, (group = []));
@@ -103,10 +115,45 @@ function groupByConfiguration(rows: UnversionedRow[]): Map<string, UnversionedRo
 }
 
 /**
+ * Graph's state for one run, per tenant: each tenant's rows are judged against its own Graph (its graphBaseUrl, token
+ * source, read budget and snapshot keys), never another tenant's objects that share their ids. A tenant's GraphState
+ * is made when its first row comes by, so a run of one tenant reads nothing of the others'.
+ */
+export class GraphStates {
+  /** undefined for a tenant without a Graph to read, so it is looked up once. */
+  private readonly states = new Map<string, GraphState | undefined>();
+
+  constructor(
+    /** A tenant's state, or undefined for a tenant no longer configured (its rows then get no verdict). */
+    private readonly create: (tenant: string) => GraphState | undefined,
+  ) {}
+
+  of(tenant: string): GraphState | undefined {
+    if (!this.states.has(tenant)) this.states.set(tenant, this.create(tenant));
+    return this.states.get(tenant);
+  }
+
+  /** The rows of this chunk that will be written, each in its own tenant's snapshots. */
+  async markPending(rows: UnversionedRow[]): Promise<void> {
+    await Promise.all([...groupByTenant(rows)].map(([tenant, group]) => this.of(tenant)?.markPending(group) ?? Promise.resolve()));
+  }
+}
+
+/**
  * Sets each valid row's Graph verdict from the snapshots (reading a configuration from Graph the first time
  * one of its rows comes by): holds, differs (or not listed), or the configuration does not exist.
  */
-export async function judgeRows(state: GraphState, rows: UnversionedRow[]): Promise<void> {
+export async function judgeRows(states: GraphStates, rows: UnversionedRow[]): Promise<void> {
+  await Promise.all(
+    [...groupByTenant(rows)].map(([tenant, group]) => {
+      const state = states.of(tenant);
+      // A tenant with no Graph to read: change detection decides, as without --reconcile.
+      return state ? judgeTenantRows(state, group) : Promise.resolve();
+    }),
+  );
+}
+
+async function judgeTenantRows(state: GraphState, rows: UnversionedRow[]): Promise<void> {
   const byConfig = groupByConfiguration(rows);
   const groups = [...byConfig.entries()];
   // Configurations not read yet are read side by side (the read budget paces them); then one round trip for the values.
@@ -133,9 +180,32 @@ export async function judgeRows(state: GraphState, rows: UnversionedRow[]): Prom
   });
 }
 
-/** Graph's state for one run, read through the fleet's read budget with the configured credentials. */
-export function createGraphState(config: SyncConfig, redis: RedisClient, options: { fresh?: boolean } = {}): GraphState {
-  const client = new UserStatusWriter(config, createTokenSource(config));
-  const pace = pacedReads(readBudget(redis, config.prefix, config.readRateLimit));
-  return new GraphState(new SnapshotStore(redis, config.prefix), client, pace, config.snapshotMaxAgeMs, options.fresh === true);
+export interface GraphStatesOptions {
+  /** Verify reads Graph now, whatever snapshot exists. */
+  fresh?: boolean;
+  /** For tests: the default tenant's token source (createTokenSource(config) otherwise). */
+  tokens?: TokenSource;
+  /** For tests: a tenant's token source (createTokenSource(tenant) otherwise). */
+  tenantTokens?: (tenant: TenantConfig) => TokenSource;
+}
+
+/**
+ * Graph's state for one run, for every tenant: the default tenant's read with the configured credentials through
+ * P:budget:read (as before tenants), each tenant of SYNC_TENANTS_FILE with its own graphBaseUrl, credentials and
+ * read budget (its readRateLimit, P:tenant:T:budget:read) into its own snapshots (P:snapshot:T/...).
+ */
+export function createGraphStates(config: SyncConfig, redis: RedisClient, options: GraphStatesOptions = {}): GraphStates {
+  const tenants = new Map(config.tenants.map((t) => [t.tenantId, t]));
+  const state = (tenant: string, settings: { graphBaseUrl: string; readRateLimit: SyncConfig['readRateLimit']; tokens: TokenSource }) => {
+    const client = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens);
+    const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant));
+    return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true);
+  };
+  // Made now, as before tenants: missing default credentials stop the command before it creates a run (it reads nothing yet).
+  const defaultState = state(DEFAULT_TENANT, { graphBaseUrl: config.graphBaseUrl, readRateLimit: config.readRateLimit, tokens: options.tokens ?? createTokenSource(config) });
+  return new GraphStates((tenant) => {
+    if (tenant === DEFAULT_TENANT) return defaultState;
+    const t = tenants.get(tenant);
+    return t && state(tenant, { graphBaseUrl: t.graphBaseUrl, readRateLimit: t.readRateLimit, tokens: options.tenantTokens?.(t) ?? createTokenSource(t) });
+  });
 }

@@ -2,9 +2,10 @@ import { fingerprint } from '../domain/fingerprint.js';
 import { compareWithGraph } from '../domain/compare.js';
 import { CONFIGURATION_TYPES, type ConfigurationType, type RowResult } from '../interfaces.js';
 import type { DriftEntry, DriftStore, VerifyCounts } from '../results/drift.js';
-import { PENDING } from '../results/snapshots.js';
+import { tenantOfRecordKey, untenantedRecordKey } from '../redis-layout.js';
+import { PENDING, type SnapshotValue } from '../results/snapshots.js';
 import type { ResultStore } from '../results/store.js';
-import type { GraphState } from './reconcile.js';
+import type { GraphState, GraphStates } from './reconcile.js';
 
 export interface VerifySummary extends VerifyCounts {
   runId: string;
@@ -14,26 +15,39 @@ export interface VerifySummary extends VerifyCounts {
 
 const BATCH = 1000;
 
-function splitKey(key: string): { configurationType: ConfigurationType; configurationId: string; userStatusId: string } | undefined {
-  const [type, configurationId, userStatusId, ...rest] = key.split('/');
-  if (rest.length > 0 || !(CONFIGURATION_TYPES as readonly string[]).includes(type) || !configurationId || !userStatusId) return undefined;
-  return { configurationType: type as ConfigurationType, configurationId, userStatusId };
+interface KeyParts {
+  /** '' for the default tenant. */
+  tenant: string;
+  configurationType: ConfigurationType;
+  configurationId: string;
+  userStatusId: string;
 }
+
+function splitKey(key: string): KeyParts | undefined {
+  const [type, configurationId, userStatusId, ...rest] = untenantedRecordKey(key).split('/');
+  if (rest.length > 0 || !(CONFIGURATION_TYPES as readonly string[]).includes(type) || !configurationId || !userStatusId) return undefined;
+  return { tenant: tenantOfRecordKey(key), configurationType: type as ConfigurationType, configurationId, userStatusId };
+}
+
+/** A configuration of one tenant: the same configuration id in two tenants is two objects, read from two Graphs. */
+const tenantConfigKey = (p: KeyParts) => `${p.tenant}|${p.configurationType}/${p.configurationId}`;
 
 /**
  * Reads Graph back (each configuration of the run once, now) and compares every succeeded and unchanged row
  * with what Graph holds. What differs is stored per run for `report --state drifted|missing`, and forgotten by
  * the change-detection memory, so the next import sends it again.
  */
-export async function verifyRun(store: ResultStore, drift: DriftStore, state: GraphState, runId: string): Promise<VerifySummary> {
+export async function verifyRun(store: ResultStore, drift: DriftStore, graph: GraphStates, runId: string): Promise<VerifySummary> {
   const states = ['succeeded', 'unchanged'] as const;
-  // First pass: which configurations, so each is read once, whatever order the rows come in.
-  const configs = new Map<string, { configurationType: ConfigurationType; configurationId: string }>();
+  // First pass: which configurations of which tenants, so each is read once, whatever order the rows come in.
+  const configs = new Map<string, KeyParts & { state: GraphState }>();
   for await (const row of store.iterateRows(runId, states)) {
     const parts = splitKey(row.key);
-    if (parts) configs.set(`${parts.configurationType}/${parts.configurationId}`, parts);
+    // A tenant no longer in SYNC_TENANTS_FILE has no Graph to read: its rows are counted unverifiable below.
+    const state = parts && graph.of(parts.tenant);
+    if (parts && state) configs.set(tenantConfigKey(parts), { ...parts, state });
   }
-  for (const c of configs.values()) await state.configuration(c.configurationType, c.configurationId);
+  for (const c of configs.values()) await c.state.configuration(c.configurationType, c.configurationId);
 
   await drift.start(runId);
   const summary: VerifySummary = { runId, checked: 0, matching: 0, drifted: 0, missing: 0, unverifiable: 0 };
@@ -44,22 +58,34 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, state: Gr
     const byConfig = new Map<string, { rows: RowResult[]; ids: string[] }>();
     for (const row of batch) {
       const parts = splitKey(row.key);
-      if (!parts || !row.values) {
+      if (!parts || !row.values || !configs.has(tenantConfigKey(parts))) {
         summary.unverifiable++;
         continue;
       }
-      const configKey = `${parts.configurationType}/${parts.configurationId}`;
+      const configKey = tenantConfigKey(parts);
       let group = byConfig.get(configKey);
       if (!group) byConfig.set(configKey, (group = { rows: [], ids: [] }));
       group.rows.push(row);
       group.ids.push(parts.userStatusId);
     }
-    const groups = [...byConfig.entries()];
-    const metas = await Promise.all(groups.map(([configKey]) => state.configuration(configs.get(configKey)!.configurationType, configs.get(configKey)!.configurationId)));
-    const listed = groups.flatMap(([configKey, group], g) => (metas[g].missing === undefined ? [{ configKey, userStatusIds: group.ids, g }] : []));
-    const values = await state.valuesMany(listed);
-    const heldByGroup = new Map(listed.map((l, k) => [l.g, values[k]]));
-    for (const [g, [, group]] of groups.entries()) {
+    const groups = [...byConfig.entries()].map(([key, group]) => ({ ...group, config: configs.get(key)! }));
+    const metas = await Promise.all(groups.map(({ config }) => config.state.configuration(config.configurationType, config.configurationId)));
+    // Each tenant's snapshots are looked up through its own state (its own keys), one round trip per tenant.
+    const heldByGroup = new Map<number, SnapshotValue[]>();
+    const byState = new Map<GraphState, { configKey: string; userStatusIds: string[]; g: number }[]>();
+    groups.forEach(({ config, ids }, g) => {
+      if (metas[g].missing !== undefined) return;
+      let listed = byState.get(config.state);
+      if (!listed) byState.set(config.state, (listed = []));
+      listed.push({ configKey: `${config.configurationType}/${config.configurationId}`, userStatusIds: ids, g });
+    });
+    await Promise.all(
+      [...byState].map(async ([state, listed]) => {
+        const found = await state.valuesMany(listed);
+        listed.forEach((l, k) => heldByGroup.set(l.g, found[k]));
+      }),
+    );
+    for (const [g, group] of groups.entries()) {
       const meta = metas[g];
       const held = heldByGroup.get(g) ?? group.ids.map(() => undefined);
       group.rows.forEach((row, i) => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { redisKeys, type RedisKeys } from '../redis-layout.js';
+import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
 import type { RedisClient } from '../interfaces.js';
 
 /** What is known about one configuration's snapshot. `missing` holds Graph's 404 message when it does not exist. */
@@ -26,17 +26,20 @@ const MISSING = '/missing';
  * whole under a temporary key and renamed into place, so a reader never sees a half-read list.
  */
 export class SnapshotStore {
-  private readonly keys: RedisKeys;
+  private readonly snapshotKey: (configKey: string) => string;
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
+    /** Whose Graph the snapshots are of: the same ids in two tenants are two objects (P:snapshot:T/...). */
+    tenant: string = DEFAULT_TENANT,
   ) {
-    this.keys = redisKeys(prefix);
+    const keys = redisKeys(prefix);
+    this.snapshotKey = (configKey) => keys.snapshotOf(tenant, configKey);
   }
 
   /** The snapshot's read time, if there is one younger than `maxAgeMs`. */
   async fresh(configKey: string, maxAgeMs: number, now = Date.now()): Promise<SnapshotMeta | undefined> {
-    const [readAt, missing] = await this.redis.hmget(this.keys.snapshot(configKey), READ_AT, MISSING);
+    const [readAt, missing] = await this.redis.hmget(this.snapshotKey(configKey), READ_AT, MISSING);
     if (readAt === null || now - Number(readAt) > maxAgeMs) return undefined;
     return { readAt: Number(readAt), ...(missing !== null ? { missing } : {}) };
   }
@@ -45,7 +48,7 @@ export class SnapshotStore {
   async valuesMany(lookups: { configKey: string; userStatusIds: string[] }[]): Promise<SnapshotValue[][]> {
     if (lookups.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const l of lookups) pipeline.hmget(this.keys.snapshot(l.configKey), ...l.userStatusIds);
+    for (const l of lookups) pipeline.hmget(this.snapshotKey(l.configKey), ...l.userStatusIds);
     const results = (await pipeline.exec()) ?? [];
     return results.map(([err, found]) => {
       if (err) throw err;
@@ -60,7 +63,7 @@ export class SnapshotStore {
    */
   async markPending(configKey: string, userStatusIds: string[], maxAgeMs: number): Promise<void> {
     if (userStatusIds.length === 0) return;
-    const key = this.keys.snapshot(configKey);
+    const key = this.snapshotKey(configKey);
     const ttl = await this.redis.pttl(key);
     await this.redis
       .multi()
@@ -71,7 +74,7 @@ export class SnapshotStore {
 
   /** Starts writing a new snapshot; nothing is visible until `commit`. */
   begin(configKey: string, readAt: number, maxAgeMs: number): SnapshotWriter {
-    return new SnapshotWriter(this.redis, this.keys.snapshot(configKey), readAt, maxAgeMs);
+    return new SnapshotWriter(this.redis, this.snapshotKey(configKey), readAt, maxAgeMs);
   }
 }
 
