@@ -108,11 +108,14 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
   await Promise.all(tenants.map((t) => t.worker.waitUntilReady()));
   const [main] = tenants;
 
+  /** Jobs of a tenant's queue not finished yet, in any state. */
+  const unfinished = (d: Awaited<ReturnType<typeof queueDepth>>) => d.waiting + d.prioritized + d.delayed + d.active + d.paused;
+
   const progress = async (): Promise<FleetProgress> => {
     const reasons: Array<{ tenant: string; reason: string }> = [];
     for (const t of tenants) {
       const d = await queueDepth(t.queue);
-      if (d.waiting + d.prioritized + d.delayed + d.active + d.paused === 0) continue;
+      if (unfinished(d) === 0) continue;
       const breaker = await t.breaker.state();
       // A blocked tenant's rows wait for `resume`; they are not work this process can finish.
       if (breaker.tripped && d.active === 0 && (await t.queue.isPaused())) reasons.push({ tenant: t.tenant, reason: breaker.reason ?? 'blocked' });
@@ -129,8 +132,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
     tenants,
     async isIdle() {
       for (const t of tenants) {
-        const d = await queueDepth(t.queue);
-        if (d.waiting + d.prioritized + d.delayed + d.active + d.paused > 0) return false;
+        if (unfinished(await queueDepth(t.queue)) > 0) return false;
       }
       return true;
     },
