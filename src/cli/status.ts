@@ -26,7 +26,7 @@ export const statusCommand = new Command('status')
     `
 --json fields: runId, state (running | completed | completed_with_errors | blocked), total, rejected, pending, succeeded, failed,
 unchanged, superseded, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, source, blockedReason?,
-throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<row state>: count}}: with SYNC_TENANTS_FILE the run's rows
+throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<counter>: count}}, named as the run's counters (pending, succeeded, ...): with SYNC_TENANTS_FILE the run's rows
 are read to count them), blockedTenants ([{tenant, reason, trippedAt}]: tenants whose permission breaker holds their rows,
 fleet-wide; \`resume <runId>\` resumes them). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )

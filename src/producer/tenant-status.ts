@@ -29,10 +29,14 @@ export async function tenantFigures(config: Pick<SyncConfig, 'prefix' | 'tenants
     const breaker = await new PermissionBreaker(redis, config.prefix, 3, tenant).state();
     if (breaker.tripped) blockedTenants.push({ tenant: label(tenant), reason: breaker.reason ?? 'blocked', ...(breaker.trippedAt ? { trippedAt: breaker.trippedAt } : {}) });
   }
-  // Without a tenants file every row is the default tenant's: its counts are the run's, with no pass over the rows.
+  // Counted under the names of the run's own counters (`pending` for queued rows, as status has it), so a tenant's
+  // counts add up to the run's. Without a tenants file every row is the default tenant's: its counts are the run's,
+  // with no pass over the rows.
   const byTenant: Record<string, Record<string, number>> =
     config.tenants.length === 0
-      ? { [DEFAULT_TENANT_LABEL]: { rejected: status.rejected, queued: status.pending, succeeded: status.succeeded, failed: status.failed, unchanged: status.unchanged, superseded: status.superseded } }
-      : Object.fromEntries(Object.entries(await store.countByTenant(status.runId)).map(([tenant, counts]) => [label(tenant), counts as Record<string, number>]));
+      ? { [DEFAULT_TENANT_LABEL]: { rejected: status.rejected, pending: status.pending, succeeded: status.succeeded, failed: status.failed, unchanged: status.unchanged, superseded: status.superseded } }
+      : Object.fromEntries(
+          Object.entries(await store.countByTenant(status.runId)).map(([tenant, { queued, ...rest }]) => [label(tenant), { ...rest, ...(queued !== undefined ? { pending: queued } : {}) }]),
+        );
   return { byTenant, blockedTenants };
 }

@@ -137,6 +137,8 @@ describe('many tenants, one fleet', { timeout: 120_000 }, () => {
         assert.match(json.blockedTenants[0].reason, /403/);
         assert.equal(Object.keys(json.byTenant).join(), C);
         assert.equal(Object.values(json.byTenant[C]).reduce((a, b) => a + b, 0), 60);
+        // Named as the run's own counters: a tenant's waiting rows are `pending`, as in the run's counts.
+        for (const name of Object.keys(json.byTenant[C])) assert.ok(['rejected', 'pending', 'succeeded', 'failed', 'unchanged', 'superseded'].includes(name), `byTenant counter ${name}`);
         const text = await runCli(['status', runC.runId], t.env);
         assert.match(text.stdout, new RegExp(`tenant ${C} blocked: .*403`));
 
