@@ -207,7 +207,12 @@ export async function deleteKeysWithPrefix(redis: RedisClient, prefix: string): 
       continue;
     }
     const bySlot = new Map<string, string[]>();
-    for (const key of keys) bySlot.set(slotTagOf(key), [...(bySlot.get(slotTagOf(key)) ?? []), key]);
+    for (const key of keys) {
+      const tag = slotTagOf(key);
+      const group = bySlot.get(tag);
+      if (group) group.push(key);
+      else bySlot.set(tag, [key]);
+    }
     await Promise.all([...bySlot.values()].map((group) => redis.unlink(...group)));
   }
 }

@@ -28,7 +28,7 @@ export class RedisOutOfMemoryError extends OperatorError {
      */
     readonly queuedAll?: unknown,
     /**
-     * Job ids of older queued rows that rows of this pass superseded when they were admitted, in chunks whose own jobs
+     * Jobs (tenant and job id) of older queued rows that rows of this pass superseded when they were admitted, in chunks whose own jobs
      * were then not added: undoing the pass (an event request answered 503) queues those rows again.
      */
     readonly replacedJobs: readonly ReplacedJob[] = [],
@@ -59,7 +59,7 @@ export function parseInfoMemory(info: string): RedisMemory {
   return { usedBytes: field('used_memory'), maxBytes: field('maxmemory') };
 }
 
-/** How full the fullest of `nodes` is, as a share of its maxmemory (0 without a limit). */
+/** The fullest of these nodes' memory readings, judged by its share of its maxmemory (a node without a limit counts as empty). */
 export function fullestNode(memories: readonly RedisMemory[]): RedisMemory {
   const share = (m: RedisMemory) => (m.maxBytes > 0 ? m.usedBytes / m.maxBytes : 0);
   return memories.reduce((a, b) => (share(b) > share(a) ? b : a), memories[0] ?? { usedBytes: 0, maxBytes: 0 });
