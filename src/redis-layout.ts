@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every Redis key and queue this project uses, in one place. `P` is SYNC_PREFIX (default `csync`).
  *
@@ -82,9 +84,15 @@
  *                                  throttledCount, throttledMs (429s and the pause they caused, all runs).
  *                                  Not backfilled: runs written before it existed are not counted (README, Retention and memory)
  *
- * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`:
- *   P:latest                HASH   key -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)
- *   P:fingerprints          HASH   key -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH, or what
+ * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`. Both hashes are
+ * keyed by keyDigest(key) below, the first 32 hex digits of the key's SHA-1 (src/scripts/includes/keyDigest.lua is the
+ * same for the scripts), not by the key: an entry is kept for every key ever imported, and the ~100-character key as
+ * its field cost 64 B more per entry. Find one with redis-cli:
+ *   HGET csync:latest $(printf %s '<key>' | sha1sum | cut -c1-32)
+ * Releases before the digest wrote the full key as the field; such an entry is still read, and moved to its digest
+ * field by the first script that writes and touches its key (no migration step).
+ *   P:latest                HASH   keyDigest(key) -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)
+ *   P:fingerprints          HASH   keyDigest(key) -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH, or what
  *                                  a snapshot proved it held (import --reconcile); deleted when a PATCH starts, since its
  *                                  outcome is unknown until it ends, and by `verify` for a row it found drifted or missing
  *   P:seq                   STRING arrival counter used in versions (equal lastReportedDateTime: later arrival wins)
@@ -147,6 +155,15 @@
  * as "q|<generation>|T" in its run's rows hash (so its job is found in T's queue).
  */
 export const DEFAULT_TENANT = '';
+
+/**
+ * The field of a change-detection key's entry in P:latest and P:fingerprints: the first 32 hex digits (128 bits) of the
+ * SHA-1 of its UTF-8 bytes. The scripts compute the same in src/scripts/includes/keyDigest.lua; this one is for
+ * tests, benches and tools that read those hashes.
+ */
+export function keyDigest(key: string): string {
+  return createHash('sha1').update(key, 'utf8').digest('hex').slice(0, 32);
+}
 
 /** The BullMQ queue of a tenant's rows: `patch-user-status` for the default tenant. */
 export function patchQueueName(tenant: string): string {

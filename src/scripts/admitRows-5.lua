@@ -1,6 +1,8 @@
 --[[
 Admits a batch of imported rows into a run, atomically per row; or, in dry-run mode, decides the same way and writes nothing.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] arrival counter (P:seq)
+(the two hashes are keyed by keyDigest(key), includes/keyDigest.lua; an entry an earlier release wrote under the full
+key is moved to its digest field when read, except in dry-run mode, which only reads)
 ARGV[1] runId, ARGV[2] full ("1" ignores fingerprints), ARGV[3] key prefix, ARGV[4] mode ("write" | "dry"),
 ARGV[5] now (ms), ARGV[6] run retention (ms), ARGV[7] the run's key suffixes (RUN_KEY_SUFFIXES, space-separated),
 then groups of 7: kind ("r" rejected | "v" valid), line, key, fingerprint, reported ticks (see src/domain/version.ts),
@@ -65,6 +67,8 @@ end
 
 --- @include "decodeRow"
 
+--- @include "keyDigest"
+
 -- `members` is the rest of the row's JSON after its "state" member, up to and including the closing brace.
 local function store(line, state, members)
   if state == 'unchanged' then redis.call('SETBIT', unchangedKey, line, 1)
@@ -75,6 +79,7 @@ end
 for i = FIRST_ROW_ARG, #ARGV, GROUP do
   local kind, line, key, fp, ticks, json, graph = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local version = ticks .. ':' .. string.format('%016d', firstSequence + (i - FIRST_ROW_ARG) / GROUP)
+  local field = keyDigest(key)
   if tonumber(line) > maxLine then maxLine = tonumber(line) end
   local existing = nil
   if not dry then
@@ -86,7 +91,7 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
     -- A queued row is always its key's newest update (a newer one supersedes it), so P:latest holds its version.
     local version = row.version
     if row.state == 'queued' and not version then
-      local latest = redis.call('HGET', latestKey, key)
+      local latest = readEntry(latestKey, key, field, true)
       if latest then
         local p = split(latest)
         if p[2] == runId and p[3] == line then version = p[1] end
@@ -97,12 +102,12 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
     if not dry then store(line, 'rejected', string.sub(json, 2)) end
     out[#out + 1] = 'rejected'
   else
-    local latest = redis.call('HGET', latestKey, key)
+    local latest = readEntry(latestKey, key, field, not dry)
     local lv, lrun, lline
     if latest then
       local p = split(latest); lv, lrun, lline = p[1], p[2], p[3]
     end
-    local sent = redis.call('HGET', fpKey, key)
+    local sent = readEntry(fpKey, key, field, not dry)
     local sfp, sv
     if sent then local p = split(sent); sfp, sv = p[1], p[2] end
     local unchanged = full ~= '1' and sfp == fp and (lv == nil or lv == sv)
@@ -125,10 +130,10 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
     else
       -- Graph holds the values (g): this row becomes the newest update and what Graph is proven to hold, as if sent;
       -- an older update still queued is superseded below, so it cannot overwrite Graph afterwards.
-      redis.call('HSET', latestKey, key, version .. '|' .. runId .. '|' .. line)
+      redis.call('HSET', latestKey, field, version .. '|' .. runId .. '|' .. line)
       local decision = 'queued'
       if graph == 'g' then
-        redis.call('HSET', fpKey, key, fp .. '|' .. version)
+        redis.call('HSET', fpKey, field, fp .. '|' .. version)
         store(line, 'unchanged', '')
         decision = 'unchanged'
       else

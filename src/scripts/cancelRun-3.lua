@@ -13,7 +13,8 @@ ARGV[9] (optional) JSON array of the jobs of older queued rows the request's row
 worker has taken yet: [{ runId, line, key, version, generation }] (the caller reads them from the jobs, which on a
 Redis Cluster live in their queue's slot, not this one)
 Each such older row is queued again (its job is still there: it is removed only after the request's jobs are added)
-when it was superseded by one of the cancelled lines, that line is still its key's newest update, and its run has not
+when it was superseded by one of the cancelled lines, that line is still its key's newest update (in P:latest, keyed
+by keyDigest(key), includes/keyDigest.lua; an earlier release's full-key entry is moved), and its run has not
 ended; so a refused request leaves the older update as it found it. (A run that ended when its last queued row was
 superseded stays ended: that row stays superseded.)
 allow-oom: cancelling is how a request refused for lack of memory is undone, so it must run when Redis is full; it
@@ -29,6 +30,8 @@ local statsKey, retentionMs, suffixes = ARGV[6] .. ':stats', ARGV[7], ARGV[8]
 --- @include "finishRunIfDone"
 
 --- @include "decodeRow"
+
+--- @include "keyDigest"
 
 if redis.call('EXISTS', runKey) == 0 then return 0 end
 if redis.call('EXISTS', rowsKey) == 0 then
@@ -63,11 +66,12 @@ if cancelled > 0 and ARGV[9] and ARGV[9] ~= '' then
       local by = row and row.supersededBy
       if row and row.state == 'superseded' and by and by.runId == runId and by.line >= firstLine and by.line <= lastLine
         and not redis.call('HGET', prevRunKey, 'finishedAt') then
-        local latest = redis.call('HGET', latestKey, job.key)
+        local field = keyDigest(job.key)
+        local latest = readEntry(latestKey, job.key, field, true)
         local lrun, lline = string.match(latest or '', '^[^|]*|([^|]*)|([^|]*)$')
         if lrun == runId and tonumber(lline) == by.line then
           redis.call('HSET', prevRowsKey, job.line, 'q|' .. tostring(job.generation or 0))
-          redis.call('HSET', latestKey, job.key, job.version .. '|' .. job.runId .. '|' .. job.line)
+          redis.call('HSET', latestKey, field, job.version .. '|' .. job.runId .. '|' .. job.line)
           redis.call('HINCRBY', prevRunKey, 'superseded', -1)
           redis.call('HINCRBY', prevRunKey, 'queued', 1)
           restored = restored + 1

@@ -1,6 +1,7 @@
 --[[
 Decides whether a job may send its PATCH now, and takes the key's lock if so.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] key lock
+(the two hashes are keyed by keyDigest(key), includes/keyDigest.lua; an earlier release's full-key entry is moved)
 ARGV[1] line, ARGV[2] key, ARGV[3] version, ARGV[4] generation, ARGV[5] lock owner (job id), ARGV[6] lock ttl ms,
 ARGV[7] key prefix, ARGV[8] now (ms), ARGV[9] run retention (ms), ARGV[10] the run's key suffixes (space-separated)
 Returns:
@@ -19,13 +20,16 @@ local statsKey = prefix .. ':stats'
 
 --- @include "decodeRow"
 
+--- @include "keyDigest"
+
 local json = redis.call('HGET', rowsKey, line)
 if not json then return 'missing' end
 local row = decodeRow(json)
 if row.state ~= 'queued' then return 'done|' .. row.state end
 if (row.generation or 0) ~= generation then return 'done|stale-generation' end
 
-local latest = redis.call('HGET', latestKey, key)
+local field = keyDigest(key)
+local latest = readEntry(latestKey, key, field, true)
 if latest then
   local lv, lrun, lline = string.match(latest, '^([^|]*)|([^|]*)|([^|]*)$')
   if lv ~= version then
@@ -42,5 +46,5 @@ end
 local holder = redis.call('GET', lockKey)
 if holder and holder ~= owner then return 'locked' end
 redis.call('SET', lockKey, owner, 'PX', ttl)
-redis.call('HDEL', fpKey, key)
+deleteEntry(fpKey, key, field)
 return 'send'

@@ -5,6 +5,7 @@ Allowed when Redis is out of memory (allow-oom): a finished row is smaller than 
 together with its job, so recording outcomes is how a full Redis drains, and an outcome must never be lost.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash, KEYS[4] fingerprints hash, KEYS[5] key lock,
 KEYS[6] run timeline hash
+(latest and fingerprints are keyed by keyDigest(key), includes/keyDigest.lua; an earlier release's full-key entry is moved)
 ARGV[1] line, ARGV[2] final state, ARGV[3] row JSON, ARGV[4] key, ARGV[5] fingerprint, ARGV[6] version,
 ARGV[7] lock owner, ARGV[8] generation, ARGV[9] now (ms),
 ARGV[10] key prefix, ARGV[11] run retention (ms), ARGV[12] the run's key suffixes (space-separated),
@@ -20,6 +21,8 @@ local statsKey = prefix .. ':stats'
 --- @include "finishRunIfDone"
 
 --- @include "decodeRow"
+
+--- @include "keyDigest"
 
 if redis.call('GET', lockKey) == owner then redis.call('DEL', lockKey) end
 
@@ -38,10 +41,12 @@ redis.call('HINCRBY', statsKey, 'rows:' .. state, 1)
 redis.call('HINCRBY', KEYS[6], ARGV[13] .. ':' .. state, 1)
 
 if state == 'succeeded' then
-  local latest = redis.call('HGET', latestKey, key)
+  local field = keyDigest(key)
+  local latest = readEntry(latestKey, key, field, true)
   -- Only the newest update may define what Graph holds; an older one that still landed must not.
   if latest and string.match(latest, '^([^|]*)|') == version then
-    redis.call('HSET', fpKey, key, fp .. '|' .. version)
+    -- claimRow deleted the key's entry (both fields) when this PATCH started, so no older-release field is left behind.
+    redis.call('HSET', fpKey, field, fp .. '|' .. version)
   end
 end
 

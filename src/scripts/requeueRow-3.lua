@@ -2,7 +2,8 @@
 Moves an ended row (failed, usually) back to queued with a new generation, for `retry` and `resume`.
 Refuses when a newer update for the key exists: that one wins, and the row becomes superseded.
 A finished run that gets a row back is running again: its keys stop expiring until it finishes anew.
-KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash
+KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] latest hash (keyed by keyDigest(key), includes/keyDigest.lua; an earlier
+release's full-key entry is moved)
 ARGV[1] line, ARGV[2] runId, ARGV[3] expected current state, ARGV[4] key prefix, ARGV[5] the run's key suffixes (space-separated)
 Returns: requeued|<generation> | superseded | skip|<state>
 ]]
@@ -12,12 +13,15 @@ local statsKey = prefix .. ':stats'
 
 --- @include "decodeRow"
 
+--- @include "keyDigest"
+
 local json = redis.call('HGET', rowsKey, line)
 if not json then return 'skip|missing' end
 local row = decodeRow(json)
 if row.state ~= expected then return 'skip|' .. row.state end
 
-local latest = redis.call('HGET', latestKey, row.key)
+local field = keyDigest(row.key)
+local latest = readEntry(latestKey, row.key, field, true)
 local nextState = 'queued'
 if latest then
   local lv, lrun, lline = string.match(latest, '^([^|]*)|([^|]*)|([^|]*)$')
@@ -27,7 +31,7 @@ if latest then
   end
 end
 if nextState == 'queued' then
-  redis.call('HSET', latestKey, row.key, row.version .. '|' .. runId .. '|' .. line)
+  redis.call('HSET', latestKey, field, row.version .. '|' .. runId .. '|' .. line)
   row.generation = (row.generation or 0) + 1
   row.attemptsBefore = (row.attemptsBefore or 0) + (row.attempts or 0)
   row.httpStatus = nil

@@ -6,7 +6,7 @@
  * later import of the same data finds every row unchanged. The rows themselves stay `queued`.
  */
 import type { Redis } from 'ioredis';
-import { QUEUE_NAMES, jobIdFor, redisKeys } from '../../src/redis-layout.js';
+import { QUEUE_NAMES, jobIdFor, keyDigest, redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import { deletePrefix } from './support.js';
 
@@ -20,8 +20,9 @@ export async function markRunSent(redis: Redis, prefix: string, runId: string): 
     const pipeline = redis.pipeline();
     for (const b of batch) pipeline.hget(`${prefix}:${QUEUE_NAMES.patch}:${b.jobId}`, 'data');
     const jobs = ((await pipeline.exec()) ?? []).map(([, data]) => JSON.parse(data as string) as { fingerprint: string });
-    const latest = await redis.hmget(keys.latest, ...batch.map((b) => b.key));
-    const pairs = batch.flatMap((b, i) => ((latest[i] ?? '').split('|')[0] === b.version ? [b.key, `${jobs[i].fingerprint}|${b.version}`] : []));
+    const fields = batch.map((b) => keyDigest(b.key));
+    const latest = await redis.hmget(keys.latest, ...fields);
+    const pairs = batch.flatMap((b, i) => ((latest[i] ?? '').split('|')[0] === b.version ? [fields[i], `${jobs[i].fingerprint}|${b.version}`] : []));
     if (pairs.length > 0) await redis.hset(keys.fingerprints, ...pairs);
     marked += pairs.length / 2;
     batch = [];

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { HEADER, lastJsonLine, notOnCluster, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import type { RunStatus } from '../../src/interfaces.js';
+import { keyDigest, redisKeys } from '../../src/redis-layout.js';
 
 async function importFile(t: TestEnv, path: string, args: string[] = []) {
   const res = await runCli(['import', path, '--json', ...args], t.env);
@@ -299,6 +300,92 @@ describe('PostgreSQL source', notOnCluster('another source of the same rows; not
       assert.equal(res.code, 1);
       assert.match(res.stderr, /PostgreSQL is unreachable/);
       assert.ok(!res.stderr.includes(':pw@'));
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('change detection over the hashes of a release before key digests', () => {
+  it('full-key entries are still found, decide as before, and move to their digest field when a script touches their key', async () => {
+    const t = await startTestEnv('legacy-fields');
+    const latestKey = redisKeys(t.prefix).latest;
+    const fpKey = redisKeys(t.prefix).fingerprints;
+    // The change-detection key of validRows' row i.
+    const keyOf = (i: number) => `${i % 4 === 0 ? 'iosLobAppProvisioningConfiguration' : 'mobileAppConfiguration'}/cfg-${i % 7}/user-${i}`;
+    const send = async (...runIds: string[]) => {
+      const worker = await startInProcessWorker(t);
+      try {
+        for (const runId of runIds) assert.equal((await waitForRun(t.redis, t.prefix, runId)).state, 'completed');
+      } finally {
+        await worker.close();
+      }
+    };
+    const csv = (rows: string[]) => `${HEADER}\n${rows.join('\n')}\n`;
+    const day20 = validRows(5);
+    try {
+      // Rows 0-3 sent, then row 4 changed and left waiting: what an upgrade finds.
+      const sent = await importFile(t, await writeTemp(t, 'sent.csv', csv(day20.slice(0, 4))));
+      await send(sent.runId);
+      const waiting = await importFile(t, await writeTemp(t, 'waiting.csv', csv([day20[4]])));
+      assert.equal(waiting.enqueued, 1);
+      // Rewrite both hashes as the previous release wrote them: the full key as the field.
+      const legacy: Record<string, { latest: string | null; fp: string | null }> = {};
+      for (let i = 0; i < 5; i++) {
+        const key = keyOf(i);
+        legacy[key] = { latest: await t.redis.hget(latestKey, keyDigest(key)), fp: await t.redis.hget(fpKey, keyDigest(key)) };
+        for (const [hash, value] of [[latestKey, legacy[key].latest], [fpKey, legacy[key].fp]] as const) {
+          if (value === null) continue;
+          await t.redis.hset(hash, key, value);
+          await t.redis.hdel(hash, keyDigest(key));
+        }
+      }
+      assert.deepEqual((await t.redis.hkeys(latestKey)).sort(), [0, 1, 2, 3, 4].map(keyOf).sort());
+      assert.deepEqual((await t.redis.hkeys(fpKey)).sort(), [0, 1, 2, 3].map(keyOf).sort(), 'row 4 was never sent');
+      const snapshot = async () => [await t.redis.hgetall(latestKey), await t.redis.hgetall(fpKey)];
+      const seeded = await snapshot();
+
+      // Row 0 unchanged, row 1 older than what was sent, row 2 changed and newer.
+      const day2 = await writeTemp(t, 'day2.csv', csv([day20[0], validRows(2, { day: 19 })[1], validRows(3, { day: 21 })[2]]));
+      const dry = await runCli(['import', day2, '--dry-run', '--json'], t.env);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.deepEqual(lastJsonLine(dry.stdout), { dryRun: true, rows: 3, new: 0, changed: 1, unchanged: 1, rejected: 0, stale: 1 });
+      assert.deepEqual(await snapshot(), seeded, 'a dry run only reads');
+
+      const requestsBefore = t.sim.counters().requests;
+      const run = await importFile(t, day2);
+      assert.deepEqual([run.unchanged, run.superseded, run.enqueued], [1, 1, 1]);
+      await send(run.runId, waiting.runId);
+      assert.equal(t.sim.counters().requests - requestsBefore, 2, 'the changed row and the waiting one, nothing else');
+      assert.equal(t.sim.state()[simKey(2)].lastReportedDateTime, '2026-11-21T10:00:02Z');
+      assert.equal(t.sim.state()[simKey(1)].lastReportedDateTime, '2026-11-20T10:00:01Z', 'the older row was not sent');
+      assert.equal(t.sim.state()[simKey(4)].userDisplayName, 'User 4');
+
+      for (const i of [0, 1, 2, 4]) {
+        const key = keyOf(i);
+        assert.equal(await t.redis.hexists(latestKey, key), 0, `no full-key entry of row ${i} in P:latest`);
+        assert.equal(await t.redis.hexists(fpKey, key), 0, `no full-key entry of row ${i} in P:fingerprints`);
+      }
+      for (const i of [0, 1]) {
+        assert.equal(await t.redis.hget(latestKey, keyDigest(keyOf(i))), legacy[keyOf(i)].latest, `row ${i}'s newest update moved as it was`);
+        assert.equal(await t.redis.hget(fpKey, keyDigest(keyOf(i))), legacy[keyOf(i)].fp);
+      }
+      const latest2 = (await t.redis.hget(latestKey, keyDigest(keyOf(2))))!;
+      assert.match(latest2, new RegExp(`^[^|]+\\|${run.runId}\\|\\d+$`), 'the changed row is row 2\'s newest update');
+      const fp2 = (await t.redis.hget(fpKey, keyDigest(keyOf(2))))!;
+      assert.equal(fp2.split('|')[1], latest2.split('|')[0], 'its successful PATCH is what Graph holds');
+      assert.notEqual(fp2, legacy[keyOf(2)].fp);
+      assert.equal(await t.redis.hget(latestKey, keyDigest(keyOf(4))), legacy[keyOf(4)].latest, 'the waiting row was sent as the newest update');
+      assert.equal((await t.redis.hget(fpKey, keyDigest(keyOf(4))))!.split('|')[1], legacy[keyOf(4)].latest!.split('|')[0]);
+      assert.equal(await t.redis.hget(latestKey, keyOf(3)), legacy[keyOf(3)].latest, 'an untouched key keeps its full-key entry');
+
+      // What Graph holds now, row 3 included (still a full-key entry): all unchanged, and every entry under its digest.
+      const again = await importFile(t, await writeTemp(t, 'again.csv', csv([day20[0], validRows(3, { day: 21 })[2], day20[3], day20[4]])));
+      assert.deepEqual([again.unchanged, again.enqueued], [4, 0]);
+      const digests = [0, 1, 2, 3, 4].map((i) => keyDigest(keyOf(i))).sort();
+      assert.deepEqual((await t.redis.hkeys(latestKey)).sort(), digests);
+      assert.deepEqual((await t.redis.hkeys(fpKey)).sort(), digests);
+      assert.equal(t.sim.counters().requests - requestsBefore, 2);
     } finally {
       await t.close();
     }

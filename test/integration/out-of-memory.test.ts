@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { readRedisMemory } from '../../src/queue/memory.js';
-import { redisKeys } from '../../src/redis-layout.js';
+import { keyDigest, redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import { eventRunId, OUT_OF_MEMORY_CANCELLED_REASON } from '../../src/server/ingest.js';
 import { HEADER, lastJsonLine, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
@@ -239,7 +239,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     }
     const restored = (await store.status(older))!;
     assert.deepEqual([restored.pending, restored.superseded], [10, 0], 'the older rows it had superseded wait again');
-    assert.match((await t.redis.hget(redisKeys(t.prefix).latest, 'mobileAppConfiguration/cfg-1/user-1'))!, new RegExp(`\\|${older}\\|`));
+    assert.match((await t.redis.hget(redisKeys(t.prefix).latest, keyDigest('mobileAppConfiguration/cfg-1/user-1')))!, new RegExp(`\\|${older}\\|`));
     const queue = createPatchQueue(t.redis, t.prefix);
     cleanups.push(() => queue.close());
     assert.equal((await queueDepth(queue)).waiting, 10, 'no job of the refused request');

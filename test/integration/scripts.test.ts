@@ -2,11 +2,12 @@
  * The Lua scripts as Redis runs them: one file per name, includes expanded, and each one compiles on a real Redis.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { SCRIPT_NAMES, scriptSource } from '../../src/scripts/index.js';
-import { REDIS_URL } from '../support/harness.js';
+import { keyDigest, redisKeys } from '../../src/redis-layout.js';
+import { SCRIPT_NAMES, runScript, scriptSource } from '../../src/scripts/index.js';
+import { REDIS_URL, deletePrefix, uniquePrefix } from '../support/harness.js';
 
 let redis: Redis;
 before(() => {
@@ -34,6 +35,29 @@ describe('Lua scripts', () => {
     for (const name of ['admitRows', 'claimRow', 'recordOutcome', 'finishImport', 'cancelRun'] as const) {
       const { lua } = scriptSource(name);
       assert.equal(lua.split('local function finishRunIfDone').length - 1, 1, name);
+    }
+  });
+
+  it('the key digest of the scripts is keyDigest() of src/redis-layout.ts', async () => {
+    const include = readFileSync(new URL('../../src/scripts/includes/keyDigest.lua', import.meta.url), 'utf8');
+    const keys = ['mobileAppConfiguration/cfg-1/user-1', '0f4b1c6e-2a3d-4e5f-8a9b-0c1d2e3f4a5b/iosLobAppProvisioningConfiguration/c/u', 'a/ü/✓'];
+    for (const key of keys) {
+      const digest = keyDigest(key);
+      assert.match(digest, /^[0-9a-f]{32}$/);
+      assert.equal(await redis.eval(`${include}\nreturn keyDigest(ARGV[1])`, 0, key), digest, key);
+    }
+  });
+
+  it('forgetFingerprints deletes an entry under its digest or its full key, and moves a full-key entry it keeps', async () => {
+    const prefix = uniquePrefix('forget-fields');
+    const fingerprints = redisKeys(prefix).fingerprints;
+    try {
+      await redis.hset(fingerprints, 'a/b/old', 'fp|1', 'a/b/kept', 'fp|2', keyDigest('a/b/new'), 'fp|3');
+      const forgotten = await runScript(redis, 'forgetFingerprints', [fingerprints], ['a/b/old', 'fp|1', 'a/b/kept', 'other|2', 'a/b/new', 'fp|']);
+      assert.equal(forgotten, 2);
+      assert.deepEqual(await redis.hgetall(fingerprints), { [keyDigest('a/b/kept')]: 'fp|2' });
+    } finally {
+      await deletePrefix(redis, prefix);
     }
   });
 });

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig, tenantDirectory, type SyncConfig } from '../../src/config.js';
 import { importRun, type ImportSummary } from '../../src/producer/import-run.js';
 import { createPatchQueue, PatchQueues } from '../../src/queue/queues.js';
-import { redisKeys } from '../../src/redis-layout.js';
+import { keyDigest, redisKeys, tenantRecordKey } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import type { TokenGrant } from '../../src/simulator/index.js';
 import { readCsv } from '../../src/sources/csv.js';
@@ -215,7 +215,10 @@ describe('many tenants, one fleet', { timeout: 120_000 }, () => {
       assert.equal(Object.keys(state).length, 90, 'three objects per id: one per tenant');
       assert.ok(state['mobileAppConfigurations/cfg-1/user-1'] && state[`${A}|mobileAppConfigurations/cfg-1/user-1`] && state[`${B}|mobileAppConfigurations/cfg-1/user-1`]);
       const latest = await t.redis.hkeys(redisKeys(t.prefix).latest);
-      assert.ok(latest.includes('mobileAppConfiguration/cfg-1/user-1') && latest.includes(`${A}/mobileAppConfiguration/cfg-1/user-1`));
+      const entries = ['', A, B].map((tenant) => keyDigest(tenantRecordKey(tenant, 'mobileAppConfiguration/cfg-1/user-1')));
+      assert.equal(latest.length, 90, 'one entry per tenant and id');
+      assert.equal(new Set(entries).size, 3);
+      for (const entry of entries) assert.ok(latest.includes(entry), `an entry per tenant: ${entry}`);
 
       // The same rows again: unchanged for every tenant. B's with new values: only B's are sent.
       const again = await queueCsv(t, csv);
