@@ -88,9 +88,10 @@ import { createHash } from 'node:crypto';
  * keyed by keyDigest(key) below, the first 32 hex digits of the key's SHA-1 (src/scripts/includes/keyDigest.lua is the
  * same for the scripts), not by the key: an entry is kept for every key ever imported, and the ~100-character key as
  * its field cost 64 B more per entry. Find one with redis-cli:
- *   HGET csync:latest $(printf %s '<key>' | sha1sum | cut -c1-32)
+ *   HGET csync:latest $(printf %s '<key>' | sha1sum | cut -c1-32)     ({csync}:latest on a cluster)
  * Releases before the digest wrote the full key as the field; such an entry is still read, and moved to its digest
- * field by the first script that writes and touches its key (no migration step).
+ * field by the first script that writes and touches its key (no migration step). Such a release must not run beside
+ * this one: what it writes under the full key is not read while the digest field exists.
  *   P:latest                HASH   keyDigest(key) -> "<version>|<runId>|<line>"  the newest accepted update (sent or queued)
  *   P:fingerprints          HASH   keyDigest(key) -> "<fingerprint>|<version>"   what Graph holds after our last successful PATCH, or what
  *                                  a snapshot proved it held (import --reconcile); deleted when a PATCH starts, since its
