@@ -1,10 +1,10 @@
-# One image for every role: worker, serve, simulate, import. The build stage compiles TypeScript to dist/; the runtime
+# One image for every role: worker, serve, simulate, import. The build stage bundles the TypeScript into dist/cli/; the runtime
 # stage holds only production dependencies and the compiled JavaScript, and runs as the unprivileged `node` user.
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
 COPY jobs ./jobs

@@ -5,9 +5,9 @@ import module from 'node:module';
 
 module.enableCompileCache?.();
 try {
-  await import('../dist/src/cli/index.js');
+  await import('../dist/cli/index.js');
 } catch (err) {
-  if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/src/cli/index.js')) {
+  if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/cli/index.js')) {
     process.stderr.write('error: compliance-sync is not built; run `npm run build` (npm ci does it through `prepare`)\n');
     process.exit(1);
   }

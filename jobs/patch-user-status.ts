@@ -1,5 +1,4 @@
-import type { Job } from 'bullmq';
-import { bullmq } from '../src/queue/bullmq.js';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { GraphRequestError, type PatchResult, type UserStatusWriter } from '../src/graph/client.js';
 import type { PatchJobData, RowResult } from '../src/interfaces.js';
@@ -135,7 +134,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           await store.releaseLock(data.key, owner);
           await job.updateProgress({ requests: state.requests });
           await job.moveToDelayed(now() + step.delayMs, token);
-          throw new bullmq.DelayedError(step.why);
+          throw new DelayedError(step.why);
         case 'hand-back':
           await store.releaseLock(data.key, owner);
           await job.updateProgress({ requests: state.requests });
@@ -149,7 +148,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
             deps.onRunBlocked?.(data.runId, step.reason);
           }
           await record({ ...row(), state: 'failed', httpStatus: step.status, reason: step.reason, requestId: step.requestId, clientRequestId: lastClientRequestId, record: data.record });
-          throw new bullmq.UnrecoverableError(step.reason);
+          throw new UnrecoverableError(step.reason);
         case 'wait-out-throttle': {
           state.throttleStreak++;
           const pausedMs = await budget.throttled(step.waitMs, slot!);

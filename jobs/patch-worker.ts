@@ -1,5 +1,4 @@
-import type { Worker, WorkerOptions } from 'bullmq';
-import { bullmq } from '../src/queue/bullmq.js';
+import { Worker, type WorkerOptions } from 'bullmq';
 import type { PatchWorkerHooks } from './hooks.js';
 import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
@@ -92,7 +91,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       ...options.hooks,
     });
     const name = patchQueueName(tenant);
-    const worker = new bullmq.Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) });
+    const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) });
     worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
     return { tenant, worker, queue, breaker };
   };

@@ -1,5 +1,4 @@
-import type { Worker } from 'bullmq';
-import { bullmq } from '../src/queue/bullmq.js';
+import { Worker } from 'bullmq';
 import type { ImportFailure } from './alerts.js';
 import { closeWithin } from './shutdown.js';
 import { createScheduledImportProcessor, type ScheduledImportResult } from './scheduled-import.js';
@@ -61,7 +60,7 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     tenants: tenantDirectory(config),
   });
   const lockDuration = options.lockDurationMs ?? 30_000;
-  const worker = new bullmq.Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {
+  const worker = new Worker<ScheduledImportJobData, ScheduledImportResult>(QUEUE_NAMES.scheduledImport, processor, {
     connection: redis,
     prefix: queuePrefix(config.prefix, QUEUE_NAMES.scheduledImport),
     concurrency: 1,

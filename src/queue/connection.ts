@@ -1,13 +1,9 @@
-import { createRequire } from 'node:module';
-import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisNode, SyncConfig } from '../config.js';
 import type { RedisClient } from '../interfaces.js';
 import { redactUrl } from '../redact-url.js';
 import { OperatorError } from '../errors.js';
 import { keyPatterns } from '../redis-layout.js';
-
-// ioredis is CommonJS: required, not imported, because Node 20's ESM loader takes ~70 ms more CPU to load it, at every CLI start.
-const ioredis = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
 
 export class RedisUnavailableError extends OperatorError {
   override name = 'RedisUnavailableError';
@@ -109,10 +105,10 @@ function optionsFor(mode: RedisMode, options: RedisConnectOptions): RedisOptions
 export async function connectRedis(target: RedisTarget, mode: RedisMode, extra: RedisOptions = {}, options: RedisConnectOptions = {}): Promise<RedisClient> {
   let redis: RedisClient;
   if (typeof target === 'string') {
-    redis = new ioredis.Redis(target, { lazyConnect: true, connectTimeout: 3000, ...optionsFor(mode, options), ...extra });
+    redis = new Redis(target, { lazyConnect: true, connectTimeout: 3000, ...optionsFor(mode, options), ...extra });
   } else {
     const clusterOptions = clusterOptionsFor(mode, options);
-    redis = new ioredis.Cluster([...target], { ...clusterOptions, redisOptions: { ...clusterOptions.redisOptions, ...extra } });
+    redis = new Cluster([...target], { ...clusterOptions, redisOptions: { ...clusterOptions.redisOptions, ...extra } });
   }
   const where = describeRedisTarget(target);
   const credentialsIn = typeof target === 'string' ? 'REDIS_URL' : 'the Redis configuration';

@@ -1,5 +1,4 @@
-import type { JobsOptions, Queue, QueueOptions } from 'bullmq';
-import { bullmq } from './bullmq.js';
+import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
 import type { PatchJobData, RedisClient } from '../interfaces.js';
 import { DEFAULT_TENANT, jobIdFor, patchQueueName, queuePrefix } from '../redis-layout.js';
 
@@ -27,7 +26,7 @@ export function patchJob(data: PatchJobData): PatchJob {
 /** The default tenant's queue (`patch-user-status`); `tenant` picks another tenant's own queue (patchQueueName). */
 export function createPatchQueue(connection: RedisClient, prefix: string, options: Partial<QueueOptions> = {}, tenant: string = DEFAULT_TENANT): PatchQueue {
   const name = patchQueueName(tenant);
-  return new bullmq.Queue<PatchJobData, unknown, string>(name, { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
+  return new Queue<PatchJobData, unknown, string>(name, { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
 }
 
 /** The tenant whose queue takes a job: the one its record names, else the default tenant. */

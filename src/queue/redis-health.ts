@@ -1,4 +1,4 @@
-import { bullmq } from './bullmq.js';
+import { RedisConnection } from 'bullmq';
 import type { DoctorCheck, RedisClient } from '../interfaces.js';
 
 /**
@@ -62,8 +62,8 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-export const BULLMQ_MIN_REDIS = bullmq.RedisConnection.minimumVersion;
-export const BULLMQ_RECOMMENDED_REDIS = bullmq.RedisConnection.recommendedMinimumVersion;
+export const BULLMQ_MIN_REDIS = RedisConnection.minimumVersion;
+export const BULLMQ_RECOMMENDED_REDIS = RedisConnection.recommendedMinimumVersion;
 
 const ok = (name: string, detail: string): DoctorCheck => ({ name, result: 'ok', detail, fix: '' });
 

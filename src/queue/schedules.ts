@@ -1,5 +1,4 @@
-import type { JobSchedulerJson, JobSchedulerTemplateOptions, Queue } from 'bullmq';
-import { bullmq } from './bullmq.js';
+import { Queue, defaultRepeatStrategy, type JobSchedulerJson, type JobSchedulerTemplateOptions } from 'bullmq';
 import { QUEUE_NAMES, queuePrefix } from '../redis-layout.js';
 import { redactPostgresUrl } from '../sources/postgres.js';
 import { EXIT, OperatorError } from '../errors.js';
@@ -73,7 +72,7 @@ const TEMPLATE_OPTIONS: JobSchedulerTemplateOptions = {
 };
 
 export function createScheduleQueue(connection: RedisClient, prefix: string): ScheduleQueue {
-  return new bullmq.Queue<ScheduledImportJobData, unknown, string>(QUEUE_NAMES.scheduledImport, { connection, prefix: queuePrefix(prefix, QUEUE_NAMES.scheduledImport) });
+  return new Queue<ScheduledImportJobData, unknown, string>(QUEUE_NAMES.scheduledImport, { connection, prefix: queuePrefix(prefix, QUEUE_NAMES.scheduledImport) });
 }
 
 export function checkScheduleName(name: string): string {
@@ -101,7 +100,7 @@ export function checkCron(pattern: string, tz?: string, now = Date.now()): numbe
   if (fields < 5 || fields > 6) throw new ScheduleError(`--cron "${pattern}" has ${fields} field(s); ${hint}`);
   let next: number | undefined;
   try {
-    next = bullmq.defaultRepeatStrategy(now, { pattern, ...(tz ? { tz } : {}) });
+    next = defaultRepeatStrategy(now, { pattern, ...(tz ? { tz } : {}) });
   } catch (err) {
     throw new ScheduleError(`--cron "${pattern}" is not a valid cron expression: ${(err as Error).message}; ${hint}`);
   }

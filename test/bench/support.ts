@@ -16,7 +16,7 @@ export const BIN = join(REPO_ROOT, (JSON.parse(readFileSync(join(REPO_ROOT, 'pac
 
 /** Parts that run the compiled CLI call this first: a missing or stale build would measure the wrong thing. */
 export function assertBuilt(): void {
-  if (!existsSync(join(REPO_ROOT, 'dist/src/cli/index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm ci runs it through `prepare`)');
+  if (!existsSync(join(REPO_ROOT, 'dist/cli/index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm ci runs it through `prepare`)');
 }
 const PEAK_RSS_PRELOAD = fileURLToPath(new URL('./peak-rss.ts', import.meta.url));
 

@@ -90,7 +90,7 @@ describe('Dockerfile', () => {
     const entrypoint = JSON.parse(instruction('ENTRYPOINT').at(-1)!) as string[];
     const pkg = JSON.parse(readFileSync(`${REPO_ROOT}package.json`, 'utf8')) as { bin: Record<string, string> };
     assert.deepEqual(entrypoint, ['node', pkg.bin['compliance-sync']]);
-    assert.match(readFileSync(`${REPO_ROOT}${entrypoint[1]}`, 'utf8'), /import\('\.\.\/dist\/src\/cli\/index\.js'\)/);
+    assert.match(readFileSync(`${REPO_ROOT}${entrypoint[1]}`, 'utf8'), /import\('\.\.\/dist\/cli\/index\.js'\)/);
     // The same file, run here against this checkout's build (npm ci builds it through `prepare`).
     const { stdout } = await promisify(execFile)(process.execPath, [entrypoint[1], '--help'], { cwd: REPO_ROOT });
     assert.match(stdout, /Usage: compliance-sync/);
