@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { keyDigest, redisKeys } from '../../src/redis-layout.js';
 import { SCRIPT_NAMES, runScript, scriptSource } from '../../src/scripts/index.js';
+import { ResultStore } from '../../src/results/store.js';
 import { REDIS_URL, deletePrefix, uniquePrefix } from '../support/harness.js';
 
 let redis: Redis;
@@ -56,6 +57,25 @@ describe('Lua scripts', () => {
       const forgotten = await runScript(redis, 'forgetFingerprints', [fingerprints], ['a/b/old', 'fp|1', 'a/b/kept', 'other|2', 'a/b/new', 'fp|']);
       assert.equal(forgotten, 2);
       assert.deepEqual(await redis.hgetall(fingerprints), { [keyDigest('a/b/kept')]: 'fp|2' });
+    } finally {
+      await deletePrefix(redis, prefix);
+    }
+  });
+
+  it('requeueRow (retry) decides on a full-key P:latest entry as on a digest one, and moves it', async () => {
+    const prefix = uniquePrefix('requeue-fields');
+    const keys = redisKeys(prefix);
+    const failed = (key: string, version: string) => JSON.stringify({ state: 'failed', key, version, generation: 0, attempts: 1, httpStatus: 503, reason: 'x' });
+    try {
+      // Line 2's key has an older update in the earlier release's layout, line 3's a newer one.
+      await redis.hset(keys.run('r1'), 'failed', 2);
+      await redis.hset(keys.rows('r1'), '2', failed('t/c/older', '0005:1'), '3', failed('t/c/newer', '0005:2'));
+      await redis.hset(keys.latest, 't/c/older', '0004:9|r0|7', 't/c/newer', '0006:9|r0|8');
+      const store = new ResultStore(redis, prefix);
+      assert.deepEqual(await store.requeueRow('r1', 2, 'failed'), { kind: 'requeued', generation: 1 });
+      assert.deepEqual(await store.requeueRow('r1', 3, 'failed'), { kind: 'superseded' });
+      assert.deepEqual(await redis.hgetall(keys.latest), { [keyDigest('t/c/older')]: '0005:1|r1|2', [keyDigest('t/c/newer')]: '0006:9|r0|8' });
+      assert.deepEqual((JSON.parse((await redis.hget(keys.rows('r1'), '3'))!) as { supersededBy: unknown }).supersededBy, { runId: 'r0', line: 8 });
     } finally {
       await deletePrefix(redis, prefix);
     }
