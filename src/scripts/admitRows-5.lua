@@ -79,7 +79,6 @@ end
 for i = FIRST_ROW_ARG, #ARGV, GROUP do
   local kind, line, key, fp, ticks, json, graph = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local version = ticks .. ':' .. string.format('%016d', firstSequence + (i - FIRST_ROW_ARG) / GROUP)
-  local field = keyDigest(key)
   if tonumber(line) > maxLine then maxLine = tonumber(line) end
   local existing = nil
   if not dry then
@@ -91,7 +90,7 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
     -- A queued row is always its key's newest update (a newer one supersedes it), so P:latest holds its version.
     local version = row.version
     if row.state == 'queued' and not version then
-      local latest = readEntry(latestKey, key, field, true)
+      local latest = readEntry(latestKey, key, keyDigest(key), true)
       if latest then
         local p = split(latest)
         if p[2] == runId and p[3] == line then version = p[1] end
@@ -102,6 +101,8 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
     if not dry then store(line, 'rejected', string.sub(json, 2)) end
     out[#out + 1] = 'rejected'
   else
+    -- Only a valid row's key is looked up: a rejected or already admitted row costs no digest.
+    local field = keyDigest(key)
     local latest = readEntry(latestKey, key, field, not dry)
     local lv, lrun, lline
     if latest then
