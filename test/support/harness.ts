@@ -181,3 +181,31 @@ export async function keysOf(t: Pick<TestEnv, 'redis' | 'prefix'>): Promise<stri
   for await (const batch of scanKeysWithPrefix(t.redis, t.prefix)) keys.push(...batch);
   return keys.sort();
 }
+
+/** What a seeded user status holds before an import writes it: different from every validRows value. */
+export const SEEDED_VALUES = {
+  userDisplayName: 'Seeded user',
+  devicesCount: 0,
+  status: 'unknown',
+  lastReportedDateTime: '2026-01-01T00:00:00Z',
+} as const;
+
+/**
+ * Seeds the user statuses that CSV rows (HEADER's column order, no quoted commas) name, as a tenant would hold them
+ * before our first write. Graph's PATCH updates and never creates, so a test seeds before it imports.
+ * `values` overrides what every seeded object holds (e.g. the row's own values, for "already in Graph").
+ */
+export function seedGraph(
+  sim: Pick<GraphSimulator, 'drift'>,
+  rows: string[],
+  options: { tenantId?: string; values?: (columns: string[]) => Record<string, unknown> } = {},
+): number {
+  const changes = rows.map((row) => {
+    const columns = row.split(',');
+    const [configId, userStatusId, type, , , , , userPrincipalName] = columns;
+    const collection = type === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations';
+    const values = options.values ? options.values(columns) : { ...SEEDED_VALUES, ...(userPrincipalName ? { userPrincipalName } : {}) };
+    return { tenantId: options.tenantId, collection, configId, userStatusId, values } as const;
+  });
+  return sim.drift(changes);
+}
