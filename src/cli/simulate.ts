@@ -18,6 +18,21 @@ const bucket = (name: string) => (value: string) => {
 };
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** `--service-sets devicesCount=3` (repeatable): the value is read as JSON when it is JSON (3, true, null), else as a string. */
+export function parseServiceSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = value.indexOf('=');
+  const name = eq > 0 ? value.slice(0, eq).trim() : '';
+  if (!name || name === 'id' || name === '@odata.type') throw new OperatorError(`--service-sets needs <property>=<value> for a property other than id, got "${value}"`, EXIT.usage);
+  const text = value.slice(eq + 1);
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not JSON: the text itself (e.g. a status name).
+  }
+  return { ...previous, [name]: parsed };
+}
+
 /**
  * `--tokens-file`: JSON `{ "<bearer token>": { "tenantId", "appId", "permissions": [...] } }`, accepted besides sim-token,
  * so one simulator serves several tenants (each with its own buckets and objects) and apps.
@@ -56,10 +71,11 @@ export const simulateCommand = new Command('simulate')
   .option('--rate-drop <p>', 'share of PATCHes whose connection is dropped', probability('--rate-drop'))
   .option('--rate-slow <p>', 'share of PATCHes answered slowly', probability('--rate-slow'))
   .option('--missing-config <id>', 'a configuration id that answers 404 (repeatable)', collect)
+  .option('--service-sets <property=value>', 'after each applied PATCH the service sets this property itself, as Intune recomputes devicesCount (repeatable; value read as JSON when it is)', parseServiceSet)
   .option('--seed <n>', 'seed for the fault dice', (v) => Number(v))
   .option('--tokens-file <path>', 'JSON {"<token>": {"tenantId","appId","permissions":[...]}}: more accepted tokens, e.g. one per tenant (each tenant has its own buckets and objects)')
   .addHelpText('after', '\nThe accepted bearer token is "sim-token". State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset,\n/_sim/drift {"changes":[{"collection","configId","userStatusId","values":{...}|null}]} (changes stored values behind the client\'s back).')
-  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string }) => {
+  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string; serviceSets?: Record<string, unknown> }) => {
     const extraTokens = flags.tokensFile ? readTokensFile(flags.tokensFile) : {};
     const options: SimulatorOptions = {
       host: flags.host,
@@ -73,6 +89,7 @@ export const simulateCommand = new Command('simulate')
       maxPageSize: flags.maxPageSize,
       patchNoContent: flags.patchNoContent === true,
       faults: { rate503: flags.rate503, rate504: flags.rate504, rateDrop: flags.rateDrop, rateSlow: flags.rateSlow },
+      ...(flags.serviceSets ? { serviceSets: flags.serviceSets } : {}),
     };
     const sim = await startSimulator(options);
     process.stdout.write(`${JSON.stringify({ url: sim.url, port: sim.port, token: 'sim-token', ...(flags.tokensFile ? { tokens: Object.keys(extraTokens).length + 1 } : {}) })}\n`);

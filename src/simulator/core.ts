@@ -334,6 +334,8 @@ export class SimulatorCore {
     this.counts.applied += 1;
     if (outcome.identicalToPrevious) this.counts.appliedTwice += 1;
     if (outcome.stale) this.counts.staleWrites += 1;
+    // The service recomputes these after the write: the answer shows what was written, later reads what it set.
+    if (Object.keys(this.opts.serviceSets).length > 0) this.store.setByService(tenantScoped((ex.grant as TokenGrant).tenantId, route.key), this.opts.serviceSets);
     if (!answer) return { kind: 'drop', delayMs: ex.delayMs };
     return this.opts.patchNoContent ? this.reply(ex, 204, undefined, {}) : this.reply(ex, 200, outcome.stored, { 'content-type': GRAPH_JSON });
   }

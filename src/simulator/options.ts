@@ -66,6 +66,11 @@ export interface SimulatorOptions {
   faults?: FaultOptions;
   seed?: number;
   latencyMs?: number;
+  /**
+   * Properties the service sets itself after each applied PATCH, as Intune recomputes `devicesCount` from the devices
+   * it knows: the PATCH is answered with what was written, and a read afterwards shows these values. Default: none.
+   */
+  serviceSets?: Record<string, unknown>;
 }
 
 export interface ResolvedOptions {
@@ -82,6 +87,7 @@ export interface ResolvedOptions {
   faults: Required<FaultOptions>;
   seed: number;
   latencyMs: number;
+  serviceSets: Record<string, unknown>;
 }
 
 export const DEFAULT_BUDGET: BudgetOptions = {
@@ -130,6 +136,7 @@ const BASE: ResolvedOptions = {
   // A fixed default keeps fault sequences reproducible unless a caller asks otherwise.
   seed: 0x5eed,
   latencyMs: 0,
+  serviceSets: {},
 };
 
 export function resolveOptions(options: SimulatorOptions = {}): ResolvedOptions {
@@ -159,6 +166,7 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
     faults: { ...current.faults, ...definedOnly(partial.faults ?? {}) },
     seed: partial.seed ?? current.seed,
     latencyMs: partial.latencyMs ?? current.latencyMs,
+    serviceSets: partial.serviceSets ? { ...partial.serviceSets } : current.serviceSets,
   };
   checkOptions(next);
   return next;
@@ -208,6 +216,8 @@ function checkOptions(o: ResolvedOptions): void {
     if (!Number.isInteger(o[key]) || o[key] < 1) fail(`${key} must be a positive integer`);
   }
   if (typeof o.patchNoContent !== 'boolean') fail('patchNoContent must be a boolean');
+  if (typeof o.serviceSets !== 'object' || o.serviceSets === null || Array.isArray(o.serviceSets)) fail('serviceSets must be an object');
+  for (const name of ['id', '@odata.type']) if (name in o.serviceSets) fail(`serviceSets cannot set ${name}`);
   const f = o.faults;
   for (const key of ['rate503', 'rate504', 'rateSlow', 'rateDrop', 'dropAfterApplyShare'] as const) {
     if (!(f[key] >= 0 && f[key] <= 1)) fail(`faults.${key} must be within 0..1`);

@@ -33,6 +33,12 @@ export class UserStatusStore {
     return { stored: { ...stored }, identicalToPrevious, stale };
   }
 
+  /** Values the service sets itself on an object that exists (simulator option serviceSets); not a write by our client. */
+  setByService(key: string, values: Record<string, unknown>): void {
+    const current = this.objects.get(key);
+    if (current) this.objects.set(key, { ...current, ...values });
+  }
+
   /**
    * Sets values as someone else would (the portal, Intune itself, another tool): not a write by our client,
    * so it leaves `lastApplied` alone. `values: null` deletes the object.
