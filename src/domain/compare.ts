@@ -30,7 +30,8 @@ export function compareWithGraph(values: UserStatusProperties, graph: Record<str
   return differs.length === 0 ? { kind: 'equal' } : { kind: 'differs', properties: differs };
 }
 
-function sameValue(name: ComparedProperty, ours: string | number, theirs: unknown): boolean {
+/** One property the row sets against what Graph holds for it, as compareWithGraph judges it. */
+export function sameValue(name: ComparedProperty, ours: string | number, theirs: unknown): boolean {
   switch (name) {
     case 'status':
       return typeof theirs === 'string' && theirs.toLowerCase() === String(ours).toLowerCase();
