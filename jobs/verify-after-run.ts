@@ -30,13 +30,14 @@ export class RunVerifier {
     // Loaded here, not at start-up: few runs ask for it, and a worker should reach its first PATCH without the reading code.
     const [{ createGraphStates }, { verifyRun }] = await Promise.all([import('../src/producer/reconcile.js'), import('../src/producer/verify.js')]);
     const summary = await verifyRun(this.store, this.drift, createGraphStates(this.config, this.redis, { fresh: true }), runId);
-    const { checked, matching, drifted, missing } = summary;
+    const { checked, matching, drifted, missing, overridden } = summary;
     const log = this.logger.child({ runId });
+    // Overridden rows (Graph sets those properties back itself) are not drift: no alert for them.
     if (drifted + missing === 0) {
-      log.info({ checked, matching }, 'verify after the run: Graph holds every row');
+      log.info({ checked, matching, overridden }, 'verify after the run: Graph holds every row');
       return;
     }
-    log.warn({ checked, matching, drifted, missing }, 'verify after the run: Graph no longer holds some rows');
+    log.warn({ checked, matching, drifted, missing, overridden }, 'verify after the run: Graph no longer holds some rows');
     await this.alerts?.alertDrift(runId, { checked, matching, drifted, missing });
   }
 

@@ -29,7 +29,7 @@ import { createHash } from 'node:crypto';
  *                                  blocked (0|1), blockedReason, throttledCount, throttledMs,
  *                                  verifyWhenDone (1 = schedule --verify: verify the run once it completes), verifyClaimedAt
  *                                  (HSETNX: the one process that runs that verify), verifiedAt, verifyChecked, verifyMatching,
- *                                  verifyDrifted, verifyMissing (the last verify's counts),
+ *                                  verifyDrifted, verifyMissing, verifyOverridden (the last verify's counts),
  *                                  alertedCompleted, alertedFailedThreshold, alertedDrifted, alertedBlocked:<breaker trippedAt>
  *                                  (ms when the alert was claimed; HSETNX, so each alert is sent once across the fleet,
  *                                  a blocked alert once per trip of the permission breaker; jobs/alerts.ts)
@@ -120,10 +120,22 @@ import { createHash } from 'node:crypto';
  *                                  PEXPIRE SYNC_SNAPSHOT_MAX_AGE. Not per run: any import or verify within that age reuses it,
  *                                  and every verify replaces it with what it read.
  *   P:run:{runId}:drift     HASH   (a per-run key: in RUN_KEY_SUFFIXES, so it expires and is pruned with its run)
- *                                  line -> JSON { kind: "drifted" | "missing", key, sent: <the row's values>,
- *                                  graph: <what Graph held, compared properties only> | null, properties: [differing names],
- *                                  readAt } for each row `verify` found not holding; replaced by each verify of the run.
- *                                  The run hash then carries verifiedAt, verifyChecked, verifyMatching, verifyDrifted, verifyMissing.
+ *                                  line -> JSON { kind: "drifted" | "missing" | "overridden", key, sent: <the row's values>,
+ *                                  graph: <what Graph held, compared properties only> | null, properties: [differing names:
+ *                                  for drifted those that drifted, for overridden those Graph sets back itself],
+ *                                  overridden?: [a drifted row's properties Graph sets back itself], readAt } for each row
+ *                                  `verify` found not holding; replaced by each verify of the run. The run hash then
+ *                                  carries verifiedAt, verifyChecked, verifyMatching, verifyDrifted, verifyMissing, verifyOverridden.
+ *   P:overrides             HASH   keyDigest(key) -> JSON { observed?: { readAt, properties: { <name>: { sent, graph } } },
+ *                                  overridden?: { <name>: { sent, graph } } } (src/results/overrides.ts, src/domain/override.ts):
+ *                                  per key, the properties the last verify found differing (observed: what we sent, what
+ *                                  Graph held, when verify read it) and those Graph set back twice running (verify, a
+ *                                  successful resend of the same value, verify: Graph held the same value again) with the
+ *                                  value we sent. Written by verify (a row that matches Graph deletes its entry); read by
+ *                                  verify, which counts such a row overridden rather than drifted and keeps its fingerprint
+ *                                  (so plain imports do not send it again), and by import --reconcile, which judges a row
+ *                                  differing only in overridden properties, for the value it sends, as held. Not per run,
+ *                                  no TTL: an entry lives until its key matches Graph again; one per key that ever differed.
  *
  * Scheduled imports (jobs/scheduled-import.ts):
  *   P:schedule-lock:{name}  STRING token of the firing of schedule {name} that is running (SET NX PX 30 s, renewed every 10 s),
@@ -251,6 +263,7 @@ export function redisKeys(prefix: string) {
     stats: `${prefix}:stats`,
     latest: `${prefix}:latest`,
     fingerprints: `${prefix}:fingerprints`,
+    overrides: `${prefix}:overrides`,
     seq: `${prefix}:seq`,
     lock: (key: string) => `${prefix}:lock:${key}`,
     budget: `${prefix}:budget`,

@@ -21,18 +21,18 @@ async function write(out: Writable, text: string) {
 export const reportCommand = new Command('report')
   .description("Write one line per row of a run: line, key, state, HTTP status, attempts and the reason for any failure or rejection")
   .argument('<runId>', 'run id', checkRunId)
-  .addOption(new Option('--state <state>', 'only rows in this state; drifted and missing list what the last `verify` found').choices([...ROW_STATES, 'drifted', 'missing']))
+  .addOption(new Option('--state <state>', 'only rows in this state; drifted, missing and overridden list what the last `verify` found').choices([...ROW_STATES, 'drifted', 'missing', 'overridden']))
   .addOption(new Option('--format <format>', 'output format').choices(['csv', 'ndjson']).default('csv'))
   .option('--out <path>', 'write to a file instead of stdout')
-  .addHelpText('after', `\nColumns: ${REPORT_COLUMNS.join(', ')}; with --state drifted or missing also ${DRIFT_COLUMNS.slice(REPORT_COLUMNS.length).join(', ')} (the values we sent and those Graph holds, as JSON). CSV cells starting with = + - @ are prefixed with ' so spreadsheets do not run them.\nExit codes: 0 written, 4 no such run, 1 Redis unreachable or the file cannot be written.`)
-  .action(async (runId: string, flags: { state?: RowState | 'drifted' | 'missing'; format: 'csv' | 'ndjson'; out?: string }) => {
+  .addHelpText('after', `\nColumns: ${REPORT_COLUMNS.join(', ')}; with --state drifted, missing or overridden also ${DRIFT_COLUMNS.slice(REPORT_COLUMNS.length).join(', ')} (the values we sent and those Graph holds, as JSON; for overridden, differs names the properties Graph sets back itself). CSV cells starting with = + - @ are prefixed with ' so spreadsheets do not run them.\nExit codes: 0 written, 4 no such run, 1 Redis unreachable or the file cannot be written.`)
+  .action(async (runId: string, flags: { state?: RowState | 'drifted' | 'missing' | 'overridden'; format: 'csv' | 'ndjson'; out?: string }) => {
     await withServices(async ({ store, redis, config }) => {
       if (!(await store.runExists(runId))) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
       const out: Writable = flags.out ? createWriteStream(flags.out) : process.stdout;
       if (flags.out) {
         await Promise.race([once(out, 'open'), once(out, 'error').then(([err]) => Promise.reject(new OperatorError(`cannot write ${flags.out}: ${(err as Error).message}`)))]);
       }
-      if (flags.state === 'drifted' || flags.state === 'missing') {
+      if (flags.state === 'drifted' || flags.state === 'missing' || flags.state === 'overridden') {
         const drift = new DriftStore(redis, config.prefix).entries(runId, flags.state);
         const records = async function* () {
           for await (const entry of drift) {

@@ -8,7 +8,7 @@ import { printJson, withServices } from './shared.js';
 export const verifyCommand = new Command('verify')
   .description("Read Graph back and check that it holds every succeeded and unchanged row of a run")
   .argument('<runId>')
-  .option('--json', 'print {"runId","checked","matching","drifted","missing"} as the last stdout line')
+  .option('--json', 'print {"runId","checked","matching","drifted","missing","overridden"} as the last stdout line')
   .addHelpText(
     'after',
     `
@@ -16,10 +16,14 @@ Each configuration of the run is read from Graph once, now (through SYNC_READ_RA
 unchanged row is compared with what Graph holds, for the properties the row sets. A row is drifted when Graph holds
 other values, missing when Graph does not list it. List them with: report <runId> --state drifted (or missing).
 Drifted and missing rows are forgotten by change detection, so the next import sends them again.
+A row is overridden, not drifted, when it differs only in properties Graph sets back itself (as Intune recomputes
+devicesCount): after our successful PATCH, Graph held another value, the row was sent again, and Graph again set the
+same value. Overridden rows are not drift (exit 0) and later imports do not send them again for those properties,
+unless the input changes such a property or --full is given. List them with: report <runId> --state overridden.
 Each tenant's rows (tenantId, SYNC_TENANTS_FILE) are checked against that tenant's Graph, read with its own token
 through its own read budget (its readRateLimit).
 
-Exit codes: 0 every row matches, 5 some row drifted or is missing, 4 no such run, 1 Redis or Graph unreachable, 2 bad usage.`,
+Exit codes: 0 every row matches (or is overridden), 5 some row drifted or is missing, 4 no such run, 1 Redis or Graph unreachable, 2 bad usage.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
     const summary = await withServices(async ({ config, redis, store }) => {
@@ -34,15 +38,17 @@ Exit codes: 0 every row matches, 5 some row drifted or is missing, 4 no such run
         throw err;
       }
     });
-    const { checked, matching, drifted, missing } = summary;
+    const { checked, matching, drifted, missing, overridden } = summary;
     if (summary.unverifiable > 0) {
       process.stderr.write(`warning: ${summary.unverifiable} rows were not checked: recorded without their values (before verify existed), of a tenant no longer in SYNC_TENANTS_FILE, or queued by an import while this verify read Graph\n`);
     }
-    if (flags.json) printJson({ runId, checked, matching, drifted, missing });
+    if (flags.json) printJson({ runId, checked, matching, drifted, missing, overridden });
     else {
-      process.stdout.write(`run ${runId}: ${checked} rows checked against Graph: ${matching} matching, ${drifted} drifted, ${missing} missing\n`);
+      process.stdout.write(`run ${runId}: ${checked} rows checked against Graph: ${matching} matching, ${drifted} drifted, ${missing} missing, ${overridden} overridden\n`);
       if (drifted > 0) process.stdout.write(`see them with: compliance-sync report ${runId} --state drifted\n`);
       if (missing > 0) process.stdout.write(`see them with: compliance-sync report ${runId} --state missing\n`);
+      if (overridden > 0) process.stdout.write(`Graph sets some properties back itself (not drift, not sent again): compliance-sync report ${runId} --state overridden\n`);
     }
+    // Overridden is not drift: Graph owns those values, and nothing we send would change them.
     if (drifted > 0 || missing > 0) process.exitCode = EXIT.drift;
   });

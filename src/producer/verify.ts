@@ -1,5 +1,6 @@
 import { fingerprint } from '../domain/fingerprint.js';
-import { compareWithGraph } from '../domain/compare.js';
+import { compareWithGraph, type ComparedProperty } from '../domain/compare.js';
+import { judgeOverrides, type OverrideMemory } from '../domain/override.js';
 import { CONFIGURATION_TYPES, type ConfigurationType, type RowResult } from '../interfaces.js';
 import type { DriftEntry, DriftStore, VerifyCounts } from '../results/drift.js';
 import { tenantOfRecordKey, untenantedRecordKey } from '../redis-layout.js';
@@ -9,6 +10,7 @@ import type { GraphState, GraphStates } from './reconcile.js';
 
 export interface VerifySummary extends VerifyCounts {
   runId: string;
+  overridden: number;
   /** Rows recorded before rows kept their values: they cannot be compared, and are not counted as checked. */
   unverifiable: number;
 }
@@ -34,8 +36,9 @@ const tenantConfigKey = (p: KeyParts) => `${p.tenant}|${p.configurationType}/${p
 
 /**
  * Reads Graph back (each configuration of the run once, now) and compares every succeeded and unchanged row
- * with what Graph holds. What differs is stored per run for `report --state drifted|missing`, and forgotten by
- * the change-detection memory, so the next import sends it again.
+ * with what Graph holds. What differs is stored per run for `report --state drifted|missing|overridden`. A row that
+ * drifted or is missing is forgotten by the change-detection memory, so the next import sends it again; a row that
+ * differs only in properties Graph sets back itself (judgeOverrides) is overridden: not drift, and not sent again.
  */
 export async function verifyRun(store: ResultStore, drift: DriftStore, graph: GraphStates, runId: string): Promise<VerifySummary> {
   const states = ['succeeded', 'unchanged'] as const;
@@ -50,7 +53,7 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
   for (const c of configs.values()) await c.state.configuration(c.configurationType, c.configurationId);
 
   await drift.start(runId);
-  const summary: VerifySummary = { runId, checked: 0, matching: 0, drifted: 0, missing: 0, unverifiable: 0 };
+  const summary: VerifySummary = { runId, checked: 0, matching: 0, drifted: 0, missing: 0, overridden: 0, unverifiable: 0 };
   let batch: RowResult[] = [];
   const flush = async () => {
     const found: DriftEntry[] = [];
@@ -85,6 +88,11 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
         listed.forEach((l, k) => heldByGroup.set(l.g, found[k]));
       }),
     );
+    // Rows that differ are judged once their override memory is read (one round trip per batch); rows that match
+    // clear it: Graph no longer sets anything back for them.
+    const differing: { row: RowResult; graph: Record<string, unknown>; properties: ComparedProperty[]; readAt: number }[] = [];
+    const matched: string[] = [];
+    const forgetRow = (row: RowResult) => forget.push([row.key, row.fingerprint && row.version ? `${row.fingerprint}|${row.version}` : `${fingerprint(row.values!)}|`]);
     for (const [g, group] of groups.entries()) {
       const meta = metas[g];
       const held = heldByGroup.get(g) ?? group.ids.map(() => undefined);
@@ -99,18 +107,39 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
         const comparison = compareWithGraph(row.values!, graph);
         if (comparison.kind === 'equal') {
           summary.matching++;
+          matched.push(row.key);
           return;
         }
-        if (comparison.kind === 'missing') summary.missing++;
-        else summary.drifted++;
+        if (comparison.kind === 'differs') {
+          differing.push({ row, graph: graph!, properties: comparison.properties, readAt: meta.readAt });
+          return;
+        }
+        summary.missing++;
         // Rows stored compactly (succeeded, unchanged) keep their values, not their fingerprint and version: then any
         // memory of exactly these values is forgotten, whichever PATCH or snapshot recorded it.
-        forget.push([row.key, row.fingerprint && row.version ? `${row.fingerprint}|${row.version}` : `${fingerprint(row.values!)}|`]);
-        found.push({ line: row.line, kind: comparison.kind === 'missing' ? 'missing' : 'drifted', key: row.key, sent: row.values!, graph: graph ?? null, properties: comparison.kind === 'differs' ? comparison.properties : [], readAt: meta.readAt });
+        forgetRow(row);
+        found.push({ line: row.line, kind: 'missing', key: row.key, sent: row.values!, graph: null, properties: [], readAt: meta.readAt });
       });
     }
+    const memories = await drift.overrides.readMany(differing.map((d) => d.row.key));
+    const remember: [string, OverrideMemory | undefined][] = matched.map((key) => [key, undefined]);
+    differing.forEach(({ row, graph, properties, readAt }, k) => {
+      const judged = judgeOverrides({ values: row.values!, state: row.state, finishedAt: row.finishedAt }, properties, graph, readAt, memories[k]);
+      remember.push([row.key, judged.memory]);
+      const entry = { line: row.line, key: row.key, sent: row.values!, graph, readAt };
+      if (judged.drifted.length === 0) {
+        // Graph sets these back whatever we send: the row is not sent again for them (its fingerprint stays).
+        summary.overridden++;
+        found.push({ ...entry, kind: 'overridden', properties: judged.overridden });
+        return;
+      }
+      summary.drifted++;
+      forgetRow(row);
+      found.push({ ...entry, kind: 'drifted', properties: judged.drifted, ...(judged.overridden.length > 0 ? { overridden: judged.overridden } : {}) });
+    });
     await drift.add(runId, found);
     await drift.forgetFingerprints(forget);
+    await drift.overrides.write(remember);
     batch = [];
   };
   for await (const row of store.iterateRows(runId, states)) {

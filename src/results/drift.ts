@@ -1,18 +1,24 @@
 import type { RedisClient, UserStatusProperties } from '../interfaces.js';
 import { redisKeys, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
+import { OverrideStore } from './overrides.js';
 
-/** One row `verify` found not holding in Graph (P:run:{runId}:drift). */
+/**
+ * One row `verify` found not holding in Graph (P:run:{runId}:drift): drifted, missing, or differing only in properties
+ * Graph sets back itself (overridden, src/domain/override.ts), which is not drift.
+ */
 export interface DriftEntry {
   line: number;
-  kind: 'drifted' | 'missing';
+  kind: 'drifted' | 'missing' | 'overridden';
   key: string;
   /** What the row set (and we sent, or found in Graph at import). */
   sent: UserStatusProperties;
   /** What Graph held when verify read it (compared properties only); null when Graph did not list the object. */
   graph: Record<string, unknown> | null;
-  /** The differing properties (empty for missing). */
+  /** The differing properties (empty for missing): for drifted those that drifted, for overridden those Graph set back. */
   properties: string[];
+  /** A drifted row's properties Graph sets back itself besides those that drifted; absent when none. */
+  overridden?: string[];
   readAt: number;
 }
 
@@ -21,16 +27,21 @@ export interface VerifyCounts {
   matching: number;
   drifted: number;
   missing: number;
+  /** Rows differing only in properties Graph sets back itself (not drift); absent from counts older than this. */
+  overridden?: number;
 }
 
-/** What `verify` found for a run, kept under the run's keys so `report --state drifted|missing` can list it. */
+/** What `verify` found for a run, kept under the run's keys so `report --state drifted|missing|overridden` can list it. */
 export class DriftStore {
   private readonly keys: RedisKeys;
+  /** What verify remembers per key about overridden properties (P:overrides). */
+  readonly overrides: OverrideStore;
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
   ) {
     this.keys = redisKeys(prefix);
+    this.overrides = new OverrideStore(redis, prefix);
   }
 
   /** True for exactly one caller across the fleet, and only for a run created with verifyWhenDone (schedule --verify). */
@@ -56,7 +67,7 @@ export class DriftStore {
   }
 
   async finish(runId: string, counts: VerifyCounts, now = Date.now()): Promise<void> {
-    await this.redis.hset(this.keys.run(runId), 'verifiedAt', String(now), 'verifyChecked', String(counts.checked), 'verifyMatching', String(counts.matching), 'verifyDrifted', String(counts.drifted), 'verifyMissing', String(counts.missing));
+    await this.redis.hset(this.keys.run(runId), 'verifiedAt', String(now), 'verifyChecked', String(counts.checked), 'verifyMatching', String(counts.matching), 'verifyDrifted', String(counts.drifted), 'verifyMissing', String(counts.missing), 'verifyOverridden', String(counts.overridden ?? 0));
   }
 
   /** The entries of one kind, in line order, a batch of lines per round trip. */

@@ -25,7 +25,10 @@ export function reportJson(row: RowResult): Record<string, unknown> {
   return { ...reportRecord(row), ...(row.errors ? { errors: row.errors } : {}) };
 }
 
-/** `report --state drifted|missing`: the row's columns, then what verify found: which properties, what we sent, what Graph holds. */
+/**
+ * `report --state drifted|missing|overridden`: the row's columns, then what verify found: which properties (for
+ * overridden, those Graph sets back itself), what we sent, what Graph holds.
+ */
 export const DRIFT_COLUMNS = [...REPORT_COLUMNS, 'drift', 'differs', 'sent', 'graph', 'graphReadAt'] as const;
 
 export function driftRecord(row: RowResult, entry: DriftEntry): Record<(typeof DRIFT_COLUMNS)[number], string | number | undefined> {
