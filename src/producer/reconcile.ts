@@ -1,11 +1,13 @@
 import type { SyncConfig, TenantConfig } from '../config.js';
-import { compareWithGraph, comparedValues, COMPARED_PROPERTIES } from '../domain/compare.js';
+import { compareWithGraph, comparedValues, COMPARED_PROPERTIES, type ComparedProperty } from '../domain/compare.js';
+import { knownOverridden } from '../domain/override.js';
 import { createTokenSource, type TokenSource } from '../graph/auth.js';
 import { UserStatusWriter, type ListOptions } from '../graph/client.js';
 import type { ConfigurationType, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { DEFAULT_TENANT } from '../redis-layout.js';
+import { OverrideStore } from '../results/overrides.js';
 import { PENDING, SnapshotStore, type SnapshotMeta } from '../results/snapshots.js';
 import type { UnversionedRow } from './validate-rows.js';
 
@@ -32,6 +34,8 @@ export class GraphState {
     private readonly maxAgeMs: number,
     /** Verify reads Graph now, whatever snapshot exists. */
     private readonly fresh = false,
+    /** What verify found Graph sets back itself (P:overrides): such properties are not a reason to send a row. */
+    readonly overrides?: OverrideStore,
   ) {}
 
   configuration(configurationType: ConfigurationType, configurationId: string): Promise<SnapshotMeta> {
@@ -161,6 +165,7 @@ async function judgeTenantRows(state: GraphState, rows: UnversionedRow[]): Promi
   const listed = groups.flatMap(([configKey, group], g) => (metas[g].missing === undefined ? [{ configKey, userStatusIds: group.map((r) => r.record!.userStatusId), g }] : []));
   const held = await state.valuesMany(listed);
   const heldByGroup = new Map(listed.map((l, k) => [l.g, held[k]]));
+  const differing: { row: UnversionedRow; properties: ComparedProperty[]; readAt: number }[] = [];
   groups.forEach(([, group], g) => {
     const meta = metas[g];
     if (meta.missing !== undefined) {
@@ -175,8 +180,21 @@ async function judgeTenantRows(state: GraphState, rows: UnversionedRow[]): Promi
       // Queued to be written after the read: change detection decides, as without --reconcile.
       if (held === PENDING) return;
       const comparison = compareWithGraph(row.record!.properties, held);
-      row.graph = comparison.kind === 'equal' ? { verdict: 'holds', reason, readAt: meta.readAt } : { verdict: 'differs' };
+      if (comparison.kind === 'equal') row.graph = { verdict: 'holds', reason, readAt: meta.readAt };
+      else {
+        row.graph = { verdict: 'differs' };
+        if (comparison.kind === 'differs') differing.push({ row, properties: comparison.properties, readAt: meta.readAt });
+      }
     });
+  });
+  if (!state.overrides || differing.length === 0) return;
+  // A row that differs only in properties verify found Graph sets back itself, for the value it sends, holds as far as
+  // any PATCH could make it: sending it again would only be set back again.
+  const memories = await state.overrides.readMany(differing.map((d) => d.row.key));
+  differing.forEach(({ row, properties, readAt }, k) => {
+    const overridden = knownOverridden(row.record!.properties, properties, memories[k]);
+    if (overridden.length !== properties.length) return;
+    row.graph = { verdict: 'holds', reason: `unchanged: Graph held these values when its state was read at ${iso(readAt)}, but for ${overridden.join(', ')}, which Graph sets back itself (overridden)`, readAt };
   });
 }
 
@@ -199,7 +217,7 @@ export function createGraphStates(config: SyncConfig, redis: RedisClient, option
   const state = (tenant: string, settings: { graphBaseUrl: string; readRateLimit: SyncConfig['readRateLimit']; tokens: TokenSource }) => {
     const client = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens);
     const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant));
-    return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true);
+    return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true, new OverrideStore(redis, config.prefix));
   };
   // Made now, as before tenants: missing default credentials stop the command before it creates a run (it reads nothing yet).
   const defaultState = state(DEFAULT_TENANT, { graphBaseUrl: config.graphBaseUrl, readRateLimit: config.readRateLimit, tokens: options.tokens ?? createTokenSource(config) });
