@@ -68,7 +68,7 @@ describe('Graph as the source of truth: import --reconcile, verify', () => {
 
     const verify = await runCli(['verify', run.runId, '--json'], t.env);
     assert.equal(verify.code, 0, verify.stderr);
-    assert.deepEqual(lastJsonLine(verify.stdout), { runId: run.runId, checked: 1000, matching: 1000, drifted: 0, missing: 0 });
+    assert.deepEqual(lastJsonLine(verify.stdout), { runId: run.runId, checked: 1000, matching: 1000, drifted: 0, missing: 0, overridden: 0 });
   });
 
   let firstRun: string;
@@ -77,7 +77,7 @@ describe('Graph as the source of truth: import --reconcile, verify', () => {
     t.sim.drift(drifted.map((i) => heldBy(rows[i], { status: 'error', devicesCount: 42 })));
     const verify = await runCli(['verify', firstRun, '--json'], t.env);
     assert.equal(verify.code, 5, verify.stderr);
-    assert.deepEqual(lastJsonLine(verify.stdout), { runId: firstRun, checked: 1000, matching: 995, drifted: 5, missing: 0 });
+    assert.deepEqual(lastJsonLine(verify.stdout), { runId: firstRun, checked: 1000, matching: 995, drifted: 5, missing: 0, overridden: 0 });
 
     const report = await runCli(['report', firstRun, '--state', 'drifted', '--format', 'ndjson'], t.env);
     assert.equal(report.code, 0, report.stderr);
@@ -350,7 +350,7 @@ describe('verify and reads: hostile cases and exit codes', () => {
     t.sim.drift([{ configId, userStatusId, values: null }]);
     const res = await runCli(['verify', runId, '--json'], t.env);
     assert.equal(res.code, 5, res.stderr);
-    assert.deepEqual(lastJsonLine(res.stdout), { runId, checked: 12, matching: 11, drifted: 0, missing: 1 });
+    assert.deepEqual(lastJsonLine(res.stdout), { runId, checked: 12, matching: 11, drifted: 0, missing: 1, overridden: 0 });
     const missing = (await runCli(['report', runId, '--state', 'missing', '--format', 'ndjson'], t.env)).stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(missing.map((m) => [m.line, m.drift, m.graph]), [[9, 'missing', undefined]]);
     assert.equal((await runCli(['report', runId, '--state', 'drifted', '--format', 'ndjson'], t.env)).stdout, '');

@@ -23,7 +23,7 @@ const SIM_TOKENS: Record<string, TokenGrant> = { 'sim-token': grant('sim-tenant'
 const READ_RATE = { [A]: 40, [B]: 50 };
 
 type ImportSummary = { runId: string; rows: number; enqueued: number; unchanged: number };
-type VerifySummary = { runId: string; checked: number; matching: number; drifted: number; missing: number };
+type VerifySummary = { runId: string; checked: number; matching: number; drifted: number; missing: number; overridden: number };
 
 /** A validRows line as the simulator holds it, in `tenantId`'s Graph (undefined: the default tenant's). */
 function heldBy(line: string, tenantId: string | undefined, override: Record<string, unknown> = {}): DriftChange {
@@ -104,13 +104,13 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
   it('verify reads each tenant’s Graph back and finds drift in tenant B’s object, not in A’s with the same ids', async () => {
     const clean = await runCli(['verify', runId, '--json'], t.env);
     assert.equal(clean.code, 0, clean.stderr);
-    assert.deepEqual(lastJsonLine<VerifySummary>(clean.stdout), { runId, checked: 60, matching: 60, drifted: 0, missing: 0 });
+    assert.deepEqual(lastJsonLine<VerifySummary>(clean.stdout), { runId, checked: 60, matching: 60, drifted: 0, missing: 0, overridden: 0 });
     assert.doesNotMatch(clean.stderr, /not checked/, 'no tenant’s rows are unverifiable');
 
     t.sim.drift([heldBy(rows[3], B, { status: 'conflict' })]);
     const verify = await runCli(['verify', runId, '--json'], t.env);
     assert.equal(verify.code, 5, verify.stderr);
-    assert.deepEqual(lastJsonLine<VerifySummary>(verify.stdout), { runId, checked: 60, matching: 59, drifted: 1, missing: 0 });
+    assert.deepEqual(lastJsonLine<VerifySummary>(verify.stdout), { runId, checked: 60, matching: 59, drifted: 1, missing: 0, overridden: 0 });
     const report = await runCli(['report', runId, '--state', 'drifted', '--format', 'ndjson'], t.env);
     const drifted = report.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string });
     assert.deepEqual(drifted.map((d) => d.key), [`${B}/${rows[3].split(',')[2]}/${rows[3].split(',')[0]}/user-3`], 'B’s object drifted, not A’s with the same ids');
