@@ -166,7 +166,7 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
     faults: { ...current.faults, ...definedOnly(partial.faults ?? {}) },
     seed: partial.seed ?? current.seed,
     latencyMs: partial.latencyMs ?? current.latencyMs,
-    serviceSets: partial.serviceSets ? { ...partial.serviceSets } : current.serviceSets,
+    serviceSets: partial.serviceSets !== undefined ? structuredClone(partial.serviceSets) : current.serviceSets,
   };
   checkOptions(next);
   return next;

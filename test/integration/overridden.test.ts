@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
-import { HEADER, lastJsonLine, runCli, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { BIN, HEADER, lastJsonLine, runCli, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 
 interface ImportSummary {
   runId: string;
@@ -126,5 +129,27 @@ describe('overridden properties: what Graph sets back itself after our PATCH is 
     const full = await importRun(path, ['--full']);
     assert.equal(full.enqueued, N);
     assert.equal(patches(), before + N);
+  });
+});
+
+describe('simulate --service-sets', () => {
+  it('the simulator process sets devicesCount itself after each applied PATCH, and answers the PATCH with what was written', async () => {
+    const child = spawn(process.execPath, [BIN, 'simulate', '--service-sets', 'devicesCount=3', '--no-budget'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [first] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+      const { url } = JSON.parse(first) as { url: string };
+      const auth = { authorization: 'Bearer sim-token', 'content-type': 'application/json' };
+      const seeded = await fetch(`${url}/_sim/drift`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ changes: [{ collection: 'mobileAppConfigurations', configId: 'cfg-1', userStatusId: 'user-1', values: { devicesCount: 0, userDisplayName: 'Seeded' } }] }) });
+      assert.equal(seeded.status, 200, await seeded.text());
+      const object = `${url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses/user-1`;
+      const patched = await fetch(object, { method: 'PATCH', headers: auth, body: JSON.stringify({ devicesCount: 5, userDisplayName: 'Ann' }) });
+      assert.equal(patched.status, 200, await patched.clone().text());
+      assert.equal(((await patched.json()) as { devicesCount: number }).devicesCount, 5);
+      const read = (await (await fetch(object, { headers: auth })).json()) as { devicesCount: number; userDisplayName: string };
+      assert.deepEqual([read.devicesCount, read.userDisplayName], [3, 'Ann']);
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+    }
   });
 });
