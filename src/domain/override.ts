@@ -47,6 +47,8 @@ function sameGraphValue(name: ComparedProperty, earlier: unknown, now: unknown):
  * Anything else is drift. A property overridden before whose value the input changed is forgotten: the new value is
  * sent, and judged afresh.
  * `differs` are the properties compareWithGraph found differing; `graph` what Graph holds; `readAt` when verify read it.
+ * "After that verify read Graph" compares the row's finishedAt (the worker's clock) with readAt (verify's clock): hosts
+ * are expected to keep time within far less than the span between a verify and the import that resends.
  */
 export function judgeOverrides(row: VerifiedRow, differs: readonly ComparedProperty[], graph: Record<string, unknown>, readAt: number, memory: OverrideMemory | undefined): OverrideJudgement {
   const overridden: ComparedProperty[] = [];

@@ -53,6 +53,8 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
   for (const c of configs.values()) await c.state.configuration(c.configurationType, c.configurationId);
 
   await drift.start(runId);
+  // Matching rows clear their key's override memory; with none at all (the usual case) there is nothing to clear.
+  const clearMatched = await drift.overrides.any();
   const summary: VerifySummary = { runId, checked: 0, matching: 0, drifted: 0, missing: 0, overridden: 0, unverifiable: 0 };
   let batch: RowResult[] = [];
   const flush = async () => {
@@ -122,7 +124,7 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
       });
     }
     const memories = await drift.overrides.readMany(differing.map((d) => d.row.key));
-    const remember: [string, OverrideMemory | undefined][] = matched.map((key) => [key, undefined]);
+    const remember: [string, OverrideMemory | undefined][] = clearMatched ? matched.map((key) => [key, undefined]) : [];
     differing.forEach(({ row, graph, properties, readAt }, k) => {
       const judged = judgeOverrides({ values: row.values!, state: row.state, finishedAt: row.finishedAt }, properties, graph, readAt, memories[k]);
       remember.push([row.key, judged.memory]);

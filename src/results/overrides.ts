@@ -15,6 +15,11 @@ export class OverrideStore {
     this.key = redisKeys(prefix).overrides;
   }
 
+  /** Whether anything is remembered at all: most deployments never see an overridden property. */
+  async any(): Promise<boolean> {
+    return (await this.redis.exists(this.key)) === 1;
+  }
+
   /** The memory of each key, in order (undefined when there is none), one round trip. */
   async readMany(keys: readonly string[]): Promise<(OverrideMemory | undefined)[]> {
     if (keys.length === 0) return [];

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
+import { redisKeys } from '../../src/redis-layout.js';
 import { BIN, HEADER, lastJsonLine, runCli, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 
 interface ImportSummary {
@@ -129,6 +130,17 @@ describe('overridden properties: what Graph sets back itself after our PATCH is 
     const full = await importRun(path, ['--full']);
     assert.equal(full.enqueued, N);
     assert.equal(patches(), before + N);
+  });
+
+  it('once Graph stops setting it back, the rows match again and their override memory is cleared', async () => {
+    assert.equal(await t.redis.hlen(redisKeys(t.prefix).overrides), N, 'one memory per key that differed');
+    t.sim.configure({ serviceSets: {} });
+    const full = await importRun(path, ['--full']);
+    assert.equal(full.enqueued, N);
+    const verified = await verify(full.runId);
+    assert.equal(verified.code, 0);
+    assert.deepEqual(verified.json, { runId: full.runId, checked: N, matching: N, drifted: 0, missing: 0, overridden: 0 });
+    assert.equal(await t.redis.hlen(redisKeys(t.prefix).overrides), 0);
   });
 });
 
