@@ -1,0 +1,138 @@
+/**
+ * Graph refusing every write alike (Intune's `400 No OData route exists that match template ... with http verb PATCH`,
+ * its message JSON inside Graph's `message`), against the simulator's refusePatches mode: the refusal breaker blocks the
+ * tenant after a bounded number of PATCHes, with no row failed, and `resume` sends every row once Graph accepts.
+ * A 400 about one row's own values stays that row's failure.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import type { PatchWorker } from '../../jobs/patch-worker.js';
+import { PermissionBreaker } from '../../src/pacing/breaker.js';
+import { REFUSAL_THRESHOLD } from '../../src/pacing/refusal.js';
+import { runCli, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import { assertAllSucceededOnce, queueRows, rowsOf } from './fleet-helpers.js';
+
+/** Collects the alerts POSTed to it. */
+async function startWebhook(): Promise<{ url: string; alerts: Array<Record<string, unknown>>; server: Server }> {
+  const alerts: Array<Record<string, unknown>> = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      alerts.push(JSON.parse(body) as Record<string, unknown>);
+      res.writeHead(204).end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`, alerts, server };
+}
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('refused writes', { concurrency: 1 }, () => {
+  it('300 rows against refused PATCHes: at most 5 + concurrency PATCHes, the run blocked with 0 failed; `resume` sends all 300 once Graph accepts', async () => {
+    const webhook = await startWebhook();
+    const t: TestEnv = await startTestEnv('refused', { sim: { refusePatches: true }, env: { SYNC_ALERT_WEBHOOK_URL: webhook.url } });
+    const workers: PatchWorker[] = [];
+    try {
+      const rows = 300;
+      const concurrency = 10;
+      seedGraph(t.sim, validRows(rows));
+      const seeded = structuredClone(t.sim.state());
+      const runId = await queueRows(t.redis, t.prefix, rows);
+
+      // The real CLI worker: with --until-idle it exits 3 once the tenant is blocked.
+      const child = spawnWorker(t.env, ['--until-idle', '--concurrency', String(concurrency)]);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const [code] = (await once(child, 'exit')) as [number];
+      assert.equal(code, 3, stderr);
+      assert.match(stderr, /blocked: 400 BadRequest: No OData route exists that match template ~\/singleton\/navigation\/key\/navigation\/key with http verb PATCH/);
+      assert.match(stderr, /compliance-sync resume/);
+
+      const refused = t.sim.counters().requests;
+      console.log(`# refused: ${refused} PATCHes before the tenant was blocked (threshold ${REFUSAL_THRESHOLD}, concurrency ${concurrency})`);
+      assert.ok(refused >= REFUSAL_THRESHOLD && refused <= REFUSAL_THRESHOLD + concurrency, `${refused} PATCHes were sent before the breaker held the tenant`);
+      assert.equal(t.sim.counters().byStatus['400'], refused);
+      assert.deepEqual(t.sim.state(), seeded, 'nothing was written');
+
+      const status = await runCli(['status', runId, '--json'], t.env);
+      assert.equal(status.code, 0, status.stderr);
+      const shown = JSON.parse(status.stdout) as { state: string; failed: number; succeeded: number; pending: number; blockedReason?: string; blockedTenants: Array<{ reason: string }> };
+      assert.equal(shown.state, 'blocked');
+      assert.equal(shown.failed, 0);
+      assert.equal(shown.succeeded, 0);
+      assert.equal(shown.pending, rows);
+      // Graph's own message (Intune's, unwrapped from the JSON in `message`), and what to do.
+      assert.match(shown.blockedReason!, /^400 BadRequest: No OData route exists that match template .* with http verb PATCH for request \/DeviceConfiguration_2411\//);
+      assert.match(shown.blockedReason!, /doctor --probe-write/);
+      assert.match(shown.blockedTenants[0].reason, /No OData route exists/);
+      // Not even briefly failed: every row, the ones that counted toward the breaker included, is queued.
+      const states = new Set([...(await rowsOf(t.redis, t.prefix, runId)).values()].map((r) => r.state));
+      assert.deepEqual([...states], ['queued']);
+
+      await waitFor('the blocked alert', () => webhook.alerts.some((a) => a.event === 'blocked' && a.runId === runId));
+
+      // Still blocked: a worker started now sends nothing.
+      workers.push(await startInProcessWorker(t, { concurrency }));
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(t.sim.counters().requests, refused);
+
+      // Graph accepts the route again (e.g. the app was given the right API version); `resume` releases the tenant.
+      t.sim.configure({ refusePatches: false });
+      const resumed = await runCli(['resume', runId, '--json'], t.env);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.deepEqual(JSON.parse(resumed.stdout), { runId, requeued: 0 });
+      const done = await waitForRun(t.redis, t.prefix, runId, 60_000);
+      await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, done, rows);
+      assert.equal(done.blockedReason, undefined);
+      assert.equal(t.sim.counters().byStatus['200'], rows, 'each row was sent once after resume');
+      assert.equal((await new PermissionBreaker(t.redis, t.prefix).state()).tripped, false);
+    } finally {
+      await Promise.all(workers.map((w) => w.close(5000)));
+      await t.close();
+      webhook.server.close();
+    }
+  });
+
+  it("a 400 about a row's own value fails only that row, however many such rows there are", async () => {
+    const t = await startTestEnv('refused-own');
+    let worker: PatchWorker | undefined;
+    try {
+      const rows = 30;
+      seedGraph(t.sim, validRows(rows));
+      // Six 400s, each naming a value of its own (as Graph's validation messages do): more than the threshold, no two alike.
+      const names = ['Ann', 'Bob', 'Cleo', 'Dan', 'Eve', 'Fay'];
+      for (const name of names) {
+        t.sim.injectNext(1, { status: 400, code: 'BadRequest', message: `Invalid value "${name}" for property 'userDisplayName' on type 'microsoft.graph.managedDeviceMobileAppConfigurationUserStatus'.` });
+      }
+      const runId = await queueRows(t.redis, t.prefix, rows);
+      worker = await startInProcessWorker(t, { concurrency: 4 });
+      const done = await waitForRun(t.redis, t.prefix, runId, 60_000);
+
+      assert.equal(done.state, 'completed_with_errors', JSON.stringify(done));
+      assert.equal(done.failed, names.length);
+      assert.equal(done.succeeded, rows - names.length);
+      assert.equal(done.blockedReason, undefined);
+      assert.equal((await new PermissionBreaker(t.redis, t.prefix).state()).tripped, false);
+      const failed = [...(await rowsOf(t.redis, t.prefix, runId)).values()].filter((r) => r.state === 'failed');
+      assert.deepEqual(failed.map((r) => /Invalid value "(\w+)"/.exec(r.reason ?? '')?.[1]).sort(), names);
+      for (const row of failed) assert.equal(row.httpStatus, 400);
+      // Each failed row was sent once: its 400 was judged without another PATCH.
+      assert.equal(t.sim.counters().requests, rows);
+    } finally {
+      await worker?.close(5000);
+      await t.close();
+    }
+  });
+});
