@@ -172,7 +172,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           await record({ ...row(), state: 'succeeded', httpStatus: result!.status, requestId: result!.requestId, clientRequestId: result!.clientRequestId, response: result!.body });
           if (state.requests > 1) log.debug({ requests: state.requests }, 'row succeeded after retries');
           void breaker.recordSuccess().catch(() => undefined);
-          void refusals.recordSuccess().catch(() => undefined);
+          void refusals.breakRun().catch(() => undefined);
           return 'succeeded';
         case 'skip':
           // Superseded while waiting for a slot: the lock taken by the first claim must not hold up the newer update.
@@ -189,6 +189,8 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           log.warn({ err: step.why }, 'attempt failed; BullMQ will retry the job after its back-off');
           throw new Error(step.why);
         case 'fail':
+          // Any other answer from Graph shows the route is there: the 400s counted so far were the rows' own.
+          if (step.status !== undefined && step.status !== 400) void refusals.breakRun().catch(() => undefined);
           if (step.tripsBreaker && (await breaker.recordForbidden(step.reason))) {
             log.error({ reason: step.reason }, 'permission breaker tripped: pausing the fleet');
             await store.setBlocked(data.runId, step.reason);

@@ -39,8 +39,11 @@ export class RefusalBreaker {
     return { outcome, rows: Number(rows) };
   }
 
-  /** A write succeeded: the rows counted so far were refused for their own reasons. */
-  async recordSuccess(): Promise<void> {
+  /**
+   * Graph answered a write other than with a 400 (it succeeded, or failed as the route exists: 404, 409, 422 ...): the rows
+   * counted so far were refused for their own reasons.
+   */
+  async breakRun(): Promise<void> {
     await runScript(this.redis, 'breakRefusalRun', [this.keys.breaker, this.keys.counting, this.keys.own], [SET_TTL_MS]);
   }
 

@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { PermissionBreaker } from '../../src/pacing/breaker.js';
 import { REFUSAL_THRESHOLD } from '../../src/pacing/refusal.js';
+import { RefusalBreaker, refusalKeys } from '../../src/pacing/refusal-breaker.js';
 import { runCli, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
 import { assertAllSucceededOnce, queueRows, rowsOf } from './fleet-helpers.js';
 
@@ -132,6 +133,43 @@ describe('refused writes', { concurrency: 1 }, () => {
       assert.equal(t.sim.counters().requests, rows);
     } finally {
       await worker?.close(5000);
+      await t.close();
+    }
+  });
+
+  it('counts in Redis across workers: distinct rows once each, broken by another shape or another answer, tripped at the threshold, released by reset', async () => {
+    const t = await startTestEnv('refused-count');
+    try {
+      // Two workers' breakers for one tenant share the count.
+      const a = new RefusalBreaker(t.redis, t.prefix);
+      const b = new RefusalBreaker(t.redis, t.prefix);
+      const keys = refusalKeys(t.prefix, '');
+      assert.deepEqual(await a.record('route', 'run:2', 'why'), { outcome: 'counting', rows: 1 });
+      assert.deepEqual(await b.record('route', 'run:2', 'why'), { outcome: 'counting', rows: 1 }, 'the same row counts once');
+      assert.deepEqual(await b.record('route', 'run:3', 'why'), { outcome: 'counting', rows: 2 });
+      // Another shape breaks the run: the rows counted so far were refused for their own reasons.
+      assert.deepEqual(await a.record('value "Ann"', 'run:4', 'why'), { outcome: 'counting', rows: 1 });
+      assert.deepEqual(await a.view('run:2'), { tripped: false, counting: false, own: true });
+      assert.deepEqual(await a.view('run:4'), { tripped: false, counting: true, own: false });
+      // So does any other answer (a success, a 404 ...).
+      await b.breakRun();
+      assert.deepEqual(await a.view('run:4'), { tripped: false, counting: false, own: true });
+
+      for (let line = 10; line < 10 + REFUSAL_THRESHOLD - 1; line++) assert.equal((await (line % 2 ? a : b).record('route', `run:${line}`, 'why')).outcome, 'counting');
+      assert.deepEqual(await a.record('route', 'run:99', 'Graph refuses the route'), { outcome: 'tripped', rows: REFUSAL_THRESHOLD });
+      assert.equal(await t.redis.hget(keys.budget, 'blocked'), '1');
+      const state = await new PermissionBreaker(t.redis, t.prefix).state();
+      assert.equal(state.tripped, true);
+      assert.equal(state.reason, 'Graph refuses the route');
+      assert.deepEqual(await b.record('route', 'run:100', 'why'), { outcome: 'held', rows: 0 }, 'once tripped, later refusals are held, not counted');
+      // Nothing breaks a tripped breaker but `resume`.
+      await b.breakRun();
+      assert.deepEqual(await a.view('run:10'), { tripped: true, counting: true, own: false });
+
+      await new PermissionBreaker(t.redis, t.prefix).reset();
+      assert.deepEqual(await a.view('run:10'), { tripped: false, counting: false, own: false }, 'a held row is sent again after resume');
+      assert.equal(await t.redis.hget(keys.budget, 'blocked'), null);
+    } finally {
       await t.close();
     }
   });
