@@ -177,6 +177,8 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
         case 'skip':
           // Superseded while waiting for a slot: the lock taken by the first claim must not hold up the newer update.
           await store.releaseLock(data.key, owner);
+          // A row that ended elsewhere no longer counts toward the refusal breaker.
+          if (heldRefusal) await refusals.forget(rowId);
           return step.decision;
         case 'postpone':
           await store.releaseLock(data.key, owner);

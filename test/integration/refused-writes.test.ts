@@ -5,7 +5,9 @@
  * A 400 about one row's own values stays that row's failure.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
@@ -13,7 +15,7 @@ import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { PermissionBreaker } from '../../src/pacing/breaker.js';
 import { REFUSAL_THRESHOLD } from '../../src/pacing/refusal.js';
 import { RefusalBreaker, refusalKeys } from '../../src/pacing/refusal-breaker.js';
-import { runCli, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import { BIN, REPO_ROOT, runCli, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
 import { assertAllSucceededOnce, queueRows, rowsOf } from './fleet-helpers.js';
 
 /** Collects the alerts POSTed to it. */
@@ -171,6 +173,41 @@ describe('refused writes', { concurrency: 1 }, () => {
       assert.equal(await t.redis.hget(keys.budget, 'blocked'), null);
     } finally {
       await t.close();
+    }
+  });
+
+  it('`simulate --refuse-patches` refuses every PATCH as Intune does (JSON inside `message`); POST /_sim/configure switches it at runtime', async () => {
+    const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', '--refuse-patches'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [first] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+      const { url } = JSON.parse(first) as { url: string };
+      const path = `${url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses/user-1`;
+      const patch = () =>
+        fetch(path, {
+          method: 'PATCH',
+          headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' },
+          body: JSON.stringify({ '@odata.type': '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus', status: 'compliant' }),
+        });
+      await fetch(`${url}/_sim/drift`, { method: 'POST', body: JSON.stringify({ changes: [{ configId: 'cfg-1', userStatusId: 'user-1', values: { status: 'unknown' } }] }) });
+
+      const refused = await patch();
+      assert.equal(refused.status, 400);
+      const { error } = (await refused.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'BadRequest');
+      const inner = JSON.parse(error.message) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(inner), ['_version', 'Message', 'CustomApiErrorPhrase', 'RetryAfter', 'ErrorSourceService', 'HttpHeaders']);
+      assert.match(
+        inner.Message as string,
+        /^No OData route exists that match template ~\/singleton\/navigation\/key\/navigation\/key with http verb PATCH for request \/DeviceConfiguration_\d+\/StatelessDeviceConfigurationFEService\/deviceAppManagement\/mobileAppConfigurations\('cfg-1'\)\/userStatuses\('user-1'\)\. - Operation ID \(for customer support\): [0-9a-f-]{36} - Activity ID: [0-9a-f-]{36} - Url: https:\/\/fef\./,
+      );
+      assert.equal(((await (await fetch(`${url}/_sim/state`)).json()) as Record<string, { status: string }>)['mobileAppConfigurations/cfg-1/user-1'].status, 'unknown', 'nothing applied');
+
+      const configured = await fetch(`${url}/_sim/configure`, { method: 'POST', body: JSON.stringify({ refusePatches: false }) });
+      assert.equal(((await configured.json()) as { options: { refusePatches: boolean } }).options.refusePatches, false);
+      assert.equal((await patch()).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
     }
   });
 });
