@@ -48,7 +48,9 @@ interface JobProgress {
  * Turns one job into at most one successful PATCH. The processor only carries out steps: what to do after
  * each attempt is decided by nextStep() (next-step.ts), a pure function. One loop, no exceptions for control
  * flow: a 429 is waited out through the fleet's budget without using up the row's attempts, transient
- * failures are retried soon and then handed back to BullMQ's back-off, and permanent ones fail the row at once.
+ * failures are retried soon and then handed back to BullMQ's back-off, and permanent ones fail the row at once,
+ * except a 400: it counts toward the tenant's refusal breaker (src/pacing/refusal.ts) while the row waits, still queued,
+ * and fails the row only once another answer from Graph shows it was the row's own.
  */
 export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
   const { store, budget, breaker, refusals, writer } = deps;
