@@ -1,5 +1,6 @@
 import type { FailureKind } from '../src/graph/errors.js';
 import { PERMISSION_HINT } from '../src/pacing/breaker.js';
+import { refusalShape } from '../src/pacing/refusal.js';
 import type { ClaimDecision } from '../src/results/store.js';
 
 /**
@@ -18,7 +19,7 @@ export type AttemptEvent =
   | { type: 'deadline-passed' }
   | { type: 'succeeded' }
   /** Graph or the network refused the request, classified once by the Graph client. */
-  | { type: 'refused'; kind: FailureKind; message: string; status?: number; retryAfterMs?: number; requestId?: string }
+  | { type: 'refused'; kind: FailureKind; message: string; status?: number; code?: string; retryAfterMs?: number; requestId?: string }
   /** Something other than Graph failed (Redis, a bug): the outcome of the row is unknown. */
   | { type: 'crashed'; message: string };
 
@@ -53,6 +54,11 @@ export type Step =
   | { do: 'postpone'; delayMs: number; why: string }
   | { do: 'record-success' }
   | { do: 'fail'; reason: string; status?: number; requestId?: string; tripsBreaker: boolean }
+  /**
+   * A 400: neither failed nor sent again yet. It counts toward the tenant's refusal breaker (src/pacing/refusal.ts):
+   * the same 400 on many rows is Graph refusing the route, and those rows must stay queued.
+   */
+  | { do: 'count-refusal'; reason: string; shape: string; status: number; requestId?: string }
   /** Nothing to send or record: another delivery or a newer update owns the row. */
   | { do: 'skip'; decision: string };
 
@@ -105,6 +111,7 @@ function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: 
     case 'forbidden':
       return failed(`${event.message} (${PERMISSION_HINT})`, true);
     case 'permanent':
+      if (event.status === 400) return { do: 'count-refusal', reason: event.message, shape: refusalShape(event.code, event.message), status: 400, requestId: event.requestId };
       return failed(event.message);
     case 'transient': {
       if (state.now >= state.deadline) return failed(deadlineReason(maxRowAgeMs, event.message));

@@ -3,15 +3,19 @@ import type { Logger } from 'pino';
 import { GraphRequestError, type PatchResult, type UserStatusWriter } from '../src/graph/client.js';
 import type { PatchJobData, RowResult } from '../src/interfaces.js';
 import type { PermissionBreaker } from '../src/pacing/breaker.js';
+import { judgeRefusal, refusalBlockedReason, REFUSAL_RECHECK_MS } from '../src/pacing/refusal.js';
+import type { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
 import { BudgetBlockedError, type RateBudget, type SendSlot } from '../src/pacing/budget.js';
 import type { ResultStore } from '../src/results/store.js';
 import type { PatchWorkerHooks } from './hooks.js';
-import { nextStep, type AttemptEvent, type AttemptState } from './next-step.js';
+import { nextStep, type AttemptEvent, type AttemptState, type Step } from './next-step.js';
 
 export interface PatchProcessorDeps extends PatchWorkerHooks {
   store: ResultStore;
   budget: RateBudget;
   breaker: PermissionBreaker;
+  /** The tenant's breaker for refused writes (a run of 400s of one shape). */
+  refusals: RefusalBreaker;
   writer: UserStatusWriter;
   logger: Logger;
   requestTimeoutMs: number;
@@ -25,14 +29,31 @@ export interface PatchProcessorDeps extends PatchWorkerHooks {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A 400 the refusal breaker has not judged yet, kept in the job's progress while the row waits (still queued). */
+interface HeldRefusal {
+  reason: string;
+  status: number;
+  requestId?: string;
+  clientRequestId?: string;
+  /** ms when Graph answered it. */
+  heldAt: number;
+}
+
+interface JobProgress {
+  requests?: number;
+  refusal?: HeldRefusal;
+}
+
 /**
  * Turns one job into at most one successful PATCH. The processor only carries out steps: what to do after
  * each attempt is decided by nextStep() (next-step.ts), a pure function. One loop, no exceptions for control
  * flow: a 429 is waited out through the fleet's budget without using up the row's attempts, transient
- * failures are retried soon and then handed back to BullMQ's back-off, and permanent ones fail the row at once.
+ * failures are retried soon and then handed back to BullMQ's back-off, and permanent ones fail the row at once,
+ * except a 400: it counts toward the tenant's refusal breaker (src/pacing/refusal.ts) while the row waits, still queued,
+ * and fails the row only once another answer from Graph shows it was the row's own.
  */
 export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
-  const { store, budget, breaker, writer } = deps;
+  const { store, budget, breaker, refusals, writer } = deps;
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const lockTtlMs = deps.requestTimeoutMs + 10_000;
@@ -42,10 +63,14 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     const owner = job.id!;
     const log = deps.logger.child({ runId: data.runId, line: data.line, key: data.key, jobId: job.id });
     const startedAt = now();
+    const progress = (job.progress ?? {}) as JobProgress;
+    /** The row's identity for the refusal breaker: distinct rows, whatever their keys. */
+    const rowId = `${data.runId}:${data.line}`;
+    let heldRefusal = typeof progress === 'object' ? progress.refusal : undefined;
     const state: AttemptState = {
       now: startedAt,
       deadline: data.enqueuedAt + deps.maxRowAgeMs,
-      requests: (job.progress as { requests?: number } | undefined)?.requests ?? 0,
+      requests: (typeof progress === 'object' ? progress.requests : undefined) ?? 0,
       quickRetries: 0,
       throttleStreak: 0,
       tokenRefreshed: false,
@@ -84,9 +109,28 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       } catch (err) {
         if (!(err instanceof GraphRequestError)) throw err;
         lastClientRequestId = err.clientRequestId;
-        return { type: 'refused', kind: err.kind, message: err.message, status: err.status, retryAfterMs: err.retryAfterMs, requestId: err.requestId };
+        return { type: 'refused', kind: err.kind, message: err.message, status: err.status, code: err.code, retryAfterMs: err.retryAfterMs, requestId: err.requestId };
       }
     };
+
+    /**
+     * A row that came back with a 400 the refusal breaker had not judged: fail it with that 400 (it was its own), wait
+     * on, or (the breaker held it and `resume` released it) send it again. No PATCH is sent to find out.
+     */
+    const heldStep = async (): Promise<Step | undefined> => {
+      if (!heldRefusal) return undefined;
+      const verdict = judgeRefusal(await refusals.view(rowId), heldRefusal.heldAt, now(), state.deadline, random());
+      if (verdict.do === 'resend') {
+        heldRefusal = undefined;
+        return undefined;
+      }
+      if (verdict.do === 'hold') return { do: 'postpone', delayMs: verdict.delayMs, why: 'a 400 waits for the refusal breaker to decide' };
+      await refusals.forget(rowId);
+      lastClientRequestId = heldRefusal.clientRequestId;
+      return { do: 'fail', reason: heldRefusal.reason, status: heldRefusal.status, requestId: heldRefusal.requestId, tripsBreaker: false };
+    };
+
+    const progressNow = (): JobProgress => ({ requests: state.requests, ...(heldRefusal ? { refusal: heldRefusal } : {}) });
 
     const row = (): RowResult => ({
       line: data.line,
@@ -109,30 +153,38 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       if (recorded === 'completed') deps.onRunCompleted?.(data.runId);
     };
 
-    let event: AttemptEvent;
+    let event: AttemptEvent | undefined;
+    let firstStep: Step | undefined;
     try {
-      event = (await claim()) ?? (await attempt());
+      event = await claim();
+      if (!event) firstStep = await heldStep();
+      if (!event && !firstStep) event = await attempt();
     } catch (err) {
       event = { type: 'crashed', message: (err as Error).message };
+      firstStep = undefined;
     }
     for (;;) {
       state.now = now();
       state.random = random();
-      const step = nextStep(event, state, deps.maxRowAgeMs);
-      if (event.type === 'refused') state.lastError = event.message;
+      const step = firstStep ?? nextStep(event!, state, deps.maxRowAgeMs);
+      firstStep = undefined;
+      if (event?.type === 'refused') state.lastError = event.message;
       switch (step.do) {
         case 'record-success':
           await record({ ...row(), state: 'succeeded', httpStatus: result!.status, requestId: result!.requestId, clientRequestId: result!.clientRequestId, response: result!.body });
           if (state.requests > 1) log.debug({ requests: state.requests }, 'row succeeded after retries');
           void breaker.recordSuccess().catch(() => undefined);
+          void refusals.breakRun().catch(() => undefined);
           return 'succeeded';
         case 'skip':
           // Superseded while waiting for a slot: the lock taken by the first claim must not hold up the newer update.
           await store.releaseLock(data.key, owner);
+          // A row that ended elsewhere no longer counts toward the refusal breaker.
+          if (heldRefusal) await refusals.forget(rowId);
           return step.decision;
         case 'postpone':
           await store.releaseLock(data.key, owner);
-          await job.updateProgress({ requests: state.requests });
+          await job.updateProgress(progressNow());
           await job.moveToDelayed(now() + step.delayMs, token);
           throw new DelayedError(step.why);
         case 'hand-back':
@@ -141,6 +193,8 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           log.warn({ err: step.why }, 'attempt failed; BullMQ will retry the job after its back-off');
           throw new Error(step.why);
         case 'fail':
+          // Any other answer from Graph shows the route is there: the 400s counted so far were the rows' own.
+          if (step.status !== undefined && step.status !== 400) void refusals.breakRun().catch(() => undefined);
           if (step.tripsBreaker && (await breaker.recordForbidden(step.reason))) {
             log.error({ reason: step.reason }, 'permission breaker tripped: pausing the fleet');
             await store.setBlocked(data.runId, step.reason);
@@ -149,6 +203,23 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           }
           await record({ ...row(), state: 'failed', httpStatus: step.status, reason: step.reason, requestId: step.requestId, clientRequestId: lastClientRequestId, record: data.record });
           throw new UnrecoverableError(step.reason);
+        case 'count-refusal': {
+          // The row stays queued whatever the count says: it fails only once its 400 is known to be its own.
+          const reason = refusalBlockedReason(step.reason, refusals.threshold);
+          const count = await refusals.record(step.shape, rowId, reason, now());
+          if (count.outcome === 'tripped') {
+            log.error({ reason }, 'refusal breaker tripped: the same 400 on distinct rows; pausing the fleet');
+            await store.setBlocked(data.runId, reason);
+            await deps.pauseFleet(reason);
+            deps.onRunBlocked?.(data.runId, reason);
+          }
+          // Counting: wait for the verdict. Held or tripped: the breaker holds the row, sent again after `resume`.
+          heldRefusal = count.outcome === 'counting' ? { reason: step.reason, status: step.status, requestId: step.requestId, clientRequestId: lastClientRequestId, heldAt: now() } : undefined;
+          await store.releaseLock(data.key, owner);
+          await job.updateProgress(progressNow());
+          await job.moveToDelayed(now() + Math.round(REFUSAL_RECHECK_MS * (0.5 + random())), token);
+          throw new DelayedError(`400 counted toward the refusal breaker (${count.outcome})`);
+        }
         case 'wait-out-throttle': {
           state.throttleStreak++;
           const pausedMs = await budget.throttled(step.waitMs, slot!);

@@ -10,6 +10,7 @@ import type { Logger } from '../src/logger.js';
 import { DEFAULT_TENANT, patchQueueName, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { PermissionBreaker } from '../src/pacing/breaker.js';
+import { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
 import { writeBudget } from '../src/pacing/budget.js';
 import { createPatchQueue, queueDepth, type PatchQueue } from '../src/queue/queues.js';
 
@@ -81,6 +82,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       store,
       budget: writeBudget(redis, config.prefix, settings.rateLimit, tenant),
       breaker,
+      refusals: new RefusalBreaker(redis, config.prefix, tenant),
       writer,
       logger: log,
       requestTimeoutMs: config.requestTimeoutMs,

@@ -106,7 +106,12 @@ import { createHash } from 'node:crypto';
  *                                  with each 429 or breaker trip; voids slots handed out before), blocked (1 = breaker tripped)
  *   P:budget:read           HASH   the same fields, for reads (GET pages; SYNC_READ_RATE_LIMIT): a 429 on a read pauses and slows
  *                                  only what shares this budget. The breaker never sets `blocked` here.
- *   P:breaker               HASH   consecutive403, trippedAt, reason
+ *   P:breaker               HASH   consecutive403, trippedAt, reason, cause ("refused" when the refusal breaker tripped it),
+ *                                  refusalShape (the code and message shape of the 400s counted now; src/pacing/refusal.ts)
+ *   P:breaker:refused       SET    "<runId>:<line>" of the rows whose 400 of that shape counts toward the refusal breaker
+ *                                  (recordRefusal-4.lua; 5 trip it); deleted by `resume` (PermissionBreaker.reset), PEXPIRE 1 day
+ *   P:breaker:refused-own   SET    rows whose counted 400 turned out to be their own (another answer broke the run,
+ *                                  breakRefusalRun-3.lua): each fails when it looks again and removes itself; PEXPIRE 1 day
  *
  * Graph's state, read back (src/results/snapshots.ts, src/producer/reconcile.ts, src/producer/verify.ts):
  *   P:snapshot:{configurationType}/{configurationId}   (the default tenant's; tenant T's: see Tenants below)
@@ -161,6 +166,7 @@ import { createHash } from 'node:crypto';
  *   P:tenant:T:budget:read      HASH   as P:budget:read, T's read budget (T's readRateLimit, default SYNC_READ_RATE_LIMIT):
  *                                      import --reconcile, verify and schedule --verify read T's rows through it only
  *   P:tenant:T:breaker          HASH   as P:breaker, T's 403 breaker: it sets `blocked` on T's budget and pauses T's queue only
+ *   P:tenant:T:breaker:refused, P:tenant:T:breaker:refused-own   as P:breaker:refused(-own), T's refusal breaker
  *   P:snapshot:T/{configurationType}/{configurationId}   as P:snapshot:..., Graph's state of T's configuration, read
  *                                      from T's Graph with T's token (src/producer/reconcile.ts createGraphStates)
  * Change detection: T's rows have the key "T/<configurationType>/<configurationId>/<userStatusId>" (tenantRecordKey), so

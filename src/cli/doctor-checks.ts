@@ -6,6 +6,7 @@ import { judgeToken } from '../graph/token-claims.js';
 import type { ConfigurationType, DoctorCheck, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
+import { checkProbeWrite, type ProbeWriteTarget } from './doctor-probe-write.js';
 import { connectRedis, dataNodes, describeRedisTarget, isCluster, redisTargetOf, type RedisTarget } from '../queue/connection.js';
 import { judgeClockSkew, judgeRedis, judgeRedisCluster, readClusterFacts, readRedisClock, readRedisFacts } from '../queue/redis-health.js';
 
@@ -198,13 +199,14 @@ export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeou
   }
 }
 
-export async function runDoctor(env: NodeJS.ProcessEnv, probe?: ProbeTarget): Promise<DoctorCheck[]> {
+export async function runDoctor(env: NodeJS.ProcessEnv, probe?: ProbeTarget, probeWrite?: ProbeWriteTarget): Promise<DoctorCheck[]> {
   const { config, checks } = checkConfiguration(env);
   // An invalid configuration still gets its Redis checked, at REDIS_URL as given.
   const target = config ? redisTargetOf(config) : (env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const [redisChecks, credentialChecks] = await Promise.all([checkRedis(target), config ? checkCredentials(config) : Promise.resolve([])]);
   const probeChecks = probe && config && config.credentials.kind !== 'none' ? [await checkProbe(config, probe)] : [];
-  return [...checks, ...redisChecks, ...credentialChecks, ...probeChecks];
+  const probeWriteChecks = probeWrite && config && config.credentials.kind !== 'none' ? [await checkProbeWrite(config, probeWrite)] : [];
+  return [...checks, ...redisChecks, ...credentialChecks, ...probeChecks, ...probeWriteChecks];
 }
 
 export function doctorFailed(checks: readonly DoctorCheck[]): boolean {

@@ -65,6 +65,7 @@ export const simulateCommand = new Command('simulate')
   .option('--page-size <n>', 'page size of a GET list without $top (default 100)', (v) => Number(v))
   .option('--max-page-size <n>', 'largest page a GET list returns, whatever $top asks (default 1000)', (v) => Number(v))
   .option('--patch-no-content', 'answer a successful PATCH with 204 No Content instead of 200 and the object')
+  .option('--refuse-patches', 'refuse every PATCH with 400 "No OData route exists ..." as Intune does for a route it lacks (also POST /_sim/configure {"refusePatches": true|false})')
   .option('--no-budget', 'never answer 429')
   .option('--rate-503 <p>', 'share of PATCHes answered 503 with Retry-After', probability('--rate-503'))
   .option('--rate-504 <p>', 'share of PATCHes answered 504', probability('--rate-504'))
@@ -75,7 +76,7 @@ export const simulateCommand = new Command('simulate')
   .option('--seed <n>', 'seed for the fault dice', (v) => Number(v))
   .option('--tokens-file <path>', 'JSON {"<token>": {"tenantId","appId","permissions":[...]}}: more accepted tokens, e.g. one per tenant (each tenant has its own buckets and objects)')
   .addHelpText('after', '\nThe accepted bearer token is "sim-token". State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset,\n/_sim/drift {"changes":[{"collection","configId","userStatusId","values":{...}|null}]} (changes stored values behind the client\'s back).')
-  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string; serviceSets?: Record<string, unknown> }) => {
+  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; refusePatches?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string; serviceSets?: Record<string, unknown> }) => {
     const extraTokens = flags.tokensFile ? readTokensFile(flags.tokensFile) : {};
     const options: SimulatorOptions = {
       host: flags.host,
@@ -88,6 +89,7 @@ export const simulateCommand = new Command('simulate')
       pageSize: flags.pageSize,
       maxPageSize: flags.maxPageSize,
       patchNoContent: flags.patchNoContent === true,
+      refusePatches: flags.refusePatches === true,
       faults: { rate503: flags.rate503, rate504: flags.rate504, rateDrop: flags.rateDrop, rateSlow: flags.rateSlow },
       ...(flags.serviceSets ? { serviceSets: flags.serviceSets } : {}),
     };

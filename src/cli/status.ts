@@ -27,7 +27,7 @@ export const statusCommand = new Command('status')
 --json fields: runId, state (running | completed | completed_with_errors | blocked), total, rejected, pending, succeeded, failed,
 unchanged, superseded, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, source, blockedReason?,
 throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<counter>: count}}, named as the run's counters (pending, succeeded, ...): with SYNC_TENANTS_FILE the run's rows
-are read to count them), blockedTenants ([{tenant, reason, trippedAt}]: tenants whose permission breaker holds their rows,
+are read to count them), blockedTenants ([{tenant, reason, trippedAt}]: tenants whose breaker (403s, or the same 400 on distinct rows) holds their rows,
 fleet-wide; \`resume <runId>\` resumes them). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
@@ -41,7 +41,7 @@ fleet-wide; \`resume <runId>\` resumes them). Exit codes: 0 found, 4 no such run
         if (config.tenants.length > 0) {
           for (const [tenant, counts] of Object.entries(byTenant)) lines.push(`  tenant ${tenant}: ${Object.entries(counts).map(([state, n]) => `${state} ${n}`).join('  ')}`);
         }
-        for (const b of blockedTenants) lines.push(`  tenant ${b.tenant} blocked: ${b.reason} (compliance-sync resume <runId> once the permission is granted)`);
+        for (const b of blockedTenants) lines.push(`  tenant ${b.tenant} blocked: ${b.reason} (compliance-sync resume <runId> once the permission is granted or the refusal is fixed)`);
         process.stdout.write(`${lines.join('\n')}\n`);
       }
     });

@@ -18,7 +18,7 @@ export const workerCommand = new Command('worker')
   .option('--metrics-port <n>', 'serve this worker\'s Prometheus metrics (row latency, outcomes, 429s) at http://<metrics-host>:<n>/metrics', parsePositiveInt('--metrics-port'))
   .option('--metrics-host <address>', 'address the metrics endpoint listens on; 0.0.0.0 for every interface (e.g. for a Prometheus in another container)', '127.0.0.1')
   .option('--no-scheduled-imports', 'do not run scheduled imports (`schedule add`) in this process, e.g. on a host without the drop folder')
-  .addHelpText('after', '\nExit codes: 0 stopped by a signal or idle, 3 (--until-idle) the fleet is blocked by missing permissions, 1 Redis unreachable or bad credentials.')
+  .addHelpText('after', '\nExit codes: 0 stopped by a signal or idle, 3 (--until-idle) the fleet is blocked (missing permissions, or Graph refusing every write with the same 400), 1 Redis unreachable or bad credentials.')
   .action(async (flags: { concurrency: number; untilIdle?: boolean; shutdownTimeout: number; lockDuration: number; scheduledImports: boolean; metricsPort?: number; metricsHost: string }) => {
     const config = loadCliConfig();
     const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid });
@@ -71,11 +71,11 @@ export const workerCommand = new Command('worker')
       if ((await running.isIdle()) && ((await started.imports?.isIdle()) ?? true)) idleReadings++;
       else idleReadings = 0;
       if (idleReadings >= 2) break;
-      // Blocked: every tenant with rows left is held by its permission breaker (the others are done).
+      // Blocked: every tenant with rows left is held by its breaker, 403s or refused writes (the others are done).
       const progress = await running.progress();
       if (progress.kind === 'blocked') {
         const lines = progress.reasons.map((r) => `blocked: ${r.tenant === '' ? '' : `tenant ${r.tenant}: `}${r.reason}\n`).join('');
-        process.stderr.write(`${lines}Grant the permission, then run: compliance-sync resume <runId>\n`);
+        process.stderr.write(`${lines}Grant the permission, or fix what Graph refuses (doctor --probe-write proves it), then run: compliance-sync resume <runId>\n`);
         await stop('blocked');
         process.exit(EXIT.blocked);
       }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, HTTPMessageHandler, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
 import type { SyncConfig } from '../config.js';
 import { listPath, patchBody, patchPath } from '../domain/payload.js';
-import type { ConfigurationType, UserStatusRecord } from '../interfaces.js';
+import { CONFIGURATION_TYPES, type ConfigurationType, type UserStatusRecord } from '../interfaces.js';
 import type { TokenSource } from './auth.js';
 import { GraphRequestError, classifyError } from './errors.js';
 import { assertRequestPath, PATCH_PATH_SHAPES } from './request-path.js';
@@ -133,6 +133,40 @@ export class UserStatusWriter {
       return { status: response?.status ?? 200, body: body ?? undefined, requestId: response?.headers.get('request-id') ?? undefined, clientRequestId };
     } catch (error) {
       throw withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
+    }
+  }
+
+  /**
+   * Reads one user status (GET of the path a PATCH writes), or only the properties `select` names (Graph adds the id).
+   * Resolves undefined on 404: Graph holds no such status (or no such configuration). Throws a classified
+   * GraphRequestError for any other failure.
+   */
+  async getUserStatus(configurationType: string, configurationId: string, userStatusId: string, select?: readonly string[]): Promise<Record<string, unknown> | undefined> {
+    if (!(CONFIGURATION_TYPES as readonly string[]).includes(configurationType)) {
+      throw new GraphRequestError('permanent', `unknown configuration type ${JSON.stringify(configurationType)}: expected ${CONFIGURATION_TYPES.join(' or ')}`);
+    }
+    let path: string;
+    try {
+      path = assertRequestPath(patchPath({ configurationType: configurationType as ConfigurationType, configurationId, userStatusId }), PATCH_PATH_SHAPES);
+    } catch (err) {
+      throw new GraphRequestError('permanent', (err as Error).message);
+    }
+    const query = select && select.length > 0 ? `?${new URLSearchParams({ $select: select.join(',') }).toString()}` : '';
+    const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
+    let clientRequestId: string | undefined;
+    try {
+      const body: unknown = await this.client
+        .api(`${path}${query}`)
+        .version(this.config.apiVersion)
+        .option('signal', signal)
+        .option('onClientRequestId', (id: string) => (clientRequestId = id))
+        .get();
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GraphRequestError('transient', 'the user status read answered without a JSON object');
+      return body as Record<string, unknown>;
+    } catch (error) {
+      const classified = withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
+      if (classified.status === 404) return undefined;
+      throw classified;
     }
   }
 

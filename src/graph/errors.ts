@@ -26,6 +26,23 @@ export class GraphRequestError extends Error {
   }
 }
 
+/**
+ * Intune puts its own error, serialised as JSON, inside Graph's `message` string
+ * (`{"_version": 3, "Message": "No OData route exists ...", "CustomApiErrorPhrase": "", ...}`): the readable part is
+ * its `Message`. Any other message is returned as it is.
+ */
+export function graphMessageOf(message: string): string {
+  const text = message.trim();
+  if (!text.startsWith('{')) return message;
+  try {
+    const inner = JSON.parse(text) as Record<string, unknown> | null;
+    const readable = inner?.Message ?? inner?.message;
+    return typeof readable === 'string' && readable.trim() !== '' ? readable : message;
+  } catch {
+    return message;
+  }
+}
+
 const TRANSIENT_STATUSES = new Set([500, 502, 503, 504]);
 
 const SECONDS = /^\d+(?:\.\d+)?$/;
@@ -60,7 +77,7 @@ export function classifyError(error: unknown, timedOut: boolean): GraphRequestEr
     const code = error.code ?? undefined;
     const retryAfterMs = parseRetryAfter(error.headers?.get('Retry-After'));
     const requestId = error.requestId ?? error.headers?.get('request-id') ?? undefined;
-    const text = `${status}${code ? ` ${code}` : ''}: ${error.message || 'no message'}`;
+    const text = `${status}${code ? ` ${code}` : ''}: ${graphMessageOf(error.message || '') || 'no message'}`;
     return new GraphRequestError(classifyStatus(status), text, status, code, retryAfterMs, requestId);
   }
   // Anything without an HTTP status is a network failure (reset, refused, DNS, socket closed).

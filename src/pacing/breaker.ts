@@ -43,7 +43,11 @@ export class PermissionBreaker {
     return { tripped: Boolean(h.trippedAt), reason: h.reason || undefined, consecutive403: Number(h.consecutive403 ?? 0), ...(h.trippedAt ? { trippedAt: Number(h.trippedAt) } : {}) };
   }
 
+  /**
+   * Releases the tenant, whichever breaker tripped: this hash also holds the refusal breaker's trip (refusal-breaker.ts),
+   * whose count (`<breaker>:refused`) goes with it, so the rows it held are sent again.
+   */
   async reset(): Promise<void> {
-    await this.redis.multi().del(this.keys.breaker).hdel(this.keys.budget, 'blocked').exec();
+    await this.redis.multi().del(this.keys.breaker, `${this.keys.breaker}:refused`).hdel(this.keys.budget, 'blocked').exec();
   }
 }

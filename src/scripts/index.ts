@@ -24,6 +24,8 @@ export const SCRIPT_NAMES = [
   'setRunBlocked',
   'pruneRun',
   'forgetFingerprints',
+  'recordRefusal',
+  'breakRefusalRun',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

@@ -287,6 +287,8 @@ export class SimulatorCore {
       });
     }
 
+    if (this.opts.refusePatches) return this.error(ex, 400, 'BadRequest', noPatchRouteMessage(ex.req, route));
+
     const fault = decideFault(this.rng, this.opts.faults);
     if (fault.kind === '503') {
       return this.error(ex, 503, 'ServiceUnavailable', defaultMessageFor(503), {
@@ -393,6 +395,18 @@ export class SimulatorCore {
     const waitMs = retryAfterMs(retryAfter, at);
     if (waitMs !== undefined) this.throttledUntil.set(client, Math.max(until ?? 0, at + waitMs));
   }
+}
+
+/**
+ * Intune's answer when it has no PATCH route for an object: its own error, serialised as JSON, is Graph's `message`.
+ * The ids, the activity id and the front-end host differ on every request, so no two messages are equal as text.
+ */
+function noPatchRouteMessage(req: GraphRequest, route: UserStatusRoute): string {
+  const request = `/DeviceConfiguration_2411/StatelessDeviceConfigurationFEService/deviceAppManagement/${route.collection}('${route.configId}')/userStatuses('${route.userStatusId}')`;
+  const inner =
+    `No OData route exists that match template ~/singleton/navigation/key/navigation/key with http verb PATCH for request ${request}.` +
+    ` - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - Activity ID: ${req.requestId} - Url: https://fef.msua06.manage.microsoft.com${request}?api-version=2024-11-01`;
+  return JSON.stringify({ _version: 3, Message: inner, CustomApiErrorPhrase: '', RetryAfter: null, ErrorSourceService: '', HttpHeaders: '{}' });
 }
 
 /** Retry-After is either delta-seconds (possibly fractional here) or an HTTP date. */

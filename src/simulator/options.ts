@@ -62,6 +62,12 @@ export interface SimulatorOptions {
   maxPageSize?: number;
   /** Answer a successful PATCH with 204 No Content instead of 200 and the object (Graph may do either). */
   patchNoContent?: boolean;
+  /**
+   * Refuse every PATCH with 400, as Intune does when it has no PATCH route for the object (`No OData route exists that
+   * match template ~/singleton/navigation/key/navigation/key with http verb PATCH ...`), its message being JSON inside
+   * Graph's `message` string. Charged to the budgets like any write; nothing is applied.
+   */
+  refusePatches?: boolean;
   /** Merged over the current faults, so one rate can be changed alone. */
   faults?: FaultOptions;
   seed?: number;
@@ -84,6 +90,7 @@ export interface ResolvedOptions {
   pageSize: number;
   maxPageSize: number;
   patchNoContent: boolean;
+  refusePatches: boolean;
   faults: Required<FaultOptions>;
   seed: number;
   latencyMs: number;
@@ -132,6 +139,7 @@ const BASE: ResolvedOptions = {
   pageSize: 100,
   maxPageSize: 1000,
   patchNoContent: false,
+  refusePatches: false,
   faults: DEFAULT_FAULTS,
   // A fixed default keeps fault sequences reproducible unless a caller asks otherwise.
   seed: 0x5eed,
@@ -163,6 +171,7 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
     pageSize: partial.pageSize ?? current.pageSize,
     maxPageSize: partial.maxPageSize ?? current.maxPageSize,
     patchNoContent: partial.patchNoContent ?? current.patchNoContent,
+    refusePatches: partial.refusePatches ?? current.refusePatches,
     faults: { ...current.faults, ...definedOnly(partial.faults ?? {}) },
     seed: partial.seed ?? current.seed,
     latencyMs: partial.latencyMs ?? current.latencyMs,
@@ -218,6 +227,7 @@ function checkOptions(o: ResolvedOptions): void {
   if (typeof o.patchNoContent !== 'boolean') fail('patchNoContent must be a boolean');
   if (typeof o.serviceSets !== 'object' || o.serviceSets === null || Array.isArray(o.serviceSets)) fail('serviceSets must be an object');
   for (const name of ['id', '@odata.type']) if (name in o.serviceSets) fail(`serviceSets cannot set ${name}`);
+  if (typeof o.refusePatches !== 'boolean') fail('refusePatches must be a boolean');
   const f = o.faults;
   for (const key of ['rate503', 'rate504', 'rateSlow', 'rateDrop', 'dropAfterApplyShare'] as const) {
     if (!(f[key] >= 0 && f[key] <= 1)) fail(`faults.${key} must be within 0..1`);

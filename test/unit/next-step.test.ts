@@ -84,6 +84,11 @@ describe('nextStep: refusals that retrying cannot fix', () => {
     assert.match(step.do === 'fail' ? step.reason : '', /^403 refused \(the app lacks DeviceManagementConfiguration\.ReadWrite\.All or DeviceManagementApps\.ReadWrite\.All/);
   });
 
+  it('counts a 400 toward the refusal breaker, with its shape, instead of failing the row at once', () => {
+    const step = nextStep(refused('permanent', { status: 400, code: 'BadRequest', requestId: 'r-4' }), state(), MAX_AGE);
+    assert.deepEqual(step, { do: 'count-refusal', reason: '400 refused', shape: 'BadRequest|<n> refused', status: 400, requestId: 'r-4' });
+  });
+
   it("fails a permanent refusal at once with Graph's message, even with retries and deliveries left", () => {
     assert.deepEqual(nextStep(refused('permanent', { status: 404, requestId: 'r-9' }), state(), MAX_AGE), { do: 'fail', reason: '404 refused', status: 404, requestId: 'r-9', tripsBreaker: false });
   });
