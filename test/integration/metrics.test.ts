@@ -68,7 +68,7 @@ describe('metrics', () => {
       assert.equal(depth.failed, sum('failed'), 'each failed row is a failed job');
 
       // Redis memory, for the high-water alert (src/server/observability/alert-rules.yml).
-      const [, maxmemory] = (await t.redis.config('GET', 'maxmemory')) as string[];
+      const [, maxmemory] = await t.redis.config('GET', 'maxmemory');
       assert.equal(sampleValue(metrics, 'compliance_sync_redis_maxmemory_bytes'), Number(maxmemory));
       assert.ok(sampleValue(metrics, 'compliance_sync_redis_used_memory_bytes') > 0);
       assert.equal(sampleValue(metrics, 'compliance_sync_redis_memory_high_water_ratio'), t.config.memoryHighWaterPercent / 100);
