@@ -2,9 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Script } from 'node:vm';
+import { checkConfiguration } from '../../src/cli/doctor-checks.js';
 import { REPO_ROOT, runCli } from '../support/harness.js';
 
 interface Healthcheck {
@@ -124,6 +128,16 @@ describe('docker-compose.yml', () => {
     assert.equal(containerEnv(compose.services.server, PROD_ENV).SYNC_API_TOKENS, 'token-1,token-2');
   });
 
+  it("doctor's environment under a production .env is a valid configuration for real Graph, without SYNC_API_TOKENS", () => {
+    const env = containerEnv(compose.services.doctor, PROD_ENV);
+    assert.ok(!('SYNC_API_TOKENS' in env));
+    const { config, checks } = checkConfiguration(env);
+    assert.deepEqual(checks.filter((c) => c.result === 'fail'), []);
+    assert.equal(config?.graphBaseUrl, 'https://graph.microsoft.com');
+    assert.equal(config?.credentials.kind, 'clientSecret');
+    assert.match(checks.find((c) => c.name === 'config.credentials')!.detail, /AZURE_CLIENT_SECRET/);
+  });
+
   it('passes GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN and a certificate path through when .env sets them', () => {
     const env = containerEnv(compose.services.worker, { GRAPH_BASE_URL: 'https://proxy.example.com', GRAPH_ACCESS_TOKEN: 't', AZURE_CLIENT_CERTIFICATE_PATH: '/certs/app.pem' });
     assert.equal(env.GRAPH_BASE_URL, 'https://proxy.example.com');
@@ -205,6 +219,27 @@ describe('docker-compose.yml', () => {
     assert.ok(existsSync(`${REPO_ROOT}Dockerfile`));
     for (const [name, service] of services) {
       if (!service.image) assert.equal(service.build, '.', `${name} builds the project`);
+    }
+  });
+
+  // Where a Compose binary is installed (no engine is needed for `config`), it resolves the file itself: the same environment per service.
+  const composeBinary = [['docker', 'compose'], ['docker-compose']].find(([bin, ...sub]) => spawnSync(bin, [...sub, 'version'], { stdio: 'ignore' }).status === 0);
+  it('as `docker compose config` resolves it with a production .env: the same environment per service', { skip: composeBinary ? false : 'no docker compose or docker-compose here' }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'csync-compose-'));
+    try {
+      const envFile = join(dir, 'prod.env');
+      await writeFile(envFile, Object.entries(PROD_ENV).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+      const [bin, ...sub] = composeBinary!;
+      // A clean environment: only the .env file speaks.
+      const { stdout } = await promisify(execFile)(bin, [...sub, '-f', `${REPO_ROOT}docker-compose.yml`, '--env-file', envFile, '--profile', 'prod', '--profile', 'tools', '--profile', 'demo', 'config'], { env: { PATH: process.env.PATH ?? '' } });
+      const resolved = parse(stdout) as { services: Record<string, { environment?: Record<string, string | null> }> };
+      for (const [name, service] of services) {
+        // A variable Compose leaves without a value is not set in the container.
+        const actual = Object.fromEntries(Object.entries(resolved.services[name].environment ?? {}).filter(([, v]) => v !== null));
+        assert.deepEqual(actual, containerEnv(service, PROD_ENV), name);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
