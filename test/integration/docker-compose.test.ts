@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Script } from 'node:vm';
 import { checkConfiguration } from '../../src/cli/doctor-checks.js';
+import { startSimulator } from '../../src/simulator/index.js';
 import { REPO_ROOT, runCli } from '../support/harness.js';
 
 interface Healthcheck {
@@ -191,7 +192,7 @@ describe('docker-compose.yml', () => {
     assert.match(compose.services.redis.command!.map((a) => interpolate(a, { REDIS_MAXMEMORY: '4gb' })).join(' '), /--maxmemory 4gb/);
   });
 
-  it('has healthchecks for Redis, the servers (/readyz), the workers (/healthz on --metrics-port) and the simulator', () => {
+  it('has healthchecks for Redis, the servers (/readyz), the workers (/healthz on --metrics-port) and the simulator', async () => {
     assert.deepEqual(compose.services.redis.healthcheck?.test, ['CMD', 'redis-cli', 'ping']);
     for (const name of ['server', 'demo-server']) {
       const service = compose.services[name];
@@ -203,7 +204,15 @@ describe('docker-compose.yml', () => {
       const port = service.command![service.command!.indexOf('--metrics-port') + 1];
       assert.match(service.healthcheck!.test!.join(' '), new RegExp(`http://127\\.0\\.0\\.1:${port}/healthz`), name);
     }
-    assert.ok(compose.services.simulator.healthcheck?.test);
+    // The simulator's check asks a path it serves without a token.
+    const simPath = /http:\/\/127\.0\.0\.1:8080(\/[^']*)'/.exec(compose.services.simulator.healthcheck!.test!.join(' '))?.[1];
+    assert.ok(simPath, 'the simulator has a healthcheck on its --port');
+    const sim = await startSimulator({ budget: false });
+    try {
+      assert.equal((await fetch(`${sim.url}${simPath}`)).status, 200, simPath);
+    } finally {
+      await sim.close();
+    }
     // The image has node but no curl or wget: each check is a node one-liner, and it parses.
     for (const [name, service] of services) {
       const test = service.healthcheck?.test;
