@@ -199,6 +199,12 @@ describe('Prometheus and Grafana in docker-compose.yml', () => {
     assert.equal(dns?.type, 'A');
     assert.equal(String(dns?.port), flag(compose.services.worker, '--metrics-port'));
     assert.equal(flag(compose.services.worker, '--metrics-host'), '0.0.0.0', 'reachable from the prometheus container');
+    // The demo profile's fleet, the same way.
+    assert.deepEqual(jobs.get('compliance-sync-demo-server')?.static_configs?.[0].targets, [`demo-server:${flag(compose.services['demo-server'], '--port')}`]);
+    const demo = jobs.get('compliance-sync-demo-worker')?.dns_sd_configs?.[0];
+    assert.deepEqual(demo?.names, ['demo-worker']);
+    assert.equal(String(demo?.port), flag(compose.services['demo-worker'], '--metrics-port'));
+    assert.equal(flag(compose.services['demo-worker'], '--metrics-host'), '0.0.0.0');
   });
 
   it('loads the alert rules: prometheus.yml names the file where docker-compose.yml mounts it', () => {
