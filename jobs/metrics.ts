@@ -8,6 +8,8 @@ export interface WorkerMetricsServerOptions {
   /** 127.0.0.1 by default (`worker --metrics-host 0.0.0.0` to let another host or container scrape it). */
   host?: string;
   logger: Logger;
+  /** Whether this worker can do its work (its Redis connection is up): GET /healthz answers 200 or 503, for a container healthcheck. */
+  healthy?: () => boolean;
 }
 
 export interface WorkerMetrics {
@@ -52,12 +54,16 @@ export function createWorkerMetrics(): WorkerMetrics {
   };
 }
 
-/** Serves a registry at GET /metrics (no auth: counters only, no row data) on its own port. */
+/** Serves a registry at GET /metrics (no auth: counters only, no row data) and GET /healthz on its own port. */
 export async function serveMetrics(registry: Registry, options: WorkerMetricsServerOptions): Promise<{ port: number; close: () => Promise<void> }> {
   // Loaded only for --metrics-port: a worker without it starts sending sooner.
   const { default: Fastify } = await import('fastify');
   const app = Fastify({ loggerInstance: options.logger.child({ component: 'metrics' }), disableRequestLogging: true, forceCloseConnections: true });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.get('/healthz', async (_request, reply) => {
+    const ok = options.healthy?.() ?? true;
+    return reply.code(ok ? 200 : 503).send({ ok, redis: ok ? 'ok' : 'not connected' });
+  });
   await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
   return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
 }

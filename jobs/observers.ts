@@ -44,7 +44,9 @@ export async function startWorkerObservers(config: SyncConfig, redis: RedisClien
   if (options.metricsPort !== undefined) {
     const { createWorkerMetrics, serveMetrics } = await import('./metrics.js');
     const metrics = createWorkerMetrics();
-    metricsServer = await serveMetrics(metrics.registry, { port: options.metricsPort, host: options.metricsHost, logger });
+    // Healthy while the Redis connection is ready: a worker that cannot reach Redis takes no row (a status read, never a command that could hang).
+    const healthy = () => redis.status === 'ready';
+    metricsServer = await serveMetrics(metrics.registry, { port: options.metricsPort, host: options.metricsHost, logger, healthy });
     list.push(metrics.hooks);
   }
   const alerts = config.alertWebhookUrl ? (await import('./alerts.js')).createRunAlerts(config, redis, logger) : undefined;

@@ -29,6 +29,7 @@ export interface TenantConfig {
   /** Lower-case GUID: rows name it in any case. */
   tenantId: string;
   cloud: GraphCloud;
+  /** The tenant's own `graphBaseUrl` (a proxy, the simulator), else its cloud's Graph host; never GRAPH_BASE_URL. */
   graphBaseUrl: string;
   authorityHost: string;
   credentials: Credentials;
@@ -172,7 +173,8 @@ const envSchema = z.object({
     .default('csync')
     .refine((v) => /^[A-Za-z0-9_.:-]{1,64}$/.test(v), 'SYNC_PREFIX may hold only letters, digits and _ . : - (1-64 chars)'),
   GRAPH_CLOUD: z.enum(Object.keys(GRAPH_CLOUDS) as [GraphCloud, ...GraphCloud[]]).default('global'),
-  GRAPH_BASE_URL: z.string().url().optional(),
+  // Empty is unset: a compose file or .env line `GRAPH_BASE_URL=` means "the cloud's Graph host", not an invalid URL.
+  GRAPH_BASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   GRAPH_API_VERSION: z.enum(['beta', 'v1.0']).default('beta'),
   GRAPH_ACCESS_TOKEN: z.string().optional(),
   AZURE_TENANT_ID: z.string().optional(),
@@ -248,6 +250,10 @@ export function isGuid(text: string): boolean {
 const tenantEntrySchema = z
   .object({
     cloud: z.enum(Object.keys(GRAPH_CLOUDS) as [GraphCloud, ...GraphCloud[]]).optional(),
+    graphBaseUrl: z
+      .string()
+      .refine((v) => /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/i.test(v), 'must be an http(s) URL without query or fragment, e.g. https://graph-proxy.example.com')
+      .optional(),
     clientId: z.string().min(1, 'must not be empty').optional(),
     clientSecret: z.string().min(1, 'must not be empty').optional(),
     clientCertificatePath: z.string().min(1, 'must not be empty').optional(),
@@ -258,14 +264,15 @@ const tenantEntrySchema = z
   .strict();
 
 /**
- * Reads the tenants file's JSON (`{ "tenants": { "<GUID>": { ... } } }`) into tenant configs. `${NAME}` in a value is
+ * Reads the tenants file's JSON (`{ "tenants": { "<GUID>": { ... } } }`) into tenant configs. A tenant's requests go to
+ * its `graphBaseUrl` when given, else to its cloud's Graph host; GRAPH_BASE_URL applies to the default tenant only. `${NAME}` in a value is
  * read from `env`. Every problem is a ConfigError naming the file, the tenant and the field, never a secret's value.
  * Pure: the caller reads the file.
  */
 export function parseTenantsFile(
   text: string,
   env: NodeJS.ProcessEnv,
-  defaults: { file: string; graphBaseUrl?: string; rateLimit: RateLimit; readRateLimit: RateLimit; defaultTenantId?: string },
+  defaults: { file: string; rateLimit: RateLimit; readRateLimit: RateLimit; defaultTenantId?: string },
 ): TenantConfig[] {
   const fail = (where: string, message: string): never => {
     throw new ConfigError(`SYNC_TENANTS_FILE ${defaults.file}: ${where}: ${message}`);
@@ -344,7 +351,9 @@ export function parseTenantsFile(
     out.push({
       tenantId,
       cloud,
-      graphBaseUrl: (defaults.graphBaseUrl ?? GRAPH_CLOUDS[cloud].graphHost).replace(/\/+$/, ''),
+      // GRAPH_BASE_URL is the default tenant's alone: a tenant's requests go to its own graphBaseUrl (a proxy, the
+      // simulator) or its cloud's Graph host, so a proxy set for one tenant never carries another tenant's token.
+      graphBaseUrl: (e.graphBaseUrl ?? GRAPH_CLOUDS[cloud].graphHost).replace(/\/+$/, ''),
       authorityHost: GRAPH_CLOUDS[cloud].authorityHost,
       credentials,
       rateLimit: rate('rateLimit', defaults.rateLimit),
@@ -383,7 +392,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
   const readRateLimit = parseRateLimit(e.SYNC_READ_RATE_LIMIT, 'SYNC_READ_RATE_LIMIT');
   const defaultTenantId = e.AZURE_TENANT_ID && isGuid(e.AZURE_TENANT_ID) ? e.AZURE_TENANT_ID.toLowerCase() : undefined;
   const tenants = loadTenants(e.SYNC_TENANTS_FILE, env, {
-    ...(e.GRAPH_BASE_URL ? { graphBaseUrl: e.GRAPH_BASE_URL } : {}),
     rateLimit,
     readRateLimit,
     ...(defaultTenantId ? { defaultTenantId } : {}),

@@ -1,8 +1,8 @@
 import { GRAPH_CLOUDS } from '../clouds.js';
-import { loadConfig, type RateLimit, type SyncConfig } from '../config.js';
+import { loadConfig, type Credentials, type RateLimit, type SyncConfig } from '../config.js';
 import { createTokenSource } from '../graph/auth.js';
 import { UserStatusWriter } from '../graph/client.js';
-import { judgeToken } from '../graph/token-claims.js';
+import { judgeToken, writePermissionsFor } from '../graph/token-claims.js';
 import type { ConfigurationType, DoctorCheck, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
@@ -61,12 +61,74 @@ export function judgeGraphEndpoint(config: Pick<SyncConfig, 'cloud' | 'graphBase
   return { name, result: 'ok', detail: `GRAPH_BASE_URL sends requests to ${where} instead of ${cloudHost} (a proxy or the simulator); tokens are still requested for ${cloudHost}`, fix: '' };
 }
 
-function credentialsLabel(config: SyncConfig): string {
-  const c = config.credentials;
-  if (c.kind === 'accessToken') return 'GRAPH_ACCESS_TOKEN';
-  if (c.kind === 'clientSecret') return `client secret for app ${c.clientId} in tenant ${c.tenantId}`;
-  if (c.kind === 'clientCertificate') return `client certificate for app ${c.clientId} in tenant ${c.tenantId}`;
+/** The credential in use, named with the variable it comes from (never its value). */
+export function credentialsLabel(credentials: Credentials): string {
+  if (credentials.kind === 'accessToken') return 'a fixed bearer token from GRAPH_ACCESS_TOKEN (never renewed)';
+  if (credentials.kind === 'clientSecret') return `the client secret in AZURE_CLIENT_SECRET for app ${credentials.clientId} (AZURE_CLIENT_ID) in tenant ${credentials.tenantId} (AZURE_TENANT_ID)`;
+  if (credentials.kind === 'clientCertificate') return `the client certificate ${credentials.certificatePath} (AZURE_CLIENT_CERTIFICATE_PATH) for app ${credentials.clientId} (AZURE_CLIENT_ID) in tenant ${credentials.tenantId} (AZURE_TENANT_ID)`;
   return 'none';
+}
+
+const isSet = (env: Record<string, string | undefined>, name: string) => (env[name] ?? '') !== '';
+
+/**
+ * Which credential the default tenant uses, from the environment. Ambiguity fails: with GRAPH_ACCESS_TOKEN and AZURE_*
+ * both set, the fixed token would win and the app credentials be silently ignored (a production .env that still
+ * carries the simulator's token, or the reverse). AZURE_TENANT_ID alone does not count: it also names the default
+ * tenant of rows (README.md, "Many tenants, one fleet"), which a token user may set.
+ */
+export function judgeCredentials(env: Record<string, string | undefined>): DoctorCheck {
+  const name = 'config.credentials';
+  const azure = ['AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH'].filter((v) => isSet(env, v));
+  if (isSet(env, 'GRAPH_ACCESS_TOKEN') && azure.length > 0) {
+    return {
+      name,
+      result: 'fail',
+      detail: `both GRAPH_ACCESS_TOKEN and ${azure.join(', ')} are set: GRAPH_ACCESS_TOKEN would be used and the app credentials ignored`,
+      fix: 'unset GRAPH_ACCESS_TOKEN to use the AZURE_* app credentials (production), or unset AZURE_* to use the fixed token (the simulator, a short test)',
+    };
+  }
+  if (isSet(env, 'AZURE_CLIENT_SECRET') && isSet(env, 'AZURE_CLIENT_CERTIFICATE_PATH')) {
+    return {
+      name,
+      result: 'fail',
+      detail: 'both AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH are set: the secret would be used and the certificate ignored',
+      fix: 'unset one of AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH',
+    };
+  }
+  if (isSet(env, 'GRAPH_ACCESS_TOKEN')) return { name, result: 'ok', detail: `credential: ${credentialsLabel({ kind: 'accessToken', token: '' })}`, fix: '' };
+  const tenantId = env.AZURE_TENANT_ID ?? '';
+  const clientId = env.AZURE_CLIENT_ID ?? '';
+  if (tenantId !== '' && clientId !== '' && isSet(env, 'AZURE_CLIENT_SECRET')) {
+    return { name, result: 'ok', detail: `credential: ${credentialsLabel({ kind: 'clientSecret', tenantId, clientId, clientSecret: '' })}`, fix: '' };
+  }
+  if (tenantId !== '' && clientId !== '' && isSet(env, 'AZURE_CLIENT_CERTIFICATE_PATH')) {
+    return { name, result: 'ok', detail: `credential: ${credentialsLabel({ kind: 'clientCertificate', tenantId, clientId, certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH ?? '' })}`, fix: '' };
+  }
+  const missing = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID'].filter((v) => !isSet(env, v));
+  const incomplete =
+    missing.length > 0 ? `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set` : 'neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set';
+  return {
+    name,
+    result: 'fail',
+    detail: azure.length > 0 || isSet(env, 'AZURE_TENANT_ID') ? `the AZURE_* credentials are incomplete: ${incomplete}` : 'no Graph credentials are configured',
+    fix: 'set AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (or GRAPH_ACCESS_TOKEN, for the simulator)',
+  };
+}
+
+/** Where each tenant of SYNC_TENANTS_FILE sends its requests, and with which kind of credential (its values are never shown). */
+export function describeTenants(tenants: SyncConfig['tenants']): DoctorCheck[] {
+  if (tenants.length === 0) return [];
+  const field = { accessToken: 'accessToken', clientSecret: 'clientSecret', clientCertificate: 'clientCertificatePath', none: 'none' } as const;
+  const lines = tenants.map((t) => `${t.tenantId}: ${field[t.credentials.kind]} -> ${t.graphBaseUrl}`);
+  return [
+    {
+      name: 'config.tenants',
+      result: 'ok',
+      detail: `SYNC_TENANTS_FILE holds ${tenants.length} tenant${tenants.length === 1 ? '' : 's'} (${lines.join('; ')}); only the default tenant's credentials are checked below`,
+      fix: '',
+    },
+  ];
 }
 
 export function checkConfiguration(env: NodeJS.ProcessEnv): { config?: SyncConfig; checks: DoctorCheck[] } {
@@ -78,16 +140,14 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): { config?: SyncConfi
     return { checks: [{ name: 'config', result: 'fail', detail: (err as Error).message.replace(/\n\s*/g, '; '), fix: 'fix those environment variables (README.md, "Configuration")' }] };
   }
   const redis = config.redisCluster ? `Redis Cluster (${config.redisCluster.length} seed node${config.redisCluster.length === 1 ? '' : 's'}, keys under the hash tag ${config.prefix})` : `prefix ${config.prefix}`;
-  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, ${redis}, credentials: ${credentialsLabel(config)}`;
-  const checks: DoctorCheck[] = [{ name: 'config', result: 'ok', detail: summary, fix: '' }, judgeGraphEndpoint(config), judgeWriteBudget(config.rateLimit)];
-  if (config.credentials.kind === 'none') {
-    checks.push({
-      name: 'config.credentials',
-      result: 'fail',
-      detail: 'no Graph credentials are configured',
-      fix: 'set GRAPH_ACCESS_TOKEN, or AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH',
-    });
-  }
+  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, ${redis}, credentials: ${credentialsLabel(config.credentials)}`;
+  const checks: DoctorCheck[] = [
+    { name: 'config', result: 'ok', detail: summary, fix: '' },
+    judgeGraphEndpoint(config),
+    judgeWriteBudget(config.rateLimit),
+    judgeCredentials(env),
+    ...describeTenants(config.tenants),
+  ];
   return { config, checks };
 }
 
@@ -112,12 +172,15 @@ export async function checkCredentials(config: SyncConfig, now: () => number = D
       {
         name: 'credentials.token',
         result: 'fail',
-        detail: `no token could be acquired with the ${credentialsLabel(config)}: ${(err as Error).message.split('\n')[0]}`,
+        detail: `no token could be acquired with ${credentialsLabel(config.credentials)}: ${(err as Error).message.split('\n')[0]}`,
         fix: `check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or certificate, and that ${config.authorityHost} (GRAPH_CLOUD ${config.cloud}) is reachable`,
       },
     ];
   }
-  return [{ name: 'credentials.token', result: 'ok', detail: `a token was acquired with the ${credentialsLabel(config)}`, fix: '' }, ...judgeToken(token, GRAPH_CLOUDS[config.cloud].graphHost, now())];
+  return [
+    { name: 'credentials.token', result: 'ok', detail: `a token was acquired with ${credentialsLabel(config.credentials)}`, fix: '' },
+    ...judgeToken(token, GRAPH_CLOUDS[config.cloud].graphHost, now(), config.apiVersion),
+  ];
 }
 
 /**
@@ -162,7 +225,7 @@ function probeFailure(err: unknown, target: ProbeTarget, config: SyncConfig): Do
     status === 404
       ? `Graph has no ${what} under GRAPH_API_VERSION ${config.apiVersion}: check the configuration id (and its type, --probe-type), and GRAPH_CLOUD`
       : status === 403
-        ? 'grant the app DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (application permission, with admin consent)'
+        ? `grant the app ${writePermissionsFor(config.apiVersion).join(' or ')} (application permission, with admin consent; under GRAPH_API_VERSION ${config.apiVersion})`
         : status === 401
           ? `the token was refused: check the credentials, and that the token is for ${GRAPH_CLOUDS[config.cloud].graphHost} (GRAPH_CLOUD)`
           : 'check that GRAPH_BASE_URL / GRAPH_CLOUD point at Graph and that it is reachable from here';

@@ -17,10 +17,12 @@ export const doctorCommand = new Command('doctor')
     `
 Prints one line per check: ok, warn or fail, with what was found and, unless ok, what to do about it.
 Checks: Redis is reachable, its version is one BullMQ accepts, maxmemory-policy is noeviction (fail otherwise),
-AOF is on (warn otherwise), memory used against maxmemory, not a cluster; the configuration (cloud, Graph
-host and API version, write budget, credentials); a token can be acquired, is for the cloud's Graph host and
-grants DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (a token that is not
-a JWT, like the simulator's, gets a warning); this machine's clock against Redis's TIME (warn over 2 s); with
+AOF is on (warn otherwise), memory used against maxmemory, not a cluster; the configuration (cloud, the Graph
+host requests go to, API version, write budget; which credential and from which variable, failing when
+GRAPH_ACCESS_TOKEN and AZURE_* are both set; each tenant of SYNC_TENANTS_FILE with its Graph host); a token can be
+acquired, is for the cloud's Graph host and grants DeviceManagementConfiguration.ReadWrite.All or
+DeviceManagementApps.ReadWrite.All (under GRAPH_API_VERSION v1.0 only the latter; a token that is not a JWT, like
+the simulator's, gets a warning); this machine's clock against Redis's TIME (warn over 2 s); with
 --probe, one read of that configuration's user statuses (graph.probe: a 404, 403 or 401 fails naming the fix); with
 --probe-write, one GET of that user status and one PATCH of exactly the values it holds (graph.probe-write: fails naming
 the refusal, no route (400 No OData route exists ...), 403 permission or 404, and the fix; never changes a value).

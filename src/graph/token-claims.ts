@@ -16,8 +16,16 @@ export interface TokenClaims {
   tid?: string;
 }
 
-/** Either grants writing userStatuses (README.md, "Configuration"). */
+/** Under beta, either grants writing userStatuses (README.md, "Configuration"; Graph's beta reference for the PATCH). */
 export const WRITE_PERMISSIONS = ['DeviceManagementConfiguration.ReadWrite.All', 'DeviceManagementApps.ReadWrite.All'] as const;
+
+/**
+ * The permissions that grant writing userStatuses under each API version: the v1.0 reference of the same PATCH lists only
+ * DeviceManagementApps.ReadWrite.All, so a token holding only DeviceManagementConfiguration.ReadWrite.All is not enough there.
+ */
+export function writePermissionsFor(apiVersion: 'beta' | 'v1.0'): readonly string[] {
+  return apiVersion === 'v1.0' ? ['DeviceManagementApps.ReadWrite.All'] : WRITE_PERMISSIONS;
+}
 
 /** Microsoft Graph's application id, which v2 tokens may carry as their audience instead of the host. */
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
@@ -62,20 +70,32 @@ export function judgeTokenAudience(claims: TokenClaims, graphHost: string, name 
   };
 }
 
-export function judgeTokenRoles(claims: TokenClaims, name = 'credentials.permission'): DoctorCheck {
+export function judgeTokenRoles(claims: TokenClaims, apiVersion: 'beta' | 'v1.0' = 'beta', name = 'credentials.permission'): DoctorCheck {
+  const needed = writePermissionsFor(apiVersion);
+  const under = `GRAPH_API_VERSION ${apiVersion}`;
   const roles = claims.roles ?? [];
-  const granted = WRITE_PERMISSIONS.filter((p) => roles.includes(p));
-  if (granted.length > 0) return { name, result: 'ok', detail: `the token grants ${granted.join(' and ')} (application permission)`, fix: '' };
+  const granted = needed.filter((p) => roles.includes(p));
+  if (granted.length > 0) return { name, result: 'ok', detail: `the token grants ${granted.join(' and ')} (application permission), which ${under} accepts`, fix: '' };
   // A delegated (user) token carries its permissions as space-separated scopes instead.
   const scopes = (claims.scp ?? '').split(' ').filter((s) => s !== '');
-  const delegated = WRITE_PERMISSIONS.filter((p) => scopes.includes(p));
-  if (delegated.length > 0) return { name, result: 'ok', detail: `the token grants ${delegated.join(' and ')} (delegated permission)`, fix: '' };
+  const delegated = needed.filter((p) => scopes.includes(p));
+  if (delegated.length > 0) return { name, result: 'ok', detail: `the token grants ${delegated.join(' and ')} (delegated permission), which ${under} accepts`, fix: '' };
   const has = [...roles, ...scopes];
+  // A permission that only beta accepts: say so, rather than "missing", so the fix is the version or the grant.
+  const betaOnly = WRITE_PERMISSIONS.filter((p) => !needed.includes(p) && has.includes(p));
+  const wanted = needed.length === 1 ? needed[0] : needed.join(' nor ');
+  const holds = has.length > 0 ? `; it has ${has.slice(0, 10).map(shown).join(', ')}` : '; it has no roles at all';
   return {
     name,
     result: 'fail',
-    detail: `the token grants neither ${WRITE_PERMISSIONS.join(' nor ')}${has.length > 0 ? `; it has ${has.slice(0, 10).map(shown).join(', ')}` : '; it has no roles at all'}: every PATCH would get 403`,
-    fix: `grant the app the Microsoft Graph application permission ${WRITE_PERMISSIONS[1]} (or ${WRITE_PERMISSIONS[0]}) and an admin's consent, then get a new token`,
+    detail:
+      betaOnly.length > 0
+        ? `the token grants ${betaOnly.join(' and ')}, which only the beta API accepts for this PATCH; under ${under} Graph documents only ${wanted}: every PATCH would get 403`
+        : `${needed.length === 1 ? `the token does not grant ${wanted}, the one permission ${under} accepts` : `the token grants neither ${wanted}`}${holds}: every PATCH would get 403`,
+    fix:
+      betaOnly.length > 0
+        ? `grant the app the Microsoft Graph application permission ${needed[0]} (with an admin's consent), or set GRAPH_API_VERSION=beta`
+        : `grant the app the Microsoft Graph application permission ${needed.length === 1 ? needed[0] : `${needed[1]} (or ${needed[0]})`} and an admin's consent, then get a new token`,
   };
 }
 
@@ -89,7 +109,7 @@ export function judgeTokenExpiry(claims: TokenClaims, nowMs: number, name = 'cre
 }
 
 /** Every verdict on one token: not a JWT (like the simulator's) is a warning, since nothing can be read from it. */
-export function judgeToken(token: string, graphHost: string, nowMs: number): DoctorCheck[] {
+export function judgeToken(token: string, graphHost: string, nowMs: number, apiVersion: 'beta' | 'v1.0' = 'beta'): DoctorCheck[] {
   const claims = decodeJwtPayload(token);
   if (!claims) {
     return [
@@ -101,5 +121,5 @@ export function judgeToken(token: string, graphHost: string, nowMs: number): Doc
       },
     ];
   }
-  return [judgeTokenAudience(claims, graphHost), judgeTokenRoles(claims), judgeTokenExpiry(claims, nowMs)];
+  return [judgeTokenAudience(claims, graphHost), judgeTokenRoles(claims, apiVersion), judgeTokenExpiry(claims, nowMs)];
 }

@@ -68,7 +68,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const patchQueues = new PatchQueues(redis, config.prefix, patchQueue);
   const importQueue = createScheduleQueue(redis, config.prefix);
   const breaker = new PermissionBreaker(redis, config.prefix);
-  const metrics = createServerMetrics({ store, queue: patchQueue, breaker, redis, prefix: config.prefix, rateLimit: config.rateLimit });
+  const metrics = createServerMetrics({ store, queue: patchQueue, breaker, redis, prefix: config.prefix, rateLimit: config.rateLimit, memoryHighWaterPercent: config.memoryHighWaterPercent });
 
   const app = Fastify({
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- it widens Fastify's logger type parameter, which FastifyInstance below needs

@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { RateLimit } from '../config.js';
 import { ROW_STATES, type RunState, type RedisClient } from '../interfaces.js';
 import type { PermissionBreaker } from '../pacing/breaker.js';
+import { readRedisMemory } from '../queue/memory.js';
 import { queueDepth, type PatchQueue } from '../queue/queues.js';
 import { redisKeys } from '../redis-layout.js';
 import type { FleetStats, ResultStore } from '../results/store.js';
@@ -13,6 +14,8 @@ export interface ServerMetricsOptions {
   redis: RedisClient;
   prefix: string;
   rateLimit: RateLimit;
+  /** SYNC_REDIS_MEMORY_HIGH_WATER: the percent of maxmemory at which imports and events stop queueing. */
+  memoryHighWaterPercent: number;
 }
 
 const RUN_STATES: readonly RunState[] = ['running', 'completed', 'completed_with_errors', 'blocked'];
@@ -55,18 +58,25 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
   const pauseRemaining = gauge('compliance_sync_budget_pause_remaining_seconds', 'Seconds left of the current Retry-After pause');
   const reservedAhead = gauge('compliance_sync_budget_reserved_ahead_seconds', 'How far ahead send slots are already handed out (budget in use)');
   const breakerTripped = gauge('compliance_sync_breaker_tripped', '1 while the permission breaker holds the fleet (missing Graph permission), else 0');
+  const redisUsed = gauge('compliance_sync_redis_used_memory_bytes', "Redis's used_memory (on a cluster, of the fullest master)");
+  const redisMax = gauge('compliance_sync_redis_maxmemory_bytes', "Redis's maxmemory (on a cluster, of the fullest master); 0 = no limit");
+  const highWater = gauge('compliance_sync_redis_memory_high_water_ratio', 'SYNC_REDIS_MEMORY_HIGH_WATER as a ratio of maxmemory: at or above it, imports and events stop queueing');
+  highWater.set(options.memoryHighWaterPercent / 100);
 
   const budgetKey = redisKeys(options.prefix).budget;
   const configuredIntervalUs = (options.rateLimit.windowMs * 1000) / options.rateLimit.limit;
 
   const refresh = async () => {
-    const [stats, kept, depth, budget, breaker] = await Promise.all([
+    const [stats, kept, depth, budget, breaker, memory] = await Promise.all([
       options.store.stats(),
       options.redis.zcard(redisKeys(options.prefix).runs),
       queueDepth(options.queue),
       options.redis.hmget(budgetKey, 'tat', 'intervalUs', 'pauseUntil'),
       options.breaker.state(),
+      readRedisMemory(options.redis),
     ]);
+    redisUsed.set(memory.usedBytes);
+    redisMax.set(memory.maxBytes);
     for (const state of ROW_STATES) rows.set({ state }, stats.rows[state]);
     const byState = runsByState(stats);
     for (const state of RUN_STATES) runs.set({ state }, byState[state]);

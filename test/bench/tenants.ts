@@ -56,7 +56,7 @@ async function setUp(redisUrl: string, n: number, budget: ScaledBudget | undefin
   const sim = await startSimulator(budget ? { tokens, budget: budget.simulator, anyBudget: budget.anySimulator } : { tokens, budget: false });
   const dir = await mkdtemp(join(tmpdir(), 'csync-bench-tenants-'));
   const file = join(dir, 'tenants.json');
-  await writeFile(file, JSON.stringify({ tenants: Object.fromEntries(tenants.map((t, i) => [t, { accessToken: `tok-${i}`, rateLimit }])) }));
+  await writeFile(file, JSON.stringify({ tenants: Object.fromEntries(tenants.map((t, i) => [t, { accessToken: `tok-${i}`, rateLimit, graphBaseUrl: sim.url }])) }));
   const env = { REDIS_URL: redisUrl, SYNC_PREFIX: `bench-tenants-${randomUUID().slice(0, 8)}`, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_TENANTS_FILE: file, SYNC_LOG_LEVEL: 'warn' };
   return { tenants, env, dir, sim };
 }

@@ -212,6 +212,28 @@ describe('doctor', { concurrency: 1 }, () => {
     assert.match(check.fix, /DeviceManagementApps\.ReadWrite\.All/);
   });
 
+  it('judges the permission by GRAPH_API_VERSION: DeviceManagementConfiguration.ReadWrite.All passes under beta, not under v1.0', async () => {
+    const token = unsignedJwt({ aud: GRAPH, roles: ['DeviceManagementConfiguration.ReadWrite.All'], exp: inAnHour() });
+    const beta = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));
+    assert.equal(beta.code, 0);
+    const v1 = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token, GRAPH_API_VERSION: 'v1.0' }));
+    assert.equal(v1.code, 1);
+    assert.deepEqual(failures(v1.checks), ['credentials.permission']);
+    assert.match(find(v1.checks, 'credentials.permission').fix, /DeviceManagementApps\.ReadWrite\.All.*GRAPH_API_VERSION=beta/);
+  });
+
+  it('names the credential and the Graph host, and fails when GRAPH_ACCESS_TOKEN and AZURE_* are both set', async () => {
+    const demo = await doctor(demoEnv(good.url), []);
+    assert.match(demo.stdout, /^ok {4}config\.credentials +credential: a fixed bearer token from GRAPH_ACCESS_TOKEN/m);
+    assert.match(demo.stdout, new RegExp(`^ok {4}config\\.graph +GRAPH_BASE_URL sends requests to ${sim.url.replace(/\./g, '\\.')}/beta`, 'm'));
+    const secret = 'app-secret-never-printed';
+    const both = await doctor(demoEnv(good.url, { AZURE_TENANT_ID: '11111111-1111-1111-1111-111111111111', AZURE_CLIENT_ID: '22222222-2222-2222-2222-222222222222', AZURE_CLIENT_SECRET: secret }));
+    assert.equal(both.code, 1);
+    assert.deepEqual(failures(both.checks), ['config.credentials']);
+    assert.match(find(both.checks, 'config.credentials').detail, /both GRAPH_ACCESS_TOKEN and AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set/);
+    assert.ok(!both.stdout.includes(secret) && !both.stderr.includes(secret));
+  });
+
   it("fails a token issued for another cloud's Graph", async () => {
     const token = unsignedJwt({ aud: 'https://graph.microsoft.us', roles: ['DeviceManagementApps.ReadWrite.All'], exp: inAnHour() });
     const { code, checks } = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));

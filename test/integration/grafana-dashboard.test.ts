@@ -116,6 +116,22 @@ describe('Grafana dashboard', () => {
 
   const files = readdirSync(DASHBOARDS).filter((f) => f.endsWith('.json'));
 
+  it('alert-rules.yml: fleet blocked, failures, Redis memory high-water and a long pause, on metrics the server or a worker exports', () => {
+    const rules = parse(readFileSync(`${OBS}/alert-rules.yml`, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const all = rules.groups.flatMap((g) => g.rules);
+    const byName = new Map(all.map((r) => [r.alert, r.expr]));
+    const reads = (alert: string, metric: string) => assert.ok(metricNamesIn(byName.get(alert) ?? '').includes(metric), `${alert} reads ${metric}`);
+    reads('ComplianceSyncFleetBlocked', 'compliance_sync_breaker_tripped');
+    reads('ComplianceSyncFleetBlocked', 'compliance_sync_runs');
+    reads('ComplianceSyncRowsFailing', 'compliance_sync_rows');
+    reads('ComplianceSyncRedisMemoryHighWater', 'compliance_sync_redis_used_memory_bytes');
+    reads('ComplianceSyncRedisMemoryHighWater', 'compliance_sync_redis_memory_high_water_ratio');
+    reads('ComplianceSyncLongPause', 'compliance_sync_budget_paused');
+    const unknown = all.flatMap((r) => metricNamesIn(r.expr).filter((name) => !exported.has(name)).map((name) => `${r.alert}: ${name}`));
+    assert.deepEqual(unknown, [], 'metrics no code exports');
+  });
+
+
   it('is stored in the repo', () => {
     assert.ok(files.length > 0);
   });
@@ -139,14 +155,20 @@ describe('Grafana dashboard', () => {
       assert.deepEqual(unknown, [], 'metrics no code exports');
     });
 
-    it(`${file}: every panel uses the provisioned Prometheus datasource`, () => {
-      const dashboard = JSON.parse(readFileSync(`${DASHBOARDS}/${file}`, 'utf8')) as { panels?: Panel[] };
-      const datasources = parse(readFileSync(`${OBS}/grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as { datasources: { uid: string }[] };
-      const uid = datasources.datasources[0].uid;
+    it(`${file}: every panel reads the dashboard's datasource variable, a Prometheus one, never a fixed uid`, () => {
+      const dashboard = JSON.parse(readFileSync(`${DASHBOARDS}/${file}`, 'utf8')) as { panels?: Panel[]; templating?: { list?: { name: string; type: string; query?: string }[] } };
+      // A fixed uid only works with our provisioning; a variable lets a dashboard imported into another Grafana pick its own Prometheus.
+      const variable = dashboard.templating?.list?.find((v) => v.type === 'datasource');
+      assert.ok(variable, 'a datasource variable');
+      assert.equal(variable.query, 'prometheus');
+      const ref = `\${${variable.name}}`;
       for (const panel of allPanels(dashboard.panels).filter((p) => p.type !== 'row')) {
-        assert.equal(panel.datasource?.uid, uid, panel.title);
-        for (const target of panel.targets ?? []) assert.equal(target.datasource?.uid ?? uid, uid, `${panel.title} ${target.refId}`);
+        assert.equal(panel.datasource?.uid, ref, panel.title);
+        for (const target of panel.targets ?? []) assert.equal(target.datasource?.uid ?? ref, ref, `${panel.title} ${target.refId}`);
       }
+      // The provisioned datasource is Grafana's default, which the variable starts on.
+      const datasources = parse(readFileSync(`${OBS}/grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as { datasources: { type: string; isDefault?: boolean }[] };
+      assert.ok(datasources.datasources.some((d) => d.type === 'prometheus' && d.isDefault === true));
     });
   }
 });
@@ -177,6 +199,23 @@ describe('Prometheus and Grafana in docker-compose.yml', () => {
     assert.equal(dns?.type, 'A');
     assert.equal(String(dns?.port), flag(compose.services.worker, '--metrics-port'));
     assert.equal(flag(compose.services.worker, '--metrics-host'), '0.0.0.0', 'reachable from the prometheus container');
+    // The demo profile's fleet, the same way.
+    assert.deepEqual(jobs.get('compliance-sync-demo-server')?.static_configs?.[0].targets, [`demo-server:${flag(compose.services['demo-server'], '--port')}`]);
+    const demo = jobs.get('compliance-sync-demo-worker')?.dns_sd_configs?.[0];
+    assert.deepEqual(demo?.names, ['demo-worker']);
+    assert.equal(String(demo?.port), flag(compose.services['demo-worker'], '--metrics-port'));
+    assert.equal(flag(compose.services['demo-worker'], '--metrics-host'), '0.0.0.0');
+  });
+
+  it('loads the alert rules: prometheus.yml names the file where docker-compose.yml mounts it', () => {
+    const config = parse(readFileSync(`${OBS}/prometheus.yml`, 'utf8')) as { rule_files?: string[] };
+    const mounts = new Map(compose.services.prometheus.volumes!.map((v) => [v.split(':')[1], v.split(':')[0]]));
+    assert.ok((config.rule_files ?? []).length > 0);
+    for (const file of config.rule_files!) {
+      const source = mounts.get(file);
+      assert.ok(source, `${file} is mounted`);
+      assert.ok(existsSync(`${REPO_ROOT}${source.replace(/^\.\//, '')}`), source);
+    }
   });
 
   it('provisions Grafana with that Prometheus and the stored dashboards', () => {

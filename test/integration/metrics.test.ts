@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunStatus } from '../../src/interfaces.js';
+import { createWorkerMetrics, serveMetrics } from '../../jobs/metrics.js';
+import { createLogger } from '../../src/logger.js';
 import { RateBudget } from '../../src/pacing/budget.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
@@ -65,6 +67,12 @@ describe('metrics', () => {
       for (const [state, value] of Object.entries(depth)) assert.equal(sampleValue(metrics, 'compliance_sync_queue_jobs', { state }), value, `queue ${state}`);
       assert.equal(depth.failed, sum('failed'), 'each failed row is a failed job');
 
+      // Redis memory, for the high-water alert (src/server/observability/alert-rules.yml).
+      const [, maxmemory] = await t.redis.config('GET', 'maxmemory');
+      assert.equal(sampleValue(metrics, 'compliance_sync_redis_maxmemory_bytes'), Number(maxmemory));
+      assert.ok(sampleValue(metrics, 'compliance_sync_redis_used_memory_bytes') > 0);
+      assert.equal(sampleValue(metrics, 'compliance_sync_redis_memory_high_water_ratio'), t.config.memoryHighWaterPercent / 100);
+
       assert.equal(sampleValue(metrics, 'compliance_sync_budget_configured_rate'), 1000);
       const effective = sampleValue(metrics, 'compliance_sync_budget_effective_rate');
       assert.ok(effective > 0 && effective <= 1000, `effective rate ${effective}`);
@@ -125,10 +133,26 @@ describe('metrics', () => {
       assert.equal(buckets.at(-1)!.labels.le, '+Inf');
       assert.equal(buckets.at(-1)!.value, status.succeeded);
       assert.ok(sampleValue(metrics, 'compliance_sync_worker_row_duration_seconds_sum', { state: 'succeeded' }) > 0);
+      // The container healthcheck of docker-compose.yml: healthy while its Redis connection is ready.
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { ok: true, redis: 'ok' });
     } finally {
       child.kill('SIGTERM');
     }
     const [code] = await exited;
     assert.equal(code, 0, stderr);
+  });
+
+  it('worker /healthz answers 503 when its Redis connection is not ready', async () => {
+    const logger = createLogger('silent');
+    const served = await serveMetrics(createWorkerMetrics().registry, { port: 0, logger, healthy: () => false });
+    try {
+      const res = await fetch(`http://127.0.0.1:${served.port}/healthz`);
+      assert.equal(res.status, 503);
+      assert.deepEqual(await res.json(), { ok: false, redis: 'not connected' });
+    } finally {
+      await served.close();
+    }
   });
 });

@@ -236,7 +236,7 @@ describe('/metrics', () => {
     const probe = new Redis(redisServer.url);
     const queue = createPatchQueue(t.redis, t.prefix);
     const store = new ResultStore(t.redis, t.prefix);
-    const metrics = createServerMetrics({ store, queue, breaker: new PermissionBreaker(t.redis, t.prefix), redis: t.redis, prefix: t.prefix, rateLimit: t.config.rateLimit });
+    const metrics = createServerMetrics({ store, queue, breaker: new PermissionBreaker(t.redis, t.prefix), redis: t.redis, prefix: t.prefix, rateLimit: t.config.rateLimit, memoryHighWaterPercent: t.config.memoryHighWaterPercent });
     const addRuns = async (n: number) => {
       for (let i = 0; i < n; i++) {
         const rows = readCsv(Readable.from([`${HEADER}\ncfg-1,,mobileAppConfiguration,,,compliant,,\n${validRows(1, { offset: Math.floor(Math.random() * 1e9) })[0]}\n`]));

@@ -47,8 +47,8 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
       'tenants.json',
       JSON.stringify({
         tenants: {
-          [A]: { accessToken: '${TOKEN_A}', readRateLimit: `${READ_RATE[A]}/s` },
-          [B]: { accessToken: '${TOKEN_B}', readRateLimit: `${READ_RATE[B]}/s` },
+          [A]: { accessToken: '${TOKEN_A}', readRateLimit: `${READ_RATE[A]}/s`, graphBaseUrl: t.sim.url },
+          [B]: { accessToken: '${TOKEN_B}', readRateLimit: `${READ_RATE[B]}/s`, graphBaseUrl: t.sim.url },
         },
       }),
     );

@@ -29,7 +29,7 @@ const SIM_TOKENS: Record<string, TokenGrant> = {
   'tok-c': grant(C, ['DeviceManagementApps.Read.All']),
 };
 
-/** Test env with a tenants file for A, B and C (each at `rate`), tokens from the environment as in production. */
+/** Test env with a tenants file for A, B and C (each at `rate`, each at the simulator: GRAPH_BASE_URL is the default tenant's only), tokens from the environment as in production. */
 async function tenantsEnv(name: string, rate: string): Promise<TestEnv & { config: SyncConfig }> {
   const t = await startTestEnv(name, { sim: { tokens: SIM_TOKENS } });
   const file = await writeTemp(
@@ -37,9 +37,9 @@ async function tenantsEnv(name: string, rate: string): Promise<TestEnv & { confi
     'tenants.json',
     JSON.stringify({
       tenants: {
-        [A]: { accessToken: '${TOKEN_A}', rateLimit: rate },
-        [B]: { accessToken: '${TOKEN_B}', rateLimit: rate },
-        [C]: { accessToken: '${TOKEN_C}', rateLimit: rate },
+        [A]: { accessToken: '${TOKEN_A}', rateLimit: rate, graphBaseUrl: t.sim.url },
+        [B]: { accessToken: '${TOKEN_B}', rateLimit: rate, graphBaseUrl: t.sim.url },
+        [C]: { accessToken: '${TOKEN_C}', rateLimit: rate, graphBaseUrl: t.sim.url },
       },
     }),
   );

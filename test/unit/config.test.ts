@@ -27,6 +27,12 @@ describe('loadConfig', () => {
     assert.equal(c.graphBaseUrl, 'http://127.0.0.1:9');
     assert.equal(c.authorityHost, 'https://login.chinacloudapi.cn');
   });
+  it('takes an empty GRAPH_BASE_URL (a compose file or .env line without a value) as unset: the cloud\'s Graph host', () => {
+    assert.equal(loadConfig({ GRAPH_BASE_URL: '' }).graphBaseUrl, 'https://graph.microsoft.com');
+    assert.equal(loadConfig({ GRAPH_BASE_URL: '', GRAPH_CLOUD: 'usgov' }).graphBaseUrl, 'https://graph.microsoft.us');
+    assert.throws(() => loadConfig({ GRAPH_BASE_URL: 'not a url' }), /GRAPH_BASE_URL/);
+  });
+
   it('never echoes a secret in a config error', () => {
     try {
       loadConfig({ AZURE_CLIENT_SECRET: 'hunter2', GRAPH_CLOUD: 'mars' });

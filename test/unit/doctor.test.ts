@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkConfiguration, doctorFailed, judgeGraphEndpoint, judgeWriteBudget } from '../../src/cli/doctor-checks.js';
-import { decodeJwtPayload, GRAPH_APP_ID, judgeToken, judgeTokenAudience, judgeTokenExpiry, judgeTokenRoles } from '../../src/graph/token-claims.js';
+import { checkConfiguration, describeTenants, doctorFailed, judgeCredentials, judgeGraphEndpoint, judgeWriteBudget } from '../../src/cli/doctor-checks.js';
+import { decodeJwtPayload, GRAPH_APP_ID, judgeToken, judgeTokenAudience, judgeTokenExpiry, judgeTokenRoles, writePermissionsFor } from '../../src/graph/token-claims.js';
+import type { TenantConfig } from '../../src/config.js';
 import {
   BULLMQ_MIN_REDIS,
   compareVersions,
@@ -116,6 +117,25 @@ describe('doctor: token judgments', () => {
     assert.match(judgeTokenRoles({}).detail, /no roles at all/);
   });
 
+  it('judges permissions by API version: under v1.0 only DeviceManagementApps.ReadWrite.All counts, as its v1.0 reference lists', () => {
+    assert.deepEqual(writePermissionsFor('v1.0'), ['DeviceManagementApps.ReadWrite.All']);
+    assert.deepEqual([...writePermissionsFor('beta')].sort(), ['DeviceManagementApps.ReadWrite.All', 'DeviceManagementConfiguration.ReadWrite.All']);
+    const configOnly = { roles: ['DeviceManagementConfiguration.ReadWrite.All'] };
+    assert.equal(judgeTokenRoles(configOnly, 'beta').result, 'ok');
+    const v1 = judgeTokenRoles(configOnly, 'v1.0');
+    assert.equal(v1.result, 'fail');
+    assert.match(v1.detail, /only the beta API accepts.*GRAPH_API_VERSION v1\.0.*DeviceManagementApps\.ReadWrite\.All/);
+    assert.match(v1.fix, /DeviceManagementApps\.ReadWrite\.All.*GRAPH_API_VERSION=beta/);
+    assert.equal(judgeTokenRoles({ roles: ['DeviceManagementApps.ReadWrite.All'] }, 'v1.0').result, 'ok');
+    assert.equal(judgeTokenRoles({ scp: 'DeviceManagementConfiguration.ReadWrite.All' }, 'v1.0').result, 'fail');
+    const none = judgeTokenRoles({ roles: ['User.Read.All'] }, 'v1.0');
+    assert.match(none.detail, /does not grant DeviceManagementApps\.ReadWrite\.All, the one permission GRAPH_API_VERSION v1\.0 accepts; it has "User\.Read\.All"/);
+    // judgeToken passes the version through.
+    const token = jwt({ aud: GRAPH, roles: ['DeviceManagementConfiguration.ReadWrite.All'], exp: NOW / 1000 + 3600 });
+    assert.equal(judgeToken(token, GRAPH, NOW, 'v1.0').find((c) => c.name === 'credentials.permission')?.result, 'fail');
+    assert.equal(judgeToken(token, GRAPH, NOW, 'beta').find((c) => c.name === 'credentials.permission')?.result, 'ok');
+  });
+
   it('shows hostile claims as bounded, quoted text', () => {
     const check = judgeTokenRoles({ roles: ['\u001b[31mred\nline', 'x'.repeat(500)] });
     assert.doesNotMatch(check.detail, /\u001b|\n/);
@@ -183,5 +203,76 @@ describe('doctor: configuration judgments', () => {
     assert.ok(!doctorFailed(full.checks));
     assert.match(full.checks[0].detail, /cloud usgov/);
     assert.doesNotMatch(JSON.stringify(full.checks), /sim-token/);
+  });
+});
+
+describe('doctor: which credential', () => {
+  const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+  const APP = '11111111-2222-3333-4444-555555555555';
+  const SECRET = 'very-secret-value';
+
+  it('fails when GRAPH_ACCESS_TOKEN and AZURE_* app credentials are both set, naming the variables and never a value', () => {
+    const both = judgeCredentials({ GRAPH_ACCESS_TOKEN: 'tok-123', AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET });
+    assert.equal(both.name, 'config.credentials');
+    assert.equal(both.result, 'fail');
+    assert.match(both.detail, /both GRAPH_ACCESS_TOKEN and AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set/);
+    assert.match(both.fix, /unset GRAPH_ACCESS_TOKEN/);
+    assert.doesNotMatch(JSON.stringify(both), /tok-123|very-secret/);
+    assert.equal(judgeCredentials({ GRAPH_ACCESS_TOKEN: 't', AZURE_CLIENT_CERTIFICATE_PATH: '/certs/a.pem' }).result, 'fail');
+    // Through checkConfiguration, as `doctor` runs it: the run would silently use the token, so doctor fails.
+    assert.ok(doctorFailed(checkConfiguration({ GRAPH_ACCESS_TOKEN: 't', AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET }).checks));
+  });
+
+  it('accepts AZURE_TENANT_ID beside a token (it names the default tenant of rows) and empty variables as unset', () => {
+    assert.equal(judgeCredentials({ GRAPH_ACCESS_TOKEN: 't', AZURE_TENANT_ID: TENANT }).result, 'ok');
+    assert.equal(judgeCredentials({ GRAPH_ACCESS_TOKEN: 't', AZURE_CLIENT_ID: '', AZURE_CLIENT_SECRET: '' }).result, 'ok');
+  });
+
+  it('names the credential in use and the variable it comes from', () => {
+    assert.match(judgeCredentials({ GRAPH_ACCESS_TOKEN: 't' }).detail, /fixed bearer token from GRAPH_ACCESS_TOKEN/);
+    const secret = judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET });
+    assert.equal(secret.result, 'ok');
+    assert.match(secret.detail, new RegExp(`client secret in AZURE_CLIENT_SECRET for app ${APP} \\(AZURE_CLIENT_ID\\) in tenant ${TENANT}`));
+    assert.doesNotMatch(secret.detail, /very-secret/);
+    const cert = judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_CERTIFICATE_PATH: '/certs/app.pem' });
+    assert.equal(cert.result, 'ok');
+    assert.match(cert.detail, /client certificate \/certs\/app\.pem \(AZURE_CLIENT_CERTIFICATE_PATH\)/);
+  });
+
+  it('fails a secret and a certificate given together, and incomplete AZURE_* naming what is missing', () => {
+    assert.equal(judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET, AZURE_CLIENT_CERTIFICATE_PATH: '/c.pem' }).result, 'fail');
+    const partial = judgeCredentials({ AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET });
+    assert.equal(partial.result, 'fail');
+    assert.match(partial.detail, /incomplete: AZURE_TENANT_ID is not set/);
+    assert.match(judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP }).detail, /neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH/);
+    assert.equal(judgeCredentials({}).detail, 'no Graph credentials are configured');
+  });
+
+  it('a production configuration names the credential and the Graph host of its cloud', () => {
+    const { checks } = checkConfiguration({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET, GRAPH_CLOUD: 'usgov' });
+    assert.ok(!doctorFailed(checks));
+    assert.match(checks.find((c) => c.name === 'config.graph')!.detail, /requests go to https:\/\/graph\.microsoft\.us\/beta/);
+    assert.match(checks.find((c) => c.name === 'config.credentials')!.detail, /AZURE_CLIENT_SECRET/);
+    assert.doesNotMatch(JSON.stringify(checks), /very-secret/);
+  });
+
+  it("lists each tenant of the tenants file with its kind of credential and its Graph host, never a credential's value", () => {
+    const tenant = (tenantId: string, graphBaseUrl: string, credentials: TenantConfig['credentials']): TenantConfig => ({
+      tenantId,
+      cloud: 'global',
+      graphBaseUrl,
+      authorityHost: 'https://login.microsoftonline.com',
+      credentials,
+      rateLimit: { limit: 100, windowMs: 20_000 },
+      readRateLimit: { limit: 800, windowMs: 20_000 },
+    });
+    assert.deepEqual(describeTenants([]), []);
+    const [check] = describeTenants([
+      tenant(TENANT, 'https://graph.microsoft.com', { kind: 'clientSecret', tenantId: TENANT, clientId: APP, clientSecret: SECRET }),
+      tenant(APP, 'http://127.0.0.1:8080', { kind: 'accessToken', token: 'tok-123' }),
+    ]);
+    assert.equal(check.result, 'ok');
+    assert.match(check.detail, new RegExp(`${TENANT}: clientSecret -> https://graph\\.microsoft\\.com; ${APP}: accessToken -> http://127\\.0\\.0\\.1:8080`));
+    assert.doesNotMatch(check.detail, /very-secret|tok-123/);
   });
 });

@@ -23,6 +23,31 @@ const refuses = (fn: () => unknown, patterns: RegExp[], secret?: string) =>
   });
 
 describe('tenants file (SYNC_TENANTS_FILE)', () => {
+  it("sends a tenant's requests to its own graphBaseUrl (a proxy, the simulator), else to its cloud's Graph host, never to GRAPH_BASE_URL", () => {
+    const tenants = parseTenantsFile(
+      JSON.stringify({
+        tenants: {
+          [A]: { accessToken: 'x', graphBaseUrl: 'https://graph-proxy.example.com/tenant-a/' },
+          [B]: { accessToken: 'y', cloud: 'china' },
+          '33333333-3333-4333-8333-333333333333': { accessToken: 'z', graphBaseUrl: '${SIM_URL}' },
+        },
+      }),
+      { SIM_URL: 'http://127.0.0.1:8080' },
+      DEFAULTS,
+    );
+    assert.deepEqual(
+      tenants.map((t) => t.graphBaseUrl),
+      ['https://graph-proxy.example.com/tenant-a', 'https://microsoftgraph.chinacloudapi.cn', 'http://127.0.0.1:8080'],
+    );
+    // Tokens are still requested for the cloud's Graph host, whatever graphBaseUrl says.
+    assert.equal(tenants[0].cloud, 'global');
+    assert.equal(tenants[0].authorityHost, 'https://login.microsoftonline.com');
+    for (const bad of ['graph.example.com', 'ftp://graph.example.com', 'https://graph.example.com/?x=1', 'https://graph.example.com/#f', '']) {
+      refuses(() => parse({ tenants: { [A]: { accessToken: 'x', graphBaseUrl: bad } } }), [/tenant "abcdef12/, /field "graphBaseUrl"/, /http\(s\) URL/]);
+    }
+    refuses(() => parse({ tenants: { [A]: { accessToken: 'x', graphBaseUrl: 42 } } }), [/field "graphBaseUrl"/]);
+  });
+
   it('reads the three kinds of credential, ${NAME} from the environment, and per-tenant budgets', () => {
     const tenants = parse(
       {
@@ -91,7 +116,8 @@ describe('tenants file (SYNC_TENANTS_FILE)', () => {
     const config = loadConfig({ SYNC_TENANTS_FILE: file, TOKEN_A: 'a', SYNC_RATE_LIMIT: '10/s', GRAPH_BASE_URL: 'http://127.0.0.1:1' });
     assert.equal(config.tenants.length, 1);
     assert.deepEqual(config.tenants[0].rateLimit, { limit: 10, windowMs: 1000 }, 'a tenant without rateLimit gets SYNC_RATE_LIMIT');
-    assert.equal(config.tenants[0].graphBaseUrl, 'http://127.0.0.1:1', 'GRAPH_BASE_URL (a proxy, the simulator) applies to every tenant');
+    assert.equal(config.graphBaseUrl, 'http://127.0.0.1:1');
+    assert.equal(config.tenants[0].graphBaseUrl, 'https://graph.microsoft.com', "GRAPH_BASE_URL is the default tenant's only: a tenant without graphBaseUrl goes to its cloud's Graph host");
     assert.deepEqual(loadConfig({}).tenants, []);
     refuses(() => loadConfig({ SYNC_TENANTS_FILE: join(dir, 'absent.json') }), [/absent\.json/, /cannot be read/]);
   });
