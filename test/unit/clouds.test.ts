@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createTokenSource, MissingCredentialsError } from '../../src/graph/auth.js';
-import { GRAPH_CLOUDS, graphScopeFor } from '../../src/clouds.js';
+import { GRAPH_CLOUDS, graphScopeFor, isCloudAuthority } from '../../src/clouds.js';
 
 const EXPECTED = {
   global: { graph: 'https://graph.microsoft.com', authority: 'https://login.microsoftonline.com' },
@@ -39,6 +39,22 @@ describe('national clouds', () => {
     assert.equal(tokens.scope, 'https://graph.microsoft.us/.default');
     assert.equal(tokens.authorityHost, 'https://login.microsoftonline.us');
     assert.match(tokens.description, /client certificate/);
+  });
+
+  it('AZURE_AUTHORITY_HOST replaces the authority only (an Entra stand-in, Azure Stack): the scope stays the cloud\'s', () => {
+    const config = loadConfig({ GRAPH_CLOUD: 'china', AZURE_AUTHORITY_HOST: 'https://127.0.0.1:8443/', ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' });
+    assert.equal(config.authorityHost, 'https://127.0.0.1:8443');
+    const tokens = createTokenSource(config);
+    assert.equal(tokens.authorityHost, 'https://127.0.0.1:8443');
+    assert.equal(tokens.scope, 'https://microsoftgraph.chinacloudapi.cn/.default');
+    for (const bad of ['http://login.example.com', 'login.microsoftonline.us', 'https://login.example.com/tenant']) {
+      assert.throws(() => loadConfig({ AZURE_AUTHORITY_HOST: bad }), /AZURE_AUTHORITY_HOST must be an https:\/\/ origin/);
+    }
+  });
+
+  it('knows the clouds\' authorities, which need no instance discovery', () => {
+    for (const want of Object.values(EXPECTED)) assert.equal(isCloudAuthority(`${want.authority}/`), true);
+    assert.equal(isCloudAuthority('https://127.0.0.1:8443'), false);
   });
 
   it('defaults to the global cloud and refuses unknown clouds by name', () => {
