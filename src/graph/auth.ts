@@ -68,11 +68,11 @@ class IdentityTokenSource implements TokenSource {
     const step = nextTokenStep({ held: this.held, fetching: this.inFlight !== undefined, forceRefresh, nowMs: this.now() }, this.renewal);
     if (step === 'use') return this.held!.token;
     if (step === 'fetch') {
-      this.inFlight = this.fetch().finally(() => (this.inFlight = undefined));
+      this.inFlight = this.fetch(forceRefresh).finally(() => (this.inFlight = undefined));
     }
     return (await this.inFlight!).token;
   }
-  private async fetch(): Promise<HeldToken> {
+  private async fetch(forced: boolean): Promise<HeldToken> {
     const obtainedAtMs = this.now();
     const credential = this.makeCredential(await import('@azure/identity'));
     const token = await credential.getToken(this.scope);
@@ -81,6 +81,7 @@ class IdentityTokenSource implements TokenSource {
       token: token.token,
       obtainedAtMs,
       expiresAtMs: token.expiresOnTimestamp,
+      forced,
       ...(token.refreshAfterTimestamp !== undefined ? { refreshAfterMs: token.refreshAfterTimestamp } : {}),
     };
     return this.held;

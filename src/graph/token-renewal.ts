@@ -11,14 +11,17 @@ export interface HeldToken {
   expiresAtMs: number;
   /** Entra's advice (refresh_in), when it gives one: renew from then on. */
   refreshAfterMs?: number;
+  /** Fetched by a forced refresh (after a 401): only such a token can answer the other 401s of the same moment. */
+  forced?: boolean;
 }
 
 export interface RenewalPolicy {
   /** Renew this long before expiry (or at half the lifetime, for tokens shorter than twice this). */
   renewBeforeExpiryMs: number;
   /**
-   * A forced refresh (after a 401) is served by a token fetched this recently instead of a new fetch: concurrent
-   * 401s of requests sent with the old token all ask at once, and one fetch answers them all.
+   * A forced refresh (after a 401) is served by a token that another forced refresh fetched this recently, instead of
+   * a new fetch: concurrent 401s of requests sent with the old token all ask at once, and one fetch answers them all.
+   * A token fetched in the ordinary way, however recent, is never the answer to a 401: it may be the one refused.
    */
   forcedRefreshReuseMs: number;
 }
@@ -42,6 +45,9 @@ export function nextTokenStep(
   if (state.fetching) return 'join';
   const { held, nowMs } = state;
   if (!held) return 'fetch';
-  if (state.forceRefresh) return nowMs - held.obtainedAtMs < policy.forcedRefreshReuseMs && nowMs < held.expiresAtMs ? 'use' : 'fetch';
+  if (state.forceRefresh) {
+    const answersThis401 = held.forced === true && nowMs - held.obtainedAtMs < policy.forcedRefreshReuseMs && nowMs < held.expiresAtMs;
+    return answersThis401 ? 'use' : 'fetch';
+  }
   return nowMs < renewAtMs(held, policy) ? 'use' : 'fetch';
 }
