@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
 import type { SyncConfig, TenantConfig } from '../config.js';
 import { graphScopeFor, isCloudAuthority } from '../clouds.js';
@@ -89,8 +90,23 @@ class IdentityTokenSource implements TokenSource {
 }
 
 /**
+ * Every part of a process that needs a token for one app, tenant, authority and scope (the worker's writes, a
+ * scheduled `--reconcile`, the verify after a run) shares one source, so the process makes one token request per
+ * token lifetime. Sources built with TokenSourceOptions (tests) are their own.
+ */
+const sharedSources = new Map<string, TokenSource>();
+
+function shared(key: string, options: TokenSourceOptions, make: () => TokenSource): TokenSource {
+  if (Object.keys(options).length > 0) return make();
+  let source = sharedSources.get(key);
+  if (!source) sharedSources.set(key, (source = make()));
+  return source;
+}
+
+/**
  * The token source of the default tenant (a SyncConfig) or of a tenant of SYNC_TENANTS_FILE (a TenantConfig, which has
- * tenantId): each tenant has its own, so its cache and its 401 refresh are its own.
+ * tenantId): each tenant has its own, so its cache and its 401 refresh are its own. With AZURE_* credentials, every
+ * call for the same app, tenant and cloud in a process returns the same source (see `shared`).
  */
 export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'cloud' | 'authorityHost'> | TenantConfig, options: TokenSourceOptions = {}): TokenSource {
   const scope = graphScopeFor(config.cloud);
@@ -105,28 +121,33 @@ export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'clou
     ...options.credentialOptions,
   };
   const tenant = 'tenantId' in config ? config : undefined;
+  const app = c.kind === 'clientSecret' || c.kind === 'clientCertificate' ? `${c.tenantId}|${c.clientId}|${config.authorityHost}|${scope}` : '';
   switch (c.kind) {
     case 'accessToken':
       return tenant
         ? new StaticTokenSource(c.token, tenant.accessTokenEnv, `accessToken of tenant ${tenant.tenantId}${tenant.accessTokenEnv ? ` (${tenant.accessTokenEnv})` : ''}`)
         : new StaticTokenSource(c.token);
     case 'clientSecret':
-      return new IdentityTokenSource(
-        (identity) => new identity.ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, credentialOptions),
-        scope,
-        config.authorityHost,
-        `client secret for app ${c.clientId}`,
-        now,
-        renewal,
+      return shared(`secret|${app}|${createHash('sha256').update(c.clientSecret).digest('hex')}`, options, () =>
+        new IdentityTokenSource(
+          (identity) => new identity.ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, credentialOptions),
+          scope,
+          config.authorityHost,
+          `client secret for app ${c.clientId}`,
+          now,
+          renewal,
+        ),
       );
     case 'clientCertificate':
-      return new IdentityTokenSource(
-        (identity) => new identity.ClientCertificateCredential(c.tenantId, c.clientId, { certificatePath: c.certificatePath }, credentialOptions),
-        scope,
-        config.authorityHost,
-        `client certificate for app ${c.clientId}`,
-        now,
-        renewal,
+      return shared(`certificate|${app}|${c.certificatePath}`, options, () =>
+        new IdentityTokenSource(
+          (identity) => new identity.ClientCertificateCredential(c.tenantId, c.clientId, { certificatePath: c.certificatePath }, credentialOptions),
+          scope,
+          config.authorityHost,
+          `client certificate for app ${c.clientId}`,
+          now,
+          renewal,
+        ),
       );
     case 'none':
       throw new MissingCredentialsError(

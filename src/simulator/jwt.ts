@@ -1,5 +1,4 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import type { TokenGrant } from './options.js';
 
 /**
  * Graph's hosts, one per national cloud (the same list as src/clouds.ts, which the simulator may not import).
@@ -15,7 +14,8 @@ export const GRAPH_HOSTS = [
 /** Microsoft Graph's application id: v2 tokens may carry it as their audience instead of the host. */
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 
-export type JwtVerdict = { ok: true; grant: TokenGrant } | { ok: false; message: string };
+/** Who a valid token stands for (the shape of options.ts's TokenGrant, not imported: options.ts imports this module). */
+export type JwtVerdict = { ok: true; grant: { tenantId: string; appId: string; permissions: string[] } } | { ok: false; message: string };
 
 /** Whether the token is shaped as a JWT (header.payload.signature); the fixed opaque tokens are not. */
 export function looksLikeJwt(token: string): boolean {

@@ -52,6 +52,15 @@ describe('national clouds', () => {
     }
   });
 
+  it('shares one token source per app, tenant and cloud in a process, so the worker, a reconcile and a verify make one token request', () => {
+    const config = loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' });
+    assert.equal(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
+    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, GRAPH_CLOUD: 'usgov', AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
+    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'another-secret' })));
+    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_TENANT_ID: '00000000-0000-0000-0000-000000000009', AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
+    assert.notEqual(createTokenSource(config), createTokenSource(config, { now: Date.now }), 'a test\'s own source (options given) is its own');
+  });
+
   it('knows the clouds\' authorities, which need no instance discovery', () => {
     for (const want of Object.values(EXPECTED)) assert.equal(isCloudAuthority(`${want.authority}/`), true);
     assert.equal(isCloudAuthority('https://127.0.0.1:8443'), false);
