@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
+import { BIN, REPO_ROOT, runCli } from '../support/harness.js';
 import { signedJwt, unsignedJwt } from '../support/jwt.js';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
@@ -107,5 +113,49 @@ describe('simulator: JWT access tokens (Graph checks signature, lifetime and aud
   it('refuses an unknown --graph-cloud and a key that is not one', async () => {
     await assert.rejects(startSimulator({ graphCloud: 'https://graph.example.com' }), /graphCloud/);
     await assert.rejects(startSimulator({ jwtKeys: ['not a pem'] }), /jwtKeys/);
+  });
+});
+
+describe('compliance-sync simulate --jwt-key --graph-cloud', () => {
+  it('accepts JWTs signed by the key for the named cloud, refuses another cloud\'s, and refuses a bad flag with exit 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'csync-simjwt-'));
+    const keyPath = join(dir, 'entra.pub.pem');
+    await writeFile(keyPath, publicPem);
+    const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', '--no-budget', '--jwt-key', keyPath, '--graph-cloud', 'https://microsoftgraph.chinacloudapi.cn'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).once('line', resolve);
+        child.once('exit', (code) => reject(new Error(`simulate exited ${code}`)));
+      });
+      const { url } = JSON.parse(first) as { url: string };
+      const drift = await fetch(`${url}/_sim/drift`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ changes: [{ tenantId: TENANT, collection: 'mobileAppConfigurations', configId: 'cfg-1', userStatusId: 'u-1', values: { status: 'unknown' } }] }),
+      });
+      assert.equal(drift.status, 200);
+      const send = async (aud: string) => {
+        const now = Math.floor(Date.now() / 1000);
+        const res = await fetch(`${url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses/u-1`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${signedJwt(claims({ aud, nbf: now - 60, exp: now + 600 }), keys.privateKey)}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ status: 'compliant' }),
+        });
+        return { status: res.status, body: (await res.json()) as { error?: { code: string } } };
+      };
+      assert.equal((await send('https://microsoftgraph.chinacloudapi.cn')).status, 200);
+      const other = await send('https://graph.microsoft.com');
+      assert.equal(other.status, 401);
+      assert.equal(other.body.error?.code, 'InvalidAuthenticationToken');
+    } finally {
+      child.kill('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    }
+    const bad = await runCli(['simulate', '--port', '0', '--graph-cloud', 'https://graph.example.com'], {});
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /graphCloud/);
+    const missing = await runCli(['simulate', '--port', '0', '--jwt-key', '/nonexistent/key.pem'], {});
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /--jwt-key \/nonexistent\/key\.pem/);
   });
 });
