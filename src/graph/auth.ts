@@ -57,6 +57,8 @@ export interface TokenSourceOptions {
 class IdentityTokenSource implements TokenSource {
   private held?: HeldToken;
   private inFlight?: Promise<HeldToken>;
+  /** A caller after a 401 waits for the fetch in flight: its token then answers the other 401s of that moment too. */
+  private inFlightAnswers401 = false;
   constructor(
     private readonly makeCredential: (identity: typeof import('@azure/identity')) => TokenCredential,
     readonly scope: string,
@@ -69,11 +71,13 @@ class IdentityTokenSource implements TokenSource {
     const step = nextTokenStep({ held: this.held, fetching: this.inFlight !== undefined, forceRefresh, nowMs: this.now() }, this.renewal);
     if (step === 'use') return this.held!.token;
     if (step === 'fetch') {
-      this.inFlight = this.fetch(forceRefresh).finally(() => (this.inFlight = undefined));
+      this.inFlightAnswers401 = false;
+      this.inFlight = this.fetch().finally(() => (this.inFlight = undefined));
     }
+    if (forceRefresh) this.inFlightAnswers401 = true;
     return (await this.inFlight!).token;
   }
-  private async fetch(forced: boolean): Promise<HeldToken> {
+  private async fetch(): Promise<HeldToken> {
     const obtainedAtMs = this.now();
     const credential = this.makeCredential(await import('@azure/identity'));
     const token = await credential.getToken(this.scope);
@@ -82,7 +86,7 @@ class IdentityTokenSource implements TokenSource {
       token: token.token,
       obtainedAtMs,
       expiresAtMs: token.expiresOnTimestamp,
-      forced,
+      forced: this.inFlightAnswers401,
       ...(token.refreshAfterTimestamp !== undefined ? { refreshAfterMs: token.refreshAfterTimestamp } : {}),
     };
     return this.held;

@@ -158,6 +158,29 @@ describe('Entra end to end, in-process: each cloud, each credential kind', () =>
   }
 });
 
+describe('Entra: a 401 that meets a renewal in flight', () => {
+  it('waits for that renewal, whose token then also answers the other 401s of the moment (one token request)', async () => {
+    const clock = testClock();
+    const source = tokenSource('client secret', 'global', clock.now);
+    const first = await source.getToken();
+    const before = entra.tokenRequests.length;
+    const exp = (JSON.parse(Buffer.from(first.split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000;
+    clock.ms = exp - DEFAULT_RENEWAL.renewBeforeExpiryMs + 2_000;
+    entra.configure({ delayMs: 200 });
+    try {
+      const renewal = source.getToken();
+      const after401 = source.getToken(true);
+      assert.equal(await after401, await renewal);
+      // Concurrent 401s of requests sent with the old token, answered after the renewal came back.
+      const later = await Promise.all([source.getToken(true), source.getToken(true)]);
+      assert.deepEqual(later, [await renewal, await renewal]);
+      assert.equal(entra.tokenRequests.length - before, 1);
+    } finally {
+      entra.configure({ delayMs: 0 });
+    }
+  });
+});
+
 describe('Entra end to end, real CLI: import and worker against the simulator checking JWTs', () => {
   /**
    * Child processes reach the stand-in through AZURE_AUTHORITY_HOST and trust its CA through NODE_EXTRA_CA_CERTS.
