@@ -12,3 +12,9 @@ export type GraphCloud = keyof typeof GRAPH_CLOUDS;
 export function graphScopeFor(cloud: GraphCloud): string {
   return `${GRAPH_CLOUDS[cloud].graphHost}/.default`;
 }
+
+/** Whether an authority host is one of the national clouds' (MSAL knows those without instance discovery). */
+export function isCloudAuthority(authorityHost: string): boolean {
+  const host = authorityHost.replace(/\/+$/, '').toLowerCase();
+  return Object.values(GRAPH_CLOUDS).some((c) => c.authorityHost === host);
+}

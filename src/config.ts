@@ -181,6 +181,11 @@ const envSchema = z.object({
   AZURE_CLIENT_ID: z.string().optional(),
   AZURE_CLIENT_SECRET: z.string().optional(),
   AZURE_CLIENT_CERTIFICATE_PATH: z.string().optional(),
+  // The Entra authority of the default tenant, instead of GRAPH_CLOUD's (the name @azure/identity itself reads).
+  AZURE_AUTHORITY_HOST: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || /^https:\/\/[^\s/?#]+\/?$/i.test(v), 'AZURE_AUTHORITY_HOST must be an https:// origin, e.g. https://login.microsoftonline.us'),
   SYNC_RATE_LIMIT: z.string().default('100/20s'),
   // 800 of Intune's 1,000 "any request" per 20 s per app leaves the writes' 100 (and some slack) their room.
   SYNC_READ_RATE_LIMIT: z.string().default('800/20s'),
@@ -404,7 +409,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     prefix: keyPrefix(e.SYNC_PREFIX, redisCluster !== undefined),
     cloud: e.GRAPH_CLOUD,
     graphBaseUrl: (e.GRAPH_BASE_URL ?? cloud.graphHost).replace(/\/+$/, ''),
-    authorityHost: cloud.authorityHost,
+    authorityHost: (e.AZURE_AUTHORITY_HOST || cloud.authorityHost).replace(/\/+$/, ''),
     apiVersion: e.GRAPH_API_VERSION,
     credentials: credentialsFrom(e),
     rateLimit,

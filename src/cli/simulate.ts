@@ -74,12 +74,23 @@ export const simulateCommand = new Command('simulate')
   .option('--missing-config <id>', 'a configuration id that answers 404 (repeatable)', collect)
   .option('--service-sets <property=value>', 'after each applied PATCH the service sets this property itself, as Intune recomputes devicesCount (repeatable; value read as JSON when it is)', parseServiceSet)
   .option('--seed <n>', 'seed for the fault dice', (v) => Number(v))
+  .option('--jwt-key <pem file>', 'a public key (PEM): RS256 JWTs it signed are accepted, checked for signature, exp, nbf and audience (repeatable)', collect)
+  .option('--graph-cloud <host>', 'the Graph host whose tokens a JWT must be for (its audience), e.g. https://graph.microsoft.us (default https://graph.microsoft.com)')
   .option('--tokens-file <path>', 'JSON {"<token>": {"tenantId","appId","permissions":[...]}}: more accepted tokens, e.g. one per tenant (each tenant has its own buckets and objects)')
-  .addHelpText('after', '\nThe accepted bearer token is "sim-token". State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset,\n/_sim/drift {"changes":[{"collection","configId","userStatusId","values":{...}|null}]} (changes stored values behind the client\'s back).')
-  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; refusePatches?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string; serviceSets?: Record<string, unknown> }) => {
+  .addHelpText('after', '\nThe accepted bearer token is "sim-token" (and, with --jwt-key, JWTs signed by that key for the --graph-cloud audience). State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset,\n/_sim/drift {"changes":[{"collection","configId","userStatusId","values":{...}|null}]} (changes stored values behind the client\'s back).')
+  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; refusePatches?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string; serviceSets?: Record<string, unknown>; jwtKey?: string[]; graphCloud?: string }) => {
     const extraTokens = flags.tokensFile ? readTokensFile(flags.tokensFile) : {};
+    const jwtKeys = (flags.jwtKey ?? []).map((path) => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch (err) {
+        throw new OperatorError(`--jwt-key ${path}: ${(err as Error).message}`, EXIT.usage);
+      }
+    });
     const options: SimulatorOptions = {
       host: flags.host,
+      jwtKeys,
+      graphCloud: flags.graphCloud,
       port: flags.port,
       seed: flags.seed,
       tokens: { ...defaultTokens(), ...extraTokens },
@@ -93,7 +104,14 @@ export const simulateCommand = new Command('simulate')
       faults: { rate503: flags.rate503, rate504: flags.rate504, rateDrop: flags.rateDrop, rateSlow: flags.rateSlow },
       ...(flags.serviceSets ? { serviceSets: flags.serviceSets } : {}),
     };
-    const sim = await startSimulator(options);
+    let sim: Awaited<ReturnType<typeof startSimulator>>;
+    try {
+      sim = await startSimulator(options);
+    } catch (err) {
+      // Bad keys or an unknown --graph-cloud are the operator's to fix, not a crash.
+      if ((err as Error).message.startsWith('Invalid simulator option')) throw new OperatorError((err as Error).message, EXIT.usage);
+      throw err;
+    }
     process.stdout.write(`${JSON.stringify({ url: sim.url, port: sim.port, token: 'sim-token', ...(flags.tokensFile ? { tokens: Object.keys(extraTokens).length + 1 } : {}) })}\n`);
     const stop = () => void sim.close().then(() => process.exit(EXIT.ok));
     process.once('SIGINT', stop);

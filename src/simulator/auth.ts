@@ -13,13 +13,21 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-export function authorize(token: string | undefined, tokens: Record<string, TokenGrant>, write: boolean): AuthResult {
+/** Who a token stands for, or why it is refused (Graph's message). */
+export type TokenLookup = (token: string) => TokenGrant | { refused: string };
+
+/** The fixed opaque tokens of the simulator's options. */
+export function fixedTokens(tokens: Record<string, TokenGrant>): TokenLookup {
+  return (token) => (Object.hasOwn(tokens, token) ? tokens[token] : { refused: 'Access token validation failure.' });
+}
+
+export function authorize(token: string | undefined, lookup: TokenLookup, write: boolean): AuthResult {
   if (token === undefined) {
     return { ok: false, status: 401, code: 'InvalidAuthenticationToken', message: 'Access token is empty.' };
   }
-  const grant = Object.hasOwn(tokens, token) ? tokens[token] : undefined;
-  if (!grant) {
-    return { ok: false, status: 401, code: 'InvalidAuthenticationToken', message: 'Access token validation failure.' };
+  const grant = lookup(token);
+  if ('refused' in grant) {
+    return { ok: false, status: 401, code: 'InvalidAuthenticationToken', message: grant.refused };
   }
   const accepted = write ? WRITE_PERMISSIONS : READ_PERMISSIONS;
   if (!grant.permissions.some((p) => accepted.includes(p))) {

@@ -1,4 +1,6 @@
-import { authorize, bearerToken } from './auth.js';
+import { authorize, bearerToken, fixedTokens } from './auth.js';
+import { looksLikeJwt, publicKeys, verifyJwt } from './jwt.js';
+import type { KeyObject } from 'node:crypto';
 import { formatRetryAfterSeconds, WriteBudget } from './budget.js';
 import { defaultCodeFor, defaultMessageFor, graphError } from './errors.js';
 import { createRng, decideFault, ForcedAnswers } from './faults.js';
@@ -65,6 +67,7 @@ interface Exchange {
 /** Everything the simulator knows and decides, independent of the HTTP framework carrying it. */
 export class SimulatorCore {
   private opts: ResolvedOptions;
+  private jwtKeys: KeyObject[] = [];
   private readonly store = new UserStatusStore();
   private readonly log = new RequestLog();
   private counts = emptyCounters();
@@ -78,6 +81,7 @@ export class SimulatorCore {
 
   constructor(options: SimulatorOptions = {}) {
     this.opts = resolveOptions(options);
+    this.jwtKeys = publicKeys(this.opts.jwtKeys);
     this.budget = new WriteBudget(this.opts.budget);
     this.anyBudget = new WriteBudget(this.opts.anyBudget);
     this.rng = createRng(this.opts.seed);
@@ -89,6 +93,7 @@ export class SimulatorCore {
 
   configure(partial: Partial<SimulatorOptions>): void {
     this.opts = mergeOptions(this.opts, partial);
+    if (partial.jwtKeys !== undefined) this.jwtKeys = publicKeys(this.opts.jwtKeys);
     // New limits mean new buckets; carrying balances across limits would make tests order-dependent.
     if (partial.budget !== undefined) this.budget = new WriteBudget(this.opts.budget);
     if (partial.budget !== undefined || partial.anyBudget !== undefined) this.anyBudget = new WriteBudget(this.opts.anyBudget);
@@ -174,7 +179,7 @@ export class SimulatorCore {
       });
     }
 
-    const auth = authorize(token, this.opts.tokens, isPatch);
+    const auth = authorize(token, (t) => this.grantFor(t, req.receivedAt), isPatch);
     if (!auth.ok) {
       // A 403 still knows whose token it was: the request log shows which tenant and app were refused.
       if (auth.grant) ex.grant = auth.grant;
@@ -184,6 +189,14 @@ export class SimulatorCore {
 
     if (match.kind === 'list') return this.list(ex, match.route);
     return isPatch ? this.patch(ex, match.route) : this.get(ex, match.route);
+  }
+
+  /** A fixed opaque token of the options, else (when keys are given) a JWT checked as Graph checks it. */
+  private grantFor(token: string, nowMs: number): TokenGrant | { refused: string } {
+    const fixed = fixedTokens(this.opts.tokens)(token);
+    if (!('refused' in fixed) || this.jwtKeys.length === 0 || !looksLikeJwt(token)) return fixed;
+    const verdict = verifyJwt(token, this.jwtKeys, this.opts.graphCloud, nowMs);
+    return verdict.ok ? verdict.grant : { refused: verdict.message };
   }
 
   /** A read is charged to the "any request" buckets only; a 429 there works as for writes. */

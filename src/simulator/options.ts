@@ -1,3 +1,5 @@
+import { GRAPH_HOSTS, publicKeys } from './jwt.js';
+
 /** A bearer token the simulator accepts, and who it stands for. */
 export interface TokenGrant {
   tenantId: string;
@@ -48,6 +50,13 @@ export interface SimulatorOptions {
   port?: number;
   logger?: boolean;
   tokens?: Record<string, TokenGrant>;
+  /**
+   * Public keys (PEM) whose RS256 JWTs are accepted besides `tokens`: signature, `exp`, `nbf` and an audience of
+   * `graphCloud` are checked as Graph does; the grant comes from `tid`, `appid`/`azp` and `roles`.
+   */
+  jwtKeys?: string[];
+  /** The Graph host whose tokens are accepted (Graph's audience check): one of GRAPH_HOSTS. Default the global cloud. */
+  graphCloud?: string;
   missingConfigurations?: string[];
   /** `false` disables throttling; a missing bucket keeps its default. */
   budget?: Partial<BudgetOptions> | false;
@@ -84,6 +93,8 @@ export interface ResolvedOptions {
   port: number;
   logger: boolean;
   tokens: Record<string, TokenGrant>;
+  jwtKeys: string[];
+  graphCloud: string;
   missingConfigurations: string[];
   budget: BudgetOptions | false;
   anyBudget: BudgetOptions | false;
@@ -133,6 +144,8 @@ const BASE: ResolvedOptions = {
   port: 0,
   logger: false,
   tokens: defaultTokens(),
+  jwtKeys: [],
+  graphCloud: GRAPH_HOSTS[0],
   missingConfigurations: [],
   budget: DEFAULT_BUDGET,
   anyBudget: DEFAULT_ANY_BUDGET,
@@ -158,6 +171,8 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
     port: partial.port ?? current.port,
     logger: partial.logger ?? current.logger,
     tokens: partial.tokens ? structuredClone(partial.tokens) : current.tokens,
+    jwtKeys: partial.jwtKeys ? [...partial.jwtKeys] : current.jwtKeys,
+    graphCloud: (partial.graphCloud ?? current.graphCloud).replace(/\/+$/, ''),
     missingConfigurations: partial.missingConfigurations
       ? [...partial.missingConfigurations]
       : current.missingConfigurations,
@@ -213,6 +228,13 @@ function checkOptions(o: ResolvedOptions): void {
       fail(`tokens['${token}'] needs tenantId, appId and permissions[]`);
     }
   }
+  if (!Array.isArray(o.jwtKeys) || !o.jwtKeys.every((k) => typeof k === 'string')) fail('jwtKeys must be an array of PEM strings');
+  try {
+    publicKeys(o.jwtKeys);
+  } catch (err) {
+    fail(`jwtKeys: ${(err as Error).message}`);
+  }
+  if (!(GRAPH_HOSTS as readonly string[]).includes(o.graphCloud)) fail(`graphCloud ${JSON.stringify(o.graphCloud)} is none of ${GRAPH_HOSTS.join(', ')}`);
   if (!Array.isArray(o.missingConfigurations)) fail('missingConfigurations must be an array');
   for (const which of ['budget', 'anyBudget'] as const) {
     const limits = o[which];

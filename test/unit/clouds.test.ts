@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createTokenSource, MissingCredentialsError } from '../../src/graph/auth.js';
-import { GRAPH_CLOUDS, graphScopeFor } from '../../src/clouds.js';
+import { GRAPH_CLOUDS, graphScopeFor, isCloudAuthority } from '../../src/clouds.js';
 
 const EXPECTED = {
   global: { graph: 'https://graph.microsoft.com', authority: 'https://login.microsoftonline.com' },
@@ -39,6 +39,31 @@ describe('national clouds', () => {
     assert.equal(tokens.scope, 'https://graph.microsoft.us/.default');
     assert.equal(tokens.authorityHost, 'https://login.microsoftonline.us');
     assert.match(tokens.description, /client certificate/);
+  });
+
+  it('AZURE_AUTHORITY_HOST replaces the authority only (an Entra stand-in, Azure Stack): the scope stays the cloud\'s', () => {
+    const config = loadConfig({ GRAPH_CLOUD: 'china', AZURE_AUTHORITY_HOST: 'https://127.0.0.1:8443/', ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' });
+    assert.equal(config.authorityHost, 'https://127.0.0.1:8443');
+    const tokens = createTokenSource(config);
+    assert.equal(tokens.authorityHost, 'https://127.0.0.1:8443');
+    assert.equal(tokens.scope, 'https://microsoftgraph.chinacloudapi.cn/.default');
+    for (const bad of ['http://login.example.com', 'login.microsoftonline.us', 'https://login.example.com/tenant']) {
+      assert.throws(() => loadConfig({ AZURE_AUTHORITY_HOST: bad }), /AZURE_AUTHORITY_HOST must be an https:\/\/ origin/);
+    }
+  });
+
+  it('shares one token source per app, tenant and cloud in a process, so the worker, a reconcile and a verify make one token request', () => {
+    const config = loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' });
+    assert.equal(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
+    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, GRAPH_CLOUD: 'usgov', AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
+    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'another-secret' })));
+    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_TENANT_ID: '00000000-0000-0000-0000-000000000009', AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
+    assert.notEqual(createTokenSource(config), createTokenSource(config, { now: Date.now }), 'a test\'s own source (options given) is its own');
+  });
+
+  it('knows the clouds\' authorities, which need no instance discovery', () => {
+    for (const want of Object.values(EXPECTED)) assert.equal(isCloudAuthority(`${want.authority}/`), true);
+    assert.equal(isCloudAuthority('https://127.0.0.1:8443'), false);
   });
 
   it('defaults to the global cloud and refuses unknown clouds by name', () => {
