@@ -119,6 +119,15 @@ import { createHash } from 'node:crypto';
  *                                  in case the reader dies) and RENAMEd, so a half-read list is never used;
  *                                  PEXPIRE SYNC_SNAPSHOT_MAX_AGE. Not per run: any import or verify within that age reuses it,
  *                                  and every verify replaces it with what it read.
+ *   P:missing:{configurationType}/{configurationId}   (the default tenant's; tenant T's: P:missing:T/{configurationType}/{configurationId})
+ *                           HASH   what Graph does not hold, remembered (src/results/missing-statuses.ts), since PATCH cannot
+ *                                  create it: userStatusId (a GUID lower-cased) -> why ("not in the complete listing read at
+ *                                  <ISO>" by import --reconcile, or "PATCH answered 404 at <ISO>: <Graph's message>" by a worker);
+ *                                  "/configuration" -> why, when Graph answered 404 for the whole configuration.
+ *                                  A plain import fails such rows at admission without a PATCH; a complete listing of the
+ *                                  configuration (import --reconcile, verify) forgets every id it lists, and "/configuration";
+ *                                  while the hash exists, import --reconcile reads the configuration again rather than reuse
+ *                                  a snapshot. No expiry: it is as small as what Graph lacks.
  *   P:run:{runId}:drift     HASH   (a per-run key: in RUN_KEY_SUFFIXES, so it expires and is pruned with its run)
  *                                  line -> JSON { kind: "drifted" | "missing", key, sent: <the row's values>,
  *                                  graph: <what Graph held, compared properties only> | null, properties: [differing names],
@@ -263,6 +272,7 @@ export function redisKeys(prefix: string) {
     readBudgetOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:budget:read` : `${prefix}:tenant:${tenant}:budget:read`),
     breakerOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:breaker` : `${prefix}:tenant:${tenant}:breaker`),
     snapshotOf: (tenant: string, configKey: string) => `${prefix}:snapshot:${tenantRecordKey(tenant, configKey)}`,
+    missingOf: (tenant: string, configKey: string) => `${prefix}:missing:${tenantRecordKey(tenant, configKey)}`,
     /** The hash of a BullMQ job of a tenant's patch queue (its `data` field holds the PatchJobData; read by ResultStore for a waiting row's key and version, and by cancelRun), in that queue's slot. */
     patchJob: (tenant: string, jobId: string) => `${queuePrefix(prefix, patchQueueName(tenant))}:${patchQueueName(tenant)}:${jobId}`,
   };

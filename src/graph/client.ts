@@ -137,6 +137,38 @@ export class UserStatusWriter {
   }
 
   /**
+   * Reads one user status (GET), with only the `select`ed properties when given (Graph adds the id); undefined when
+   * Graph answers 404. Throws a classified GraphRequestError for any other failure, so a caller can wrap it in the
+   * read budget (pacedReads) as it does each page of a listing.
+   */
+  async getUserStatus(configurationType: string, configurationId: string, userStatusId: string, select?: readonly string[]): Promise<Record<string, unknown> | undefined> {
+    let path: string;
+    try {
+      path = assertRequestPath(patchPath({ configurationType: configurationType as ConfigurationType, configurationId, userStatusId }), PATCH_PATH_SHAPES);
+    } catch (err) {
+      throw new GraphRequestError('permanent', (err as Error).message);
+    }
+    const query = select && select.length > 0 ? `?${new URLSearchParams({ $select: select.join(',') }).toString()}` : '';
+    const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
+    let clientRequestId: string | undefined;
+    try {
+      const body: unknown = await this.client
+        .api(`${path}${query}`)
+        .version(this.config.apiVersion)
+        .option('signal', signal)
+        .option('onClientRequestId', (id: string) => (clientRequestId = id))
+        .get();
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GraphRequestError('transient', 'GET of a user status answered without a JSON object');
+      return body as Record<string, unknown>;
+    } catch (error) {
+      if (error instanceof GraphRequestError) throw withClientRequestId(error, clientRequestId);
+      const classified = withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
+      if (classified.status === 404) return undefined;
+      throw classified;
+    }
+  }
+
+  /**
    * Lists one configuration's user statuses, a page at a time, following `@odata.nextLink` to the end.
    * A nextLink is only followed when it points at the same host and the same list path (only its query may
    * differ); anything else throws UnexpectedNextLinkError rather than sending the token elsewhere.

@@ -62,6 +62,11 @@ export interface SimulatorOptions {
   maxPageSize?: number;
   /** Answer a successful PATCH with 204 No Content instead of 200 and the object (Graph may do either). */
   patchNoContent?: boolean;
+  /**
+   * Properties a LISTING answers as `null` although a GET of the one status holds them, as Intune does (default
+   * `['userPrincipalName']`). `[]` is kinder than Graph: a listing then holds every value.
+   */
+  listNulls?: string[];
   /** Merged over the current faults, so one rate can be changed alone. */
   faults?: FaultOptions;
   seed?: number;
@@ -79,6 +84,7 @@ export interface ResolvedOptions {
   pageSize: number;
   maxPageSize: number;
   patchNoContent: boolean;
+  listNulls: string[];
   faults: Required<FaultOptions>;
   seed: number;
   latencyMs: number;
@@ -126,6 +132,8 @@ const BASE: ResolvedOptions = {
   pageSize: 100,
   maxPageSize: 1000,
   patchNoContent: false,
+  // Intune's listings give null for the user's UPN that a GET of the one status holds.
+  listNulls: ['userPrincipalName'],
   faults: DEFAULT_FAULTS,
   // A fixed default keeps fault sequences reproducible unless a caller asks otherwise.
   seed: 0x5eed,
@@ -156,6 +164,7 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
     pageSize: partial.pageSize ?? current.pageSize,
     maxPageSize: partial.maxPageSize ?? current.maxPageSize,
     patchNoContent: partial.patchNoContent ?? current.patchNoContent,
+    listNulls: partial.listNulls ? [...partial.listNulls] : current.listNulls,
     faults: { ...current.faults, ...definedOnly(partial.faults ?? {}) },
     seed: partial.seed ?? current.seed,
     latencyMs: partial.latencyMs ?? current.latencyMs,
@@ -208,6 +217,7 @@ function checkOptions(o: ResolvedOptions): void {
     if (!Number.isInteger(o[key]) || o[key] < 1) fail(`${key} must be a positive integer`);
   }
   if (typeof o.patchNoContent !== 'boolean') fail('patchNoContent must be a boolean');
+  if (!Array.isArray(o.listNulls) || o.listNulls.some((p) => typeof p !== 'string')) fail('listNulls must be an array of property names');
   const f = o.faults;
   for (const key of ['rate503', 'rate504', 'rateSlow', 'rateDrop', 'dropAfterApplyShare'] as const) {
     if (!(f[key] >= 0 && f[key] <= 1)) fail(`faults.${key} must be within 0..1`);
