@@ -85,6 +85,14 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
         listed.forEach((l, k) => heldByGroup.set(l.g, found[k]));
       }),
     );
+    // Nulls in the listing for a property the row sets are confirmed with a GET of that status before it is judged.
+    await Promise.all(
+      [...heldByGroup].map(async ([g, held]) => {
+        const { config, rows, ids } = groups[g];
+        const statuses = rows.map((row, i) => ({ userStatusId: ids[i], properties: row.values! }));
+        heldByGroup.set(g, await config.state.confirmNulls(config.configurationType, config.configurationId, statuses, held));
+      }),
+    );
     for (const [g, group] of groups.entries()) {
       const meta = metas[g];
       const held = heldByGroup.get(g) ?? group.ids.map(() => undefined);
