@@ -82,7 +82,8 @@ export class GraphState {
     const pace = this.pace ?? ((request) => request(false));
     const next = async (): Promise<void> => {
       for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
-        const found = await pace(() => this.client.getUserStatus(configurationType, configurationId, rows[i].userStatusId, COMPARED_PROPERTIES));
+        // Asked for as Graph listed it (a GUID lower-cased).
+        const found = await pace(() => this.client.getUserStatus(configurationType, configurationId, graphIdKey(rows[i].userStatusId), COMPARED_PROPERTIES));
         this.stats.nullsConfirmed++;
         out[i] = found === undefined ? undefined : comparedValues(found);
       }
