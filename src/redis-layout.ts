@@ -110,7 +110,9 @@ import { createHash } from 'node:crypto';
  *
  * Graph's state, read back (src/results/snapshots.ts, src/producer/reconcile.ts, src/producer/verify.ts):
  *   P:snapshot:{configurationType}/{configurationId}   (the default tenant's; tenant T's: see Tenants below)
- *                           HASH   userStatusId -> JSON of the compared properties Graph held ({"status":"compliant",...}),
+ *                           HASH   userStatusId (a GUID lower-cased, as Graph lists it) -> JSON of the compared properties
+ *                                  Graph held ({"status":"compliant",...}; a null the listing gave for a property a row sets
+ *                                  is replaced by what a GET of that status answered, confirmSnapshotValues-1.lua),
  *                                  or "?" once an import queued it to be written after the read (the snapshot then no
  *                                  longer speaks for it: change detection decides, as without --reconcile);
  *                                  "/readAt" -> ms when the read began; "/missing" -> Graph's 404 message when the

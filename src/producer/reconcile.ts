@@ -80,15 +80,18 @@ export class GraphState {
       return listed !== PENDING && nullsToConfirm(row.properties, listed, COMPARED_PROPERTIES).length > 0 ? [i] : [];
     });
     const pace = this.pace ?? ((request) => request(false));
+    const confirmed: Parameters<SnapshotStore['confirm']>[1] = [];
     const next = async (): Promise<void> => {
       for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
         // Asked for as Graph listed it (a GUID lower-cased).
         const found = await pace(() => this.client.getUserStatus(configurationType, configurationId, graphIdKey(rows[i].userStatusId), COMPARED_PROPERTIES));
         this.stats.nullsConfirmed++;
         out[i] = found === undefined ? undefined : comparedValues(found);
+        confirmed.push({ userStatusId: rows[i].userStatusId, listed: held[i] as Record<string, unknown>, confirmed: out[i] as Record<string, unknown> | undefined });
       }
     };
     await Promise.all(Array.from({ length: Math.min(CONFIRM_CONCURRENCY, todo.length) }, next));
+    await this.snapshots.confirm(`${configurationType}/${configurationId}`, confirmed);
     return out;
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { graphIdKey } from '../domain/judging.js';
 import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
+import { runScript } from '../scripts/index.js';
 import type { RedisClient } from '../interfaces.js';
 
 /** What is known about one configuration's snapshot. `missing` holds Graph's 404 message when it does not exist. */
@@ -72,6 +73,16 @@ export class SnapshotStore {
       .hset(key, ...userStatusIds.flatMap((id) => [graphIdKey(id), PENDING_MARK]))
       .pexpire(key, ttl > 0 ? ttl : maxAgeMs)
       .exec();
+  }
+
+  /**
+   * Replaces listed values with what a GET of each status answered (undefined: 404), where the snapshot still holds
+   * exactly what was listed (confirmSnapshotValues-1.lua), so reusing the snapshot needs no GET again.
+   */
+  async confirm(configKey: string, entries: { userStatusId: string; listed: Record<string, unknown>; confirmed: Record<string, unknown> | undefined }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const args = entries.flatMap((e) => [graphIdKey(e.userStatusId), JSON.stringify(e.listed), e.confirmed === undefined ? '' : JSON.stringify(e.confirmed)]);
+    await runScript(this.redis, 'confirmSnapshotValues', [this.snapshotKey(configKey)], args);
   }
 
   /** Starts writing a new snapshot; nothing is visible until `commit`. */

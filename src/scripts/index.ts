@@ -24,6 +24,7 @@ export const SCRIPT_NAMES = [
   'setRunBlocked',
   'pruneRun',
   'forgetFingerprints',
+  'confirmSnapshotValues',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

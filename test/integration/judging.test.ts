@@ -162,6 +162,13 @@ describe('judging what Graph holds, as Graph serves it: missing statuses, listin
     const plain = await importFile(t, path);
     assert.deepEqual([plain.enqueued, plain.unchanged], [0, 24]);
     assert.equal(patches(t, again).length, 0);
+
+    // Nothing is remembered missing any more: a reconcile within SYNC_SNAPSHOT_MAX_AGE reuses the snapshots, whose
+    // nulls the GETs above replaced, so it reads nothing at all.
+    const quiet = t.sim.requestLog().length;
+    const reused = await importFile(t, path, ['--reconcile']);
+    assert.deepEqual([reused.enqueued, reused.unchanged], [0, 24]);
+    assert.equal(t.sim.requestLog().length, quiet, 'no listing page, no GET, no PATCH');
   });
 });
 
