@@ -162,6 +162,7 @@ import { createHash } from 'node:crypto';
  *   P:tenant:T:breaker          HASH   as P:breaker, T's 403 breaker: it sets `blocked` on T's budget and pauses T's queue only
  *   P:snapshot:T/{configurationType}/{configurationId}   as P:snapshot:..., Graph's state of T's configuration, read
  *                                      from T's Graph with T's token (src/producer/reconcile.ts createGraphStates)
+ *   P:missing:T/{configurationType}/{configurationId}    as P:missing:..., what T's Graph does not hold
  * Change detection: T's rows have the key "T/<configurationType>/<configurationId>/<userStatusId>" (tenantRecordKey), so
  * P:latest, P:fingerprints and P:lock:{key} never mix two tenants' objects that share ids. A queued row of T is stored
  * as "q|<generation>|T" in its run's rows hash (so its job is found in T's queue).
