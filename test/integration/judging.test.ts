@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HEADER, lastJsonLine, runCli, seedGraph, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
-import type { DriftChange } from '../../src/simulator/index.js';
+import { startSimulator, type DriftChange } from '../../src/simulator/index.js';
 
 type ImportSummary = { runId: string; rows: number; accepted: number; rejected: number; enqueued: number; unchanged: number; superseded: number };
 type ReportRow = { line: number; key: string; state: string; httpStatus?: number; attempts?: number; reason?: string };
@@ -240,5 +240,24 @@ describe('a PATCH answered 404 is remembered: per user status, or per configurat
     assert.equal((await waitForRun(t.redis, t.prefix, run.runId)).succeeded, 4);
     assert.equal(patches(t, before).length, 4);
     assert.equal(await t.redis.exists(`${t.prefix}:missing:mobileAppConfiguration/cfg-gone`), 0);
+  });
+});
+
+describe('the simulator lists nulls as Intune does', () => {
+  it('answers null in a listing for the listNulls properties (default userPrincipalName) that a GET of the one status holds; [] lists them', async () => {
+    const sim = await startSimulator({ budget: false });
+    try {
+      sim.drift([{ configId: 'cfg-1', userStatusId: 'u-1', values: { status: 'compliant', userPrincipalName: 'u1@contoso.example' } }]);
+      const get = async (path: string) => (await fetch(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${path}`, { headers: { authorization: 'Bearer sim-token' } })).json() as Promise<Record<string, unknown> & { value: Record<string, unknown>[] }>;
+      const listed = await get('?$select=status,userPrincipalName');
+      assert.deepEqual([listed.value[0].status, listed.value[0].userPrincipalName], ['compliant', null]);
+      const one = await get('/u-1?$select=status,userPrincipalName');
+      assert.equal(one.userPrincipalName, 'u1@contoso.example', 'a GET of the one status holds it');
+      // Kinder than Graph, for tests that count listing pages only.
+      sim.configure({ listNulls: [] });
+      assert.equal((await get('?$select=userPrincipalName')).value[0].userPrincipalName, 'u1@contoso.example');
+    } finally {
+      await sim.close();
+    }
   });
 });
