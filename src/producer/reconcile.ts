@@ -84,7 +84,13 @@ export class GraphState {
     const next = async (): Promise<void> => {
       for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
         // Asked for as Graph listed it (a GUID lower-cased).
-        const found = await pace(() => this.client.getUserStatus(configurationType, configurationId, graphIdKey(rows[i].userStatusId), COMPARED_PROPERTIES));
+        const userStatusId = graphIdKey(rows[i].userStatusId);
+        let found: Record<string, unknown> | undefined;
+        try {
+          found = await pace(() => this.client.getUserStatus(configurationType, configurationId, userStatusId, COMPARED_PROPERTIES));
+        } catch (err) {
+          throw new GraphReadError(`could not read ${configurationType}/${configurationId}/${userStatusId} from Graph: ${(err as Error).message}`);
+        }
         this.stats.nullsConfirmed++;
         out[i] = found === undefined ? undefined : comparedValues(found);
         confirmed.push({ userStatusId: rows[i].userStatusId, listed: held[i] as Record<string, unknown>, confirmed: out[i] as Record<string, unknown> | undefined });
