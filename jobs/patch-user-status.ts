@@ -7,6 +7,9 @@ import { judgeRefusal, refusalBlockedReason, REFUSAL_RECHECK_MS } from '../src/p
 import type { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
 import { BudgetBlockedError, type RateBudget, type SendSlot } from '../src/pacing/budget.js';
 import type { ResultStore } from '../src/results/store.js';
+import type { MissingStatuses } from '../src/results/missing-statuses.js';
+import { notFoundScope } from '../src/domain/judging.js';
+import { DEFAULT_TENANT } from '../src/redis-layout.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { nextStep, type AttemptEvent, type AttemptState, type Step } from './next-step.js';
 
@@ -17,6 +20,8 @@ export interface PatchProcessorDeps extends PatchWorkerHooks {
   /** The tenant's breaker for refused writes (a run of 400s of one shape). */
   refusals: RefusalBreaker;
   writer: UserStatusWriter;
+  /** Where a 404 is remembered (the status, or its whole configuration), so a plain import does not send it again. */
+  missing?: MissingStatuses;
   logger: Logger;
   requestTimeoutMs: number;
   maxRowAgeMs: number;
@@ -201,6 +206,10 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
             await deps.pauseFleet(step.reason);
             deps.onRunBlocked?.(data.runId, step.reason);
           }
+          if (step.status === 404 && deps.missing) {
+            // Best effort: the row's failure is recorded either way; a lost memory only means a later import sends it once more.
+            await rememberNotFound(deps.missing, data.record, event?.type === 'refused' ? event.message : step.reason, now()).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not remember the 404'));
+          }
           await record({ ...row(), state: 'failed', httpStatus: step.status, reason: step.reason, requestId: step.requestId, clientRequestId: lastClientRequestId, record: data.record });
           throw new UnrecoverableError(step.reason);
         case 'count-refusal': {
@@ -245,4 +254,13 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       }
     }
   };
+}
+
+/** A PATCH answered 404: Graph holds no such user status (or configuration, when its message names that), and PATCH cannot create one. */
+async function rememberNotFound(missing: MissingStatuses, record: PatchJobData['record'], message: string, at: number): Promise<void> {
+  const tenant = record.tenantId ?? DEFAULT_TENANT;
+  const configKey = `${record.configurationType}/${record.configurationId}`;
+  const why = `PATCH answered 404 at ${new Date(at).toISOString()}: ${message}`;
+  if (notFoundScope(message, record.configurationId, record.userStatusId) === 'configuration') await missing.rememberConfiguration(tenant, configKey, why);
+  else await missing.rememberStatuses(tenant, configKey, [[record.userStatusId, why]]);
 }

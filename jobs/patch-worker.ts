@@ -9,6 +9,7 @@ import type { PatchJobData, RedisClient } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
 import { DEFAULT_TENANT, patchQueueName, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
+import { MissingStatuses } from '../src/results/missing-statuses.js';
 import { PermissionBreaker } from '../src/pacing/breaker.js';
 import { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
 import { writeBudget } from '../src/pacing/budget.js';
@@ -64,6 +65,7 @@ export interface PatchWorker {
  */
 export async function startPatchWorker(config: SyncConfig, redis: RedisClient, logger: Logger, options: PatchWorkerOptions): Promise<PatchWorker> {
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
+  const missing = new MissingStatuses(redis, config.prefix);
   const workerOptions: WorkerOptions = {
     connection: redis,
     concurrency: options.concurrency,
@@ -84,6 +86,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       breaker,
       refusals: new RefusalBreaker(redis, config.prefix, tenant),
       writer,
+      missing,
       logger: log,
       requestTimeoutMs: config.requestTimeoutMs,
       maxRowAgeMs: config.maxRowAgeMs,

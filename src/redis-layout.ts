@@ -115,7 +115,9 @@ import { createHash } from 'node:crypto';
  *
  * Graph's state, read back (src/results/snapshots.ts, src/producer/reconcile.ts, src/producer/verify.ts):
  *   P:snapshot:{configurationType}/{configurationId}   (the default tenant's; tenant T's: see Tenants below)
- *                           HASH   userStatusId -> JSON of the compared properties Graph held ({"status":"compliant",...}),
+ *                           HASH   userStatusId (a GUID lower-cased, as Graph lists it) -> JSON of the compared properties
+ *                                  Graph held ({"status":"compliant",...}; a null the listing gave for a property a row sets
+ *                                  is replaced by what a GET of that status answered, confirmSnapshotValues-1.lua),
  *                                  or "?" once an import queued it to be written after the read (the snapshot then no
  *                                  longer speaks for it: change detection decides, as without --reconcile);
  *                                  "/readAt" -> ms when the read began; "/missing" -> Graph's 404 message when the
@@ -124,6 +126,15 @@ import { createHash } from 'node:crypto';
  *                                  in case the reader dies) and RENAMEd, so a half-read list is never used;
  *                                  PEXPIRE SYNC_SNAPSHOT_MAX_AGE. Not per run: any import or verify within that age reuses it,
  *                                  and every verify replaces it with what it read.
+ *   P:missing:{configurationType}/{configurationId}   (the default tenant's; tenant T's: P:missing:T/{configurationType}/{configurationId})
+ *                           HASH   what Graph does not hold, remembered (src/results/missing-statuses.ts), since PATCH cannot
+ *                                  create it: userStatusId (a GUID lower-cased) -> why ("not in the complete listing read at
+ *                                  <ISO>" by import --reconcile, or "PATCH answered 404 at <ISO>: <Graph's message>" by a worker);
+ *                                  "/configuration" -> why, when Graph answered 404 for the whole configuration.
+ *                                  A plain import fails such rows at admission without a PATCH; a complete listing of the
+ *                                  configuration (import --reconcile, verify) forgets every id it lists, and "/configuration";
+ *                                  while the hash exists, import --reconcile reads the configuration again rather than reuse
+ *                                  a snapshot. No expiry: it is as small as what Graph lacks.
  *   P:run:{runId}:drift     HASH   (a per-run key: in RUN_KEY_SUFFIXES, so it expires and is pruned with its run)
  *                                  line -> JSON { kind: "drifted" | "missing" | "overridden", key, sent: <the row's values>,
  *                                  graph: <what Graph held, compared properties only> | null, properties: [differing names:
@@ -169,6 +180,7 @@ import { createHash } from 'node:crypto';
  *   P:tenant:T:breaker:refused, P:tenant:T:breaker:refused-own   as P:breaker:refused(-own), T's refusal breaker
  *   P:snapshot:T/{configurationType}/{configurationId}   as P:snapshot:..., Graph's state of T's configuration, read
  *                                      from T's Graph with T's token (src/producer/reconcile.ts createGraphStates)
+ *   P:missing:T/{configurationType}/{configurationId}    as P:missing:..., what T's Graph does not hold
  * Change detection: T's rows have the key "T/<configurationType>/<configurationId>/<userStatusId>" (tenantRecordKey), so
  * P:latest, P:fingerprints and P:lock:{key} never mix two tenants' objects that share ids. A queued row of T is stored
  * as "q|<generation>|T" in its run's rows hash (so its job is found in T's queue).
@@ -282,6 +294,7 @@ export function redisKeys(prefix: string) {
     readBudgetOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:budget:read` : `${prefix}:tenant:${tenant}:budget:read`),
     breakerOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:breaker` : `${prefix}:tenant:${tenant}:breaker`),
     snapshotOf: (tenant: string, configKey: string) => `${prefix}:snapshot:${tenantRecordKey(tenant, configKey)}`,
+    missingOf: (tenant: string, configKey: string) => `${prefix}:missing:${tenantRecordKey(tenant, configKey)}`,
     /** The hash of a BullMQ job of a tenant's patch queue (its `data` field holds the PatchJobData; read by ResultStore for a waiting row's key and version, and by cancelRun), in that queue's slot. */
     patchJob: (tenant: string, jobId: string) => `${queuePrefix(prefix, patchQueueName(tenant))}:${patchQueueName(tenant)}:${jobId}`,
   };

@@ -1,5 +1,5 @@
 import type { UserStatusProperties } from '../interfaces.js';
-import { reportedTicks } from './version.js';
+import { sameInstant } from './judging.js';
 
 /** The properties a row can set, which is all that reads ask Graph for (`$select`) and all that is compared. */
 export const COMPARED_PROPERTIES = ['userDisplayName', 'devicesCount', 'status', 'lastReportedDateTime', 'userPrincipalName'] as const;
@@ -39,15 +39,6 @@ export function sameValue(name: ComparedProperty, ours: string | number, theirs:
       return typeof theirs === 'string' && sameInstant(String(ours), theirs);
     default:
       return ours === theirs;
-  }
-}
-
-function sameInstant(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return reportedTicks(a) === reportedTicks(b);
-  } catch {
-    return false;
   }
 }
 

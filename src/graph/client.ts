@@ -161,9 +161,10 @@ export class UserStatusWriter {
         .option('signal', signal)
         .option('onClientRequestId', (id: string) => (clientRequestId = id))
         .get();
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GraphRequestError('transient', 'the user status read answered without a JSON object');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GraphRequestError('transient', 'GET of a user status answered without a JSON object');
       return body as Record<string, unknown>;
     } catch (error) {
+      if (error instanceof GraphRequestError) throw withClientRequestId(error, clientRequestId);
       const classified = withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
       if (classified.status === 404) return undefined;
       throw classified;

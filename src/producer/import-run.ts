@@ -8,6 +8,8 @@ import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../q
 import { versionOf } from '../domain/version.js';
 import { decideRunReuse, labelIdentity, RunInputConflictError, type InputIdentity } from './run-input.js';
 import { judgeRows, type GraphStates } from './reconcile.js';
+import { RememberedMissingJudge } from './remembered-missing.js';
+import { MissingStatuses } from '../results/missing-statuses.js';
 import { RowChecker, rejectedRow, type TenantDirectory, type UnversionedRow } from './validate-rows.js';
 
 export interface ImportOptions {
@@ -101,8 +103,9 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
   const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion, tenants: options.tenants });
   const progress: ImportProgress = { rows: 0, accepted: 0, rejected: 0, unchanged: 0, superseded: 0, enqueued: 0 };
   const reconcile = options.reconcile;
-  // With reconcile, a chunk's verdicts need Graph reads of varying length: each chunk is judged once the previous
-  // chunk's admission was sent (not finished), so admissions still reach Redis in input order.
+  const remembered = new RememberedMissingJudge(new MissingStatuses(store.redis, store.keys.prefix));
+  // A chunk's verdicts may need reads of varying length (Graph with reconcile, else the P:missing memory): each chunk is
+  // judged once the previous chunk's admission was sent (not finished), so admissions still reach Redis in input order.
   let lastSent: Promise<void> = Promise.resolve();
   let resumed = false;
   let pending: UnversionedRow[] = [];
@@ -202,23 +205,19 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
     const chunk = pending;
     pending = [];
     // Sent now: Redis runs it after the earlier chunks' commands, so it sees their rows.
-    let admission: Promise<AdmitResult>;
-    if (reconcile) {
-      let markSent!: () => void;
-      const sent = new Promise<void>((resolve) => (markSent = resolve));
-      admission = lastSent.then(async () => {
-        try {
-          await judgeRows(reconcile, chunk);
-          // admitRows sends its script before its first await: the next chunk may be judged from here on.
-          return store.admitRows(options.runId, full, chunk.map(admitRowOf));
-        } finally {
-          markSent();
-        }
-      });
-      lastSent = sent;
-    } else {
-      admission = store.admitRows(options.runId, full, chunk.map(admitRowOf));
-    }
+    let markSent!: () => void;
+    const sent = new Promise<void>((resolve) => (markSent = resolve));
+    const admission: Promise<AdmitResult> = lastSent.then(async () => {
+      try {
+        // With --reconcile, Graph's state judges each row; without, only what is remembered missing from Graph.
+        await (reconcile ? judgeRows(reconcile, chunk) : remembered.judge(chunk));
+        // admitRows sends its script before its first await: the next chunk may be judged from here on.
+        return store.admitRows(options.runId, full, chunk.map(admitRowOf));
+      } finally {
+        markSent();
+      }
+    });
+    lastSent = sent;
     const previous = inFlight.length > 0 ? inFlight[inFlight.length - 1] : Promise.resolve();
     const done = previous.then(() => enqueue(chunk, admission)).catch((err: unknown) => {
       noteUnqueued(chunk[0].line);

@@ -1,14 +1,16 @@
 import type { SyncConfig, TenantConfig } from '../config.js';
 import { compareWithGraph, comparedValues, COMPARED_PROPERTIES, type ComparedProperty } from '../domain/compare.js';
+import { graphIdKey, nullsToConfirm } from '../domain/judging.js';
 import { knownOverridden } from '../domain/override.js';
 import { createTokenSource, type TokenSource } from '../graph/auth.js';
 import { UserStatusWriter, type ListOptions } from '../graph/client.js';
-import type { ConfigurationType, RedisClient } from '../interfaces.js';
+import type { ConfigurationType, RedisClient, UserStatusProperties } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { DEFAULT_TENANT } from '../redis-layout.js';
+import { MissingStatuses } from '../results/missing-statuses.js';
 import { OverrideStore } from '../results/overrides.js';
-import { PENDING, SnapshotStore, type SnapshotMeta } from '../results/snapshots.js';
+import { PENDING, SnapshotStore, type SnapshotMeta, type SnapshotValue } from '../results/snapshots.js';
 import type { UnversionedRow } from './validate-rows.js';
 
 /** Page size asked of Graph (`$top`); Graph may return fewer. */
@@ -18,6 +20,22 @@ export class GraphReadError extends Error {
   override name = 'GraphReadError';
 }
 
+/** GETs of single user statuses (null confirmations) in flight at once per configuration; the read budget paces them. */
+const CONFIRM_CONCURRENCY = 16;
+
+/** What Graph does not hold, remembered per configuration of one tenant (src/results/missing-statuses.ts). */
+export interface MissingMemory {
+  store: MissingStatuses;
+  /** '' for the default tenant. */
+  tenant: string;
+}
+
+/** One row to judge against what a listing gave for it: its user status and the properties it sets. */
+export interface JudgedStatus {
+  userStatusId: string;
+  properties: UserStatusProperties;
+}
+
 /**
  * Graph's state per configuration for one run: each configuration is read at most once per run (the snapshot in
  * Redis is reused while younger than SYNC_SNAPSHOT_MAX_AGE, or read again when `fresh` asks for a new read).
@@ -25,15 +43,17 @@ export class GraphReadError extends Error {
 export class GraphState {
   private readonly known = new Map<string, Promise<SnapshotMeta>>();
   /** Pages read and the configurations read from Graph (not from a reused snapshot), for summaries and tests. */
-  readonly stats = { configurationsRead: 0, pagesRead: 0, snapshotsReused: 0 };
+  readonly stats = { configurationsRead: 0, pagesRead: 0, snapshotsReused: 0, nullsConfirmed: 0 };
 
   constructor(
     private readonly snapshots: SnapshotStore,
-    private readonly client: Pick<UserStatusWriter, 'listUserStatuses'>,
+    private readonly client: Pick<UserStatusWriter, 'listUserStatuses' | 'getUserStatus'>,
     private readonly pace: ListOptions['pace'],
     private readonly maxAgeMs: number,
     /** Verify reads Graph now, whatever snapshot exists. */
     private readonly fresh = false,
+    /** Where what Graph lacks is remembered; without it nothing is remembered or forgotten. */
+    private readonly memory?: MissingMemory,
     /** What verify found Graph sets back itself (P:overrides): such properties are not a reason to send a row. */
     readonly overrides?: OverrideStore,
   ) {}
@@ -52,6 +72,44 @@ export class GraphState {
     return this.snapshots.valuesMany(lookups);
   }
 
+  /**
+   * What the listing gave, with every null the row needs confirmed: a listing that answers `null` for a property the
+   * row sets (Intune does for userPrincipalName) is not what Graph holds, so that one status is read (GET, through the
+   * read budget) and its answer replaces the listed values; a 404 there means Graph no longer holds it.
+   */
+  async confirmNulls(configurationType: ConfigurationType, configurationId: string, rows: readonly JudgedStatus[], held: SnapshotValue[]): Promise<SnapshotValue[]> {
+    const out = held.slice();
+    const todo = rows.flatMap((row, i) => {
+      const listed = held[i];
+      return listed !== PENDING && nullsToConfirm(row.properties, listed, COMPARED_PROPERTIES).length > 0 ? [i] : [];
+    });
+    const pace = this.pace ?? ((request) => request(false));
+    const confirmed: Parameters<SnapshotStore['confirm']>[1] = [];
+    const next = async (): Promise<void> => {
+      for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
+        // Asked for as Graph listed it (a GUID lower-cased).
+        const userStatusId = graphIdKey(rows[i].userStatusId);
+        let found: Record<string, unknown> | undefined;
+        try {
+          found = await pace(() => this.client.getUserStatus(configurationType, configurationId, userStatusId, COMPARED_PROPERTIES));
+        } catch (err) {
+          throw new GraphReadError(`could not read ${configurationType}/${configurationId}/${userStatusId} from Graph: ${(err as Error).message}`);
+        }
+        this.stats.nullsConfirmed++;
+        out[i] = found === undefined ? undefined : comparedValues(found);
+        confirmed.push({ userStatusId: rows[i].userStatusId, listed: held[i] as Record<string, unknown>, confirmed: out[i] as Record<string, unknown> | undefined });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONFIRM_CONCURRENCY, todo.length) }, next));
+    await this.snapshots.confirm(`${configurationType}/${configurationId}`, confirmed);
+    return out;
+  }
+
+  /** Remembers user statuses the complete listing of this configuration lacks (a plain import then does not send them). */
+  async rememberMissing(configKey: string, entries: [userStatusId: string, reason: string][]): Promise<void> {
+    await this.memory?.store.rememberStatuses(this.memory.tenant, configKey, entries);
+  }
+
   /** The rows of this chunk that will be written: the snapshot no longer speaks for them (see SnapshotStore.markPending). */
   async markPending(rows: UnversionedRow[]): Promise<void> {
     const byConfig = groupByConfiguration(rows);
@@ -59,7 +117,12 @@ export class GraphState {
   }
 
   private async load(configurationType: ConfigurationType, configurationId: string, configKey: string): Promise<SnapshotMeta> {
-    if (!this.fresh) {
+    const memory = this.memory;
+    const remembered = memory ? await memory.store.of(memory.tenant, configKey) : { userStatusIds: [] };
+    const rememberedIds = new Set(remembered.userStatusIds);
+    // Something remembered missing is only forgotten by a listing that holds it: a snapshot read before cannot tell.
+    const mustRead = remembered.configuration !== undefined || rememberedIds.size > 0;
+    if (!this.fresh && !mustRead) {
       const reused = await this.snapshots.fresh(configKey, this.maxAgeMs);
       if (reused) {
         this.stats.snapshotsReused++;
@@ -70,18 +133,24 @@ export class GraphState {
     const readAt = Date.now();
     const writer = this.snapshots.begin(configKey, readAt, this.maxAgeMs);
     this.stats.configurationsRead++;
+    const listedAgain: string[] = [];
     try {
       for await (const page of this.client.listUserStatuses(configurationType, configurationId, { select: COMPARED_PROPERTIES, top: READ_PAGE_SIZE, pace: this.pace })) {
         this.stats.pagesRead++;
-        await writer.add(page.items.filter((item) => typeof item.id === 'string').map((item) => [item.id as string, comparedValues(item)]));
+        const items = page.items.filter((item) => typeof item.id === 'string');
+        if (rememberedIds.size > 0) for (const item of items) if (rememberedIds.has(graphIdKey(item.id as string))) listedAgain.push(item.id as string);
+        await writer.add(items.map((item) => [item.id as string, comparedValues(item)]));
       }
       await writer.commit();
+      // The complete listing holds the configuration, and these statuses: they are no longer remembered as missing.
+      if (memory && mustRead) await memory.store.forgetListed(memory.tenant, configKey, listedAgain);
       return { readAt };
     } catch (err) {
       if (err instanceof ReadFailedError && err.status === 404) {
         await writer.abandon();
         const w = this.snapshots.begin(configKey, readAt, this.maxAgeMs);
         await w.commit(err.message);
+        await memory?.store.rememberConfiguration(memory.tenant, configKey, `its listing answered 404 at ${iso(readAt)}: ${err.message}`);
         return { readAt, missing: err.message };
       }
       await writer.abandon().catch(() => undefined);
@@ -163,30 +232,49 @@ async function judgeTenantRows(state: GraphState, rows: UnversionedRow[]): Promi
   // Configurations not read yet are read side by side (the read budget paces them); then one round trip for the values.
   const metas = await Promise.all(groups.map(([, group]) => state.configuration(group[0].record!.configurationType, group[0].record!.configurationId)));
   const listed = groups.flatMap(([configKey, group], g) => (metas[g].missing === undefined ? [{ configKey, userStatusIds: group.map((r) => r.record!.userStatusId), g }] : []));
-  const held = await state.valuesMany(listed);
+  const listedValues = await state.valuesMany(listed);
+  // Nulls in the listing are confirmed (GET of the one status) before anything is judged.
+  const held = await Promise.all(
+    listed.map((l, k) => {
+      const group = groups[l.g][1];
+      const { configurationType, configurationId } = group[0].record!;
+      return state.confirmNulls(configurationType, configurationId, group.map((r) => r.record!), listedValues[k]);
+    }),
+  );
   const heldByGroup = new Map(listed.map((l, k) => [l.g, held[k]]));
   const differing: { row: UnversionedRow; properties: ComparedProperty[]; readAt: number }[] = [];
-  groups.forEach(([, group], g) => {
-    const meta = metas[g];
-    if (meta.missing !== undefined) {
-      const reason = `not sent: Graph has no such configuration (${meta.missing}; read at ${iso(meta.readAt)})`;
-      for (const row of group) row.graph = { verdict: 'missingConfiguration', reason };
-      return;
-    }
-    const values = heldByGroup.get(g)!;
-    const reason = `unchanged: Graph held these values when its state was read at ${iso(meta.readAt)}`;
-    group.forEach((row, i) => {
-      const held = values[i];
-      // Queued to be written after the read: change detection decides, as without --reconcile.
-      if (held === PENDING) return;
-      const comparison = compareWithGraph(row.record!.properties, held);
-      if (comparison.kind === 'equal') row.graph = { verdict: 'holds', reason, readAt: meta.readAt };
-      else {
-        row.graph = { verdict: 'differs' };
-        if (comparison.kind === 'differs') differing.push({ row, properties: comparison.properties, readAt: meta.readAt });
+  await Promise.all(
+    groups.map(async ([configKey, group], g) => {
+      const meta = metas[g];
+      if (meta.missing !== undefined) {
+        const reason = `not sent: Graph has no such configuration (${meta.missing}; read at ${iso(meta.readAt)})`;
+        for (const row of group) row.graph = { verdict: 'missingConfiguration', reason };
+        return;
       }
-    });
-  });
+      const values = heldByGroup.get(g)!;
+      const reason = `unchanged: Graph held these values when its state was read at ${iso(meta.readAt)}`;
+      const missing: [string, string][] = [];
+      group.forEach((row, i) => {
+        const held = values[i];
+        // Queued to be written after the read: change detection decides, as without --reconcile.
+        if (held === PENDING) return;
+        if (held === undefined) {
+          // PATCH updates and never creates: sending it could only be answered 404.
+          const why = `not in the complete listing of ${configKey} read at ${iso(meta.readAt)}`;
+          row.graph = { verdict: 'missingStatus', reason: missingStatusReason(why) };
+          missing.push([row.record!.userStatusId, why]);
+          return;
+        }
+        const comparison = compareWithGraph(row.record!.properties, held);
+        if (comparison.kind === 'equal') row.graph = { verdict: 'holds', reason, readAt: meta.readAt };
+        else {
+          row.graph = { verdict: 'differs' };
+          if (comparison.kind === 'differs') differing.push({ row, properties: comparison.properties, readAt: meta.readAt });
+        }
+      });
+      await state.rememberMissing(configKey, missing);
+    }),
+  );
   if (!state.overrides || differing.length === 0) return;
   // A row that differs only in properties verify found Graph sets back itself, for the value it sends, holds as far as
   // any PATCH could make it: sending it again would only be set back again.
@@ -196,6 +284,11 @@ async function judgeTenantRows(state: GraphState, rows: UnversionedRow[]): Promi
     if (overridden.length !== properties.length) return;
     row.graph = { verdict: 'holds', reason: `unchanged: Graph held these values when its state was read at ${iso(readAt)}, but for ${overridden.join(', ')}, which Graph sets back itself (overridden)`, readAt };
   });
+}
+
+/** A row failed at admission because Graph holds no such user status; `why` says how we know. */
+export function missingStatusReason(why: string): string {
+  return `not sent: Graph holds no such user status, and PATCH cannot create one (${why}); import --reconcile sends it once Graph lists it`;
 }
 
 export interface GraphStatesOptions {
@@ -217,7 +310,8 @@ export function createGraphStates(config: SyncConfig, redis: RedisClient, option
   const state = (tenant: string, settings: { graphBaseUrl: string; readRateLimit: SyncConfig['readRateLimit']; tokens: TokenSource }) => {
     const client = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens);
     const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant));
-    return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true, new OverrideStore(redis, config.prefix));
+    const memory = { store: new MissingStatuses(redis, config.prefix), tenant };
+    return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true, memory, new OverrideStore(redis, config.prefix));
   };
   // Made now, as before tenants: missing default credentials stop the command before it creates a run (it reads nothing yet).
   const defaultState = state(DEFAULT_TENANT, { graphBaseUrl: config.graphBaseUrl, readRateLimit: config.readRateLimit, tokens: options.tokens ?? createTokenSource(config) });

@@ -90,6 +90,14 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
         listed.forEach((l, k) => heldByGroup.set(l.g, found[k]));
       }),
     );
+    // Nulls in the listing for a property the row sets are confirmed with a GET of that status before it is judged.
+    await Promise.all(
+      [...heldByGroup].map(async ([g, held]) => {
+        const { config, rows, ids } = groups[g];
+        const statuses = rows.map((row, i) => ({ userStatusId: ids[i], properties: row.values! }));
+        heldByGroup.set(g, await config.state.confirmNulls(config.configurationType, config.configurationId, statuses, held));
+      }),
+    );
     // Rows that differ are judged once their override memory is read (one round trip per batch); rows that match
     // clear it: Graph no longer sets anything back for them.
     const differing: { row: RowResult; graph: Record<string, unknown>; properties: ComparedProperty[]; readAt: number }[] = [];

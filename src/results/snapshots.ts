@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { graphIdKey } from '../domain/judging.js';
 import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
+import { runScript } from '../scripts/index.js';
 import type { RedisClient } from '../interfaces.js';
 
 /** What is known about one configuration's snapshot. `missing` holds Graph's 404 message when it does not exist. */
@@ -48,7 +50,8 @@ export class SnapshotStore {
   async valuesMany(lookups: { configKey: string; userStatusIds: string[] }[]): Promise<SnapshotValue[][]> {
     if (lookups.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const l of lookups) pipeline.hmget(this.snapshotKey(l.configKey), ...l.userStatusIds);
+    // Graph lists GUIDs lower-cased: a row's `0A1B…` is the listed `0a1b…` (graphIdKey, as the writer stores them).
+    for (const l of lookups) pipeline.hmget(this.snapshotKey(l.configKey), ...l.userStatusIds.map(graphIdKey));
     const results = (await pipeline.exec()) ?? [];
     return results.map(([err, found]) => {
       if (err) throw err;
@@ -67,9 +70,19 @@ export class SnapshotStore {
     const ttl = await this.redis.pttl(key);
     await this.redis
       .multi()
-      .hset(key, ...userStatusIds.flatMap((id) => [id, PENDING_MARK]))
+      .hset(key, ...userStatusIds.flatMap((id) => [graphIdKey(id), PENDING_MARK]))
       .pexpire(key, ttl > 0 ? ttl : maxAgeMs)
       .exec();
+  }
+
+  /**
+   * Replaces listed values with what a GET of each status answered (undefined: 404), where the snapshot still holds
+   * exactly what was listed (confirmSnapshotValues-1.lua), so reusing the snapshot needs no GET again.
+   */
+  async confirm(configKey: string, entries: { userStatusId: string; listed: Record<string, unknown>; confirmed: Record<string, unknown> | undefined }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const args = entries.flatMap((e) => [graphIdKey(e.userStatusId), JSON.stringify(e.listed), e.confirmed === undefined ? '' : JSON.stringify(e.confirmed)]);
+    await runScript(this.redis, 'confirmSnapshotValues', [this.snapshotKey(configKey)], args);
   }
 
   /** Starts writing a new snapshot; nothing is visible until `commit`. */
@@ -93,7 +106,7 @@ export class SnapshotWriter {
   async add(entries: [string, Record<string, unknown>][]): Promise<void> {
     if (entries.length === 0) return;
     const flat: string[] = [];
-    for (const [id, values] of entries) flat.push(id, JSON.stringify(values));
+    for (const [id, values] of entries) flat.push(graphIdKey(id), JSON.stringify(values));
     await this.redis.multi().hset(this.tempKey, ...flat).pexpire(this.tempKey, this.maxAgeMs + 3_600_000).exec();
   }
 

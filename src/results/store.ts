@@ -39,21 +39,27 @@ export interface AdmitRow {
  * - holds: Graph holds every property the row sets; the row is unchanged, and the snapshot's proof is remembered
  *   as a fingerprint, so a later plain import skips it too;
  * - differs: Graph lacks or differs; the row is sent even if the fingerprints say it was sent before (drift);
- * - missingConfiguration: Graph answered 404 for the configuration; the row fails at once, without a PATCH.
+ * - missingConfiguration: Graph answered 404 for the configuration; the row fails at once, without a PATCH;
+ * - missingStatus: Graph holds no such user status (its complete listing lacks it, or it is remembered so, see
+ *   src/results/missing-statuses.ts), and PATCH cannot create one; the row fails at once, without a PATCH.
  */
-export type GraphVerdict = { verdict: 'holds'; reason: string; readAt: number } | { verdict: 'differs' } | { verdict: 'missingConfiguration'; reason: string };
+export type GraphVerdict =
+  | { verdict: 'holds'; reason: string; readAt: number }
+  | { verdict: 'differs' }
+  | { verdict: 'missingConfiguration'; reason: string }
+  | { verdict: 'missingStatus'; reason: string };
 
-const VERDICT_CODE: Record<GraphVerdict['verdict'], string> = { holds: 'g', differs: 's', missingConfiguration: 'f' };
+const VERDICT_CODE: Record<GraphVerdict['verdict'], string> = { holds: 'g', differs: 's', missingConfiguration: 'f', missingStatus: 'f' };
 
 /**
  * The JSON members a valid row's stored result gets besides those the script builds (no braces; see admitRows-5.lua).
- * Only a row stored as JSON at admission needs them: one failed because Graph has no such configuration. A queued row
+ * Only a row stored as JSON at admission needs them: one failed because Graph has no such configuration or user status. A queued row
  * is "q|<generation>" (its values are in its job) and an unchanged row a bit (its values and reason go to the chunk's
  * :keys blob, see encodeChunkKeys).
  */
 function extraMembers(r: AdmitRow): string {
   const g = r.graph;
-  if (g?.verdict !== 'missingConfiguration' || !r.record) return '';
+  if ((g?.verdict !== 'missingConfiguration' && g?.verdict !== 'missingStatus') || !r.record) return '';
   return `"values":${JSON.stringify(r.record.properties)},"reason":${JSON.stringify(g.reason)},"httpStatus":404,"attempts":0,"record":${JSON.stringify(r.record)}`;
 }
 

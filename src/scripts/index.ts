@@ -26,6 +26,7 @@ export const SCRIPT_NAMES = [
   'forgetFingerprints',
   'recordRefusal',
   'breakRefusalRun',
+  'confirmSnapshotValues',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

@@ -245,7 +245,7 @@ export class SimulatorCore {
     const page = this.store.page(tenantScoped((ex.grant as TokenGrant).tenantId, route.keyPrefix), offset, size);
     const body: Record<string, unknown> = {
       '@odata.context': `https://graph.microsoft.com/${route.version}/$metadata#deviceAppManagement/${route.collection}('${route.configId}')/userStatuses`,
-      value: page.items.map((item) => project(item, selected.fields)),
+      value: page.items.map((item) => withListNulls(project(item, selected.fields), this.opts.listNulls)),
     };
     if (page.more) {
       const next = new URLSearchParams();
@@ -441,6 +441,14 @@ function project(item: Record<string, unknown>, fields: string[] | undefined): R
   if (!fields) return item;
   const out: Record<string, unknown> = { '@odata.type': item['@odata.type'], id: item.id };
   for (const f of fields) if (f in item) out[f] = item[f];
+  return out;
+}
+
+/** A listing's item with the properties Intune lists as null (a GET of the one status still holds them). */
+function withListNulls(item: Record<string, unknown>, names: string[]): Record<string, unknown> {
+  if (names.length === 0) return item;
+  const out = { ...item };
+  for (const name of names) if (name in out) out[name] = null;
   return out;
 }
 

@@ -77,6 +77,11 @@ export interface SimulatorOptions {
    * Graph's `message` string. Charged to the budgets like any write; nothing is applied.
    */
   refusePatches?: boolean;
+  /**
+   * Properties a LISTING answers as `null` although a GET of the one status holds them, as Intune does (default
+   * `['userPrincipalName']`). `[]` is kinder than Graph: a listing then holds every value.
+   */
+  listNulls?: string[];
   /** Merged over the current faults, so one rate can be changed alone. */
   faults?: FaultOptions;
   seed?: number;
@@ -102,6 +107,7 @@ export interface ResolvedOptions {
   maxPageSize: number;
   patchNoContent: boolean;
   refusePatches: boolean;
+  listNulls: string[];
   faults: Required<FaultOptions>;
   seed: number;
   latencyMs: number;
@@ -153,6 +159,8 @@ const BASE: ResolvedOptions = {
   maxPageSize: 1000,
   patchNoContent: false,
   refusePatches: false,
+  // Intune's listings give null for the user's UPN that a GET of the one status holds.
+  listNulls: ['userPrincipalName'],
   faults: DEFAULT_FAULTS,
   // A fixed default keeps fault sequences reproducible unless a caller asks otherwise.
   seed: 0x5eed,
@@ -187,6 +195,7 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
     maxPageSize: partial.maxPageSize ?? current.maxPageSize,
     patchNoContent: partial.patchNoContent ?? current.patchNoContent,
     refusePatches: partial.refusePatches ?? current.refusePatches,
+    listNulls: partial.listNulls ? [...partial.listNulls] : current.listNulls,
     faults: { ...current.faults, ...definedOnly(partial.faults ?? {}) },
     seed: partial.seed ?? current.seed,
     latencyMs: partial.latencyMs ?? current.latencyMs,
@@ -250,6 +259,7 @@ function checkOptions(o: ResolvedOptions): void {
   if (typeof o.serviceSets !== 'object' || o.serviceSets === null || Array.isArray(o.serviceSets)) fail('serviceSets must be an object');
   for (const name of ['id', '@odata.type']) if (name in o.serviceSets) fail(`serviceSets cannot set ${name}`);
   if (typeof o.refusePatches !== 'boolean') fail('refusePatches must be a boolean');
+  if (!Array.isArray(o.listNulls) || o.listNulls.some((p) => typeof p !== 'string')) fail('listNulls must be an array of property names');
   const f = o.faults;
   for (const key of ['rate503', 'rate504', 'rateSlow', 'rateDrop', 'dropAfterApplyShare'] as const) {
     if (!(f[key] >= 0 && f[key] <= 1)) fail(`faults.${key} must be within 0..1`);

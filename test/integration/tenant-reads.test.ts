@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { redisKeys } from '../../src/redis-layout.js';
 import type { DriftChange, TokenGrant } from '../../src/simulator/index.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seedGraph, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 import { RunVerifier } from '../../jobs/verify-after-run.js';
@@ -61,7 +61,11 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
   });
 
   it('reconcile skips the rows each tenant’s own Graph holds, and sends those only another tenant holds under the same ids', async () => {
-    // The same 20 ids in three tenants' Graphs: B holds 0-9, A holds 10-19, the default tenant holds 0-4.
+    // The same 20 ids in three tenants' Graphs, each holding all 20 (PATCH updates, never creates): B holds 0-9 as the
+    // rows set them, A holds 10-19, the default tenant 0-4; each holds its other objects with other values.
+    seedGraph(t.sim, range(10, 20).map((i) => rows[i]), { tenantId: B });
+    seedGraph(t.sim, range(0, 10).map((i) => rows[i]), { tenantId: A });
+    seedGraph(t.sim, range(5, 20).map((i) => rows[i]));
     t.sim.drift([...range(0, 10).map((i) => heldBy(rows[i], B)), ...range(10, 20).map((i) => heldBy(rows[i], A)), ...range(0, 5).map((i) => heldBy(rows[i], undefined))]);
     const csv = [`${HEADER},tenantId`, ...['', A, B].flatMap((tenant) => rows.map((r) => `${r},${tenant}`))].join('\n') + '\n';
     const path = await writeTemp(t, 'three-tenants.csv', csv);
@@ -73,9 +77,12 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
 
     // Each tenant's Graph was read with its own token: every configuration of the run once per tenant.
     const configurations = new Set(rows.map((r) => r.split(',')).map(([configId, , type]) => `${type}/${configId}`)).size;
-    const reads = t.sim.requestLog().filter((e) => e.method === 'GET');
+    // Listing pages (the GETs of single statuses that confirm the listing's null UPNs are counted apart).
+    const reads = t.sim.requestLog().filter((e) => e.method === 'GET' && e.path.split('/').length === 6);
     const readsBy = (tenant: string) => reads.filter((e) => e.tenantId === tenant).length;
     assert.deepEqual([readsBy('sim-tenant'), readsBy(A), readsBy(B)], [configurations, configurations, configurations], JSON.stringify(reads.map((e) => [e.tenantId, e.path])));
+    const gets = t.sim.requestLog().filter((e) => e.method === 'GET' && e.path.split('/').length === 7);
+    assert.deepEqual([A, B, 'sim-tenant'].map((tenant) => gets.filter((e) => e.tenantId === tenant).length), [20, 20, 20], 'each listed null UPN confirmed in its own tenant’s Graph');
     // Each through its own read budget, at its own rate (intervalUs is the budget's spacing), into its own snapshots.
     const keys = redisKeys(t.prefix);
     assert.equal(Number(await t.redis.hget(keys.readBudgetOf(A), 'intervalUs')), 1e6 / READ_RATE[A]);
@@ -83,7 +90,7 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
     assert.ok(await t.redis.exists(keys.readBudgetOf('')), 'the default tenant reads through P:budget:read, as before tenants');
     const configKey = 'mobileAppConfiguration/cfg-1';
     assert.equal((JSON.parse((await t.redis.hget(keys.snapshotOf(B, configKey), 'user-1'))!) as { userDisplayName: string }).userDisplayName, 'User 1', 'B’s snapshot holds B’s object');
-    // A's Graph lacked it: A's row is queued to be written, which A's snapshot marks pending ("?"), not B's values.
+    // A's Graph held other values: A's row is queued to be written, which A's snapshot marks pending ("?"), not B's values.
     assert.equal(await t.redis.hget(keys.snapshotOf(A, configKey), 'user-1'), '?');
     assert.equal(keys.snapshotOf('', configKey), keys.snapshot(configKey), 'the default tenant keeps its snapshot keys');
 
@@ -96,8 +103,8 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
           .filter((e) => e.method === 'PATCH' && e.tenantId === tenant)
           .map((e) => Number(/user-(\d+)$/.exec(e.path)![1])),
       );
-    assert.deepEqual(patched(B), new Set(range(10, 20)), 'B: only what B’s Graph lacked (A holds 10-19, B does not)');
-    assert.deepEqual(patched(A), new Set(range(0, 10)), 'A: only what A’s Graph lacked (B holds 0-9, A does not)');
+    assert.deepEqual(patched(B), new Set(range(10, 20)), 'B: only what B’s Graph held otherwise (A holds 10-19 as the rows set them, B does not)');
+    assert.deepEqual(patched(A), new Set(range(0, 10)), 'A: only what A’s Graph held otherwise (B holds 0-9 as the rows set them, A does not)');
     assert.deepEqual(patched('sim-tenant'), new Set(range(5, 20)));
   });
 

@@ -16,7 +16,7 @@ function row(line: number, tenantId: string | undefined, userStatusId = 'user-1'
 
 /** One tenant's Graph as its snapshots hold it: user status id -> values, for configuration mobileAppConfiguration/cfg-1. */
 function fakeState(held: Record<string, Record<string, unknown>>) {
-  const calls = { configurations: [] as string[], lookups: [] as string[][], pending: [] as number[] };
+  const calls = { configurations: [] as string[], lookups: [] as string[][], pending: [] as number[], missing: [] as string[] };
   const state = {
     configuration: (type: string, id: string): Promise<SnapshotMeta> => {
       calls.configurations.push(`${type}/${id}`);
@@ -25,6 +25,11 @@ function fakeState(held: Record<string, Record<string, unknown>>) {
     valuesMany: (lookups: { configKey: string; userStatusIds: string[] }[]): Promise<SnapshotValue[][]> => {
       calls.lookups.push(...lookups.map((l) => l.userStatusIds));
       return Promise.resolve(lookups.map((l) => l.userStatusIds.map((id) => held[id])));
+    },
+    confirmNulls: (_type: string, _id: string, _rows: unknown[], held: SnapshotValue[]): Promise<SnapshotValue[]> => Promise.resolve(held),
+    rememberMissing: (_configKey: string, entries: [string, string][]): Promise<void> => {
+      calls.missing.push(...entries.map(([id]) => id));
+      return Promise.resolve();
     },
     markPending: (rows: UnversionedRow[]): Promise<void> => {
       calls.pending.push(...rows.map((r) => r.line));
@@ -46,9 +51,10 @@ describe('GraphStates: each tenant’s rows judged by its own Graph', () => {
     await judgeRows(graph, rows);
     assert.deepEqual(
       rows.map((r) => r.graph?.verdict),
-      ['differs', 'holds', 'differs', undefined, 'differs'],
+      ['missingStatus', 'holds', 'differs', undefined, 'missingStatus'],
       'default: its Graph lacks user-1; A holds user-1, lacks user-2; B holds other values; GONE has no Graph to read',
     );
+    assert.deepEqual([states[''].calls.missing, states[A].calls.missing, states[B].calls.missing], [['user-1'], ['user-2'], []], 'each tenant remembers what its own Graph lacks');
     assert.deepEqual(states[''].calls.lookups, [['user-1']]);
     assert.deepEqual(states[A].calls.lookups, [['user-1', 'user-2']]);
     assert.deepEqual(states[B].calls.lookups, [['user-1']]);
