@@ -4,7 +4,7 @@ import { graphError } from './errors.js';
 import type { ForcedAnswer, SimulatorOptions } from './options.js';
 
 // Listening address and logger are fixed once the server is up; accepting them here would lie.
-const RUNTIME_OPTIONS = ['tokens', 'missingConfigurations', 'budget', 'anyBudget', 'pageSize', 'maxPageSize', 'patchNoContent', 'faults', 'seed', 'latencyMs'] as const;
+const RUNTIME_OPTIONS = ['tokens', 'missingConfigurations', 'budget', 'anyBudget', 'pageSize', 'maxPageSize', 'nextLinkForm', 'nextLinkHost', 'patchNoContent', 'faults', 'seed', 'latencyMs'] as const;
 
 /**
  * Control plane for other processes (demo, CLI children). No auth and no throttling:
@@ -25,8 +25,8 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
         if (key in body) (partial as Record<string, unknown>)[key] = body[key];
       }
       core.configure(partial);
-      const { tokens, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, patchNoContent, faults, seed, latencyMs } = core.options;
-      return { ok: true, options: { tokens, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, patchNoContent, faults, seed, latencyMs } };
+      const { tokens, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, nextLinkForm, nextLinkHost, patchNoContent, faults, seed, latencyMs } = core.options;
+      return { ok: true, options: { tokens, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, nextLinkForm, nextLinkHost, patchNoContent, faults, seed, latencyMs } };
     }),
   );
 
