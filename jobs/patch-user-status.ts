@@ -16,6 +16,8 @@ export interface PatchProcessorDeps extends PatchWorkerHooks {
   logger: Logger;
   requestTimeoutMs: number;
   maxRowAgeMs: number;
+  /** SYNC_MAX_RETRY_AFTER: the longest any one Retry-After is waited. */
+  maxRetryAfterMs?: number;
   /** Called once when the breaker trips, to pause the queue for every worker. */
   pauseFleet: (reason: string) => Promise<void>;
   /** Injected for tests; Date.now and Math.random otherwise. */
@@ -42,10 +44,13 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     const owner = job.id!;
     const log = deps.logger.child({ runId: data.runId, line: data.line, key: data.key, jobId: job.id });
     const startedAt = now();
+    const progress = job.progress as { requests?: number; pausedMs?: number } | undefined;
+    const pausedBefore = progress?.pausedMs ?? 0;
     const state: AttemptState = {
       now: startedAt,
-      deadline: data.enqueuedAt + deps.maxRowAgeMs,
-      requests: (job.progress as { requests?: number } | undefined)?.requests ?? 0,
+      deadline: data.enqueuedAt + deps.maxRowAgeMs + pausedBefore,
+      pausedMs: pausedBefore,
+      requests: progress?.requests ?? 0,
       quickRetries: 0,
       throttleStreak: 0,
       tokenRefreshed: false,
@@ -66,7 +71,14 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     const attempt = async (): Promise<AttemptEvent> => {
       if (now() > state.deadline) return { type: 'deadline-passed' };
       try {
-        slot = await budget.acquire(state.deadline);
+        // Time held by a fleet pause moves the row's deadline on: a pause never fails a row for age.
+        slot = await budget.acquire(
+          () => state.deadline,
+          (pausedMs) => {
+            state.pausedMs += pausedMs;
+            state.deadline += pausedMs;
+          },
+        );
       } catch (err) {
         if (err instanceof BudgetBlockedError) return { type: 'budget-blocked' };
         throw err;
@@ -118,7 +130,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     for (;;) {
       state.now = now();
       state.random = random();
-      const step = nextStep(event, state, deps.maxRowAgeMs);
+      const step = nextStep(event, state, deps.maxRowAgeMs, deps.maxRetryAfterMs);
       if (event.type === 'refused') state.lastError = event.message;
       switch (step.do) {
         case 'record-success':
@@ -132,12 +144,12 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           return step.decision;
         case 'postpone':
           await store.releaseLock(data.key, owner);
-          await job.updateProgress({ requests: state.requests });
+          await job.updateProgress({ requests: state.requests, pausedMs: state.pausedMs });
           await job.moveToDelayed(now() + step.delayMs, token);
           throw new DelayedError(step.why);
         case 'hand-back':
           await store.releaseLock(data.key, owner);
-          await job.updateProgress({ requests: state.requests });
+          await job.updateProgress({ requests: state.requests, pausedMs: state.pausedMs });
           log.warn({ err: step.why }, 'attempt failed; BullMQ will retry the job after its back-off');
           throw new Error(step.why);
         case 'fail':

@@ -85,6 +85,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       logger: log,
       requestTimeoutMs: config.requestTimeoutMs,
       maxRowAgeMs: config.maxRowAgeMs,
+      maxRetryAfterMs: config.maxRetryAfterMs,
       // Only this tenant's queue: the other tenants keep sending.
       pauseFleet: async () => queue.pause(),
       random: options.random,

@@ -1,4 +1,5 @@
 import type { RateLimit } from '../config.js';
+import { MAX_TIMER_MS } from '../graph/errors.js';
 import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import type { RedisClient } from '../interfaces.js';
@@ -69,24 +70,29 @@ export class RateBudget {
    * Takes the next send slot: µs until it comes, and the throttle epoch it belongs to.
    * Throws BudgetBlockedError while the 403 breaker holds the fleet.
    */
-  async reserve(): Promise<{ waitUs: number; epoch: number }> {
-    const [waitUs, epoch] = ((await runScript(this.redis, 'reserveSendSlot', [this.key], [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN, this.clock.nowUs() ?? ''])) as [number, number]).map(Number);
+  async reserve(): Promise<{ waitUs: number; epoch: number; pauseUs: number }> {
+    const [waitUs, epoch, pauseUs] = ((await runScript(this.redis, 'reserveSendSlot', [this.key], [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN, this.clock.nowUs() ?? ''])) as [number, number, number?]).map(Number);
     if (waitUs < 0) throw new BudgetBlockedError('the fleet is paused by the permission breaker');
-    return { waitUs, epoch };
+    return { waitUs, epoch, pauseUs: Number.isFinite(pauseUs) ? Math.min(pauseUs, waitUs) : 0 };
   }
 
   /**
    * Waits for this caller's slot. A 429 anywhere in the fleet while it waited voids the slot
    * (it was spaced for a rate the server just refused), so it queues again behind the pause.
-   * `deadline` (ms epoch) bounds the wait; returns undefined if the slot lies beyond it.
+   * `deadline` (ms epoch, or read anew each round) bounds the wait; returns undefined if the slot lies beyond it.
+   * The part of a wait that is a fleet pause (Retry-After) does not count against the deadline: it is reported to
+   * `onPaused` once waited, so the caller can move its deadline on by as much.
    */
-  async acquire(deadline = Infinity): Promise<SendSlot | undefined> {
+  async acquire(deadline: number | (() => number) = Infinity, onPaused?: (pausedMs: number) => void): Promise<SendSlot | undefined> {
     for (;;) {
-      const { waitUs, epoch } = await this.reserve();
+      const { waitUs, epoch, pauseUs } = await this.reserve();
       const waitMs = waitUs / 1000;
-      if (this.clock.nowMs() + waitMs > deadline) return undefined;
+      const pausedMs = onPaused ? pauseUs / 1000 : 0;
+      const limit = typeof deadline === 'function' ? deadline() : deadline;
+      if (this.clock.nowMs() + waitMs - pausedMs > limit) return undefined;
       if (waitMs < 1) return { epoch };
       await this.clock.sleep(waitMs);
+      if (pausedMs > 0) onPaused?.(pausedMs);
       if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return { epoch };
     }
   }
@@ -94,7 +100,8 @@ export class RateBudget {
   /** Records a 429 for a request sent in `slot`; returns how many ms it added to the fleet's pause. */
   async throttled(retryAfterMs: number, slot: SendSlot): Promise<number> {
     const extendedUs = Number(
-      await runScript(this.redis, 'registerThrottle', [this.key], [Math.round(retryAfterMs * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),
+      // Capped again here (SYNC_MAX_RETRY_AFTER caps it first): a pause no timer can wait is never stored.
+      await runScript(this.redis, 'registerThrottle', [this.key], [Math.round(Math.min(retryAfterMs, MAX_TIMER_MS) * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),
     );
     return extendedUs / 1000;
   }

@@ -200,7 +200,7 @@ export function createGraphStates(config: SyncConfig, redis: RedisClient, option
   const tenants = new Map(config.tenants.map((t) => [t.tenantId, t]));
   const state = (tenant: string, settings: { graphBaseUrl: string; cloud: SyncConfig['cloud']; readRateLimit: SyncConfig['readRateLimit']; tokens: TokenSource }) => {
     const client = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, cloud: settings.cloud, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens);
-    const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant));
+    const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant), { maxRetryAfterMs: config.maxRetryAfterMs });
     return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true);
   };
   // Made now, as before tenants: missing default credentials stop the command before it creates a run (it reads nothing yet).

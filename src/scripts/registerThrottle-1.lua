@@ -37,4 +37,10 @@ end
 if cut or extended > 0 then
   redis.call('HSET', key, 'pauseUntil', pauseUntil, 'tat', pauseUntil, 'epoch', epoch + 1)
 end
+-- The stored pause expires: an hour after the later of the pause's end and the next free slot, the hash goes (an
+-- idle fleet starts afresh at its configured rate). Never while the breaker holds it: `blocked` must stay until resume.
+if redis.call('HGET', key, 'blocked') ~= '1' then
+  local tat = tonumber(redis.call('HGET', key, 'tat')) or now
+  redis.call('PEXPIRE', key, math.floor((math.max(pauseUntil, tat) - now) / 1000) + 3600000)
+end
 return math.floor(extended)
