@@ -44,13 +44,12 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     const owner = job.id!;
     const log = deps.logger.child({ runId: data.runId, line: data.line, key: data.key, jobId: job.id });
     const startedAt = now();
-    const progress = job.progress as { requests?: number; pausedMs?: number } | undefined;
-    const pausedBefore = progress?.pausedMs ?? 0;
+    const ageDeadline = data.enqueuedAt + deps.maxRowAgeMs;
     const state: AttemptState = {
       now: startedAt,
-      deadline: data.enqueuedAt + deps.maxRowAgeMs + pausedBefore,
-      pausedMs: pausedBefore,
-      requests: progress?.requests ?? 0,
+      deadline: ageDeadline,
+      pausedMs: 0,
+      requests: (job.progress as { requests?: number } | undefined)?.requests ?? 0,
       quickRetries: 0,
       throttleStreak: 0,
       tokenRefreshed: false,
@@ -67,18 +66,23 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       return decision === 'send' ? undefined : { type: 'not-claimed', decision };
     };
 
+    /**
+     * The row's deadline, moved on by every fleet pause since it was queued (in the queue, waiting for a slot, or yet to
+     * come for a pause in force): a pause never fails a row for age. The pause ledger is read only when `at` lies past
+     * the deadline known so far.
+     */
+    const deadline = async (at: number = now()): Promise<number> => {
+      if (at <= state.deadline) return state.deadline;
+      state.pausedMs = await budget.pausedSince(data.enqueuedAt);
+      state.deadline = ageDeadline + state.pausedMs;
+      return state.deadline;
+    };
+
     /** One attempt: wait for a slot, check the row is still the newest, send. */
     const attempt = async (): Promise<AttemptEvent> => {
-      if (now() > state.deadline) return { type: 'deadline-passed' };
+      if (now() > (await deadline())) return { type: 'deadline-passed' };
       try {
-        // Time held by a fleet pause moves the row's deadline on: a pause never fails a row for age.
-        slot = await budget.acquire(
-          () => state.deadline,
-          (pausedMs) => {
-            state.pausedMs += pausedMs;
-            state.deadline += pausedMs;
-          },
-        );
+        slot = await budget.acquire(deadline);
       } catch (err) {
         if (err instanceof BudgetBlockedError) return { type: 'budget-blocked' };
         throw err;
@@ -144,12 +148,12 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           return step.decision;
         case 'postpone':
           await store.releaseLock(data.key, owner);
-          await job.updateProgress({ requests: state.requests, pausedMs: state.pausedMs });
+          await job.updateProgress({ requests: state.requests });
           await job.moveToDelayed(now() + step.delayMs, token);
           throw new DelayedError(step.why);
         case 'hand-back':
           await store.releaseLock(data.key, owner);
-          await job.updateProgress({ requests: state.requests, pausedMs: state.pausedMs });
+          await job.updateProgress({ requests: state.requests });
           log.warn({ err: step.why }, 'attempt failed; BullMQ will retry the job after its back-off');
           throw new Error(step.why);
         case 'fail':

@@ -70,41 +70,59 @@ export class RateBudget {
    * Takes the next send slot: µs until it comes, and the throttle epoch it belongs to.
    * Throws BudgetBlockedError while the 403 breaker holds the fleet.
    */
-  async reserve(): Promise<{ waitUs: number; epoch: number; pauseUs: number }> {
-    const [waitUs, epoch, pauseUs] = ((await runScript(this.redis, 'reserveSendSlot', [this.key], [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN, this.clock.nowUs() ?? ''])) as [number, number, number?]).map(Number);
+  async reserve(): Promise<{ waitUs: number; epoch: number }> {
+    const [waitUs, epoch] = ((await runScript(this.redis, 'reserveSendSlot', [this.key], [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN, this.clock.nowUs() ?? ''])) as [number, number]).map(Number);
     if (waitUs < 0) throw new BudgetBlockedError('the fleet is paused by the permission breaker');
-    return { waitUs, epoch, pauseUs: Number.isFinite(pauseUs) ? Math.min(pauseUs, waitUs) : 0 };
+    return { waitUs, epoch };
   }
 
   /**
    * Waits for this caller's slot. A 429 anywhere in the fleet while it waited voids the slot
    * (it was spaced for a rate the server just refused), so it queues again behind the pause.
-   * `deadline` (ms epoch, or read anew each round) bounds the wait; returns undefined if the slot lies beyond it.
-   * The part of a wait that is a fleet pause (Retry-After) does not count against the deadline: it is reported to
-   * `onPaused` once waited, so the caller can move its deadline on by as much.
+   * `deadline` (ms epoch, or asked anew each round for the slot's time: a pause may move it) bounds the wait;
+   * returns undefined if the slot lies beyond it.
    */
-  async acquire(deadline: number | (() => number) = Infinity, onPaused?: (pausedMs: number) => void): Promise<SendSlot | undefined> {
+  async acquire(deadline: number | ((slotAtMs: number) => Promise<number>) = Infinity): Promise<SendSlot | undefined> {
     for (;;) {
-      const { waitUs, epoch, pauseUs } = await this.reserve();
+      const { waitUs, epoch } = await this.reserve();
       const waitMs = waitUs / 1000;
-      const pausedMs = onPaused ? pauseUs / 1000 : 0;
-      const limit = typeof deadline === 'function' ? deadline() : deadline;
-      if (this.clock.nowMs() + waitMs - pausedMs > limit) return undefined;
+      const slotAtMs = this.clock.nowMs() + waitMs;
+      const limit = typeof deadline === 'function' ? await deadline(slotAtMs) : deadline;
+      if (slotAtMs > limit) return undefined;
       if (waitMs < 1) return { epoch };
       await this.clock.sleep(waitMs);
-      if (pausedMs > 0) onPaused?.(pausedMs);
       if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return { epoch };
     }
+  }
+
+  /**
+   * How long the fleet has been (or is yet to be, for a pause in force) paused by Retry-After since `sinceMs`: the
+   * time a row queued then has spent held by pauses, which does not count against its age (SYNC_MAX_ROW_AGE_MS).
+   */
+  async pausedSince(sinceMs: number): Promise<number> {
+    const sinceUs = sinceMs * 1000;
+    const stretches = await this.redis.zrangebyscore(`${this.key}:pauses`, sinceUs, '+inf');
+    return pausedWithin(stretches, sinceUs) / 1000;
   }
 
   /** Records a 429 for a request sent in `slot`; returns how many ms it added to the fleet's pause. */
   async throttled(retryAfterMs: number, slot: SendSlot): Promise<number> {
     const extendedUs = Number(
       // Capped again here (SYNC_MAX_RETRY_AFTER caps it first): a pause no timer can wait is never stored.
-      await runScript(this.redis, 'registerThrottle', [this.key], [Math.round(Math.min(retryAfterMs, MAX_TIMER_MS) * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),
+      await runScript(this.redis, 'registerThrottle', [this.key, `${this.key}:pauses`], [Math.round(Math.min(retryAfterMs, MAX_TIMER_MS) * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),
     );
     return extendedUs / 1000;
   }
+}
+
+/** µs of the ledger's stretches ("<startUs>:<endUs>", disjoint) that lie after `sinceUs`. Pure. */
+export function pausedWithin(stretches: readonly string[], sinceUs: number): number {
+  let total = 0;
+  for (const s of stretches) {
+    const [start, end] = s.split(':').map(Number);
+    if (Number.isFinite(start) && Number.isFinite(end) && end > sinceUs) total += end - Math.max(start, sinceUs);
+  }
+  return total;
 }
 
 /** The fleet's read budget (SYNC_READ_RATE_LIMIT): the same pacing, its own key, so reads and writes never wait for each other. */

@@ -8,8 +8,7 @@ KEYS[1] budget hash
 ARGV[1] configured interval (µs), ARGV[2] recovery per second (share of the cut rate),
 ARGV[3] knee (share of the ceiling rate where the climb slows), ARGV[4] how many times slower it climbs above the knee,
 ARGV[5] now (µs), or '' for Redis's own TIME: the fleet's one clock; tests pass theirs to run without sleeping
-Returns: { µs to wait before sending (-1 while the permission breaker is tripped), throttle epoch,
-µs of that wait that are a Retry-After pause (time that does not count against a row's age) }.
+Returns: { µs to wait before sending (-1 while the permission breaker is tripped), throttle epoch }.
 The caller sleeps until its slot, then compares the epoch: if a 429 arrived meanwhile, the slot is void.
 ]]
 local key = KEYS[1]
@@ -37,6 +36,6 @@ end
 
 local slot = math.max(tonumber(h[1]) or 0, now, tonumber(h[2]) or 0)
 redis.call('HSET', key, 'tat', slot + interval, 'intervalUs', math.floor(interval))
--- Kept while in use; gone an hour after the last slot (see registerThrottle-1.lua). `blocked` returned above.
+-- Kept while in use; gone an hour after the last slot (see registerThrottle-2.lua). `blocked` returned above.
 redis.call('PEXPIRE', key, math.floor((slot + interval - now) / 1000) + 3600000)
-return { math.floor(slot - now), epoch, math.floor(math.max(0, (tonumber(h[2]) or 0) - now)) }
+return { math.floor(slot - now), epoch }
