@@ -207,7 +207,7 @@ describe('the client trust boundary against a hostile Graph', () => {
     });
     const writer = writerFor(g.url);
     const record = { configurationType: 'mobileAppConfiguration', configurationId: 'cfg-1', userStatusId: 'u-1', properties: { status: 'compliant' } } as const;
-    await assert.rejects(writer.patch(record as never), (err: GraphRequestError) => err.kind === 'throttled' && err.retryAfterMs === 3000 && /not Graph JSON \(text\/html/.test(err.message));
+    await assert.rejects(writer.patch(record), (err: GraphRequestError) => err.kind === 'throttled' && err.retryAfterMs === 3000 && /not Graph JSON \(text\/html/.test(err.message));
     await assert.rejects(listAll(writer, 'cfg-1'), (err: GraphRequestError) => err.kind === 'throttled' && err.retryAfterMs === 3000);
   });
 });
@@ -239,7 +239,7 @@ describe('Retry-After and the fleet', () => {
       assert.ok(Date.parse(pauses[0].until) <= Date.now() + 6_000);
       const check = lastJsonLine<{ checks: { name: string; result: string; detail: string }[] }>(doctor.stdout).checks.find((c) => c.name === 'fleet.pause');
       assert.equal(check?.result, 'warn', doctor.stdout);
-      assert.match(check!.detail, /^Graph's Retry-After pauses the fleet: tenant default writes until \d{4}-\d\d-\d\dT[\d:.]+Z \(\d s left\)$/);
+      assert.match(check.detail, /^Graph's Retry-After pauses the fleet: tenant default writes until \d{4}-\d\d-\d\dT[\d:.]+Z \(\d s left\)$/);
       const pttl = await t.redis.pttl(redisKeys(t.prefix).budget);
       assert.ok(pttl > 0 && pttl <= 3_600_000 + 6_000, `the stored pause expires (PTTL ${pttl})`);
 
