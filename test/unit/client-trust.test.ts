@@ -4,6 +4,7 @@ import { judgeFleetPauses } from '../../src/cli/doctor-checks.js';
 import { loadConfig } from '../../src/config.js';
 import { pageProblem } from '../../src/graph/client.js';
 import { capRetryAfter, classifyResponse, MAX_TIMER_MS } from '../../src/graph/errors.js';
+import { pausedWithin } from '../../src/pacing/budget.js';
 import { pauseInForce } from '../../src/pacing/pauses.js';
 import { decideAfterReadFailure } from '../../src/pacing/read-decision.js';
 
@@ -75,6 +76,16 @@ describe('fleet pauses: status and doctor', () => {
     assert.equal(held.result, 'warn');
     assert.equal(held.name, 'fleet.pause');
     assert.equal(held.detail, "Graph's Retry-After pauses the fleet: tenant default writes until 2026-12-07T20:00:00.000Z (42 s left)");
+  });
+});
+
+describe("pausedWithin: the fleet's pauses a row has lived through", () => {
+  it('sums the stretches after the row was queued, the part of a stretch it saw, and a pause still to come', () => {
+    assert.equal(pausedWithin([], 0), 0);
+    assert.equal(pausedWithin(['100:200', '300:450'], 0), 250);
+    assert.equal(pausedWithin(['100:200', '300:450'], 150), 200);
+    assert.equal(pausedWithin(['100:200', '300:450'], 400), 50);
+    assert.equal(pausedWithin(['100:200', 'junk', '300:x'], 0), 100);
   });
 });
 
