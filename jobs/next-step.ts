@@ -1,4 +1,4 @@
-import type { FailureKind } from '../src/graph/errors.js';
+import { capRetryAfter, type FailureKind } from '../src/graph/errors.js';
 import { PERMISSION_HINT } from '../src/pacing/breaker.js';
 import { refusalShape } from '../src/pacing/refusal.js';
 import type { ClaimDecision } from '../src/results/store.js';
@@ -26,8 +26,10 @@ export type AttemptEvent =
 /** Where the processor stands in this delivery of the job. */
 export interface AttemptState {
   now: number;
-  /** ms epoch after which the row is not sent any more. */
+  /** ms epoch after which the row is not sent any more: SYNC_MAX_ROW_AGE_MS after it was queued, plus `pausedMs`. */
   deadline: number;
+  /** Time the row spent held by fleet pauses (Retry-After), over every delivery: not counted against its age. */
+  pausedMs: number;
   /** PATCH requests sent so far, over every delivery of the job. */
   requests: number;
   /** Quick retries used in this delivery (transient failures only). */
@@ -73,12 +75,22 @@ const BLOCKED_RETRY_MS = 2000;
 /** Half to one and a half times `ms`, so workers that failed together do not retry together. */
 const jitter = (ms: number, random: number) => Math.round(ms * (0.5 + random));
 
-export function deadlineReason(maxRowAgeMs: number, lastError?: string): string {
-  const reason = `gave up: not sent within SYNC_MAX_ROW_AGE_MS (${maxRowAgeMs / 1000} s) of being queued`;
+/** The longest Retry-After waited unless SYNC_MAX_RETRY_AFTER says otherwise. */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/**
+ * Why a row gave up at its deadline. When throttling held it (a 429 in this delivery, or time in a fleet pause), the
+ * reason starts with "throttled", so a report tells Graph's throttling from an outage or a slow fleet.
+ */
+export function deadlineReason(maxRowAgeMs: number, lastError?: string, throttled = false): string {
+  const age = `not sent within SYNC_MAX_ROW_AGE_MS (${maxRowAgeMs / 1000} s) of being queued`;
+  const reason = throttled ? `throttled: Graph's 429s held the row; gave up: ${age}, time in fleet pauses not counted` : `gave up: ${age}`;
   return lastError ? `${reason}; last error: ${lastError}` : reason;
 }
 
-export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: number): Step {
+const heldByThrottling = (state: AttemptState) => state.throttleStreak > 0 || state.pausedMs > 0;
+
+export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: number, maxRetryAfterMs = DEFAULT_MAX_RETRY_AFTER_MS): Step {
   switch (event.type) {
     case 'succeeded':
       return { do: 'record-success' };
@@ -88,21 +100,22 @@ export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: 
     case 'budget-blocked':
       return { do: 'postpone', delayMs: BLOCKED_RETRY_MS, why: 'the fleet is paused by the permission breaker' };
     case 'deadline-passed':
-      return { do: 'fail', reason: deadlineReason(maxRowAgeMs, state.lastError), tripsBreaker: false };
+      return { do: 'fail', reason: deadlineReason(maxRowAgeMs, state.lastError, heldByThrottling(state)), tripsBreaker: false };
     case 'crashed':
       if (!state.lastDelivery && state.now < state.deadline) return { do: 'hand-back', why: event.message };
       return { do: 'fail', reason: `could not be processed: ${event.message}`, tripsBreaker: false };
     case 'refused':
-      return afterRefusal(event, state, maxRowAgeMs);
+      return afterRefusal({ ...event, retryAfterMs: capRetryAfter(event.retryAfterMs, maxRetryAfterMs) }, state, maxRowAgeMs, maxRetryAfterMs);
   }
 }
 
-function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: AttemptState, maxRowAgeMs: number): Step {
+/** `event.retryAfterMs` is already capped at SYNC_MAX_RETRY_AFTER. */
+function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: AttemptState, maxRowAgeMs: number, maxRetryAfterMs: number): Step {
   const failed = (reason: string, tripsBreaker = false): Step => ({ do: 'fail', reason, status: event.status, requestId: event.requestId, tripsBreaker });
   switch (event.kind) {
     case 'throttled': {
       // Missing Retry-After: exponential back-off with jitter, shared by the fleet through the pause.
-      const waitMs = event.retryAfterMs ?? jitter(Math.min(1000 * 2 ** state.throttleStreak, THROTTLE_BACKOFF_MAX_MS), state.random);
+      const waitMs = event.retryAfterMs ?? Math.min(jitter(Math.min(1000 * 2 ** state.throttleStreak, THROTTLE_BACKOFF_MAX_MS), state.random), maxRetryAfterMs);
       return { do: 'wait-out-throttle', waitMs };
     }
     case 'unauthorized':
@@ -114,7 +127,7 @@ function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: 
       if (event.status === 400) return { do: 'count-refusal', reason: event.message, shape: refusalShape(event.code, event.message), status: 400, requestId: event.requestId };
       return failed(event.message);
     case 'transient': {
-      if (state.now >= state.deadline) return failed(deadlineReason(maxRowAgeMs, event.message));
+      if (state.now >= state.deadline) return failed(deadlineReason(maxRowAgeMs, event.message, heldByThrottling(state)));
       if (state.quickRetries < QUICK_RETRIES) {
         // A 503's Retry-After is Graph's own estimate; otherwise exponential back-off, randomised as p-retry does (×1 to ×2).
         const backoff = Math.min(QUICK_RETRY_MIN_MS * 2 ** state.quickRetries, QUICK_RETRY_MAX_MS) * (1 + state.random);

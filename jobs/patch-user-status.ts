@@ -25,6 +25,8 @@ export interface PatchProcessorDeps extends PatchWorkerHooks {
   logger: Logger;
   requestTimeoutMs: number;
   maxRowAgeMs: number;
+  /** SYNC_MAX_RETRY_AFTER: the longest any one Retry-After is waited. */
+  maxRetryAfterMs?: number;
   /** Called once when the breaker trips, to pause the queue for every worker. */
   pauseFleet: (reason: string) => Promise<void>;
   /** Injected for tests; Date.now and Math.random otherwise. */
@@ -72,9 +74,11 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     /** The row's identity for the refusal breaker: distinct rows, whatever their keys. */
     const rowId = `${data.runId}:${data.line}`;
     let heldRefusal = typeof progress === 'object' ? progress.refusal : undefined;
+    const ageDeadline = data.enqueuedAt + deps.maxRowAgeMs;
     const state: AttemptState = {
       now: startedAt,
-      deadline: data.enqueuedAt + deps.maxRowAgeMs,
+      deadline: ageDeadline,
+      pausedMs: 0,
       requests: (typeof progress === 'object' ? progress.requests : undefined) ?? 0,
       quickRetries: 0,
       throttleStreak: 0,
@@ -92,11 +96,23 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       return decision === 'send' ? undefined : { type: 'not-claimed', decision };
     };
 
+    /**
+     * The row's deadline, moved on by every fleet pause since it was queued (in the queue, waiting for a slot, or yet to
+     * come for a pause in force): a pause never fails a row for age. The pause ledger is read only when `at` lies past
+     * the deadline known so far.
+     */
+    const deadline = async (at: number = now()): Promise<number> => {
+      if (at <= state.deadline) return state.deadline;
+      state.pausedMs = await budget.pausedSince(data.enqueuedAt);
+      state.deadline = ageDeadline + state.pausedMs;
+      return state.deadline;
+    };
+
     /** One attempt: wait for a slot, check the row is still the newest, send. */
     const attempt = async (): Promise<AttemptEvent> => {
-      if (now() > state.deadline) return { type: 'deadline-passed' };
+      if (now() > (await deadline())) return { type: 'deadline-passed' };
       try {
-        slot = await budget.acquire(state.deadline);
+        slot = await budget.acquire(deadline);
       } catch (err) {
         if (err instanceof BudgetBlockedError) return { type: 'budget-blocked' };
         throw err;
@@ -171,7 +187,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     for (;;) {
       state.now = now();
       state.random = random();
-      const step = firstStep ?? nextStep(event!, state, deps.maxRowAgeMs);
+      const step = firstStep ?? nextStep(event!, state, deps.maxRowAgeMs, deps.maxRetryAfterMs);
       firstStep = undefined;
       if (event?.type === 'refused') state.lastError = event.message;
       switch (step.do) {

@@ -75,10 +75,10 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
     maxStalledCount: 1000,
   };
 
-  const start = async (tenant: string, settings: { rateLimit: SyncConfig['rateLimit']; graphBaseUrl: string; tokens: () => TokenSource }): Promise<TenantWorker> => {
+  const start = async (tenant: string, settings: { rateLimit: SyncConfig['rateLimit']; graphBaseUrl: string; cloud: SyncConfig['cloud']; tokens: () => TokenSource }): Promise<TenantWorker> => {
     const queue = createPatchQueue(redis, config.prefix, {}, tenant);
     const breaker = new PermissionBreaker(redis, config.prefix, 3, tenant);
-    const writer = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens());
+    const writer = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, cloud: settings.cloud, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens());
     const log = tenant === DEFAULT_TENANT ? logger : logger.child({ tenant });
     const processor = createPatchUserStatusProcessor({
       store,
@@ -90,6 +90,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       logger: log,
       requestTimeoutMs: config.requestTimeoutMs,
       maxRowAgeMs: config.maxRowAgeMs,
+      maxRetryAfterMs: config.maxRetryAfterMs,
       // Only this tenant's queue: the other tenants keep sending.
       pauseFleet: async () => queue.pause(),
       random: options.random,
@@ -102,10 +103,10 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
   };
 
   const tenants = [
-    await start(DEFAULT_TENANT, { rateLimit: config.rateLimit, graphBaseUrl: config.graphBaseUrl, tokens: () => options.tokens ?? createTokenSource(config) }),
+    await start(DEFAULT_TENANT, { rateLimit: config.rateLimit, graphBaseUrl: config.graphBaseUrl, cloud: config.cloud, tokens: () => options.tokens ?? createTokenSource(config) }),
     ...(await Promise.all(
       config.tenants.map((t) =>
-        start(t.tenantId, { rateLimit: t.rateLimit, graphBaseUrl: t.graphBaseUrl, tokens: () => options.tenantTokens?.(t) ?? createTokenSource(t) }),
+        start(t.tenantId, { rateLimit: t.rateLimit, graphBaseUrl: t.graphBaseUrl, cloud: t.cloud, tokens: () => options.tenantTokens?.(t) ?? createTokenSource(t) }),
       ),
     )),
   ];

@@ -60,6 +60,11 @@ export interface SyncConfig {
   /** How long a configuration's snapshot read from Graph is reused by `import --reconcile`. */
   snapshotMaxAgeMs: number;
   requestTimeoutMs: number;
+  /**
+   * The longest any one Retry-After is waited, on reads and writes (SYNC_MAX_RETRY_AFTER, default 10 min): a longer
+   * one, or a date far ahead, is cut to it.
+   */
+  maxRetryAfterMs: number;
   /** A row that cannot finish within this time (throttling, outages) fails with a clear reason instead of waiting forever. */
   maxRowAgeMs: number;
   logLevel: string;
@@ -131,6 +136,16 @@ function positiveDuration(text: string, name: string): number {
   return ms;
 }
 
+/** Node's timers take at most 2^31-1 ms (24.8 days); a longer wait would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** SYNC_MAX_RETRY_AFTER: a positive duration no longer than a timer can wait. */
+function maxRetryAfter(text: string): number {
+  const ms = positiveDuration(text, 'SYNC_MAX_RETRY_AFTER');
+  if (ms > MAX_TIMER_MS) throw new ConfigError(`SYNC_MAX_RETRY_AFTER "${text}" is longer than the 24 days a timer can wait: give at most 24d (the default is 10m)`);
+  return ms;
+}
+
 const positiveInt = (name: string, fallback: number) =>
   z
     .string()
@@ -192,6 +207,7 @@ const envSchema = z.object({
   SYNC_SNAPSHOT_MAX_AGE: z.string().default('15m'),
   SYNC_REQUEST_TIMEOUT_MS: positiveInt('SYNC_REQUEST_TIMEOUT_MS', 30_000),
   SYNC_MAX_ROW_AGE_MS: positiveInt('SYNC_MAX_ROW_AGE_MS', 6 * 3_600_000),
+  SYNC_MAX_RETRY_AFTER: z.string().default('10m'),
   SYNC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SYNC_API_TOKENS: z.string().optional(),
   SYNC_API_BODY_LIMIT_BYTES: positiveInt('SYNC_API_BODY_LIMIT_BYTES', 1024 * 1024),
@@ -417,6 +433,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     snapshotMaxAgeMs: positiveDuration(e.SYNC_SNAPSHOT_MAX_AGE, 'SYNC_SNAPSHOT_MAX_AGE'),
     requestTimeoutMs: e.SYNC_REQUEST_TIMEOUT_MS,
     maxRowAgeMs: e.SYNC_MAX_ROW_AGE_MS,
+    maxRetryAfterMs: maxRetryAfter(e.SYNC_MAX_RETRY_AFTER),
     logLevel: e.SYNC_LOG_LEVEL,
     apiTokens: (e.SYNC_API_TOKENS ?? '')
       .split(',')

@@ -5,6 +5,7 @@ import { UserStatusWriter } from '../graph/client.js';
 import { judgeToken, writePermissionsFor } from '../graph/token-claims.js';
 import type { ConfigurationType, DoctorCheck, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
+import { readFleetPauses, type FleetPause } from '../pacing/pauses.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { checkProbeWrite, type ProbeWriteTarget } from './doctor-probe-write.js';
 import { connectRedis, dataNodes, describeRedisTarget, isCluster, redisTargetOf, type RedisTarget } from '../queue/connection.js';
@@ -245,7 +246,7 @@ export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeou
   }
   try {
     const client = new UserStatusWriter(config, createTokenSource(config));
-    const pages = client.listUserStatuses(target.configurationType, target.configurationId, { top: 1, select: ['id'], pace: pacedReads(readBudget(redis, config.prefix, config.readRateLimit)) });
+    const pages = client.listUserStatuses(target.configurationType, target.configurationId, { top: 1, select: ['id'], pace: pacedReads(readBudget(redis, config.prefix, config.readRateLimit), { maxRetryAfterMs: config.maxRetryAfterMs }) });
     const first = await withTimeout(pages.next(), timeoutMs, 'the probe');
     await pages.return(undefined);
     const listed = first.done ? 0 : first.value.items.length;
@@ -262,14 +263,43 @@ export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeou
   }
 }
 
+/** The `fleet.pause` line: a Retry-After pause in force is not a fault, but nothing will be sent (or read) until it ends. */
+export function judgeFleetPauses(pauses: readonly FleetPause[]): DoctorCheck {
+  if (pauses.length === 0) return { name: 'fleet.pause', result: 'ok', detail: "no Retry-After pause in force: the fleet may send and read", fix: '' };
+  const held = pauses.map((p) => `tenant ${p.tenant} ${p.budget}s until ${p.until} (${Math.ceil(p.remainingMs / 1000)} s left)`).join('; ');
+  return {
+    name: 'fleet.pause',
+    result: 'warn',
+    detail: `Graph's Retry-After pauses the fleet: ${held}`,
+    fix: 'nothing to do: rows wait without failing for age and resume when it ends (SYNC_MAX_RETRY_AFTER caps any one Retry-After)',
+  };
+}
+
+/** Reads the pauses in force from Redis; a Redis that cannot be reached is reported by the redis checks already. */
+export async function checkFleetPauses(config: SyncConfig): Promise<DoctorCheck[]> {
+  let redis: RedisClient;
+  try {
+    redis = await connectRedis(redisTargetOf(config), 'command');
+  } catch {
+    return [];
+  }
+  try {
+    return [judgeFleetPauses(await readFleetPauses(redis, config.prefix, config.tenants.map((t) => t.tenantId)))];
+  } catch (err) {
+    return [{ name: 'fleet.pause', result: 'warn', detail: `could not read the budgets' pauses: ${(err as Error).message}`, fix: 'check that this Redis user may run HGET and TIME' }];
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export async function runDoctor(env: NodeJS.ProcessEnv, probe?: ProbeTarget, probeWrite?: ProbeWriteTarget): Promise<DoctorCheck[]> {
   const { config, checks } = checkConfiguration(env);
   // An invalid configuration still gets its Redis checked, at REDIS_URL as given.
   const target = config ? redisTargetOf(config) : (env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const [redisChecks, credentialChecks] = await Promise.all([checkRedis(target), config ? checkCredentials(config) : Promise.resolve([])]);
+  const [redisChecks, credentialChecks, pauseChecks] = await Promise.all([checkRedis(target), config ? checkCredentials(config) : Promise.resolve([]), config ? checkFleetPauses(config) : Promise.resolve([])]);
   const probeChecks = probe && config && config.credentials.kind !== 'none' ? [await checkProbe(config, probe)] : [];
   const probeWriteChecks = probeWrite && config && config.credentials.kind !== 'none' ? [await checkProbeWrite(config, probeWrite)] : [];
-  return [...checks, ...redisChecks, ...credentialChecks, ...probeChecks, ...probeWriteChecks];
+  return [...checks, ...redisChecks, ...pauseChecks, ...credentialChecks, ...probeChecks, ...probeWriteChecks];
 }
 
 export function doctorFailed(checks: readonly DoctorCheck[]): boolean {

@@ -28,20 +28,22 @@ export const statusCommand = new Command('status')
 unchanged, superseded, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, source, blockedReason?,
 throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<counter>: count}}, named as the run's counters (pending, succeeded, ...): with SYNC_TENANTS_FILE the run's rows
 are read to count them), blockedTenants ([{tenant, reason, trippedAt}]: tenants whose breaker (403s, or the same 400 on distinct rows) holds their rows,
-fleet-wide; \`resume <runId>\` resumes them). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
+fleet-wide; \`resume <runId>\` resumes them), fleetPauses ([{tenant, budget: write | read, until, remainingMs}]: Retry-After
+pauses holding the fleet now, and when each ends). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
     await withStore(async ({ config, redis, store }) => {
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
-      const { byTenant, blockedTenants } = await tenantFigures(config, redis, store, status);
-      if (flags.json) printJson({ ...status, byTenant, blockedTenants });
+      const { byTenant, blockedTenants, fleetPauses } = await tenantFigures(config, redis, store, status);
+      if (flags.json) printJson({ ...status, byTenant, blockedTenants, fleetPauses });
       else {
         const lines = [formatStatus(status)];
         if (config.tenants.length > 0) {
           for (const [tenant, counts] of Object.entries(byTenant)) lines.push(`  tenant ${tenant}: ${Object.entries(counts).map(([state, n]) => `${state} ${n}`).join('  ')}`);
         }
         for (const b of blockedTenants) lines.push(`  tenant ${b.tenant} blocked: ${b.reason} (compliance-sync resume <runId> once the permission is granted or the refusal is fixed)`);
+        for (const p of fleetPauses) lines.push(`  tenant ${p.tenant} ${p.budget}s paused by Graph's Retry-After until ${p.until} (${Math.ceil(p.remainingMs / 1000)} s left)`);
         process.stdout.write(`${lines.join('\n')}\n`);
       }
     });

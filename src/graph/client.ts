@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Client, HTTPMessageHandler, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
+import { HTTPMessageHandler, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
+import { GRAPH_CLOUDS, type GraphCloud } from '../clouds.js';
 import type { SyncConfig } from '../config.js';
-import { listPath, patchBody, patchPath } from '../domain/payload.js';
+import { patchBody, patchPath } from '../domain/payload.js';
 import { CONFIGURATION_TYPES, type ConfigurationType, type UserStatusRecord } from '../interfaces.js';
 import type { TokenSource } from './auth.js';
-import { GraphRequestError, classifyError } from './errors.js';
+import { GraphRequestError, classifyError, classifyResponse } from './errors.js';
+import { decideNextLink, listingUrl, type ListingBounds, type NextLinkListing } from './next-link.js';
 import { assertRequestPath, PATCH_PATH_SHAPES } from './request-path.js';
 
 export interface PatchResult {
@@ -32,12 +34,30 @@ export interface ListOptions {
    * so the client itself needs no Redis. Default: send at once, and throw on any failure.
    */
   pace?: <T>(request: (forceTokenRefresh: boolean) => Promise<T>) => Promise<T>;
+  /** How far a listing may go before it is taken for one that never ends (DEFAULT_LISTING_BOUNDS otherwise). */
+  bounds?: ListingBounds;
 }
+
+const COLLECTION_OF: Record<ConfigurationType, string> = {
+  mobileAppConfiguration: 'mobileAppConfigurations',
+  iosLobAppProvisioningConfiguration: 'iosLobAppProvisioningConfigurations',
+};
 
 /** A nextLink this client refuses to follow (another host, another path): following it could leak the token. */
 export class UnexpectedNextLinkError extends Error {
   override name = 'UnexpectedNextLinkError';
 }
+
+/**
+ * A listing that cannot be trusted to be whole: a null item or one without a string id, a page too big or with more
+ * items than `$top`, a nextLink that loops or a listing that never ends. Reading on cannot help, so it is not retried.
+ */
+export class BadListingError extends Error {
+  override name = 'BadListingError';
+}
+
+/** Largest answer body read (a page of 1,000 statuses is well under 1 MiB); a bigger one fails rather than exhausting memory. */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Sets the bearer token on every request. The SDK's own AuthenticationHandler silently drops the header
@@ -76,36 +96,26 @@ class RequestIdsMiddleware implements Middleware {
   }
 }
 
-/** Keeps the raw response so that the `request-id` header of a 200 can be stored with the row. */
-class ResponseHeadersMiddleware implements Middleware {
-  private nextMiddleware?: Middleware;
-  async execute(context: Context): Promise<void> {
-    await this.nextMiddleware!.execute(context);
-    const sink = (context.options as { onResponse?: (r: Response) => void } | undefined)?.onResponse;
-    if (sink && context.response) sink(context.response);
-  }
-  setNext(next: Middleware): void {
-    this.nextMiddleware = next;
-  }
-}
-
 /**
- * Writes one user status with the Graph SDK. No RetryHandler in the chain: its fixed three retries
- * would both lose rows and spend budget behind the fleet's back; the job decides when to retry.
+ * Writes and reads user statuses through the Graph SDK's middleware chain (our bearer token and request ids, then the
+ * SDK's fetch), on URLs this class builds itself: the SDK's `Client.api()` reads a path holding `://` anywhere (a
+ * nextLink's query) as a full URL, and once sent the token to the host `beta`. No RetryHandler in the chain: its
+ * fixed three retries would both lose rows and spend budget behind the fleet's back; the job decides when to retry.
+ * No redirect is followed (`redirect: 'manual'`): a 3xx is a failure naming where it pointed.
  */
 export class UserStatusWriter {
-  private readonly client: Client;
+  private readonly chain: Middleware;
+  private readonly cloudGraphHost: string;
   constructor(
-    private readonly config: Pick<SyncConfig, 'graphBaseUrl' | 'apiVersion' | 'requestTimeoutMs'>,
+    private readonly config: Pick<SyncConfig, 'graphBaseUrl' | 'apiVersion' | 'requestTimeoutMs'> & { cloud?: GraphCloud },
     tokens: TokenSource,
   ) {
     const auth = new BearerTokenMiddleware(tokens);
     const ids = new RequestIdsMiddleware();
-    const headers = new ResponseHeadersMiddleware();
     auth.setNext(ids);
-    ids.setNext(headers);
-    headers.setNext(new HTTPMessageHandler());
-    this.client = Client.initWithMiddleware({ middleware: auth, baseUrl: `${config.graphBaseUrl}/`, defaultVersion: config.apiVersion });
+    ids.setNext(new HTTPMessageHandler());
+    this.chain = auth;
+    this.cloudGraphHost = GRAPH_CLOUDS[config.cloud ?? 'global'].graphHost;
   }
 
   /** Throws a classified GraphRequestError for anything but a 2xx. */
@@ -117,23 +127,9 @@ export class UserStatusWriter {
       // Nothing was sent, and sending again would not help: the row fails at once with the reason.
       throw new GraphRequestError('permanent', (err as Error).message);
     }
-    const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
-    let response: Response | undefined;
-    let clientRequestId: string | undefined;
-    try {
-      const body: unknown = await this.client
-        .api(path)
-        .version(this.config.apiVersion)
-        .option('signal', signal)
-        .option('forceTokenRefresh', options.forceTokenRefresh === true)
-        .option('onClientRequestId', (id: string) => (clientRequestId = id))
-        .option('onResponse', (r: Response) => (response = r))
-        .patch(patchBody(record));
-      // 204 No Content is as much a success as 200 with the object; the body is then empty.
-      return { status: response?.status ?? 200, body: body ?? undefined, requestId: response?.headers.get('request-id') ?? undefined, clientRequestId };
-    } catch (error) {
-      throw withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
-    }
+    const answer = await this.send('PATCH', `${this.config.graphBaseUrl}/${this.config.apiVersion}${path}`, options.forceTokenRefresh === true, JSON.stringify(patchBody(record)));
+    // 204 No Content is as much a success as 200 with the object; the body is then empty.
+    return { status: answer.status, body: parseJson(answer.body), requestId: answer.requestId, clientRequestId: answer.clientRequestId };
   }
 
   /**
@@ -141,7 +137,13 @@ export class UserStatusWriter {
    * Resolves undefined on 404: Graph holds no such status (or no such configuration). Throws a classified
    * GraphRequestError for any other failure.
    */
-  async getUserStatus(configurationType: string, configurationId: string, userStatusId: string, select?: readonly string[]): Promise<Record<string, unknown> | undefined> {
+  async getUserStatus(
+    configurationType: string,
+    configurationId: string,
+    userStatusId: string,
+    select?: readonly string[],
+    options: { forceTokenRefresh?: boolean } = {},
+  ): Promise<Record<string, unknown> | undefined> {
     if (!(CONFIGURATION_TYPES as readonly string[]).includes(configurationType)) {
       throw new GraphRequestError('permanent', `unknown configuration type ${JSON.stringify(configurationType)}: expected ${CONFIGURATION_TYPES.join(' or ')}`);
     }
@@ -152,94 +154,137 @@ export class UserStatusWriter {
       throw new GraphRequestError('permanent', (err as Error).message);
     }
     const query = select && select.length > 0 ? `?${new URLSearchParams({ $select: select.join(',') }).toString()}` : '';
-    const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
-    let clientRequestId: string | undefined;
+    let answer: Awaited<ReturnType<UserStatusWriter['send']>>;
     try {
-      const body: unknown = await this.client
-        .api(`${path}${query}`)
-        .version(this.config.apiVersion)
-        .option('signal', signal)
-        .option('onClientRequestId', (id: string) => (clientRequestId = id))
-        .get();
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GraphRequestError('transient', 'GET of a user status answered without a JSON object');
-      return body as Record<string, unknown>;
+      answer = await this.send('GET', `${this.config.graphBaseUrl}/${this.config.apiVersion}${path}${query}`, options.forceTokenRefresh === true);
     } catch (error) {
-      if (error instanceof GraphRequestError) throw withClientRequestId(error, clientRequestId);
-      const classified = withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
-      if (classified.status === 404) return undefined;
-      throw classified;
+      if (error instanceof GraphRequestError && error.status === 404) return undefined;
+      throw error;
     }
+    const body = parseJson(answer.body);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw withClientRequestId(new GraphRequestError('transient', 'GET of a user status answered without a JSON object', answer.status), answer.clientRequestId);
+    }
+    return body as Record<string, unknown>;
   }
 
   /**
    * Lists one configuration's user statuses, a page at a time, following `@odata.nextLink` to the end.
-   * A nextLink is only followed when it points at the same host and the same list path (only its query may
-   * differ); anything else throws UnexpectedNextLinkError rather than sending the token elsewhere.
-   * Each page request throws a classified GraphRequestError on failure (through `options.pace`, which may retry).
+   * Where a nextLink may lead is decided by decideNextLink (next-link.ts): this listing only, on the cloud's Graph
+   * host or GRAPH_BASE_URL's, always sent to GRAPH_BASE_URL; anything else throws UnexpectedNextLinkError rather than
+   * sending the token elsewhere. A page that cannot be trusted (see BadListingError) throws. Each page request throws a
+   * classified GraphRequestError on failure (through `options.pace`, which may retry).
    */
   async *listUserStatuses(configurationType: ConfigurationType, configurationId: string, options: ListOptions = {}): AsyncGenerator<UserStatusPage> {
-    const path = listPath({ configurationType, configurationId });
+    const listing: NextLinkListing = {
+      cloudGraphHost: this.cloudGraphHost,
+      baseUrl: this.config.graphBaseUrl,
+      apiVersion: this.config.apiVersion,
+      collection: COLLECTION_OF[configurationType],
+      configurationId,
+    };
     const query = new URLSearchParams();
     if (options.select && options.select.length > 0) query.set('$select', options.select.join(','));
     if (options.top !== undefined) query.set('$top', String(options.top));
-    let search = query.size > 0 ? `?${query.toString()}` : '';
+    let url = listingUrl(listing, query.size > 0 ? `?${query.toString()}` : '');
     const pace = options.pace ?? ((request) => request(false));
+    const requested = new Set<string>();
+    let pages = 0;
+    let items = 0;
     for (;;) {
-      const page = await pace((forceTokenRefresh) => this.getPage(`${path}${search}`, forceTokenRefresh));
-      yield { items: page.items, requestId: page.requestId, clientRequestId: page.clientRequestId };
-      if (page.nextLink === undefined) return;
-      search = this.nextLinkQuery(page.nextLink, path);
+      requested.add(url);
+      const pageUrl = url;
+      const page = await pace((forceTokenRefresh) => this.getPage(pageUrl, forceTokenRefresh));
+      pages++;
+      const where = `${listing.collection}/${configurationId}, page ${pages}`;
+      const problem = pageProblem(page.items, options.top);
+      if (problem !== undefined) throw new BadListingError(`Graph's listing of ${where}: ${problem}`);
+      items += page.items.length;
+      yield { items: page.items as Record<string, unknown>[], requestId: page.requestId, clientRequestId: page.clientRequestId };
+      if (page.nextLink === undefined || page.nextLink === null) return;
+      const next = decideNextLink(page.nextLink, listing, { requested, pages, items }, options.bounds);
+      if (next.action === 'refuse') throw new UnexpectedNextLinkError(next.reason);
+      if (next.action === 'stop') throw new BadListingError(next.reason);
+      url = next.url;
     }
   }
 
-  private async getPage(pathAndQuery: string, forceTokenRefresh: boolean): Promise<UserStatusPage & { nextLink?: string }> {
+  private async getPage(url: string, forceTokenRefresh: boolean): Promise<{ items: unknown[]; nextLink?: unknown; requestId?: string; clientRequestId?: string }> {
+    const answer = await this.send('GET', url, forceTokenRefresh);
+    const body = parseJson(answer.body) as { value?: unknown; '@odata.nextLink'?: unknown } | undefined;
+    if (!body || typeof body !== 'object' || !Array.isArray(body.value)) {
+      throw new GraphRequestError('transient', `list answered ${answer.status} without a "value" array`, answer.status);
+    }
+    return { items: body.value as unknown[], nextLink: body['@odata.nextLink'], requestId: answer.requestId, clientRequestId: answer.clientRequestId };
+  }
+
+  /** One request through the middleware chain; the answer's body is read whole (up to MAX_RESPONSE_BYTES) before it is judged. */
+  private async send(method: 'GET' | 'PATCH', url: string, forceTokenRefresh: boolean, body?: string): Promise<{ status: number; body: string; requestId?: string; clientRequestId?: string }> {
     const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
-    let response: Response | undefined;
     let clientRequestId: string | undefined;
+    const options = {
+      method,
+      signal,
+      redirect: 'manual' as const,
+      headers: body !== undefined ? { 'Content-Type': 'application/json' } : {},
+      ...(body !== undefined ? { body } : {}),
+      forceTokenRefresh,
+      onClientRequestId: (id: string) => (clientRequestId = id),
+    };
+    const context: Context = { request: url, options: options as Context['options'] };
+    let text: string;
+    let response: Response;
     try {
-      const body = (await this.client
-        .api(pathAndQuery)
-        .version(this.config.apiVersion)
-        .option('signal', signal)
-        .option('forceTokenRefresh', forceTokenRefresh)
-        .option('onClientRequestId', (id: string) => (clientRequestId = id))
-        .option('onResponse', (r: Response) => (response = r))
-        .get()) as { value?: unknown; '@odata.nextLink'?: unknown } | undefined;
-      if (!body || !Array.isArray(body.value)) {
-        throw new GraphRequestError('transient', `list answered ${response?.status ?? '?'} without a "value" array`, response?.status);
-      }
-      const nextLink = body['@odata.nextLink'];
-      if (nextLink !== undefined && typeof nextLink !== 'string') throw new UnexpectedNextLinkError('@odata.nextLink is not a string');
-      return { items: body.value as Record<string, unknown>[], nextLink, requestId: response?.headers.get('request-id') ?? undefined, clientRequestId };
+      await this.chain.execute(context);
+      response = context.response!;
+      text = await readBounded(response, MAX_RESPONSE_BYTES);
     } catch (error) {
-      if (error instanceof UnexpectedNextLinkError) throw error;
       throw withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
     }
-  }
-
-  /** The query of a nextLink that stays on our Graph host and list path; throws for any other link. */
-  private nextLinkQuery(nextLink: string, path: string): string {
-    let url: URL;
-    try {
-      url = new URL(nextLink);
-    } catch {
-      throw new UnexpectedNextLinkError('@odata.nextLink is not an absolute URL');
+    if (response.status < 200 || response.status >= 300) {
+      throw withClientRequestId(classifyResponse({ status: response.status, header: (n) => response.headers.get(n), body: text }), clientRequestId);
     }
-    const base = new URL(`${this.config.graphBaseUrl}/`);
-    const expectedPath = `${base.pathname}${this.config.apiVersion}${path}`;
-    const samePath = safeDecode(url.pathname) !== undefined && safeDecode(url.pathname) === safeDecode(expectedPath);
-    if (url.origin !== base.origin || !samePath || url.username !== '' || url.password !== '') {
-      throw new UnexpectedNextLinkError(`refusing to follow @odata.nextLink to ${url.origin}${url.pathname}: not ${base.origin}${expectedPath}`);
-    }
-    return url.search;
+    return { status: response.status, body: text, requestId: response.headers.get('request-id') ?? undefined, clientRequestId };
   }
 }
 
-function safeDecode(text: string): string | undefined {
+/** What is wrong with a page's items, if anything: nothing is dropped silently, and no page holds more than `$top` asked. */
+export function pageProblem(items: readonly unknown[], top: number | undefined): string | undefined {
+  if (top !== undefined && items.length > top) return `holds ${items.length} items, more than the ${top} asked for ($top)`;
+  const bad = items.findIndex((item) => item === null || typeof item !== 'object' || Array.isArray(item) || typeof (item as { id?: unknown }).id !== 'string' || (item as { id: string }).id === '');
+  if (bad === -1) return undefined;
+  const item = items[bad];
+  return item === null ? `item ${bad + 1} is null` : `item ${bad + 1} has no string id`;
+}
+
+/** The body as text, refusing (before reading it all) one longer than `limit` bytes. */
+async function readBounded(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  const tooBig = (size: string) => new GraphRequestError('permanent', `answer ${response.status} is ${size}, over the ${limit / 1024 / 1024} MiB that is read of one answer`, response.status);
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooBig(`${declared} bytes`);
+  }
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await response.body.cancel().catch(() => undefined);
+      throw tooBig(`more than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
   try {
-    return decodeURIComponent(text);
+    return JSON.parse(text);
   } catch {
-    return undefined;
+    throw new GraphRequestError('transient', `Graph answered 2xx with a body that is not JSON (${Buffer.byteLength(text)} bytes)`);
   }
 }
 

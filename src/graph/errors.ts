@@ -85,3 +85,62 @@ export function classifyError(error: unknown, timedOut: boolean): GraphRequestEr
   const detail = cause?.code ?? cause?.message ?? (error as Error)?.message ?? String(error);
   return new GraphRequestError('transient', `network error: ${detail}`);
 }
+
+/** What a failed answer says, read from its status, headers and (possibly not JSON) body. */
+export interface FailedAnswer {
+  status: number;
+  /** Header lookup (a fetch Headers' get). */
+  header: (name: string) => string | null;
+  /** The body as text; HTML, empty or cut short all happen (proxies, gateways, throttling front ends). */
+  body: string;
+}
+
+/**
+ * Turns a non-2xx answer into a classified error. Retry-After and request-id come from the headers whatever the
+ * body is, so a 429 whose body is an HTML page still has its Retry-After honoured. A 3xx is never followed: it is
+ * a permanent failure naming where it pointed, since following it would send the token (and the write) elsewhere.
+ */
+export function classifyResponse(answer: FailedAnswer, now = Date.now()): GraphRequestError {
+  const { status } = answer;
+  if (status >= 300 && status < 400) {
+    const location = answer.header('location');
+    let where = 'no Location';
+    if (location) {
+      try {
+        where = `Location host ${new URL(location).host}`;
+      } catch {
+        where = 'a relative Location (the same host)';
+      }
+    }
+    return new GraphRequestError('permanent', `${status}: Graph answered with a redirect to ${where}; redirects are never followed`, status);
+  }
+  let code: string | undefined;
+  let message: string | undefined;
+  let requestId = answer.header('request-id') ?? undefined;
+  try {
+    const parsed = JSON.parse(answer.body) as { error?: { code?: unknown; message?: unknown; innerError?: { 'request-id'?: unknown } } };
+    const error = parsed?.error;
+    if (typeof error?.code === 'string') code = error.code;
+    // Intune writes its own error as JSON inside Graph's message string: the reason keeps Intune's message.
+    if (typeof error?.message === 'string') message = graphMessageOf(error.message);
+    if (requestId === undefined && typeof error?.innerError?.['request-id'] === 'string') requestId = error.innerError['request-id'];
+  } catch {
+    // Not Graph JSON: say what came instead, without quoting a page of HTML.
+    const type = answer.header('content-type')?.split(';')[0]?.trim();
+    message = `a body that is not Graph JSON (${type || 'no content type'}, ${Buffer.byteLength(answer.body)} bytes)`;
+  }
+  const retryAfterMs = parseRetryAfter(answer.header('retry-after'), now);
+  const text = `${status}${code ? ` ${code}` : ''}: ${message || 'no message'}`;
+  return new GraphRequestError(classifyStatus(status), text, status, code, retryAfterMs, requestId);
+}
+
+/**
+ * The most any Retry-After is waited (SYNC_MAX_RETRY_AFTER): a longer one, or a date far away, is cut to it, so a
+ * wrong or hostile header cannot park the fleet for days, nor overflow a timer (Node's setTimeout takes at most 2^31-1 ms).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function capRetryAfter(retryAfterMs: number | undefined, maxRetryAfterMs: number): number | undefined {
+  if (retryAfterMs === undefined) return undefined;
+  return Math.min(retryAfterMs, maxRetryAfterMs, MAX_TIMER_MS);
+}

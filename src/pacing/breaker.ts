@@ -28,8 +28,9 @@ export class PermissionBreaker {
     if (count < this.threshold) return false;
     const tripped = await this.redis.hsetnx(this.keys.breaker, 'trippedAt', String(Date.now()));
     if (tripped === 1) {
-      // Moving the budget's epoch on voids the send slots already handed out, so waiting requests stop too.
-      await this.redis.multi().hset(this.keys.breaker, 'reason', reason).hset(this.keys.budget, 'blocked', '1').hincrby(this.keys.budget, 'epoch', 1).exec();
+      // Moving the budget's epoch on voids the send slots already handed out, so waiting requests stop too. The budget
+      // hash expires when idle (see registerThrottle-2.lua); a tripped breaker's flag must stay until `resume`.
+      await this.redis.multi().hset(this.keys.breaker, 'reason', reason).hset(this.keys.budget, 'blocked', '1').hincrby(this.keys.budget, 'epoch', 1).persist(this.keys.budget).exec();
     }
     return tripped === 1;
   }

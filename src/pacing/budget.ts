@@ -1,4 +1,5 @@
 import type { RateLimit } from '../config.js';
+import { MAX_TIMER_MS } from '../graph/errors.js';
 import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import type { RedisClient } from '../interfaces.js';
@@ -78,26 +79,50 @@ export class RateBudget {
   /**
    * Waits for this caller's slot. A 429 anywhere in the fleet while it waited voids the slot
    * (it was spaced for a rate the server just refused), so it queues again behind the pause.
-   * `deadline` (ms epoch) bounds the wait; returns undefined if the slot lies beyond it.
+   * `deadline` (ms epoch, or asked anew each round for the slot's time: a pause may move it) bounds the wait;
+   * returns undefined if the slot lies beyond it.
    */
-  async acquire(deadline = Infinity): Promise<SendSlot | undefined> {
+  async acquire(deadline: number | ((slotAtMs: number) => Promise<number>) = Infinity): Promise<SendSlot | undefined> {
     for (;;) {
       const { waitUs, epoch } = await this.reserve();
       const waitMs = waitUs / 1000;
-      if (this.clock.nowMs() + waitMs > deadline) return undefined;
+      const slotAtMs = this.clock.nowMs() + waitMs;
+      const limit = typeof deadline === 'function' ? await deadline(slotAtMs) : deadline;
+      if (slotAtMs > limit) return undefined;
       if (waitMs < 1) return { epoch };
       await this.clock.sleep(waitMs);
       if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return { epoch };
     }
   }
 
+  /**
+   * How long the fleet has been (or is yet to be, for a pause in force) paused by Retry-After since `sinceMs`: the
+   * time a row queued then has spent held by pauses, which does not count against its age (SYNC_MAX_ROW_AGE_MS).
+   */
+  async pausedSince(sinceMs: number): Promise<number> {
+    const sinceUs = sinceMs * 1000;
+    const stretches = await this.redis.zrangebyscore(`${this.key}:pauses`, sinceUs, '+inf');
+    return pausedWithin(stretches, sinceUs) / 1000;
+  }
+
   /** Records a 429 for a request sent in `slot`; returns how many ms it added to the fleet's pause. */
   async throttled(retryAfterMs: number, slot: SendSlot): Promise<number> {
     const extendedUs = Number(
-      await runScript(this.redis, 'registerThrottle', [this.key], [Math.round(retryAfterMs * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),
+      // Capped again here (SYNC_MAX_RETRY_AFTER caps it first): a pause no timer can wait is never stored.
+      await runScript(this.redis, 'registerThrottle', [this.key, `${this.key}:pauses`], [Math.round(Math.min(retryAfterMs, MAX_TIMER_MS) * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),
     );
     return extendedUs / 1000;
   }
+}
+
+/** µs of the ledger's stretches ("<startUs>:<endUs>", disjoint) that lie after `sinceUs`. Pure. */
+export function pausedWithin(stretches: readonly string[], sinceUs: number): number {
+  let total = 0;
+  for (const s of stretches) {
+    const [start, end] = s.split(':').map(Number);
+    if (Number.isFinite(start) && Number.isFinite(end) && end > sinceUs) total += end - Math.max(start, sinceUs);
+  }
+  return total;
 }
 
 /** The fleet's read budget (SYNC_READ_RATE_LIMIT): the same pacing, its own key, so reads and writes never wait for each other. */

@@ -1,4 +1,4 @@
-import type { FailureKind } from '../graph/errors.js';
+import { capRetryAfter, type FailureKind } from '../graph/errors.js';
 
 /** What a read (one GET page) has been through so far. */
 export interface ReadAttempts {
@@ -34,15 +34,17 @@ export const READ_TRANSIENT_RETRIES = 5;
  * transient failures are retried with back-off, and a 503's Retry-After is honoured; a 401 gets one token refresh;
  * everything else (403, 404, 400...) fails at once: retrying cannot change Graph's answer.
  */
-export function decideAfterReadFailure(failure: ReadFailure, attempts: ReadAttempts, jitter = 0.5, maxTransientRetries = READ_TRANSIENT_RETRIES): ReadStep {
+export function decideAfterReadFailure(failure: ReadFailure, attempts: ReadAttempts, jitter = 0.5, maxTransientRetries = READ_TRANSIENT_RETRIES, maxRetryAfterMs = 10 * 60_000): ReadStep {
+  // SYNC_MAX_RETRY_AFTER caps any Retry-After, as on writes.
+  const retryAfterMs = capRetryAfter(failure.retryAfterMs, maxRetryAfterMs);
   switch (failure.kind) {
     case 'throttled':
-      return { action: 'throttled', waitMs: failure.retryAfterMs ?? Math.round(Math.min(1000 * 2 ** attempts.throttleStreak, 60_000) * (0.5 + jitter)) };
+      return { action: 'throttled', waitMs: retryAfterMs ?? Math.min(Math.round(Math.min(1000 * 2 ** attempts.throttleStreak, 60_000) * (0.5 + jitter)), maxRetryAfterMs) };
     case 'unauthorized':
       return attempts.tokenRefreshed ? { action: 'fail', reason: `${failure.message} (the token was refreshed once and Graph still refused it)` } : { action: 'refreshToken' };
     case 'transient':
       if (attempts.transientFailures >= maxTransientRetries) return { action: 'fail', reason: `${failure.message} (still failing after ${attempts.transientFailures + 1} reads)` };
-      return { action: 'retry', waitMs: failure.retryAfterMs ?? Math.round(Math.min(250 * 2 ** attempts.transientFailures, 5000) * (0.5 + jitter)) };
+      return { action: 'retry', waitMs: retryAfterMs ?? Math.round(Math.min(250 * 2 ** attempts.transientFailures, 5000) * (0.5 + jitter)) };
     case 'forbidden':
       return { action: 'fail', reason: `${failure.message} (reading needs DeviceManagementConfiguration.Read.All or DeviceManagementApps.Read.All, or their ReadWrite forms)` };
     case 'permanent':

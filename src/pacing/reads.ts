@@ -20,6 +20,8 @@ export class ReadFailedError extends Error {
 export interface PacedReadHooks {
   /** Told how long each 429 paused the read budget. */
   onThrottled?: (pausedMs: number) => void;
+  /** SYNC_MAX_RETRY_AFTER (default 10 min): the longest any one Retry-After is waited. */
+  maxRetryAfterMs?: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export function pacedReads(budget: RateBudget, hooks: PacedReadHooks = {}): NonN
       } catch (error) {
         if (!(error instanceof GraphRequestError)) throw error;
         const err = error;
-        const step = decideAfterReadFailure({ kind: err.kind, status: err.status, retryAfterMs: err.retryAfterMs, message: err.message }, attempts, Math.random());
+        const step = decideAfterReadFailure({ kind: err.kind, status: err.status, retryAfterMs: err.retryAfterMs, message: err.message }, attempts, Math.random(), undefined, hooks.maxRetryAfterMs);
         refresh = false;
         switch (step.action) {
           case 'throttled': {

@@ -4,6 +4,7 @@ import { graphIdKey, nullsToConfirm } from '../domain/judging.js';
 import { knownOverridden } from '../domain/override.js';
 import { createTokenSource, type TokenSource } from '../graph/auth.js';
 import { UserStatusWriter, type ListOptions } from '../graph/client.js';
+import { OperatorError } from '../errors.js';
 import type { ConfigurationType, RedisClient, UserStatusProperties } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
@@ -16,7 +17,8 @@ import type { UnversionedRow } from './validate-rows.js';
 /** Page size asked of Graph (`$top`); Graph may return fewer. */
 export const READ_PAGE_SIZE = 1000;
 
-export class GraphReadError extends Error {
+/** A configuration could not be read whole: the command stops (exit 1) rather than judge rows on part of a listing. */
+export class GraphReadError extends OperatorError {
   override name = 'GraphReadError';
 }
 
@@ -307,17 +309,17 @@ export interface GraphStatesOptions {
  */
 export function createGraphStates(config: SyncConfig, redis: RedisClient, options: GraphStatesOptions = {}): GraphStates {
   const tenants = new Map(config.tenants.map((t) => [t.tenantId, t]));
-  const state = (tenant: string, settings: { graphBaseUrl: string; readRateLimit: SyncConfig['readRateLimit']; tokens: TokenSource }) => {
-    const client = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens);
-    const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant));
+  const state = (tenant: string, settings: { graphBaseUrl: string; cloud: SyncConfig['cloud']; readRateLimit: SyncConfig['readRateLimit']; tokens: TokenSource }) => {
+    const client = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, cloud: settings.cloud, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens);
+    const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant), { maxRetryAfterMs: config.maxRetryAfterMs });
     const memory = { store: new MissingStatuses(redis, config.prefix), tenant };
     return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true, memory, new OverrideStore(redis, config.prefix));
   };
   // Made now, as before tenants: missing default credentials stop the command before it creates a run (it reads nothing yet).
-  const defaultState = state(DEFAULT_TENANT, { graphBaseUrl: config.graphBaseUrl, readRateLimit: config.readRateLimit, tokens: options.tokens ?? createTokenSource(config) });
+  const defaultState = state(DEFAULT_TENANT, { graphBaseUrl: config.graphBaseUrl, cloud: config.cloud, readRateLimit: config.readRateLimit, tokens: options.tokens ?? createTokenSource(config) });
   return new GraphStates((tenant) => {
     if (tenant === DEFAULT_TENANT) return defaultState;
     const t = tenants.get(tenant);
-    return t && state(tenant, { graphBaseUrl: t.graphBaseUrl, readRateLimit: t.readRateLimit, tokens: options.tenantTokens?.(t) ?? createTokenSource(t) });
+    return t && state(tenant, { graphBaseUrl: t.graphBaseUrl, cloud: t.cloud, readRateLimit: t.readRateLimit, tokens: options.tenantTokens?.(t) ?? createTokenSource(t) });
   });
 }

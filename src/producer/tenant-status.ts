@@ -2,6 +2,7 @@ import type { RedisClient } from '../interfaces.js';
 import type { SyncConfig } from '../config.js';
 import type { RunStatus } from '../interfaces.js';
 import { PermissionBreaker } from '../pacing/breaker.js';
+import { readFleetPauses, type FleetPause } from '../pacing/pauses.js';
 import { DEFAULT_TENANT } from '../redis-layout.js';
 import type { ResultStore } from '../results/store.js';
 
@@ -20,6 +21,8 @@ export interface TenantFigures {
   byTenant: Record<string, Record<string, number>>;
   /** Tenants whose permission breaker holds their rows now (fleet-wide); `resume <runId>` lets them go. */
   blockedTenants: BlockedTenant[];
+  /** Retry-After pauses in force now (fleet-wide, per tenant and budget), and when each ends. */
+  fleetPauses: FleetPause[];
 }
 
 /** What `status --json` and GET /v1/runs/:id add to a run's status for tenants. */
@@ -38,5 +41,6 @@ export async function tenantFigures(config: Pick<SyncConfig, 'prefix' | 'tenants
       : Object.fromEntries(
           Object.entries(await store.countByTenant(status.runId)).map(([tenant, { queued, ...rest }]) => [label(tenant), { ...rest, ...(queued !== undefined ? { pending: queued } : {}) }]),
         );
-  return { byTenant, blockedTenants };
+  const fleetPauses = await readFleetPauses(redis, config.prefix, config.tenants.map((t) => t.tenantId), DEFAULT_TENANT_LABEL);
+  return { byTenant, blockedTenants, fleetPauses };
 }

@@ -36,4 +36,6 @@ end
 
 local slot = math.max(tonumber(h[1]) or 0, now, tonumber(h[2]) or 0)
 redis.call('HSET', key, 'tat', slot + interval, 'intervalUs', math.floor(interval))
+-- Kept while in use; gone an hour after the last slot (see registerThrottle-2.lua). `blocked` returned above.
+redis.call('PEXPIRE', key, math.floor((slot + interval - now) / 1000) + 3600000)
 return { math.floor(slot - now), epoch }

@@ -85,7 +85,7 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     throttled.set(stats.throttledCount);
     throttledSeconds.set(stats.throttledMs / 1000);
 
-    // Budget times are µs; the hash is written by src/scripts/reserveSendSlot-1.lua and registerThrottle-1.lua (fields in src/redis-layout.ts).
+    // Budget times are µs; the hash is written by src/scripts/reserveSendSlot-1.lua and registerThrottle-2.lua (fields in src/redis-layout.ts).
     const nowUs = Date.now() * 1000;
     const [tat, intervalUs, pauseUntil] = budget.map((v) => (v === null ? undefined : Number(v)));
     configuredRate.set(1e6 / configuredIntervalUs);

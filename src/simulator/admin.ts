@@ -4,7 +4,7 @@ import { graphError } from './errors.js';
 import type { ForcedAnswer, SimulatorOptions } from './options.js';
 
 // Listening address and logger are fixed once the server is up; accepting them here would lie.
-const RUNTIME_OPTIONS = ['tokens', 'jwtKeys', 'graphCloud', 'missingConfigurations', 'budget', 'anyBudget', 'pageSize', 'maxPageSize', 'patchNoContent', 'refusePatches', 'listNulls', 'faults', 'seed', 'latencyMs'] as const;
+const RUNTIME_OPTIONS = ['tokens', 'jwtKeys', 'graphCloud', 'missingConfigurations', 'budget', 'anyBudget', 'pageSize', 'maxPageSize', 'nextLinkForm', 'nextLinkHost', 'patchNoContent', 'refusePatches', 'listNulls', 'serviceSets', 'faults', 'seed', 'latencyMs'] as const;
 
 /**
  * Control plane for other processes (demo, CLI children). No auth and no throttling:
@@ -25,8 +25,7 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
         if (key in body) (partial as Record<string, unknown>)[key] = body[key];
       }
       core.configure(partial);
-      const { tokens, jwtKeys, graphCloud, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, patchNoContent, refusePatches, listNulls, faults, seed, latencyMs } = core.options;
-      return { ok: true, options: { tokens, jwtKeys, graphCloud, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, patchNoContent, refusePatches, listNulls, faults, seed, latencyMs } };
+      return { ok: true, options: Object.fromEntries(RUNTIME_OPTIONS.map((key) => [key, core.options[key]])) };
     }),
   );
 

@@ -248,13 +248,26 @@ export class SimulatorCore {
       value: page.items.map((item) => withListNulls(project(item, selected.fields), this.opts.listNulls)),
     };
     if (page.more) {
-      const next = new URLSearchParams();
-      if (selected.fields) next.set('$select', selected.fields.join(','));
-      if (top !== null) next.set('$top', String(size));
-      next.set('$skiptoken', encodeSkipToken(offset + size));
-      body['@odata.nextLink'] = `http://${ex.req.host ?? '127.0.0.1'}${route.rawPath}?${next.toString()}`;
+      body['@odata.nextLink'] = this.nextLink(ex, route, selected.fields, top !== null ? size : undefined, offset + size);
     }
     return this.reply(ex, 200, body, { 'content-type': GRAPH_JSON });
+  }
+
+  /** See SimulatorOptions.nextLinkForm: Graph's own form by default, or the kinder one on the request's Host. */
+  private nextLink(ex: Exchange, route: UserStatusListRoute, fields: string[] | undefined, top: number | undefined, skip: number): string {
+    if (this.opts.nextLinkForm === 'kinder') {
+      const next = new URLSearchParams();
+      if (fields) next.set('$select', fields.join(','));
+      if (top !== undefined) next.set('$top', String(top));
+      next.set('$skiptoken', encodeSkipToken(skip));
+      return `http://${ex.req.host ?? '127.0.0.1'}${route.rawPath}?${next.toString()}`;
+    }
+    const query: string[] = [];
+    if (fields) query.push(`$select=${fields.map(encodeURIComponent).join(',')}`);
+    if (top !== undefined) query.push(`$top=${top}`);
+    query.push(`$skiptoken=skipCount%3d${skip}`);
+    const key = encodeURIComponent(route.configId.replace(/'/g, "''"));
+    return `${this.opts.nextLinkHost}/${route.version}/deviceAppManagement/${route.collection}('${key}')/userStatuses?${query.join('&')}`;
   }
 
   /** Errors raised by the HTTP layer itself (body too large, ...) still count as answers to the client. */
@@ -457,7 +470,10 @@ function encodeSkipToken(offset: number): string {
   return Buffer.from(`o:${offset}`).toString('base64url');
 }
 
+/** Graph's form (`skipCount=<n>`, as the nextLink's `skipCount%3d<n>` decodes) or the kinder form's opaque one. */
 function decodeSkipToken(token: string): number | undefined {
+  const graph = /^skipCount=(\d{1,9})$/.exec(token);
+  if (graph) return Number(graph[1]);
   const m = /^o:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
   return m ? Number(m[1]) : undefined;
 }

@@ -69,6 +69,15 @@ export interface SimulatorOptions {
   pageSize?: number;
   /** Largest page a GET list returns, whatever `$top` asks. */
   maxPageSize?: number;
+  /**
+   * How `@odata.nextLink` is written. 'graph' (default), as Graph writes it: absolute on the cloud's Graph host
+   * (`nextLinkHost`), the key in parentheses (`mobileAppConfigurations('<id>')/userStatuses`) and
+   * `$skiptoken=skipCount%3d<n>`; a client reaches the simulator only by re-hosting it onto its own base URL.
+   * 'kinder': on the request's own Host, in the path as it was requested (a link any client can follow as is).
+   */
+  nextLinkForm?: 'graph' | 'kinder';
+  /** The origin of nextLinks in the 'graph' form; default https://graph.microsoft.com (a national cloud: its host). */
+  nextLinkHost?: string;
   /** Answer a successful PATCH with 204 No Content instead of 200 and the object (Graph may do either). */
   patchNoContent?: boolean;
   /**
@@ -105,6 +114,8 @@ export interface ResolvedOptions {
   anyBudget: BudgetOptions | false;
   pageSize: number;
   maxPageSize: number;
+  nextLinkForm: 'graph' | 'kinder';
+  nextLinkHost: string;
   patchNoContent: boolean;
   refusePatches: boolean;
   listNulls: string[];
@@ -157,6 +168,8 @@ const BASE: ResolvedOptions = {
   anyBudget: DEFAULT_ANY_BUDGET,
   pageSize: 100,
   maxPageSize: 1000,
+  nextLinkForm: 'graph',
+  nextLinkHost: 'https://graph.microsoft.com',
   patchNoContent: false,
   refusePatches: false,
   // Intune's listings give null for the user's UPN that a GET of the one status holds.
@@ -193,6 +206,8 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
           : current.anyBudget,
     pageSize: partial.pageSize ?? current.pageSize,
     maxPageSize: partial.maxPageSize ?? current.maxPageSize,
+    nextLinkForm: partial.nextLinkForm ?? current.nextLinkForm,
+    nextLinkHost: partial.nextLinkHost ?? current.nextLinkHost,
     patchNoContent: partial.patchNoContent ?? current.patchNoContent,
     refusePatches: partial.refusePatches ?? current.refusePatches,
     listNulls: partial.listNulls ? [...partial.listNulls] : current.listNulls,
@@ -255,6 +270,8 @@ function checkOptions(o: ResolvedOptions): void {
   for (const key of ['pageSize', 'maxPageSize'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) fail(`${key} must be a positive integer`);
   }
+  if (o.nextLinkForm !== 'graph' && o.nextLinkForm !== 'kinder') fail(`nextLinkForm must be 'graph' or 'kinder'`);
+  if (!/^https?:\/\/[A-Za-z0-9.-]+(?::\d+)?$/.test(o.nextLinkHost)) fail('nextLinkHost must be an origin such as https://graph.microsoft.us');
   if (typeof o.patchNoContent !== 'boolean') fail('patchNoContent must be a boolean');
   if (typeof o.serviceSets !== 'object' || o.serviceSets === null || Array.isArray(o.serviceSets)) fail('serviceSets must be an object');
   for (const name of ['id', '@odata.type']) if (name in o.serviceSets) fail(`serviceSets cannot set ${name}`);

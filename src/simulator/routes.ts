@@ -38,7 +38,9 @@ export function pathOf(url: string): string {
  * encoded "/" (%2F) stays one segment, as it does for Graph.
  */
 export function matchUserStatusPath(rawPath: string): RouteMatch {
-  const parts = rawPath.split('/');
+  const raw = rawPath.split('/');
+  const parts = splitKeyInParentheses(raw);
+  if (parts === undefined) return { kind: 'badEncoding', segment: raw[3] };
   if (parts.length === 6) return matchListPath(rawPath, parts);
   if (parts.length !== 7 || parts[0] !== '') return { kind: 'unknown' };
   const [, version, root, collection, rawConfigId, userStatuses, rawUserStatusId] = parts;
@@ -76,6 +78,22 @@ function matchListPath(rawPath: string, parts: string[]): RouteMatch {
     kind: 'list',
     route: { version, collection: collection as Collection, configId, rawPath, keyPrefix: `${collection}/${configId}/` },
   };
+}
+
+/**
+ * Graph writes a key in OData's parentheses form (`mobileAppConfigurations('<id>')`, a quote inside the id doubled),
+ * as its nextLinks do, and accepts it on requests; it is turned into the key-as-segment form here (re-encoded), so
+ * both forms reach the same routes. Returns undefined when the quoted key is not correctly percent-encoded.
+ */
+function splitKeyInParentheses(parts: string[]): string[] | undefined {
+  const match = parts.length >= 4 ? /^([A-Za-z]+)\((.*)\)$/.exec(parts[3]) : null;
+  if (!match) return parts;
+  const inner = safeDecode(match[2]);
+  if (inner === undefined) return undefined;
+  const quoted = /^'((?:[^']|'')*)'$/.exec(inner);
+  // An unquoted key is not an id here: keep the segment as it is, so the path matches nothing.
+  if (!quoted) return parts;
+  return [...parts.slice(0, 3), match[1], encodeURIComponent(quoted[1].replace(/''/g, "'")), ...parts.slice(4)];
 }
 
 function safeDecode(segment: string): string | undefined {

@@ -12,7 +12,7 @@ import { defaultTokens } from '../../src/simulator/index.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { createPatchQueue, PATCH_JOB_OPTIONS } from '../../src/queue/queues.js';
 import { jobIdFor } from '../../src/redis-layout.js';
-import { runCli, spawnWorker, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
+import { runCli, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
 import { assertAllSucceededOnce, queueRows, rowsOf, sleep } from './fleet-helpers.js';
 
 /** A token source that counts forced refreshes, standing in for a credential whose cached token went stale. */
@@ -158,15 +158,40 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
 
   it('a row that cannot be sent within SYNC_MAX_ROW_AGE_MS fails with a clear reason', async () => {
     await withEnv('max-age', { env: { SYNC_MAX_ROW_AGE_MS: '1500' } }, async (t, workers) => {
+      seedGraph(t.sim, validRows(1));
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
-      t.sim.injectNext(100, { status: 429, code: 'TooManyRequests', retryAfter: '0.4' });
+      t.sim.injectNext(100, { status: 503, code: 'ServiceUnavailable' });
       const runId = await queueRows(t.redis, t.prefix, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       assert.equal(status.state, 'completed_with_errors');
       const [row] = (await rowsOf(t.redis, t.prefix, runId)).values();
       assert.equal(row.state, 'failed');
-      assert.match(row.reason!, /SYNC_MAX_ROW_AGE_MS/);
-      assert.ok(status.throttledCount >= 2);
+      assert.match(row.reason!, /^gave up: not sent within SYNC_MAX_ROW_AGE_MS \(1\.5 s\) of being queued; last error: 503 ServiceUnavailable/);
+    });
+  });
+
+  it('a pause never fails a row for age: 4 s of Retry-After pauses, a 1.5 s SYNC_MAX_ROW_AGE_MS, and the row succeeds', async () => {
+    await withEnv('max-age-paused', { env: { SYNC_MAX_ROW_AGE_MS: '1500' } }, async (t, workers) => {
+      seedGraph(t.sim, validRows(1));
+      workers.push(await startInProcessWorker(t, { concurrency: 1 }));
+      t.sim.injectNext(10, { status: 429, code: 'TooManyRequests', retryAfter: '0.4' });
+      const runId = await queueRows(t.redis, t.prefix, 1);
+      const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
+      assert.deepEqual([status.state, status.succeeded, status.throttledCount], ['completed', 1, 10]);
+    });
+  });
+
+  it('a row that throttling held and that then runs out of time says "throttled" first', async () => {
+    await withEnv('max-age-throttled', { env: { SYNC_MAX_ROW_AGE_MS: '1500' } }, async (t, workers) => {
+      seedGraph(t.sim, validRows(1));
+      workers.push(await startInProcessWorker(t, { concurrency: 1 }));
+      t.sim.injectNext(2, { status: 429, code: 'TooManyRequests', retryAfter: '0.4' });
+      t.sim.injectNext(100, { status: 503, code: 'ServiceUnavailable' });
+      const runId = await queueRows(t.redis, t.prefix, 1);
+      const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
+      assert.equal(status.state, 'completed_with_errors');
+      const [row] = (await rowsOf(t.redis, t.prefix, runId)).values();
+      assert.match(row.reason!, /^throttled: Graph's 429s held the row; gave up: not sent within SYNC_MAX_ROW_AGE_MS \(1\.5 s\) of being queued, time in fleet pauses not counted; last error: 503 ServiceUnavailable/);
     });
   });
 

@@ -5,7 +5,7 @@ import { nextStep, QUICK_RETRIES, type AttemptEvent, type AttemptState } from '.
 const MAX_AGE = 60_000;
 
 function state(overrides: Partial<AttemptState> = {}): AttemptState {
-  return { now: 1_000, deadline: 61_000, requests: 1, quickRetries: 0, throttleStreak: 0, tokenRefreshed: false, lastDelivery: false, random: 0.5, ...overrides };
+  return { now: 1_000, deadline: 61_000, pausedMs: 0, requests: 1, quickRetries: 0, throttleStreak: 0, tokenRefreshed: false, lastDelivery: false, random: 0.5, ...overrides };
 }
 
 const refused = (kind: Extract<AttemptEvent, { type: 'refused' }>['kind'], extra: Partial<Extract<AttemptEvent, { type: 'refused' }>> = {}): AttemptEvent => ({
@@ -127,5 +127,31 @@ describe('nextStep: failures outside Graph (Redis, bugs)', () => {
       reason: 'could not be processed: Connection is closed.',
       tripsBreaker: false,
     });
+  });
+});
+
+describe('nextStep: SYNC_MAX_RETRY_AFTER and rows held by throttling', () => {
+  it('caps any Retry-After at SYNC_MAX_RETRY_AFTER, on a 429 and on a 503, and a missing one backs off no longer either', () => {
+    const tenMinutes = 600_000;
+    assert.deepEqual(nextStep(refused('throttled', { status: 429, retryAfterMs: 86_400_000 * 365 }), state(), MAX_AGE, tenMinutes), { do: 'wait-out-throttle', waitMs: tenMinutes });
+    assert.deepEqual(nextStep(refused('throttled', { status: 429, retryAfterMs: 2 ** 40 }), state(), MAX_AGE, 5_000), { do: 'wait-out-throttle', waitMs: 5_000 });
+    assert.deepEqual(nextStep(refused('throttled', { status: 429 }), state({ throttleStreak: 20 }), MAX_AGE, 5_000), { do: 'wait-out-throttle', waitMs: 5_000 });
+    const transient = nextStep(refused('transient', { status: 503, retryAfterMs: 10 ** 12 }), state({ deadline: Infinity }), MAX_AGE, 3_000);
+    assert.equal(transient.do, 'retry-soon');
+    assert.equal((transient as { delayMs: number }).delayMs, 3_000);
+  });
+
+  it('defaults to a 10 minute cap, within what a timer can wait', () => {
+    assert.deepEqual(nextStep(refused('throttled', { retryAfterMs: 2 ** 31 }), state(), MAX_AGE), { do: 'wait-out-throttle', waitMs: 600_000 });
+  });
+
+  it('says "throttled" when a row held by 429s or fleet pauses still passes its deadline', () => {
+    const afterPause = nextStep({ type: 'deadline-passed' }, state({ pausedMs: 30_000 }), 60_000);
+    assert.equal(afterPause.do, 'fail');
+    assert.match((afterPause as { reason: string }).reason, /^throttled: Graph's 429s held the row; gave up: not sent within SYNC_MAX_ROW_AGE_MS \(60 s\)/);
+    const afterThrottle = nextStep(refused('transient', { status: 503 }), state({ throttleStreak: 2, now: 70_000 }), 60_000);
+    assert.match((afterThrottle as { reason: string }).reason, /^throttled: .*; last error: 503 refused$/);
+    const plain = nextStep({ type: 'deadline-passed' }, state(), 60_000);
+    assert.match((plain as { reason: string }).reason, /^gave up: /, 'not throttled: the plain reason');
   });
 });
