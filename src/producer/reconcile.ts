@@ -1,5 +1,5 @@
 import type { SyncConfig, TenantConfig } from '../config.js';
-import { compareWithGraph, comparedValues, COMPARED_PROPERTIES } from '../domain/compare.js';
+import { compareWithGraph, comparedValues, SELECTED_PROPERTIES } from '../domain/compare.js';
 import { createTokenSource, type TokenSource } from '../graph/auth.js';
 import { UserStatusWriter, type ListOptions } from '../graph/client.js';
 import type { ConfigurationType, RedisClient } from '../interfaces.js';
@@ -67,7 +67,7 @@ export class GraphState {
     const writer = this.snapshots.begin(configKey, readAt, this.maxAgeMs);
     this.stats.configurationsRead++;
     try {
-      for await (const page of this.client.listUserStatuses(configurationType, configurationId, { select: COMPARED_PROPERTIES, top: READ_PAGE_SIZE, pace: this.pace })) {
+      for await (const page of this.client.listUserStatuses(configurationType, configurationId, { select: SELECTED_PROPERTIES, top: READ_PAGE_SIZE, pace: this.pace })) {
         this.stats.pagesRead++;
         await writer.add(page.items.filter((item) => typeof item.id === 'string').map((item) => [item.id as string, comparedValues(item)]));
       }

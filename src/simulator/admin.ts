@@ -2,9 +2,26 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DriftChange, SimulatorCore } from './core.js';
 import { graphError } from './errors.js';
 import type { ForcedAnswer, SimulatorOptions } from './options.js';
+import { seedRowsFrom, seedRowsFromCsv } from './seed.js';
 
 // Listening address and logger are fixed once the server is up; accepting them here would lie.
-const RUNTIME_OPTIONS = ['tokens', 'missingConfigurations', 'budget', 'anyBudget', 'pageSize', 'maxPageSize', 'patchNoContent', 'faults', 'seed', 'latencyMs'] as const;
+const RUNTIME_OPTIONS = [
+  'tokens',
+  'missingConfigurations',
+  'budget',
+  'anyBudget',
+  'pageSize',
+  'maxPageSize',
+  'patchNoContent',
+  'faults',
+  'faultsOnWritesOnly',
+  'createOnPatch',
+  'selectAddsId',
+  'echoDates',
+  'throttleShape',
+  'seed',
+  'latencyMs',
+] as const;
 
 /**
  * Control plane for other processes (demo, CLI children). No auth and no throttling:
@@ -25,8 +42,8 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
         if (key in body) (partial as Record<string, unknown>)[key] = body[key];
       }
       core.configure(partial);
-      const { tokens, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, patchNoContent, faults, seed, latencyMs } = core.options;
-      return { ok: true, options: { tokens, missingConfigurations, budget, anyBudget, pageSize, maxPageSize, patchNoContent, faults, seed, latencyMs } };
+      const options = core.options;
+      return { ok: true, options: Object.fromEntries(RUNTIME_OPTIONS.map((key) => [key, options[key]])) };
     }),
   );
 
@@ -38,6 +55,24 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
       return { ok: true, changed: core.drift(body.changes as DriftChange[]) };
     }),
   );
+
+  // Creates the user statuses an export names, as Graph holds them before a first sync, so that PATCHes have
+  // something to update (Graph's PATCH never creates). Body: the CSV text itself, or {"rows": [{configurationId, ...}]}.
+  app.post('/_sim/seed', async (req, reply) => {
+    const raw = typeof req.body === 'string' ? req.body : '';
+    if (raw.trimStart().startsWith('{')) {
+      return withJsonBody(req, reply, (body) => {
+        if (!Array.isArray(body.rows)) throw new Error('body must be CSV text or {"rows": [{"configurationId", "userStatusId", "configurationType"?, "tenantId"?, "userPrincipalName"?}]}');
+        return { ok: true, ...core.seed(seedRowsFrom(body.rows)) };
+      });
+    }
+    try {
+      return { ok: true, ...core.seed(seedRowsFromCsv(raw)) };
+    } catch (err) {
+      const ids = { requestId: String(req.id), clientRequestId: firstHeader(req.headers['client-request-id']) };
+      return reply.code(400).send(graphError('BadRequest', (err as Error).message, ids));
+    }
+  });
 
   app.post('/_sim/inject', async (req, reply) =>
     withJsonBody(req, reply, (body) => {
