@@ -132,7 +132,7 @@ export class UserStatusWriter {
       // 204 No Content is as much a success as 200 with the object; the body is then empty.
       return { status: response?.status ?? 200, body: body ?? undefined, requestId: response?.headers.get('request-id') ?? undefined, clientRequestId };
     } catch (error) {
-      throw withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
+      throw withClientRequestId(classifyError(error, signal.aborted, response), clientRequestId);
     }
   }
 
@@ -178,7 +178,7 @@ export class UserStatusWriter {
       return { items: body.value as Record<string, unknown>[], nextLink, requestId: response?.headers.get('request-id') ?? undefined, clientRequestId };
     } catch (error) {
       if (error instanceof UnexpectedNextLinkError) throw error;
-      throw withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
+      throw withClientRequestId(classifyError(error, signal.aborted, response), clientRequestId);
     }
   }
 
