@@ -133,7 +133,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     const { t, admin } = await fullRedisEnv('oom-worker', { SYNC_RATE_LIMIT: '200/s' });
     await admin.config('SET', 'maxmemory', '0');
     const rows = 300;
-    const runId = await queueRows(t.redis, t.prefix, rows);
+    const runId = await queueRows(t, rows);
     t.sim.configure({ latencyMs: 150 });
     const worker = await startInProcessWorker(t, { concurrency: 10 });
     cleanups.push(() => worker.close());
@@ -203,7 +203,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
   it('an event request whose rows were admitted but whose jobs Redis refused is undone: 503, its rows failed as not sent, the older rows it superseded queued again; sent again, each record goes out once', async () => {
     const { t, admin } = await fullRedisEnv('oom-event', { SYNC_REDIS_MEMORY_HIGH_WATER: '100' });
     await admin.config('SET', 'maxmemory', '0');
-    const older = await queueRows(t.redis, t.prefix, 10);
+    const older = await queueRows(t, 10);
     const store = new ResultStore(t.redis, t.prefix);
     const now = Date.UTC(2026, 10, 25, 12);
     const server = await startTestServer(t, { now: () => now });

@@ -228,8 +228,8 @@ describe('many tenants, one fleet', { timeout: 120_000 }, () => {
       assert.equal(third.enqueued, 30);
       assert.equal(third.unchanged, 30);
       await waitForRun(t.redis, t.prefix, third.runId);
-      assert.equal(t.sim.state()[`${B}|mobileAppConfigurations/cfg-1/user-1`].lastReportedDateTime, '2026-11-21T10:00:01Z');
-      assert.equal(t.sim.state()[`${A}|mobileAppConfigurations/cfg-1/user-1`].lastReportedDateTime, '2026-11-20T10:00:01Z');
+      assert.equal(t.sim.state()[`${B}|mobileAppConfigurations/cfg-1/user-1`].lastReportedDateTime, '2026-11-21T10:00:01.0000000Z');
+      assert.equal(t.sim.state()[`${A}|mobileAppConfigurations/cfg-1/user-1`].lastReportedDateTime, '2026-11-20T10:00:01.0000000Z');
       // Locks are per tenant too: a lock key of B's object is not A's.
       assert.notEqual(redisKeys(t.prefix).lock(`${A}/mobileAppConfiguration/cfg-1/user-1`), redisKeys(t.prefix).lock(`${B}/mobileAppConfiguration/cfg-1/user-1`));
     } finally {
