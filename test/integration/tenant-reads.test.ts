@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { redisKeys } from '../../src/redis-layout.js';
 import type { DriftChange, TokenGrant } from '../../src/simulator/index.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seedGraph, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import type { RunAlerts } from '../../jobs/alerts.js';
 import { RunVerifier } from '../../jobs/verify-after-run.js';
@@ -61,7 +61,11 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
   });
 
   it('reconcile skips the rows each tenant’s own Graph holds, and sends those only another tenant holds under the same ids', async () => {
-    // The same 20 ids in three tenants' Graphs: B holds 0-9, A holds 10-19, the default tenant holds 0-4.
+    // The same 20 ids in three tenants' Graphs: B holds 0-9, A holds 10-19, the default tenant holds 0-4 with the rows'
+    // values; each holds the others as before any import (Graph's PATCH never creates: a status must exist to be written).
+    seedGraph(t.sim, rows.slice(10), { tenantId: B });
+    seedGraph(t.sim, rows.slice(0, 10), { tenantId: A });
+    seedGraph(t.sim, rows.slice(5));
     t.sim.drift([...range(0, 10).map((i) => heldBy(rows[i], B)), ...range(10, 20).map((i) => heldBy(rows[i], A)), ...range(0, 5).map((i) => heldBy(rows[i], undefined))]);
     const csv = [`${HEADER},tenantId`, ...['', A, B].flatMap((tenant) => rows.map((r) => `${r},${tenant}`))].join('\n') + '\n';
     const path = await writeTemp(t, 'three-tenants.csv', csv);
@@ -83,7 +87,7 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
     assert.ok(await t.redis.exists(keys.readBudgetOf('')), 'the default tenant reads through P:budget:read, as before tenants');
     const configKey = 'mobileAppConfiguration/cfg-1';
     assert.equal((JSON.parse((await t.redis.hget(keys.snapshotOf(B, configKey), 'user-1'))!) as { userDisplayName: string }).userDisplayName, 'User 1', 'B’s snapshot holds B’s object');
-    // A's Graph lacked it: A's row is queued to be written, which A's snapshot marks pending ("?"), not B's values.
+    // A's Graph held other values: A's row is queued to be written, which A's snapshot marks pending ("?"), not B's values.
     assert.equal(await t.redis.hget(keys.snapshotOf(A, configKey), 'user-1'), '?');
     assert.equal(keys.snapshotOf('', configKey), keys.snapshot(configKey), 'the default tenant keeps its snapshot keys');
 
@@ -96,8 +100,8 @@ describe('reads per tenant: import --reconcile and verify', { timeout: 120_000 }
           .filter((e) => e.method === 'PATCH' && e.tenantId === tenant)
           .map((e) => Number(/user-(\d+)$/.exec(e.path)![1])),
       );
-    assert.deepEqual(patched(B), new Set(range(10, 20)), 'B: only what B’s Graph lacked (A holds 10-19, B does not)');
-    assert.deepEqual(patched(A), new Set(range(0, 10)), 'A: only what A’s Graph lacked (B holds 0-9, A does not)');
+    assert.deepEqual(patched(B), new Set(range(10, 20)), 'B: only what B’s Graph did not hold (A holds 10-19, B does not)');
+    assert.deepEqual(patched(A), new Set(range(0, 10)), 'A: only what A’s Graph did not hold (B holds 0-9, A does not)');
     assert.deepEqual(patched('sim-tenant'), new Set(range(5, 20)));
   });
 
