@@ -18,7 +18,7 @@ import { readRedisMemory } from '../../src/queue/memory.js';
 import { keyDigest, redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import { eventRunId, OUT_OF_MEMORY_CANCELLED_REASON } from '../../src/server/ingest.js';
-import { HEADER, lastJsonLine, runCli, seededValidRows, seedRecords, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, seedRecords, simKey, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 import { queueRows } from './fleet-helpers.js';
