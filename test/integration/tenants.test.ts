@@ -53,10 +53,17 @@ function tenantCsv(count: number, tenant: string, options: { offset?: number; da
   return [`${HEADER},tenantId`, ...validRows(count, options).map((r) => `${r},${tenant}`)].join('\n') + '\n';
 }
 
-/** Seeds, in each row's tenant (its last column; empty: the default tenant), the user statuses a tenantCsv names. */
+/**
+ * Seeds, in each row's tenant (its last column; empty: the default tenant), the user statuses a tenantCsv names that
+ * the tenant does not hold yet (one already written keeps its values).
+ */
 function seedCsv(t: TestEnv, csv: string): void {
+  const held = new Set(Object.keys(t.sim.state()));
   for (const line of csv.trim().split('\n').slice(1)) {
     const tenant = line.slice(line.lastIndexOf(',') + 1);
+    const [configId, userStatusId, type] = line.split(',');
+    const key = `${type === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations'}/${configId}/${userStatusId}`;
+    if (held.has(tenant === '' ? key : `${tenant}|${key}`)) continue;
     seedGraph(t.sim, [line], { tenantId: tenant === '' ? undefined : tenant });
   }
 }
