@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { DEFAULT_ANY_BUDGET, DEFAULT_BUDGET, DEFAULT_FAULTS, startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
+import { BIN, REPO_ROOT } from '../support/harness.js';
 
 const ODATA_TYPE = '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -744,5 +750,46 @@ describe("Graph's defaults, and the kinder options that remain", () => {
     assert.equal((await get(listUrl())).status, 200);
     assert.equal((await get(listUrl())).status, 503);
     assert.throws(() => sim.injectNext(1, { method: 'DELETE' as 'GET', status: 500 }), /method/);
+  });
+});
+
+describe('simulate command', () => {
+  it('--seed-from seeds what a CSV names before it listens; --create-on-patch, --retry-after-missing and --throttle-html set the options', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'csync-simulate-'));
+    const csv = join(dir, 'rows.csv');
+    await writeFile(csv, 'configurationId,userStatusId,configurationType\ncfg-a,u-1,\ncfg-b,u-2,iosLobAppProvisioningConfiguration\n');
+    const start = async (args: string[]) => {
+      const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const [line] = (await once(child.stdout.setEncoding('utf8'), 'data')) as [string];
+      return { child, info: JSON.parse(line.split('\n')[0]) as { url: string; seeded?: number } };
+    };
+    const stop = async (child: ChildProcess) => {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    };
+    const send = (url: string, path: string) =>
+      fetch(`${url}/beta/deviceAppManagement/${path}`, { method: 'PATCH', headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' }, body: '{"status":"compliant"}' });
+    try {
+      const seeded = await start(['--seed-from', csv, '--retry-after-missing', '0.5', '--throttle-html', '0.25']);
+      try {
+        assert.equal(seeded.info.seeded, 2);
+        assert.equal((await send(seeded.info.url, 'iosLobAppProvisioningConfigurations/cfg-b/userStatuses/u-2')).status, 200);
+        assert.equal((await send(seeded.info.url, 'mobileAppConfigurations/cfg-a/userStatuses/nobody')).status, 404, 'Graph-like: no create on PATCH');
+        const options = (await (await fetch(`${seeded.info.url}/_sim/configure`, { method: 'POST', body: '{}' })).json()) as { options: { throttleShape: unknown; createOnPatch: boolean } };
+        assert.deepEqual(options.options.throttleShape, { missingRetryAfterShare: 0.5, htmlBodyShare: 0.25, fractionalRetryAfter: false });
+        assert.equal(options.options.createOnPatch, false);
+      } finally {
+        await stop(seeded.child);
+      }
+      const kind = await start(['--create-on-patch']);
+      try {
+        assert.equal((await send(kind.info.url, 'mobileAppConfigurations/cfg-a/userStatuses/nobody')).status, 200);
+      } finally {
+        await stop(kind.child);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
