@@ -71,14 +71,22 @@ export const simulateCommand = new Command('simulate')
   .option('--rate-504 <p>', 'share of PATCHes answered 504', probability('--rate-504'))
   .option('--rate-drop <p>', 'share of PATCHes whose connection is dropped', probability('--rate-drop'))
   .option('--rate-slow <p>', 'share of PATCHes answered slowly', probability('--rate-slow'))
+  .option('--faults-on-writes-only', "kinder than Graph: reads (GET) get none of the --rate-* faults (by default they get the same as PATCHes)")
+  .option('--retry-after-missing <p>', 'share of 429s without a Retry-After header (default 0.25)', probability('--retry-after-missing'))
+  .option('--throttle-html <p>', 'share of 429s whose body is an HTML page, not Graph JSON (default 0.125)', probability('--throttle-html'))
+  .option('--fractional-retry-after', "kinder than Graph: Retry-After in tenths of a second (Graph's is whole seconds)")
+  .option('--create-on-patch', 'kinder than Graph: a PATCH of a user status that does not exist creates it (Graph answers 404)')
+  .option('--select-adds-id', "kinder than Graph: $select answers the id even when it does not name it")
+  .option('--echo-dates', 'kinder than Graph: dates come back as written (Graph answers UTC with seven fraction digits)')
+  .option('--seed-from <csv>', 'create the user statuses this CSV names (configurationId, userStatusId, configurationType...) before listening, as Graph holds them before a first sync (repeatable)', collect)
   .option('--missing-config <id>', 'a configuration id that answers 404 (repeatable)', collect)
   .option('--service-sets <property=value>', 'after each applied PATCH the service sets this property itself, as Intune recomputes devicesCount (repeatable; value read as JSON when it is)', parseServiceSet)
   .option('--seed <n>', 'seed for the fault dice', (v) => Number(v))
   .option('--jwt-key <pem file>', 'a public key (PEM): RS256 JWTs it signed are accepted, checked for signature, exp, nbf and audience (repeatable)', collect)
   .option('--graph-cloud <host>', 'the Graph host whose tokens a JWT must be for (its audience), e.g. https://graph.microsoft.us (default https://graph.microsoft.com)')
   .option('--tokens-file <path>', 'JSON {"<token>": {"tenantId","appId","permissions":[...]}}: more accepted tokens, e.g. one per tenant (each tenant has its own buckets and objects)')
-  .addHelpText('after', '\nThe accepted bearer token is "sim-token" (and, with --jwt-key, JWTs signed by that key for the --graph-cloud audience). State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset,\n/_sim/drift {"changes":[{"collection","configId","userStatusId","values":{...}|null}]} (changes stored values behind the client\'s back).')
-  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; refusePatches?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string; serviceSets?: Record<string, unknown>; jwtKey?: string[]; graphCloud?: string }) => {
+  .addHelpText('after', '\nThe accepted bearer token is "sim-token" (and, with --jwt-key, JWTs signed by that key for the --graph-cloud audience). State and counters: GET /_sim/state, /_sim/counters; POST /_sim/configure, /_sim/inject, /_sim/reset,\n/_sim/drift {"changes":[{"collection","configId","userStatusId","values":{...}|null}]} (changes stored values behind the client\'s back),\n/_sim/seed <CSV text> or {"rows":[{"configurationId","userStatusId","configurationType"}]} (creates the user statuses an export names).\nLike Graph, a PATCH never creates a user status: seed first (--seed-from, /_sim/seed), or --create-on-patch.')
+  .action(async (flags: { port: number; host: string; appLimit?: { limit: number; windowMs: number }; tenantLimit?: { limit: number; windowMs: number }; anyAppLimit?: { limit: number; windowMs: number }; anyTenantLimit?: { limit: number; windowMs: number }; pageSize?: number; maxPageSize?: number; patchNoContent?: boolean; refusePatches?: boolean; budget: boolean; rate503?: number; rate504?: number; rateDrop?: number; rateSlow?: number; missingConfig?: string[]; seed?: number; tokensFile?: string; serviceSets?: Record<string, unknown>; jwtKey?: string[]; graphCloud?: string; faultsOnWritesOnly?: boolean; retryAfterMissing?: number; throttleHtml?: number; fractionalRetryAfter?: boolean; createOnPatch?: boolean; selectAddsId?: boolean; echoDates?: boolean; seedFrom?: string[] }) => {
     const extraTokens = flags.tokensFile ? readTokensFile(flags.tokensFile) : {};
     const jwtKeys = (flags.jwtKey ?? []).map((path) => {
       try {
@@ -103,7 +111,20 @@ export const simulateCommand = new Command('simulate')
       refusePatches: flags.refusePatches === true,
       faults: { rate503: flags.rate503, rate504: flags.rate504, rateDrop: flags.rateDrop, rateSlow: flags.rateSlow },
       ...(flags.serviceSets ? { serviceSets: flags.serviceSets } : {}),
+      faultsOnWritesOnly: flags.faultsOnWritesOnly === true,
+      createOnPatch: flags.createOnPatch === true,
+      selectAddsId: flags.selectAddsId === true,
+      echoDates: flags.echoDates === true,
+      throttleShape: { missingRetryAfterShare: flags.retryAfterMissing, htmlBodyShare: flags.throttleHtml, fractionalRetryAfter: flags.fractionalRetryAfter === true },
     };
+    // Read before listening, so a bad file fails the command rather than leaving a simulator without its objects.
+    const seedFiles = (flags.seedFrom ?? []).map((path) => {
+      try {
+        return { path, text: readFileSync(path, 'utf8') };
+      } catch (err) {
+        throw new OperatorError(`--seed-from ${path}: ${(err as Error).message}`, EXIT.usage);
+      }
+    });
     let sim: Awaited<ReturnType<typeof startSimulator>>;
     try {
       sim = await startSimulator(options);
@@ -112,7 +133,16 @@ export const simulateCommand = new Command('simulate')
       if ((err as Error).message.startsWith('Invalid simulator option')) throw new OperatorError((err as Error).message, EXIT.usage);
       throw err;
     }
-    process.stdout.write(`${JSON.stringify({ url: sim.url, port: sim.port, token: 'sim-token', ...(flags.tokensFile ? { tokens: Object.keys(extraTokens).length + 1 } : {}) })}\n`);
+    let seeded = 0;
+    for (const file of seedFiles) {
+      try {
+        seeded += sim.seed(file.text).created;
+      } catch (err) {
+        await sim.close();
+        throw new OperatorError(`--seed-from ${file.path}: ${(err as Error).message}`, EXIT.usage);
+      }
+    }
+    process.stdout.write(`${JSON.stringify({ url: sim.url, port: sim.port, token: 'sim-token', ...(flags.tokensFile ? { tokens: Object.keys(extraTokens).length + 1 } : {}), ...(seedFiles.length > 0 ? { seeded } : {}) })}\n`);
     const stop = () => void sim.close().then(() => process.exit(EXIT.ok));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

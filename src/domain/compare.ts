@@ -4,6 +4,8 @@ import { sameInstant } from './judging.js';
 /** The properties a row can set, which is all that reads ask Graph for (`$select`) and all that is compared. */
 export const COMPARED_PROPERTIES = ['userDisplayName', 'devicesCount', 'status', 'lastReportedDateTime', 'userPrincipalName'] as const;
 export type ComparedProperty = (typeof COMPARED_PROPERTIES)[number];
+/** What a listing asks Graph for (`$select`): Graph answers only what `$select` names, so the id must be named too. */
+export const SELECTED_PROPERTIES = ['id', ...COMPARED_PROPERTIES] as const;
 
 export type GraphComparison =
   /** Graph holds every property the row sets, as Graph compares them. */

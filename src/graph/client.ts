@@ -25,7 +25,7 @@ export interface UserStatusPage {
 }
 
 export interface ListOptions {
-  /** Properties to ask for (`$select`); Graph adds the id. */
+  /** Properties to ask for (`$select`); Graph answers only these, so name `id` too. */
   select?: readonly string[];
   /** Page size to ask for (`$top`); Graph may return fewer per page. */
   top?: number;

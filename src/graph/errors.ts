@@ -68,15 +68,20 @@ export function classifyStatus(status: number): FailureKind {
   return 'permanent';
 }
 
-/** Turns anything the Graph client throws into a classified error whose message is safe to store and show. */
-export function classifyError(error: unknown, timedOut: boolean): GraphRequestError {
+/**
+ * Turns anything the Graph client throws into a classified error whose message is safe to store and show.
+ * `response` is the raw answer when one came: for a body that is not Graph JSON (a front end's HTML 429 page) the
+ * SDK's error carries no headers, and the Retry-After must still be honoured.
+ */
+export function classifyError(error: unknown, timedOut: boolean, response?: { headers: Headers }): GraphRequestError {
   if (error instanceof GraphRequestError) return error;
   if (timedOut) return new GraphRequestError('transient', 'request timed out');
   if (error instanceof GraphError && error.statusCode > 0) {
     const status = error.statusCode;
     const code = error.code ?? undefined;
-    const retryAfterMs = parseRetryAfter(error.headers?.get('Retry-After'));
-    const requestId = error.requestId ?? error.headers?.get('request-id') ?? undefined;
+    const headers = error.headers ?? response?.headers;
+    const retryAfterMs = parseRetryAfter(headers?.get('Retry-After'));
+    const requestId = error.requestId ?? headers?.get('request-id') ?? undefined;
     const text = `${status}${code ? ` ${code}` : ''}: ${graphMessageOf(error.message || '') || 'no message'}`;
     return new GraphRequestError(classifyStatus(status), text, status, code, retryAfterMs, requestId);
   }

@@ -1,5 +1,5 @@
 import type { SyncConfig, TenantConfig } from '../config.js';
-import { compareWithGraph, comparedValues, COMPARED_PROPERTIES, type ComparedProperty } from '../domain/compare.js';
+import { compareWithGraph, comparedValues, COMPARED_PROPERTIES, SELECTED_PROPERTIES, type ComparedProperty } from '../domain/compare.js';
 import { graphIdKey, nullsToConfirm } from '../domain/judging.js';
 import { knownOverridden } from '../domain/override.js';
 import { createTokenSource, type TokenSource } from '../graph/auth.js';
@@ -137,7 +137,7 @@ export class GraphState {
     this.stats.configurationsRead++;
     const listedAgain: string[] = [];
     try {
-      for await (const page of this.client.listUserStatuses(configurationType, configurationId, { select: COMPARED_PROPERTIES, top: READ_PAGE_SIZE, pace: this.pace })) {
+      for await (const page of this.client.listUserStatuses(configurationType, configurationId, { select: SELECTED_PROPERTIES, top: READ_PAGE_SIZE, pace: this.pace })) {
         this.stats.pagesRead++;
         const items = page.items.filter((item) => typeof item.id === 'string');
         if (rememberedIds.size > 0) for (const item of items) if (rememberedIds.has(graphIdKey(item.id as string))) listedAgain.push(item.id as string);

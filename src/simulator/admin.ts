@@ -2,9 +2,33 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DriftChange, SimulatorCore } from './core.js';
 import { graphError } from './errors.js';
 import type { ForcedAnswer, SimulatorOptions } from './options.js';
+import { seedRowsFrom, seedRowsFromCsv } from './seed.js';
 
 // Listening address and logger are fixed once the server is up; accepting them here would lie.
-const RUNTIME_OPTIONS = ['tokens', 'jwtKeys', 'graphCloud', 'missingConfigurations', 'budget', 'anyBudget', 'pageSize', 'maxPageSize', 'nextLinkForm', 'nextLinkHost', 'patchNoContent', 'refusePatches', 'listNulls', 'serviceSets', 'faults', 'seed', 'latencyMs'] as const;
+const RUNTIME_OPTIONS = [
+  'tokens',
+  'jwtKeys',
+  'graphCloud',
+  'missingConfigurations',
+  'budget',
+  'anyBudget',
+  'pageSize',
+  'maxPageSize',
+  'nextLinkForm',
+  'nextLinkHost',
+  'patchNoContent',
+  'refusePatches',
+  'listNulls',
+  'serviceSets',
+  'faults',
+  'faultsOnWritesOnly',
+  'createOnPatch',
+  'selectAddsId',
+  'echoDates',
+  'throttleShape',
+  'seed',
+  'latencyMs',
+] as const;
 
 /**
  * Control plane for other processes (demo, CLI children). No auth and no throttling:
@@ -37,6 +61,24 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
       return { ok: true, changed: core.drift(body.changes as DriftChange[]) };
     }),
   );
+
+  // Creates the user statuses an export names, as Graph holds them before a first sync, so that PATCHes have
+  // something to update (Graph's PATCH never creates). Body: the CSV text itself, or {"rows": [{configurationId, ...}]}.
+  app.post('/_sim/seed', async (req, reply) => {
+    const raw = typeof req.body === 'string' ? req.body : '';
+    if (raw.trimStart().startsWith('{')) {
+      return withJsonBody(req, reply, (body) => {
+        if (!Array.isArray(body.rows)) throw new Error('body must be CSV text or {"rows": [{"configurationId", "userStatusId", "configurationType"?, "tenantId"?, "userPrincipalName"?}]}');
+        return { ok: true, ...core.seed(seedRowsFrom(body.rows)) };
+      });
+    }
+    try {
+      return { ok: true, ...core.seed(seedRowsFromCsv(raw)) };
+    } catch (err) {
+      const ids = { requestId: String(req.id), clientRequestId: firstHeader(req.headers['client-request-id']) };
+      return reply.code(400).send(graphError('BadRequest', (err as Error).message, ids));
+    }
+  });
 
   app.post('/_sim/inject', async (req, reply) =>
     withJsonBody(req, reply, (body) => {

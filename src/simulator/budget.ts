@@ -77,10 +77,11 @@ function bucketFor(map: Map<string, TokenBucket>, key: string, limit: BucketLimi
 }
 
 /**
- * Retry-After as Graph may send it: seconds, at most one fractional digit, rounded up so a
- * client that waits exactly that long always finds a token.
+ * Retry-After as Graph sends it: whole seconds, rounded up so a client that waits exactly that long always finds a
+ * token. `fractional` (kinder, finer than Graph) keeps one fractional digit instead.
  */
-export function formatRetryAfterSeconds(ms: number): string {
+export function formatRetryAfterSeconds(ms: number, fractional = false): string {
+  if (!fractional) return String(Math.max(1, Math.ceil(ms / 1000 - 1e-9)));
   // The epsilon keeps float noise (e.g. 300.0000000001 ms) from adding a whole tenth.
   const tenths = Math.max(1, Math.ceil(ms / 100 - 1e-9));
   return String(tenths / 10);

@@ -3,12 +3,36 @@ import { looksLikeJwt, publicKeys, verifyJwt } from './jwt.js';
 import type { KeyObject } from 'node:crypto';
 import { formatRetryAfterSeconds, WriteBudget } from './budget.js';
 import { defaultCodeFor, defaultMessageFor, graphError } from './errors.js';
-import { createRng, decideFault, ForcedAnswers } from './faults.js';
+import { toGraphUtc } from './datetime.js';
+import { createRng, decideFault, decideThrottleShape, derivedSeed, ForcedAnswers } from './faults.js';
 import { emptyCounters, increment, RequestLog, type RequestLogEntry, type SimulatorCounters } from './metrics.js';
 import { mergeOptions, resolveOptions, type ForcedAnswer, type ResolvedOptions, type SimulatorOptions, type TokenGrant } from './options.js';
 import { COLLECTIONS, matchUserStatusPath, pathOf, type Collection, type UserStatusListRoute, type UserStatusRoute } from './routes.js';
 import { UserStatusStore } from './state.js';
 import { ENTITY_TYPE, parseJsonBody, validateUserStatusPatch, type ParsedBody } from './validation.js';
+
+/** One user status to seed (see SimulatorCore.seed). */
+export interface SeedRow {
+  tenantId?: string;
+  collection?: Collection;
+  configId: string;
+  userStatusId: string;
+  userPrincipalName?: string;
+}
+
+/** What a seeded user status holds before any import wrote it: Intune knows the user, nothing reported yet. */
+export const PRE_IMPORT_VALUES = {
+  userDisplayName: 'Seeded user',
+  devicesCount: 0,
+  status: 'unknown',
+  lastReportedDateTime: '2026-01-01T00:00:00.0000000Z',
+} as const;
+
+const READ_SALT = 0x7ead;
+const THROTTLE_SALT = 0x429;
+
+/** What a front end (not Graph itself) answers when it throttles: a page, not Graph's JSON error. */
+const THROTTLED_HTML = '<!DOCTYPE html><html><head><title>429 Too Many Requests</title></head><body><h1>Too Many Requests</h1><p>The request was throttled. Please retry later.</p></body></html>';
 
 /** Properties `$select` may name; Graph refuses any other. */
 const SELECTABLE = ['id', 'userDisplayName', 'devicesCount', 'status', 'lastReportedDateTime', 'userPrincipalName'];
@@ -51,7 +75,8 @@ export interface GraphRequest {
 }
 
 export type Outcome =
-  | { kind: 'reply'; status: number; headers: Record<string, string>; body: unknown; delayMs: number }
+  /** `text`, when set, is sent as it is instead of `body` as JSON (a front end's HTML page, say). */
+  | { kind: 'reply'; status: number; headers: Record<string, string>; body: unknown; text?: string; delayMs: number }
   | { kind: 'drop'; delayMs: number };
 
 interface Exchange {
@@ -75,6 +100,10 @@ export class SimulatorCore {
   /** The "any request" buckets; the same bucket logic, charged by GETs and PATCHes alike. */
   private anyBudget: WriteBudget;
   private rng: () => number;
+  /** Faults of reads, on dice of their own so that reads never shift the PATCH fault sequence of a seed. */
+  private readRng: () => number;
+  /** How each 429 looks (Retry-After or not, Graph JSON or HTML). */
+  private throttleRng: () => number;
   private readonly forced = new ForcedAnswers();
   /** Per (tenant, app): the latest Retry-After instant promised by a 429. */
   private readonly throttledUntil = new Map<string, number>();
@@ -85,6 +114,8 @@ export class SimulatorCore {
     this.budget = new WriteBudget(this.opts.budget);
     this.anyBudget = new WriteBudget(this.opts.anyBudget);
     this.rng = createRng(this.opts.seed);
+    this.readRng = createRng(derivedSeed(this.opts.seed, READ_SALT));
+    this.throttleRng = createRng(derivedSeed(this.opts.seed, THROTTLE_SALT));
   }
 
   get options(): ResolvedOptions {
@@ -97,7 +128,13 @@ export class SimulatorCore {
     // New limits mean new buckets; carrying balances across limits would make tests order-dependent.
     if (partial.budget !== undefined) this.budget = new WriteBudget(this.opts.budget);
     if (partial.budget !== undefined || partial.anyBudget !== undefined) this.anyBudget = new WriteBudget(this.opts.anyBudget);
-    if (partial.seed !== undefined) this.rng = createRng(this.opts.seed);
+    if (partial.seed !== undefined) this.reseed();
+  }
+
+  private reseed(): void {
+    this.rng = createRng(this.opts.seed);
+    this.readRng = createRng(derivedSeed(this.opts.seed, READ_SALT));
+    this.throttleRng = createRng(derivedSeed(this.opts.seed, THROTTLE_SALT));
   }
 
   injectNext(n: number, answer: ForcedAnswer): void {
@@ -110,7 +147,7 @@ export class SimulatorCore {
     this.counts = emptyCounters();
     this.budget = new WriteBudget(this.opts.budget);
     this.anyBudget = new WriteBudget(this.opts.anyBudget);
-    this.rng = createRng(this.opts.seed);
+    this.reseed();
     this.forced.clear();
     this.throttledUntil.clear();
   }
@@ -129,9 +166,40 @@ export class SimulatorCore {
       }
     }
     for (const c of changes) {
-      this.store.setBehindClientsBack(tenantScoped(c.tenantId, `${c.collection ?? 'mobileAppConfigurations'}/${c.configId}/`), c.userStatusId, c.values);
+      this.store.setBehindClientsBack(tenantScoped(c.tenantId, `${c.collection ?? 'mobileAppConfigurations'}/${c.configId}/`), c.userStatusId, c.values && this.asStored(c.values));
     }
     return changes.length;
+  }
+
+  /**
+   * Creates the user statuses `rows` name that the tenant does not hold yet, in a state before any import (see
+   * PRE_IMPORT_VALUES); a status already held is left as it is. Returns how many were created and how many existed.
+   */
+  seed(rows: SeedRow[]): { created: number; existing: number } {
+    const changes: DriftChange[] = [];
+    let existing = 0;
+    const seen = new Set<string>();
+    for (const row of rows) {
+      const collection = row.collection ?? 'mobileAppConfigurations';
+      const key = tenantScoped(row.tenantId, `${collection}/${row.configId}/${row.userStatusId}`);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (this.store.get(key)) {
+        existing += 1;
+        continue;
+      }
+      const values: Record<string, unknown> = { ...PRE_IMPORT_VALUES };
+      if (row.userPrincipalName) values.userPrincipalName = row.userPrincipalName;
+      changes.push({ tenantId: row.tenantId, collection, configId: row.configId, userStatusId: row.userStatusId, values });
+    }
+    return { created: this.drift(changes), existing };
+  }
+
+  /** Values as Graph keeps them: dates in UTC with seven fraction digits (unless `echoDates`). */
+  private asStored(values: Record<string, unknown>): Record<string, unknown> {
+    if (this.opts.echoDates || typeof values.lastReportedDateTime !== 'string') return values;
+    const utc = toGraphUtc(values.lastReportedDateTime);
+    return utc === undefined ? values : { ...values, lastReportedDateTime: utc };
   }
 
   state(): Record<string, Record<string, unknown>> {
@@ -199,14 +267,46 @@ export class SimulatorCore {
     return verdict.ok ? verdict.grant : { refused: verdict.message };
   }
 
-  /** A read is charged to the "any request" buckets only; a 429 there works as for writes. */
-  private readThrottled(ex: Exchange): Outcome | undefined {
+  /**
+   * What a read meets before its answer: the "any request" buckets (a 429 there works as for writes), a forced GET
+   * answer, then the same faults as writes (503, 504, dropped socket, slowness) unless `faultsOnWritesOnly`.
+   * Undefined: answer the read normally.
+   */
+  private readGate(ex: Exchange): Outcome | undefined {
     const grant = ex.grant as TokenGrant;
     const any = this.anyBudget.take(grant.tenantId, grant.appId, ex.req.receivedAt);
-    if (!any.throttled) return undefined;
-    return this.error(ex, 429, 'TooManyRequests', `${defaultMessageFor(429)} (per-${any.scope} request budget exhausted)`, {
-      'Retry-After': formatRetryAfterSeconds(any.retryAfterMs),
-    });
+    const forced = this.forced.take('GET');
+    if (forced) {
+      if (forced.drop) return this.drop(ex);
+      if (forced.status >= 200 && forced.status < 300) return undefined;
+      return this.forcedError(ex, forced);
+    }
+    if (any.throttled) return this.throttled(ex, `per-${any.scope} request budget exhausted`, any.retryAfterMs);
+    if (this.opts.faultsOnWritesOnly) return undefined;
+    return this.fault(ex, decideFault(this.readRng, this.opts.faults));
+  }
+
+  /** A 429 as Graph (or the front end before it) answers: see ThrottleShape. */
+  private throttled(ex: Exchange, why: string, retryAfterMs: number): Outcome {
+    const shape = decideThrottleShape(this.throttleRng, this.opts.throttleShape);
+    const headers: Record<string, string> = shape.retryAfter ? { 'Retry-After': formatRetryAfterSeconds(retryAfterMs, this.opts.throttleShape.fractionalRetryAfter) } : {};
+    if (!shape.html) return this.error(ex, 429, 'TooManyRequests', `${defaultMessageFor(429)} (${why})`, headers);
+    const outcome: Outcome = { kind: 'reply', status: 429, headers: { 'content-type': 'text/html; charset=utf-8', ...headers }, body: undefined, text: THROTTLED_HTML, delayMs: ex.delayMs };
+    this.record(ex, 429, headers['Retry-After']);
+    return outcome;
+  }
+
+  /** The answer a rolled fault gives; undefined for none (slowness only adds to the delay). */
+  private fault(ex: Exchange, fault: ReturnType<typeof decideFault>): Outcome | undefined {
+    if (fault.kind === '503') {
+      return this.error(ex, 503, 'ServiceUnavailable', defaultMessageFor(503), {
+        'Retry-After': String(this.opts.faults.retryAfter503Seconds),
+      });
+    }
+    if (fault.kind === '504') return this.error(ex, 504, 'GatewayTimeout', defaultMessageFor(504));
+    if (fault.kind === 'drop') return this.drop(ex);
+    if (fault.slow) ex.delayMs += this.opts.faults.slowMs;
+    return undefined;
   }
 
   /** Parses `$select`; undefined when absent, a Graph error when it names a property the type lacks. */
@@ -222,8 +322,8 @@ export class SimulatorCore {
   }
 
   private list(ex: Exchange, route: UserStatusListRoute): Outcome {
-    const throttled = this.readThrottled(ex);
-    if (throttled) return throttled;
+    const gated = this.readGate(ex);
+    if (gated) return gated;
     const query = queryOf(ex.req.url);
     const selected = this.select(ex, query);
     if ('error' in selected) return selected.error;
@@ -245,7 +345,7 @@ export class SimulatorCore {
     const page = this.store.page(tenantScoped((ex.grant as TokenGrant).tenantId, route.keyPrefix), offset, size);
     const body: Record<string, unknown> = {
       '@odata.context': `https://graph.microsoft.com/${route.version}/$metadata#deviceAppManagement/${route.collection}('${route.configId}')/userStatuses`,
-      value: page.items.map((item) => withListNulls(project(item, selected.fields), this.opts.listNulls)),
+      value: page.items.map((item) => withListNulls(project(item, selected.fields, this.opts.selectAddsId), this.opts.listNulls)),
     };
     if (page.more) {
       body['@odata.nextLink'] = this.nextLink(ex, route, selected.fields, top !== null ? size : undefined, offset + size);
@@ -283,8 +383,8 @@ export class SimulatorCore {
   }
 
   private get(ex: Exchange, route: UserStatusRoute): Outcome {
-    const throttled = this.readThrottled(ex);
-    if (throttled) return throttled;
+    const gated = this.readGate(ex);
+    if (gated) return gated;
     const selected = this.select(ex, queryOf(ex.req.url));
     if ('error' in selected) return selected.error;
     if (this.opts.missingConfigurations.includes(route.configId)) return this.configNotFound(ex, route);
@@ -292,7 +392,7 @@ export class SimulatorCore {
     if (!stored) {
       return this.error(ex, 404, 'ResourceNotFound', `The userStatus '${route.userStatusId}' was not found.`);
     }
-    return this.reply(ex, 200, project(stored, selected.fields), { 'content-type': GRAPH_JSON });
+    return this.reply(ex, 200, project(stored, selected.fields, this.opts.selectAddsId), { 'content-type': GRAPH_JSON });
   }
 
   private patch(ex: Exchange, route: UserStatusRoute): Outcome {
@@ -304,30 +404,16 @@ export class SimulatorCore {
     const budget = !any.throttled || (writes.throttled && writes.retryAfterMs >= any.retryAfterMs) ? writes : any;
     const budgetName = budget === writes ? 'write' : 'request';
 
-    const forced = this.forced.take();
+    const forced = this.forced.take('PATCH');
     if (forced) return this.forcedAnswer(ex, route, forced);
 
-    if (budget.throttled) {
-      return this.error(ex, 429, 'TooManyRequests', `${defaultMessageFor(429)} (per-${budget.scope} ${budgetName} budget exhausted)`, {
-        'Retry-After': formatRetryAfterSeconds(budget.retryAfterMs),
-      });
-    }
+    if (budget.throttled) return this.throttled(ex, `per-${budget.scope} ${budgetName} budget exhausted`, budget.retryAfterMs);
 
     if (this.opts.refusePatches) return this.error(ex, 400, 'BadRequest', noPatchRouteMessage(ex.req, route));
 
     const fault = decideFault(this.rng, this.opts.faults);
-    if (fault.kind === '503') {
-      return this.error(ex, 503, 'ServiceUnavailable', defaultMessageFor(503), {
-        'Retry-After': String(this.opts.faults.retryAfter503Seconds),
-      });
-    }
-    if (fault.kind === '504') return this.error(ex, 504, 'GatewayTimeout', defaultMessageFor(504));
-    if (fault.kind === 'drop') {
-      if (fault.applyBeforeDrop) this.validateAndApply(ex, route, false);
-      return this.drop(ex);
-    }
-    if (fault.slow) ex.delayMs += this.opts.faults.slowMs;
-    return this.validateAndApply(ex, route, true);
+    if (fault.kind === 'drop' && fault.applyBeforeDrop) this.validateAndApply(ex, route, false);
+    return this.fault(ex, fault) ?? this.validateAndApply(ex, route, true);
   }
 
   private forcedAnswer(ex: Exchange, route: UserStatusRoute, answer: ForcedAnswer): Outcome {
@@ -336,6 +422,10 @@ export class SimulatorCore {
       return this.drop(ex);
     }
     if (answer.status >= 200 && answer.status < 300) return this.validateAndApply(ex, route, true);
+    return this.forcedError(ex, answer);
+  }
+
+  private forcedError(ex: Exchange, answer: ForcedAnswer): Outcome {
     const headers: Record<string, string> = {};
     if (answer.retryAfter !== undefined) headers['Retry-After'] = String(answer.retryAfter);
     return this.error(
@@ -357,8 +447,13 @@ export class SimulatorCore {
     if (this.opts.missingConfigurations.includes(route.configId)) {
       return failed(this.configNotFound(ex, route, answer));
     }
+    const key = tenantScoped((ex.grant as TokenGrant).tenantId, route.key);
+    // Graph's PATCH updates; it never creates a user status (they come from Intune's own reporting).
+    if (!this.opts.createOnPatch && !this.store.get(key)) {
+      return failed(this.error(ex, 404, 'ResourceNotFound', `The userStatus '${route.userStatusId}' was not found.`, {}, answer));
+    }
 
-    const outcome = this.store.apply(tenantScoped((ex.grant as TokenGrant).tenantId, route.key), route.userStatusId, valid.patch);
+    const outcome = this.store.apply(key, route.userStatusId, this.asStored(valid.patch));
     this.counts.applied += 1;
     if (outcome.identicalToPrevious) this.counts.appliedTwice += 1;
     if (outcome.stale) this.counts.staleWrites += 1;
@@ -449,10 +544,11 @@ function queryOf(url: string): URLSearchParams {
   return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
 }
 
-/** `$select` keeps the named properties; Graph adds the id and the type of each object regardless. */
-function project(item: Record<string, unknown>, fields: string[] | undefined): Record<string, unknown> {
+/** `$select` keeps only the named properties (and each object's type); `addId` (kinder than Graph) adds the id too. */
+function project(item: Record<string, unknown>, fields: string[] | undefined, addId: boolean): Record<string, unknown> {
   if (!fields) return item;
-  const out: Record<string, unknown> = { '@odata.type': item['@odata.type'], id: item.id };
+  const out: Record<string, unknown> = { '@odata.type': item['@odata.type'] };
+  if (addId) out.id = item.id;
   for (const f of fields) if (f in item) out[f] = item[f];
   return out;
 }

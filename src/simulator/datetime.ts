@@ -35,3 +35,23 @@ function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
+
+const TICKS_PER_SECOND = 10_000_000n;
+
+/**
+ * A date-time as Graph answers it: UTC, seven fraction digits (`2026-11-20T10:00:05.0000000Z`), whatever offset and
+ * precision were written. Undefined when `text` is not a valid zoned date-time.
+ */
+export function toGraphUtc(text: string): string | undefined {
+  const ticks = parseZonedDateTime(text);
+  if (ticks === undefined) return undefined;
+  let seconds = ticks / TICKS_PER_SECOND;
+  let fraction = ticks % TICKS_PER_SECOND;
+  // BigInt division truncates toward zero; instants before 1970 need the floor.
+  if (fraction < 0n) {
+    fraction += TICKS_PER_SECOND;
+    seconds -= 1n;
+  }
+  const whole = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+  return `${whole}.${fraction.toString().padStart(7, '0')}Z`;
+}

@@ -37,25 +37,40 @@ export function decideFault(rng: () => number, faults: Required<FaultOptions>): 
   };
 }
 
-/** FIFO of answers tests have queued for the next PATCH requests. */
+/** FIFOs of answers tests have queued for the next requests, one queue per method (PATCH unless the answer says GET). */
 export class ForcedAnswers {
-  private queue: { remaining: number; answer: ForcedAnswer }[] = [];
+  private queues: Record<'GET' | 'PATCH', { remaining: number; answer: ForcedAnswer }[]> = { GET: [], PATCH: [] };
 
   push(n: number, answer: ForcedAnswer): void {
     if (!Number.isInteger(n) || n < 0) throw new Error(`injectNext: n must be a non-negative integer, got ${n}`);
     if (typeof answer?.status !== 'number' && !answer?.drop) throw new Error('injectNext: answer.status is required');
-    if (n > 0) this.queue.push({ remaining: n, answer: { ...answer } });
+    const method = answer.method ?? 'PATCH';
+    if (method !== 'GET' && method !== 'PATCH') throw new Error(`injectNext: answer.method must be GET or PATCH, got ${String(method)}`);
+    if (n > 0) this.queues[method].push({ remaining: n, answer: { ...answer } });
   }
 
-  take(): ForcedAnswer | undefined {
-    const head = this.queue[0];
+  take(method: 'GET' | 'PATCH' = 'PATCH'): ForcedAnswer | undefined {
+    const queue = this.queues[method];
+    const head = queue[0];
     if (!head) return undefined;
     head.remaining -= 1;
-    if (head.remaining === 0) this.queue.shift();
+    if (head.remaining === 0) queue.shift();
     return head.answer;
   }
 
   clear(): void {
-    this.queue = [];
+    this.queues = { GET: [], PATCH: [] };
   }
+}
+
+/** How one 429 looks (see ThrottleShape); one roll each, always both, so one share does not shift the other. */
+export function decideThrottleShape(rng: () => number, shape: { missingRetryAfterShare: number; htmlBodyShare: number }): { retryAfter: boolean; html: boolean } {
+  const missingRoll = rng();
+  const htmlRoll = rng();
+  return { retryAfter: missingRoll >= shape.missingRetryAfterShare, html: htmlRoll < shape.htmlBodyShare };
+}
+
+/** Separate dice derived from the seed, so reads and 429 shapes never shift the PATCH fault sequence of a seed. */
+export function derivedSeed(seed: number, salt: number): number {
+  return ((seed >>> 0) ^ salt) >>> 0;
 }

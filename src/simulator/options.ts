@@ -31,8 +31,23 @@ export interface FaultOptions {
   dropAfterApplyShare?: number;
 }
 
-/** What the next injected PATCH answers should look like. */
+/**
+ * How 429s look. Graph's Retry-After is whole seconds, some 429s carry none, and some come from a front end with a
+ * body that is not Graph JSON (an HTML page). Rolled on a dice of their own, seeded from `seed`, so fault sequences stay put.
+ */
+export interface ThrottleShape {
+  /** Share of 429s without a Retry-After header. */
+  missingRetryAfterShare?: number;
+  /** Share of 429s whose body is an HTML page instead of a Graph error. */
+  htmlBodyShare?: number;
+  /** Kinder than Graph: Retry-After in tenths of a second (e.g. "0.3") instead of whole seconds. */
+  fractionalRetryAfter?: boolean;
+}
+
+/** What the next injected answers (PATCH unless `method` says GET) should look like. */
 export interface ForcedAnswer {
+  /** Which requests the answer is for; GET covers single reads and list pages alike. Default PATCH. */
+  method?: 'GET' | 'PATCH';
   /** A 2xx status means "handle normally but skip throttling and faults". */
   status: number;
   code?: string;
@@ -93,6 +108,22 @@ export interface SimulatorOptions {
   listNulls?: string[];
   /** Merged over the current faults, so one rate can be changed alone. */
   faults?: FaultOptions;
+  /**
+   * Kinder than Graph: reads (GET of one status and list pages) get none of the faults. By default they get 503, 504,
+   * dropped sockets and slowness at the same rates as PATCHes, as Graph's do.
+   */
+  faultsOnWritesOnly?: boolean;
+  /** Kinder than Graph: a PATCH of a user status that does not exist creates it (Graph answers 404). */
+  createOnPatch?: boolean;
+  /** Kinder than Graph: `$select` answers `id` even when it does not name it (Graph answers only what it names). */
+  selectAddsId?: boolean;
+  /**
+   * Kinder than Graph: dates come back exactly as written. By default they are stored and answered in UTC with seven
+   * fraction digits (`2026-11-20T10:00:05.0000000Z`), whatever offset and precision were written.
+   */
+  echoDates?: boolean;
+  /** Merged over the current shape. */
+  throttleShape?: ThrottleShape;
   seed?: number;
   latencyMs?: number;
   /**
@@ -120,6 +151,11 @@ export interface ResolvedOptions {
   refusePatches: boolean;
   listNulls: string[];
   faults: Required<FaultOptions>;
+  faultsOnWritesOnly: boolean;
+  createOnPatch: boolean;
+  selectAddsId: boolean;
+  echoDates: boolean;
+  throttleShape: Required<ThrottleShape>;
   seed: number;
   latencyMs: number;
   serviceSets: Record<string, unknown>;
@@ -144,6 +180,13 @@ export const DEFAULT_FAULTS: Required<FaultOptions> = {
   retryAfter503Seconds: 1,
   slowMs: 2000,
   dropAfterApplyShare: 0.5,
+};
+
+/** A quarter of 429s without Retry-After, an eighth with an HTML body: both happen in front of real tenants. */
+export const DEFAULT_THROTTLE_SHAPE: Required<ThrottleShape> = {
+  missingRetryAfterShare: 0.25,
+  htmlBodyShare: 0.125,
+  fractionalRetryAfter: false,
 };
 
 export function defaultTokens(): Record<string, TokenGrant> {
@@ -175,6 +218,11 @@ const BASE: ResolvedOptions = {
   // Intune's listings give null for the user's UPN that a GET of the one status holds.
   listNulls: ['userPrincipalName'],
   faults: DEFAULT_FAULTS,
+  faultsOnWritesOnly: false,
+  createOnPatch: false,
+  selectAddsId: false,
+  echoDates: false,
+  throttleShape: DEFAULT_THROTTLE_SHAPE,
   // A fixed default keeps fault sequences reproducible unless a caller asks otherwise.
   seed: 0x5eed,
   latencyMs: 0,
@@ -212,6 +260,11 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
     refusePatches: partial.refusePatches ?? current.refusePatches,
     listNulls: partial.listNulls ? [...partial.listNulls] : current.listNulls,
     faults: { ...current.faults, ...definedOnly(partial.faults ?? {}) },
+    faultsOnWritesOnly: partial.faultsOnWritesOnly ?? current.faultsOnWritesOnly,
+    createOnPatch: partial.createOnPatch ?? current.createOnPatch,
+    selectAddsId: partial.selectAddsId ?? current.selectAddsId,
+    echoDates: partial.echoDates ?? current.echoDates,
+    throttleShape: { ...current.throttleShape, ...definedOnly(partial.throttleShape ?? {}) },
     seed: partial.seed ?? current.seed,
     latencyMs: partial.latencyMs ?? current.latencyMs,
     serviceSets: partial.serviceSets !== undefined ? structuredClone(partial.serviceSets) : current.serviceSets,
@@ -272,11 +325,17 @@ function checkOptions(o: ResolvedOptions): void {
   }
   if (o.nextLinkForm !== 'graph' && o.nextLinkForm !== 'kinder') fail(`nextLinkForm must be 'graph' or 'kinder'`);
   if (!/^https?:\/\/[A-Za-z0-9.-]+(?::\d+)?$/.test(o.nextLinkHost)) fail('nextLinkHost must be an origin such as https://graph.microsoft.us');
-  if (typeof o.patchNoContent !== 'boolean') fail('patchNoContent must be a boolean');
   if (typeof o.serviceSets !== 'object' || o.serviceSets === null || Array.isArray(o.serviceSets)) fail('serviceSets must be an object');
   for (const name of ['id', '@odata.type']) if (name in o.serviceSets) fail(`serviceSets cannot set ${name}`);
   if (typeof o.refusePatches !== 'boolean') fail('refusePatches must be a boolean');
   if (!Array.isArray(o.listNulls) || o.listNulls.some((p) => typeof p !== 'string')) fail('listNulls must be an array of property names');
+  for (const key of ['patchNoContent', 'faultsOnWritesOnly', 'createOnPatch', 'selectAddsId', 'echoDates'] as const) {
+    if (typeof o[key] !== 'boolean') fail(`${key} must be a boolean`);
+  }
+  for (const key of ['missingRetryAfterShare', 'htmlBodyShare'] as const) {
+    if (!(o.throttleShape[key] >= 0 && o.throttleShape[key] <= 1)) fail(`throttleShape.${key} must be within 0..1`);
+  }
+  if (typeof o.throttleShape.fractionalRetryAfter !== 'boolean') fail('throttleShape.fractionalRetryAfter must be a boolean');
   const f = o.faults;
   for (const key of ['rate503', 'rate504', 'rateSlow', 'rateDrop', 'dropAfterApplyShare'] as const) {
     if (!(f[key] >= 0 && f[key] <= 1)) fail(`faults.${key} must be within 0..1`);

@@ -3,10 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { firstHeader, registerAdminRoutes } from './admin.js';
-import { SimulatorCore, type DriftChange } from './core.js';
+import { SimulatorCore, type DriftChange, type SeedRow } from './core.js';
 import { defaultCodeFor, graphError } from './errors.js';
 import type { SimulatorCounters, RequestLogEntry } from './metrics.js';
 import type { ForcedAnswer, SimulatorOptions } from './options.js';
+import { seedRowsFromCsv } from './seed.js';
 
 const BODY_LIMIT = 1024 * 1024;
 
@@ -23,6 +24,11 @@ export interface GraphSimulator {
   injectNext(n: number, answer: ForcedAnswer): void;
   /** Changes or seeds stored values behind the client's back (see POST /_sim/drift); returns how many. */
   drift(changes: DriftChange[]): number;
+  /**
+   * Creates the user statuses that CSV text (or rows) names and the tenant does not hold yet, in a pre-import state,
+   * as Graph holds them before a first sync (see POST /_sim/seed).
+   */
+  seed(csvOrRows: string | SeedRow[]): { created: number; existing: number };
   setLatencyMs(ms: number): void;
   /** Clears state, counters, log, buckets and injections; options stay as configured. */
   reset(): void;
@@ -89,7 +95,7 @@ export async function startSimulator(options: SimulatorOptions = {}, clock: Simu
       req.raw.socket.destroy();
       return;
     }
-    await reply.code(outcome.status).headers(outcome.headers).send(JSON.stringify(outcome.body));
+    await reply.code(outcome.status).headers(outcome.headers).send(outcome.text ?? JSON.stringify(outcome.body));
   };
   app.all('*', graphHandler);
   app.setNotFoundHandler(graphHandler);
@@ -106,6 +112,7 @@ export async function startSimulator(options: SimulatorOptions = {}, clock: Simu
     configure: (partial) => core.configure(partial),
     injectNext: (n, answer) => core.injectNext(n, answer),
     drift: (changes) => core.drift(changes),
+    seed: (csvOrRows) => core.seed(typeof csvOrRows === 'string' ? seedRowsFromCsv(csvOrRows) : csvOrRows),
     setLatencyMs: (ms) => core.configure({ latencyMs: ms }),
     reset: () => core.reset(),
     close: () => app.close(),

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import type { Cluster, Redis } from 'ioredis';
 import { queuePrefix, QUEUE_NAMES } from '../../src/redis-layout.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, startInProcessWorker, startTestEnv, waitForRun, writeTemp } from '../support/harness.js';
 import { parseInfo } from '../../src/queue/redis-health.js';
 import { PrivateCluster } from '../support/private-cluster.js';
 
@@ -24,7 +24,7 @@ try {
     t = await startTestEnv('bench-cluster');
   }
   try {
-    const path = await writeTemp(t, 'rows.csv', `${HEADER}\n${validRows(rows).join('\n')}\n`);
+    const path = await writeTemp(t, 'rows.csv', `${HEADER}\n${seededValidRows(t.sim, rows).join('\n')}\n`);
     const imported = await runCli(['import', path, '--json'], t.env);
     if (imported.code !== 0) throw new Error(imported.stderr);
     const { runId } = lastJsonLine<{ runId: string }>(imported.stdout);

@@ -7,6 +7,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { PRE_IMPORT_VALUES, type DriftChange, type GraphSimulator } from '../../src/simulator/index.js';
 
 export const DATA_DIR = fileURLToPath(new URL('./.data/', import.meta.url));
 /** Part of every file name: bump it when benchRow changes, so files written by an older generator are not reused. */
@@ -54,6 +55,19 @@ export function benchRow(i: number, day = 20, changed = false): BenchRow {
   };
 }
 
+/**
+ * Seeds the user statuses rows 0..count-1 name, as a tenant holds them before a first sync: Graph's PATCH updates and
+ * never creates, so a bench seeds the simulator before it sends.
+ */
+export function seedBenchRows(sim: Pick<GraphSimulator, 'drift'>, count: number, rowAt: (i: number) => BenchRow = (i) => benchRow(i), tenantId?: string): void {
+  const changes: DriftChange[] = [];
+  for (let i = 0; i < count; i++) {
+    const [collection, configId, userStatusId] = simulatorKey(rowAt(i)).split('/') as [DriftChange['collection'], string, string];
+    changes.push({ tenantId, collection, configId, userStatusId, values: { ...PRE_IMPORT_VALUES } });
+  }
+  sim.drift(changes);
+}
+
 export function csvLine(r: BenchRow): string {
   return `${r.configurationId},${r.userStatusId},${r.configurationType},${r.userDisplayName},${r.devicesCount},${r.status},${r.lastReportedDateTime},${r.userPrincipalName}`;
 }
@@ -72,7 +86,9 @@ export function simulatorHolds(state: Record<string, Record<string, unknown>>, r
     stored.userDisplayName === r.userDisplayName &&
     stored.devicesCount === r.devicesCount &&
     stored.status === r.status &&
-    stored.lastReportedDateTime === r.lastReportedDateTime &&
+    // Graph answers dates in UTC with seven fraction digits: the same instant, not the same string.
+    typeof stored.lastReportedDateTime === 'string' &&
+    Date.parse(stored.lastReportedDateTime) === Date.parse(r.lastReportedDateTime) &&
     stored.userPrincipalName === r.userPrincipalName
   );
 }

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { ResultStore } from '../../src/results/store.js';
 import type { DriftChange, GraphSimulator } from '../../src/simulator/index.js';
 import type { ScaledBudget } from './budget-scale.js';
-import { benchRow, ensureCsv, simulatorHolds, simulatorKey, type BenchRow } from './data.js';
+import { benchRow, ensureCsv, seedBenchRows, simulatorHolds, simulatorKey, type BenchRow } from './data.js';
 import { runWorkers } from './fleet.js';
 import { assertExit, benchPrefix, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, runNode } from './support.js';
 
@@ -32,6 +32,10 @@ export async function firstSyncBench(redis: Redis, sim: GraphSimulator, budget: 
   const seed: DriftChange[] = [];
   for (let i = 0; i < options.rows; i++) if (isHeld(i)) seed.push(seedChange(benchRow(i, 19)));
   sim.drift(seed);
+  // The rest Graph holds as before any import (its PATCH never creates): the import finds them different and sends them.
+  const notHeld: number[] = [];
+  for (let i = 0; i < options.rows; i++) if (!isHeld(i)) notHeld.push(i);
+  seedBenchRows(sim, notHeld.length, (k) => benchRow(notHeld[k], 19));
   log(`first-sync: Graph holds ${fmtInt(seed.length)} of ${fmtInt(options.rows)} rows; import --reconcile into an empty prefix and one worker process until idle...`);
 
   const prefix = benchPrefix('first-sync');
@@ -93,7 +97,7 @@ export async function firstSyncBench(redis: Redis, sim: GraphSimulator, budget: 
     '',
     markdownTable(['Approach', 'PATCHes', 'GET pages', 'Time to finish', 'vs sending all', '429s on writes', 'Check'], rows),
     '',
-    `Graph's state was seeded in the simulator with its drift call (the in-process form of POST /_sim/drift, not through Graph), holding exactly the file's values for ${options.heldPercent}% of its rows spread evenly through the file, and nothing for the rest. ` +
+    `Graph's state was seeded in the simulator with its drift call (the in-process form of POST /_sim/drift, not through Graph), holding exactly the file's values for ${options.heldPercent}% of its rows spread evenly through the file, and the rest as before any import (seeded: Graph's PATCH never creates). ` +
       `The simulator throttles reads on Intune's "any request" limits scaled × ${budget.scale} (per app 1,000, per tenant 2,000 per ${20 / budget.scale} s; writes count there too), and answers at most 1,000 user statuses per page. ` +
       `Time to finish runs from starting the import (which reads every configuration once) to the run's last row outcome (the worker process exits ${fmtSeconds(result.exitMs - result.doneMs)} later). ` +
       `Goal: at most 0.05 × sending all.`,

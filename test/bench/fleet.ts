@@ -7,7 +7,7 @@ import { Client } from '@microsoft/microsoft-graph-client';
 import type { Redis } from 'ioredis';
 import { ResultStore } from '../../src/results/store.js';
 import type { GraphSimulator } from '../../src/simulator/index.js';
-import { benchRow, ensureCsv, simulatorHolds } from './data.js';
+import { benchRow, ensureCsv, seedBenchRows, simulatorHolds, type BenchRow } from './data.js';
 import { assertBuilt, assertExit, benchPrefix, BIN, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, REPO_ROOT, runNode } from './support.js';
 import type { ScaledBudget } from './budget-scale.js';
 
@@ -69,7 +69,7 @@ export async function runWorkers(count: number, env: Record<string, string>, tim
 }
 
 /** Imports `file` with the CLI into a fresh prefix, then sends it with `workers` worker processes. */
-export async function runOurFleet(redis: Redis, sim: GraphSimulator, budget: ScaledBudget, file: string, workers: number, importArgs: string[] = []) {
+export async function runOurFleet(redis: Redis, sim: GraphSimulator, budget: ScaledBudget, file: string, workers: number, importArgs: string[] = [], seed: { rows: number; rowAt?: (i: number) => BenchRow }) {
   const prefix = benchPrefix(`fleet-w${workers}`);
   const env = { REDIS_URL, SYNC_PREFIX: prefix, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_RATE_LIMIT: budget.ourRateLimit };
   try {
@@ -77,6 +77,7 @@ export async function runOurFleet(redis: Redis, sim: GraphSimulator, budget: Sca
     assertExit(imported, 'import');
     const { runId, enqueued } = lastJson<{ runId: string; enqueued: number }>(imported);
     sim.reset();
+    seedBenchRows(sim, seed.rows, seed.rowAt);
     const timeoutMs = (enqueued / budget.ratePerSecond) * 10_000 + 120_000;
     const { startedAt, exitedAt, codes } = await runWorkers(workers, env, timeoutMs);
     const status = await new ResultStore(redis, prefix).status(runId);
@@ -97,6 +98,7 @@ async function stockClientProbe(sim: GraphSimulator): Promise<string> {
     defaultVersion: 'beta',
   });
   sim.reset();
+  seedBenchRows(sim, 1);
   try {
     await client.api(`/deviceAppManagement/mobileAppConfigurations/${r.configurationId}/userStatuses/${r.userStatusId}`).patch({ status: 'compliant' });
     return 'the stock chain authenticated';
@@ -116,7 +118,7 @@ export async function fleetBench(redis: Redis, sim: GraphSimulator, budget: Scal
 
   for (const workers of options.workerCounts) {
     log(`fleet: our fleet, ${workers} worker process(es), ${fmtInt(options.rows)} rows...`);
-    const run = await runOurFleet(redis, sim, budget, path, workers);
+    const run = await runOurFleet(redis, sim, budget, path, workers, [], { rows: options.rows });
     const { firstPatchAt, ...figures } = simFigures(sim);
     outcomes.push({
       name: `compliance-sync, ${workers} worker process${workers > 1 ? 'es' : ''} (concurrency 10 each)`,
@@ -134,6 +136,7 @@ export async function fleetBench(redis: Redis, sim: GraphSimulator, budget: Scal
   log(`fleet: stock Graph client probe: ${probe}`);
   log(`fleet: baseline script, concurrency ${options.baselineConcurrency}...`);
   sim.reset();
+  seedBenchRows(sim, options.rows);
   const baseline = await runNode(['test/bench/baseline-client.ts', path, String(options.baselineConcurrency)], {
     env: { GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token' },
     timeoutMs: idealMs * 20 + 300_000,

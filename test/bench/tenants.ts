@@ -16,7 +16,7 @@ import { loadConfig, tenantDirectory } from '../../src/config.js';
 import { importRun } from '../../src/producer/import-run.js';
 import { PatchQueues } from '../../src/queue/queues.js';
 import { ResultStore } from '../../src/results/store.js';
-import { startSimulator, type GraphSimulator, type TokenGrant } from '../../src/simulator/index.js';
+import { PRE_IMPORT_VALUES, startSimulator, type GraphSimulator, type TokenGrant } from '../../src/simulator/index.js';
 import { readCsv } from '../../src/sources/csv.js';
 import { startPrivateRedis } from '../support/private-redis.js';
 import type { ScaledBudget } from './budget-scale.js';
@@ -59,6 +59,16 @@ async function setUp(redisUrl: string, n: number, budget: ScaledBudget | undefin
   await writeFile(file, JSON.stringify({ tenants: Object.fromEntries(tenants.map((t, i) => [t, { accessToken: `tok-${i}`, rateLimit, graphBaseUrl: sim.url }])) }));
   const env = { REDIS_URL: redisUrl, SYNC_PREFIX: `bench-tenants-${randomUUID().slice(0, 8)}`, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_TENANTS_FILE: file, SYNC_LOG_LEVEL: 'warn' };
   return { tenants, env, dir, sim };
+}
+
+/**
+ * Seeds, in each tenant's Graph, the user statuses csvOf names, as before any import: Graph's PATCH never creates.
+ * After every sim.reset().
+ */
+function seedTenants(s: Scenario, rowsOf: (i: number) => number): void {
+  s.tenants.forEach((tenantId, t) => {
+    s.sim.drift(Array.from({ length: rowsOf(t) }, (_, i) => ({ tenantId, configId: `cfg-${i % 13}`, userStatusId: `user-${i}`, values: { ...PRE_IMPORT_VALUES } })));
+  });
 }
 
 async function queueAll(redis: Redis, s: Scenario, rowsOf: (i: number) => number): Promise<string[]> {
@@ -109,6 +119,7 @@ export async function tenantsBench(budget: ScaledBudget, options: TenantsBenchOp
       const free = await setUp(privateRedis.url, n, undefined, '1000000/s');
       await queueAll(redis, free, () => options.rowsPerTenant);
       free.sim.reset();
+      seedTenants(free, () => options.rowsPerTenant);
       await Promise.all(spawnWorkers(options.workers, free.env, options.concurrency, true).map(exited));
       const freeTimes = [...patchTimes(free.sim, free.tenants).values()].flat().sort((a, b) => a - b);
       const ceiling = (freeTimes.length - 1) / ((freeTimes[freeTimes.length - 1] - freeTimes[0]) / 1000);
@@ -119,6 +130,7 @@ export async function tenantsBench(budget: ScaledBudget, options: TenantsBenchOp
       const s = await setUp(privateRedis.url, n, budget, budget.ourRateLimit);
       await queueAll(redis, s, () => options.rowsPerTenant);
       s.sim.reset();
+      seedTenants(s, () => options.rowsPerTenant);
       await redis.config('RESETSTAT');
       await Promise.all(spawnWorkers(options.workers, s.env, options.concurrency, true).map(exited));
       const calls = await commandCalls(redis);
@@ -152,6 +164,7 @@ export async function tenantsBench(budget: ScaledBudget, options: TenantsBenchOp
     const s = await setUp(privateRedis.url, n, budget, budget.ourRateLimit);
     const runIds = await queueAll(redis, s, (i) => (i === 0 ? options.backlog : options.rowsPerTenant));
     s.sim.reset();
+    seedTenants(s, (i) => (i === 0 ? options.backlog : options.rowsPerTenant));
     await redis.config('RESETSTAT');
     const workers = spawnWorkers(options.workers, s.env, options.concurrency, false);
     const store = new ResultStore(redis, loadConfig(s.env).prefix);

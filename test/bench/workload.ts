@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { ResultStore } from '../../src/results/store.js';
 import type { GraphSimulator } from '../../src/simulator/index.js';
 import type { ScaledBudget } from './budget-scale.js';
-import { benchRow, ensureCsv, simulatorHolds } from './data.js';
+import { benchRow, ensureCsv, seedBenchRows, simulatorHolds } from './data.js';
 import { runOurFleet, runWorkers, simFigures } from './fleet.js';
 import { markRunSent } from './mark-sent.js';
 import { assertExit, benchPrefix, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, runNode } from './support.js';
@@ -46,6 +46,7 @@ export async function workloadBench(redis: Redis, sim: GraphSimulator, budget: S
     const marked = await markRunSent(redis, prefix, lastJson<ImportJson>(first).runId);
 
     sim.reset();
+    seedBenchRows(sim, options.rows, todayRow);
     log(`workload: today's import (${fmtInt(changedCount)} of ${fmtInt(options.rows)} rows changed) and one worker process until idle...`);
     const startedAt = Date.now();
     const second = await runNode(cliArgs('import', today.path, '--json', '--no-progress'), { env });
@@ -83,7 +84,7 @@ export async function workloadBench(redis: Redis, sim: GraphSimulator, budget: S
   if (options.fullSample > 0) {
     const sample = await ensureCsv({ name: `workload-today-${options.changedPercent}pct-sample`, rows: options.fullSample, rowAt: todayRow });
     log(`workload: measuring a full send of a ${fmtInt(options.fullSample)}-row sample...`);
-    const run = await runOurFleet(redis, sim, budget, sample.path, 1, ['--full']);
+    const run = await runOurFleet(redis, sim, budget, sample.path, 1, ['--full'], { rows: options.fullSample, rowAt: todayRow });
     const { firstPatchAt, throttled } = simFigures(sim);
     // Scaled by the sending rate alone: the sample's fixed costs (process start-up) would not grow with the rows.
     const sendMs = run.status.finishedAt! - firstPatchAt;

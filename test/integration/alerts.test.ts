@@ -12,7 +12,7 @@ import { createPatchQueue } from '../../src/queue/queues.js';
 import { ResultStore } from '../../src/results/store.js';
 import type { SimulatorOptions } from '../../src/simulator/index.js';
 import { createRunAlerts, type AlertPayload, type RunAlerts } from '../../jobs/alerts.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, seedRecords, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 
 /** A webhook that records what it accepted; it can refuse the next few deliveries with 503. */
@@ -100,6 +100,7 @@ describe('run alerts', () => {
     const failing = Array.from({ length: 10 }, (_, i) => (i < 3 ? { ...eventRecord(100 + i), configurationId: 'cfg-missing' } : eventRecord(100 + i)));
     const fewFailing = Array.from({ length: 10 }, (_, i) => (i < 1 ? { ...eventRecord(200 + i), configurationId: 'cfg-missing' } : eventRecord(200 + i)));
     const runs = { plain, failing, fewFailing };
+    seedRecords(t.sim, [...plain, ...failing, ...fewFailing]);
     for (const [runId, records] of Object.entries(runs)) await importRun(store, queue, { runId, rows: rowsOf(records), sourceLabel: 'alerts test' });
 
     for (const runId of Object.keys(runs)) await waitForRun(t.redis, t.prefix, runId, 30_000);
@@ -134,6 +135,7 @@ describe('run alerts', () => {
     const server = await startTestServer(t, { alerts: workerAlerts(t) });
     cleanups.push(() => worker.close(), () => server.close());
 
+    seedRecords(t.sim, [eventRecord(1), eventRecord(2)]);
     const first = await postEvents(server.url, [eventRecord(1), eventRecord(2)]);
     assert.equal(first.status, 202);
     await waitForRun(t.redis, t.prefix, first.json.runId, 20_000);
@@ -147,7 +149,7 @@ describe('run alerts', () => {
     await receiver.waitFor(() => receiver.of(again.json.runId, 'completed').length === 1, 'the unchanged event run completed');
 
     // The same through `import`: a file whose rows were all sent already.
-    const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(5), ''].join('\n'));
+    const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, 5), ''].join('\n'));
     const firstImport = await runCli(['import', csv, '--json', '--no-progress'], t.env);
     assert.equal(firstImport.code, 0, firstImport.stderr);
     await waitForRun(t.redis, t.prefix, lastJsonLine<{ runId: string }>(firstImport.stdout).runId, 20_000);

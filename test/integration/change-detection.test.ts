@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { HEADER, lastJsonLine, notOnCluster, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, notOnCluster, runCli, seededValidRows, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import type { RunStatus } from '../../src/interfaces.js';
 import { keyDigest, redisKeys } from '../../src/redis-layout.js';
@@ -22,6 +22,7 @@ describe('change detection: only what changed is sent', () => {
   const rows = validRows(1000);
   before(async () => {
     t = await startTestEnv('diff');
+    seedGraph(t.sim, rows);
     worker = await startInProcessWorker(t);
   });
   after(async () => {
@@ -91,7 +92,7 @@ describe('change detection: failures are always sent again', () => {
     const t = await startTestEnv('diff503', { env: { SYNC_MAX_ROW_AGE_MS: '1500' } });
     const worker = await startInProcessWorker(t);
     try {
-      const path = await writeTemp(t, 'e.csv', `${HEADER}\n${validRows(10).join('\n')}\n`);
+      const path = await writeTemp(t, 'e.csv', `${HEADER}\n${seededValidRows(t.sim, 10).join('\n')}\n`);
       t.sim.configure({ faults: { rate503: 1, retryAfter503Seconds: 0.2 } });
       const first = await importFile(t, path);
       const failedRun = await waitForRun(t.redis, t.prefix, first.runId, 30_000);
@@ -138,6 +139,7 @@ describe('newest wins', () => {
         const v = Math.floor(n / keys);
         return { k, v, line: `cfg-${k % 5},user-${k},,User ${k} v${v},${v},compliant,2026-11-20T0${v}:00:00+00:00,u${k}@x` };
       });
+      seedGraph(t.sim, updates.slice(0, keys).map((u) => u.line));
       const mixed = shuffle(updates, 7);
       // The later import carries the newest version for half the keys and stale versions for others.
       const firstPart = mixed.filter((u, i) => i % 3 !== 0);
@@ -180,6 +182,7 @@ describe('newest wins', () => {
   it('within one file, equal times resolve to the later row', async () => {
     const t = await startTestEnv('newest-tie');
     try {
+      seedGraph(t.sim, ['cfg,u,,First,1,compliant,2026-11-20T10:00:00Z,a@x']);
       const path = await writeTemp(t, 'tie.csv', `${HEADER}\ncfg,u,,First,1,compliant,2026-11-20T10:00:00Z,a@x\ncfg,u,,Second,2,compliant,2026-11-20T10:00:00Z,a@x\n`);
       const run = await importFile(t, path);
       const worker = await startInProcessWorker(t);
@@ -197,7 +200,7 @@ describe('resumable import', notOnCluster('6,000 PATCHes through the admission s
   it('an interrupted import, rerun with the same run id, ends with the same totals as an uninterrupted one', async () => {
     const t = await startTestEnv('resume');
     try {
-      const rows = validRows(3000);
+      const rows = seededValidRows(t.sim, 3000);
       rows.splice(100, 0, 'bad,row');
       const path = await writeTemp(t, 'big.csv', `${HEADER}\n${rows.join('\n')}\n`);
       // Interrupt: SIGKILL the importer once it has admitted some rows (no worker runs meanwhile).
@@ -224,6 +227,7 @@ describe('resumable import', notOnCluster('6,000 PATCHes through the admission s
 
       // The same file, uninterrupted, under another prefix.
       const u = await startTestEnv('resume-ref');
+      seedGraph(u.sim, validRows(3000));
       const ref = await importFile(u, path);
       const refWorker = await startInProcessWorker(u);
       const refStatus = await waitForRun(u.redis, u.prefix, ref.runId);
@@ -267,6 +271,8 @@ describe('PostgreSQL source', notOnCluster('another source of the same rows; not
 
     const fromCsv = await startTestEnv('pg-csv');
     const fromPg = await startTestEnv('pg-src');
+    seedGraph(fromCsv.sim, csvRows);
+    seedGraph(fromPg.sim, csvRows);
     try {
       const csvRun = await importFile(fromCsv, await writeTemp(fromCsv, 'same.csv', `${HEADER}\n${csvRows.join('\n')}\n`));
       const res = await runCli(
@@ -322,7 +328,7 @@ describe('change detection over the hashes of a release before key digests', () 
       }
     };
     const csv = (rows: string[]) => `${HEADER}\n${rows.join('\n')}\n`;
-    const day20 = validRows(5);
+    const day20 = seededValidRows(t.sim, 5);
     try {
       // Rows 0-3 sent, then row 4 changed and left waiting: what an upgrade finds.
       const sent = await importFile(t, await writeTemp(t, 'sent.csv', csv(day20.slice(0, 4))));
@@ -357,8 +363,8 @@ describe('change detection over the hashes of a release before key digests', () 
       assert.deepEqual([run.unchanged, run.superseded, run.enqueued], [1, 1, 1]);
       await send(run.runId, waiting.runId);
       assert.equal(t.sim.counters().requests - requestsBefore, 2, 'the changed row and the waiting one, nothing else');
-      assert.equal(t.sim.state()[simKey(2)].lastReportedDateTime, '2026-11-21T10:00:02Z');
-      assert.equal(t.sim.state()[simKey(1)].lastReportedDateTime, '2026-11-20T10:00:01Z', 'the older row was not sent');
+      assert.equal(t.sim.state()[simKey(2)].lastReportedDateTime, '2026-11-21T10:00:02.0000000Z');
+      assert.equal(t.sim.state()[simKey(1)].lastReportedDateTime, '2026-11-20T10:00:01.0000000Z', 'the older row was not sent');
       assert.equal(t.sim.state()[simKey(4)].userDisplayName, 'User 4');
 
       for (const i of [0, 1, 2, 4]) {

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import type { Cluster } from 'ioredis';
 import { queuePrefix, QUEUE_NAMES } from '../../src/redis-layout.js';
 import { slotTagOf } from '../../src/queue/connection.js';
-import { BIN, HEADER, keysOf, REPO_ROOT, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp } from '../support/harness.js';
+import { BIN, HEADER, keysOf, REPO_ROOT, lastJsonLine, runCli, seededValidRows, seedRecords, startInProcessWorker, startTestEnv, waitForRun, writeTemp } from '../support/harness.js';
 import { PrivateCluster } from '../support/private-cluster.js';
 import { API_TOKEN, eventRecord, freePort, postEvents } from '../support/server-helpers.js';
 
@@ -29,7 +29,7 @@ describe('Redis Cluster: where the keys go', () => {
   it('the CLI worker sends every row; our keys share one slot, each queue has a slot of its own, and queues spread over the masters', async () => {
     const t = await startTestEnv('cluster-slots');
     try {
-      const path = await writeTemp(t, 'rows.csv', `${HEADER}\n${validRows(30).join('\n')}\n`);
+      const path = await writeTemp(t, 'rows.csv', `${HEADER}\n${seededValidRows(t.sim, 30).join('\n')}\n`);
       const imported = await runCli(['import', path, '--json'], t.env);
       assert.equal(imported.code, 0, imported.stderr);
       const { runId } = lastJsonLine<{ runId: string }>(imported.stdout);
@@ -75,6 +75,7 @@ describe('Redis Cluster: where the keys go', () => {
         assert.ok(Date.now() < deadline, `serve did not become ready: ${stderr}`);
         await sleep(200);
       }
+      seedRecords(t.sim, [eventRecord(1), eventRecord(2), eventRecord(3)]);
       const posted = await postEvents(url, [eventRecord(1), eventRecord(2), eventRecord(3)]);
       assert.equal(posted.status, 202, JSON.stringify(posted.json));
       const runId = (posted.json as { runId: string }).runId;

@@ -7,7 +7,7 @@ import { importRun } from '../../src/producer/import-run.js';
 import { createPatchQueue } from '../../src/queue/queues.js';
 import { ResultStore } from '../../src/results/store.js';
 import { launchBrowser } from '../support/browser.js';
-import { startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
+import { seedRecords, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
 import { API_TOKEN, eventRecord, postEvents, startTestServer, type TestServer } from '../support/server-helpers.js';
 
 const XSS_STATUS = '<img src=x onerror="window.__xss=1">';
@@ -25,6 +25,7 @@ before(async () => {
   const worker = await startInProcessWorker(t);
   try {
     // An event run with one row Graph refuses (cfg-6 does not exist) and one rejected row that tries to inject markup.
+    seedRecords(t.sim, [...[1, 2, 3, 4, 5, 6, 8].map((i) => eventRecord(i)), ...Array.from({ length: 10 }, (_, k) => eventRecord(20 + k, { configs: 5 }))]);
     const posted = await postEvents(server.url, [...[1, 2, 3, 4, 5, 6].map((i) => eventRecord(i)), { ...eventRecord(8), status: XSS_STATUS }]);
     assert.equal(posted.status, 207, JSON.stringify(posted.json));
     const store = new ResultStore(t.redis, t.prefix);

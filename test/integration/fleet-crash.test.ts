@@ -52,7 +52,7 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
     const workers: RunningWorker[] = [];
     try {
       const rows = 400;
-      const runId = await queueRows(t.redis, t.prefix, rows);
+      const runId = await queueRows(t, rows);
       const fleet = [0, 1, 2].map(() => startWorker(t, ['--concurrency', '5']));
       workers.push(...fleet);
       await untilRequests(t, 20);
@@ -88,7 +88,7 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
     const t = await startTestEnv('sigterm', { sim: { latencyMs: 1500 } });
     const workers: RunningWorker[] = [];
     try {
-      const runId = await queueRows(t.redis, t.prefix, 5);
+      const runId = await queueRows(t, 5);
       const worker = startWorker(t, ['--concurrency', '5']);
       workers.push(worker);
       await untilRequests(t, 5);
@@ -111,7 +111,7 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
     const workers: RunningWorker[] = [];
     let rescuer: PatchWorker | undefined;
     try {
-      const runId = await queueRows(t.redis, t.prefix, 3);
+      const runId = await queueRows(t, 3);
       const worker = startWorker(t, ['--concurrency', '3', '--shutdown-timeout', '500']);
       workers.push(worker);
       await untilRequests(t, 3);
@@ -140,7 +140,7 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
     const workers: RunningWorker[] = [];
     try {
       const rows = 250;
-      const runId = await queueRows(t.redis, t.prefix, rows);
+      const runId = await queueRows(t, rows);
       workers.push(startWorker(t, ['--concurrency', '5']), startWorker(t, ['--concurrency', '5']));
       await untilRequests(t, 60);
       await redis.kill();

@@ -47,7 +47,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       workers.push(await startInProcessWorker(t, { concurrency: 10 }), await startInProcessWorker(t, { concurrency: 10 }));
       const rows = 300;
       const started = Date.now();
-      const runId = await queueRows(t.redis, t.prefix, rows);
+      const runId = await queueRows(t, rows);
       const status = await waitForRun(t.redis, t.prefix, runId, 60_000);
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, rows);
 
@@ -67,7 +67,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
       const failures = QUICK_RETRIES + 2; // one more than the job's own tries (the first and its quick retries)
       t.sim.injectNext(failures, { status: 502, code: 'BadGateway' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 30_000);
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, 1);
       const queue = createPatchQueue(t.redis, t.prefix);
@@ -83,7 +83,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
     await withEnv('retry-after-503', {}, async (t, workers) => {
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
       t.sim.injectNext(1, { status: 503, code: 'ServiceUnavailable', retryAfter: '1.5' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, 1);
       const [refused, accepted] = t.sim.requestLog();
@@ -103,7 +103,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       ];
       for (const answer of answers) t.sim.injectNext(1, answer);
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
-      const runId = await queueRows(t.redis, t.prefix, answers.length);
+      const runId = await queueRows(t, answers.length);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       assert.equal(status.state, 'completed_with_errors');
       assert.equal(status.failed, answers.length);
@@ -124,7 +124,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       // Jitter fixed at its midpoint (x1.0), so the pauses are exactly 1, 2 and 4 s; nextStep's unit tests cover the jitter range.
       workers.push(await startInProcessWorker(t, { concurrency: 1, random: () => 0.5 }));
       t.sim.injectNext(3, { status: 429, code: 'TooManyRequests' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 30_000);
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, 1);
       assert.equal(status.throttledCount, 3);
@@ -144,7 +144,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
       const refusals = (PATCH_JOB_OPTIONS.attempts ?? 1) + 10;
       t.sim.injectNext(refusals, { status: 429, code: 'TooManyRequests', retryAfter: '0.05' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, 1);
       assert.equal(status.throttledCount, refusals);
@@ -161,7 +161,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       seedGraph(t.sim, validRows(1));
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
       t.sim.injectNext(100, { status: 503, code: 'ServiceUnavailable' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       assert.equal(status.state, 'completed_with_errors');
       const [row] = (await rowsOf(t.redis, t.prefix, runId)).values();
@@ -175,7 +175,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       seedGraph(t.sim, validRows(1));
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
       t.sim.injectNext(10, { status: 429, code: 'TooManyRequests', retryAfter: '0.4' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       assert.deepEqual([status.state, status.succeeded, status.throttledCount], ['completed', 1, 10]);
     });
@@ -187,7 +187,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
       t.sim.injectNext(2, { status: 429, code: 'TooManyRequests', retryAfter: '0.4' });
       t.sim.injectNext(100, { status: 503, code: 'ServiceUnavailable' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       assert.equal(status.state, 'completed_with_errors');
       const [row] = (await rowsOf(t.redis, t.prefix, runId)).values();
@@ -200,7 +200,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       const tokens = countingTokens();
       workers.push(await startInProcessWorker(t, { concurrency: 1, tokens }));
       t.sim.injectNext(1, { status: 401, code: 'InvalidAuthenticationToken', message: 'Access token has expired.' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, 1);
       assert.equal(tokens.refreshes, 1);
@@ -214,7 +214,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       const tokens = countingTokens();
       workers.push(await startInProcessWorker(t, { concurrency: 1, tokens }));
       t.sim.injectNext(2, { status: 401, code: 'InvalidAuthenticationToken', message: 'Access token validation failure.' });
-      const runId = await queueRows(t.redis, t.prefix, 1);
+      const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       assert.equal(status.state, 'completed_with_errors');
       const row = (await rowsOf(t.redis, t.prefix, runId)).get(2)!;
@@ -231,7 +231,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
     const noPermission = { 'sim-token': { tenantId: 'sim-tenant', appId: 'sim-app', permissions: [] } };
     await withEnv('403', { sim: { tokens: noPermission }, env: { SYNC_RATE_LIMIT: '20/s' } }, async (t, workers) => {
       const rows = 40;
-      const runId = await queueRows(t.redis, t.prefix, rows);
+      const runId = await queueRows(t, rows);
       // The real CLI worker: with --until-idle it exits 3 once the fleet is blocked.
       const child = spawnWorker(t.env, ['--until-idle', '--concurrency', '5']);
       let stderr = '';

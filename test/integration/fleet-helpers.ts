@@ -12,12 +12,16 @@ import { redisKeys } from '../../src/redis-layout.js';
 import { parseRow, ResultStore } from '../../src/results/store.js';
 import type { GraphSimulator } from '../../src/simulator/index.js';
 import { readCsv } from '../../src/sources/csv.js';
-import { HEADER, simKey, validRows } from '../support/harness.js';
+import { HEADER, seededValidRows, simKey, type TestEnv } from '../support/harness.js';
 
-/** Validates and queues `count` rows built by validRows (CSV line n + 2 is row n), returning the run id. */
-export async function queueRows(redis: RedisClient, prefix: string, count: number, options: { configs?: number } = {}): Promise<string> {
+/**
+ * Seeds the user statuses (Graph's PATCH never creates), then validates and queues `count` rows built by validRows
+ * (CSV line n + 2 is row n), returning the run id.
+ */
+export async function queueRows(t: Pick<TestEnv, 'redis' | 'prefix' | 'sim'>, count: number, options: { configs?: number } = {}): Promise<string> {
+  const { redis, prefix } = t;
   const runId = `fleet-${randomBytes(4).toString('hex')}`;
-  const csv = [HEADER, ...validRows(count, options)].join('\n') + '\n';
+  const csv = [HEADER, ...seededValidRows(t.sim, count, options)].join('\n') + '\n';
   const queue = createPatchQueue(redis, prefix);
   try {
     const summary = await importRun(new ResultStore(redis, prefix), queue, { runId, rows: readCsv(Readable.from([csv])), sourceLabel: 'fleet test' });

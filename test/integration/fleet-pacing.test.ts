@@ -18,7 +18,7 @@ async function runFleet(name: string, rows: number, ourRate: string) {
   try {
     // Two workers, as two processes of the fleet would be: the budget in Redis is all they share.
     workers.push(await startInProcessWorker(t, { concurrency: 10 }), await startInProcessWorker(t, { concurrency: 10 }));
-    const runId = await queueRows(t.redis, t.prefix, rows);
+    const runId = await queueRows(t, rows);
     const started = Date.now();
     const status = await waitForRun(t.redis, t.prefix, runId, 120_000);
     const elapsedMs = Date.now() - started;

@@ -18,7 +18,7 @@ import { startScheduledImportWorker } from '../../jobs/scheduled-import-worker.j
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
-import { BIN, HEADER, lastJsonLine, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv, keysOf } from '../support/harness.js';
+import { BIN, HEADER, lastJsonLine, REPO_ROOT, runCli, SEEDED_VALUES, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv, keysOf } from '../support/harness.js';
 import { freePort } from '../support/server-helpers.js';
 
 const envs: TestEnv[] = [];
@@ -57,6 +57,7 @@ const csv = (...rows: string[]) => `configurationId,userStatusId,userDisplayName
 describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
   it('refuses a different file under a finished run id with exit 2, naming the file the run holds, and sends nothing', async () => {
     const t = await env('hx-runid');
+    seedGraph(t.sim, ['cfg-1,u1', 'cfg-1,u2', 'cfg-1,u3', 'cfg-2,u1']);
     const day1 = join(t.dir, 'day1.csv');
     const day2 = join(t.dir, 'day2.csv');
     await writeFile(day1, csv('cfg-1,u1,Day One,compliant,2026-11-01T10:00:00Z', 'cfg-1,u2,Day One,compliant,2026-11-01T10:00:00Z'));
@@ -110,6 +111,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
 
   it('rejects ids made only of dots or holding invisible (Cf) characters, so no PATCH leaves the two Graph paths', async () => {
     const t = await env('hx-dots');
+    seedGraph(t.sim, ['c,ok']);
     const file = join(t.dir, 'ids.ndjson');
     const rows = [
       { configurationId: '.', userStatusId: 'u', status: 'compliant' },
@@ -133,10 +135,12 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
     await drain(t, 'dots');
     assert.equal(t.sim.counters().requests, 1);
     assert.deepEqual(Object.keys(t.sim.state()), ['mobileAppConfigurations/c/ok']);
+    assert.equal(t.sim.state()['mobileAppConfigurations/c/ok'].status, 'compliant', 'the valid row was written');
   });
 
   it('rejects a row with bytes not valid in its encoding, naming line and column; --encoding and a UTF-16 BOM read the same export', async () => {
     const t = await env('hx-utf8');
+    seedGraph(t.sim, ['cfg,u1', 'cfg,u2', 'cfg,u3']);
     const latin1 = join(t.dir, 'latin1.csv');
     await writeFile(latin1, Buffer.concat([Buffer.from('configurationId,userStatusId,userDisplayName\ncfg,u1,'), Buffer.from('M\xfcller', 'latin1'), Buffer.from('\ncfg,u2,Plain\n')]));
     const out = await runCli(['import', latin1, '--run-id', 'utf8-run', '--json', '--no-progress'], t.env);
@@ -148,7 +152,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
     assert.ok(!JSON.stringify(rejected).includes('\uFFFD'));
     await drain(t, 'utf8-run');
     assert.equal(t.sim.counters().requests, 1, 'only the valid row was sent');
-    assert.equal(t.sim.state()['mobileAppConfigurations/cfg/u1'], undefined, 'no U+FFFD reached Graph');
+    assert.equal(t.sim.state()['mobileAppConfigurations/cfg/u1'].userDisplayName, SEEDED_VALUES.userDisplayName, 'no U+FFFD reached Graph');
 
     const cp1252 = await runCli(['import', latin1, '--encoding', 'windows-1252', '--full', '--run-id', 'cp1252-run', '--json', '--no-progress'], t.env);
     assert.equal(cp1252.code, 0, cp1252.stderr);
@@ -217,6 +221,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
 
   it('accepts year 0001 (.NET\'s minimum date) and sends it; refuses offsets beyond ±14:00', async () => {
     const t = await env('hx-dates');
+    seedGraph(t.sim, ['cfg,u1', 'cfg,u2', 'cfg,u3', 'cfg,u4']);
     const file = join(t.dir, 'dates.csv');
     await writeFile(file, csv('cfg,u1,,compliant,0001-01-01T00:00:00Z', 'cfg,u2,,compliant,0099-12-31T23:59:59Z', 'cfg,u3,,compliant,2026-11-20T10:00:00+14:30', 'cfg,u4,,compliant,2026-11-20T10:00:00-14:00'));
     const out = await runCli(['import', file, '--run-id', 'dates', '--json', '--no-progress'], t.env);
@@ -227,7 +232,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
     assert.match(rejected.reason, /column lastReportedDateTime: "2026-11-20T10:00:00\+14:30" has a zone offset beyond ±14:00/);
     await drain(t, 'dates');
     assert.equal(t.sim.counters().requests, 3);
-    assert.equal(t.sim.state()['mobileAppConfigurations/cfg/u1'].lastReportedDateTime, '0001-01-01T00:00:00Z');
+    assert.equal(t.sim.state()['mobileAppConfigurations/cfg/u1'].lastReportedDateTime, '0001-01-01T00:00:00.0000000Z');
   });
 
   it('bounds a row: /dev/zero ends within seconds (exit 1), an oversize NDJSON line is rejected, reasons quote at most 200 characters', async () => {
@@ -243,6 +248,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
     assert.deepEqual(await keysOf(t), [`${t.prefix}:patch-user-status:meta`], 'no run for an input refused before its first row');
 
     const file = join(t.dir, 'big.ndjson');
+    seedGraph(t.sim, ['c,u2']);
     const huge = 'x'.repeat(5 * 1024 * 1024);
     await writeFile(file, [
       JSON.stringify({ configurationId: 'c', userStatusId: 'u1', userDisplayName: huge }),

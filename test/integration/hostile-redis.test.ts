@@ -23,7 +23,7 @@ import { buildServer } from '../../src/server/app.js';
 import { ApiTokens } from '../../src/server/auth.js';
 import { CANCELLED_REASON, cancelTimedOutRun } from '../../src/server/ingest.js';
 import { readCsv } from '../../src/sources/csv.js';
-import { BIN, HEADER, REPO_ROOT, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import { BIN, HEADER, REPO_ROOT, runCli, SEEDED_VALUES, seededValidRows, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { API_TOKEN, freePort, postEvents } from '../support/server-helpers.js';
 
@@ -54,10 +54,11 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
       serverRedis.disconnect();
     });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    seedGraph(t.sim, ['c,before', 'c,during']);
     const before = await postEvents(url, { configurationId: 'c', userStatusId: 'before', status: 'compliant' });
     assert.equal(before.status, 202);
     const file = join(t.dir, 'rows.csv');
-    await writeFile(file, `${HEADER}\n${validRows(3).join('\n')}\n`);
+    await writeFile(file, `${HEADER}\n${seededValidRows(t.sim, 3).join('\n')}\n`);
 
     redisServer.pause();
     let resumed = false;
@@ -95,7 +96,9 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
         await worker.close(5000);
       }
       assert.equal(t.sim.counters().requests, 1, 'only the event answered 202 reached Graph');
-      assert.deepEqual(Object.keys(t.sim.state()), ['mobileAppConfigurations/c/before']);
+      // Everything the test names is seeded; what reached Graph is what no longer holds the seeded status.
+      const written = Object.entries(t.sim.state()).filter(([, v]) => v.status !== SEEDED_VALUES.status).map(([k]) => k);
+      assert.deepEqual(written, ['mobileAppConfigurations/c/before']);
     } finally {
       if (!resumed) redisServer.resume();
     }
@@ -108,7 +111,7 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     const queue = createPatchQueue(t.redis, t.prefix);
     cleanups.push(() => queue.close());
     // As if a stalled Redis had run the request's admit and addBulk after the server gave up on them.
-    await importRun(store, queue, { runId: 'evt-late', rows: readCsv(Readable.from([`${HEADER}\n${validRows(3).join('\n')}\n`])), sourceLabel: 'late', origin: 'event' });
+    await importRun(store, queue, { runId: 'evt-late', rows: readCsv(Readable.from([`${HEADER}\n${seededValidRows(t.sim, 3).join('\n')}\n`])), sourceLabel: 'late', origin: 'event' });
     assert.equal((await queueDepth(queue)).prioritized + (await queueDepth(queue)).waiting, 3);
     const warnings: object[] = [];
     cancelTimedOutRun(store, 'evt-late', { first: 2, last: 4 }, { warn: (o) => warnings.push(o), error: (o) => warnings.push(o) });
@@ -139,7 +142,7 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     cleanups.push(() => redisServer.stop());
     const t = await privateEnv('hxr-startup', redisServer, { SYNC_REDIS_CONNECT_TIMEOUT_MS: '60000' });
     const queue = createPatchQueue(t.redis, t.prefix);
-    await importRun(new ResultStore(t.redis, t.prefix), queue, { runId: 'startup', rows: readCsv(Readable.from([`${HEADER}\n${validRows(5).join('\n')}\n`])), sourceLabel: 'startup' });
+    await importRun(new ResultStore(t.redis, t.prefix), queue, { runId: 'startup', rows: readCsv(Readable.from([`${HEADER}\n${seededValidRows(t.sim, 5).join('\n')}\n`])), sourceLabel: 'startup' });
     await queue.close();
     await redisServer.kill();
 

@@ -8,7 +8,7 @@ import { createLogger } from '../../src/logger.js';
 import { RateBudget } from '../../src/pacing/budget.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
-import { HEADER, lastJsonLine, runCli, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, seedRecords, spawnWorker, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { parsePrometheusText, sampleValue, type MetricFamily } from '../support/prometheus-text.js';
 import { eventRecord, freePort, postEvents, startTestServer } from '../support/server-helpers.js';
 
@@ -38,10 +38,11 @@ describe('metrics', () => {
     const server = await startTestServer(t);
     const worker = await startInProcessWorker(t);
     try {
-      const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(28), 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n'));
+      const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, 28), 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n'));
       const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
       assert.equal(imported.code, 0, imported.stderr);
       const bulkRunId = lastJsonLine<{ runId: string }>(imported.stdout).runId;
+      seedRecords(t.sim, [eventRecord(100), eventRecord(101)]);
       const posted = await postEvents(server.url, [eventRecord(100), eventRecord(101), { userStatusId: 'x' }]);
       assert.equal(posted.status, 207);
 
@@ -109,7 +110,7 @@ describe('metrics', () => {
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = once(child, 'exit');
     try {
-      const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(21), ''].join('\n'));
+      const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, 21), ''].join('\n'));
       const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
       assert.equal(imported.code, 0, imported.stderr);
       const runId = lastJsonLine<{ runId: string }>(imported.stdout).runId;

@@ -18,7 +18,7 @@ import { readRedisMemory } from '../../src/queue/memory.js';
 import { keyDigest, redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import { eventRunId, OUT_OF_MEMORY_CANCELLED_REASON } from '../../src/server/ingest.js';
-import { HEADER, lastJsonLine, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, seedRecords, simKey, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 import { queueRows } from './fleet-helpers.js';
@@ -58,7 +58,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     // Half of maxmemory is left to the workers here: besides recording outcomes, BullMQ keeps the last 1,000 completed
     // jobs and an event stream, which in an 8 MB Redis is a large share (in a real one, 10% is hundreds of MB).
     const { t, admin } = await fullRedisEnv('oom-highwater', { SYNC_REDIS_MEMORY_HIGH_WATER: '50' });
-    const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(ROWS), ''].join('\n'));
+    const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, ROWS), ''].join('\n'));
     const stopped = await runCli(['import', csv, '--run-id', 'oom-a', '--chunk-size', '100', '--no-progress'], t.env);
     const fromLine = assertOutOfMemoryStop(stopped, 'oom-a');
     assert.ok(fromLine > 2 && fromLine < ROWS + 2, `stopped at line ${fromLine}`);
@@ -100,7 +100,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
 
   it('when Redis itself refuses writes (no high-water mark) the import stops the same way, the server answers 503, and a rerun loses and doubles nothing', async () => {
     const { t, admin } = await fullRedisEnv('oom-refused', { SYNC_REDIS_MEMORY_HIGH_WATER: '100' });
-    const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(ROWS), ''].join('\n'));
+    const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, ROWS), ''].join('\n'));
     const stopped = await runCli(['import', csv, '--run-id', 'oom-b', '--no-progress'], t.env);
     const fromLine = assertOutOfMemoryStop(stopped, 'oom-b');
     const store = new ResultStore(t.redis, t.prefix);
@@ -133,7 +133,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     const { t, admin } = await fullRedisEnv('oom-worker', { SYNC_RATE_LIMIT: '200/s' });
     await admin.config('SET', 'maxmemory', '0');
     const rows = 300;
-    const runId = await queueRows(t.redis, t.prefix, rows);
+    const runId = await queueRows(t, rows);
     t.sim.configure({ latencyMs: 150 });
     const worker = await startInProcessWorker(t, { concurrency: 10 });
     cleanups.push(() => worker.close());
@@ -175,7 +175,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     const failures: string[] = [];
     importer.worker.on('failed', (_job, err) => failures.push(err.message));
     const rows = 40;
-    await writeFile(join(drop, 'day.csv.tmp'), [HEADER, ...validRows(rows), ''].join('\n'));
+    await writeFile(join(drop, 'day.csv.tmp'), [HEADER, ...seededValidRows(t.sim, rows), ''].join('\n'));
     await rename(join(drop, 'day.csv.tmp'), join(drop, 'day.csv'));
 
     const deadline = Date.now() + 20_000;
@@ -203,7 +203,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
   it('an event request whose rows were admitted but whose jobs Redis refused is undone: 503, its rows failed as not sent, the older rows it superseded queued again; sent again, each record goes out once', async () => {
     const { t, admin } = await fullRedisEnv('oom-event', { SYNC_REDIS_MEMORY_HIGH_WATER: '100' });
     await admin.config('SET', 'maxmemory', '0');
-    const older = await queueRows(t.redis, t.prefix, 10);
+    const older = await queueRows(t, 10);
     const store = new ResultStore(t.redis, t.prefix);
     const now = Date.UTC(2026, 10, 25, 12);
     const server = await startTestServer(t, { now: () => now });
@@ -225,6 +225,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     });
     // Five newer updates of the older run's rows 0-4 (which they supersede) and five new keys.
     const records = [0, 1, 2, 3, 4, 100, 101, 102, 103, 104].map((i) => eventRecord(i, { day: 25, status: 'error' }));
+    seedRecords(t.sim, records);
 
     fillBeforeAddBulk = true;
     const refused = await postEvents(server.url, records);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HEADER, lastJsonLine, notOnCluster, runCli, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, notOnCluster, runCli, seededValidRows, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 
 /** 20 bad rows of different kinds, each with the column its rejection must name. */
 const BAD_ROWS: [string, string][] = [
@@ -28,7 +28,7 @@ const BAD_ROWS: [string, string][] = [
 const MISSING = ['cfg-missing,gone-1,,G,1,compliant,2026-11-20T10:00:00Z,g@x', 'cfg-missing,gone-2,,G,1,error,2026-11-20T10:00:00Z,g@x', 'cfg-missing,gone-3,,G,1,error,2026-11-20T10:00:00Z,g@x', 'cfg-missing,gone-4,,G,1,error,2026-11-20T10:00:00Z,g@x', 'cfg-missing,gone-5,,G,1,error,2026-11-20T10:00:00Z,g@x'];
 
 /** 975 valid rows, with the bad and missing-config rows spread through the file at known lines. */
-function buildExport(): { lines: string[]; badLines: Map<number, string>; missingLines: number[] } {
+function buildExport(): { lines: string[]; valid: string[]; badLines: Map<number, string>; missingLines: number[] } {
   const valid = validRows(975);
   const lines: string[] = [];
   const badLines = new Map<number, string>();
@@ -45,7 +45,7 @@ function buildExport(): { lines: string[]; badLines: Map<number, string>; missin
       lines.push(MISSING[missingLines.length - 1]);
     } else lines.push(valid[v++]);
   }
-  return { lines, badLines, missingLines };
+  return { lines, valid, badLines, missingLines };
 }
 
 function toNdjson(lines: string[]): string {
@@ -86,6 +86,7 @@ describe('pipeline: a 1,000-row CSV with bad rows and missing configurations', (
   // One import and one worker pass make the run every test below reads; no test depends on another having run.
   before(async () => {
     t = await startTestEnv('pipeline', { sim: { missingConfigurations: ['cfg-missing'] } });
+    seedGraph(t.sim, exported.valid);
     const path = await writeTemp(t, 'export.csv', `${HEADER}\n${exported.lines.join('\n')}\n`);
     summary = await importAndProcess(t, path);
     runId = summary.runId;
@@ -115,7 +116,7 @@ describe('pipeline: a 1,000-row CSV with bad rows and missing configurations', (
       assert.ok(stored, `missing ${simKey(i)}`);
       assert.deepEqual(
         { displayName: stored.userDisplayName, devices: stored.devicesCount, status: stored.status, upn: stored.userPrincipalName, at: stored.lastReportedDateTime },
-        { displayName: `User ${i}`, devices: i % 5, status: statuses[i % 8], upn: `user${i}@contoso.example`, at: `2026-11-20T10:00:${String(i % 60).padStart(2, '0')}Z` },
+        { displayName: `User ${i}`, devices: i % 5, status: statuses[i % 8], upn: `user${i}@contoso.example`, at: `2026-11-20T10:00:${String(i % 60).padStart(2, '0')}.0000000Z` },
       );
     }
   });
@@ -164,6 +165,7 @@ describe('pipeline: a 1,000-row CSV with bad rows and missing configurations', (
 
   it('an NDJSON export gives the same result as the same rows in CSV', notOnCluster('the same rows and Redis work as the CSV run, only parsed from NDJSON'), async () => {
     const n = await startTestEnv('pipeline-ndjson', { sim: { missingConfigurations: ['cfg-missing'] } });
+    seedGraph(n.sim, exported.valid);
     try {
       const path = await writeTemp(n, 'export.ndjson', toNdjson(exported.lines));
       const summary = await importAndProcess(n, path);
@@ -183,7 +185,7 @@ describe('pipeline: authentication and permission failures', () => {
   it('a token Graph refuses fails rows with a clear reason after one refresh, without a retry loop', async () => {
     const t = await startTestEnv('auth401', { env: { GRAPH_ACCESS_TOKEN: 'not-a-real-token' } });
     try {
-      const path = await writeTemp(t, 'e.csv', `${HEADER}\n${validRows(2).join('\n')}\n`);
+      const path = await writeTemp(t, 'e.csv', `${HEADER}\n${seededValidRows(t.sim, 2).join('\n')}\n`);
       const summary = await importAndProcess(t, path);
       const status = JSON.parse((await runCli(['status', summary.runId, '--json'], t.env)).stdout);
       assert.equal(status.failed, 2);
@@ -202,7 +204,7 @@ describe('pipeline: authentication and permission failures', () => {
   it('a 403 fails rows at once, naming the missing permission', async () => {
     const t = await startTestEnv('auth403', { sim: { tokens: { 'sim-token': { tenantId: 't', appId: 'a', permissions: [] } } } });
     try {
-      const path = await writeTemp(t, 'e.csv', `${HEADER}\n${validRows(2).join('\n')}\n`);
+      const path = await writeTemp(t, 'e.csv', `${HEADER}\n${seededValidRows(t.sim, 2).join('\n')}\n`);
       const summary = await importAndProcess(t, path);
       const rows = (await runCli(['report', summary.runId, '--state', 'failed', '--format', 'ndjson'], t.env)).stdout.trim().split('\n').map((l) => JSON.parse(l));
       assert.equal(rows.length, 2);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { HEADER, lastJsonLine, runCli, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import type { DriftChange } from '../../src/simulator/index.js';
 
@@ -33,7 +33,8 @@ describe('Graph as the source of truth: import --reconcile, verify', () => {
   let t: TestEnv;
   let worker: PatchWorker;
   const rows = validRows(1000);
-  // 30 rows Graph does not hold: 15 it lacks entirely, 15 it holds with another display name.
+  // 30 rows whose values Graph does not hold: 15 it holds as before any import (seeded: Graph's PATCH never creates,
+  // so a status Graph lacks entirely cannot be written at all), 15 it holds with another display name.
   const absent = new Set(Array.from({ length: 15 }, (_, k) => k * 61 + 5));
   const different = new Set(Array.from({ length: 15 }, (_, k) => k * 61 + 36));
   const drifted = [2, 111, 402, 777, 998];
@@ -51,7 +52,8 @@ describe('Graph as the source of truth: import --reconcile, verify', () => {
 
   it('with Graph holding 970 of 1,000 rows as they are, 15 otherwise and lacking 15, import --reconcile sends exactly those 15, fails the 15 it lacks without a PATCH, and verify finds 985 matching', async () => {
     t.sim.drift(rows.flatMap((line, i) => (absent.has(i) ? [] : [heldBy(line, different.has(i) ? { userDisplayName: 'Renamed in the portal' } : {})])));
-    assert.equal(Object.keys(t.sim.state()).length, 985);
+    seedGraph(t.sim, rows.filter((_, i) => absent.has(i)));
+    assert.equal(Object.keys(t.sim.state()).length, 1000);
     assert.equal(await t.redis.exists(`${t.prefix}:fingerprints`), 0, 'the prefix starts empty');
 
     const path = await writeTemp(t, 'tenant.csv', `${HEADER}\n${rows.join('\n')}\n`);
@@ -126,8 +128,7 @@ describe('import --reconcile: sources, refusals and reads', () => {
 
   it('fails the rows of a configuration Graph answers 404 for, without a PATCH, naming Graph\'s reason', async () => {
     const t = await env('rec-404', { sim: { missingConfigurations: ['cfg-1'] } });
-    const rows = validRows(14, { configs: 2 });
-    seedGraph(t.sim, rows);
+    const rows = seededValidRows(t.sim, 14, { configs: 2 });
     const run = await importFile(t, await writeTemp(t, 'gone.csv', `${HEADER}\n${rows.join('\n')}\n`), ['--reconcile']);
     assert.deepEqual([run.accepted, run.enqueued], [14, 7]);
     const failed = (await runCli(['report', run.runId, '--state', 'failed', '--format', 'ndjson'], t.env)).stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -234,7 +235,7 @@ describe('import --reconcile: sources, refusals and reads', () => {
 
   it('records a 204 No Content PATCH as succeeded, with the client-request-id sent beside Graph\'s request-id', async () => {
     const t = await env('rec-204', { sim: { patchNoContent: true } });
-    const run = await importFile(t, await writeTemp(t, 'nc.csv', `${HEADER}\n${validRows(3).join('\n')}\n`));
+    const run = await importFile(t, await writeTemp(t, 'nc.csv', `${HEADER}\n${seededValidRows(t.sim, 3).join('\n')}\n`));
     const worker = await startInProcessWorker(t);
     cleanups.push(() => worker.close());
     const status = await waitForRun(t.redis, t.prefix, run.runId);
@@ -343,6 +344,7 @@ describe('verify and reads: hostile cases and exit codes', () => {
   const rows = validRows(12, { configs: 3 });
   before(async () => {
     t = await startTestEnv('rec-verify');
+    seedGraph(t.sim, rows);
     worker = await startInProcessWorker(t);
     const run = await importFile(t, await writeTemp(t, 'v.csv', `${HEADER}\n${rows.join('\n')}\n`));
     runId = run.runId;

@@ -52,7 +52,7 @@ describe('refused writes', { concurrency: 1 }, () => {
       const concurrency = 10;
       seedGraph(t.sim, validRows(rows));
       const seeded = structuredClone(t.sim.state());
-      const runId = await queueRows(t.redis, t.prefix, rows);
+      const runId = await queueRows(t, rows);
 
       // The real CLI worker: with --until-idle it exits 3 once the tenant is blocked.
       const child = spawnWorker(t.env, ['--until-idle', '--concurrency', String(concurrency)]);
@@ -119,7 +119,7 @@ describe('refused writes', { concurrency: 1 }, () => {
       for (const name of names) {
         t.sim.injectNext(1, { status: 400, code: 'BadRequest', message: `Invalid value "${name}" for property 'userDisplayName' on type 'microsoft.graph.managedDeviceMobileAppConfigurationUserStatus'.` });
       }
-      const runId = await queueRows(t.redis, t.prefix, rows);
+      const runId = await queueRows(t, rows);
       worker = await startInProcessWorker(t, { concurrency: 4 });
       const done = await waitForRun(t.redis, t.prefix, runId, 60_000);
 

@@ -15,7 +15,7 @@ import { RUN_KEY_SUFFIXES, redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import { createServerMetrics } from '../../src/server/metrics.js';
 import { readCsv } from '../../src/sources/csv.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { startPrivateRedis } from '../support/private-redis.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text.js';
@@ -54,7 +54,7 @@ const HOUR = 3_600_000;
 describe('retention', () => {
   it('every key of a finished run expires SYNC_RUN_RETENTION after it finishes; running and blocked runs never expire; change detection stays', async () => {
     const t = await env('retention-ttl', { SYNC_RUN_RETENTION: '1h' });
-    const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(6), 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n'));
+    const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, 6), 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n'));
     const first = await importCli(t, csv);
     const running = await ttls(t, first.runId);
     assert.ok(Object.keys(running).length >= 2, JSON.stringify(running));
@@ -96,7 +96,7 @@ describe('retention', () => {
     const done = await importCli(t, await writeTemp(t, 'bad.csv', [HEADER, 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n')));
     const store = new ResultStore(t.redis, t.prefix);
     assert.equal((await store.status(done.runId))?.state, 'completed');
-    const waiting = await importCli(t, await writeTemp(t, 'good.csv', [HEADER, ...validRows(3), ''].join('\n')));
+    const waiting = await importCli(t, await writeTemp(t, 'good.csv', [HEADER, ...seededValidRows(t.sim, 3), ''].join('\n')));
     await sleep(2300);
     const gone = await runCli(['status', done.runId, '--json'], t.env);
     assert.equal(gone.code, 4, gone.stderr);
@@ -111,7 +111,7 @@ describe('retention', () => {
 describe('prune', () => {
   it('removes finished runs older than --older-than with every key, never running or blocked ones, and keeps change detection', async () => {
     const t = await env('prune');
-    const rows = [HEADER, ...validRows(5), ''].join('\n');
+    const rows = [HEADER, ...seededValidRows(t.sim, 5), ''].join('\n');
     const csv = await writeTemp(t, 'in.csv', rows);
     const worker = await startInProcessWorker(t);
     const sent = await importCli(t, csv);
@@ -121,7 +121,7 @@ describe('prune', () => {
     const blocked = await importCli(t, await writeTemp(t, 'bad.csv', [HEADER, 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n')));
     const store = new ResultStore(t.redis, t.prefix);
     await store.setBlocked(blocked.runId, 'missing permission');
-    const running = await importCli(t, await writeTemp(t, 'new.csv', [HEADER, ...validRows(4, { offset: 100 }), ''].join('\n')));
+    const running = await importCli(t, await writeTemp(t, 'new.csv', [HEADER, ...seededValidRows(t.sim, 4, { offset: 100 }), ''].join('\n')));
 
     const usage = await runCli(['prune', '--older-than', 'soon'], t.env);
     assert.equal(usage.code, 2);
@@ -168,7 +168,7 @@ describe('prune', () => {
 describe('per-row storage', () => {
   it('an unchanged row is a bit, yet report and the runs API list it with its line and key; a succeeded row keeps a digest of Graph’s body', async () => {
     const t = await env('compact-rows');
-    const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(1500), ''].join('\n'));
+    const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, 1500), ''].join('\n'));
     const worker = await startInProcessWorker(t);
     const first = await importCli(t, csv, ['--chunk-size', '400']);
     await waitForRun(t.redis, t.prefix, first.runId, 60_000);

@@ -21,7 +21,7 @@ import { checkCron, ScheduleError } from '../../src/queue/schedules.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import { readRows } from '../../src/sources/index.js';
-import { HEADER, lastJsonLine, runCli, simKey, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, seedGraph, simKey, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const EVERY_SECOND = '*/1 * * * * *';
@@ -92,8 +92,8 @@ describe('scheduled imports', () => {
     const patcher = await startInProcessWorker(t);
     cleanups.push(() => patcher.close(5000), ...importers.map((w) => () => w.close(5000)));
 
-    await dropFile(drop, 'first export.csv', `${HEADER}\n${validRows(5).join('\n')}\n`);
-    await dropFile(drop, 'second.csv', `${HEADER}\n${validRows(3, { offset: 5 }).join('\n')}\n`);
+    await dropFile(drop, 'first export.csv', `${HEADER}\n${seededValidRows(t.sim, 5).join('\n')}\n`);
+    await dropFile(drop, 'second.csv', `${HEADER}\n${seededValidRows(t.sim, 3, { offset: 5 }).join('\n')}\n`);
 
     const processedDir = join(drop, 'processed');
     await waitFor('both files in processed/', async () => (await listOrEmpty(processedDir)).length === 2);
@@ -112,7 +112,7 @@ describe('scheduled imports', () => {
     assert.deepEqual([second.state, second.total, second.succeeded, second.rejected], ['completed', 3, 3, 0]);
 
     const state = t.sim.state();
-    for (let i = 0; i < 8; i++) assert.equal(state[simKey(i)]?.userPrincipalName, `user${i}@contoso.example`, simKey(i));
+    for (let i = 0; i < 8; i++) assert.equal(state[simKey(i)]?.userDisplayName, `User ${i}`, simKey(i));
     assert.equal(t.sim.counters().requests, 8, 'each row is sent once');
     assert.equal(t.sim.counters().appliedTwice, 0);
 
@@ -161,7 +161,7 @@ describe('scheduled imports', () => {
     const claimedDir = join(drop, 'processing', 'resume-test');
     await mkdir(claimedDir, { recursive: true });
     const runId = 'sched-resume-test-20261120T100000000Z-left';
-    const content = `${HEADER}\n${validRows(5).join('\n')}\n`;
+    const content = `${HEADER}\n${seededValidRows(t.sim, 5).join('\n')}\n`;
     // The crashed firing had admitted the first two rows before it died.
     const store = new ResultStore(t.redis, t.prefix);
     const queue = createPatchQueue(t.redis, t.prefix);
@@ -193,7 +193,7 @@ describe('scheduled imports', () => {
     assert.equal((await runCli(['schedule', 'add', 'lock-test', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '0'], t.env)).code, 0);
     const importer = await startImporter(t);
     cleanups.push(() => importer.close(5000));
-    await dropFile(drop, 'waiting.csv', `${HEADER}\n${validRows(2).join('\n')}\n`);
+    await dropFile(drop, 'waiting.csv', `${HEADER}\n${seededValidRows(t.sim, 2).join('\n')}\n`);
 
     await sleep(3000);
     assert.ok((await list(drop)).includes('waiting.csv'), 'no firing may take a file while the lock is held elsewhere');
@@ -311,6 +311,7 @@ describe('scheduled imports', () => {
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stderr, /password .* is stored in Redis/);
 
+    seedGraph(t.sim, ['cfg-pg,user-pg-1', 'cfg-pg,user-pg-2', 'cfg-pg,user-pg-3']);
     const importer = await startImporter(t);
     const patcher = await startInProcessWorker(t);
     cleanups.push(() => patcher.close(5000), () => importer.close(5000));

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { DEFAULT_BUDGET, DEFAULT_FAULTS, startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
+import { DEFAULT_ANY_BUDGET, DEFAULT_BUDGET, DEFAULT_FAULTS, startSimulator, type GraphSimulator } from '../../src/simulator/index.js';
+import { BIN, REPO_ROOT } from '../support/harness.js';
 
 const ODATA_TYPE = '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -75,15 +81,39 @@ beforeEach(() => {
     tokens: TOKENS,
     missingConfigurations: ['gone-config'],
     budget: DEFAULT_BUDGET,
+    anyBudget: DEFAULT_ANY_BUDGET,
     faults: DEFAULT_FAULTS,
+    // Graph's defaults, set again so an option one test changes never leaks into the next.
+    faultsOnWritesOnly: false,
+    createOnPatch: false,
+    selectAddsId: false,
+    echoDates: false,
+    // These tests check the bucket arithmetic through Retry-After, so every 429 here carries one in Graph JSON;
+    // the shape of 429s (missing Retry-After, HTML bodies) has tests of its own, which set it.
+    throttleShape: { missingRetryAfterShare: 0, htmlBodyShare: 0, fractionalRetryAfter: false },
     seed: 42,
     latencyMs: 0,
   });
   sim.reset();
   clock.delays = [];
+  seededState = {};
 });
 
+/** What the simulator held right after the test seeded it: a refused write must leave exactly this. */
+let seededState: Record<string, Record<string, unknown>> = {};
+
+/**
+ * Graph's PATCH never creates: the objects a test writes must exist first. Seeded empty (only type and id), so a
+ * test sees exactly what its PATCHes set.
+ */
+function seedTargets(keys: [configId: string, userStatusId: string, collection?: 'mobileAppConfigurations' | 'iosLobAppProvisioningConfigurations'][] = [['cfg-1', 'user-1'], ['cfg-1', 'user-2']]): void {
+  sim.drift(keys.map(([configId, userStatusId, collection]) => ({ configId, userStatusId, collection, values: {} })));
+  seededState = sim.state();
+}
+
 describe('successful writes', () => {
+  beforeEach(() => seedTargets());
+
   it('applies a patch, returns the stored object and echoes ids', async () => {
     const res = await patch(
       userStatusUrl(),
@@ -98,7 +128,8 @@ describe('successful writes', () => {
       id: 'user-1',
       status: 'compliant',
       devicesCount: 3,
-      lastReportedDateTime: '2024-05-01T12:00:00Z',
+      // Graph answers dates in UTC with seven fraction digits, whatever form was written.
+      lastReportedDateTime: '2024-05-01T12:00:00.0000000Z',
       userDisplayName: null,
     };
     assert.deepEqual(res.json, expected);
@@ -106,6 +137,7 @@ describe('successful writes', () => {
     const merged = await patch(userStatusUrl(), { '@odata.type': ODATA_TYPE, id: 'user-1', status: 'nonCompliant', userPrincipalName: 'a@b.c' });
     assert.equal(merged.status, 200);
     assert.deepEqual(sim.state(), {
+      ...seededState,
       'mobileAppConfigurations/cfg-1/user-1': { ...expected, status: 'nonCompliant', userPrincipalName: 'a@b.c' },
     });
 
@@ -122,6 +154,8 @@ describe('successful writes', () => {
 
   it('serves beta and v1.0, both collections on beta, and decodes percent-encoded ids', async () => {
     const weirdId = 'user 1/ä+x@contoso.com';
+    sim.reset();
+    seedTargets([['cfg/1', weirdId], ['cfg/1', weirdId, 'iosLobAppProvisioningConfigurations']]);
     for (const [version, collection] of [['beta', 'mobileAppConfigurations'], ['beta', 'iosLobAppProvisioningConfigurations'], ['v1.0', 'mobileAppConfigurations']]) {
       const res = await patch(userStatusUrl('cfg/1', weirdId, { version, collection }), { id: weirdId, status: 'error' });
       assert.equal(res.status, 200, `${version} ${collection}`);
@@ -144,7 +178,7 @@ describe('successful writes', () => {
     assertGraphError(await patch(userStatusUrl('cfg-1', 'user-1', ios), { status: 'compliant' }), 400, 'BadRequest', "segment 'iosLobAppProvisioningConfigurations'");
     const list = await fetch(`${sim.url}/v1.0/deviceAppManagement/iosLobAppProvisioningConfigurations/cfg-1/userStatuses`, { headers: { authorization: 'Bearer sim-token' } });
     assert.equal(list.status, 400);
-    assert.deepEqual(sim.state(), {});
+    assert.deepEqual(sim.state(), seededState);
   });
 
   it('answers a successful PATCH with 204 No Content when patchNoContent is set, and still applies it', async () => {
@@ -170,6 +204,8 @@ describe('successful writes', () => {
 });
 
 describe('body validation', () => {
+  beforeEach(() => seedTargets());
+
   const cases: [string, unknown, RegExp][] = [
     ['unknown property', { status: 'compliant', complianceState: 'x' }, /Property 'complianceState' does not exist on type 'microsoft\.graph\.managedDeviceMobileAppConfigurationUserStatus'/],
     ['bad enum', { status: 'Compliant' }, /'status'/],
@@ -188,7 +224,7 @@ describe('body validation', () => {
   for (const [name, body, message] of cases) {
     it(`rejects ${name} with 400 BadRequest`, async () => {
       assertGraphError(await patch(userStatusUrl(), body), 400, 'BadRequest', message);
-      assert.deepEqual(sim.state(), {});
+      assert.deepEqual(sim.state(), seededState);
     });
   }
 
@@ -202,9 +238,11 @@ describe('body validation', () => {
 });
 
 describe('not found and routing', () => {
+  beforeEach(() => seedTargets());
+
   it('returns 404 ResourceNotFound for a configuration in missingConfigurations', async () => {
     assertGraphError(await patch(userStatusUrl('gone-config'), { status: 'compliant' }), 404, 'ResourceNotFound', 'gone-config');
-    assert.deepEqual(sim.state(), {});
+    assert.deepEqual(sim.state(), seededState);
   });
 
   it('returns 404 for other paths and for unknown objects, 405 for other methods', async () => {
@@ -220,6 +258,8 @@ describe('not found and routing', () => {
 });
 
 describe('authentication and authorization', () => {
+  beforeEach(() => seedTargets());
+
   it('returns 401 without a token', async () => {
     assertGraphError(await patch(userStatusUrl(), { status: 'compliant' }, { token: null }), 401, 'InvalidAuthenticationToken', 'Access token is empty.');
   });
@@ -241,8 +281,11 @@ describe('authentication and authorization', () => {
 });
 
 describe('throttling', () => {
-  it('answers 429 with a fractional Retry-After, counts refusals, and recovers', async () => {
-    sim.configure({ budget: { perApp: { limit: 5, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } } });
+  beforeEach(() => seedTargets());
+
+  it('answers 429 with a fractional Retry-After (option), counts refusals, and recovers', async () => {
+    // Kinder than Graph (whole seconds): tenths show the bucket arithmetic that whole seconds would round away.
+    sim.configure({ throttleShape: { fractionalRetryAfter: true }, budget: { perApp: { limit: 5, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } } });
     for (let i = 0; i < 5; i++) assert.equal((await patch(userStatusUrl(), { devicesCount: i })).status, 200);
 
     const first = await patch(userStatusUrl(), { devicesCount: 5 });
@@ -285,6 +328,8 @@ describe('throttling', () => {
 });
 
 describe('write-quality counters', () => {
+  beforeEach(() => seedTargets());
+
   it('counts stale writes by instant, not by string', async () => {
     await patch(userStatusUrl(), { lastReportedDateTime: '2024-01-02T00:00:00Z' });
     // Lexically older but an hour later as an instant: not stale.
@@ -293,7 +338,7 @@ describe('write-quality counters', () => {
     // Lexically newer but earlier as an instant: stale, and applied anyway.
     const res = await patch(userStatusUrl(), { lastReportedDateTime: '2024-01-02T00:30:00+01:00' });
     assert.equal(res.status, 200);
-    assert.equal(res.json.lastReportedDateTime, '2024-01-02T00:30:00+01:00');
+    assert.equal(res.json.lastReportedDateTime, '2024-01-01T23:30:00.0000000Z', 'stored and answered in UTC');
     // Sub-millisecond precision counts.
     await patch(userStatusUrl(), { lastReportedDateTime: '2024-01-03T00:00:00.0000002Z' });
     await patch(userStatusUrl(), { lastReportedDateTime: '2024-01-03T00:00:00.0000001Z' });
@@ -312,6 +357,8 @@ describe('write-quality counters', () => {
 });
 
 describe('forced answers and faults', () => {
+  beforeEach(() => seedTargets());
+
   it('injectNext forces the next n PATCH answers', async () => {
     sim.injectNext(2, { status: 503, retryAfter: 0.5 });
     sim.injectNext(1, { status: 429, code: 'TooManyRequests', message: 'slow down', retryAfter: '3' });
@@ -373,6 +420,7 @@ describe('forced answers and faults', () => {
     const run = async (): Promise<number[]> => {
       sim.configure({ seed: 7, faults: { rate503: 0.5 } });
       sim.reset();
+      seedTargets();
       const statuses: number[] = [];
       for (let i = 0; i < 12; i++) statuses.push((await patch(userStatusUrl(), { devicesCount: i })).status);
       return statuses;
@@ -409,7 +457,7 @@ describe('reads', () => {
     seed(250);
     seed(3, 'cfg-2');
     const seen: any[] = [];
-    let url: string | undefined = listUrl('cfg-1', '?$select=status,devicesCount&$top=100');
+    let url: string | undefined = listUrl('cfg-1', '?$select=id,status,devicesCount&$top=100');
     let pages = 0;
     while (url) {
       const res = await get(url);
@@ -430,7 +478,7 @@ describe('reads', () => {
     assert.equal(pages, 3);
     assert.equal(seen.length, 250);
     assert.deepEqual(new Set(seen.map((s) => s.id)).size, 250);
-    assert.deepEqual(seen[7], { '@odata.type': ODATA_TYPE, id: 'u-7', status: 'compliant', devicesCount: 7 }, 'only the selected properties, with id and type');
+    assert.deepEqual(seen[7], { '@odata.type': ODATA_TYPE, id: 'u-7', status: 'compliant', devicesCount: 7 }, 'only the selected properties, and the type');
     const c = sim.counters();
     assert.equal(c.reads, 3);
     assert.deepEqual(c.readsByStatus, { '200': 3 });
@@ -499,13 +547,14 @@ describe('reads', () => {
   it('gets one user status with $select, and lets a read-only app read but not write', async () => {
     seed(2);
     const one = await get(`${userStatusUrl('cfg-1', 'u-1')}?$select=userDisplayName`);
-    assert.deepEqual(one.json, { '@odata.type': ODATA_TYPE, id: 'u-1', userDisplayName: 'U 1' });
+    assert.deepEqual(one.json, { '@odata.type': ODATA_TYPE, userDisplayName: 'U 1' }, 'only what $select names: no id unless named');
     sim.configure({ tokens: { ...TOKENS, reader: { tenantId: 'sim-tenant', appId: 'reader-app', permissions: ['DeviceManagementApps.Read.All'] } } });
     assert.equal((await get(listUrl(), 'reader')).status, 200);
     assert.equal((await patch(userStatusUrl('cfg-1', 'u-1'), { status: 'error' }, { token: 'reader' })).status, 403);
   });
 
   it('throttles reads on the "any request" budget, which writes are charged to as well', async () => {
+    seedTargets([['cfg-1', 'user-1']]);
     sim.configure({ anyBudget: { perApp: { limit: 4, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } } });
     assert.equal((await patch(userStatusUrl(), { status: 'compliant' })).status, 200);
     assert.equal((await patch(userStatusUrl(), { status: 'error' })).status, 200);
@@ -513,8 +562,8 @@ describe('reads', () => {
     assert.equal((await get(userStatusUrl())).status, 200);
     const refused = await get(listUrl());
     assertGraphError(refused, 429, 'TooManyRequests', 'request budget');
-    const retryAfter = Number(refused.headers.get('retry-after'));
-    assert.ok(retryAfter > 0 && retryAfter <= 0.5, String(retryAfter));
+    // Two tokens short at 4/s is 500 ms: Graph says 1 (whole seconds, rounded up).
+    assert.equal(refused.headers.get('retry-after'), '1');
     const write = await patch(userStatusUrl(), { status: 'remediated' });
     assert.equal(write.status, 429, 'a write is refused when the any-request budget is spent');
     assert.deepEqual(sim.counters().readsByStatus, { '200': 2, '429': 1 });
@@ -536,6 +585,7 @@ describe('reads', () => {
   });
 
   it('drift changes and deletes stored values behind the client\'s back, over HTTP too, without counting as writes', async () => {
+    seedTargets([['cfg-1', 'user-1']]);
     assert.equal((await patch(userStatusUrl(), { status: 'compliant', devicesCount: 1 })).status, 200);
     const res = await fetch(`${sim.url}/_sim/drift`, {
       method: 'POST',
@@ -555,6 +605,8 @@ describe('reads', () => {
 });
 
 describe('admin routes', () => {
+  beforeEach(() => seedTargets());
+
   it('configures, injects, reports and resets over HTTP', async () => {
     const configured = await fetch(`${sim.url}/_sim/configure`, {
       method: 'POST',
@@ -588,5 +640,190 @@ describe('admin routes', () => {
     assert.deepEqual(sim.state(), {});
     assert.equal(sim.counters().requests, 0);
     assert.equal(sim.requestLog().length, 0);
+  });
+});
+
+describe("Graph's defaults, and the kinder options that remain", () => {
+  it('refuses a PATCH of a user status that does not exist with 404 ResourceNotFound; createOnPatch creates it', async () => {
+    const missing = await patch(userStatusUrl('cfg-1', 'nobody'), { status: 'compliant' });
+    assertGraphError(missing, 404, 'ResourceNotFound', "'nobody'");
+    assert.deepEqual(sim.state(), {});
+    assert.equal(sim.counters().applied, 0);
+    assert.deepEqual(sim.counters().byStatus, { '404': 1 });
+    // An invalid body is still a 400: Graph validates before it looks the object up.
+    assertGraphError(await patch(userStatusUrl('cfg-1', 'nobody'), { status: 'bogus' }), 400, 'BadRequest');
+
+    // Kinder than Graph, for a test that has nothing to seed: the write creates the object.
+    sim.configure({ createOnPatch: true });
+    assert.equal((await patch(userStatusUrl('cfg-1', 'nobody'), { status: 'compliant' })).status, 200);
+    assert.deepEqual(sim.state()['mobileAppConfigurations/cfg-1/nobody'], { '@odata.type': ODATA_TYPE, id: 'nobody', status: 'compliant' });
+  });
+
+  it('seeds the user statuses a CSV names in a pre-import state (POST /_sim/seed, CSV or rows), leaving existing ones alone', async () => {
+    sim.drift([{ configId: 'cfg-1', userStatusId: 'held', values: { status: 'error' } }]);
+    const csv = 'ConfigurationId, UserStatusId ,configurationType,userPrincipalName\ncfg-1,held,,x@contoso.example\ncfg-1,u-a,,a@contoso.example\ncfg-ios,u-b,iosLobAppProvisioningConfiguration,\n,no-config,,\ncfg-1,u-a,,a@contoso.example\n';
+    const res = await fetch(`${sim.url}/_sim/seed`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv });
+    assert.deepEqual(await res.json(), { ok: true, created: 2, existing: 1 });
+    const state = sim.state();
+    assert.deepEqual(state['mobileAppConfigurations/cfg-1/held'], { '@odata.type': ODATA_TYPE, id: 'held', status: 'error' }, 'an existing status is left as it is');
+    assert.deepEqual(state['mobileAppConfigurations/cfg-1/u-a'], {
+      '@odata.type': ODATA_TYPE,
+      id: 'u-a',
+      userDisplayName: 'Seeded user',
+      devicesCount: 0,
+      status: 'unknown',
+      lastReportedDateTime: '2026-01-01T00:00:00.0000000Z',
+      userPrincipalName: 'a@contoso.example',
+    });
+    assert.equal(state['iosLobAppProvisioningConfigurations/cfg-ios/u-b'].status, 'unknown');
+    assert.equal(Object.keys(state).length, 3, 'a row without a configurationId names nothing Graph could hold');
+    assert.equal(sim.counters().applied, 0, 'seeding is not a write through Graph');
+
+    const rows = await fetch(`${sim.url}/_sim/seed`, { method: 'POST', body: JSON.stringify({ rows: [{ configurationId: 'cfg-2', userStatusId: 'u-c', tenantId: 'OTHER-Tenant' }] }) });
+    assert.deepEqual(await rows.json(), { ok: true, created: 1, existing: 0 });
+    assert.ok(sim.state()['other-tenant|mobileAppConfigurations/cfg-2/u-c'], 'a tenantId seeds that tenant');
+    assert.equal((await patch(userStatusUrl('cfg-1', 'u-a'), { status: 'compliant' })).status, 200, 'a seeded status can be updated');
+
+    assert.equal((await fetch(`${sim.url}/_sim/seed`, { method: 'POST', body: 'a,b\n1,2\n' })).status, 400);
+    assert.equal((await fetch(`${sim.url}/_sim/seed`, { method: 'POST', body: '{"rows": 3}' })).status, 400);
+  });
+
+  it('$select answers only what it names (no id unless named); selectAddsId adds it', async () => {
+    sim.drift([{ configId: 'cfg-1', userStatusId: 'u-1', values: { status: 'compliant', devicesCount: 2 } }]);
+    assert.deepEqual((await get(listUrl('cfg-1', '?$select=status'))).json.value, [{ '@odata.type': ODATA_TYPE, status: 'compliant' }]);
+    assert.deepEqual((await get(listUrl('cfg-1', '?$select=id,status'))).json.value, [{ '@odata.type': ODATA_TYPE, id: 'u-1', status: 'compliant' }]);
+    // Kinder than Graph: a client that forgets to ask for the id still gets it.
+    sim.configure({ selectAddsId: true });
+    assert.deepEqual((await get(listUrl('cfg-1', '?$select=status'))).json.value, [{ '@odata.type': ODATA_TYPE, id: 'u-1', status: 'compliant' }]);
+    assert.deepEqual((await get(`${userStatusUrl('cfg-1', 'u-1')}?$select=devicesCount`)).json, { '@odata.type': ODATA_TYPE, id: 'u-1', devicesCount: 2 });
+  });
+
+  it('stores and answers dates in UTC with seven fraction digits, whatever was written; echoDates keeps them as written', async () => {
+    seedTargets([['cfg-1', 'user-1'], ['cfg-1', 'user-2']]);
+    const written = await patch(userStatusUrl(), { lastReportedDateTime: '2026-11-20T12:00:05.5+02:00' });
+    assert.equal(written.json.lastReportedDateTime, '2026-11-20T10:00:05.5000000Z');
+    assert.equal((await get(userStatusUrl())).json.lastReportedDateTime, '2026-11-20T10:00:05.5000000Z');
+    await patch(userStatusUrl(), { lastReportedDateTime: '1969-12-31T23:59:59.9999999-01:00' });
+    assert.equal((await get(listUrl())).json.value[0].lastReportedDateTime, '1970-01-01T00:59:59.9999999Z', 'before 1970 too');
+    sim.drift([{ configId: 'cfg-1', userStatusId: 'user-2', values: { lastReportedDateTime: '2026-11-20T10:00:05-05:00' } }]);
+    assert.equal(sim.state()['mobileAppConfigurations/cfg-1/user-2'].lastReportedDateTime, '2026-11-20T15:00:05.0000000Z', 'what Graph holds, however it got there');
+
+    // Kinder than Graph: a client that compares dates as strings would pass.
+    sim.configure({ echoDates: true });
+    assert.equal((await patch(userStatusUrl(), { lastReportedDateTime: '2026-11-20T12:00:05+02:00' })).json.lastReportedDateTime, '2026-11-20T12:00:05+02:00');
+  });
+
+  it('answers 429s with whole-second Retry-After, some without one and some with an HTML body, reproducibly per seed', async () => {
+    const shapes = async (): Promise<string[]> => {
+      sim.reset();
+      seedTargets([['cfg-1', 'user-1']]);
+      sim.configure({ throttleShape: { missingRetryAfterShare: 0.25, htmlBodyShare: 0.125 }, budget: { perApp: { limit: 1, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } } });
+      assert.equal((await patch(userStatusUrl(), { devicesCount: 1 })).status, 200);
+      const seen: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const res = await fetch(userStatusUrl(), { method: 'PATCH', headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' }, body: '{"devicesCount":2}' });
+        const text = await res.text();
+        assert.equal(res.status, 429, `${i} ${text}`);
+        const retryAfter = res.headers.get('retry-after');
+        if (retryAfter !== null) assert.match(retryAfter, /^[1-9]\d*$/, 'whole seconds');
+        const html = (res.headers.get('content-type') ?? '').startsWith('text/html');
+        if (html) assert.match(text, /<html>/);
+        else assert.equal(JSON.parse(text).error.code, 'TooManyRequests');
+        seen.push(`${retryAfter === null ? 'none' : 's'}/${html ? 'html' : 'json'}`);
+      }
+      return seen;
+    };
+    const first = await shapes();
+    assert.ok(first.some((s) => s.startsWith('none')), 'some 429s carry no Retry-After');
+    assert.ok(first.some((s) => s.endsWith('html')), 'some 429s are not Graph JSON');
+    assert.ok(first.filter((s) => s === 's/json').length > 20, 'most are as Graph documents them');
+    assert.deepEqual(await shapes(), first, 'the same seed gives the same shapes');
+    assert.equal(sim.counters().throttled, 40);
+    // GET 429s have the same shape.
+    sim.configure({ throttleShape: { missingRetryAfterShare: 1, htmlBodyShare: 1 }, anyBudget: { perApp: { limit: 1, windowMs: 60_000 } } });
+    assert.equal((await get(listUrl())).status, 200);
+    const read = await fetch(listUrl(), { headers: { authorization: 'Bearer sim-token' } });
+    assert.equal(read.status, 429);
+    assert.equal(read.headers.get('retry-after'), null);
+    assert.match(await read.text(), /^<!DOCTYPE html>/);
+  });
+
+  it('gives reads the same faults as writes (503, 504, drops, slowness), unless faultsOnWritesOnly', async () => {
+    sim.drift([{ configId: 'cfg-1', userStatusId: 'u-1', values: { status: 'compliant' } }]);
+    sim.configure({ faults: { rate503: 1, retryAfter503Seconds: 2 } });
+    const unavailable = await get(listUrl());
+    assertGraphError(unavailable, 503, 'ServiceUnavailable');
+    assert.equal(unavailable.headers.get('retry-after'), '2');
+    assertGraphError(await get(userStatusUrl('cfg-1', 'u-1')), 503, 'ServiceUnavailable');
+    sim.configure({ faults: { rate503: 0, rate504: 1 } });
+    assertGraphError(await get(listUrl()), 504, 'GatewayTimeout');
+    sim.configure({ faults: { rate504: 0, rateDrop: 1 } });
+    await assert.rejects(get(listUrl()));
+    sim.configure({ faults: { rateDrop: 0, rateSlow: 1, slowMs: 250 } });
+    assert.equal((await get(listUrl())).status, 200);
+    assert.deepEqual(clock.delays, [250]);
+    assert.deepEqual(sim.counters().readsByStatus, { '503': 2, '504': 1, dropped: 1, '200': 1 });
+
+    // Kinder than Graph: a test about writes alone can keep its reads clean.
+    sim.configure({ faultsOnWritesOnly: true, faults: { rateSlow: 0, rate503: 1 } });
+    assert.equal((await get(listUrl())).status, 200);
+  });
+
+  it('injectNext forces GET answers with method GET, and PATCH answers by default', async () => {
+    seedTargets([['cfg-1', 'user-1']]);
+    sim.injectNext(1, { method: 'GET', status: 503, retryAfter: 1 });
+    sim.injectNext(1, { method: 'GET', status: 0, drop: true });
+    sim.injectNext(1, { status: 504 });
+    assert.equal((await patch(userStatusUrl(), { status: 'compliant' })).status, 504, 'the PATCH queue is its own');
+    assertGraphError(await get(listUrl()), 503, 'ServiceUnavailable');
+    await assert.rejects(get(userStatusUrl()));
+    assert.equal((await get(listUrl())).status, 200);
+    // A 2xx forced on a GET answers normally and skips the faults.
+    sim.configure({ faults: { rate503: 1 } });
+    sim.injectNext(1, { method: 'GET', status: 200 });
+    assert.equal((await get(listUrl())).status, 200);
+    assert.equal((await get(listUrl())).status, 503);
+    assert.throws(() => sim.injectNext(1, { method: 'DELETE' as 'GET', status: 500 }), /method/);
+  });
+});
+
+describe('simulate command', () => {
+  it('--seed-from seeds what a CSV names before it listens; --create-on-patch, --retry-after-missing and --throttle-html set the options', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'csync-simulate-'));
+    const csv = join(dir, 'rows.csv');
+    await writeFile(csv, 'configurationId,userStatusId,configurationType\ncfg-a,u-1,\ncfg-b,u-2,iosLobAppProvisioningConfiguration\n');
+    const start = async (args: string[]) => {
+      const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const [line] = (await once(child.stdout.setEncoding('utf8'), 'data')) as [string];
+      return { child, info: JSON.parse(line.split('\n')[0]) as { url: string; seeded?: number } };
+    };
+    const stop = async (child: ChildProcess) => {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    };
+    const send = (url: string, path: string) =>
+      fetch(`${url}/beta/deviceAppManagement/${path}`, { method: 'PATCH', headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' }, body: '{"status":"compliant"}' });
+    try {
+      const seeded = await start(['--seed-from', csv, '--retry-after-missing', '0.5', '--throttle-html', '0.25']);
+      try {
+        assert.equal(seeded.info.seeded, 2);
+        assert.equal((await send(seeded.info.url, 'iosLobAppProvisioningConfigurations/cfg-b/userStatuses/u-2')).status, 200);
+        assert.equal((await send(seeded.info.url, 'mobileAppConfigurations/cfg-a/userStatuses/nobody')).status, 404, 'Graph-like: no create on PATCH');
+        const options = (await (await fetch(`${seeded.info.url}/_sim/configure`, { method: 'POST', body: '{}' })).json()) as { options: { throttleShape: unknown; createOnPatch: boolean } };
+        assert.deepEqual(options.options.throttleShape, { missingRetryAfterShare: 0.5, htmlBodyShare: 0.25, fractionalRetryAfter: false });
+        assert.equal(options.options.createOnPatch, false);
+      } finally {
+        await stop(seeded.child);
+      }
+      const kind = await start(['--create-on-patch']);
+      try {
+        assert.equal((await send(kind.info.url, 'mobileAppConfigurations/cfg-a/userStatuses/nobody')).status, 200);
+      } finally {
+        await stop(kind.child);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -14,7 +14,7 @@ import { ResultStore } from '../../src/results/store.js';
 import type { TokenGrant } from '../../src/simulator/index.js';
 import { readCsv } from '../../src/sources/csv.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seedGraph, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 
 const A = 'aaaaaaaa-0000-4000-8000-00000000000a';
 const B = 'bbbbbbbb-0000-4000-8000-00000000000b';
@@ -53,7 +53,24 @@ function tenantCsv(count: number, tenant: string, options: { offset?: number; da
   return [`${HEADER},tenantId`, ...validRows(count, options).map((r) => `${r},${tenant}`)].join('\n') + '\n';
 }
 
+/**
+ * Seeds, in each row's tenant (its last column; empty: the default tenant), the user statuses a tenantCsv names that
+ * the tenant does not hold yet (one already written keeps its values).
+ */
+function seedCsv(t: TestEnv, csv: string): void {
+  const held = new Set(Object.keys(t.sim.state()));
+  for (const line of csv.trim().split('\n').slice(1)) {
+    const tenant = line.slice(line.lastIndexOf(',') + 1);
+    const [configId, userStatusId, type] = line.split(',');
+    const key = `${type === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations'}/${configId}/${userStatusId}`;
+    if (held.has(tenant === '' ? key : `${tenant}|${key}`)) continue;
+    seedGraph(t.sim, [line], { tenantId: tenant === '' ? undefined : tenant });
+  }
+}
+
+/** Seeds what the CSV names (Graph's PATCH never creates), then queues it. */
 async function queueCsv(t: TestEnv, csv: string, runId = `tn-${randomBytes(4).toString('hex')}`): Promise<ImportSummary> {
+  seedCsv(t, csv);
   const queues = new PatchQueues(t.redis, t.prefix);
   try {
     return await importRun(new ResultStore(t.redis, t.prefix), queues, { runId, rows: readCsv(Readable.from([csv])), sourceLabel: 'tenants test', tenants: tenantDirectory(t.config) });
@@ -173,6 +190,7 @@ describe('many tenants, one fleet', { timeout: 120_000 }, () => {
     it('an event names its tenant with the tenantId field: it goes to that tenant’s queue; an unknown tenant is rejected', async () => {
       const server = await startTestServer(t);
       try {
+        seedCsv(t, `${HEADER},tenantId\n${validRows(1, { offset: 700 })[0]},${B}\n`);
         const posted = await postEvents(server.url, [{ ...eventRecord(700, { day: 27 }), tenantId: B }, { ...eventRecord(701, { day: 27 }), tenantId: '99999999-0000-4000-8000-000000000009' }]);
         assert.equal(posted.status, 207, JSON.stringify(posted.json));
         assert.equal(posted.json.accepted, 1);
@@ -228,8 +246,8 @@ describe('many tenants, one fleet', { timeout: 120_000 }, () => {
       assert.equal(third.enqueued, 30);
       assert.equal(third.unchanged, 30);
       await waitForRun(t.redis, t.prefix, third.runId);
-      assert.equal(t.sim.state()[`${B}|mobileAppConfigurations/cfg-1/user-1`].lastReportedDateTime, '2026-11-21T10:00:01Z');
-      assert.equal(t.sim.state()[`${A}|mobileAppConfigurations/cfg-1/user-1`].lastReportedDateTime, '2026-11-20T10:00:01Z');
+      assert.equal(t.sim.state()[`${B}|mobileAppConfigurations/cfg-1/user-1`].lastReportedDateTime, '2026-11-21T10:00:01.0000000Z');
+      assert.equal(t.sim.state()[`${A}|mobileAppConfigurations/cfg-1/user-1`].lastReportedDateTime, '2026-11-20T10:00:01.0000000Z');
       // Locks are per tenant too: a lock key of B's object is not A's.
       assert.notEqual(redisKeys(t.prefix).lock(`${A}/mobileAppConfiguration/cfg-1/user-1`), redisKeys(t.prefix).lock(`${B}/mobileAppConfiguration/cfg-1/user-1`));
     } finally {

@@ -5,14 +5,14 @@ import type { RunStatus } from '../../src/interfaces.js';
 import { ResultStore } from '../../src/results/store.js';
 import { timelineBucket, type TimelineBucket } from '../../src/results/timeline.js';
 import { launchBrowser } from '../support/browser.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { API_TOKEN, authHeaders, startTestServer, type TestServer } from '../support/server-helpers.js';
 
 /** A run imported from `rows` valid CSV rows and sent by one in-process worker until it ends. */
 async function sendRun(t: TestEnv, rows: number, workerEnv: Record<string, string>): Promise<RunStatus> {
   const worker = await startInProcessWorker(t, {}, workerEnv);
   try {
-    const csv = await writeTemp(t, `in-${rows}.csv`, [HEADER, ...validRows(rows), ''].join('\n'));
+    const csv = await writeTemp(t, `in-${rows}.csv`, [HEADER, ...seededValidRows(t.sim, rows), ''].join('\n'));
     const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
     assert.equal(imported.code, 0, imported.stderr);
     return await waitForRun(t.redis, t.prefix, lastJsonLine<{ runId: string }>(imported.stdout).runId, 90_000);

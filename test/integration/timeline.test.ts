@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ResultStore } from '../../src/results/store.js';
 import { timelineBucket, type TimelineBucket } from '../../src/results/timeline.js';
-import { HEADER, lastJsonLine, runCli, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seededValidRows, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 import { authHeaders, startTestServer } from '../support/server-helpers.js';
 
 const envs: TestEnv[] = [];
@@ -24,7 +24,7 @@ describe('run timeline', () => {
     const server = await startTestServer(t);
     const worker = await startInProcessWorker(t);
     try {
-      const csv = await writeTemp(t, 'in.csv', [HEADER, ...validRows(30), ''].join('\n'));
+      const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, 30), ''].join('\n'));
       const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
       assert.equal(imported.code, 0, imported.stderr);
       const runId = lastJsonLine<{ runId: string }>(imported.stdout).runId;

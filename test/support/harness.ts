@@ -209,3 +209,26 @@ export function seedGraph(
   });
   return sim.drift(changes);
 }
+
+/** validRows, with the user statuses they name seeded first (see seedGraph): rows an import can update. */
+export function seededValidRows(sim: Pick<GraphSimulator, 'drift'>, count: number, options: Parameters<typeof validRows>[1] & { tenantId?: string } = {}): string[] {
+  const rows = validRows(count, options);
+  seedGraph(sim, rows, { tenantId: options.tenantId });
+  return rows;
+}
+
+/**
+ * seedGraph for rows given as records (POST /events bodies, in-process imports): seeds the user status each names,
+ * as a tenant holds it before our first write.
+ */
+export function seedRecords(sim: Pick<GraphSimulator, 'drift'>, records: Record<string, unknown>[], options: { tenantId?: string } = {}): number {
+  return sim.drift(
+    records.map((r) => ({
+      tenantId: options.tenantId ?? (typeof r.tenantId === 'string' ? r.tenantId.toLowerCase() : undefined),
+      collection: r.configurationType === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations',
+      configId: String(r.configurationId),
+      userStatusId: String(r.userStatusId),
+      values: { ...SEEDED_VALUES, ...(typeof r.userPrincipalName === 'string' ? { userPrincipalName: r.userPrincipalName } : {}) },
+    })),
+  );
+}

@@ -78,6 +78,18 @@ describe('classifyError', () => {
     assert.equal(classifyError(graphError(429, 'TooManyRequests', 'slow down'), false).retryAfterMs, undefined);
   });
 
+  it("still reads Retry-After and request-id from the raw response when a 429's body is not Graph JSON (no headers on the SDK's error)", () => {
+    // What the SDK throws for an HTML body: a bare GraphError with the status and nothing else.
+    const bare = new GraphError(429);
+    const response = { headers: new Headers({ 'Retry-After': '7', 'request-id': 'req-html' }) };
+    const err = classifyError(bare, false, response);
+    assert.equal(err.kind, 'throttled');
+    assert.equal(err.retryAfterMs, 7000);
+    assert.equal(err.requestId, 'req-html');
+    // Without a Retry-After anywhere, the caller backs off by itself.
+    assert.equal(classifyError(new GraphError(429), false, { headers: new Headers() }).retryAfterMs, undefined);
+  });
+
   it('treats errors without an HTTP status as network failures, and aborted requests as timeouts', () => {
     const reset = classifyError(new GraphError(-1, 'fetch failed'), false);
     assert.equal(reset.kind, 'transient');

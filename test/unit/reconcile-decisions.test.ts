@@ -16,6 +16,9 @@ describe('compareWithGraph: what Graph holds against what a row sets', () => {
     assert.deepEqual(compareWithGraph({ lastReportedDateTime: '2026-11-20T11:00:00+01:00' }, graph), { kind: 'equal' });
     assert.deepEqual(compareWithGraph({ lastReportedDateTime: '2026-11-20T10:00:00.5Z' }, { lastReportedDateTime: '2026-11-20T10:00:00.5000000Z' }), { kind: 'equal' });
     assert.deepEqual(compareWithGraph({ lastReportedDateTime: '2026-11-20T10:00:00.0000001Z' }, graph), { kind: 'differs', properties: ['lastReportedDateTime'] });
+    // Graph answers every date in UTC with seven fraction digits, whatever offset was written.
+    assert.deepEqual(compareWithGraph({ lastReportedDateTime: '2026-11-20T12:00:05+02:00' }, { lastReportedDateTime: '2026-11-20T10:00:05.0000000Z' }), { kind: 'equal' });
+    assert.deepEqual(compareWithGraph({ lastReportedDateTime: '2026-11-20T12:00:05+02:00' }, { lastReportedDateTime: '2026-11-20T12:00:05.0000000Z' }), { kind: 'differs', properties: ['lastReportedDateTime'] });
   });
 
   it('compares strings and numbers exactly, and names every differing property', () => {
