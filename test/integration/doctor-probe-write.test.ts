@@ -8,7 +8,8 @@ import type { DoctorCheck } from '../../src/interfaces.js';
 import { lastJsonLine, runCli, startTestEnv, type TestEnv } from '../support/harness.js';
 
 let t: TestEnv;
-const SEEDED = { userDisplayName: 'Seeded user', devicesCount: 3, status: 'nonCompliant', lastReportedDateTime: '2026-01-01T00:00:00Z', userPrincipalName: 'seeded@contoso.example' };
+// Seeded in Graph's own form (UTC, 7 fraction digits), as a GET answers it: the probe writes back exactly that.
+const SEEDED = { userDisplayName: 'Seeded user', devicesCount: 3, status: 'nonCompliant', lastReportedDateTime: '2026-01-01T00:00:00.0000000Z', userPrincipalName: 'seeded@contoso.example' };
 
 before(async () => {
   t = await startTestEnv('probe-write', {

@@ -33,8 +33,7 @@ describe('Graph as the source of truth: import --reconcile, verify', () => {
   let t: TestEnv;
   let worker: PatchWorker;
   const rows = validRows(1000);
-  // 30 rows whose values Graph does not hold: 15 it holds as before any import (seeded: Graph's PATCH never creates,
-  // so a status Graph lacks entirely cannot be written at all), 15 it holds with another display name.
+  // 30 rows Graph does not hold: 15 it lacks entirely, 15 it holds with another display name.
   const absent = new Set(Array.from({ length: 15 }, (_, k) => k * 61 + 5));
   const different = new Set(Array.from({ length: 15 }, (_, k) => k * 61 + 36));
   const drifted = [2, 111, 402, 777, 998];
@@ -52,8 +51,7 @@ describe('Graph as the source of truth: import --reconcile, verify', () => {
 
   it('with Graph holding 970 of 1,000 rows as they are, 15 otherwise and lacking 15, import --reconcile sends exactly those 15, fails the 15 it lacks without a PATCH, and verify finds 985 matching', async () => {
     t.sim.drift(rows.flatMap((line, i) => (absent.has(i) ? [] : [heldBy(line, different.has(i) ? { userDisplayName: 'Renamed in the portal' } : {})])));
-    seedGraph(t.sim, rows.filter((_, i) => absent.has(i)));
-    assert.equal(Object.keys(t.sim.state()).length, 1000);
+    assert.equal(Object.keys(t.sim.state()).length, 985);
     assert.equal(await t.redis.exists(`${t.prefix}:fingerprints`), 0, 'the prefix starts empty');
 
     const path = await writeTemp(t, 'tenant.csv', `${HEADER}\n${rows.join('\n')}\n`);

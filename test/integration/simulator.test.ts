@@ -467,7 +467,7 @@ describe('reads', () => {
       const link: string | undefined = res.json['@odata.nextLink'];
       if (link) {
         // Graph's own form: absolute on graph.microsoft.com, the key in parentheses, skipCount%3d<n>.
-        assert.equal(link, `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$select=status,devicesCount&$top=100&$skiptoken=skipCount%3d${pages * 100}`);
+        assert.equal(link, `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$select=id,status,devicesCount&$top=100&$skiptoken=skipCount%3d${pages * 100}`);
         // Unreachable from here as it stands: a client re-hosts it onto its base URL, as ours does through GRAPH_BASE_URL.
         const followed = new URL(link);
         url = `${sim.url}${followed.pathname}${followed.search}`;
