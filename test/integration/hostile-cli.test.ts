@@ -244,8 +244,8 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
       assert.ok(Date.now() - started < 15_000, `${format}: took ${Date.now() - started} ms`);
       assert.match(out.stderr, format === 'csv' ? /the row reaching line 1 is larger than the maximum row size of 65536 bytes/ : /line 1 runs on for more than 67108864 bytes without a line end/);
     }
-    // Only BullMQ's queue metadata (written when the command opens the queue); no run, no row, no job.
-    assert.deepEqual(await keysOf(t), [`${t.prefix}:patch-user-status:meta`], 'no run for an input refused before its first row');
+    // At most BullMQ's queue metadata (written when the command opens the queue, if it got that far); no run, no row, no job.
+    assert.deepEqual((await keysOf(t)).filter((key) => key !== `${t.prefix}:patch-user-status:meta`), [], 'no run for an input refused before its first row');
 
     const file = join(t.dir, 'big.ndjson');
     seedGraph(t.sim, ['c,u2']);
