@@ -276,3 +276,26 @@ describe('Retry-After and the fleet', () => {
     }
   });
 });
+
+describe('reads meet the faults writes meet', () => {
+  it('import --reconcile through 503s, 504s and dropped sockets on its GETs judges every row as a calm Graph would', async () => {
+    // Pages of 10, so a listing is many GETs; the faults are forced on the first GETs (five in a row at most, so no
+    // read runs out of its retries) rather than rolled, so the test does not depend on which GET comes first.
+    const t = await env('trust-read-faults', { sim: { maxPageSize: 10, faults: { retryAfter503Seconds: 0 } } });
+    for (const answer of [{ status: 503 }, { status: 504 }, { status: 0, drop: true }, { status: 503 }, { status: 504 }]) {
+      t.sim.injectNext(1, { ...answer, method: 'GET' });
+    }
+    const rows = validRows(120, { configs: 2, offset: 1 });
+    // Graph holds 100 rows as they are and 20 with another display name; every row's status exists.
+    const renamed = (columns: string[]) => Number(columns[1].slice(5)) % 6 === 0;
+    seedGraph(t.sim, rows, { values: (c) => ({ userDisplayName: renamed(c) ? 'Renamed' : c[3], devicesCount: Number(c[4]), status: c[5], lastReportedDateTime: c[6], userPrincipalName: c[7] }) });
+    const differing = rows.filter((row) => renamed(row.split(','))).length;
+    const res = await runCli(['import', await writeTemp(t, 'faulty.csv', `${HEADER}\n${rows.join('\n')}\n`), '--reconcile', '--json'], t.env, undefined, 120_000);
+    assert.equal(res.code, 0, res.stderr);
+    const summary = lastJsonLine<{ enqueued: number; unchanged: number }>(res.stdout);
+    assert.deepEqual([summary.enqueued, summary.unchanged], [differing, rows.length - differing]);
+    const reads = t.sim.counters().readsByStatus;
+    assert.deepEqual([reads['503'], reads['504'], reads.dropped], [2, 2, 1], `the reads met every forced fault: ${JSON.stringify(reads)}`);
+    assert.equal(t.sim.counters().requests, 0, 'no PATCH at import');
+  });
+});
