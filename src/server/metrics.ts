@@ -18,7 +18,7 @@ export interface ServerMetricsOptions {
   memoryHighWaterPercent: number;
 }
 
-const RUN_STATES: readonly RunState[] = ['running', 'completed', 'completed_with_errors', 'blocked'];
+const RUN_STATES: readonly RunState[] = ['running', 'completed', 'completed_with_errors', 'blocked', 'cancelled'];
 const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'paused', 'failed'] as const;
 
 /** The run figures of the fleet's counters, by the states `status` uses. */
@@ -28,6 +28,7 @@ export function runsByState(stats: FleetStats): Record<RunState, number> {
     blocked: stats.runsBlocked,
     completed: stats.runsCompleted,
     completed_with_errors: stats.runsCompletedWithErrors,
+    cancelled: stats.runsCancelled,
   };
 }
 

@@ -95,12 +95,13 @@ describe('events and metrics', () => {
     assert.equal(eventRunId(Date.UTC(2026, 10, 20, 11, 0, 0)), 'evt-20261120T11');
   });
   it('runs by state come from the counters: running excludes blocked runs', () => {
-    const rows = { rejected: 0, unchanged: 0, queued: 0, succeeded: 0, failed: 0, superseded: 0 };
-    assert.deepEqual(runsByState({ rows, runsOpen: 5, runsBlocked: 2, runsCompleted: 9, runsCompletedWithErrors: 1, throttledCount: 0, throttledMs: 0 }), {
+    const rows = { rejected: 0, unchanged: 0, queued: 0, succeeded: 0, failed: 0, superseded: 0, cancelled: 0 };
+    assert.deepEqual(runsByState({ rows, runsOpen: 5, runsBlocked: 2, runsCompleted: 9, runsCompletedWithErrors: 1, runsCancelled: 4, throttledCount: 0, throttledMs: 0 }), {
       running: 3,
       blocked: 2,
       completed: 9,
       completed_with_errors: 1,
+      cancelled: 4,
     });
   });
 });

@@ -1,0 +1,116 @@
+/**
+ * The operator's day through the compiled CLI: `--version`, `runs` to find a run again, `cancel` so that nothing of a
+ * run is sent afterwards, `retry` that leaves permanent failures alone, durations such as 1h30m.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { HEADER, REPO_ROOT, lastJsonLine, runCli, seedGraph, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+
+const envs: TestEnv[] = [];
+after(async () => {
+  await Promise.all(envs.map((t) => t.close()));
+});
+
+async function env(name: string): Promise<TestEnv> {
+  const t = await startTestEnv(name);
+  envs.push(t);
+  return t;
+}
+
+async function importRows(t: TestEnv, rows: string[], extra: string[] = []): Promise<string> {
+  const path = await writeTemp(t, `rows-${rows.length}-${Date.now()}.csv`, `${HEADER}\n${rows.join('\n')}\n`);
+  const imported = await runCli(['import', path, '--json', '--no-progress', ...extra], t.env);
+  assert.equal(imported.code, 0, imported.stderr);
+  return lastJsonLine<{ runId: string }>(imported.stdout).runId;
+}
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+describe('operator CLI', () => {
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(`${REPO_ROOT}package.json`, 'utf8')) as { version: string };
+    const out = await runCli(['--version'], {});
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout.trim(), version);
+  });
+
+  it('cancel of a queued run: its rows become cancelled, and a worker then sends none of them; runs --json lists it', async () => {
+    const t = await env('op-cancel');
+    const rows = validRows(12);
+    seedGraph(t.sim, rows);
+    // No worker runs during the import: every row waits in the queue.
+    const runId = await importRows(t, rows);
+    const cancelled = await runCli(['cancel', runId, '--json'], t.env);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    assert.deepEqual(lastJsonLine(cancelled.stdout), { runId, cancelled: 12 });
+
+    const worked = await runCli(['worker', '--until-idle', '--no-scheduled-imports'], t.env, undefined, 60_000);
+    assert.equal(worked.code, 0, worked.stderr);
+    assert.equal(t.sim.counters().requests, 0, 'no row of the cancelled run reached Graph');
+
+    const status = lastJsonLine<{ state: string; cancelled: number; pending: number; total: number }>((await runCli(['status', runId, '--json'], t.env)).stdout);
+    assert.equal(status.state, 'cancelled');
+    assert.equal(status.cancelled, 12);
+    assert.equal(status.pending, 0);
+    assert.equal(status.total, 12);
+
+    const report = await runCli(['report', runId, '--state', 'cancelled', '--format', 'ndjson'], t.env);
+    assert.equal(report.code, 0, report.stderr);
+    assert.equal(report.stdout.trim().split('\n').length, 12, report.stdout);
+
+    // A finished run: nothing changes, and the command says so.
+    const again = await runCli(['cancel', runId, '--json'], t.env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(lastJsonLine(again.stdout), { runId, cancelled: 0, alreadyFinished: true });
+    assert.match(again.stderr, /already finished/);
+
+    assert.equal((await runCli(['cancel', 'no-such-run'], t.env)).code, 4);
+
+    const listed = await runCli(['runs', '--json'], t.env);
+    assert.equal(listed.code, 0, listed.stderr);
+    const { runs } = lastJsonLine<{ runs: Record<string, unknown>[] }>(listed.stdout);
+    const entry = runs.find((r) => r.runId === runId);
+    assert.ok(entry, listed.stdout);
+    assert.deepEqual(Object.keys(entry).sort(), ['createdAt', 'failed', 'finishedAt', 'pending', 'runId', 'source', 'state', 'succeeded', 'total'].sort());
+    assert.equal(entry.state, 'cancelled');
+    assert.match(String(entry.createdAt), ISO_UTC);
+    assert.match(String(entry.finishedAt), ISO_UTC);
+
+    // prune --older-than takes the same durations: the run finished just now stays; finished two hours ago, it goes.
+    const kept = await runCli(['prune', '--older-than', '1h30m', '--json'], t.env);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.deepEqual(lastJsonLine(kept.stdout), { runs: 0, rows: 0 });
+    // Aged as if created three hours ago and finished two hours ago (prune goes through runs by creation time).
+    await t.redis.hset(`${t.prefix}:run:${runId}`, 'createdAt', String(Date.now() - 3 * 3_600_000), 'finishedAt', String(Date.now() - 2 * 3_600_000));
+    await t.redis.zadd(`${t.prefix}:runs`, Date.now() - 3 * 3_600_000, runId);
+    const pruned = await runCli(['prune', '--older-than', '1h30m', '--json'], t.env);
+    assert.deepEqual(lastJsonLine(pruned.stdout), { runs: 1, rows: 12 });
+    assert.equal((await runCli(['status', runId], t.env)).code, 4);
+  });
+
+  it('runs: newest first, --state and --since filter, a readable table without --json, bad usage exits 2', async () => {
+    const t = await env('op-runs');
+    const rows = validRows(3);
+    seedGraph(t.sim, rows);
+    const first = await importRows(t, rows, ['--run-id', 'op-runs-first']);
+    const second = await importRows(t, validRows(2, { offset: 100 }), ['--run-id', 'op-runs-second']);
+    const listed = lastJsonLine<{ runs: { runId: string; state: string; pending: number }[] }>((await runCli(['runs', '--json'], t.env)).stdout);
+    assert.deepEqual(
+      listed.runs.map((r) => r.runId),
+      [second, first],
+    );
+    assert.equal(listed.runs[0].state, 'running');
+    assert.equal(listed.runs[1].pending, 3);
+    const none = lastJsonLine<{ runs: unknown[] }>((await runCli(['runs', '--json', '--state', 'completed'], t.env)).stdout);
+    assert.deepEqual(none.runs, []);
+    const recent = lastJsonLine<{ runs: unknown[] }>((await runCli(['runs', '--json', '--since', '1h30m'], t.env)).stdout);
+    assert.equal(recent.runs.length, 2);
+    const table = await runCli(['runs'], t.env);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^RUN\s+STATE\s+CREATED \(UTC\)/);
+    assert.match(table.stdout, new RegExp(`${second}\\s+running`));
+    assert.equal((await runCli(['runs', '--since', 'soon'], t.env)).code, 2);
+    assert.equal((await runCli(['runs', '--state', 'odd'], t.env)).code, 2);
+  });
+});
