@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { HEADER, REPO_ROOT, lastJsonLine, runCli, seedGraph, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, REPO_ROOT, lastJsonLine, runCli, seedGraph, startTestEnv, validRows, writeTemp, type TestEnv } from '../support/harness.js';
 
 const envs: TestEnv[] = [];
 after(async () => {
