@@ -171,7 +171,7 @@ const positiveMs = (name: string, fallback: number, allowZero = false) =>
       if (v === undefined || v === '') return fallback;
       const ms = parseMilliseconds(v);
       if (ms === undefined || ms < (allowZero ? 0 : 1)) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be a positive number of milliseconds or a duration such as 90s or 1h30m, got "${v}"` });
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive integer (milliseconds) or a duration such as 90s or 1h30m, got "${v}"` });
         return z.NEVER;
       }
       return ms;
