@@ -12,8 +12,8 @@ after(async () => {
   await Promise.all(envs.map((t) => t.close()));
 });
 
-async function env(name: string): Promise<TestEnv> {
-  const t = await startTestEnv(name);
+async function env(name: string, options: Parameters<typeof startTestEnv>[1] = {}): Promise<TestEnv> {
+  const t = await startTestEnv(name, options);
   envs.push(t);
   return t;
 }
@@ -112,5 +112,54 @@ describe('operator CLI', () => {
     assert.match(table.stdout, new RegExp(`${second}\\s+running`));
     assert.equal((await runCli(['runs', '--since', 'soon'], t.env)).code, 2);
     assert.equal((await runCli(['runs', '--state', 'odd'], t.env)).code, 2);
+  });
+
+  it('retry of a run whose failures are all 404 sends nothing and says what it left out; --all resends them', async () => {
+    // Every configuration the rows name is missing from the simulated tenant: every PATCH is answered 404.
+    const configs = Array.from({ length: 7 }, (_, i) => `cfg-${i}`);
+    const t = await env('op-retry-404', { sim: { missingConfigurations: configs } });
+    const rows = validRows(8);
+    seedGraph(t.sim, rows);
+    const runId = await importRows(t, rows);
+    const worked = await runCli(['worker', '--until-idle', '--no-scheduled-imports'], t.env, undefined, 60_000);
+    assert.equal(worked.code, 0, worked.stderr);
+    const failed = lastJsonLine<{ failed: number }>((await runCli(['status', runId, '--json'], t.env)).stdout);
+    assert.equal(failed.failed, 8);
+
+    const before = t.sim.counters().requests;
+    const retried = await runCli(['retry', runId, '--json'], t.env);
+    assert.equal(retried.code, 0, retried.stderr);
+    assert.deepEqual(lastJsonLine(retried.stdout), { runId, requeued: 0, superseded: 0, skipped: 0, leftOut: 8, leftOutByStatus: { '404': 8 } });
+    assert.match(retried.stderr, /left out 8 failed rows Graph refused for good \(8 × 404\).*retry --all/);
+    const idle = await runCli(['worker', '--until-idle', '--no-scheduled-imports'], t.env, undefined, 60_000);
+    assert.equal(idle.code, 0, idle.stderr);
+    assert.equal(t.sim.counters().requests - before, 0, 'no 404 was sent again');
+
+    // --all: the operator says the cause is fixed, and every row goes out again.
+    t.sim.configure({ missingConfigurations: [] });
+    const all = await runCli(['retry', runId, '--all', '--json'], t.env);
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(lastJsonLine(all.stdout), { runId, requeued: 8, superseded: 0, skipped: 0, leftOut: 0, leftOutByStatus: {} });
+    assert.equal((await runCli(['worker', '--until-idle', '--no-scheduled-imports'], t.env, undefined, 60_000)).code, 0);
+    assert.equal(t.sim.counters().requests - before, 8);
+    assert.equal(lastJsonLine<{ succeeded: number }>((await runCli(['status', runId, '--json'], t.env)).stdout).succeeded, 8);
+  });
+
+  it('retry resends transient failures (503s until the row ran out of SYNC_MAX_ROW_AGE_MS) by default', async () => {
+    // Every PATCH is answered 503 until the row's age limit (given as a duration) runs out.
+    const t = await env('op-retry-503', { sim: { faults: { rate503: 1, retryAfter503Seconds: 0 } }, env: { SYNC_MAX_ROW_AGE_MS: '1s' } });
+    const rows = validRows(4);
+    seedGraph(t.sim, rows);
+    const runId = await importRows(t, rows);
+    assert.equal((await runCli(['worker', '--until-idle', '--no-scheduled-imports'], t.env, undefined, 60_000)).code, 0);
+    assert.equal(lastJsonLine<{ failed: number }>((await runCli(['status', runId, '--json'], t.env)).stdout).failed, 4);
+
+    t.sim.configure({ faults: { rate503: 0 } });
+    const retried = await runCli(['retry', runId, '--json'], { ...t.env, SYNC_MAX_ROW_AGE_MS: '1h' });
+    assert.equal(retried.code, 0, retried.stderr);
+    assert.deepEqual(lastJsonLine(retried.stdout), { runId, requeued: 4, superseded: 0, skipped: 0, leftOut: 0, leftOutByStatus: {} });
+    assert.doesNotMatch(retried.stderr, /left out/);
+    assert.equal((await runCli(['worker', '--until-idle', '--no-scheduled-imports'], { ...t.env, SYNC_MAX_ROW_AGE_MS: '1h' }, undefined, 60_000)).code, 0);
+    assert.equal(lastJsonLine<{ succeeded: number }>((await runCli(['status', runId, '--json'], t.env)).stdout).succeeded, 4);
   });
 });
