@@ -3,9 +3,10 @@
  * run is sent afterwards, `retry` that leaves permanent failures alone, durations such as 1h30m.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { HEADER, REPO_ROOT, lastJsonLine, runCli, seedGraph, startTestEnv, validRows, writeTemp, type TestEnv } from '../support/harness.js';
+import { BIN, HEADER, REPO_ROOT, lastJsonLine, runCli, seedGraph, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 
 const envs: TestEnv[] = [];
 after(async () => {
@@ -161,5 +162,58 @@ describe('operator CLI', () => {
     assert.doesNotMatch(retried.stderr, /left out/);
     assert.equal((await runCli(['worker', '--until-idle', '--no-scheduled-imports'], { ...t.env, SYNC_MAX_ROW_AGE_MS: '1h' }, undefined, 60_000)).code, 0);
     assert.equal(lastJsonLine<{ succeeded: number }>((await runCli(['status', runId, '--json'], t.env)).stdout).succeeded, 4);
+  });
+
+  it('Ctrl-C during an import says what was queued and how to cancel or resume, and exits 130; the resumed import reads the rest', async () => {
+    const t = await env('op-sigint');
+    const rows = validRows(20);
+    seedGraph(t.sim, rows);
+    const runId = 'op-sigint-run';
+    // stdin stays open after 10 rows: the import waits for more, as one reading a slow pipe would.
+    const child = spawn(process.execPath, [BIN, 'import', '-', '--run-id', runId, '--chunk-size', '5', '--no-progress'], { env: { ...process.env, ...t.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      child.stdin.write(`${HEADER}\n${rows.slice(0, 10).join('\n')}\n`);
+      // The reader may hold back the last rows it has (a CSV parser looks ahead): wait for a first chunk.
+      await waitForRun(t.redis, t.prefix, runId, 30_000, (s) => s.pending >= 5);
+      child.kill('SIGINT');
+      assert.equal(await exited, 130, stderr);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const said = /interrupted \(Ctrl-C\): run op-sigint-run holds the (\d+) rows read so far, (\d+) queued to send/.exec(stderr);
+    assert.ok(said, stderr);
+    const status = await waitForRun(t.redis, t.prefix, runId, 5_000, () => true);
+    assert.ok(status.total >= 5 && status.total <= 10, JSON.stringify(status));
+    assert.deepEqual([Number(said[1]), Number(said[2])], [status.total, status.enqueued], 'what it says is what the run holds');
+    assert.match(stderr, /compliance-sync cancel op-sigint-run/);
+    assert.match(stderr, /--run-id op-sigint-run/);
+
+    // Resume: the whole input again under the same run id queues only the 10 rows not read before.
+    const resumed = await runCli(['import', '-', '--run-id', runId, '--json', '--no-progress'], t.env, `${HEADER}\n${rows.join('\n')}\n`);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const summary = lastJsonLine<{ rows: number; enqueued: number; resumed: boolean; queuedNow: number }>(resumed.stdout);
+    assert.deepEqual([summary.rows, summary.enqueued, summary.resumed, summary.queuedNow], [20, 20, true, 20 - status.total]);
+  });
+
+  it('an import into a completed run says "resumed: nothing new to queue"', async () => {
+    const t = await env('op-resumed');
+    const rows = validRows(6);
+    seedGraph(t.sim, rows);
+    const path = await writeTemp(t, 'rows.csv', `${HEADER}\n${rows.join('\n')}\n`);
+    const first = await runCli(['import', path, '--run-id', 'op-resumed-run', '--no-progress'], t.env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /6 queued to send/);
+    assert.equal((await runCli(['worker', '--until-idle', '--no-scheduled-imports'], t.env, undefined, 60_000)).code, 0);
+    assert.equal((await waitForRun(t.redis, t.prefix, 'op-resumed-run')).state, 'completed');
+    const again = await runCli(['import', path, '--run-id', 'op-resumed-run', '--no-progress'], t.env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /resumed: nothing new to queue/);
+    assert.doesNotMatch(again.stdout, /queued to send/);
+    const json = lastJsonLine<{ resumed: boolean; queuedNow: number }>((await runCli(['import', path, '--run-id', 'op-resumed-run', '--json', '--no-progress'], t.env)).stdout);
+    assert.deepEqual([json.resumed, json.queuedNow], [true, 0]);
+    assert.equal(t.sim.counters().requests, 6, 'the resumed imports sent nothing more');
   });
 });
