@@ -212,14 +212,15 @@ Ctrl-C stops reading: the rows read so far stay queued, stderr says how many and
       if (summary.completed) await createRunAlerts(config, redis, logger)?.checkRun(runId);
       // Totals come from the run, so a resumed import reports the same figures as an uninterrupted one.
       const status = (await store.status(runId))!;
-      // queuedNow: rows this pass queued (a resumed pass over rows already admitted queues none).
-      const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed, queuedNow: summary.enqueued };
+      // queuedNow: rows this pass queued (a resumed pass over rows already admitted and queued queues none).
+      const queuedNow = summary.enqueued + summary.requeued;
+      const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed, queuedNow };
       if (flags.json) printJson(result);
-      else if (summary.resumed && summary.enqueued === 0) {
+      else if (summary.resumed && queuedNow === 0) {
         process.stdout.write(`run ${runId}: resumed: nothing new to queue (${result.rows} rows read earlier; ${status.state}, ${status.pending} still pending)\n`);
       } else {
         process.stdout.write(
-          `run ${runId}: ${result.rows} rows read, ${result.accepted} accepted, ${result.rejected} rejected, ${summary.resumed ? `${summary.enqueued} newly queued (${result.enqueued} in all)` : `${result.enqueued} queued to send`}, ${result.unchanged} unchanged${result.superseded ? `, ${result.superseded} superseded` : ''}\n`,
+          `run ${runId}: ${result.rows} rows read, ${result.accepted} accepted, ${result.rejected} rejected, ${summary.resumed ? `${queuedNow} newly queued (${result.enqueued} in all)` : `${result.enqueued} queued to send`}, ${result.unchanged} unchanged${result.superseded ? `, ${result.superseded} superseded` : ''}\n`,
         );
         if (result.rejected > 0) process.stdout.write(`see the rejected rows with: compliance-sync report ${runId} --state rejected\n`);
       }
