@@ -90,7 +90,7 @@ another input.
 Ctrl-C stops reading: the rows read so far stay queued, stderr says how many and how to cancel (compliance-sync cancel
 <runId>) or resume (rerun with --run-id <runId>), and the command exits 130. A second Ctrl-C ends it at once.
 --json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed","queuedNow"} as the last stdout line
-(queuedNow: rows this pass queued; 0 when a resumed import found nothing new).`,
+(queuedNow: rows this pass newly queued; 0 when a resumed import found nothing new).`,
   )
   .action(async (file: string | undefined, flags: ImportFlags) => {
     if (flags.fromPostgres ? file !== undefined : file === undefined) {
@@ -212,8 +212,9 @@ Ctrl-C stops reading: the rows read so far stay queued, stderr says how many and
       if (summary.completed) await createRunAlerts(config, redis, logger)?.checkRun(runId);
       // Totals come from the run, so a resumed import reports the same figures as an uninterrupted one.
       const status = (await store.status(runId))!;
-      // queuedNow: rows this pass queued (a resumed pass over rows already admitted and queued queues none).
-      const queuedNow = summary.enqueued + summary.requeued;
+      // queuedNow: rows this pass newly queued. A resumed pass re-adds the jobs of rows an earlier pass left queued
+      // under their same ids (a no-op when the job is there): those are not new.
+      const queuedNow = summary.enqueued;
       const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed, queuedNow };
       if (flags.json) printJson(result);
       else if (summary.resumed && queuedNow === 0) {

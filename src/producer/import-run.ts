@@ -64,8 +64,6 @@ export interface ImportSummary extends ImportProgress {
   runId: string;
   /** True when some lines had been admitted by an earlier, interrupted pass with the same run id. */
   resumed: boolean;
-  /** Rows an earlier pass admitted but whose jobs it never added, queued by this pass (not counted in `enqueued`). */
-  requeued: number;
   /**
    * True when the end of the import finished the run (no row was left queued), so no worker will
    * report its completion: the caller is the one to announce it (alerts).
@@ -110,7 +108,6 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
   // judged once the previous chunk's admission was sent (not finished), so admissions still reach Redis in input order.
   let lastSent: Promise<void> = Promise.resolve();
   let resumed = false;
-  let requeued = 0;
   let pending: UnversionedRow[] = [];
   // Job ids of older queued rows superseded by chunks admitted but not queued (see RedisOutOfMemoryError).
   const unqueuedReplaced: ReplacedJob[] = [];
@@ -151,10 +148,8 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
       if (decision.kind === 'queued' || decision.kind === 'requeue') {
         const generation = decision.kind === 'requeue' ? decision.generation : 0;
         const version = decision.kind === 'requeue' ? decision.version : versionOf(row.reportedTicks, firstSequence + i);
-        if (decision.kind === 'requeue') {
-          resumed = true;
-          requeued++;
-        } else progress.enqueued++;
+        if (decision.kind === 'requeue') resumed = true;
+        else progress.enqueued++;
         if (decision.kind === 'queued' && decision.replaced) {
           // The replaced row had the same key, so the same tenant and queue.
           replaced.push({ tenant: tenantOfJob(row as { record: UserStatusRecord }), jobId: jobIdFor(decision.replaced.runId, decision.replaced.line, decision.replaced.generation) });
@@ -267,10 +262,10 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
   } catch (err) {
     if (importError || !isOutOfMemoryReply(err)) throw importError ?? err;
     // Every row is queued; only closing the run failed. It stays open until a rerun (or the next event request) closes it.
-    throw new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined), undefined, { runId: options.runId, ...progress, resumed, requeued, completed: false });
+    throw new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined), undefined, { runId: options.runId, ...progress, resumed, completed: false });
   }
   if (importError) throw importError;
-  return { runId: options.runId, ...progress, resumed, requeued, completed: finished === 'completed' };
+  return { runId: options.runId, ...progress, resumed, completed: finished === 'completed' };
 }
 
 /** A valid row already has every field admitRows reads, so it goes as it is (no copy per row). */
