@@ -67,6 +67,11 @@ describe('operator CLI', () => {
     assert.match(again.stderr, /already finished/);
 
     assert.equal((await runCli(['cancel', 'no-such-run'], t.env)).code, 4);
+    // retry of a cancelled run sends nothing and says why.
+    const retried = await runCli(['retry', runId, '--json', '--all'], t.env);
+    assert.equal(retried.code, 0, retried.stderr);
+    assert.deepEqual(lastJsonLine(retried.stdout), { runId, requeued: 0, superseded: 0, skipped: 0, leftOut: 0, leftOutByStatus: {}, runCancelled: true });
+    assert.match(retried.stderr, /was cancelled: retry resends nothing/);
 
     const listed = await runCli(['runs', '--json'], t.env);
     assert.equal(listed.code, 0, listed.stderr);
