@@ -221,4 +221,38 @@ describe('operator CLI', () => {
     assert.deepEqual([json.resumed, json.queuedNow], [true, 0]);
     assert.equal(t.sim.counters().requests, 6, 'the resumed imports sent nothing more');
   });
+
+  it('cancel during an import: rows queued after the cancel are cancelled when a worker takes them, never sent', async () => {
+    const t = await env('op-cancel-live');
+    const rows = validRows(12);
+    seedGraph(t.sim, rows);
+    const runId = 'op-cancel-live-run';
+    const child = spawn(process.execPath, [BIN, 'import', '-', '--run-id', runId, '--chunk-size', '3', '--json', '--no-progress'], { env: { ...process.env, ...t.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      child.stdin.write(`${HEADER}\n${rows.slice(0, 6).join('\n')}\n`);
+      const before = await waitForRun(t.redis, t.prefix, runId, 30_000, (s) => s.pending >= 3);
+      const cancelled = await runCli(['cancel', runId, '--json'], t.env);
+      assert.equal(cancelled.code, 0, cancelled.stderr);
+      assert.ok(lastJsonLine<{ cancelled: number }>(cancelled.stdout).cancelled >= before.pending);
+      // The import goes on reading: these rows are queued after the cancel swept the run.
+      child.stdin.end(`${rows.slice(6).join('\n')}\n`);
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.equal(lastJsonLine<{ rows: number }>(stdout).rows, 12);
+    const queuedLate = (await waitForRun(t.redis, t.prefix, runId, 5_000, () => true)).pending;
+    assert.ok(queuedLate > 0, 'some rows were queued after the cancel');
+
+    const worked = await runCli(['worker', '--until-idle', '--no-scheduled-imports'], t.env, undefined, 60_000);
+    assert.equal(worked.code, 0, worked.stderr);
+    assert.equal(t.sim.counters().requests, 0, 'no row of the cancelled run reached Graph');
+    const status = await waitForRun(t.redis, t.prefix, runId, 10_000);
+    assert.deepEqual([status.state, status.cancelled, status.pending, status.succeeded], ['cancelled', 12, 0, 0]);
+  });
 });
