@@ -84,7 +84,8 @@ import { createHash } from 'node:crypto';
  *   P:stats                 HASH   rows:<state> (rows:queued is the rows waiting now; the others count every row that
  *                                  reached that state since the counters began, pruned or expired runs included),
  *                                  runs:open (runs not finished), runs:blocked (runs blocked now),
- *                                  runs:completed, runs:completed_with_errors (runs that finished, counted at each finish),
+ *                                  runs:completed, runs:completed_with_errors, runs:cancelled (runs that finished, counted at
+ *                                  each finish; a run `cancel` stamped counts as cancelled),
  *                                  throttledCount, throttledMs (429s and the pause they caused, all runs).
  *                                  Not backfilled: runs written before it existed are not counted (README, Retention and memory)
  *

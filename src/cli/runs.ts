@@ -42,7 +42,7 @@ export const runsCommand = new Command('runs')
   .description('List runs, newest first')
   .addOption(new Option('--state <state>', 'only runs in this state').choices([...RUN_STATES]))
   .option('--since <duration>', 'only runs created within this long, e.g. 90s, 1h30m, 7d', parseSince)
-  .option('--limit <n>', 'at most this many runs (newest first)', parsePositiveInt('--limit'), 1000)
+  .option('--limit <n>', 'look at most this many of the newest runs (before --state filters them)', parsePositiveInt('--limit'), 1000)
   .option('--json', 'print {"runs":[...]} as the last stdout line')
   .addHelpText(
     'after',
