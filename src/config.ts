@@ -119,19 +119,35 @@ export function parseRateLimit(text: string, name = 'SYNC_RATE_LIMIT'): RateLimi
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
- * Parses a duration such as "30d", "12h", "90m", "45s" or "500ms" (one whole number and one unit) to ms.
- * Returns undefined for anything else, so each caller can name the variable or flag in its error.
+ * Parses a duration to ms: one or more whole numbers each with a unit, largest unit first, such as "90s", "1h30m",
+ * "7d", "2d12h", "500ms" (units d, h, m, s, ms). This is the one duration parser of every flag and variable.
+ * Returns undefined for anything else (a bare number too: callers that take milliseconds say so), so each caller can
+ * name the variable or flag in its error.
  */
 export function parseDuration(text: string): number | undefined {
-  const match = /^\s*(\d{1,12})\s*(ms|s|m|h|d)\s*$/.exec(text);
-  if (!match) return undefined;
-  const ms = Number(match[1]) * DURATION_UNITS[match[2]];
+  // Spaces are allowed between the parts ("1h 30m", "30 d"), as the earlier one-unit parser allowed them.
+  const trimmed = text.replace(/\s+/g, '');
+  if (!/^(?:\d{1,12}(?:ms|s|m|h|d))+$/.test(trimmed)) return undefined;
+  let ms = 0;
+  let previousUnit = Infinity;
+  for (const [, amount, unit] of trimmed.matchAll(/(\d{1,12})(ms|s|m|h|d)/g)) {
+    const unitMs = DURATION_UNITS[unit];
+    // "30m1h" or "1h1h" is a typo, not a duration.
+    if (unitMs >= previousUnit) return undefined;
+    previousUnit = unitMs;
+    ms += Number(amount) * unitMs;
+  }
   return Number.isSafeInteger(ms) ? ms : undefined;
+}
+
+/** A setting in milliseconds: a plain number of ms (as before), or a duration parseDuration reads. */
+export function parseMilliseconds(text: string): number | undefined {
+  return /^\s*\d{1,15}\s*$/.test(text) ? Number(text) : parseDuration(text);
 }
 
 /** A required positive duration (parseDuration's forms, or a bare number of ms); a bad value is a ConfigError naming the variable. */
 function positiveDuration(text: string, name: string): number {
-  const ms = /^\s*\d{1,12}\s*$/.test(text) ? Number(text) : parseDuration(text);
+  const ms = parseMilliseconds(text);
   if (ms === undefined || ms < 1) throw new ConfigError(`${name} "${text}" is not a positive duration such as 15m, 900s or 500ms`);
   return ms;
 }
@@ -145,6 +161,21 @@ function maxRetryAfter(text: string): number {
   if (ms > MAX_TIMER_MS) throw new ConfigError(`SYNC_MAX_RETRY_AFTER "${text}" is longer than the 24 days a timer can wait: give at most 24d (the default is 10m)`);
   return ms;
 }
+
+/** A `_MS` setting: a positive number of milliseconds, or a duration (`90s`, `1h30m`); `allowZero` for "0 = default". */
+const positiveMs = (name: string, fallback: number, allowZero = false) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const ms = parseMilliseconds(v);
+      if (ms === undefined || ms < (allowZero ? 0 : 1)) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive integer (milliseconds) or a duration such as 90s or 1h30m, got "${v}"` });
+        return z.NEVER;
+      }
+      return ms;
+    });
 
 const positiveInt = (name: string, fallback: number) =>
   z
@@ -205,16 +236,16 @@ const envSchema = z.object({
   // 800 of Intune's 1,000 "any request" per 20 s per app leaves the writes' 100 (and some slack) their room.
   SYNC_READ_RATE_LIMIT: z.string().default('800/20s'),
   SYNC_SNAPSHOT_MAX_AGE: z.string().default('15m'),
-  SYNC_REQUEST_TIMEOUT_MS: positiveInt('SYNC_REQUEST_TIMEOUT_MS', 30_000),
-  SYNC_MAX_ROW_AGE_MS: positiveInt('SYNC_MAX_ROW_AGE_MS', 6 * 3_600_000),
+  SYNC_REQUEST_TIMEOUT_MS: positiveMs('SYNC_REQUEST_TIMEOUT_MS', 30_000),
+  SYNC_MAX_ROW_AGE_MS: positiveMs('SYNC_MAX_ROW_AGE_MS', 6 * 3_600_000),
   SYNC_MAX_RETRY_AFTER: z.string().default('10m'),
   SYNC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SYNC_API_TOKENS: z.string().optional(),
   SYNC_API_BODY_LIMIT_BYTES: positiveInt('SYNC_API_BODY_LIMIT_BYTES', 1024 * 1024),
-  SYNC_API_BODY_TIMEOUT_MS: positiveInt('SYNC_API_BODY_TIMEOUT_MS', 30_000),
+  SYNC_API_BODY_TIMEOUT_MS: positiveMs('SYNC_API_BODY_TIMEOUT_MS', 30_000),
   SYNC_MAX_ROW_BYTES: positiveInt('SYNC_MAX_ROW_BYTES', 64 * 1024),
-  SYNC_REDIS_COMMAND_TIMEOUT_MS: positiveInt('SYNC_REDIS_COMMAND_TIMEOUT_MS', 10_000),
-  SYNC_REDIS_CONNECT_TIMEOUT_MS: positiveInt('SYNC_REDIS_CONNECT_TIMEOUT_MS', 0),
+  SYNC_REDIS_COMMAND_TIMEOUT_MS: positiveMs('SYNC_REDIS_COMMAND_TIMEOUT_MS', 10_000),
+  SYNC_REDIS_CONNECT_TIMEOUT_MS: positiveMs('SYNC_REDIS_CONNECT_TIMEOUT_MS', 0),
   SYNC_ALERT_WEBHOOK_URL: z
     .string()
     .optional()

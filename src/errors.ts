@@ -7,6 +7,8 @@ export const EXIT = {
   notFound: 4,
   /** `verify`: Graph no longer holds some rows (drifted or missing). */
   drift: 5,
+  /** Ctrl-C (SIGINT) stopped the command (128 + 2, as shells report it). */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

@@ -56,9 +56,9 @@ export type ValidationResult =
   | { ok: false; errors: FieldError[] };
 
 /** States a row can be in; `queued` is the only one that is not final. See src/redis-layout.ts. */
-export const ROW_STATES = ['rejected', 'unchanged', 'queued', 'succeeded', 'failed', 'superseded'] as const;
+export const ROW_STATES = ['rejected', 'unchanged', 'queued', 'succeeded', 'failed', 'superseded', 'cancelled'] as const;
 export type RowState = (typeof ROW_STATES)[number];
-export const FINAL_ROW_STATES: readonly RowState[] = ['rejected', 'unchanged', 'succeeded', 'failed', 'superseded'];
+export const FINAL_ROW_STATES: readonly RowState[] = ['rejected', 'unchanged', 'succeeded', 'failed', 'superseded', 'cancelled'];
 
 /** Payload of one `patch-user-status` job. See src/redis-layout.ts. */
 export interface PatchJobData {
@@ -111,7 +111,7 @@ export interface RowResult {
   supersededBy?: { runId: string; line: number };
 }
 
-export type RunState = 'running' | 'completed' | 'completed_with_errors' | 'blocked';
+export type RunState = 'running' | 'completed' | 'completed_with_errors' | 'blocked' | 'cancelled';
 
 export interface RunStatus {
   runId: string;
@@ -124,6 +124,8 @@ export interface RunStatus {
   failed: number;
   unchanged: number;
   superseded: number;
+  /** Rows `cancel` took out of the queue before they were sent. */
+  cancelled: number;
   accepted: number;
   /** Rows that became jobs (some may later be superseded by newer updates). */
   enqueued: number;
@@ -132,6 +134,8 @@ export interface RunStatus {
   importError?: string;
   createdAt: number;
   finishedAt?: number;
+  /** When `cancel` was given (ms); the run's rows still queued then, or admitted later, are never sent. */
+  cancelledAt?: number;
   source?: string;
   blockedReason?: string;
   throttledCount: number;

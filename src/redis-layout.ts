@@ -20,13 +20,15 @@ import { createHash } from 'node:crypto';
  *                                  (when runs are listed, when a run is created, and by `prune`)
  *   Run ids are 1-128 characters of [A-Za-z0-9._-], not only dots (src/domain/run-id.ts), checked on the way in and
  *   when read back from P:runs, so no run id can name another key (`nd1:rows` is refused).
- *   P:run:{runId}           HASH   counters per row state (rejected, unchanged, queued, succeeded, failed, superseded),
+ *   P:run:{runId}           HASH   counters per row state (rejected, unchanged, queued, succeeded, failed, superseded, cancelled),
  *                                  input (what the run id stands for, set once at creation by createRun-2.lua, see
  *                                  src/producer/run-input.ts: `file <absolute path> size=<bytes> mtime=<ISO time>` | `stdin` |
  *                                  `postgres <url, password masked> <query>` | `drop <schedule> <file name>` | `http` |
  *                                  `source <label>`; a later import with another input is refused),
  *                                  enqueued, maxLine (highest input line, for ordered reads), createdAt, finishedAt, source, importFinished (0|1), importError,
  *                                  blocked (0|1), blockedReason, throttledCount, throttledMs,
+ *                                  cancelledAt (ms, HSETNX by cancelQueuedRows-2.lua: `cancel`; claimRow-5.lua then cancels any
+ *                                  queued row of the run instead of sending it, so no worker sends a row of the run afterwards),
  *                                  verifyWhenDone (1 = schedule --verify: verify the run once it completes), verifyClaimedAt
  *                                  (HSETNX: the one process that runs that verify), verifiedAt, verifyChecked, verifyMatching,
  *                                  verifyDrifted, verifyMissing, verifyOverridden (the last verify's counts),
@@ -52,6 +54,8 @@ import { createHash } from 'node:crypto';
  *                                                  reason, record, values), without a PATCH
  *                                    rejected    { state, key, reason, errors }
  *                                    superseded  { state, key, supersededBy: { runId, line } }
+ *                                    cancelled   { state, generation, tenantId?, reason, finishedAt } (`cancel`: no key, its job
+ *                                                still holds it; a row cancelled at claim also has `key`)
  *                                  Runs written before this layout hold every row as a full RowResult JSON (with `line`,
  *                                  and Graph's `response`); they are read the same way and expire or are pruned alike.
  *                                  An unchanged row is not in this hash at all:
@@ -80,7 +84,8 @@ import { createHash } from 'node:crypto';
  *   P:stats                 HASH   rows:<state> (rows:queued is the rows waiting now; the others count every row that
  *                                  reached that state since the counters began, pruned or expired runs included),
  *                                  runs:open (runs not finished), runs:blocked (runs blocked now),
- *                                  runs:completed, runs:completed_with_errors (runs that finished, counted at each finish),
+ *                                  runs:completed, runs:completed_with_errors, runs:cancelled (runs that finished, counted at
+ *                                  each finish; a run `cancel` stamped counts as cancelled),
  *                                  throttledCount, throttledMs (429s and the pause they caused, all runs).
  *                                  Not backfilled: runs written before it existed are not counted (README, Retention and memory)
  *

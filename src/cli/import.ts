@@ -12,6 +12,7 @@ import { detectFormat, openInput, readRows, SourceError } from '../sources/index
 import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { createProgressReporter } from './progress.js';
+import { describeInterruptedImport, ImportInterrupted, untilInterrupted } from './interrupt.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { capText, quoteValue } from '../domain/quote.js';
 import { describeRedisFailure } from '../queue/connection.js';
@@ -86,7 +87,10 @@ Exit codes: 0 input fully read (even with rejected rows), 1 unreadable input, mi
 unreachable (--reconcile), Redis unreachable or not answering (SYNC_REDIS_COMMAND_TIMEOUT_MS), or Redis out of memory
 (rerun with the same --run-id once memory is freed: it continues where it stopped), 2 bad usage or a run id that holds
 another input.
---json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed"} as the last stdout line.`,
+Ctrl-C stops reading: the rows read so far stay queued, stderr says how many and how to cancel (compliance-sync cancel
+<runId>) or resume (rerun with --run-id <runId>), and the command exits 130. A second Ctrl-C ends it at once.
+--json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed","queuedNow"} as the last stdout line
+(queuedNow: rows this pass newly queued; 0 when a resumed import found nothing new).`,
   )
   .action(async (file: string | undefined, flags: ImportFlags) => {
     if (flags.fromPostgres ? file !== undefined : file === undefined) {
@@ -155,11 +159,16 @@ another input.
       }
       const runId = checkRunId(flags.runId ?? newRunId());
       const reporter = createProgressReporter(flags.progress, totalBytes);
+      // Ctrl-C stops reading: what was read is still queued, and the operator is told how to cancel or resume. A second
+      // Ctrl-C ends the process at once (the handler is gone by then).
+      const interrupt = new AbortController();
+      const onInterrupt = () => interrupt.abort();
+      process.once('SIGINT', onInterrupt);
       let summary;
       try {
         summary = await importRun(store, queue, {
           runId,
-          rows,
+          rows: untilInterrupted(rows, interrupt.signal),
           sourceLabel: label,
           full: flags.full,
           checker,
@@ -173,6 +182,10 @@ another input.
         });
       } catch (err) {
         reporter.stop();
+        if (err instanceof ImportInterrupted) {
+          const status = await store.status(runId);
+          throw new OperatorError(describeInterruptedImport(runId, label, status), EXIT.interrupted);
+        }
         if (err instanceof RunInputConflictError) throw err;
         const message = capText((err as Error).message);
         if (err instanceof RedisOutOfMemoryError && err.queuedAll) {
@@ -192,17 +205,23 @@ another input.
         throw new OperatorError(`${label}: import stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`);
       }
       reporter.stop();
+      process.off('SIGINT', onInterrupt);
       // An empty export is nearly always a broken one: say so, though reading nothing is not a failure.
       if (summary.rows === 0 && !summary.resumed) process.stderr.write(`warning: ${label} holds no data rows; nothing was imported\n`);
       // Every row had already ended when the input did (e.g. all unchanged): no worker will announce this run.
       if (summary.completed) await createRunAlerts(config, redis, logger)?.checkRun(runId);
       // Totals come from the run, so a resumed import reports the same figures as an uninterrupted one.
       const status = (await store.status(runId))!;
-      const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed };
+      // queuedNow: rows this pass newly queued. A resumed pass re-adds the jobs of rows an earlier pass left queued
+      // under their same ids (a no-op when the job is there): those are not new.
+      const queuedNow = summary.enqueued;
+      const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed, queuedNow };
       if (flags.json) printJson(result);
-      else {
+      else if (summary.resumed && queuedNow === 0) {
+        process.stdout.write(`run ${runId}: resumed: nothing new to queue (${result.rows} rows read earlier; ${status.state}, ${status.pending} still pending)\n`);
+      } else {
         process.stdout.write(
-          `run ${runId}: ${result.rows} rows read, ${result.accepted} accepted, ${result.rejected} rejected, ${result.enqueued} queued to send, ${result.unchanged} unchanged${result.superseded ? `, ${result.superseded} superseded` : ''}\n`,
+          `run ${runId}: ${result.rows} rows read, ${result.accepted} accepted, ${result.rejected} rejected, ${summary.resumed ? `${queuedNow} newly queued (${result.enqueued} in all)` : `${result.enqueued} queued to send`}, ${result.unchanged} unchanged${result.superseded ? `, ${result.superseded} superseded` : ''}\n`,
         );
         if (result.rejected > 0) process.stdout.write(`see the rejected rows with: compliance-sync report ${runId} --state rejected\n`);
       }

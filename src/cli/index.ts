@@ -1,5 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { OperatorError, EXIT } from '../errors.js';
+
+/** The package's version, read from package.json (two levels up from both src/cli and dist/cli). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
 
 /**
  * Each command's module is loaded only when that command runs: loading all of them (fastify, Bull Board,
@@ -9,6 +16,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   import: async () => (await import('./import.js')).importCommand,
   worker: async () => (await import('./worker.js')).workerCommand,
   status: async () => (await import('./status.js')).statusCommand,
+  runs: async () => (await import('./runs.js')).runsCommand,
+  cancel: async () => (await import('./cancel.js')).cancelCommand,
   report: async () => (await import('./report.js')).reportCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,
   retry: async () => (await import('./retry.js')).retryCommand,
@@ -32,6 +41,7 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const program = new Command('compliance-sync')
   .description('Sync per-user compliance results into Microsoft Intune (Graph userStatuses) through a paced, retried BullMQ fleet')
+  .version(packageVersion(), '-V, --version', 'print the package version')
   .showHelpAfterError()
   .addHelpText('after', '\nConfiguration is environment variables (REDIS_URL or SYNC_REDIS_CLUSTER, SYNC_PREFIX, GRAPH_CLOUD, GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN, AZURE_*, SYNC_RATE_LIMIT, ...); see README.md.');
 

@@ -18,7 +18,7 @@ import {
 } from '../queue/schedules.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { INPUT_ENCODINGS, type InputEncoding } from '../sources/encoding.js';
-import { collectMapping, printJson, withServices, type Services } from './shared.js';
+import { collectMapping, parseMillisecondsFlag, printJson, withServices, type Services } from './shared.js';
 
 interface AddFlags {
   cron: string;
@@ -45,11 +45,7 @@ function usage<T>(check: () => T): T {
   }
 }
 
-function parseSettle(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new OperatorError(`--settle must be a whole number of milliseconds (0 or more), got "${value}"`, EXIT.usage);
-  return n;
-}
+const parseSettle = parseMillisecondsFlag('--settle', { allowZero: true });
 
 async function resolveSource(flags: AddFlags): Promise<ScheduleSource> {
   if (flags.reconcile && flags.full) throw new OperatorError('--reconcile and --full contradict each other: --full sends every row, --reconcile only what Graph lacks', EXIT.usage);
@@ -111,7 +107,7 @@ const addCommand = new Command('add')
   .option('--verify', 'once each run completes, read Graph back and check it holds every row (as verify); drift raises the drifted alert')
   .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
   .addOption(new Option('--encoding <encoding>', 'dropped files\' encoding when they have no byte order mark (default utf8)').choices([...INPUT_ENCODINGS]))
-  .option('--settle <ms>', 'a dropped file is taken only once unchanged for this long', parseSettle, DEFAULT_SETTLE_MS)
+  .option('--settle <ms>', 'a dropped file is taken only once unchanged for this long (ms, or a duration such as 30s)', parseSettle, DEFAULT_SETTLE_MS)
   .option('--json', 'print the schedule as one JSON line')
   .addHelpText(
     'after',

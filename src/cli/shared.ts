@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type SyncConfig } from '../config.js';
+import { loadConfig, parseMilliseconds, type SyncConfig } from '../config.js';
 import { EXIT, OperatorError } from '../errors.js';
 import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
 import type { Logger } from '../logger.js';
@@ -80,6 +80,17 @@ export function parsePositiveInt(name: string) {
     const n = Number(value);
     if (!Number.isInteger(n) || n <= 0) throw new OperatorError(`${name} must be a positive integer, got "${value}"`, EXIT.usage);
     return n;
+  };
+}
+
+/** A flag in milliseconds: a plain number of ms, or a duration (`90s`, `1h30m`), as the `_MS` settings take. */
+export function parseMillisecondsFlag(name: string, options: { allowZero?: boolean } = {}) {
+  return (value: string): number => {
+    const ms = parseMilliseconds(value);
+    if (ms === undefined || ms < (options.allowZero ? 0 : 1)) {
+      throw new OperatorError(`${name} must be ${options.allowZero ? '0 or more' : 'a positive number of'} milliseconds or a duration such as 90s or 1h30m, got "${value}"`, EXIT.usage);
+    }
+    return ms;
   };
 }
 

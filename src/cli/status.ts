@@ -9,7 +9,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export function formatStatus(s: RunStatus): string {
   const lines = [
     `run ${s.runId}: ${s.state}${s.blockedReason ? ` (${s.blockedReason})` : ''}`,
-    `  total ${s.total}  rejected ${s.rejected}  pending ${s.pending}  succeeded ${s.succeeded}  failed ${s.failed}  unchanged ${s.unchanged}  superseded ${s.superseded}`,
+    `  total ${s.total}  rejected ${s.rejected}  pending ${s.pending}  succeeded ${s.succeeded}  failed ${s.failed}  unchanged ${s.unchanged}  superseded ${s.superseded}  cancelled ${s.cancelled}`,
     `  throttled ${s.throttledCount} times, ${seconds(s.throttledMs)} paused${s.finishedAt ? `; took ${seconds(s.finishedAt - s.createdAt)}` : ''}`,
   ];
   if (s.source) lines.push(`  source ${s.source}`);
@@ -24,8 +24,8 @@ export const statusCommand = new Command('status')
   .addHelpText(
     'after',
     `
---json fields: runId, state (running | completed | completed_with_errors | blocked), total, rejected, pending, succeeded, failed,
-unchanged, superseded, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, source, blockedReason?,
+--json fields: runId, state (running | completed | completed_with_errors | blocked | cancelled), total, rejected, pending, succeeded, failed,
+unchanged, superseded, cancelled, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, cancelledAt?, source, blockedReason?,
 throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<counter>: count}}, named as the run's counters (pending, succeeded, ...): with SYNC_TENANTS_FILE the run's rows
 are read to count them), blockedTenants ([{tenant, reason, trippedAt}]: tenants whose breaker (403s, or the same 400 on distinct rows) holds their rows,
 fleet-wide; \`resume <runId>\` resumes them), fleetPauses ([{tenant, budget: write | read, until, remainingMs}]: Retry-After

@@ -5,7 +5,7 @@ import { createLogger } from '../logger.js';
 import { startWorkerObservers } from '../../jobs/observers.js';
 import { EXIT } from '../errors.js';
 import { redactUrl } from '../redact-url.js';
-import { loadCliConfig, parsePositiveInt, redisOptionsOf } from './shared.js';
+import { loadCliConfig, parseMillisecondsFlag, parsePositiveInt, redisOptionsOf } from './shared.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -13,8 +13,8 @@ export const workerCommand = new Command('worker')
   .description('Process queued rows: paced, retried PATCHes to Graph, with every outcome recorded in Redis')
   .option('--concurrency <n>', 'requests in flight in this process, per tenant (each tenant of SYNC_TENANTS_FILE has its own; the fleet-wide budgets still apply)', parsePositiveInt('--concurrency'), 10)
   .option('--until-idle', 'exit 0 once no job is waiting, delayed or active (for cron-style batch runs)')
-  .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish', parsePositiveInt('--shutdown-timeout'), 30_000)
-  .option('--lock-duration <ms>', "how soon a killed worker's jobs are picked up again", parsePositiveInt('--lock-duration'), 30_000)
+  .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish (ms, or a duration such as 45s)', parseMillisecondsFlag('--shutdown-timeout'), 30_000)
+  .option('--lock-duration <ms>', "how soon a killed worker's jobs are picked up again (ms, or a duration such as 30s)", parseMillisecondsFlag('--lock-duration'), 30_000)
   .option('--metrics-port <n>', 'serve this worker\'s Prometheus metrics (row latency, outcomes, 429s) at http://<metrics-host>:<n>/metrics', parsePositiveInt('--metrics-port'))
   .option('--metrics-host <address>', 'address the metrics endpoint listens on; 0.0.0.0 for every interface (e.g. for a Prometheus in another container)', '127.0.0.1')
   .option('--no-scheduled-imports', 'do not run scheduled imports (`schedule add`) in this process, e.g. on a host without the drop folder')

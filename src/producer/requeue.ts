@@ -1,11 +1,33 @@
 import type { RowResult } from '../interfaces.js';
 import { PatchQueues, patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import type { ResultStore } from '../results/store.js';
+import { retryDecision, type LeftOut } from './retry-decision.js';
 
 export interface RequeueSummary {
   requeued: number;
   superseded: number;
   skipped: number;
+}
+
+/** `retry`: what was resent, and the permanent failures left out (unless `all`). */
+export interface RetrySummary extends RequeueSummary {
+  leftOut: LeftOut;
+}
+
+/**
+ * `retry`: resends a run's transient failures (retryDecision), or with `all` every failed row; counts the permanent
+ * ones it left out, by HTTP status.
+ */
+export async function retryFailedRows(store: ResultStore, queue: PatchQueue | PatchQueues, runId: string, all: boolean): Promise<RetrySummary> {
+  const leftOut: LeftOut = { total: 0, byStatus: {} };
+  const summary = await requeueFailedRows(store, queue, runId, (row) => {
+    const decision = retryDecision(row);
+    if (all || decision.resend) return true;
+    leftOut.total++;
+    leftOut.byStatus[decision.status] = (leftOut.byStatus[decision.status] ?? 0) + 1;
+    return false;
+  });
+  return { ...summary, leftOut };
 }
 
 /**

@@ -37,7 +37,7 @@ export async function tenantFigures(config: Pick<SyncConfig, 'prefix' | 'tenants
   // with no pass over the rows.
   const byTenant: Record<string, Record<string, number>> =
     config.tenants.length === 0
-      ? { [DEFAULT_TENANT_LABEL]: { rejected: status.rejected, pending: status.pending, succeeded: status.succeeded, failed: status.failed, unchanged: status.unchanged, superseded: status.superseded } }
+      ? { [DEFAULT_TENANT_LABEL]: { rejected: status.rejected, pending: status.pending, succeeded: status.succeeded, failed: status.failed, unchanged: status.unchanged, superseded: status.superseded, ...(status.cancelled ? { cancelled: status.cancelled } : {}) } }
       : Object.fromEntries(
           Object.entries(await store.countByTenant(status.runId)).map(([tenant, { queued, ...rest }]) => [label(tenant), { ...rest, ...(queued !== undefined ? { pending: queued } : {}) }]),
         );

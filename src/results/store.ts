@@ -102,6 +102,8 @@ export interface FleetStats {
   runsBlocked: number;
   runsCompleted: number;
   runsCompletedWithErrors: number;
+  /** Runs `cancel` ended. */
+  runsCancelled: number;
   throttledCount: number;
   throttledMs: number;
 }
@@ -260,6 +262,31 @@ export class ResultStore {
         [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES, waiting.length > 0 ? JSON.stringify(waiting) : ''],
       ),
     );
+  }
+
+  /**
+   * `cancel`: marks the run cancelled (every worker's claim then skips its rows, including rows admitted later) and
+   * turns its queued rows into `cancelled`, a range of lines per script call. Returns the rows cancelled, or
+   * `finished` when the run had already ended (nothing is changed), or `missing`.
+   */
+  async cancelQueuedRows(runId: string, batchSize = 5000, now = Date.now()): Promise<{ kind: 'cancelled'; rows: number } | { kind: 'finished' } | { kind: 'missing' }> {
+    if (!isValidRunId(runId)) return { kind: 'missing' };
+    const [finishedAt, maxLineText, exists] = await Promise.all([this.redis.hget(this.keys.run(runId), 'finishedAt'), this.redis.hget(this.keys.run(runId), 'maxLine'), this.redis.exists(this.keys.run(runId))]);
+    if (exists === 0) return { kind: 'missing' };
+    if (finishedAt) return { kind: 'finished' };
+    const maxLine = Number(maxLineText ?? 0);
+    let rows = 0;
+    // One call even for a run without rows: it stamps cancelledAt and may end the run.
+    for (let from = 1; from === 1 || from <= maxLine; from += batchSize) {
+      const out = await runScript(
+        this.redis,
+        'cancelQueuedRows',
+        [this.keys.run(runId), this.keys.rows(runId)],
+        [from, Math.min(maxLine, from + batchSize - 1), now, this.keys.prefix, this.runRetentionMs, SUFFIXES],
+      );
+      rows += Number(out);
+    }
+    return { kind: 'cancelled', rows };
   }
 
   /**
@@ -508,6 +535,7 @@ export class ResultStore {
       runsBlocked: num(h, 'runs:blocked'),
       runsCompleted: num(h, 'runs:completed'),
       runsCompletedWithErrors: num(h, 'runs:completed_with_errors'),
+      runsCancelled: num(h, 'runs:cancelled'),
       throttledCount: num(h, 'throttledCount'),
       throttledMs: num(h, 'throttledMs'),
     };
@@ -541,9 +569,11 @@ export class ResultStore {
     return out;
   }
 
-  async listRuns(limit = 50): Promise<RunStatus[]> {
+  /** The newest `limit` runs, newest first; with `createdSince` (ms), only runs created at or after it. */
+  async listRuns(limit = 50, createdSince?: number): Promise<RunStatus[]> {
     // Ids read back are checked too: a stray member of P:runs must not make a phantom run out of another key.
-    const ids = (await this.redis.zrevrange(this.keys.runs, 0, limit - 1)).filter(isValidRunId);
+    const listed = createdSince === undefined ? await this.redis.zrevrange(this.keys.runs, 0, limit - 1) : await this.redis.zrevrangebyscore(this.keys.runs, '+inf', createdSince, 'LIMIT', 0, limit);
+    const ids = listed.filter(isValidRunId);
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.run(id));
     const results = (await pipeline.exec()) ?? [];
@@ -581,7 +611,8 @@ function toStatus(runId: string, h: Record<string, string>): RunStatus {
   const importFinished = h.importFinished === '1';
   const blocked = h.blocked === '1';
   let state: RunState;
-  if (blocked) state = 'blocked';
+  if (h.cancelledAt) state = 'cancelled';
+  else if (blocked) state = 'blocked';
   else if (!importFinished || counts.queued > 0) state = 'running';
   else state = counts.failed > 0 || h.importError ? 'completed_with_errors' : 'completed';
   const total = FINAL_ROW_STATES.reduce((sum, s) => sum + counts[s], counts.queued);
@@ -595,12 +626,14 @@ function toStatus(runId: string, h: Record<string, string>): RunStatus {
     failed: counts.failed,
     unchanged: counts.unchanged,
     superseded: counts.superseded,
+    cancelled: counts.cancelled,
     accepted: total - counts.rejected,
     enqueued: num(h, 'enqueued'),
     importFinished,
     ...(h.importError ? { importError: h.importError } : {}),
     createdAt: num(h, 'createdAt'),
     ...(h.finishedAt ? { finishedAt: num(h, 'finishedAt') } : {}),
+    ...(h.cancelledAt ? { cancelledAt: num(h, 'cancelledAt') } : {}),
     ...(h.source ? { source: h.source } : {}),
     ...(blocked ? { blockedReason: h.blockedReason } : {}),
     throttledCount: num(h, 'throttledCount'),

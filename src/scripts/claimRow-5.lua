@@ -6,7 +6,8 @@ ARGV[1] line, ARGV[2] key, ARGV[3] version, ARGV[4] generation, ARGV[5] lock own
 ARGV[7] key prefix, ARGV[8] now (ms), ARGV[9] run retention (ms), ARGV[10] the run's key suffixes (space-separated)
 Returns:
   send                 go ahead; the key's fingerprint is cleared, since this PATCH's outcome is unknown until it ends
-  done|<state>         the row already ended (a duplicate delivery after a crash): do nothing
+  done|<state>         the row already ended (a duplicate delivery after a crash, or `cancel`): do nothing
+                       (a queued row of a run `cancel` stamped with cancelledAt becomes cancelled here: done|cancelled)
   superseded           a newer update for the key exists; the row is recorded as superseded
   locked               another job holds the key (an older update still in flight): try again shortly
   missing              no such row (its run was deleted)
@@ -27,6 +28,16 @@ if not json then return 'missing' end
 local row = decodeRow(json)
 if row.state ~= 'queued' then return 'done|' .. row.state end
 if (row.generation or 0) ~= generation then return 'done|stale-generation' end
+-- `cancel`: a row admitted after the cancel swept the run (or missed by it) is never sent, on any worker.
+if redis.call('HGET', runKey, 'cancelledAt') then
+  redis.call('HSET', rowsKey, line, cjson.encode({ state = 'cancelled', key = key, generation = generation, reason = 'cancelled by the operator before it was sent', finishedAt = tonumber(now) }))
+  redis.call('HINCRBY', runKey, 'queued', -1)
+  redis.call('HINCRBY', runKey, 'cancelled', 1)
+  redis.call('HINCRBY', statsKey, 'rows:queued', -1)
+  redis.call('HINCRBY', statsKey, 'rows:cancelled', 1)
+  finishRunIfDone(runKey)
+  return 'done|cancelled'
+end
 
 local field = keyDigest(key)
 local latest = readEntry(latestKey, key, field, true)

@@ -12,6 +12,7 @@ export const SCRIPT_NAMES = [
   'admitRows',
   'createRun',
   'cancelRun',
+  'cancelQueuedRows',
   'claimRow',
   'recordOutcome',
   'finishImport',

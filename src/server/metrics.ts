@@ -18,7 +18,7 @@ export interface ServerMetricsOptions {
   memoryHighWaterPercent: number;
 }
 
-const RUN_STATES: readonly RunState[] = ['running', 'completed', 'completed_with_errors', 'blocked'];
+const RUN_STATES: readonly RunState[] = ['running', 'completed', 'completed_with_errors', 'blocked', 'cancelled'];
 const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'paused', 'failed'] as const;
 
 /** The run figures of the fleet's counters, by the states `status` uses. */
@@ -28,6 +28,7 @@ export function runsByState(stats: FleetStats): Record<RunState, number> {
     blocked: stats.runsBlocked,
     completed: stats.runsCompleted,
     completed_with_errors: stats.runsCompletedWithErrors,
+    cancelled: stats.runsCancelled,
   };
 }
 
@@ -47,7 +48,7 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     'Rows by state: queued = waiting to be sent now; the other states count every row that reached them since the counters began (pruned runs included)',
     ['state'],
   );
-  const runs = gauge('compliance_sync_runs', 'Runs by state: running and blocked now; completed and completed_with_errors count every finish since the counters began', ['state']);
+  const runs = gauge('compliance_sync_runs', 'Runs by state: running and blocked now; completed, completed_with_errors and cancelled count every finish since the counters began', ['state']);
   const runsCounted = gauge('compliance_sync_runs_counted', 'Runs kept (within SYNC_RUN_RETENTION, or not finished): the length of the run list');
   const jobs = gauge('compliance_sync_queue_jobs', 'Jobs of the patch-user-status queue by BullMQ state', ['state']);
   const throttled = gauge('compliance_sync_throttled_responses', '429 answers from Graph since the counters began');

@@ -82,7 +82,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
     // The same file again is a resume: every line already admitted, nothing sent twice.
     const again = await runCli(['import', day1, '--run-id', 'nightly', '--json', '--no-progress'], t.env);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(lastJsonLine(again.stdout), { runId: 'nightly', rows: 2, accepted: 2, rejected: 0, enqueued: 2, unchanged: 0, superseded: 0, resumed: true });
+    assert.deepEqual(lastJsonLine(again.stdout), { runId: 'nightly', rows: 2, accepted: 2, rejected: 0, enqueued: 2, unchanged: 0, superseded: 0, resumed: true, queuedNow: 0 });
     // The same path with new content (a later export written over it) is another input.
     await writeFile(day1, csv('cfg-1,u1,Changed,compliant,2026-11-03T10:00:00Z'));
     await utimes(day1, new Date(), new Date(Date.now() + 5000));
@@ -124,7 +124,7 @@ describe('hostile CLI input (issue 9)', { concurrency: 1 }, () => {
     await writeFile(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const out = await runCli(['import', file, '--json', '--run-id', 'dots', '--no-progress'], t.env);
     assert.equal(out.code, 0, out.stderr);
-    assert.deepEqual(lastJsonLine(out.stdout), { runId: 'dots', rows: 6, accepted: 1, rejected: 5, enqueued: 1, unchanged: 0, superseded: 0, resumed: false });
+    assert.deepEqual(lastJsonLine(out.stdout), { runId: 'dots', rows: 6, accepted: 1, rejected: 5, enqueued: 1, unchanged: 0, superseded: 0, resumed: false, queuedNow: 1 });
     const report = await runCli(['report', 'dots', '--state', 'rejected', '--format', 'ndjson'], t.env);
     const reasons = report.stdout.trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string });
     assert.deepEqual(reasons.map((r) => r.line), [1, 2, 3, 4, 5]);

@@ -88,7 +88,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     await admin.config('SET', 'maxmemory', '0');
     const rerun = await runCli(['import', csv, '--run-id', 'oom-a', '--chunk-size', '100', '--json', '--no-progress'], t.env);
     assert.equal(rerun.code, 0, rerun.stderr);
-    assert.deepEqual(lastJsonLine(rerun.stdout), { runId: 'oom-a', rows: ROWS, accepted: ROWS, rejected: 0, enqueued: ROWS, unchanged: 0, superseded: 0, resumed: true });
+    assert.deepEqual(lastJsonLine(rerun.stdout), { runId: 'oom-a', rows: ROWS, accepted: ROWS, rejected: 0, enqueued: ROWS, unchanged: 0, superseded: 0, resumed: true, queuedNow: ROWS - partial.total });
     const done = await waitForRun(t.redis, t.prefix, 'oom-a', 60_000);
     assert.equal(done.state, 'completed');
     assert.equal(done.succeeded, ROWS);
@@ -120,7 +120,7 @@ describe('Redis out of memory', { concurrency: 1 }, () => {
     const rerun = await runCli(['import', csv, '--run-id', 'oom-b', '--json', '--no-progress'], t.env);
     assert.equal(rerun.code, 0, rerun.stderr);
     const summary = lastJsonLine<Record<string, unknown>>(rerun.stdout);
-    assert.deepEqual({ ...summary, resumed: undefined }, { runId: 'oom-b', rows: ROWS, accepted: ROWS, rejected: 0, enqueued: ROWS, unchanged: 0, superseded: 0, resumed: undefined });
+    assert.deepEqual({ ...summary, resumed: undefined }, { runId: 'oom-b', rows: ROWS, accepted: ROWS, rejected: 0, enqueued: ROWS, unchanged: 0, superseded: 0, resumed: undefined, queuedNow: ROWS - (partial?.total ?? 0) });
     const queue = createPatchQueue(t.redis, t.prefix);
     cleanups.push(() => queue.close());
     assert.equal((await queueDepth(queue)).waiting, ROWS, 'one job per row: none lost, none twice');

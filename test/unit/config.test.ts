@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, parseRateLimit } from '../../src/config.js';
+import { ConfigError, loadConfig, parseDuration, parseMilliseconds, parseRateLimit } from '../../src/config.js';
 import { neutraliseCell } from '../../src/cli/report.js';
 
 describe('parseRateLimit', () => {
@@ -74,5 +74,32 @@ describe('read budget and snapshot age', () => {
     for (const bad of ['0', '-5m', 'soon', '10 parsecs', '0.1ms']) {
       assert.throws(() => loadConfig({ SYNC_SNAPSHOT_MAX_AGE: bad }), (e: Error) => e instanceof ConfigError && /SYNC_SNAPSHOT_MAX_AGE/.test(e.message), bad);
     }
+  });
+});
+
+describe('parseDuration: the one duration parser', () => {
+  it('reads one unit or several, largest first', () => {
+    assert.equal(parseDuration('90s'), 90_000);
+    assert.equal(parseDuration('1h30m'), 5_400_000);
+    assert.equal(parseDuration('7d'), 7 * 86_400_000);
+    assert.equal(parseDuration('2d12h'), 60 * 3_600_000);
+    assert.equal(parseDuration('1m30s500ms'), 90_500);
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('0s'), 0);
+    assert.equal(parseDuration(' 1h 30m '), 5_400_000);
+  });
+  it('refuses what is not a duration', () => {
+    for (const text of ['', '90', 'soon', '1.5h', '30m1h', '1h1h', 'h', '-5m', '5 minutes', '1h30']) assert.equal(parseDuration(text), undefined, text);
+  });
+  it('a _MS setting takes plain milliseconds or a duration', () => {
+    assert.equal(parseMilliseconds('30000'), 30_000);
+    assert.equal(parseMilliseconds('30s'), 30_000);
+    assert.equal(parseMilliseconds('fast'), undefined);
+    const config = loadConfig({ GRAPH_ACCESS_TOKEN: 't', SYNC_MAX_ROW_AGE_MS: '1h30m', SYNC_REQUEST_TIMEOUT_MS: '45000', SYNC_REDIS_COMMAND_TIMEOUT_MS: '5s' });
+    assert.equal(config.maxRowAgeMs, 5_400_000);
+    assert.equal(config.requestTimeoutMs, 45_000);
+    assert.equal(config.redisCommandTimeoutMs, 5000);
+    assert.throws(() => loadConfig({ GRAPH_ACCESS_TOKEN: 't', SYNC_MAX_ROW_AGE_MS: 'later' }), /SYNC_MAX_ROW_AGE_MS/);
+    assert.throws(() => loadConfig({ GRAPH_ACCESS_TOKEN: 't', SYNC_REQUEST_TIMEOUT_MS: '0' }), /SYNC_REQUEST_TIMEOUT_MS/);
   });
 });

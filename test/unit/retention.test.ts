@@ -8,14 +8,16 @@ import { eventRunId } from '../../src/server/ingest.js';
 import { runsByState } from '../../src/server/metrics.js';
 
 describe('SYNC_RUN_RETENTION and durations', () => {
-  it('reads 30d, 12h, 90m, 45s and 500ms, and nothing else', () => {
+  it('reads 30d, 12h, 90m, 45s, 500ms and compounds such as 3d4h, and nothing else', () => {
     assert.equal(parseDuration('30d'), 30 * 86_400_000);
     assert.equal(parseDuration('12h'), 12 * 3_600_000);
     assert.equal(parseDuration('90m'), 90 * 60_000);
     assert.equal(parseDuration('45s'), 45_000);
     assert.equal(parseDuration('500ms'), 500);
     assert.equal(parseDuration('0s'), 0);
-    for (const bad of ['', '30', 'd', '1.5h', '-1d', '30 days', '1w', '99999999999999d', '3d4h']) assert.equal(parseDuration(bad), undefined, bad);
+    for (const bad of ['', '30', 'd', '1.5h', '-1d', '30 days', '1w', '99999999999999d', '4h3d']) assert.equal(parseDuration(bad), undefined, bad);
+    // Issue 21: one parser everywhere takes compound durations (1h30m), largest unit first.
+    assert.equal(parseDuration('3d4h'), 3 * 86_400_000 + 4 * 3_600_000);
   });
   it('defaults to 30 days and refuses a bad or zero value, naming the variable', () => {
     assert.equal(loadConfig({}).runRetentionMs, 30 * 86_400_000);
@@ -95,12 +97,13 @@ describe('events and metrics', () => {
     assert.equal(eventRunId(Date.UTC(2026, 10, 20, 11, 0, 0)), 'evt-20261120T11');
   });
   it('runs by state come from the counters: running excludes blocked runs', () => {
-    const rows = { rejected: 0, unchanged: 0, queued: 0, succeeded: 0, failed: 0, superseded: 0 };
-    assert.deepEqual(runsByState({ rows, runsOpen: 5, runsBlocked: 2, runsCompleted: 9, runsCompletedWithErrors: 1, throttledCount: 0, throttledMs: 0 }), {
+    const rows = { rejected: 0, unchanged: 0, queued: 0, succeeded: 0, failed: 0, superseded: 0, cancelled: 0 };
+    assert.deepEqual(runsByState({ rows, runsOpen: 5, runsBlocked: 2, runsCompleted: 9, runsCompletedWithErrors: 1, runsCancelled: 4, throttledCount: 0, throttledMs: 0 }), {
       running: 3,
       blocked: 2,
       completed: 9,
       completed_with_errors: 1,
+      cancelled: 4,
     });
   });
 });
