@@ -14,6 +14,8 @@ local statsKey, retentionMs, suffixes = ARGV[4] .. ':stats', ARGV[5], ARGV[6]
 
 --- @include "finishRunIfDone"
 
+--- @include "endQueuedRows"
+
 --- @include "decodeRow"
 
 if redis.call('EXISTS', runKey) == 0 or redis.call('HGET', runKey, 'finishedAt') then return 0 end
@@ -28,11 +30,6 @@ for line = firstLine, lastLine do
     cancelled = cancelled + 1
   end
 end
-if cancelled > 0 then
-  redis.call('HINCRBY', runKey, 'queued', -cancelled)
-  redis.call('HINCRBY', runKey, 'cancelled', cancelled)
-  redis.call('HINCRBY', statsKey, 'rows:queued', -cancelled)
-  redis.call('HINCRBY', statsKey, 'rows:cancelled', cancelled)
-end
+if cancelled > 0 then endQueuedRows(runKey, 'cancelled', cancelled) end
 finishRunIfDone(runKey)
 return cancelled

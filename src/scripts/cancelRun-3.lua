@@ -29,6 +29,8 @@ local statsKey, retentionMs, suffixes = ARGV[6] .. ':stats', ARGV[7], ARGV[8]
 
 --- @include "finishRunIfDone"
 
+--- @include "endQueuedRows"
+
 --- @include "decodeRow"
 
 --- @include "keyDigest"
@@ -85,12 +87,7 @@ if restored > 0 then
   redis.call('HINCRBY', statsKey, 'rows:queued', restored)
 end
 
-if cancelled > 0 then
-  redis.call('HINCRBY', runKey, 'queued', -cancelled)
-  redis.call('HINCRBY', runKey, 'failed', cancelled)
-  redis.call('HINCRBY', statsKey, 'rows:queued', -cancelled)
-  redis.call('HINCRBY', statsKey, 'rows:failed', cancelled)
-end
+if cancelled > 0 then endQueuedRows(runKey, 'failed', cancelled) end
 
 -- This request's pass is over; the run ends here if nothing of it is queued (a cancelled row counts as failed).
 redis.call('HSET', runKey, 'importFinished', '1')

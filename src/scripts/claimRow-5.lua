@@ -19,6 +19,8 @@ local statsKey = prefix .. ':stats'
 
 --- @include "finishRunIfDone"
 
+--- @include "endQueuedRows"
+
 --- @include "decodeRow"
 
 --- @include "keyDigest"
@@ -31,10 +33,7 @@ if (row.generation or 0) ~= generation then return 'done|stale-generation' end
 -- `cancel`: a row admitted after the cancel swept the run (or missed by it) is never sent, on any worker.
 if redis.call('HGET', runKey, 'cancelledAt') then
   redis.call('HSET', rowsKey, line, cjson.encode({ state = 'cancelled', key = key, generation = generation, reason = 'cancelled by the operator before it was sent', finishedAt = tonumber(now) }))
-  redis.call('HINCRBY', runKey, 'queued', -1)
-  redis.call('HINCRBY', runKey, 'cancelled', 1)
-  redis.call('HINCRBY', statsKey, 'rows:queued', -1)
-  redis.call('HINCRBY', statsKey, 'rows:cancelled', 1)
+  endQueuedRows(runKey, 'cancelled', 1)
   finishRunIfDone(runKey)
   return 'done|cancelled'
 end
@@ -45,10 +44,7 @@ if latest then
   local lv, lrun, lline = string.match(latest, '^([^|]*)|([^|]*)|([^|]*)$')
   if lv ~= version then
     redis.call('HSET', rowsKey, line, cjson.encode({ state = 'superseded', key = key, supersededBy = { runId = lrun, line = tonumber(lline) } }))
-    redis.call('HINCRBY', runKey, 'queued', -1)
-    redis.call('HINCRBY', runKey, 'superseded', 1)
-    redis.call('HINCRBY', statsKey, 'rows:queued', -1)
-    redis.call('HINCRBY', statsKey, 'rows:superseded', 1)
+    endQueuedRows(runKey, 'superseded', 1)
     finishRunIfDone(runKey)
     return 'superseded'
   end

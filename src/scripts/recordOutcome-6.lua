@@ -20,6 +20,8 @@ local statsKey = prefix .. ':stats'
 
 --- @include "finishRunIfDone"
 
+--- @include "endQueuedRows"
+
 --- @include "decodeRow"
 
 --- @include "keyDigest"
@@ -32,10 +34,7 @@ local row = decodeRow(current)
 if row.state ~= 'queued' or (row.generation or 0) ~= generation then return 'already|' .. row.state end
 
 redis.call('HSET', rowsKey, line, json)
-redis.call('HINCRBY', runKey, 'queued', -1)
-redis.call('HINCRBY', runKey, state, 1)
-redis.call('HINCRBY', statsKey, 'rows:queued', -1)
-redis.call('HINCRBY', statsKey, 'rows:' .. state, 1)
+endQueuedRows(runKey, state, 1)
 
 -- Timeline: counted here, with the state change, so a row shows in exactly one bucket.
 redis.call('HINCRBY', KEYS[6], ARGV[13] .. ':' .. state, 1)
