@@ -12,6 +12,7 @@ import { detectFormat, openInput, readRows, SourceError } from '../sources/index
 import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { createProgressReporter } from './progress.js';
+import { dryRunOutFormat, openDryRunOut, type DryRunOutFormat } from './dry-run-out.js';
 import { describeInterruptedImport, ImportInterrupted, untilInterrupted } from './interrupt.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { capText, quoteValue } from '../domain/quote.js';
@@ -27,6 +28,8 @@ interface ImportFlags {
   full?: boolean;
   reconcile?: boolean;
   dryRun?: boolean;
+  out?: string;
+  outFormat?: DryRunOutFormat;
   map?: Record<string, string>;
   fromPostgres?: string;
   query?: string;
@@ -58,6 +61,8 @@ export const importCommand = new Command('import')
   .option('--full', 'send every valid row, even if Graph already holds the same values')
   .option('--reconcile', "compare every row with Graph's current state (read once per configuration, through SYNC_READ_RATE_LIMIT) and send only what Graph does not hold")
   .option('--dry-run', 'validate and diff only: print what would be sent, send and store nothing')
+  .option('--out <file>', 'with --dry-run: write the rows it would send (line, key, decision, the properties the PATCH sets) to FILE')
+  .addOption(new Option('--out-format <format>', 'format of --out (default: ndjson for a .ndjson or .jsonl file name, else csv)').choices(['csv', 'ndjson']))
   .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
   .option('--from-postgres <url>', 'read rows from PostgreSQL instead of a file (with --query)')
   .option('--query <sql>', 'SQL whose result columns are the input columns (with --from-postgres)')
@@ -89,6 +94,9 @@ unreachable (--reconcile), Redis unreachable or not answering (SYNC_REDIS_COMMAN
 another input.
 Ctrl-C stops reading: the rows read so far stay queued, stderr says how many and how to cancel (compliance-sync cancel
 <runId>) or resume (rerun with --run-id <runId>), and the command exits 130. A second Ctrl-C ends it at once.
+--dry-run --out FILE also writes the rows it would send (decision new or changed): line, key, decision and the properties
+the PATCH would set (Redis keeps fingerprints, not earlier values, so a changed row lists all of them). CSV, or NDJSON for
+--out-format ndjson or a FILE ending in .ndjson or .jsonl.
 --json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed","queuedNow"} as the last stdout line
 (queuedNow: rows this pass newly queued; 0 when a resumed import found nothing new).`,
   )
@@ -98,6 +106,8 @@ Ctrl-C stops reading: the rows read so far stay queued, stderr says how many and
     }
     if (flags.fromPostgres && !flags.query) throw new OperatorError('--from-postgres needs --query <sql>', EXIT.usage);
     if (flags.reconcile && flags.dryRun) throw new OperatorError('--reconcile cannot be combined with --dry-run', EXIT.usage);
+    if ((flags.out !== undefined || flags.outFormat !== undefined) && !flags.dryRun) throw new OperatorError('--out and --out-format go with --dry-run (a real import\'s rows are in `report <runId>`)', EXIT.usage);
+    if (flags.outFormat !== undefined && flags.out === undefined) throw new OperatorError('--out-format needs --out <file>', EXIT.usage);
     if (flags.reconcile && flags.full) throw new OperatorError('--reconcile and --full contradict each other: --full sends every row, --reconcile only what Graph lacks', EXIT.usage);
     const renames = flags.map ?? {};
     const warnings = new Set<string>();
@@ -152,7 +162,13 @@ Ctrl-C stops reading: the rows read so far stay queued, stderr says how many and
 
     await withServices(async ({ config, redis, store, queue, logger }) => {
       if (flags.dryRun) {
-        const summary = await dryRun(store, rows, { checker, full: flags.full, chunkSize: flags.chunkSize });
+        const out = flags.out === undefined ? undefined : await openDryRunOut(flags.out, dryRunOutFormat(flags.out, flags.outFormat));
+        let summary;
+        try {
+          summary = await dryRun(store, rows, { checker, full: flags.full, chunkSize: flags.chunkSize, onRow: out?.write });
+        } finally {
+          await out?.close();
+        }
         if (flags.json) printJson({ dryRun: true, ...summary });
         else process.stdout.write(`dry run of ${label}: ${summary.rows} rows: ${summary.new} new, ${summary.changed} changed, ${summary.unchanged} unchanged, ${summary.stale} stale, ${summary.rejected} rejected. Nothing was sent.\n`);
         return;

@@ -1,4 +1,4 @@
-import type { RawRow } from '../interfaces.js';
+import type { RawRow, UserStatusProperties } from '../interfaces.js';
 import type { AdmitRow, ResultStore } from '../results/store.js';
 import { RowChecker, describeErrors, type TenantDirectory, type UnversionedRow } from './validate-rows.js';
 
@@ -17,6 +17,8 @@ export interface DryRunRow {
   key: string;
   verdict: 'new' | 'changed' | 'unchanged' | 'rejected' | 'stale';
   reason?: string;
+  /** A valid row's properties: what its PATCH would set. */
+  properties?: UserStatusProperties;
 }
 
 const DRY_RUN_ID = 'dry-run';
@@ -39,7 +41,8 @@ export async function dryRun(
     apiVersion?: 'beta' | 'v1.0';
     tenants?: TenantDirectory;
     chunkSize?: number;
-    onRow?: (row: DryRunRow) => void;
+    /** Awaited: a slow writer holds the dry run back. */
+    onRow?: (row: DryRunRow) => void | Promise<void>;
     onUnknownColumn?: (name: string) => void;
   },
 ): Promise<DryRunSummary> {
@@ -53,13 +56,13 @@ export async function dryRun(
     batch = [];
     const admitRows: AdmitRow[] = checked.map((row) => (row.record ? row : { line: row.line, key: '', fingerprint: '', reportedTicks: '', rejectedJson: '{}' }));
     const { decisions } = await store.admitRows(DRY_RUN_ID, options.full === true, admitRows, 'dry');
-    checked.forEach((row, i) => {
+    for (const [i, row] of checked.entries()) {
       const verdict = decisions[i].kind;
       if (!VERDICTS.has(verdict)) throw new Error(`the admit script answered "${verdict}" in dry-run mode`);
       summary.rows++;
       summary[verdict as DryRunRow['verdict']]++;
-      options.onRow?.({ line: row.line, key: row.key, verdict: verdict as DryRunRow['verdict'], ...(row.errors ? { reason: describeErrors(row.errors) } : {}) });
-    });
+      await options.onRow?.({ line: row.line, key: row.key, verdict: verdict as DryRunRow['verdict'], ...(row.errors ? { reason: describeErrors(row.errors) } : {}), ...(row.record ? { properties: row.record.properties } : {}) });
+    }
   };
 
   for await (const raw of rows) {
