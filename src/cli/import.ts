@@ -16,6 +16,7 @@ import { dryRunOutFormat, openDryRunOut, type DryRunOutFormat } from './dry-run-
 import { describeInterruptedImport, ImportInterrupted, untilInterrupted } from './interrupt.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { capText, quoteValue } from '../domain/quote.js';
+import { runStateText } from '../domain/run-state-text.js';
 import { describeRedisFailure } from '../queue/connection.js';
 import { fileIdentity, postgresIdentity, RunInputConflictError, STDIN_IDENTITY, type InputIdentity } from '../producer/run-input.js';
 import { INPUT_ENCODINGS, type InputEncoding } from '../sources/encoding.js';
@@ -234,11 +235,13 @@ the PATCH would set (Redis keeps fingerprints, not earlier values, so a changed 
       const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed, queuedNow };
       if (flags.json) printJson(result);
       else if (summary.resumed && queuedNow === 0) {
-        process.stdout.write(`run ${runId}: resumed: nothing new to queue (${result.rows} rows read earlier; ${status.state}, ${status.pending} still pending)\n`);
+        process.stdout.write(`run ${runId}: resumed: nothing new to queue (${result.rows} rows read earlier; ${runStateText(status)}, ${status.pending} still pending)\n`);
       } else {
         process.stdout.write(
           `run ${runId}: ${result.rows} rows read, ${result.accepted} accepted, ${result.rejected} rejected, ${summary.resumed ? `${queuedNow} newly queued (${result.enqueued} in all)` : `${result.enqueued} queued to send`}, ${result.unchanged} unchanged${result.superseded ? `, ${result.superseded} superseded` : ''}\n`,
         );
+        // Every row ended at import (all unchanged or rejected): say how the run ended, rejected rows included.
+        if (status.state !== 'running') process.stdout.write(`run ${runId}: ${runStateText(status)}\n`);
         if (result.rejected > 0) process.stdout.write(`see the rejected rows with: compliance-sync report ${runId} --state rejected\n`);
       }
     });

@@ -2,13 +2,14 @@ import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { tenantFigures } from '../producer/tenant-status.js';
+import { runStateText } from '../domain/run-state-text.js';
 import { checkRunId, printJson, withStore } from './shared.js';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export function formatStatus(s: RunStatus): string {
   const lines = [
-    `run ${s.runId}: ${s.state}${s.blockedReason ? ` (${s.blockedReason})` : ''}`,
+    `run ${s.runId}: ${runStateText(s)}${s.blockedReason ? ` (${s.blockedReason})` : ''}`,
     `  total ${s.total}  rejected ${s.rejected}  pending ${s.pending}  succeeded ${s.succeeded}  failed ${s.failed}  unchanged ${s.unchanged}  superseded ${s.superseded}  cancelled ${s.cancelled}`,
     `  throttled ${s.throttledCount} times, ${seconds(s.throttledMs)} paused${s.finishedAt ? `; took ${seconds(s.finishedAt - s.createdAt)}` : ''}`,
   ];

@@ -3,6 +3,7 @@ import { reportRecord } from '../results/report.js';
 import type { Timeline } from '../results/timeline.js';
 import { html, trustedHtml, type Html } from './html.js';
 import { timelineChart } from './timeline-chart.js';
+import { rejectedNote } from '../domain/run-state-text.js';
 
 /** Server-rendered pages of the dashboard: no script at all, so a strict CSP holds and nothing needs building. */
 
@@ -50,7 +51,7 @@ export function runsPage(runs: readonly RunStatus[], refreshSeconds?: number): s
   const rows = runs.map(
     (s) => html`<tr data-run-id="${s.runId}">
 <td><a href="${runHref(s.runId)}">${s.runId}</a><div class="muted">${s.source ?? ''}</div></td>
-<td><span class="state state-${s.state}" data-field="state">${s.state}</span>${s.blockedReason ? html`<div class="error">${s.blockedReason}</div>` : ''}</td>
+<td><span class="state state-${s.state}"><span data-field="state">${s.state}</span>${rejectedNote(s)}</span>${s.blockedReason ? html`<div class="error">${s.blockedReason}</div>` : ''}</td>
 <td>${progress(s)}</td>
 ${COUNT_FIELDS.map((f) => html`<td class="n" data-field="${f}">${s[f]}</td>`)}
 <td class="n" data-field="throttled">${s.throttledCount} × / ${seconds(s.throttledMs)}</td>
@@ -77,7 +78,7 @@ export function runPage(s: RunStatus, state: RowState | undefined, rows: readonl
   });
   const jsonHref = `/v1/runs/${encodeURIComponent(s.runId)}/rows${state ? `?state=${state}` : ''}`;
   const body = html`<h1>Run <span data-field="runId">${s.runId}</span></h1>
-<dl id="summary"><dt>State</dt><dd><span class="state state-${s.state}" data-field="state">${s.state}</span>${s.blockedReason ? html` <span class="error">${s.blockedReason}</span>` : ''}</dd>
+<dl id="summary"><dt>State</dt><dd><span class="state state-${s.state}"><span data-field="state">${s.state}</span>${rejectedNote(s)}</span>${s.blockedReason ? html` <span class="error">${s.blockedReason}</span>` : ''}</dd>
 <dt>Source</dt><dd>${s.source ?? ''}</dd><dt>Progress</dt><dd>${progress(s)}</dd>
 ${COUNT_FIELDS.map((f) => html`<dt>${f}</dt><dd data-field="${f}">${s[f]}</dd>`)}
 <dt>Throttled</dt><dd data-field="throttled">${s.throttledCount} × / ${seconds(s.throttledMs)}</dd>
