@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { Transform, type Readable } from 'node:stream';
 import { ColumnError } from '../domain/columns.js';
 import type { RawRow } from '../interfaces.js';
-import { dryRun } from '../producer/dry-run.js';
+import { asImportWords, dryRun } from '../producer/dry-run.js';
 import { importRun } from '../producer/import-run.js';
 import { createGraphStates } from '../producer/reconcile.js';
 import { RowChecker } from '../producer/validate-rows.js';
@@ -98,6 +98,8 @@ Ctrl-C stops reading: the rows read so far stay queued, stderr says how many and
 --dry-run --out FILE also writes the rows it would send (decision new or changed): line, key, decision and the properties
 the PATCH would set (Redis keeps fingerprints, not earlier values, so a changed row lists all of them). CSV, or NDJSON for
 --out-format ndjson or a FILE ending in .ndjson or .jsonl.
+--dry-run --json prints {"dryRun":true,"rows","new","changed","unchanged","rejected","stale","accepted","enqueued","superseded"}:
+accepted, enqueued (new + changed) and superseded (stale) are the words of an import's --json.
 --json prints {"runId","rows","accepted","rejected","enqueued","unchanged","superseded","resumed","queuedNow"} as the last stdout line
 (queuedNow: rows this pass newly queued; 0 when a resumed import found nothing new).`,
   )
@@ -170,8 +172,9 @@ the PATCH would set (Redis keeps fingerprints, not earlier values, so a changed 
         } finally {
           await out?.close();
         }
-        if (flags.json) printJson({ dryRun: true, ...summary });
-        else process.stdout.write(`dry run of ${label}: ${summary.rows} rows: ${summary.new} new, ${summary.changed} changed, ${summary.unchanged} unchanged, ${summary.stale} stale, ${summary.rejected} rejected. Nothing was sent.\n`);
+        const words = asImportWords(summary);
+        if (flags.json) printJson({ dryRun: true, ...summary, ...words });
+        else process.stdout.write(`dry run of ${label}: ${summary.rows} rows: ${summary.new} new, ${summary.changed} changed, ${summary.unchanged} unchanged, ${summary.stale} stale, ${summary.rejected} rejected; an import would queue ${words.enqueued} to send. Nothing was sent.\n`);
         return;
       }
       const runId = checkRunId(flags.runId ?? newRunId());

@@ -3,6 +3,7 @@ import type { RunStatus } from '../interfaces.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { tenantFigures } from '../producer/tenant-status.js';
 import { runStateText } from '../domain/run-state-text.js';
+import { withIsoTimes } from '../domain/iso-times.js';
 import { checkRunId, printJson, withStore } from './shared.js';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -26,9 +27,10 @@ export const statusCommand = new Command('status')
     'after',
     `
 --json fields: runId, state (running | completed | completed_with_errors | blocked | cancelled), total, rejected, pending, succeeded, failed,
-unchanged, superseded, cancelled, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, cancelledAt?, source, blockedReason?,
+unchanged, superseded, cancelled, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, cancelledAt? (ms since the epoch;
+createdAtIso, finishedAtIso?, cancelledAtIso? give them as ISO 8601 UTC), source, blockedReason?,
 throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<counter>: count}}, named as the run's counters (pending, succeeded, ...): with SYNC_TENANTS_FILE the run's rows
-are read to count them), blockedTenants ([{tenant, reason, trippedAt}]: tenants whose breaker (403s, or the same 400 on distinct rows) holds their rows,
+are read to count them), blockedTenants ([{tenant, reason, trippedAt, trippedAtIso}]: tenants whose breaker (403s, or the same 400 on distinct rows) holds their rows,
 fleet-wide; \`resume <runId>\` resumes them), fleetPauses ([{tenant, budget: write | read, until, remainingMs}]: Retry-After
 pauses holding the fleet now, and when each ends). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )
@@ -37,7 +39,7 @@ pauses holding the fleet now, and when each ends). Exit codes: 0 found, 4 no suc
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
       const { byTenant, blockedTenants, fleetPauses } = await tenantFigures(config, redis, store, status);
-      if (flags.json) printJson({ ...status, byTenant, blockedTenants, fleetPauses });
+      if (flags.json) printJson({ ...withIsoTimes(status), byTenant, blockedTenants, fleetPauses });
       else {
         const lines = [formatStatus(status)];
         if (config.tenants.length > 0) {

@@ -21,6 +21,21 @@ export interface DryRunRow {
   properties?: UserStatusProperties;
 }
 
+/** A dry run's counts in an import's words (`import --json`): what a real import of the same input would report. */
+export interface DryRunAsImport {
+  accepted: number;
+  enqueued: number;
+  superseded: number;
+}
+
+/**
+ * new and changed rows would be queued (enqueued); a stale row is what an import calls superseded; every row not
+ * rejected is accepted. The dry run's own words stay too (they tell new from changed); these are added beside them.
+ */
+export function asImportWords(s: DryRunSummary): DryRunAsImport {
+  return { accepted: s.rows - s.rejected, enqueued: s.new + s.changed, superseded: s.stale };
+}
+
 const DRY_RUN_ID = 'dry-run';
 const VERDICTS = new Set<string>(['new', 'changed', 'unchanged', 'rejected', 'stale']);
 

@@ -4,6 +4,7 @@ import type { RunStatus } from '../interfaces.js';
 import { PermissionBreaker } from '../pacing/breaker.js';
 import { readFleetPauses, type FleetPause } from '../pacing/pauses.js';
 import { DEFAULT_TENANT } from '../redis-layout.js';
+import { isoBeside } from '../domain/iso-times.js';
 import type { ResultStore } from '../results/store.js';
 
 /** The name `status` and the runs API give the default tenant (rows without tenantId) in byTenant and blockedTenants. */
@@ -14,6 +15,8 @@ export interface BlockedTenant {
   tenant: string;
   reason: string;
   trippedAt?: number;
+  /** trippedAt as ISO 8601 UTC. */
+  trippedAtIso?: string;
 }
 
 export interface TenantFigures {
@@ -30,7 +33,7 @@ export async function tenantFigures(config: Pick<SyncConfig, 'prefix' | 'tenants
   const blockedTenants: BlockedTenant[] = [];
   for (const tenant of [DEFAULT_TENANT, ...config.tenants.map((t) => t.tenantId)]) {
     const breaker = await new PermissionBreaker(redis, config.prefix, 3, tenant).state();
-    if (breaker.tripped) blockedTenants.push({ tenant: label(tenant), reason: breaker.reason ?? 'blocked', ...(breaker.trippedAt ? { trippedAt: breaker.trippedAt } : {}) });
+    if (breaker.tripped) blockedTenants.push({ tenant: label(tenant), reason: breaker.reason ?? 'blocked', ...(breaker.trippedAt ? { trippedAt: breaker.trippedAt, ...isoBeside('trippedAt', breaker.trippedAt) } : {}) });
   }
   // Counted under the names of the run's own counters (`pending` for queued rows, as status has it), so a tenant's
   // counts add up to the run's. Without a tenants file every row is the default tenant's: its counts are the run's,

@@ -190,6 +190,8 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
       jobIds,
       accepted: summary.accepted,
       rejected: summary.rejected,
+      // Rows this request queued to send: import --json's word for them.
+      enqueued: summary.enqueued,
       unchanged: summary.unchanged,
       superseded: summary.superseded,
       ...(errors.length > 0 ? { errors } : {}),

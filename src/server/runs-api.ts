@@ -5,6 +5,7 @@ import type { ResultStore } from '../results/store.js';
 import type { RedisClient } from '../interfaces.js';
 import type { SyncConfig } from '../config.js';
 import { tenantFigures } from '../producer/tenant-status.js';
+import { withIsoTimes } from '../domain/iso-times.js';
 import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
 
 export interface RunsApiOptions {
@@ -47,7 +48,7 @@ export async function registerRunsApi(app: FastifyInstance, { store, tenants }: 
   app.get<{ Querystring: { limit: number } }>(
     '/runs',
     { schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_RUNS_PER_PAGE, default: 50 } } } } },
-    async (request) => ({ runs: await store.listRuns(request.query.limit) }),
+    async (request) => ({ runs: (await store.listRuns(request.query.limit)).map(withIsoTimes) }),
   );
 
   app.get<{ Params: { id: string } }>('/runs/:id', async (request, reply) => {
@@ -55,7 +56,7 @@ export async function registerRunsApi(app: FastifyInstance, { store, tenants }: 
     if (refusal) return reply.code(400).send(refusal);
     const status = await store.status(request.params.id);
     if (!status) return reply.code(404).send(notFound(request.params.id));
-    return tenants ? { ...status, ...(await tenantFigures(tenants.config, tenants.redis, store, status)) } : status;
+    return tenants ? { ...withIsoTimes(status), ...(await tenantFigures(tenants.config, tenants.redis, store, status)) } : withIsoTimes(status);
   });
 
   app.get<{ Params: { id: string } }>('/runs/:id/timeline', async (request, reply) => {

@@ -68,7 +68,7 @@ describe('change detection: only what changed is sent', () => {
     const res = await runCli(['import', path, '--dry-run', '--json'], t.env);
     assert.equal(res.code, 0, res.stderr);
     // Against Graph's day-2 state: rows 0-4 are renamed here, and the 37 renamed on day 2 are back to their old names (row 3 is both).
-    assert.deepEqual(lastJsonLine(res.stdout), { dryRun: true, rows: 1002, new: 1, changed: 41, unchanged: 959, rejected: 1, stale: 0 });
+    assert.deepEqual(lastJsonLine(res.stdout), { dryRun: true, rows: 1002, new: 1, changed: 41, unchanged: 959, rejected: 1, stale: 0, accepted: 1001, enqueued: 42, superseded: 0 });
     assert.equal(t.sim.counters().requests, before);
     assert.equal(await t.redis.zcard(`${t.prefix}:runs`), runsBefore, 'a dry run creates no run');
   });
@@ -355,7 +355,7 @@ describe('change detection over the hashes of a release before key digests', () 
       const day2 = await writeTemp(t, 'day2.csv', csv([day20[0], validRows(2, { day: 19 })[1], validRows(3, { day: 21 })[2]]));
       const dry = await runCli(['import', day2, '--dry-run', '--json'], t.env);
       assert.equal(dry.code, 0, dry.stderr);
-      assert.deepEqual(lastJsonLine(dry.stdout), { dryRun: true, rows: 3, new: 0, changed: 1, unchanged: 1, rejected: 0, stale: 1 });
+      assert.deepEqual(lastJsonLine(dry.stdout), { dryRun: true, rows: 3, new: 0, changed: 1, unchanged: 1, rejected: 0, stale: 1, accepted: 3, enqueued: 1, superseded: 1 });
       assert.deepEqual(await snapshot(), seeded, 'a dry run only reads');
 
       const requestsBefore = t.sim.counters().requests;

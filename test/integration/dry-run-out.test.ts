@@ -36,7 +36,7 @@ describe('import --dry-run --out FILE: the rows it would send', () => {
     const res = await runCli(['import', day2, '--dry-run', '--json', '--out', out], t.env);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(t.sim.counters().requests, before, 'a dry run sends nothing');
-    assert.deepEqual(lastJsonLine(res.stdout), { dryRun: true, rows: 5, new: 2, changed: 1, unchanged: 1, rejected: 1, stale: 0 });
+    assert.deepEqual(lastJsonLine(res.stdout), { dryRun: true, rows: 5, new: 2, changed: 1, unchanged: 1, rejected: 1, stale: 0, accepted: 4, enqueued: 3, superseded: 0 });
     const text = await readFile(out, 'utf8');
     assert.equal(text.split('\n')[0], 'line,key,decision,userDisplayName,devicesCount,status,lastReportedDateTime,userPrincipalName');
     const records = parse<Record<string, string>>(text, { columns: true });
@@ -63,6 +63,16 @@ describe('import --dry-run --out FILE: the rows it would send', () => {
       assert.equal(lines[0].userDisplayName, '=Renamed 1', 'NDJSON keeps the value as it is');
       assert.equal(lines[1].devicesCount, 2);
     }
+  });
+
+  it("a dry run's import words are the figures the real import then reports", async () => {
+    const dry = await runCli(['import', day2, '--dry-run', '--json'], t.env);
+    assert.equal(dry.code, 0, dry.stderr);
+    const real = await runCli(['import', day2, '--json'], t.env);
+    assert.equal(real.code, 0, real.stderr);
+    const pick = (o: Record<string, unknown>) => ({ rows: o.rows, accepted: o.accepted, rejected: o.rejected, enqueued: o.enqueued, unchanged: o.unchanged, superseded: o.superseded });
+    assert.deepEqual(pick(lastJsonLine(dry.stdout)), pick(lastJsonLine(real.stdout)));
+    assert.deepEqual(pick(lastJsonLine(real.stdout)), { rows: 5, accepted: 4, rejected: 1, enqueued: 3, unchanged: 1, superseded: 0 });
   });
 
   it('--out without --dry-run, or --out-format without --out, is bad usage (exit 2) and writes nothing', async () => {

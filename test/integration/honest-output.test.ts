@@ -29,7 +29,13 @@ describe('honest output: a completed run with rejected rows', () => {
     assert.equal(text.code, 0, text.stderr);
     assert.equal(text.stdout.split('\n')[0], `run ${runId}: completed, 2 rejected`);
     const json = await runCli(['status', runId, '--json'], t.env);
-    assert.equal(JSON.parse(json.stdout).state, 'completed', '--json keeps the state word; rejected is its own field');
+    const parsed = JSON.parse(json.stdout) as { state: string; rejected: number; createdAt: number; createdAtIso: string; finishedAt: number; finishedAtIso: string; byTenant: Record<string, Record<string, number>> };
+    assert.deepEqual([parsed.state, parsed.rejected], ['completed', 2], '--json keeps the state word; rejected is its own field');
+    assert.equal(parsed.createdAtIso, new Date(parsed.createdAt).toISOString());
+    assert.equal(parsed.finishedAtIso, new Date(parsed.finishedAt).toISOString());
+    assert.match(parsed.finishedAtIso, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    assert.equal(parsed.byTenant.default.pending, 0, 'a waiting row is counted as pending');
+    assert.equal(parsed.byTenant.default.queued, undefined);
   });
 
   it("import's summary says how a run that ended at import ended: \"completed, N rejected\"", async () => {

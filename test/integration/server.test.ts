@@ -169,6 +169,7 @@ describe('HTTP API', () => {
       assert.deepEqual(all.json.jobIds, [1, 2, 3].map((line) => `${all.json.runId}:${line}:0`));
       assert.equal(all.json.accepted, 3);
       assert.equal(all.json.rejected, 0);
+      assert.equal(all.json.enqueued, 3, "the rows it queued, in import --json's word");
 
       const single = await postEvents(url, { ...eventRecord(4), favouriteColour: 'blue' }, authHeaders(OTHER_TOKEN));
       assert.equal(single.status, 202);
@@ -182,6 +183,7 @@ describe('HTTP API', () => {
       assert.equal(mixed.json.rejected, 1);
       assert.equal(mixed.json.firstLine, 5);
       assert.deepEqual(mixed.json.jobIds, [5, 7].map((line) => `${all.json.runId}:${line}:0`));
+      assert.equal(mixed.json.enqueued, 2);
       assert.deepEqual(mixed.json.errors, [{ index: 1, errors: [{ column: 'status', reason: '"sortOfOk" is not one of unknown, notApplicable, compliant, remediated, nonCompliant, error, conflict, notAssigned' }] }]);
 
       const finals: RunStatus[] = [await waitForRun(t.redis, t.prefix, all.json.runId, 30_000)];
@@ -205,6 +207,10 @@ describe('HTTP API', () => {
       assert.equal(viaApi.json.source, 'http POST /v1/user-statuses');
       const list = await getJson(`${url}/v1/runs?limit=10`);
       assert.deepEqual(list.json.runs.map((r: RunStatus) => r.runId).sort(), finals.map((s) => s.runId).sort());
+      // Every timestamp also as ISO 8601 UTC, beside the ms fields.
+      assert.equal(viaApi.json.createdAtIso, new Date(viaApi.json.createdAt).toISOString());
+      assert.equal(viaApi.json.finishedAtIso, new Date(viaApi.json.finishedAt).toISOString());
+      for (const r of list.json.runs as (RunStatus & { createdAtIso: string })[]) assert.equal(r.createdAtIso, new Date(r.createdAt).toISOString());
       assert.equal((await getJson(`${url}/v1/runs?limit=0`)).status, 400);
 
       // Rows: the report's NDJSON records, filtered and paged.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { dryRunOutFormat, dryRunOutRecord, wouldSend } from '../../src/cli/dry-run-out.js';
+import { asImportWords } from '../../src/producer/dry-run.js';
 
 describe('import --dry-run --out decisions', () => {
   it('--out-format wins; else .ndjson or .jsonl is NDJSON and anything else CSV', () => {
@@ -22,5 +23,11 @@ describe('import --dry-run --out decisions', () => {
     assert.deepEqual(dryRunOutRecord({ line: 7, key: 'mobileAppConfiguration/c/u', verdict: 'changed', properties: { status: 'compliant', devicesCount: 0, userDisplayName: undefined } }), {
       line: 7, key: 'mobileAppConfiguration/c/u', decision: 'changed', status: 'compliant', devicesCount: 0,
     });
+  });
+});
+
+describe("a dry run's counts in an import's words", () => {
+  it('new + changed are enqueued, stale is superseded, every row not rejected is accepted', () => {
+    assert.deepEqual(asImportWords({ rows: 10, new: 2, changed: 3, unchanged: 1, rejected: 2, stale: 2 }), { accepted: 8, enqueued: 5, superseded: 2 });
   });
 });
