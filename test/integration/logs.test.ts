@@ -3,8 +3,39 @@
  * summaries and failure reasons.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { HEADER, runCli, seedGraph, startTestEnv, validRows, writeTemp, type TestEnv } from '../support/harness.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { createRunLog } from '../../jobs/run-log.js';
+import { ResultStore } from '../../src/results/store.js';
+import { HEADER, lastJsonLine, runCli, seedGraph, seededValidRows, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** A pino logger whose JSON lines the test reads back. */
+function capturingLogger(): { logger: pino.Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString().split('\n')) if (text) lines.push(JSON.parse(text) as LogLine);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
 
 const envs: TestEnv[] = [];
 after(async () => {
@@ -28,5 +59,53 @@ describe('logs', () => {
     // 30 rows at 10 per 20 s: 60 s.
     assert.match(imported.stderr, /^sending 30 rows takes about 1 min at 10 per 20 s \(SYNC_RATE_LIMIT\)$/m);
     assert.equal(imported.stdout.trim().split('\n').length, 1);
+  });
+
+  it('a worker logs progress per active run, a summary when the run finishes, and each failure reason once per interval', async () => {
+    // cfg-3 does not exist in Graph: its rows fail with one 404 reason.
+    const t = await env('logs-worker', { sim: { missingConfigurations: ['cfg-3'] } });
+    const store = new ResultStore(t.redis, t.prefix);
+    const { logger, lines } = capturingLogger();
+    // A short progress interval so that a run paced at 6 rows a second gets several lines; the reason interval stays
+    // longer than the test, so each reason may be logged once only.
+    const runLog = createRunLog(store, logger, { progressIntervalMs: 300, reasonIntervalMs: 10 * 60_000 });
+    const worker = await startInProcessWorker(t, { concurrency: 4, hooks: runLog.hooks }, { SYNC_RATE_LIMIT: '6/s' });
+    try {
+      const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, 21), ''].join('\n'));
+      const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
+      assert.equal(imported.code, 0, imported.stderr);
+      const runId = lastJsonLine<{ runId: string }>(imported.stdout).runId;
+      const status = await waitForRun(t.redis, t.prefix, runId, 45_000);
+      assert.equal(status.failed, 3); // users 3, 10 and 17 are in cfg-3
+
+      await waitFor('the run summary', () => lines.some((l) => l.runId === runId && l.msg.includes('finished')));
+      const summary = lines.find((l) => l.msg.includes('finished'))!;
+      assert.equal(summary.level, 30);
+      assert.equal(summary.sent, status.succeeded);
+      assert.equal(summary.failed, 3);
+      assert.equal(summary.state, 'completed_with_errors');
+
+      const progress = lines.filter((l) => l.runId === runId && 'pending' in l);
+      assert.ok(progress.length >= 2, `progress lines while the run ran: ${JSON.stringify(lines)}`);
+      for (const l of progress) for (const field of ['sent', 'failed', 'throttled', 'pending', 'eta']) assert.ok(field in l, `${field} in ${JSON.stringify(l)}`);
+      // From its second line on, a run's ETA comes from the rows ended since the previous line.
+      assert.ok(progress.slice(1).some((l) => typeof l.etaMs === 'number'), JSON.stringify(progress));
+      // Counts only grow.
+      for (let i = 1; i < progress.length; i++) assert.ok((progress[i].sent as number) >= (progress[i - 1].sent as number));
+
+      const failures = lines.filter((l) => l.msg.startsWith('row failed'));
+      assert.equal(failures.length, 1, `one warn line for three rows failing for one reason: ${JSON.stringify(failures)}`);
+      assert.equal(failures[0].level, 40);
+      assert.equal(failures[0].httpStatus, 404);
+      assert.equal(failures[0].runId, runId);
+
+      // After the summary, the finished run gets no more progress lines (a tick driven here, not waited for).
+      const before = lines.length;
+      await runLog.tick();
+      assert.equal(lines.slice(before).filter((l) => l.runId === runId && 'pending' in l).length, 0);
+    } finally {
+      await worker.close();
+      await runLog.close();
+    }
   });
 });
