@@ -108,4 +108,31 @@ describe('logs', () => {
       await runLog.close();
     }
   });
+
+  it('logs JSON when stderr is not a terminal, pretty lines with --log-format pretty (before or after the command) or SYNC_LOG_FORMAT', async () => {
+    // The harness logs at warn; these lines are at info.
+    const t = await env('logs-format', { env: { SYNC_LOG_LEVEL: 'info' } });
+    const json = await runCli(['worker', '--until-idle'], t.env);
+    assert.equal(json.code, 0, json.stderr);
+    const started = json.stderr.split('\n').find((l) => l.includes('worker started'))!;
+    assert.equal((JSON.parse(started) as { msg: string; level: number }).level, 30);
+
+    for (const [args, extraEnv] of [
+      [['--log-format', 'pretty', 'worker', '--until-idle'], {}],
+      [['worker', '--until-idle', '--log-format', 'pretty'], {}],
+      [['worker', '--until-idle'], { SYNC_LOG_FORMAT: 'pretty' }],
+    ] as Array<[string[], Record<string, string>]>) {
+      const pretty = await runCli(args, { ...t.env, ...extraEnv });
+      assert.equal(pretty.code, 0, pretty.stderr);
+      assert.match(pretty.stderr, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): worker started \{.*"concurrency":10/m, `${args.join(' ')}: ${pretty.stderr}`);
+      assert.doesNotMatch(pretty.stderr, /^\{"level"/m);
+    }
+
+    // The flag wins over the variable.
+    const flagWins = await runCli(['--log-format', 'json', 'worker', '--until-idle'], { ...t.env, SYNC_LOG_FORMAT: 'pretty' });
+    assert.match(flagWins.stderr, /^\{"level":30.*"msg":"worker started"/m);
+
+    const bad = await runCli(['--log-format', 'xml', 'worker', '--until-idle'], t.env);
+    assert.equal(bad.code, 2);
+  });
 });
