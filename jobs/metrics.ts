@@ -57,8 +57,12 @@ export function createWorkerMetrics(): WorkerMetrics {
 /** Serves a registry at GET /metrics (no auth: counters only, no row data) and GET /healthz on its own port. */
 export async function serveMetrics(registry: Registry, options: WorkerMetricsServerOptions): Promise<{ port: number; close: () => Promise<void> }> {
   // Loaded only for --metrics-port: a worker without it starts sending sooner.
+  // LogController is read off the default export: the bundle's lazily loaded fastify chunk exports only `default`.
   const { default: Fastify } = await import('fastify');
-  const app = Fastify({ loggerInstance: options.logger.child({ component: 'metrics' }), disableRequestLogging: true, forceCloseConnections: true });
+  const { LogController } = Fastify;
+  // Request logging is off through the LogController: Fastify 5.12 deprecates the top-level disableRequestLogging
+  // (FSTDEP023) and printed a FastifyDeprecation line at every worker start.
+  const app = Fastify({ loggerInstance: options.logger.child({ component: 'metrics' }), logController: new LogController({ disableRequestLogging: true }), forceCloseConnections: true });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   app.get('/healthz', async (_request, reply) => {
     const ok = options.healthy?.() ?? true;

@@ -5,11 +5,15 @@ import type { RunAlerts } from './alerts.js';
 import type { serveMetrics } from './metrics.js';
 import { RunVerifier } from './verify-after-run.js';
 import type { RedisClient } from '../src/interfaces.js';
+import { ResultStore } from '../src/results/store.js';
+import { createRunLog, type RunLogOptions } from './run-log.js';
 
 export interface WorkerObserversOptions {
   /** Serve this worker's metrics on this port; undefined: no metrics endpoint. */
   metricsPort?: number;
   metricsHost?: string;
+  /** For tests: the intervals of the progress lines and failure-reason lines (a minute each otherwise). */
+  runLog?: RunLogOptions;
 }
 
 export interface WorkerObservers {
@@ -36,9 +40,12 @@ function combineHooks(list: PatchWorkerHooks[], logger: Logger): PatchWorkerHook
   return { onRowFinished: each('onRowFinished'), onThrottled: each('onThrottled'), onRunCompleted: each('onRunCompleted'), onRunBlocked: each('onRunBlocked') };
 }
 
-/** The worker's metrics endpoint (--metrics-port) and run alerts (SYNC_ALERT_WEBHOOK_URL), as processor hooks. */
+/** The worker's run log, metrics endpoint (--metrics-port) and run alerts (SYNC_ALERT_WEBHOOK_URL), as processor hooks. */
 export async function startWorkerObservers(config: SyncConfig, redis: RedisClient, logger: Logger, options: WorkerObserversOptions = {}): Promise<WorkerObservers> {
   const list: PatchWorkerHooks[] = [];
+  // Progress lines per active run, a summary per finished run, failure reasons at warn (rate-limited).
+  const runLog = createRunLog(new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs }), logger, options.runLog);
+  list.push(runLog.hooks);
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   // Metrics (prom-client) and alerts (p-retry) are loaded only when asked for: a worker reaches its first PATCH sooner.
   if (options.metricsPort !== undefined) {
@@ -61,6 +68,7 @@ export async function startWorkerObservers(config: SyncConfig, redis: RedisClien
     async close() {
       await verifier.settled();
       await alerts?.settled();
+      await runLog.close();
       await metricsServer?.close();
     },
   };

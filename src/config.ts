@@ -68,6 +68,8 @@ export interface SyncConfig {
   /** A row that cannot finish within this time (throttling, outages) fails with a clear reason instead of waiting forever. */
   maxRowAgeMs: number;
   logLevel: string;
+  /** SYNC_LOG_FORMAT or --log-format; undefined: pretty on a terminal, JSON otherwise. */
+  logFormat?: 'pretty' | 'json';
   /** Bearer tokens `serve` accepts (SYNC_API_TOKENS, comma-separated); empty when unset, and `serve` refuses to start. */
   apiTokens: string[];
   /** Largest request body `serve` reads; bigger ones get 413 before any record is looked at. */
@@ -240,6 +242,7 @@ const envSchema = z.object({
   SYNC_MAX_ROW_AGE_MS: positiveMs('SYNC_MAX_ROW_AGE_MS', 6 * 3_600_000),
   SYNC_MAX_RETRY_AFTER: z.string().default('10m'),
   SYNC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SYNC_LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
   SYNC_API_TOKENS: z.string().optional(),
   SYNC_API_BODY_LIMIT_BYTES: positiveInt('SYNC_API_BODY_LIMIT_BYTES', 1024 * 1024),
   SYNC_API_BODY_TIMEOUT_MS: positiveMs('SYNC_API_BODY_TIMEOUT_MS', 30_000),
@@ -466,6 +469,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     maxRowAgeMs: e.SYNC_MAX_ROW_AGE_MS,
     maxRetryAfterMs: maxRetryAfter(e.SYNC_MAX_RETRY_AFTER),
     logLevel: e.SYNC_LOG_LEVEL,
+    logFormat: e.SYNC_LOG_FORMAT,
     apiTokens: (e.SYNC_API_TOKENS ?? '')
       .split(',')
       .map((t) => t.trim())

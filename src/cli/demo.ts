@@ -24,7 +24,7 @@ export const demoCommand = new Command('demo')
   .action(async (flags: { rowsFile: string }) => {
     const sim = await startSimulator({ missingConfigurations: ['cfg-retired-99'], budget: { perApp: { limit: 100, windowMs: 2000 }, perTenant: { limit: 200, windowMs: 2000 } }, faults: { rate503: 0.05 }, seed: 42 });
     const config = loadConfig({ ...process.env, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_PREFIX: DEMO_PREFIX, SYNC_RATE_LIMIT: '100/2s', SYNC_LOG_LEVEL: process.env.SYNC_LOG_LEVEL ?? 'warn' });
-    const logger = createLogger(config.logLevel, { role: 'demo' });
+    const logger = createLogger(config.logLevel, { role: 'demo' }, config.logFormat);
     const redis = await connectRedis(redisTargetOf(config), 'service');
     await deleteKeysWithPrefix(redis, config.prefix);
     const worker = await startPatchWorker(config, redis, logger, { concurrency: 5 });

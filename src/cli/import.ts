@@ -13,6 +13,7 @@ import { readPostgres, redactPostgresUrl } from '../sources/postgres.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { createProgressReporter } from './progress.js';
 import { dryRunOutFormat, openDryRunOut, type DryRunOutFormat } from './dry-run-out.js';
+import { describeSendTime } from './send-estimate.js';
 import { describeInterruptedImport, ImportInterrupted, untilInterrupted } from './interrupt.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { capText, quoteValue } from '../domain/quote.js';
@@ -247,5 +248,8 @@ accepted, enqueued (new + changed) and superseded (stale) are the words of an im
         if (status.state !== 'running') process.stdout.write(`run ${runId}: ${runStateText(status)}\n`);
         if (result.rejected > 0) process.stdout.write(`see the rejected rows with: compliance-sync report ${runId} --state rejected\n`);
       }
+      // How long the workers will take at the configured budget (stderr: --json keeps stdout to its one line).
+      const sendTime = describeSendTime(status.pending, config.rateLimit);
+      if (sendTime) process.stderr.write(`${sendTime}${config.tenants.length > 0 ? '; the tenants of SYNC_TENANTS_FILE send alongside, each at its own budget' : ''}\n`);
     });
   });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { OperatorError, EXIT } from '../errors.js';
 
 /** The package's version, read from package.json (two levels up from both src/cli and dist/cli). */
@@ -42,10 +42,18 @@ for (const stream of [process.stdout, process.stderr]) {
 const program = new Command('compliance-sync')
   .description('Sync per-user compliance results into Microsoft Intune (Graph userStatuses) through a paced, retried BullMQ fleet')
   .version(packageVersion(), '-V, --version', 'print the package version')
+  .addOption(new Option('--log-format <format>', 'logs on stderr as readable lines or JSON (default: pretty on a terminal, JSON otherwise; env SYNC_LOG_FORMAT)').choices(['pretty', 'json']))
   .showHelpAfterError()
   .addHelpText('after', '\nConfiguration is environment variables (REDIS_URL or SYNC_REDIS_CLUSTER, SYNC_PREFIX, GRAPH_CLOUD, GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN, AZURE_*, SYNC_RATE_LIMIT, ...); see README.md.');
 
-const requested = process.argv[2];
+// --log-format, before or after the command's name, wins over SYNC_LOG_FORMAT: every command's config reads it from there.
+program.hook('preAction', (root) => {
+  const { logFormat } = root.opts<{ logFormat?: string }>();
+  if (logFormat) process.env.SYNC_LOG_FORMAT = logFormat;
+});
+
+// The command's name: the first argument that is not the global option (or its value).
+const requested = process.argv.slice(2).find((arg, i, args) => !arg.startsWith('--log-format') && !(i > 0 && args[i - 1] === '--log-format'));
 const loaders = requested !== undefined && Object.hasOwn(COMMANDS, requested) ? [COMMANDS[requested]] : Object.values(COMMANDS);
 for (const load of loaders) program.addCommand(await load());
 

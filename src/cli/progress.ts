@@ -1,5 +1,6 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { ImportProgress } from '../producer/import-run.js';
+import { describeImportRows, estimateImport } from './import-estimate.js';
 
 export interface ProgressReporter {
   update(progress: ImportProgress, bytesRead?: number): void;
@@ -14,30 +15,37 @@ export function createProgressReporter(enabled: boolean, totalBytes?: number): P
   if (!enabled) return { update: () => undefined, stop: () => undefined };
   const started = Date.now();
   const rate = (rows: number) => Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000));
+  // Rows of how many (estimated from the bytes read until the file is read) and the time left; rows only without a size.
+  const estimate = (rows: number, bytesRead?: number) => estimateImport({ rows, bytesRead, totalBytes, elapsedMs: Date.now() - started });
   if (process.stderr.isTTY) {
     const bar = new SingleBar(
       {
         stream: process.stderr,
         format: totalBytes
-          ? '{bar} {percentage}% | {rows} rows {rate}/s | accepted {accepted} rejected {rejected} unchanged {unchanged}'
-          : '{rows} rows {rate}/s | accepted {accepted} rejected {rejected} unchanged {unchanged}',
+          ? '{bar} {percentage}% | {rowsText} {rate}/s | ETA {etaText} | accepted {accepted} rejected {rejected} unchanged {unchanged}'
+          : '{rowsText} {rate}/s | accepted {accepted} rejected {rejected} unchanged {unchanged}',
         hideCursor: true,
         etaBuffer: 50,
       },
       Presets.shades_classic,
     );
-    bar.start(totalBytes ?? 1, 0, { rows: 0, rate: 0, accepted: 0, rejected: 0, unchanged: 0 });
+    bar.start(1, 0, { rowsText: '0 rows', rate: 0, etaText: 'unknown', accepted: 0, rejected: 0, unchanged: 0 });
     return {
-      update: (p, bytes) => bar.update(totalBytes ? Math.min(bytes ?? 0, totalBytes) : 0, { ...p, rate: rate(p.rows) }),
+      update: (p, bytes) => {
+        const e = estimate(p.rows, bytes);
+        if (e.totalRows !== undefined) bar.setTotal(Math.max(1, e.totalRows));
+        bar.update(e.totalRows !== undefined ? p.rows : 0, { ...p, rowsText: describeImportRows(e), etaText: e.eta, rate: rate(p.rows) });
+      },
       stop: () => bar.stop(),
     };
   }
   let lastLine = 0;
   return {
-    update: (p) => {
+    update: (p, bytes) => {
       if (Date.now() - lastLine < 5000) return;
       lastLine = Date.now();
-      process.stderr.write(`progress: ${p.rows} rows (${rate(p.rows)}/s), accepted ${p.accepted}, rejected ${p.rejected}, unchanged ${p.unchanged}, enqueued ${p.enqueued}\n`);
+      const e = estimate(p.rows, bytes);
+      process.stderr.write(`progress: ${describeImportRows(e)} (${rate(p.rows)}/s${e.totalRows !== undefined ? `, ETA ${e.eta}` : ''}), accepted ${p.accepted}, rejected ${p.rejected}, unchanged ${p.unchanged}, enqueued ${p.enqueued}\n`);
     },
     stop: () => undefined,
   };

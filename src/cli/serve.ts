@@ -35,7 +35,7 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 2 missing or weak SYNC_API_TOKENS or ba
       if (err instanceof ApiTokenError) throw new OperatorError(err.message, EXIT.usage);
       throw err;
     }
-    const logger = createLogger(config.logLevel, { role: 'server', pid: process.pid });
+    const logger = createLogger(config.logLevel, { role: 'server', pid: process.pid }, config.logFormat);
     const redis = await connectRedis(redisTargetOf(config), 'server', {}, redisOptionsOf(config));
     const alerts = createRunAlerts(config, redis, logger);
     const app = await buildServer({ config, redis, logger, tokens, alerts });

@@ -25,7 +25,7 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>, mo
   const config = loadCliConfig();
   // Loaded here, not at the top: read-only commands (withStore) start without BullMQ and pino.
   const [{ createLogger }, { createPatchQueue }] = await Promise.all([import('../logger.js'), import('../queue/queues.js')]);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, {}, config.logFormat);
   const redis = await connectRedis(redisTargetOf(config), mode, {}, redisOptionsOf(config));
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const queue = createPatchQueue(redis, config.prefix);

@@ -21,7 +21,7 @@ export const workerCommand = new Command('worker')
   .addHelpText('after', '\nExit codes: 0 stopped by a signal or idle, 3 (--until-idle) the fleet is blocked (missing permissions, or Graph refusing every write with the same 400), 1 Redis unreachable or bad credentials.')
   .action(async (flags: { concurrency: number; untilIdle?: boolean; shutdownTimeout: number; lockDuration: number; scheduledImports: boolean; metricsPort?: number; metricsHost: string }) => {
     const config = loadCliConfig();
-    const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid });
+    const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid }, config.logFormat);
     const redis = await connectRedis(redisTargetOf(config), 'service', {}, redisOptionsOf(config));
     // Signals are handled from here on, before anything starts: a SIGTERM during start-up still stops whatever has
     // started so far in order, instead of killing the process with rows in flight.

@@ -143,6 +143,8 @@ describe('metrics', () => {
     }
     const [code] = await exited;
     assert.equal(code, 0, stderr);
+    // No deprecation line from the metrics server's Fastify options (FSTDEP023 came from a top-level disableRequestLogging).
+    assert.doesNotMatch(stderr, /FastifyDeprecation|FSTDEP/);
   });
 
   it('worker /healthz answers 503 when its Redis connection is not ready', async () => {
