@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { createRunLog } from '../../jobs/run-log.js';
 import { ResultStore } from '../../src/results/store.js';
-import { HEADER, lastJsonLine, runCli, seedGraph, seededValidRows, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { HEADER, lastJsonLine, runCli, seedGraph, seededValidRows, startInProcessWorker, testEnvs, validRows, waitForRun, writeTemp } from '../support/harness.js';
 
 interface LogLine {
   level: number;
@@ -37,16 +37,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): 
   }
 }
 
-const envs: TestEnv[] = [];
-after(async () => {
-  await Promise.all(envs.map((t) => t.close()));
-});
-
-async function env(name: string, options: Parameters<typeof startTestEnv>[1] = {}): Promise<TestEnv> {
-  const t = await startTestEnv(name, options);
-  envs.push(t);
-  return t;
-}
+const env = testEnvs();
 
 describe('logs', () => {
   it('import says on stderr how long sending takes at SYNC_RATE_LIMIT, and keeps stdout to its JSON line', async () => {

@@ -5,19 +5,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { after, describe, it } from 'node:test';
-import { BIN, HEADER, REPO_ROOT, lastJsonLine, runCli, seedGraph, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import { describe, it } from 'node:test';
+import { BIN, HEADER, REPO_ROOT, lastJsonLine, runCli, seedGraph, testEnvs, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
 
-const envs: TestEnv[] = [];
-after(async () => {
-  await Promise.all(envs.map((t) => t.close()));
-});
-
-async function env(name: string, options: Parameters<typeof startTestEnv>[1] = {}): Promise<TestEnv> {
-  const t = await startTestEnv(name, options);
-  envs.push(t);
-  return t;
-}
+const env = testEnvs();
 
 async function importRows(t: TestEnv, rows: string[], extra: string[] = []): Promise<string> {
   const path = await writeTemp(t, `rows-${rows.length}-${Date.now()}.csv`, `${HEADER}\n${rows.join('\n')}\n`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RawRow, RunStatus } from '../../src/interfaces.js';
 import { importRun } from '../../src/producer/import-run.js';
@@ -9,18 +9,10 @@ import { PermissionBreaker } from '../../src/pacing/breaker.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
-import { BIN, REPO_ROOT, runCli, SEEDED_VALUES, seedRecords, simKey, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
+import { BIN, REPO_ROOT, runCli, SEEDED_VALUES, seedRecords, simKey, startInProcessWorker, testEnvs, waitForRun, type TestEnv } from '../support/harness.js';
 import { API_TOKEN, OTHER_TOKEN, authHeaders, eventRecord, freePort, postEvents, startTestServer } from '../support/server-helpers.js';
 
-const envs: TestEnv[] = [];
-async function env(name: string, options: Parameters<typeof startTestEnv>[1] = {}): Promise<TestEnv> {
-  const t = await startTestEnv(name, options);
-  envs.push(t);
-  return t;
-}
-after(async () => {
-  await Promise.all(envs.map((t) => t.close()));
-});
+const env = testEnvs();
 
 /** Nothing queued and no run recorded under the env's prefix. */
 async function assertNothingEnqueued(t: TestEnv): Promise<void> {

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { loadConfig, type SyncConfig } from '../../src/config.js';
 import type { RedisClient, RunStatus } from '../../src/interfaces.js';
@@ -92,6 +93,22 @@ export async function startTestEnv(name: string, options: { sim?: SimulatorOptio
       await sim.close();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * startTestEnv for one test file: call it once at the file's top level; every env the returned function starts is
+ * closed when the file's tests are done.
+ */
+export function testEnvs(): (name: string, options?: Parameters<typeof startTestEnv>[1]) => Promise<TestEnv> {
+  const envs: TestEnv[] = [];
+  after(async () => {
+    await Promise.all(envs.map((t) => t.close()));
+  });
+  return async (name, options = {}) => {
+    const t = await startTestEnv(name, options);
+    envs.push(t);
+    return t;
   };
 }
 
