@@ -1,4 +1,3 @@
-import { GraphError } from '@microsoft/microsoft-graph-client';
 
 /**
  * What a failed request means for the row:
@@ -68,24 +67,12 @@ export function classifyStatus(status: number): FailureKind {
   return 'permanent';
 }
 
-/**
- * Turns anything the Graph client throws into a classified error whose message is safe to store and show.
- * `response` is the raw answer when one came: for a body that is not Graph JSON (a front end's HTML 429 page) the
- * SDK's error carries no headers, and the Retry-After must still be honoured.
- */
-export function classifyError(error: unknown, timedOut: boolean, response?: { headers: Headers }): GraphRequestError {
+/** Turns what a request threw before Graph answered (a timeout, a network failure) into a classified error. */
+export function classifyError(error: unknown, timedOut: boolean): GraphRequestError {
   if (error instanceof GraphRequestError) return error;
   if (timedOut) return new GraphRequestError('transient', 'request timed out');
-  if (error instanceof GraphError && error.statusCode > 0) {
-    const status = error.statusCode;
-    const code = error.code ?? undefined;
-    const headers = error.headers ?? response?.headers;
-    const retryAfterMs = parseRetryAfter(headers?.get('Retry-After'));
-    const requestId = error.requestId ?? headers?.get('request-id') ?? undefined;
-    const text = `${status}${code ? ` ${code}` : ''}: ${graphMessageOf(error.message || '') || 'no message'}`;
-    return new GraphRequestError(classifyStatus(status), text, status, code, retryAfterMs, requestId);
-  }
-  // Anything without an HTTP status is a network failure (reset, refused, DNS, socket closed).
+  // Graph's answers are judged by classifyResponse; anything thrown before one arrived is a network failure
+  // (reset, refused, DNS, socket closed).
   const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
   const detail = cause?.code ?? cause?.message ?? (error as Error)?.message ?? String(error);
   return new GraphRequestError('transient', `network error: ${detail}`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GraphError } from '@microsoft/microsoft-graph-client';
-import { classifyError, classifyStatus, GraphRequestError, parseRetryAfter } from '../../src/graph/errors.js';
+import { classifyError, classifyResponse, classifyStatus, GraphRequestError, parseRetryAfter } from '../../src/graph/errors.js';
 
 describe('parseRetryAfter', () => {
   it('reads whole and fractional seconds as milliseconds', () => {
@@ -50,17 +50,15 @@ describe('classifyStatus', () => {
   });
 });
 
-describe('classifyError', () => {
-  const graphError = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
-    const error = new GraphError(status, message);
-    error.code = code;
-    error.requestId = 'req-1';
-    error.headers = new Headers(headers);
-    return error;
+describe('classifyResponse: what Graph answered', () => {
+  const answer = (status: number, code: string | undefined, message: string, headers: Record<string, string> = {}) => {
+    const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    const body = code === undefined ? message : JSON.stringify({ error: { code, message } });
+    return { status, header: (name: string) => lower[name.toLowerCase()] ?? null, body };
   };
 
   it("keeps Graph's status, code, message and request id", () => {
-    const err = classifyError(graphError(404, 'ResourceNotFound', 'The userStatus was not found.'), false);
+    const err = classifyResponse(answer(404, 'ResourceNotFound', 'The userStatus was not found.', { 'request-id': 'req-1' }));
     assert.equal(err.kind, 'permanent');
     assert.equal(err.status, 404);
     assert.equal(err.code, 'ResourceNotFound');
@@ -69,27 +67,26 @@ describe('classifyError', () => {
   });
 
   it('reads Retry-After of 429 and 503 answers', () => {
-    const throttled = classifyError(graphError(429, 'TooManyRequests', 'slow down', { 'Retry-After': '0.3' }), false);
+    const throttled = classifyResponse(answer(429, 'TooManyRequests', 'slow down', { 'Retry-After': '0.3' }));
     assert.equal(throttled.kind, 'throttled');
     assert.equal(throttled.retryAfterMs, 300);
-    const unavailable = classifyError(graphError(503, 'ServiceUnavailable', 'busy', { 'Retry-After': '2' }), false);
+    const unavailable = classifyResponse(answer(503, 'ServiceUnavailable', 'busy', { 'Retry-After': '2' }));
     assert.equal(unavailable.kind, 'transient');
     assert.equal(unavailable.retryAfterMs, 2000);
-    assert.equal(classifyError(graphError(429, 'TooManyRequests', 'slow down'), false).retryAfterMs, undefined);
+    assert.equal(classifyResponse(answer(429, 'TooManyRequests', 'slow down')).retryAfterMs, undefined);
   });
 
-  it("still reads Retry-After and request-id from the raw response when a 429's body is not Graph JSON (no headers on the SDK's error)", () => {
-    // What the SDK throws for an HTML body: a bare GraphError with the status and nothing else.
-    const bare = new GraphError(429);
-    const response = { headers: new Headers({ 'Retry-After': '7', 'request-id': 'req-html' }) };
-    const err = classifyError(bare, false, response);
+  it("still reads Retry-After and request-id from the headers when a 429's body is not Graph JSON", () => {
+    const err = classifyResponse(answer(429, undefined, '<html>Too many</html>', { 'Retry-After': '7', 'request-id': 'req-html' }));
     assert.equal(err.kind, 'throttled');
     assert.equal(err.retryAfterMs, 7000);
     assert.equal(err.requestId, 'req-html');
     // Without a Retry-After anywhere, the caller backs off by itself.
-    assert.equal(classifyError(new GraphError(429), false, { headers: new Headers() }).retryAfterMs, undefined);
+    assert.equal(classifyResponse(answer(429, undefined, '')).retryAfterMs, undefined);
   });
+});
 
+describe('classifyError: what a request threw before Graph answered', () => {
   it('treats errors without an HTTP status as network failures, and aborted requests as timeouts', () => {
     const reset = classifyError(new GraphError(-1, 'fetch failed'), false);
     assert.equal(reset.kind, 'transient');
