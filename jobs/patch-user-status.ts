@@ -27,7 +27,7 @@ export interface PatchProcessorDeps extends PatchWorkerHooks {
   maxRowAgeMs: number;
   /** SYNC_MAX_RETRY_AFTER: the longest any one Retry-After is waited. */
   maxRetryAfterMs?: number;
-  /** Called once when the breaker trips, to pause the queue for every worker. */
+  /** Called once when the breaker trips: pauses this tenant's queue, so no worker takes its jobs; other tenants keep sending. */
   pauseFleet: (reason: string) => Promise<void>;
   /** Injected for tests; Date.now and Math.random otherwise. */
   now?: () => number;

@@ -419,9 +419,6 @@ export function parseTenantsFile(
   return out;
 }
 
-/** A tenant's fields whose values are never printed (pino redaction in src/logger.ts; errors name them, never their values). */
-export const TENANT_SECRET_FIELDS: readonly string[] = ['clientSecret', 'accessToken', 'token'];
-
 function loadTenants(file: string | undefined, env: NodeJS.ProcessEnv, defaults: Omit<Parameters<typeof parseTenantsFile>[2], 'file'>): TenantConfig[] {
   if (file === undefined || file === '') return [];
   let text: string;
