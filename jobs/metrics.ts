@@ -46,7 +46,12 @@ export function createWorkerMetrics(tenants: TenantLabelOptions = { configured: 
     labelNames: ['state', 'tenant'],
     registers: [registry],
   });
-  const throttled = new Counter({ name: 'compliance_sync_worker_throttled_total', help: '429 answers this worker got from Graph, by tenant', labelNames: ['tenant'], registers: [registry] });
+  const throttled = new Counter({
+    name: 'compliance_sync_worker_throttled_total',
+    help: '429 answers this worker got from Graph, by tenant',
+    labelNames: ['tenant'],
+    registers: [registry],
+  });
   const pausedSeconds = new Counter({
     name: 'compliance_sync_worker_throttled_seconds_total',
     help: "Seconds by which this worker's 429s extended the pause of the tenant's budget, by tenant",
@@ -65,7 +70,10 @@ export function createWorkerMetrics(tenants: TenantLabelOptions = { configured: 
   return {
     registry,
     // The prefixed process metrics of earlier releases, deprecated (jobs/process-metrics.ts), follow ours in a scrape.
-    scrape: { contentType: registry.contentType, metrics: async () => (await registry.metrics()) + (await renderDeprecatedProcessMetrics()) },
+    scrape: {
+      contentType: registry.contentType,
+      metrics: async () => (await registry.metrics()) + (await renderDeprecatedProcessMetrics()),
+    },
     hooks: {
       onRowFinished: (row, latencyMs) => {
         duration.labels(row.state).observe(latencyMs / 1000);
@@ -81,7 +89,10 @@ export function createWorkerMetrics(tenants: TenantLabelOptions = { configured: 
 }
 
 /** Serves a registry at GET /metrics (no auth: counters only, no row data) and GET /healthz on its own port. */
-export async function serveMetrics(registry: MetricsSource, options: WorkerMetricsServerOptions): Promise<{ port: number; close: () => Promise<void> }> {
+export async function serveMetrics(
+  registry: MetricsSource,
+  options: WorkerMetricsServerOptions,
+): Promise<{ port: number; close: () => Promise<void> }> {
   // Loaded only for --metrics-port: a worker without it starts sending sooner.
   // LogController is read off the default export: the bundle's lazily loaded fastify chunk exports only `default`.
   const { default: Fastify } = await import('fastify');

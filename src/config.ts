@@ -289,7 +289,7 @@ const envSchema = z.object({
       if (v === undefined || v.trim() === '') return 20;
       const n = Number(v);
       if (!/^\s*\d+\s*$/.test(v) || n > 1000) {
-        ctx.addIssue({ code: 'custom', message: 'SYNC_METRICS_TENANTS must be a whole number from 0 to 1000 (tenants with series of their own)' });
+        ctx.addIssue({ code: 'custom', message: 'SYNC_METRICS_TENANTS must be a whole number from 0 to 1000 (tenants with own series)' });
         return z.NEVER;
       }
       return n;

@@ -36,7 +36,8 @@ export function tenantLabeller(options: TenantLabelOptions): (tenant: string) =>
 export function tenantLabels(options: TenantLabelOptions): string[] {
   const label = tenantLabeller(options);
   const labels = options.configured.map(label);
-  return [...new Set([DEFAULT_TENANT_LABEL, ...labels.filter((l) => l !== OTHER_TENANTS_LABEL), ...labels.filter((l) => l === OTHER_TENANTS_LABEL)])];
+  const named = labels.filter((l) => l !== OTHER_TENANTS_LABEL && l !== DEFAULT_TENANT_LABEL);
+  return [DEFAULT_TENANT_LABEL, ...new Set(named), ...(labels.includes(OTHER_TENANTS_LABEL) ? [OTHER_TENANTS_LABEL] : [])];
 }
 
 /** The labelling options of a configuration: the tenants file's tenants, SYNC_METRICS_TENANTS and AZURE_TENANT_ID. */

@@ -63,7 +63,8 @@ export function runsByState(stats: FleetStats): Record<RunState, number> {
  * which rate() would read as a counter reset and turn into a spike.
  */
 export function rowsReached(stats: Pick<FleetStats, 'rows' | 'rowsLeft'>): Record<Exclude<RowState, 'queued'>, number> {
-  return Object.fromEntries(FINAL_ROW_STATES.map((s) => [s, Math.max(0, stats.rows[s] + stats.rowsLeft[s])])) as Record<Exclude<RowState, 'queued'>, number>;
+  const reached = FINAL_ROW_STATES.map((s) => [s, Math.max(0, stats.rows[s] + stats.rowsLeft[s])]);
+  return Object.fromEntries(reached) as Record<Exclude<RowState, 'queued'>, number>;
 }
 
 /**
@@ -98,12 +99,19 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     ['state'],
   );
   const rowsQueued = gauge('compliance_sync_rows_queued', 'Rows waiting to be sent now, fleet-wide');
-  const runsTotal = counter('compliance_sync_runs_total', 'Runs that finished since the counters began, by how they ended (a run resumed and finished again counts again)', ['state']);
+  const runsTotal = counter(
+    'compliance_sync_runs_total',
+    'Runs that finished since the counters began, by how they ended (a run resumed and finished again counts again)',
+    ['state'],
+  );
   const runsOpen = gauge('compliance_sync_runs_open', 'Runs not finished now: running, or blocked by a breaker', ['state']);
   const runsCounted = gauge('compliance_sync_runs_counted', 'Runs kept (within SYNC_RUN_RETENTION, or not finished): the length of the run list');
   const jobs = gauge('compliance_sync_queue_jobs', "Jobs of the patch-user-status queues (every tenant's) by BullMQ state", ['state']);
-  const throttledTotal = counter('compliance_sync_throttled_responses_total', '429 answers from Graph since the counters began, fleet-wide');
-  const throttledSecondsTotal = counter('compliance_sync_throttled_seconds_total', 'Seconds the fleet paused for Retry-After since the counters began');
+  const throttledTotal = counter('compliance_sync_throttled_responses_total', '429 answers from Graph since the counters began');
+  const throttledSecondsTotal = counter(
+    'compliance_sync_throttled_seconds_total',
+    'Seconds the fleet paused for Retry-After since the counters began',
+  );
   const configuredRate = gauge('compliance_sync_budget_configured_rate', 'Configured fleet-wide send rate (SYNC_RATE_LIMIT), requests per second');
   const effectiveRate = gauge('compliance_sync_budget_effective_rate', 'Current fleet-wide send rate after 429 slow-downs, requests per second');
   const paused = gauge('compliance_sync_budget_paused', '1 while the fleet waits out a Retry-After, else 0');
@@ -115,19 +123,18 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
   const highWater = gauge('compliance_sync_redis_memory_high_water_ratio', 'SYNC_REDIS_MEMORY_HIGH_WATER as a ratio of maxmemory: at or above it, imports and events stop queueing');
   highWater.set(options.memoryHighWaterPercent / 100);
 
-  const tenantJobs = gauge('compliance_sync_tenant_queue_jobs', "Jobs of a tenant's patch queue by BullMQ state (tenant: GUID, default or other)", ['tenant', 'state']);
-  const tenantPaused = gauge('compliance_sync_tenant_budget_paused', "1 while a tenant's budget waits out a Retry-After, else 0 (other: any of them)", ['tenant']);
-  const tenantBreaker = gauge('compliance_sync_tenant_breaker_tripped', "1 while a breaker holds a tenant's rows (missing permission or refused writes), else 0", ['tenant']);
+  const tenantHelp = "Jobs of a tenant's patch queue by BullMQ state (tenant: GUID, default or other)";
+  const tenantJobs = gauge('compliance_sync_tenant_queue_jobs', tenantHelp, ['tenant', 'state']);
+  const tenantPaused = gauge('compliance_sync_tenant_budget_paused', "1 while a tenant's budget waits out Retry-After, else 0", ['tenant']);
+  const tenantBreaker = gauge('compliance_sync_tenant_breaker_tripped', "1 while a breaker holds a tenant's rows, else 0", ['tenant']);
 
   // Deprecated duplicates of the names above (DEPRECATED_METRICS): gauges, as they always were.
-  const oldRows = gauge(
-    'compliance_sync_rows',
-    deprecatedHelp('compliance_sync_rows', 'Rows by state: queued = waiting now; the others count rows that reached them since the counters began'),
-    ['state'],
-  );
-  const oldRuns = gauge('compliance_sync_runs', deprecatedHelp('compliance_sync_runs', 'Runs by state: running and blocked now; the others count finishes'), ['state']);
-  const oldThrottled = gauge('compliance_sync_throttled_responses', deprecatedHelp('compliance_sync_throttled_responses', '429 answers from Graph since the counters began'));
-  const oldThrottledSeconds = gauge('compliance_sync_throttled_seconds', deprecatedHelp('compliance_sync_throttled_seconds', 'Seconds the fleet paused for Retry-After'));
+  const deprecated = (name: string, help: string, labelNames: string[] = []) => gauge(name, deprecatedHelp(name, help), labelNames);
+  const rowsHelp = 'Rows by state: queued = waiting now; the others count rows that reached them since the counters began';
+  const oldRows = deprecated('compliance_sync_rows', rowsHelp, ['state']);
+  const oldRuns = deprecated('compliance_sync_runs', 'Runs by state: running and blocked now; the others count finishes', ['state']);
+  const oldThrottled = deprecated('compliance_sync_throttled_responses', '429 answers from Graph since the counters began');
+  const oldThrottledSeconds = deprecated('compliance_sync_throttled_seconds', 'Seconds the fleet paused for Retry-After');
 
   const keys = redisKeys(options.prefix);
   const configuredIntervalUs = (options.rateLimit.windowMs * 1000) / options.rateLimit.limit;
@@ -137,7 +144,9 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
   const labels = tenantLabels(tenantOptions);
   // Every tenant is read, each summed into its label: `other` then holds the tenants past the limit.
   const tenants = [DEFAULT_TENANT, ...tenantOptions.configured.filter((t) => labelOf(t) !== 'default')];
-  const breakers = new Map(tenants.map((t) => [t, t === DEFAULT_TENANT ? options.breaker : new PermissionBreaker(options.redis, options.prefix, undefined, t)]));
+  const breakerOf = (t: string) =>
+    t === DEFAULT_TENANT ? options.breaker : new PermissionBreaker(options.redis, options.prefix, undefined, t);
+  const breakers = new Map(tenants.map((t) => [t, breakerOf(t)]));
 
   const readTenants = async (nowUs: number) => {
     const perTenant = await Promise.all(
@@ -161,7 +170,8 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
   };
 
   const refresh = async () => {
-    // Budget times are µs; the hash is written by src/scripts/reserveSendSlot-1.lua and registerThrottle-2.lua (fields in src/redis-layout.ts).
+    // Budget times are µs; the hash is written by src/scripts/reserveSendSlot-1.lua and registerThrottle-2.lua (fields in
+    // src/redis-layout.ts).
     const nowUs = Date.now() * 1000;
     const [stats, kept, byLabel, budget, breaker, memory] = await Promise.all([
       options.store.stats(),

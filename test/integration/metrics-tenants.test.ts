@@ -10,7 +10,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../src/config.js';
 import type { RunStatus } from '../../src/interfaces.js';
 import type { TokenGrant } from '../../src/simulator/index.js';
-import { HEADER, lastJsonLine, runCli, seedGraph, spawnWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seedGraph,
+  spawnWorker,
+  startTestEnv,
+  validRows,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 import { parsePrometheusText, sampleValue, type MetricFamily } from '../support/prometheus-text.js';
 import { freePort, startTestServer } from '../support/server-helpers.js';
 
@@ -36,11 +47,17 @@ const tenantsOf = (metrics: Map<string, MetricFamily>, name: string) => new Set(
 describe('per-tenant metrics', () => {
   it('name the first SYNC_METRICS_TENANTS tenants of the file, `default`, and sum the rest under `other`', async () => {
     // C's app was never given a write permission: its rows get 403s and its breaker trips (as in tenants.test.ts).
-    const tokens = { 'sim-token': grant('sim-tenant'), 'tok-a': grant(A), 'tok-b': grant(B), 'tok-c': grant(C, ['DeviceManagementApps.Read.All']) };
+    const tokens = {
+      'sim-token': grant('sim-tenant'),
+      'tok-a': grant(A),
+      'tok-b': grant(B),
+      'tok-c': grant(C, ['DeviceManagementApps.Read.All']),
+    };
     const t = await startTestEnv('metrics-tenants', { sim: { tokens } });
     envs.push(t);
     const tenant = (token: string) => ({ accessToken: token, rateLimit: '100/s', graphBaseUrl: t.sim.url });
-    const file = await writeTemp(t, 'tenants.json', JSON.stringify({ tenants: { [A]: tenant('tok-a'), [B]: tenant('tok-b'), [C]: tenant('tok-c') } }));
+    const tenants = { [A]: tenant('tok-a'), [B]: tenant('tok-b'), [C]: tenant('tok-c') };
+    const file = await writeTemp(t, 'tenants.json', JSON.stringify({ tenants }));
     Object.assign(t.env, { SYNC_TENANTS_FILE: file, SYNC_METRICS_TENANTS: '2' });
     t.config = loadConfig({ ...t.env });
     const server = await startTestServer(t);
@@ -56,7 +73,8 @@ describe('per-tenant metrics', () => {
         const rows = validRows(count, { offset });
         offset += count;
         seedGraph(t.sim, rows, { tenantId: tenantId === '' ? undefined : tenantId });
-        const csv = await writeTemp(t, `in-${tenantId || 'default'}.csv`, [`${HEADER},tenantId`, ...rows.map((r) => `${r},${tenantId}`), ''].join('\n'));
+        const text = [`${HEADER},tenantId`, ...rows.map((r) => `${r},${tenantId}`), ''].join('\n');
+        const csv = await writeTemp(t, `in-${tenantId || 'default'}.csv`, text);
         const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
         assert.equal(imported.code, 0, imported.stderr);
         runIds.set(tenantId, lastJsonLine<{ runId: string }>(imported.stdout).runId);
@@ -64,12 +82,14 @@ describe('per-tenant metrics', () => {
 
       const queued = await scrape(`${server.url}/metrics`);
       assert.deepEqual(tenantsOf(queued, 'compliance_sync_tenant_queue_jobs'), new Set(['default', A, B, 'other']));
-      const waiting = (tenantLabel: string) => sampleValue(queued, 'compliance_sync_tenant_queue_jobs', { tenant: tenantLabel, state: 'waiting' });
+      const waiting = (label: string) => sampleValue(queued, 'compliance_sync_tenant_queue_jobs', { tenant: label, state: 'waiting' });
       assert.deepEqual([waiting('default'), waiting(A), waiting(B), waiting('other')], [3, 4, 5, 6]);
       // The fleet's queue depth is every tenant's, not only the default tenant's queue.
       assert.equal(sampleValue(queued, 'compliance_sync_queue_jobs', { state: 'waiting' }), 18);
       assert.equal(sampleValue(queued, 'compliance_sync_rows_queued'), 18);
-      for (const label of ['default', A, B, 'other']) assert.equal(sampleValue(queued, 'compliance_sync_tenant_breaker_tripped', { tenant: label }), 0, label);
+      const tripped = (metrics: Map<string, MetricFamily>, label: string) =>
+        sampleValue(metrics, 'compliance_sync_tenant_breaker_tripped', { tenant: label });
+      for (const label of ['default', A, B, 'other']) assert.equal(tripped(queued, label), 0, label);
 
       child = spawnWorker(t.env, ['--metrics-port', String(port), '--concurrency', '2']);
       exited = once(child, 'exit');
@@ -82,10 +102,12 @@ describe('per-tenant metrics', () => {
       const workerUrl = `http://127.0.0.1:${port}/metrics`;
       let worker = await scrape(workerUrl);
       let statusC: RunStatus | undefined;
-      const finished = (label: string, state: string) => sampleValue(worker, 'compliance_sync_worker_rows_finished_total', { tenant: label, state });
+      const finished = (label: string, state: string) =>
+        sampleValue(worker, 'compliance_sync_worker_rows_finished_total', { tenant: label, state });
       for (let i = 0; i < 100; i++) {
         statusC = (await waitForRun(t.redis, t.prefix, runIds.get(C)!, 1000, () => true))!;
-        if (finished(A, 'succeeded') === 4 && finished(B, 'succeeded') === 5 && finished('default', 'succeeded') === 3 && finished('other', 'failed') === statusC.failed) break;
+        const succeeded = [finished('default', 'succeeded'), finished(A, 'succeeded'), finished(B, 'succeeded')];
+        if (succeeded.join() === '3,4,5' && finished('other', 'failed') === statusC.failed) break;
         await sleep(100);
         worker = await scrape(workerUrl);
       }
@@ -94,13 +116,13 @@ describe('per-tenant metrics', () => {
       assert.equal(finished(B, 'succeeded'), 5);
       assert.ok(statusC!.failed > 0, 'the 403s that tripped the breaker failed their rows');
       assert.equal(finished('other', 'failed'), statusC!.failed, "C's failures count under other");
-      for (const name of ['compliance_sync_worker_rows_finished_total', 'compliance_sync_worker_throttled_total', 'compliance_sync_worker_throttled_seconds_total']) {
+      for (const name of ['rows_finished_total', 'throttled_total', 'throttled_seconds_total'].map((n) => `compliance_sync_worker_${n}`)) {
         assert.deepEqual(tenantsOf(worker, name), new Set(['default', A, B, 'other']), name);
       }
 
       const held = await scrape(`${server.url}/metrics`);
-      assert.equal(sampleValue(held, 'compliance_sync_tenant_breaker_tripped', { tenant: 'other' }), 1, "C's breaker, under other");
-      for (const label of ['default', A, B]) assert.equal(sampleValue(held, 'compliance_sync_tenant_breaker_tripped', { tenant: label }), 0, label);
+      assert.equal(tripped(held, 'other'), 1, "C's breaker, under other");
+      for (const label of ['default', A, B]) assert.equal(tripped(held, label), 0, label);
       // Nowhere does C's GUID become a label value.
       const everyLabel = [...held.values(), ...worker.values()].flatMap((f) => f.samples.flatMap((s) => Object.values(s.labels)));
       assert.ok(!everyLabel.includes(C));

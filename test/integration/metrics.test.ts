@@ -55,17 +55,22 @@ describe('metrics', () => {
 
       const metrics = await scrape(`${server.url}/metrics`);
       // Running totals are counters named _total; current levels are gauges.
-      for (const name of ['compliance_sync_rows_total', 'compliance_sync_runs_total', 'compliance_sync_throttled_responses_total', 'compliance_sync_throttled_seconds_total']) {
+      const ours = (...names: string[]) => names.map((name) => `compliance_sync_${name}`);
+      for (const name of ours('rows_total', 'runs_total', 'throttled_responses_total', 'throttled_seconds_total')) {
         assert.equal(metrics.get(name)?.type, 'counter', name);
       }
-      for (const name of ['compliance_sync_rows_queued', 'compliance_sync_runs_open', 'compliance_sync_queue_jobs', 'compliance_sync_tenant_queue_jobs']) {
+      for (const name of ours('rows_queued', 'runs_open', 'queue_jobs', 'tenant_queue_jobs')) {
         assert.equal(metrics.get(name)?.type, 'gauge', name);
       }
-      const expectedRows = { rejected: sum('rejected'), unchanged: sum('unchanged'), succeeded: sum('succeeded'), failed: sum('failed'), superseded: sum('superseded') };
-      for (const [state, value] of Object.entries(expectedRows)) assert.equal(sampleValue(metrics, 'compliance_sync_rows_total', { state }), value, `rows ${state}`);
+      const finalStates = ['rejected', 'unchanged', 'succeeded', 'failed', 'superseded'] as const;
+      const expectedRows = Object.fromEntries(finalStates.map((state) => [state, sum(state)]));
+      for (const [state, value] of Object.entries(expectedRows)) {
+        assert.equal(sampleValue(metrics, 'compliance_sync_rows_total', { state }), value, `rows ${state}`);
+      }
       assert.equal(sampleValue(metrics, 'compliance_sync_rows_queued'), sum('pending'));
-      assert.equal(sampleValue(metrics, 'compliance_sync_runs_total', { state: 'completed' }), statuses.filter((s) => s.state === 'completed').length);
-      assert.equal(sampleValue(metrics, 'compliance_sync_runs_total', { state: 'completed_with_errors' }), statuses.filter((s) => s.state === 'completed_with_errors').length);
+      const runsIn = (state: string) => statuses.filter((s) => s.state === state).length;
+      assert.equal(sampleValue(metrics, 'compliance_sync_runs_total', { state: 'completed' }), runsIn('completed'));
+      assert.equal(sampleValue(metrics, 'compliance_sync_runs_total', { state: 'completed_with_errors' }), runsIn('completed_with_errors'));
       assert.equal(sampleValue(metrics, 'compliance_sync_runs_open', { state: 'running' }), 0);
       assert.equal(sampleValue(metrics, 'compliance_sync_runs_counted'), 2);
       assert.equal(sampleValue(metrics, 'compliance_sync_throttled_responses_total'), sum('throttledCount'));
@@ -73,12 +78,15 @@ describe('metrics', () => {
 
       // The names of earlier releases still answer, for one release, as gauges whose HELP names the replacement.
       assert.equal(metrics.get('compliance_sync_rows')?.type, 'gauge');
-      for (const [state, value] of Object.entries({ ...expectedRows, queued: sum('pending') })) assert.equal(sampleValue(metrics, 'compliance_sync_rows', { state }), value, `old rows ${state}`);
-      assert.equal(sampleValue(metrics, 'compliance_sync_runs', { state: 'completed_with_errors' }), statuses.filter((s) => s.state === 'completed_with_errors').length);
+      for (const [state, value] of Object.entries({ ...expectedRows, queued: sum('pending') })) {
+        assert.equal(sampleValue(metrics, 'compliance_sync_rows', { state }), value, `old rows ${state}`);
+      }
+      assert.equal(sampleValue(metrics, 'compliance_sync_runs', { state: 'completed_with_errors' }), runsIn('completed_with_errors'));
       assert.equal(sampleValue(metrics, 'compliance_sync_throttled_responses'), sum('throttledCount'));
       assert.equal(sampleValue(metrics, 'compliance_sync_throttled_seconds'), sum('throttledMs') / 1000);
       for (const [old, replacements] of Object.entries(DEPRECATED_METRICS)) {
-        assert.ok(metrics.get(old)?.help?.startsWith(`Deprecated: use ${replacements.join(' and ')}.`), `${old}: ${metrics.get(old)?.help}`);
+        const help = metrics.get(old)?.help;
+        assert.ok(help?.startsWith(`Deprecated: use ${replacements.join(' and ')}.`), `${old}: ${help}`);
       }
 
       const queue = createPatchQueue(t.redis, t.prefix);
@@ -87,10 +95,11 @@ describe('metrics', () => {
       for (const [state, value] of Object.entries(depth)) {
         assert.equal(sampleValue(metrics, 'compliance_sync_queue_jobs', { state }), value, `queue ${state}`);
         // No tenants file: the default tenant is the only one.
-        assert.equal(sampleValue(metrics, 'compliance_sync_tenant_queue_jobs', { tenant: 'default', state }), value, `default tenant's queue ${state}`);
+        assert.equal(sampleValue(metrics, 'compliance_sync_tenant_queue_jobs', { tenant: 'default', state }), value, `default ${state}`);
       }
       assert.equal(depth.failed, sum('failed'), 'each failed row is a failed job');
-      assert.deepEqual(new Set(metrics.get('compliance_sync_tenant_queue_jobs')!.samples.map((s) => s.labels.tenant)), new Set(['default']));
+      const tenantLabels = new Set(metrics.get('compliance_sync_tenant_queue_jobs')!.samples.map((s) => s.labels.tenant));
+      assert.deepEqual(tenantLabels, new Set(['default']));
 
       // Redis memory, for the high-water alert (src/server/observability/alert-rules.yml).
       const [, maxmemory] = await t.redis.config('GET', 'maxmemory');
@@ -138,10 +147,10 @@ describe('metrics', () => {
       assert.equal(sampleValue(metrics, 'compliance_sync_breaker_tripped'), 0);
       // prom-client's process metrics under their standard names, so stock Node.js dashboards work; the prefixed names
       // of earlier releases are deprecated duplicates.
-      for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
-        assert.ok(metrics.has(name), name);
-      }
-      assert.match(metrics.get('compliance_sync_server_process_cpu_seconds_total')?.help ?? '', /^Deprecated: use process_cpu_seconds_total\. /);
+      const processMetrics = ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes'];
+      for (const name of processMetrics) assert.ok(metrics.has(name), name);
+      const oldCpu = metrics.get('compliance_sync_server_process_cpu_seconds_total');
+      assert.match(oldCpu?.help ?? '', /^Deprecated: use process_cpu_seconds_total\. /);
       assert.ok(![...metrics.keys()].some((name) => name.startsWith('compliance_sync_worker_')), 'no worker metric on the server');
     } finally {
       await worker.close();
@@ -167,19 +176,22 @@ describe('metrics', () => {
 
       // The hook runs right after the outcome is recorded; give it a moment to be counted.
       let metrics = await scrape(`http://127.0.0.1:${port}/metrics`);
-      for (let i = 0; i < 20 && sampleValue(metrics, 'compliance_sync_worker_rows_finished_total', { state: 'failed', tenant: 'default' }) < 3; i++) {
+      const finished = (state: string) => sampleValue(metrics, 'compliance_sync_worker_rows_finished_total', { state, tenant: 'default' });
+      for (let i = 0; i < 20 && finished('failed') < 3; i++) {
         await sleep(100);
         metrics = await scrape(`http://127.0.0.1:${port}/metrics`);
       }
       assert.equal(metrics.get('compliance_sync_worker_row_duration_seconds')?.type, 'histogram');
       assert.equal(sampleValue(metrics, 'compliance_sync_worker_row_duration_seconds_count', { state: 'succeeded' }), status.succeeded);
       assert.equal(sampleValue(metrics, 'compliance_sync_worker_row_duration_seconds_count', { state: 'failed' }), 3);
-      assert.equal(sampleValue(metrics, 'compliance_sync_worker_rows_finished_total', { state: 'succeeded', tenant: 'default' }), status.succeeded);
-      assert.deepEqual(new Set(metrics.get('compliance_sync_worker_rows_finished_total')!.samples.map((s) => s.labels.tenant)), new Set(['default']), 'no tenants file');
+      assert.equal(finished('succeeded'), status.succeeded);
+      const tenantLabels = new Set(metrics.get('compliance_sync_worker_rows_finished_total')!.samples.map((s) => s.labels.tenant));
+      assert.deepEqual(tenantLabels, new Set(['default']), 'no tenants file');
       assert.equal(sampleValue(metrics, 'compliance_sync_worker_runs_completed_total'), 1);
       assert.equal(sampleValue(metrics, 'compliance_sync_worker_throttled_total', { tenant: 'default' }), 0);
       assert.ok(metrics.has('process_cpu_seconds_total'), 'standard process metric names');
-      assert.match(metrics.get('compliance_sync_worker_process_cpu_seconds_total')?.help ?? '', /^Deprecated: use process_cpu_seconds_total\. /);
+      const oldCpu = metrics.get('compliance_sync_worker_process_cpu_seconds_total');
+      assert.match(oldCpu?.help ?? '', /^Deprecated: use process_cpu_seconds_total\. /);
       const buckets = metrics.get('compliance_sync_worker_row_duration_seconds')!.samples.filter((s) => s.name.endsWith('_bucket') && s.labels.state === 'succeeded');
       for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i].value >= buckets[i - 1].value, 'buckets are cumulative');
       assert.equal(buckets.at(-1)!.labels.le, '+Inf');

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { DEFAULT_TENANT_LABEL, OTHER_TENANTS_LABEL, tenantLabeller, tenantLabelOptions, tenantLabels } from '../../src/domain/tenant-label.js';
+import {
+  DEFAULT_TENANT_LABEL,
+  OTHER_TENANTS_LABEL,
+  tenantLabeller,
+  tenantLabelOptions,
+  tenantLabels,
+} from '../../src/domain/tenant-label.js';
 import { ROW_STATES, type RowState } from '../../src/interfaces.js';
 import { DEPRECATED_METRICS, rowsReached } from '../../src/server/metrics.js';
 import { deprecateHelp } from '../../jobs/process-metrics.js';
@@ -64,7 +70,8 @@ describe('SYNC_METRICS_TENANTS', () => {
 
   it('refuses anything else, naming the variable', () => {
     for (const bad of ['-1', '1001', '2.5', '1e3', 'ten', '0x10', '5 tenants']) {
-      assert.throws(() => loadConfig({ SYNC_METRICS_TENANTS: bad }), (e: Error) => e instanceof ConfigError && /SYNC_METRICS_TENANTS/.test(e.message), bad);
+      const namesTheVariable = (e: Error) => e instanceof ConfigError && /SYNC_METRICS_TENANTS/.test(e.message);
+      assert.throws(() => loadConfig({ SYNC_METRICS_TENANTS: bad }), namesTheVariable, bad);
     }
   });
 });
@@ -99,7 +106,8 @@ describe('deprecated names', () => {
       '',
     ].join('\n');
     const out = deprecateHelp(text, 'compliance_sync_server_').split('\n');
-    assert.equal(out[0], '# HELP compliance_sync_server_process_cpu_seconds_total Deprecated: use process_cpu_seconds_total. Total user and system CPU time spent in seconds.');
+    const help = 'Deprecated: use process_cpu_seconds_total. Total user and system CPU time spent in seconds.';
+    assert.equal(out[0], `# HELP compliance_sync_server_process_cpu_seconds_total ${help}`);
     assert.deepEqual(out.slice(1), text.split('\n').slice(1));
   });
 });
