@@ -249,7 +249,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           state.throttleStreak++;
           const pausedMs = await budget.throttled(step.waitMs, slot!);
           await store.addThrottle(data.runId, 1, pausedMs);
-          deps.onThrottled?.(pausedMs);
+          deps.onThrottled?.(pausedMs, data.record.tenantId ?? DEFAULT_TENANT);
           log.debug({ retryAfterMs: step.waitMs }, 'throttled by Graph');
           break;
         }

@@ -93,6 +93,11 @@ export interface SyncConfig {
   runRetentionMs: number;
   /** Imports and events stop queueing at this percent of Redis's maxmemory (SYNC_REDIS_MEMORY_HIGH_WATER; 100 = only when Redis refuses). */
   memoryHighWaterPercent: number;
+  /**
+   * SYNC_METRICS_TENANTS: how many tenants of the tenants file (the first, in the file's order) get metric series of
+   * their own; the others are summed under tenant="other" (src/domain/tenant-label.ts). Default 20.
+   */
+  metricsTenantLimit: number;
   /** The tenants of SYNC_TENANTS_FILE (empty without it), in the file's order. */
   tenants: TenantConfig[];
   /** AZURE_TENANT_ID in lower case, when set: a row naming it belongs to the default tenant. */
@@ -273,6 +278,18 @@ const envSchema = z.object({
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 100) {
         ctx.addIssue({ code: 'custom', message: 'SYNC_REDIS_MEMORY_HIGH_WATER must be a whole percent from 1 to 100' });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  SYNC_METRICS_TENANTS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return 20;
+      const n = Number(v);
+      if (!/^\s*\d+\s*$/.test(v) || n > 1000) {
+        ctx.addIssue({ code: 'custom', message: 'SYNC_METRICS_TENANTS must be a whole number from 0 to 1000 (tenants with own series)' });
         return z.NEVER;
       }
       return n;
@@ -474,6 +491,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     apiBodyLimitBytes: e.SYNC_API_BODY_LIMIT_BYTES,
     runRetentionMs: e.SYNC_RUN_RETENTION,
     memoryHighWaterPercent: e.SYNC_REDIS_MEMORY_HIGH_WATER,
+    metricsTenantLimit: e.SYNC_METRICS_TENANTS,
     ...(e.SYNC_ALERT_WEBHOOK_URL ? { alertWebhookUrl: e.SYNC_ALERT_WEBHOOK_URL } : {}),
     ...(e.SYNC_ALERT_FAILED_PERCENT ? { alertFailedPercent: Number(e.SYNC_ALERT_FAILED_PERCENT) } : {}),
     apiBodyTimeoutMs: e.SYNC_API_BODY_TIMEOUT_MS,

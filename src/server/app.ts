@@ -13,6 +13,7 @@ import { requireBearer, type ApiTokens } from './auth.js';
 import { registerDashboard } from './dashboard.js';
 import { registerIngestRoutes } from './ingest.js';
 import { createServerMetrics } from './metrics.js';
+import { tenantLabelOptions } from '../domain/tenant-label.js';
 import { registerRunsApi } from './runs-api.js';
 import type { RedisClient } from '../interfaces.js';
 
@@ -68,7 +69,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const patchQueues = new PatchQueues(redis, config.prefix, patchQueue);
   const importQueue = createScheduleQueue(redis, config.prefix);
   const breaker = new PermissionBreaker(redis, config.prefix);
-  const metrics = createServerMetrics({ store, queue: patchQueue, breaker, redis, prefix: config.prefix, rateLimit: config.rateLimit, memoryHighWaterPercent: config.memoryHighWaterPercent });
+  const metrics = createServerMetrics({
+    store,
+    queue: patchQueues,
+    breaker,
+    redis,
+    prefix: config.prefix,
+    rateLimit: config.rateLimit,
+    memoryHighWaterPercent: config.memoryHighWaterPercent,
+    tenants: tenantLabelOptions(config),
+  });
 
   const app = Fastify({
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- it widens Fastify's logger type parameter, which FastifyInstance below needs
