@@ -147,7 +147,7 @@ describe('docker-compose.yml', () => {
     for (const name of ['worker', 'server', 'import', 'doctor']) assert.ok(compose.services[name].volumes?.includes('./certs:/certs:ro'), `${name} mounts ./certs`);
   });
 
-  it('passes AZURE_CREDENTIAL through: .env.example with the managed identity chosen (its secret line left empty) is a valid configuration', () => {
+  it('passes AZURE_CREDENTIAL through: .env.example with the managed identity chosen (secret line empty) is valid', () => {
     const { AZURE_CLIENT_SECRET: _secret, ...withoutSecret } = PROD_ENV;
     const dotEnv = { ...withoutSecret, AZURE_CREDENTIAL: 'managed-identity', AZURE_CLIENT_SECRET: '' };
     for (const name of ['worker', 'server', 'import', 'doctor']) {
