@@ -16,6 +16,12 @@ export interface ManagedIdentitySource {
 
 const IMDS = 'http://169.254.169.254/metadata/identity/oauth2/token';
 
+/** Text from outside (an endpoint's answer, a variable) as it may be printed: no control characters, bounded. */
+function printable(text: string, max = 200): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
 type Env = Record<string, string | undefined>;
 
 /**
@@ -51,7 +57,8 @@ export function managedIdentitySource(env: Env, clientId?: string): ManagedIdent
 /** "the system-assigned managed identity" or "the user-assigned managed identity <client id>", and where it comes from. */
 export function describeManagedIdentity(source: ManagedIdentitySource, clientId?: string): string {
   const who = clientId === undefined ? 'the system-assigned managed identity' : `the user-assigned managed identity ${clientId}`;
-  return `${who} (AZURE_CREDENTIAL=managed-identity), through ${source.name} at ${source.endpoint}${source.variables === '' ? '' : ` (${source.variables})`}`;
+  const variables = source.variables === '' ? '' : ` (${source.variables})`;
+  return `${who} (AZURE_CREDENTIAL=managed-identity), through ${source.name} at ${printable(source.endpoint)}${variables}`;
 }
 
 /**
@@ -64,21 +71,29 @@ export function explainManagedIdentityFailure(
   clientId?: string,
 ): { detail: string; fix: string } {
   // MSAL's error wraps the endpoint's own words as "Description: … - Correlation ID: …".
-  const firstLine = message.split('\n')[0];
+  const firstLine = printable(message.split('\n')[0], 400);
   const said = /Description: (.*?)(?: - Correlation ID|$)/.exec(firstLine)?.[1] ?? firstLine;
+  const endpoint = printable(source.endpoint);
+  if (source.variables !== '' && source.name !== 'AKS workload identity' && !/^https?:\/\/[^\s]+$/i.test(source.endpoint)) {
+    const variable = source.variables.split(' ')[0];
+    return {
+      detail: `${variable} "${endpoint}" is not an http(s) URL, so ${source.name}'s identity endpoint cannot be asked`,
+      fix: `unset ${variable} (the platform sets it where it offers a managed identity), or correct it`,
+    };
+  }
   const variables = source.variables === '' ? '' : ` (${source.variables})`;
   const offAzure = 'off Azure, use AZURE_CREDENTIAL=secret or certificate with an app registration instead';
   if (/network unreachable|network_error|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|took longer than/i.test(message)) {
     if (source.name === 'IMDS' && source.variables === '') {
       return {
         detail:
-          `the Azure Instance Metadata Service (${source.endpoint}) did not answer: this host is not an Azure VM, scale set, ` +
+          `the Azure Instance Metadata Service (${endpoint}) did not answer: this host is not an Azure VM, scale set, ` +
           `AKS node or container with a managed identity (${firstLine})`,
         fix: `run it on Azure with a managed identity (App Service, Functions, Container Apps set IDENTITY_ENDPOINT); ${offAzure}`,
       };
     }
     return {
-      detail: `the ${source.name} identity endpoint ${source.endpoint}${variables} did not answer (${firstLine})`,
+      detail: `the ${source.name} identity endpoint ${endpoint}${variables} did not answer (${firstLine})`,
       fix: `turn on a managed identity for this ${source.host} and restart it, so the platform sets ${source.variables} anew; ${offAzure}`,
     };
   }

@@ -167,6 +167,17 @@ describe('managed identity: why no token came, and what to do', () => {
     assert.match(words, /App Service answered: Unable to load the proper Managed Identity\.\)$/);
   });
 
+  it('an identity endpoint that is not a URL is named as such; hostile text is printed without control characters, bounded', () => {
+    const bad = managedIdentitySource({ IDENTITY_ENDPOINT: 'not a url\u001b[2J', IDENTITY_HEADER: 'h' });
+    const why = explainManagedIdentityFailure(unreachable, bad);
+    assert.equal(why.detail, `IDENTITY_ENDPOINT "not a url?[2J" is not an http(s) URL, so App Service's identity endpoint cannot be asked`);
+    assert.match(why.fix, /unset IDENTITY_ENDPOINT/);
+    const answer = `Authentication failed. Description: \u001b[31m${'x'.repeat(5000)} - Correlation ID: 1`;
+    const hostile = explainManagedIdentityFailure(answer, appService);
+    assert.ok(!hostile.detail.includes('\u001b'), 'no escape sequence reaches the terminal');
+    assert.ok(hostile.detail.length < 600, `bounded: ${hostile.detail.length}`);
+  });
+
   it('anything else: the source and its first line', () => {
     const why = explainManagedIdentityFailure('ManagedIdentityCredential: Authentication failed. Message boom\nstack', appService);
     assert.equal(why.detail, 'App Service gave no token: ManagedIdentityCredential: Authentication failed. Message boom');
