@@ -24,15 +24,16 @@ after(async () => {
 });
 
 /** The environment App Service gives the process, with the managed identity chosen; no token, no app credentials. */
-function identityEnv(base: Record<string, string>, extra: Record<string, string> = {}): Record<string, string> {
+type Env = Record<string, string>;
+function identityEnv(base: Env, extra: Env, platform: Env): Env {
   const { GRAPH_ACCESS_TOKEN: _unused, ...rest } = base;
-  return { ...rest, AZURE_CREDENTIAL: 'managed-identity', ...identity.env(), ...extra };
+  return { ...rest, AZURE_CREDENTIAL: 'managed-identity', ...platform, ...extra };
 }
 
-async function importAndWork(cloud: GraphCloud, rows: number, extraEnv: Record<string, string> = {}) {
+async function importAndWork(cloud: GraphCloud, rows: number, extraEnv: Record<string, string> = {}, platform = identity.env()) {
   const sim = { jwtKeys: [identity.publicKeyPem], graphCloud: GRAPH_CLOUDS[cloud].graphHost };
   const t = await startTestEnv('managed-identity', { sim });
-  const env = identityEnv(t.env, { GRAPH_CLOUD: cloud, ...extraEnv });
+  const env = identityEnv(t.env, { GRAPH_CLOUD: cloud, ...extraEnv }, platform);
   try {
     const lines = validRows(rows);
     seedGraph(t.sim, lines, { tenantId: TENANT });
@@ -76,6 +77,17 @@ describe('managed identity end to end, real CLI: import and worker --until-idle 
     assert.equal(status.succeeded, 20, JSON.stringify(status));
     assert.equal(tokenRequests.length, 1);
     assert.equal(tokenRequests[0].clientId, identity.userClientId);
+    assert.ok(patches.every((e) => e.status === 200));
+  });
+
+  it("Cloud Shell's form (MSI_ENDPOINT alone): a POST with Metadata: true and the resource in the form body", async () => {
+    const { status, tokenRequests, patches } = await importAndWork('usgov', 20, {}, identity.cloudShellEnv());
+    assert.equal(status.succeeded, 20, JSON.stringify(status));
+    assert.equal(tokenRequests.length, 1);
+    assert.deepEqual(
+      { method: tokenRequests[0].method, metadata: tokenRequests[0].metadata, resource: tokenRequests[0].resource },
+      { method: 'POST', metadata: 'true', resource: GRAPH_CLOUDS.usgov.graphHost },
+    );
     assert.ok(patches.every((e) => e.status === 200));
   });
 
@@ -160,6 +172,17 @@ describe('doctor with a managed identity', () => {
     assert.match(token.detail, /App Service answered: Unable to load the proper Managed Identity\./);
     assert.match(token.fix, /set AZURE_CLIENT_ID to the client id \(not the object or principal id\)/);
     assert.deepEqual(identity.requests.slice(before).map((r) => r.clientId), [stranger], 'asked once: a 400 is not retried');
+  });
+
+  it('on Cloud Shell, names it; a user-assigned client id is refused there, with the fix', async () => {
+    const shell = await doctor({}, identity.cloudShellEnv());
+    assert.match(find(shell.credentials, 'credentials.token').detail, /system-assigned managed identity .*through Cloud Shell at http:/);
+    assert.equal(find(shell.credentials, 'credentials.permission').result, 'ok');
+    const user = await doctor({ AZURE_CLIENT_ID: identity.userClientId }, identity.cloudShellEnv());
+    const token = find(user.credentials, 'credentials.token');
+    assert.equal(token.result, 'fail');
+    assert.match(token.detail, /Cloud Shell offers only its own identity/);
+    assert.equal(token.fix, 'unset AZURE_CLIENT_ID to use it');
   });
 
   it('fails a host without a system-assigned identity', async () => {

@@ -1,12 +1,14 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { signedJwt } from './jwt.js';
 
 /**
  * A local stand-in for Azure App Service's managed identity endpoint, the one ManagedIdentityCredential (through MSAL)
  * calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are set: `GET <IDENTITY_ENDPOINT>?api-version=2019-08-01&resource=…`
- * (and `client_id=…` for a user-assigned identity) with the header `X-IDENTITY-HEADER`. It answers as App Service does,
+ * (and `client_id=…` for a user-assigned identity) with the header `X-IDENTITY-HEADER`; and of Cloud Shell's, called
+ * when MSI_ENDPOINT alone is set: `POST <MSI_ENDPOINT>` with `Metadata: true` and the form `resource=…` (the shell's
+ * own identity only). It answers as those do,
  * with access tokens signed by its own RSA key (give `publicKeyPem` to the simulator's jwtKeys), for the identities
  * assigned to it, and keeps a record of every request. Plain HTTP on 127.0.0.1, as the real endpoint is local too.
  */
@@ -24,6 +26,8 @@ export interface ManagedIdentityStandIn {
   readonly requests: IdentityRequest[];
   /** The variables App Service sets in the process: what ManagedIdentityCredential reads. */
   env(): Record<string, string>;
+  /** The variable Cloud Shell sets. */
+  cloudShellEnv(): Record<string, string>;
   configure(options: Partial<IdentityIssueOptions>): void;
   close(): Promise<void>;
 }
@@ -37,6 +41,8 @@ export interface IdentityRequest {
   clientId: string | null;
   /** The X-IDENTITY-HEADER sent, null when none was. */
   identityHeader: string | null;
+  /** The Metadata header sent (Cloud Shell), null when none was. */
+  metadata: string | null;
   at: number;
 }
 
@@ -65,15 +71,23 @@ export async function startManagedIdentityStandIn(
   const requests: IdentityRequest[] = [];
 
   const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => answer(req, res, new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+  });
+  const answer = (req: IncomingMessage, res: ServerResponse, form: URLSearchParams) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const sent = req.headers['x-identity-header'];
+    const metadata = req.headers.metadata;
+    const cloudShell = req.method === 'POST' && url.pathname === '/cloudshell/token';
     const request: IdentityRequest = {
       method: req.method ?? '',
       path: url.pathname,
       apiVersion: url.searchParams.get('api-version'),
-      resource: url.searchParams.get('resource'),
+      resource: cloudShell ? form.get('resource') : url.searchParams.get('resource'),
       clientId: url.searchParams.get('client_id'),
       identityHeader: typeof sent === 'string' ? sent : null,
+      metadata: typeof metadata === 'string' ? metadata : null,
       at: Date.now(),
     };
     requests.push(request);
@@ -83,10 +97,13 @@ export async function startManagedIdentityStandIn(
     };
     // App Service's error bodies: statusCode, message, correlationId.
     const refuse = (status: number, message: string) => send(status, { statusCode: status, message, correlationId: randomUUID() });
-    req.resume();
-    if (req.method !== 'GET' || url.pathname !== '/msi/token') return refuse(404, `no such endpoint ${url.pathname}`);
-    if (request.identityHeader !== header) return refuse(401, 'The X-IDENTITY-HEADER is missing or wrong.');
-    if (request.apiVersion !== '2019-08-01') return refuse(400, 'Unsupported api-version.');
+    if (cloudShell) {
+      if (request.metadata !== 'true') return refuse(400, 'Required metadata header not specified');
+    } else {
+      if (req.method !== 'GET' || url.pathname !== '/msi/token') return refuse(404, `no such endpoint ${url.pathname}`);
+      if (request.identityHeader !== header) return refuse(401, 'The X-IDENTITY-HEADER is missing or wrong.');
+      if (request.apiVersion !== '2019-08-01') return refuse(400, 'Unsupported api-version.');
+    }
     if (!request.resource) return refuse(400, 'The resource parameter is required.');
     const assigned = request.clientId === null ? issue.systemAssigned : request.clientId === userClientId;
     const identity = assigned ? (request.clientId ?? systemClientId) : undefined;
@@ -112,9 +129,10 @@ export async function startManagedIdentityStandIn(
     // App Service gives expires_on in epoch seconds, as a string.
     const expiresOn = String(now + issue.lifetimeSeconds);
     send(200, { access_token: accessToken, expires_on: expiresOn, resource: request.resource, token_type: 'Bearer', client_id: identity });
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/msi/token`;
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${origin}/msi/token`;
 
   return {
     url,
@@ -125,6 +143,7 @@ export async function startManagedIdentityStandIn(
     userClientId,
     requests,
     env: () => ({ IDENTITY_ENDPOINT: url, IDENTITY_HEADER: header }),
+    cloudShellEnv: () => ({ MSI_ENDPOINT: `${origin}/cloudshell/token` }),
     configure: (o) => Object.assign(issue, o),
     close: async () => {
       server.closeAllConnections();
