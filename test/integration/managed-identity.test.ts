@@ -80,6 +80,34 @@ describe('managed identity end to end, real CLI: import and worker --until-idle 
     assert.ok(patches.every((e) => e.status === 200));
   });
 
+  it('a tenant of SYNC_TENANTS_FILE with "credential": "managed-identity" writes with the identity; the default keeps its own', async () => {
+    const t = await startTestEnv('managed-identity-tenants', { sim: { jwtKeys: [identity.publicKeyPem] } });
+    try {
+      const tenants = { tenants: { [TENANT]: { credential: 'managed-identity', graphBaseUrl: t.sim.url } } };
+      const file = await writeTemp(t, 'tenants.json', JSON.stringify(tenants));
+      // The default tenant keeps GRAPH_ACCESS_TOKEN (the simulator's); only the listed tenant uses the identity.
+      const env = { ...t.env, SYNC_TENANTS_FILE: file, ...identity.env() };
+      const lines = validRows(10);
+      seedGraph(t.sim, lines);
+      seedGraph(t.sim, lines, { tenantId: TENANT });
+      const csv = [`${HEADER},tenantId`, ...['', TENANT].flatMap((tenant) => lines.map((r) => `${r},${tenant}`))].join('\n') + '\n';
+      const imported = await runCli(['import', await writeTemp(t, 'export.csv', csv), '--json'], env);
+      assert.equal(imported.code, 0, imported.stderr);
+      const { runId } = lastJsonLine<{ runId: string }>(imported.stdout);
+      const before = identity.requests.length;
+      const worked = await runCli(['worker', '--until-idle', '--concurrency', '10'], env, undefined, 90_000);
+      assert.equal(worked.code, 0, worked.stderr);
+      const status = await waitForRun(t.redis, t.prefix, runId);
+      assert.equal(status.succeeded, 20, JSON.stringify(status));
+      const patches = t.sim.requestLog().filter((e) => e.method === 'PATCH' && e.status === 200);
+      assert.deepEqual([TENANT, 'sim-tenant'].map((tenant) => patches.filter((e) => e.tenantId === tenant).length), [10, 10]);
+      const asked = identity.requests.slice(before);
+      assert.deepEqual(asked.map((r) => [r.resource, r.clientId]), [['https://graph.microsoft.com', null]], "one token, for the tenant's cloud");
+    } finally {
+      await t.close();
+    }
+  });
+
   it("Cloud Shell's form (MSI_ENDPOINT alone): a POST with Metadata: true and the resource in the form body", async () => {
     const { status, tokenRequests, patches } = await importAndWork('usgov', 20, {}, identity.cloudShellEnv());
     assert.equal(status.succeeded, 20, JSON.stringify(status));
