@@ -80,7 +80,7 @@ describe('managed identity end to end, real CLI: import and worker --until-idle 
     assert.ok(patches.every((e) => e.status === 200));
   });
 
-  it('a tenant of SYNC_TENANTS_FILE with "credential": "managed-identity" writes with the identity; the default keeps its own', async () => {
+  it('a tenant of SYNC_TENANTS_FILE with "credential": "managed-identity" writes with the identity, the default with its own', async () => {
     const t = await startTestEnv('managed-identity-tenants', { sim: { jwtKeys: [identity.publicKeyPem] } });
     try {
       const tenants = { tenants: { [TENANT]: { credential: 'managed-identity', graphBaseUrl: t.sim.url } } };
@@ -102,7 +102,7 @@ describe('managed identity end to end, real CLI: import and worker --until-idle 
       const patches = t.sim.requestLog().filter((e) => e.method === 'PATCH' && e.status === 200);
       assert.deepEqual([TENANT, 'sim-tenant'].map((tenant) => patches.filter((e) => e.tenantId === tenant).length), [10, 10]);
       const asked = identity.requests.slice(before);
-      assert.deepEqual(asked.map((r) => [r.resource, r.clientId]), [['https://graph.microsoft.com', null]], "one token, for the tenant's cloud");
+      assert.deepEqual(asked.map((r) => [r.resource, r.clientId]), [['https://graph.microsoft.com', null]], 'one token, its cloud');
     } finally {
       await t.close();
     }
