@@ -73,6 +73,8 @@ export class MarkerWatch {
   private rung = false;
   private waitConnection?: Redis;
   private readonly loop: Promise<void>;
+  /** A cluster whose Redis refuses the sweep script (before 7.0: no script flags): one ZPOPMIN per marker instead. */
+  private sweepByCommand = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -271,14 +273,13 @@ export class MarkerWatch {
           },
         );
         for (const key of unplaced) this.deliver(key, JOB_WAITING);
-        found = unplaced.length > 0;
+        if (unplaced.length > 0) found = true;
         await Promise.all(
           [...byOwner].map(async ([owner, group]) => {
             try {
-              const popped = (await masters.get(owner)!.eval(SWEEP_SCRIPT, group.length, ...group)) as string[];
-              for (let i = 0; i + 2 < popped.length; i += 3) {
+              for (const [key, marker] of await this.popMarkers(cluster, masters.get(owner)!, group)) {
                 found = true;
-                this.deliver(popped[i], { member: popped[i + 1], score: Number(popped[i + 2]) });
+                this.deliver(key, marker);
               }
             } catch (err) {
               // A slot moved (resharding, failover): these queues fetch once, and ioredis learns the new owners.
@@ -293,10 +294,30 @@ export class MarkerWatch {
         if (this.closed) break;
         this.options.onError?.(err as Error);
         this.wakeAll();
-        found = false;
       }
       delay = nextSweepDelay(delay, found, bounds);
       await this.pause(delay, false);
     }
+  }
+
+  /** Pops the markers of `keys`, all served by `master`: one script, or one ZPOPMIN each where scripts cannot. */
+  private async popMarkers(cluster: Cluster, master: Redis, keys: string[]): Promise<Array<[string, Marker]>> {
+    const popped: Array<[string, Marker]> = [];
+    if (!this.sweepByCommand) {
+      try {
+        const flat = (await master.eval(SWEEP_SCRIPT, keys.length, ...keys)) as string[];
+        for (let i = 0; i + 2 < flat.length; i += 3) popped.push([flat[i], { member: flat[i + 1], score: Number(flat[i + 2]) }]);
+        return popped;
+      } catch (err) {
+        if (/^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/.test((err as Error).message)) throw err;
+        this.sweepByCommand = true;
+        this.options.onError?.(new Error(`the marker sweep script was refused (${(err as Error).message}); popping each marker instead`));
+      }
+    }
+    const answers = await Promise.all(keys.map((key) => cluster.zpopmin(key)));
+    answers.forEach((answer, i) => {
+      if (answer.length >= 2) popped.push([keys[i], { member: answer[0], score: Number(answer[1]) }]);
+    });
+    return popped;
   }
 }
