@@ -26,6 +26,7 @@ await import('./pipeline.test.js');
 await import('./change-detection.test.js');
 // 200 tenants' queues, each in a slot of its own: the worker waits for them with one sweep script per master.
 await import('./connections.test.js');
+await import('./marker-watch.test.js');
 
 describe('Redis Cluster: where the keys go', () => {
   it('the CLI worker sends every row; our keys share one slot, each queue has a slot of its own, and queues spread over the masters', async () => {

@@ -35,7 +35,7 @@ function nodesOf(t: TestEnv): Redis[] {
 }
 
 describe('a worker process at 200 tenants', () => {
-  it('holds at most 16 Redis connections (CLIENT LIST, by name) and sends the rows of every tenant that has some', async (ctx) => {
+  it('holds at most 16 Redis connections (CLIENT LIST, by name) and sends the rows of every tenant that has some, also rows queued while it waits', async (ctx) => {
     // One Redis of the test's own (not on the cluster run): there, every connection not the test's is the worker's,
     // so an unnamed connection of the worker would be counted too.
     const own = testCluster() ? undefined : await PrivateRedis.start({ args: ['--appendonly', 'no'] });
@@ -91,6 +91,19 @@ describe('a worker process at 200 tenants', () => {
         assert.deepEqual(others.map((c) => c.id).sort(), workers.map((c) => c.id).sort(), `every other connection is the worker's and named: ${others.map((c) => c.name).join(' ')}`);
         assert.ok(workers.length <= LIMIT, `${workers.length} connections`);
       }
+
+      // Rows queued while every tenant's worker waits: the shared wait wakes the tenants they are for.
+      const later = [tenantId(3), tenantId(150), ''];
+      const laterLines = later.flatMap((tenant, n) => {
+        const rows = validRows(3, { offset: 1000 + n * 3 });
+        seedGraph(t!.sim, rows, { tenantId: tenant === '' ? undefined : tenant });
+        return rows.map((r) => `${r},${tenant}`);
+      });
+      const laterPath = await writeTemp(t, 'later.csv', `${HEADER},tenantId\n${laterLines.join('\n')}\n`);
+      const queuedLater = await runCli(['import', laterPath, '--json'], t.env);
+      assert.equal(queuedLater.code, 0, queuedLater.stderr);
+      const laterStatus = await waitForRun(t.redis, t.prefix, lastJsonLine<{ runId: string }>(queuedLater.stdout).runId, 120_000);
+      assert.equal(laterStatus.succeeded, laterLines.length, stderr);
 
       const exited = once(worker, 'exit');
       worker.kill('SIGTERM');
