@@ -48,22 +48,30 @@ async function settledConnections(redis: Redis, ownId: number): Promise<number> 
   }
 }
 
-async function commandCalls(redis: Redis): Promise<number> {
+/** INFO commandstats: every command (those a Lua script runs included), and the script runs themselves. */
+async function commandCalls(redis: Redis): Promise<{ commands: number; scripts: number }> {
   const info = await redis.info('commandstats');
-  let calls = 0;
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (!['info', 'config', 'client'].includes(m[1])) calls += Number(m[2]);
-  return calls;
+  let commands = 0;
+  let scripts = 0;
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (['info', 'config', 'client'].includes(m[1])) continue;
+    commands += Number(m[2]);
+    if (['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall'].includes(m[1])) scripts += Number(m[2]);
+  }
+  return { commands, scripts };
 }
 
-async function idleCallsPerSecond(redis: Redis, windowMs: number): Promise<number> {
+async function idleRates(redis: Redis, windowMs: number): Promise<{ idleCommandsPerSec: number; idleScriptsPerSec: number }> {
   const before = await commandCalls(redis);
   await sleep(windowMs);
-  return ((await commandCalls(redis)) - before) / (windowMs / 1000);
+  const after = await commandCalls(redis);
+  return { idleCommandsPerSec: (after.commands - before.commands) / (windowMs / 1000), idleScriptsPerSec: (after.scripts - before.scripts) / (windowMs / 1000) };
 }
 
 interface Measured {
   connections: number;
-  idleCallsPerSec: number;
+  idleCommandsPerSec: number;
+  idleScriptsPerSec: number;
 }
 
 /** The CLI worker with `n` tenants in its tenants file, started, counted, idle for a window, stopped with SIGTERM. */
@@ -78,20 +86,20 @@ async function ourWorker(redisUrl: string, redis: Redis, ownId: number, n: numbe
     const file = join(dir, 'tenants.json');
     await writeFile(file, JSON.stringify({ tenants: Object.fromEntries(tenants.map((t, i) => [t, { accessToken: `tok-${i}`, graphBaseUrl: sim.url }])) }));
     const env = { REDIS_URL: redisUrl, SYNC_PREFIX: `bench-connections-${randomUUID().slice(0, 8)}`, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_TENANTS_FILE: file, SYNC_LOG_LEVEL: 'info' };
-    const child = spawn(process.execPath, [BIN, 'worker'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [BIN, 'worker'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await new Promise<void>((resolve, reject) => {
         let out = '';
-        child.stdout.on('data', (d: Buffer) => {
+        // The worker logs on stderr (pino, SYNC_LOG_LEVEL=info): ready once it says it started.
+        child.stderr.on('data', (d: Buffer) => {
           out += d.toString();
           if (out.includes('worker started')) resolve();
         });
         void exited.then((code) => reject(new Error(`the worker exited (${code}) before it started`)));
       });
       const connections = await settledConnections(redis, ownId);
-      const idleCallsPerSec = await idleCallsPerSecond(redis, windowMs);
-      return { connections, idleCallsPerSec };
+      return { connections, ...(await idleRates(redis, windowMs)) };
     } finally {
       child.kill('SIGTERM');
       await exited;
@@ -115,8 +123,7 @@ async function workerPerTenant(redisUrl: string, redis: Redis, ownId: number, n:
   try {
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     const connections = await settledConnections(redis, ownId);
-    const idleCallsPerSec = await idleCallsPerSecond(redis, windowMs);
-    return { connections, idleCallsPerSec };
+    return { connections, ...(await idleRates(redis, windowMs)) };
   } finally {
     await Promise.all(workers.map((w) => w.close()));
     shared.disconnect();
@@ -137,7 +144,8 @@ export async function connectionsBench(options: ConnectionsBenchOptions): Promis
       log(`connections: ${n} tenant${n === 1 ? '' : 's'}, one BullMQ Worker per tenant...`);
       const base = await workerPerTenant(privateRedis.url, redis, ownId, n, options.idleWindowMs);
       if (n === GOAL.tenants) atGoal = ours;
-      rows.push([fmtInt(n), fmtInt(n + 1), fmtInt(ours.connections), fmtInt(base.connections), ours.idleCallsPerSec.toFixed(1), base.idleCallsPerSec.toFixed(1)]);
+      const rate = (m: Measured) => `${m.idleCommandsPerSec.toFixed(1)} (${m.idleScriptsPerSec.toFixed(1)} scripts)`;
+      rows.push([fmtInt(n), fmtInt(n + 1), fmtInt(ours.connections), fmtInt(base.connections), rate(ours), rate(base)]);
     }
   } finally {
     redis.disconnect();
@@ -153,10 +161,11 @@ export async function connectionsBench(options: ConnectionsBenchOptions): Promis
     '### Connections: one worker process, many tenants (issue 20)',
     '',
     `The CLI's \`worker\` (scheduled imports included) with 1 to ${Math.max(...options.tenantCounts)} tenants in SYNC_TENANTS_FILE, idle, on a private redis-server: ` +
-      `its Redis connections (CLIENT LIST) and the Redis calls it sends per second while idle (INFO commandstats over ${(options.idleWindowMs / 1000).toFixed(0)} s). ` +
+      `its Redis connections (CLIENT LIST) and the Redis commands per second while idle (INFO commandstats over ${(options.idleWindowMs / 1000).toFixed(0)} s: ` +
+      'the commands Lua scripts run are counted, and the script runs are also given apart). ' +
       'Baseline, same run, same Redis: one BullMQ Worker per queue (the default tenant and each tenant) on one shared connection, as the worker process had before.',
     '',
-    markdownTable(['Tenants', 'Queues', 'Ours: connections', 'Worker per tenant: connections', 'Ours: Redis calls/s idle', 'Worker per tenant: Redis calls/s idle'], rows),
+    markdownTable(['Tenants', 'Queues', 'Ours: connections', 'Worker per tenant: connections', 'Ours: Redis commands/s idle', 'Worker per tenant: commands/s idle'], rows),
     '',
     goal,
   ].join('\n');
