@@ -23,7 +23,8 @@ export const workerCommand = new Command('worker')
     const config = loadCliConfig();
     const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid }, config.logFormat);
     // Named, so CLIENT LIST shows which connections are this worker's (the marker watch's is `<name>:markers`).
-    const redis = await connectRedis(redisTargetOf(config), 'service', { connectionName: `compliance-sync:worker:${process.pid}` }, redisOptionsOf(config));
+    const named = { connectionName: `compliance-sync:worker:${process.pid}` };
+    const redis = await connectRedis(redisTargetOf(config), 'service', named, redisOptionsOf(config));
     // Signals are handled from here on, before anything starts: a SIGTERM during start-up still stops whatever has
     // started so far in order, instead of killing the process with rows in flight.
     const started: {

@@ -70,7 +70,10 @@ export function nextSweepDelay(previousMs: number, found: boolean, bounds: { min
  * Marker keys grouped by the master that serves their slot (`slotOwner(slot)`), for one script per master; a key
  * whose slot has no known master yet is in `unplaced` (its queue's worker is woken instead, so nothing waits on it).
  */
-export function groupByOwner(keys: ReadonlyArray<{ key: string; slot: number }>, slotOwner: (slot: number) => string | undefined): { byOwner: Map<string, string[]>; unplaced: string[] } {
+export function groupByOwner(
+  keys: ReadonlyArray<{ key: string; slot: number }>,
+  slotOwner: (slot: number) => string | undefined,
+): { byOwner: Map<string, string[]>; unplaced: string[] } {
   const byOwner = new Map<string, string[]>();
   const unplaced: string[] = [];
   for (const { key, slot } of keys) {

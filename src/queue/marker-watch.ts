@@ -1,7 +1,17 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from '../interfaces.js';
 import { isCluster } from './connection.js';
-import { groupByOwner, IDLE_SLOT, markerSeen, nextSweepDelay, waitEnded, waitOrder, waitStarted, type Marker, type MarkerSlot } from './marker-routing.js';
+import {
+  groupByOwner,
+  IDLE_SLOT,
+  markerSeen,
+  nextSweepDelay,
+  waitEnded,
+  waitOrder,
+  waitStarted,
+  type Marker,
+  type MarkerSlot,
+} from './marker-routing.js';
 
 /** The wait of one queue was ended by its worker (closing or pausing), not by a marker or its time. */
 export class MarkerWaitInterrupted extends Error {

@@ -1,4 +1,13 @@
-import { ConnectionClosedError, QueueKeys, RedisConnection, RedisQueueBackend, type BackendFactory, type ConnectionOptions, type KeyPrefixOptions, type QueueBaseOptions } from 'bullmq';
+import {
+  ConnectionClosedError,
+  QueueKeys,
+  RedisConnection,
+  RedisQueueBackend,
+  type BackendFactory,
+  type ConnectionOptions,
+  type KeyPrefixOptions,
+  type QueueBaseOptions,
+} from 'bullmq';
 import { MarkerWaitInterrupted, type MarkerWatch } from './marker-watch.js';
 
 /**
@@ -56,7 +65,12 @@ class MarkerWatchedBackend extends RedisQueueBackend {
  */
 export function markerWatchedBackends(watch: MarkerWatch): BackendFactory<RedisQueueBackend> {
   return (name: string, opts: QueueBaseOptions<ConnectionOptions> & KeyPrefixOptions) => {
-    const connection = new RedisConnection(opts.connection, { shared: true, blocking: false, skipVersionCheck: opts.skipVersionCheck, skipWaitingForReady: opts.skipWaitingForReady });
+    const connection = new RedisConnection(opts.connection, {
+      shared: true,
+      blocking: false,
+      skipVersionCheck: opts.skipVersionCheck,
+      skipWaitingForReady: opts.skipWaitingForReady,
+    });
     const queueKeys = new QueueKeys(opts.prefix);
     return new MarkerWatchedBackend(watch, connection, name, queueKeys.getKeys(name), (type) => queueKeys.toKey(name, type), opts);
   };

@@ -65,7 +65,11 @@ async function idleRates(redis: Redis, windowMs: number): Promise<{ idleCommands
   const before = await commandCalls(redis);
   await sleep(windowMs);
   const after = await commandCalls(redis);
-  return { idleCommandsPerSec: (after.commands - before.commands) / (windowMs / 1000), idleScriptsPerSec: (after.scripts - before.scripts) / (windowMs / 1000) };
+  const seconds = windowMs / 1000;
+  return {
+    idleCommandsPerSec: (after.commands - before.commands) / seconds,
+    idleScriptsPerSec: (after.scripts - before.scripts) / seconds,
+  };
 }
 
 interface Measured {
@@ -84,9 +88,21 @@ async function ourWorker(redisUrl: string, redis: Redis, ownId: number, n: numbe
   const dir = await mkdtemp(join(tmpdir(), 'csync-bench-connections-'));
   try {
     const file = join(dir, 'tenants.json');
-    await writeFile(file, JSON.stringify({ tenants: Object.fromEntries(tenants.map((t, i) => [t, { accessToken: `tok-${i}`, graphBaseUrl: sim.url }])) }));
-    const env = { REDIS_URL: redisUrl, SYNC_PREFIX: `bench-connections-${randomUUID().slice(0, 8)}`, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_TENANTS_FILE: file, SYNC_LOG_LEVEL: 'info' };
-    const child = spawn(process.execPath, [BIN, 'worker'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const entries = tenants.map((t, i) => [t, { accessToken: `tok-${i}`, graphBaseUrl: sim.url }]);
+    await writeFile(file, JSON.stringify({ tenants: Object.fromEntries(entries) }));
+    const env = {
+      REDIS_URL: redisUrl,
+      SYNC_PREFIX: `bench-connections-${randomUUID().slice(0, 8)}`,
+      GRAPH_BASE_URL: sim.url,
+      GRAPH_ACCESS_TOKEN: 'sim-token',
+      SYNC_TENANTS_FILE: file,
+      SYNC_LOG_LEVEL: 'info',
+    };
+    const child = spawn(process.execPath, [BIN, 'worker'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -117,9 +133,8 @@ async function workerPerTenant(redisUrl: string, redis: Redis, ownId: number, n:
   const shared = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const names = ['', ...Array.from({ length: n }, () => randomUUID())].map(patchQueueName);
   // The options the worker process used (lock 30 s, stalled check every 30 s); the processor is never called.
-  const workers = names.map(
-    (name) => new Worker(name, async () => undefined, { connection: shared, prefix: queuePrefix(prefix, name), concurrency: 10, lockDuration: 30_000, stalledInterval: 30_000, maxStalledCount: 1000 }),
-  );
+  const options = { connection: shared, concurrency: 10, lockDuration: 30_000, stalledInterval: 30_000, maxStalledCount: 1000 };
+  const workers = names.map((name) => new Worker(name, async () => undefined, { ...options, prefix: queuePrefix(prefix, name) }));
   try {
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     const connections = await settledConnections(redis, ownId);
@@ -154,18 +169,37 @@ export async function connectionsBench(options: ConnectionsBenchOptions): Promis
   const goal = atGoal
     ? markdownTable(
         ['Goal (issue 20)', 'Target', 'Measured', 'Met'],
-        [[`one worker process at ${GOAL.tenants} tenants: Redis connections`, `at most ${GOAL.connections}`, fmtInt(atGoal.connections), atGoal.connections <= GOAL.connections ? 'yes' : '**no**']],
+        [
+          [
+            `one worker process at ${GOAL.tenants} tenants: Redis connections`,
+            `at most ${GOAL.connections}`,
+            fmtInt(atGoal.connections),
+            atGoal.connections <= GOAL.connections ? 'yes' : '**no**',
+          ],
+        ],
       )
-    : `Goal (issue 20): at most ${GOAL.connections} connections at ${GOAL.tenants} tenants (not measured: add ${GOAL.tenants} to --connection-tenants).`;
+    : `Goal (issue 20): at most ${GOAL.connections} connections at ${GOAL.tenants} tenants ` +
+      `(not measured: add ${GOAL.tenants} to --connection-tenants).`;
   return [
     '### Connections: one worker process, many tenants (issue 20)',
     '',
-    `The CLI's \`worker\` (scheduled imports included) with 1 to ${Math.max(...options.tenantCounts)} tenants in SYNC_TENANTS_FILE, idle, on a private redis-server: ` +
-      `its Redis connections (CLIENT LIST) and the Redis commands per second while idle (INFO commandstats over ${(options.idleWindowMs / 1000).toFixed(0)} s: ` +
-      'the commands Lua scripts run are counted, and the script runs are also given apart). ' +
-      'Baseline, same run, same Redis: one BullMQ Worker per queue (the default tenant and each tenant) on one shared connection, as the worker process had before.',
+    `The CLI's \`worker\` (scheduled imports included) with 1 to ${Math.max(...options.tenantCounts)} tenants in SYNC_TENANTS_FILE, ` +
+      'idle, on a private redis-server: its Redis connections (CLIENT LIST) and the Redis commands per second while idle ' +
+      `(INFO commandstats over ${(options.idleWindowMs / 1000).toFixed(0)} s: the commands Lua scripts run are counted, ` +
+      'and the script runs are also given apart). Baseline, same run, same Redis: one BullMQ Worker per queue (the default ' +
+      'tenant and each tenant) on one shared connection, as the worker process had before.',
     '',
-    markdownTable(['Tenants', 'Queues', 'Ours: connections', 'Worker per tenant: connections', 'Ours: Redis commands/s idle', 'Worker per tenant: commands/s idle'], rows),
+    markdownTable(
+      [
+        'Tenants',
+        'Queues',
+        'Ours: connections',
+        'Worker per tenant: connections',
+        'Ours: Redis commands/s idle',
+        'Worker per tenant: commands/s idle',
+      ],
+      rows,
+    ),
     '',
     goal,
   ].join('\n');

@@ -25,7 +25,8 @@ type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants, connections (comma-separated or repeated; default: all)
+  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants, connections
+                             (comma-separated or repeated; default: all)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
   --producer-rows <n>        producer bench rows (default 1000000)
@@ -104,7 +105,8 @@ if (values.help) {
 const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
 for (const part of only) if (!PARTS.includes(part as Part)) throw new Error(`--only: unknown part "${part}" (use ${PARTS.join(', ')})`);
 const parts: Part[] = only.length > 0 ? PARTS.filter((p) => only.includes(p)) : [...PARTS];
-const rowsFor = (part: Exclude<Part, 'startup' | 'connections'>, fallback: number) => Math.round(positive(`${part}-rows`, values[`${part}-rows`] ?? values.rows, fallback));
+const rowsFor = (part: Exclude<Part, 'startup' | 'connections'>, fallback: number) =>
+  Math.round(positive(`${part}-rows`, values[`${part}-rows`] ?? values.rows, fallback));
 const budget = scaledBudget(positive('scale', values.scale, 10));
 const workerCounts = (values.workers ?? '1,3').split(',').map((w) => Math.round(positive('workers', w, 1)));
 

@@ -16,9 +16,16 @@ async function withWatch(body: (watch: MarkerWatch, redis: RedisClient, key: (qu
   const prefix = uniquePrefix('markers');
   const seeds = testCluster();
   const redis: RedisClient = seeds
-    ? new Cluster(seeds.split(',').map((s) => ({ host: s.split(':')[0], port: Number(s.split(':')[1]) })), { redisOptions: { maxRetriesPerRequest: null } })
+    ? new Cluster(
+        seeds.split(',').map((s) => ({ host: s.split(':')[0], port: Number(s.split(':')[1]) })),
+        { redisOptions: { maxRetriesPerRequest: null } },
+      )
     : new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  const watch = new MarkerWatch(redis, { doorbellKey: `${prefix}:worker-doorbell:test`, blockTimeoutSec: BLOCK_SEC, connectionName: `${prefix}:markers` });
+  const watch = new MarkerWatch(redis, {
+    doorbellKey: `${prefix}:worker-doorbell:test`,
+    blockTimeoutSec: BLOCK_SEC,
+    connectionName: `${prefix}:markers`,
+  });
   try {
     await body(watch, redis, (queue) => `{${prefix}:${queue}}:${queue}:marker`);
   } finally {

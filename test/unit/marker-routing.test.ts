@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { groupByOwner, IDLE_SLOT, markerSeen, mergeMarkers, nextSweepDelay, waitEnded, waitOrder, waitStarted, type Marker } from '../../src/queue/marker-routing.js';
+import {
+  groupByOwner,
+  IDLE_SLOT,
+  markerSeen,
+  mergeMarkers,
+  nextSweepDelay,
+  waitEnded,
+  waitOrder,
+  waitStarted,
+  type Marker,
+} from '../../src/queue/marker-routing.js';
 
 const NOW: Marker = { member: '0', score: 0 };
 const DELAYED: Marker = { member: '1', score: 1_700_000_000_000 };
