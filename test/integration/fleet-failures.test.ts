@@ -3,7 +3,7 @@
  * transient faults are retried until every row lands, permanent ones fail fast with Graph's reason,
  * 401 refreshes the token once, 403 stops the whole fleet until `resume`.
  */
-import { QUICK_RETRIES } from '../../jobs/next-step.js';
+import { WRITE_QUICK_RETRIES } from '../../src/pacing/retry-policy.js';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
@@ -65,7 +65,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
   it('a row still failing after the quick in-job retries goes back to BullMQ, which retries it later', async () => {
     await withEnv('bullmq-retry', {}, async (t, workers) => {
       workers.push(await startInProcessWorker(t, { concurrency: 1 }));
-      const failures = QUICK_RETRIES + 2; // one more than the job's own tries (the first and its quick retries)
+      const failures = WRITE_QUICK_RETRIES + 2; // one more than the job's own tries (the first and its quick retries)
       t.sim.injectNext(failures, { status: 502, code: 'BadGateway' });
       const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 30_000);
