@@ -4,20 +4,18 @@ import type { PatchWorkerHooks } from './hooks.js';
 import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
 import type { SyncConfig, TenantConfig } from '../src/config.js';
-import { createTokenSource, type TokenSource } from '../src/graph/auth.js';
-import { UserStatusWriter } from '../src/graph/client.js';
+import type { TokenSource } from '../src/graph/auth.js';
 import type { PatchJobData, RedisClient } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
-import { DEFAULT_TENANT, patchQueueName, queuePrefix } from '../src/redis-layout.js';
+import { queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { MissingStatuses } from '../src/results/missing-statuses.js';
-import { PermissionBreaker } from '../src/pacing/breaker.js';
-import { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
-import { writeBudget } from '../src/pacing/budget.js';
-import { createPatchQueue, queueDepth, type PatchQueue } from '../src/queue/queues.js';
+import type { PermissionBreaker } from '../src/pacing/breaker.js';
+import { queueDepth, type PatchQueue } from '../src/queue/queues.js';
 import { MarkerWatch } from '../src/queue/marker-watch.js';
 import { IDLE_FETCH_SEC, markerWatchedBackends } from '../src/queue/watched-backend.js';
 import { isCluster } from '../src/queue/connection.js';
+import { tenantsOf, type Tenant } from '../src/tenants/tenant.js';
 
 export interface PatchWorkerOptions {
   /** Jobs in flight at once per tenant: each tenant's worker has its own, so no tenant's backlog takes another's. */
@@ -93,17 +91,16 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
     drainDelay: IDLE_FETCH_SEC,
   };
 
-  const start = async (tenant: string, settings: { rateLimit: SyncConfig['rateLimit']; graphBaseUrl: string; cloud: SyncConfig['cloud']; tokens: () => TokenSource }): Promise<TenantWorker> => {
-    const queue = createPatchQueue(redis, config.prefix, {}, tenant);
-    const breaker = new PermissionBreaker(redis, config.prefix, 3, tenant);
-    const writer = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, cloud: settings.cloud, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens());
-    const log = tenant === DEFAULT_TENANT ? logger : logger.child({ tenant });
+  const start = (tenant: Tenant): TenantWorker => {
+    const queue = tenant.queue(redis);
+    const breaker = tenant.breaker(redis);
+    const log = tenant.isDefault ? logger : logger.child({ tenant: tenant.id });
     const processor = createPatchUserStatusProcessor({
       store,
-      budget: writeBudget(redis, config.prefix, settings.rateLimit, tenant),
+      budget: tenant.writeBudget(redis),
       breaker,
-      refusals: new RefusalBreaker(redis, config.prefix, tenant),
-      writer,
+      refusals: tenant.refusals(redis),
+      writer: tenant.writer(tenant.tokens(options)),
       missing,
       logger: log,
       requestTimeoutMs: config.requestTimeoutMs,
@@ -114,20 +111,13 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       random: options.random,
       ...options.hooks,
     });
-    const name = patchQueueName(tenant);
+    const name = tenant.queueName;
     const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) }, backends);
     worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
-    return { tenant, worker, queue, breaker };
+    return { tenant: tenant.id, worker, queue, breaker };
   };
 
-  const tenants = [
-    await start(DEFAULT_TENANT, { rateLimit: config.rateLimit, graphBaseUrl: config.graphBaseUrl, cloud: config.cloud, tokens: () => options.tokens ?? createTokenSource(config) }),
-    ...(await Promise.all(
-      config.tenants.map((t) =>
-        start(t.tenantId, { rateLimit: t.rateLimit, graphBaseUrl: t.graphBaseUrl, cloud: t.cloud, tokens: () => options.tenantTokens?.(t) ?? createTokenSource(t) }),
-      ),
-    )),
-  ];
+  const tenants = tenantsOf(config).map(start);
   await Promise.all(tenants.map((t) => t.worker.waitUntilReady()));
   const [main] = tenants;
 

@@ -16,6 +16,7 @@ import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { checkProbeWrite, type ProbeWriteTarget } from './doctor-probe-write.js';
 import { connectRedis, dataNodes, describeRedisTarget, isCluster, redisTargetOf, type RedisTarget } from '../queue/connection.js';
 import { judgeClockSkew, judgeRedis, judgeRedisCluster, readClusterFacts, readRedisClock, readRedisFacts } from '../queue/redis-health.js';
+import { tenantsOf } from '../tenants/tenant.js';
 
 /**
  * The checks of `compliance-sync doctor`, each a small function returning DoctorCheck lines; the verdicts
@@ -375,7 +376,7 @@ export async function checkFleetPauses(config: SyncConfig): Promise<DoctorCheck[
     return [];
   }
   try {
-    return [judgeFleetPauses(await readFleetPauses(redis, config.prefix, config.tenants.map((t) => t.tenantId)))];
+    return [judgeFleetPauses(await readFleetPauses(redis, config.prefix, tenantsOf(config)))];
   } catch (err) {
     return [{ name: 'fleet.pause', result: 'warn', detail: `could not read the budgets' pauses: ${(err as Error).message}`, fix: 'check that this Redis user may run HGET and TIME' }];
   } finally {

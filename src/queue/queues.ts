@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
 import type { PatchJobData, RedisClient } from '../interfaces.js';
-import { DEFAULT_TENANT, jobIdFor, patchQueueName, queuePrefix } from '../redis-layout.js';
+import { DEFAULT_TENANT, jobIdFor, patchQueueName, queuePrefix, tenantIdOf } from '../redis-layout.js';
 
 /**
  * BullMQ-level retries are the slow outer loop (minutes) for long outages; the job itself retries
@@ -31,7 +31,7 @@ export function createPatchQueue(connection: RedisClient, prefix: string, option
 
 /** The tenant whose queue takes a job: the one its record names, else the default tenant. */
 export function tenantOfJob(data: Pick<PatchJobData, 'record'>): string {
-  return data.record.tenantId ?? DEFAULT_TENANT;
+  return tenantIdOf(data.record);
 }
 
 /**
