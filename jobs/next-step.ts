@@ -93,7 +93,9 @@ export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: 
     case 'succeeded':
       return { do: 'record-success' };
     case 'not-claimed':
-      if (event.decision === 'locked') return { do: 'postpone', delayMs: jitterAround(LOCKED_RETRY_MS, state.random), why: 'an older update of this key is in flight' };
+      if (event.decision === 'locked') {
+        return { do: 'postpone', delayMs: jitterAround(LOCKED_RETRY_MS, state.random), why: 'an older update of this key is in flight' };
+      }
       return { do: 'skip', decision: event.decision };
     case 'budget-blocked':
       return { do: 'postpone', delayMs: BLOCKED_RETRY_MS, why: 'the fleet is paused by the permission breaker' };

@@ -3,8 +3,7 @@ import { Worker, type WorkerOptions } from 'bullmq';
 import type { PatchWorkerHooks } from './hooks.js';
 import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
-import type { SyncConfig, TenantConfig } from '../src/config.js';
-import type { TokenSource } from '../src/graph/auth.js';
+import type { SyncConfig } from '../src/config.js';
 import type { PatchJobData, RedisClient } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
 import { queuePrefix } from '../src/redis-layout.js';
@@ -15,18 +14,15 @@ import { queueDepth, type PatchQueue } from '../src/queue/queues.js';
 import { MarkerWatch } from '../src/queue/marker-watch.js';
 import { IDLE_FETCH_SEC, markerWatchedBackends } from '../src/queue/watched-backend.js';
 import { isCluster } from '../src/queue/connection.js';
-import { tenantsOf, type Tenant } from '../src/tenants/tenant.js';
+import { tenantsOf, type Tenant, type TokenOverrides } from '../src/tenants/tenant.js';
 
-export interface PatchWorkerOptions {
+/** `tokens` and `tenantTokens` (TokenOverrides), for tests: token sources instead of the tenants' own credentials. */
+export interface PatchWorkerOptions extends TokenOverrides {
   /** Jobs in flight at once per tenant: each tenant's worker has its own, so no tenant's backlog takes another's. */
   concurrency: number;
   /** How long a job's lock lives without renewal: a killed worker's jobs are picked up again after this. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
-  /** The default tenant's token source (createTokenSource(config) otherwise). */
-  tokens?: TokenSource;
-  /** For tests: a tenant's token source (createTokenSource(tenant) otherwise). */
-  tenantTokens?: (tenant: TenantConfig) => TokenSource;
   hooks?: PatchWorkerHooks;
   /** For tests: the jitter source (Math.random otherwise). */
   random?: () => number;
@@ -60,10 +56,10 @@ export interface PatchWorker {
 }
 
 /**
- * One BullMQ Worker per tenant (the default tenant and each of SYNC_TENANTS_FILE), each on its tenant's own queue with its
- * own concurrency, budget, breaker and token source. A worker whose tenant's budget is spent waits for its next slot (a
- * sleep, not a poll) holding at most `concurrency` jobs; the other tenants' workers are not behind it, so a tenant with a
- * million rows queued never delays one with ten.
+ * One BullMQ Worker per tenant (tenantsOf(config): the default tenant and each of SYNC_TENANTS_FILE), each on its
+ * tenant's own queue with its own concurrency, budget, breaker and token source. A worker whose tenant's budget is spent
+ * waits for its next slot (a sleep, not a poll) holding at most `concurrency` jobs; the other tenants' workers are not
+ * behind it, so a tenant with a million rows queued never delays one with ten.
  *
  * The Workers open no connection of their own: they fetch, lock, renew and recover stalled jobs over the process's
  * connection, and wait for jobs through one MarkerWatch (src/queue/marker-watch.ts): one connection blocked in one

@@ -39,7 +39,8 @@ pauses holding the fleet now, and when each ends). Exit codes: 0 found, 4 no suc
     await withStore(async ({ config, redis, store }) => {
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
-      const { byTenant, blockedTenants, fleetPauses } = await tenantFigures({ prefix: config.prefix, tenants: tenantsOf(config) }, redis, store, status);
+      const fleet = { prefix: config.prefix, tenants: tenantsOf(config) };
+      const { byTenant, blockedTenants, fleetPauses } = await tenantFigures(fleet, redis, store, status);
       if (flags.json) printJson({ ...withIsoTimes(status), byTenant, blockedTenants, fleetPauses });
       else {
         const lines = [formatStatus(status)];

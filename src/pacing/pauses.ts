@@ -22,7 +22,11 @@ export function pauseInForce(pauseUntilUs: number | undefined, nowUs: number): {
  * Every pause in force, for the tenants given (tenantsOf(config): `id` picks the keys, `label` names it), write and
  * read budgets alike. Read against Redis's TIME, the clock the budget scripts keep pauseUntil in.
  */
-export async function readFleetPauses(redis: RedisClient, prefix: string, tenants: ReadonlyArray<{ id: string; label: string }>): Promise<FleetPause[]> {
+export async function readFleetPauses(
+  redis: RedisClient,
+  prefix: string,
+  tenants: ReadonlyArray<{ id: string; label: string }>,
+): Promise<FleetPause[]> {
   const keys = redisKeys(prefix);
   const budgets = tenants.flatMap((tenant) => [
     { tenant: tenant.label, budget: 'write' as const, key: keys.budgetOf(tenant.id) },
@@ -33,7 +37,9 @@ export async function readFleetPauses(redis: RedisClient, prefix: string, tenant
   const pauses: FleetPause[] = [];
   budgets.forEach((b, i) => {
     const held = pauseInForce(untils[i] === null ? undefined : Number(untils[i]), nowUs);
-    if (held) pauses.push({ tenant: b.tenant, budget: b.budget, until: new Date(held.untilMs).toISOString(), remainingMs: held.remainingMs });
+    if (held) {
+      pauses.push({ tenant: b.tenant, budget: b.budget, until: new Date(held.untilMs).toISOString(), remainingMs: held.remainingMs });
+    }
   });
   return pauses;
 }

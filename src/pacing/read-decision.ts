@@ -28,6 +28,9 @@ export interface ReadFailure {
   message: string;
 }
 
+const READ_PERMISSION_HINT =
+  'reading needs DeviceManagementConfiguration.Read.All or DeviceManagementApps.Read.All, or their ReadWrite forms';
+
 /** A read takes only the steps every request shares (retry-policy.ts): it has no queue to hold a row in. */
 export type ReadStep = RetryStep;
 
@@ -51,13 +54,16 @@ export function decideAfterReadFailure(
     case 'unauthorized':
       return afterUnauthorized(attempts.tokenRefreshed, failure.message);
     case 'transient': {
-      if (attempts.transientFailures >= maxTransientRetries) return { do: 'fail', reason: `${failure.message} (still failing after ${attempts.transientFailures + 1} reads)` };
+      if (attempts.transientFailures >= maxTransientRetries) {
+        return { do: 'fail', reason: `${failure.message} (still failing after ${attempts.transientFailures + 1} reads)` };
+      }
       // SYNC_MAX_RETRY_AFTER caps a 503's Retry-After, as on writes.
-      const delayMs = capRetryAfter(failure.retryAfterMs, maxRetryAfterMs) ?? jitterAround(transientBackoffMs(attempts.transientFailures), jitter);
+      const backoff = jitterAround(transientBackoffMs(attempts.transientFailures), jitter);
+      const delayMs = capRetryAfter(failure.retryAfterMs, maxRetryAfterMs) ?? backoff;
       return { do: 'retry-soon', delayMs, refreshToken: false, why: failure.message };
     }
     case 'forbidden':
-      return { do: 'fail', reason: `${failure.message} (reading needs DeviceManagementConfiguration.Read.All or DeviceManagementApps.Read.All, or their ReadWrite forms)` };
+      return { do: 'fail', reason: `${failure.message} (${READ_PERMISSION_HINT})` };
     case 'permanent':
       return { do: 'fail', reason: failure.message };
   }

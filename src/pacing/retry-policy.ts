@@ -40,7 +40,12 @@ export const jitterAbove = (ms: number, random: number): number => ms * (1 + ran
 const doubled = (backoff: { baseMs: number; maxMs: number }, times: number) => Math.min(backoff.baseMs * 2 ** times, backoff.maxMs);
 
 /** How long a 429 waits: its Retry-After (capped), else the jittered back-off for the `streak` of 429s before it, capped too. */
-export function throttleWaitMs(retryAfterMs: number | undefined, streak: number, random: number, maxRetryAfterMs = DEFAULT_MAX_RETRY_AFTER_MS): number {
+export function throttleWaitMs(
+  retryAfterMs: number | undefined,
+  streak: number,
+  random: number,
+  maxRetryAfterMs = DEFAULT_MAX_RETRY_AFTER_MS,
+): number {
   const capped = capRetryAfter(retryAfterMs, maxRetryAfterMs);
   return capped ?? Math.min(jitterAround(doubled(THROTTLE_BACKOFF, streak), random), maxRetryAfterMs);
 }

@@ -312,7 +312,9 @@ export function createGraphStates(config: SyncConfig, redis: RedisClient, option
         const pace = pacedReads(tenant.readBudget(redis), { maxRetryAfterMs: config.maxRetryAfterMs });
         const memory = { store: new MissingStatuses(redis, config.prefix), tenant: tenant.id };
         const snapshots = new SnapshotStore(redis, config.prefix, tenant.id);
-        return (state ??= new GraphState(snapshots, tenant.writer(tenant.tokens(options)), pace, config.snapshotMaxAgeMs, options.fresh === true, memory, new OverrideStore(redis, config.prefix)));
+        const client = tenant.writer(tenant.tokens(options));
+        const overrides = new OverrideStore(redis, config.prefix);
+        return (state ??= new GraphState(snapshots, client, pace, config.snapshotMaxAgeMs, options.fresh === true, memory, overrides));
       };
       if (tenant.isDefault) make();
       return [tenant.id, make] as const;

@@ -23,7 +23,12 @@ export interface TenantFigures {
 }
 
 /** What `status --json` and GET /v1/runs/:id add to a run's status for tenants: `fleet.tenants` is tenantsOf(config). */
-export async function tenantFigures(fleet: { prefix: string; tenants: readonly Tenant[] }, redis: RedisClient, store: ResultStore, status: RunStatus): Promise<TenantFigures> {
+export async function tenantFigures(
+  fleet: { prefix: string; tenants: readonly Tenant[] },
+  redis: RedisClient,
+  store: ResultStore,
+  status: RunStatus,
+): Promise<TenantFigures> {
   const { tenants } = fleet;
   const labelOf = new Map(tenants.map((t) => [t.id, t.label]));
   // A run's row may name a tenant no longer configured: it is still counted, under its own id.
@@ -31,14 +36,26 @@ export async function tenantFigures(fleet: { prefix: string; tenants: readonly T
   const blockedTenants: BlockedTenant[] = [];
   for (const tenant of tenants) {
     const breaker = await tenant.breaker(redis).state();
-    if (breaker.tripped) blockedTenants.push({ tenant: tenant.label, reason: breaker.reason ?? 'blocked', ...(breaker.trippedAt ? { trippedAt: breaker.trippedAt, ...isoBeside('trippedAt', breaker.trippedAt) } : {}) });
+    if (!breaker.tripped) continue;
+    const when = breaker.trippedAt ? { trippedAt: breaker.trippedAt, ...isoBeside('trippedAt', breaker.trippedAt) } : {};
+    blockedTenants.push({ tenant: tenant.label, reason: breaker.reason ?? 'blocked', ...when });
   }
   // Counted under the names of the run's own counters (`pending` for queued rows, as status has it), so a tenant's
   // counts add up to the run's. Without a tenants file every row is the default tenant's: its counts are the run's,
   // with no pass over the rows.
   const byTenant: Record<string, Record<string, number>> =
     tenants.length === 1
-      ? { [tenants[0].label]: { rejected: status.rejected, pending: status.pending, succeeded: status.succeeded, failed: status.failed, unchanged: status.unchanged, superseded: status.superseded, ...(status.cancelled ? { cancelled: status.cancelled } : {}) } }
+      ? {
+          [tenants[0].label]: {
+            rejected: status.rejected,
+            pending: status.pending,
+            succeeded: status.succeeded,
+            failed: status.failed,
+            unchanged: status.unchanged,
+            superseded: status.superseded,
+            ...(status.cancelled ? { cancelled: status.cancelled } : {}),
+          },
+        }
       : Object.fromEntries(
           Object.entries(await store.countByTenant(status.runId)).map(([tenant, { queued, ...rest }]) => [label(tenant), { ...rest, ...(queued !== undefined ? { pending: queued } : {}) }]),
         );

@@ -145,7 +145,9 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
   // Every tenant is read alike, each summed into its label: `other` then holds the tenants past the limit. The default
   // tenant (DEFAULT_TENANT, first) is also the fleet's figures: its budget and breaker are the keys of a single tenant.
   const tenants = [DEFAULT_TENANT, ...tenantOptions.configured.filter((t) => labelOf(t) !== labelOf(DEFAULT_TENANT))];
-  const breakers = new Map(tenants.map((t) => [t, t === options.breaker.tenant ? options.breaker : new PermissionBreaker(options.redis, options.prefix, undefined, t)]));
+  const breakerOf = (t: string) =>
+    t === options.breaker.tenant ? options.breaker : new PermissionBreaker(options.redis, options.prefix, undefined, t);
+  const breakers = new Map(tenants.map((t) => [t, breakerOf(t)]));
 
   const readTenants = () =>
     Promise.all(
@@ -175,7 +177,12 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     // Budget times are µs; the hash is written by src/scripts/reserveSendSlot-1.lua and registerThrottle-2.lua (fields in
     // src/redis-layout.ts).
     const nowUs = Date.now() * 1000;
-    const [stats, kept, perTenant, memory] = await Promise.all([options.store.stats(), options.redis.zcard(keys.runs), readTenants(), readRedisMemory(options.redis)]);
+    const [stats, kept, perTenant, memory] = await Promise.all([
+      options.store.stats(),
+      options.redis.zcard(keys.runs),
+      readTenants(),
+      readRedisMemory(options.redis),
+    ]);
     redisUsed.set(memory.usedBytes);
     redisMax.set(memory.maxBytes);
 

@@ -56,7 +56,8 @@ export async function registerRunsApi(app: FastifyInstance, { store, tenants }: 
     if (refusal) return reply.code(400).send(refusal);
     const status = await store.status(request.params.id);
     if (!status) return reply.code(404).send(notFound(request.params.id));
-    return tenants ? { ...withIsoTimes(status), ...(await tenantFigures(tenants.fleet, tenants.redis, store, status)) } : withIsoTimes(status);
+    if (!tenants) return withIsoTimes(status);
+    return { ...withIsoTimes(status), ...(await tenantFigures(tenants.fleet, tenants.redis, store, status)) };
   });
 
   app.get<{ Params: { id: string } }>('/runs/:id/timeline', async (request, reply) => {

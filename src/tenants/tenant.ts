@@ -107,8 +107,22 @@ export class Tenant {
   }
 }
 
+const sharedOf = (config: SharedTenantConfig): SharedTenantConfig => ({
+  prefix: config.prefix,
+  apiVersion: config.apiVersion,
+  requestTimeoutMs: config.requestTimeoutMs,
+});
+
 /** Every tenant of a configuration, the default tenant first, then the tenants file's in the file's order. */
 export function tenantsOf(config: SharedTenantConfig & TenantSettings & Pick<SyncConfig, 'tenants'>): Tenant[] {
-  const shared: SharedTenantConfig = { prefix: config.prefix, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs };
-  return [new Tenant(DEFAULT_TENANT, config, shared), ...config.tenants.map((t) => new Tenant(t.tenantId, t, shared, t))];
+  const shared = sharedOf(config);
+  return [defaultTenantOf(config), ...config.tenants.map((t) => new Tenant(t.tenantId, t, shared, t))];
+}
+
+/**
+ * The default tenant alone (tenantsOf(config)[0]), for what concerns only it: the queue a CLI command or a scheduled
+ * import hands rows to (PatchQueues routes each row to its tenant's), and doctor's checks of the configured credentials.
+ */
+export function defaultTenantOf(config: SharedTenantConfig & TenantSettings): Tenant {
+  return new Tenant(DEFAULT_TENANT, config, sharedOf(config));
 }
