@@ -60,7 +60,7 @@ export class PatchQueues {
     return new PatchQueues(queue.opts.connection as RedisClient, prefix, queue);
   }
 
-  for(tenant: string = DEFAULT_TENANT): PatchQueue {
+  for(tenant: string): PatchQueue {
     let queue = this.byTenant.get(tenant);
     if (!queue) {
       queue = createPatchQueue(this.connection, this.prefix, {}, tenant);
