@@ -108,7 +108,7 @@ describe('README quickstart', notOnCluster('the quickstart uses one Redis'), () 
 });
 
 describe('README and docs/ links', () => {
-  it('every #anchor link names a heading of the file it points into', async () => {
+  it('every #anchor link names a heading of the file it points into, and the Contents list every section', async () => {
     const docs = (await readdir(join(REPO_ROOT, 'docs'))).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`);
     const files = ['README.md', ...docs];
     const anchorsOf = new Map<string, Set<string>>();
@@ -128,6 +128,13 @@ describe('README and docs/ links', () => {
       }
     }
     assert.deepEqual(broken, []);
+    const text = (await readme()).replace(/```[\s\S]*?```/g, '');
+    const contents = /\*\*Contents\*\*\n([\s\S]*?)\n\n/.exec(text);
+    assert.ok(contents, 'the README has a **Contents** list');
+    const slugger = new GithubSlugger();
+    const sections = [...text.matchAll(/^#{2,3} (.+)$/gm)].map((m) => `#${slugger.slug(m[1])}`);
+    const listed = [...contents[1].matchAll(/\]\((#[^)]+)\)/g)].map((m) => m[1]);
+    assert.deepEqual(listed, sections, 'the Contents list every ## and ### section, in order');
     assert.ok((anchorsOf.get('README.md')?.size ?? 0) > 20, 'the README\'s headings were read');
   });
 });
