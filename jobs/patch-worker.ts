@@ -1,4 +1,5 @@
 import { Worker, type WorkerOptions } from 'bullmq';
+import { isConnectionLoss } from '../src/console-routing.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
@@ -98,7 +99,8 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
     });
     const name = patchQueueName(tenant);
     const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) });
-    worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+    // A lost connection is reported once by the connection's watcher (watchRedisConnection), not at every retry.
+    worker.on('error', (err) => (isConnectionLoss(err) ? log.debug({ err: err.message }, 'worker error') : log.error({ err: err.message }, 'worker error')));
     return { tenant, worker, queue, breaker };
   };
 

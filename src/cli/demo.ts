@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config.js';
 import type { RedisClient, RunStatus } from '../interfaces.js';
 import { createLogger } from '../logger.js';
+import { routeConsoleThroughLogger } from '../console-routing.js';
 import { importRun } from '../producer/import-run.js';
 import { RowChecker } from '../producer/validate-rows.js';
 import { connectRedis, deleteKeysWithPrefix, redisTargetOf, scanKeysWithPrefix } from '../queue/connection.js';
@@ -27,6 +28,7 @@ export const demoCommand = new Command('demo')
     const sim = await startSimulator({ missingConfigurations: ['cfg-retired-99'], budget: { perApp: { limit: 100, windowMs: 2000 }, perTenant: { limit: 200, windowMs: 2000 } }, faults: { rate503: 0.05 }, seed: 42 });
     const config = loadConfig({ ...process.env, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_PREFIX: demoPrefix, SYNC_RATE_LIMIT: '100/2s', SYNC_LOG_LEVEL: process.env.SYNC_LOG_LEVEL ?? 'warn' });
     const logger = createLogger(config.logLevel, { role: 'demo' }, config.logFormat);
+    routeConsoleThroughLogger(logger);
     const redis = await connectRedis(redisTargetOf(config), 'service').catch(async (err: unknown) => {
       await sim.close();
       throw err;
