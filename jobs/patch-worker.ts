@@ -100,7 +100,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
     const name = patchQueueName(tenant);
     const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) });
     // A lost connection is reported once by the connection's watcher (watchRedisConnection), not at every retry.
-    worker.on('error', (err) => (isConnectionLoss(err) ? log.debug({ err: err.message }, 'worker error') : log.error({ err: err.message }, 'worker error')));
+    worker.on('error', (err) => log[isConnectionLoss(err) ? 'debug' : 'error']({ err: err.message }, 'worker error'));
     return { tenant, worker, queue, breaker };
   };
 

@@ -69,7 +69,7 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     stalledInterval: lockDuration,
   });
   // A lost connection is reported once by the connection's watcher (watchRedisConnection), not at every retry.
-  worker.on('error', (err) => (isConnectionLoss(err) ? log.debug({ err: err.message }, 'scheduled-import worker error') : log.error({ err: err.message }, 'scheduled-import worker error')));
+  worker.on('error', (err) => log[isConnectionLoss(err) ? 'debug' : 'error']({ err: err.message }, 'scheduled-import worker error'));
   worker.on('failed', (job, err) => log.error({ schedule: job?.data.scheduleName, jobId: job?.id, err: err.message }, 'scheduled import failed'));
   await worker.waitUntilReady();
 

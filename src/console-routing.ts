@@ -19,20 +19,36 @@ export interface RoutedLine {
   onceKey?: string;
 }
 
+const CONNECTION_LOSS = new RegExp(
+  [
+    '\\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOTFOUND|EAI_AGAIN)\\b',
+    'Connection is closed',
+    "Stream isn't writeable",
+    'Reached the max retries',
+  ].join('|'),
+);
+
 /** Errors a dropped or unreachable Redis raises; whoever watches the connection reports the drop once (watchRedisConnection). */
 export function isConnectionLoss(err: unknown): boolean {
   const e = err as { message?: unknown; code?: unknown; name?: unknown } | undefined;
   const text = `${typeof e?.code === 'string' ? e.code : ''} ${typeof e?.message === 'string' ? e.message : ''}`;
-  return /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOTFOUND|EAI_AGAIN)\b|Connection is closed|Stream isn't writeable|Reached the max retries per request/.test(text) || e?.name === 'MaxRetriesPerRequestError';
+  return CONNECTION_LOSS.test(text) || e?.name === 'MaxRetriesPerRequestError';
 }
 
-const LEVEL_OF: Record<ConsoleMethod, RoutedLevel> = { log: 'info', info: 'info', warn: 'warn', error: 'error', debug: 'debug', trace: 'debug' };
+const LEVEL_OF: Record<ConsoleMethod, RoutedLevel> = {
+  log: 'info',
+  info: 'info',
+  warn: 'warn',
+  error: 'error',
+  debug: 'debug',
+  trace: 'debug',
+};
 const EVICTION = /^IMPORTANT! Eviction policy is (\S+)\. It should be "noeviction"/;
 const RECOMMENDED_VERSION = /^It is highly recommended to use a minimum Redis version of (\S+)\s+Current: (\S+)/;
 
 /** What one console call becomes: known dependency lines in our words, errors as their message (never a stack). */
 export function routeConsoleLine(method: ConsoleMethod, args: readonly unknown[]): RoutedLine {
-  const text = args.map((arg) => (arg instanceof Error ? `${arg.name}: ${arg.message}` : typeof arg === 'string' ? arg : format('%o', arg))).join(' ');
+  const text = args.map(describeArg).join(' ');
   const eviction = EVICTION.exec(text);
   if (eviction) {
     return {
@@ -44,11 +60,19 @@ export function routeConsoleLine(method: ConsoleMethod, args: readonly unknown[]
   }
   const version = RECOMMENDED_VERSION.exec(text);
   if (version) {
-    return { level: 'warn', msg: `Redis ${version[2]} works, but BullMQ recommends ${version[1]} or later`, fields: { source: 'bullmq' }, onceKey: `redis-version:${version[2]}` };
+    const msg = `Redis ${version[2]} works, but BullMQ recommends ${version[1]} or later`;
+    return { level: 'warn', msg, fields: { source: 'bullmq' }, onceKey: `redis-version:${version[2]}` };
   }
   // A lost connection some dependency prints as it happens: the connection's watcher has said it once already.
-  if (args.some((arg) => arg instanceof Error && isConnectionLoss(arg))) return { level: 'debug', msg: text, fields: { source: 'console' } };
+  if (args.some((arg) => arg instanceof Error && isConnectionLoss(arg))) {
+    return { level: 'debug', msg: text, fields: { source: 'console' } };
+  }
   return { level: LEVEL_OF[method], msg: text.trim(), fields: { source: 'console' } };
+}
+
+function describeArg(arg: unknown): string {
+  if (arg instanceof Error) return `${arg.name}: ${arg.message}`;
+  return typeof arg === 'string' ? arg : format('%o', arg);
 }
 
 const METHODS: readonly ConsoleMethod[] = ['log', 'info', 'warn', 'error', 'debug', 'trace'];

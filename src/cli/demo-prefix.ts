@@ -13,7 +13,10 @@ export function demoPrefixOf(syncPrefix: string | undefined): string {
   const prefix = `${base}-demo`;
   if (!SYNC_PREFIX_RULE.test(prefix)) {
     const room = 64 - '-demo'.length;
-    throw new ConfigError(`Invalid configuration:\n  SYNC_PREFIX: the demo runs under "<SYNC_PREFIX>-demo", so SYNC_PREFIX may have at most ${room} characters here`);
+    throw new ConfigError(
+      'Invalid configuration:\n  SYNC_PREFIX: the demo runs under "<SYNC_PREFIX>-demo", ' +
+        `so SYNC_PREFIX may have at most ${room} characters here`,
+    );
   }
   return prefix;
 }

@@ -22,11 +22,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const demoCommand = new Command('demo')
   .description('Run the whole pipeline on a sample export against a local Graph simulator, twice, and print the summary')
   .option('--rows-file <path>', 'use another CSV instead of the bundled sample', SAMPLE)
-  .addHelpText('after', `\nUses REDIS_URL (default redis://127.0.0.1:6379), or the Redis Cluster of SYNC_REDIS_CLUSTER, under the key prefix "<SYNC_PREFIX>-demo" (default "csync-demo"), which it clears first (only when what is there is a demo's).\nThe simulator's budget is Intune's scaled 10x (100 PATCH per 2 s). Exit codes: 0 the demo ran as expected, 1 otherwise.`)
+  .addHelpText(
+    'after',
+    '\nUses REDIS_URL (default redis://127.0.0.1:6379), or the Redis Cluster of SYNC_REDIS_CLUSTER, under the key prefix ' +
+      '"<SYNC_PREFIX>-demo" (default "csync-demo"), which it clears first (only when what is there is a demo\'s).\n' +
+      "The simulator's budget is Intune's scaled 10x (100 PATCH per 2 s). Exit codes: 0 the demo ran as expected, 1 otherwise.",
+  )
   .action(async (flags: { rowsFile: string }) => {
     const demoPrefix = demoPrefixOf(process.env.SYNC_PREFIX);
     const sim = await startSimulator({ missingConfigurations: ['cfg-retired-99'], budget: { perApp: { limit: 100, windowMs: 2000 }, perTenant: { limit: 200, windowMs: 2000 } }, faults: { rate503: 0.05 }, seed: 42 });
-    const config = loadConfig({ ...process.env, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_PREFIX: demoPrefix, SYNC_RATE_LIMIT: '100/2s', SYNC_LOG_LEVEL: process.env.SYNC_LOG_LEVEL ?? 'warn' });
+    const config = loadConfig({
+      ...process.env,
+      GRAPH_BASE_URL: sim.url,
+      GRAPH_ACCESS_TOKEN: 'sim-token',
+      SYNC_PREFIX: demoPrefix,
+      SYNC_RATE_LIMIT: '100/2s',
+      SYNC_LOG_LEVEL: process.env.SYNC_LOG_LEVEL ?? 'warn',
+    });
     const logger = createLogger(config.logLevel, { role: 'demo' }, config.logFormat);
     routeConsoleThroughLogger(logger);
     const redis = await connectRedis(redisTargetOf(config), 'service').catch(async (err: unknown) => {
@@ -99,7 +111,8 @@ async function clearDemoPrefix(redis: RedisClient, prefix: string): Promise<void
   if (!demoMayClear({ holdsKeys, marked: marked === 1, runIds })) {
     throw new OperatorError(
       `keys under the demo's prefix "${prefix}" are not a demo's (no ${keys.demoMarker}, and runs other than the demo's): ` +
-        'the demo clears its prefix first, so it stops here and keeps them. Set SYNC_PREFIX to another name (the demo runs under "<SYNC_PREFIX>-demo").',
+        'the demo clears its prefix first, so it stops here and keeps them. ' +
+        'Set SYNC_PREFIX to another name (the demo runs under "<SYNC_PREFIX>-demo").',
     );
   }
   await deleteKeysWithPrefix(redis, prefix);

@@ -27,7 +27,8 @@ export function patchJob(data: PatchJobData): PatchJob {
 /** The default tenant's queue (`patch-user-status`); `tenant` picks another tenant's own queue (patchQueueName). */
 export function createPatchQueue(connection: RedisClient, prefix: string, options: Partial<QueueOptions> = {}, tenant: string = DEFAULT_TENANT): PatchQueue {
   const name = patchQueueName(tenant);
-  const queue = new Queue<PatchJobData, unknown, string>(name, { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
+  const queueOptions = { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: PATCH_JOB_OPTIONS, ...options };
+  const queue = new Queue<PatchJobData, unknown, string>(name, queueOptions);
   queue.on('error', onQueueError);
   return queue;
 }

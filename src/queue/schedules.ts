@@ -73,7 +73,8 @@ const TEMPLATE_OPTIONS: JobSchedulerTemplateOptions = {
 };
 
 export function createScheduleQueue(connection: RedisClient, prefix: string): ScheduleQueue {
-  const queue = new Queue<ScheduledImportJobData, unknown, string>(QUEUE_NAMES.scheduledImport, { connection, prefix: queuePrefix(prefix, QUEUE_NAMES.scheduledImport) });
+  const name = QUEUE_NAMES.scheduledImport;
+  const queue = new Queue<ScheduledImportJobData, unknown, string>(name, { connection, prefix: queuePrefix(prefix, name) });
   queue.on('error', onQueueError);
   return queue;
 }

@@ -22,7 +22,8 @@ describe('demo', notOnCluster('the demo\'s prefix is chosen before any Redis is 
     const [a, b] = [uniquePrefix('demo-a'), uniquePrefix('demo-b')];
     try {
       const env = (syncPrefix: string) => ({ REDIS_URL, SYNC_PREFIX: syncPrefix });
-      const [first, second] = await Promise.all([runCli(['demo'], env(a), undefined, 120_000), runCli(['demo'], env(b), undefined, 120_000)]);
+      const demo = (syncPrefix: string) => runCli(['demo'], env(syncPrefix), undefined, 120_000);
+      const [first, second] = await Promise.all([demo(a), demo(b)]);
       for (const result of [first, second]) {
         assert.equal(result.code, 0, result.stdout + result.stderr);
         assert.match(result.stdout, /demo OK/);

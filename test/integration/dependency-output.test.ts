@@ -5,7 +5,7 @@
  * compiled CLI against a redis-server of its own and reads its stderr line by line.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,7 +40,8 @@ function splitStderr(stderr: string): { logs: LogLine[]; other: string[] } {
 }
 
 /** What a dependency prints raw: BullMQ's warnings, an error's inspected stack or fields, ioredis's unhandled-error line. */
-const RAW_DEPENDENCY_LINE = /IMPORTANT! Eviction policy|It is highly recommended|\[ioredis\]|^\s+at |^Error: |^\s+(errno|code|syscall|address|port):|^\}$/;
+const RAW_DEPENDENCY_LINE =
+  /IMPORTANT! Eviction policy|It is highly recommended|\[ioredis\]|^\s+at |^Error: |^\s+(errno|code|syscall|address|port):|^\}$/;
 
 async function privateEnv(name: string, redis: PrivateRedis): Promise<TestEnv> {
   const t = await startTestEnv(name, { redisUrl: redis.url });
@@ -60,7 +61,8 @@ class Spawned {
   }
 
   static start(args: string[], env: Record<string, string>): Spawned {
-    return new Spawned(spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] }));
+    const stdio: StdioOptions = ['ignore', 'ignore', 'pipe'];
+    return new Spawned(spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio }));
   }
 
   async waitFor(what: RegExp, timeoutMs = 30_000): Promise<void> {
@@ -145,7 +147,8 @@ describe('dependency lines go through the logger', { concurrency: 1 }, () => {
       assert.equal(lost.length, 1, `${command}: one line for the drop:\n${stderr}`);
       assert.equal(lost[0].level, 40);
       assert.equal(logs.filter((line) => /Redis connection back/.test(line.msg)).length, 1, `${command}: one line for the return`);
-      assert.deepEqual(logs.filter((line) => line.level >= 50).map((line) => line.msg), [], `${command}: no error lines for a drop it rode out`);
+      const errors = logs.filter((line) => line.level >= 50).map((line) => line.msg);
+      assert.deepEqual(errors, [], `${command}: no error lines for a drop it rode out`);
     }
   });
 });

@@ -10,7 +10,18 @@ import { once } from 'node:events';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import GithubSlugger from 'github-slugger';
-import { BIN, REDIS_URL, REPO_ROOT, deletePrefix, lastJsonLine, notOnCluster, runCli, testRedis, uniquePrefix, type CliResult } from '../support/harness.js';
+import {
+  BIN,
+  REDIS_URL,
+  REPO_ROOT,
+  deletePrefix,
+  lastJsonLine,
+  notOnCluster,
+  runCli,
+  testRedis,
+  uniquePrefix,
+  type CliResult,
+} from '../support/harness.js';
 
 const readme = () => readFile(join(REPO_ROOT, 'README.md'), 'utf8');
 

@@ -13,12 +13,14 @@ describe('the demo\'s prefix', () => {
 
   it('refuses what the configuration refuses, naming SYNC_PREFIX and never the demo\'s own prefix as the culprit', () => {
     for (const hostile of ['', 'a*', 'a?b', '{tag}', 'a b', 'a\nb', 'é', 'x'.repeat(65)]) {
-      assert.throws(() => demoPrefixOf(hostile), (err: Error) => err instanceof ConfigError && /SYNC_PREFIX may hold only/.test(err.message), hostile);
+      const refused = (err: Error) => err instanceof ConfigError && /SYNC_PREFIX may hold only/.test(err.message);
+      assert.throws(() => demoPrefixOf(hostile), refused, hostile);
     }
   });
 
   it('refuses a SYNC_PREFIX too long to take -demo, saying how long it may be', () => {
-    assert.throws(() => demoPrefixOf('x'.repeat(60)), (err: Error) => err instanceof ConfigError && /at most 59 characters/.test(err.message));
+    const refused = (err: Error) => err instanceof ConfigError && /at most 59 characters/.test(err.message);
+    assert.throws(() => demoPrefixOf('x'.repeat(60)), refused);
   });
 });
 

@@ -9,14 +9,23 @@ describe('console lines of dependencies, as log lines', () => {
   it('BullMQ\'s eviction warning becomes a warn in our words, with the fix, logged once per policy', () => {
     const line = routeConsoleLine('warn', ['IMPORTANT! Eviction policy is allkeys-lru. It should be "noeviction"']);
     assert.equal(line.level, 'warn');
-    assert.equal(line.msg, 'Redis\'s maxmemory-policy is allkeys-lru, not noeviction: when memory runs short Redis may evict queued jobs and row results');
-    assert.deepEqual(line.fields, { source: 'bullmq', maxmemoryPolicy: 'allkeys-lru', fix: 'set maxmemory-policy noeviction (compliance-sync doctor checks it)' });
+    const expected = "Redis's maxmemory-policy is allkeys-lru, not noeviction: " + 'when memory runs short Redis may evict queued jobs and row results';
+    assert.equal(line.msg, expected);
+    assert.deepEqual(line.fields, {
+      source: 'bullmq',
+      maxmemoryPolicy: 'allkeys-lru',
+      fix: 'set maxmemory-policy noeviction (compliance-sync doctor checks it)',
+    });
     assert.equal(line.onceKey, 'eviction:allkeys-lru');
   });
 
   it('BullMQ\'s version advice becomes one warn', () => {
-    const line = routeConsoleLine('warn', ['It is highly recommended to use a minimum Redis version of 6.2.0\n             Current: 6.0.9']);
-    assert.deepEqual({ level: line.level, msg: line.msg, onceKey: line.onceKey }, { level: 'warn', msg: 'Redis 6.0.9 works, but BullMQ recommends 6.2.0 or later', onceKey: 'redis-version:6.0.9' });
+    const bullmqText = 'It is highly recommended to use a minimum Redis version of 6.2.0\n             Current: 6.0.9';
+    const line = routeConsoleLine('warn', [bullmqText]);
+    assert.deepEqual(
+      { level: line.level, msg: line.msg, onceKey: line.onceKey },
+      { level: 'warn', msg: 'Redis 6.0.9 works, but BullMQ recommends 6.2.0 or later', onceKey: 'redis-version:6.0.9' },
+    );
   });
 
   it('an error is its name and message, never its stack or inspected fields', () => {
@@ -50,9 +59,17 @@ describe('a Redis drop, as an operator reads it', () => {
     const report = new RedisDropReport('Redis at redis://127.0.0.1:6379');
     assert.equal(report.ready(0), undefined, 'the first ready is not a return');
     const lost = report.error(refused, 1000);
-    assert.deepEqual(lost, { level: 'warn', msg: 'Redis connection lost (connect ECONNREFUSED 127.0.0.1:6379); retrying until it is back', fields: { redis: 'Redis at redis://127.0.0.1:6379' } });
+    assert.deepEqual(lost, {
+      level: 'warn',
+      msg: 'Redis connection lost (connect ECONNREFUSED 127.0.0.1:6379); retrying until it is back',
+      fields: { redis: 'Redis at redis://127.0.0.1:6379' },
+    });
     for (let attempt = 1; attempt <= 50; attempt++) assert.equal(report.error(refused, 1000 + attempt * 200), undefined);
-    assert.deepEqual(report.ready(13_500), { level: 'info', msg: 'Redis connection back after 12.5 s', fields: { redis: 'Redis at redis://127.0.0.1:6379', downMs: 12_500 } });
+    assert.deepEqual(report.ready(13_500), {
+      level: 'info',
+      msg: 'Redis connection back after 12.5 s',
+      fields: { redis: 'Redis at redis://127.0.0.1:6379', downMs: 12_500 },
+    });
     assert.equal(report.ready(14_000), undefined);
   });
 
