@@ -5,7 +5,8 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ROW_STATES, type RowState } from '../interfaces.js';
 import type { ResultStore } from '../results/store.js';
-import { requireBearerOrSession, sessionCookie, type ApiTokens } from './auth.js';
+import fastifyCookie from '@fastify/cookie';
+import { requireBearerOrSession, SESSION_COOKIE, sessionCookieOptions, type ApiTokens } from './auth.js';
 import { loginPage, runPage, runsPage } from './runs-page.js';
 import { readRowsPage, runIdRefusal } from './runs-api.js';
 import { escapeHtml } from './html.js';
@@ -46,6 +47,8 @@ const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').in
  */
 export async function registerDashboard(app: FastifyInstance, options: DashboardOptions): Promise<void> {
   const { store, tokens } = options;
+  // Parses the Cookie header for this scope (request.cookies) and adds reply.setCookie; the session is our own HMAC.
+  await app.register(fastifyCookie);
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: MAX_LOGIN_BODY_BYTES }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -59,10 +62,10 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
       request.log.warn({ ip: request.ip }, 'dashboard login refused');
       return sendPage(reply, loginPage({ next: safeNext(request.body?.next), failed: true }), 401);
     }
-    return reply.header('set-cookie', sessionCookie(session, request.protocol === 'https')).redirect(safeNext(request.body?.next), 303);
+    return reply.setCookie(SESSION_COOKIE, session, sessionCookieOptions(request.protocol === 'https')).redirect(safeNext(request.body?.next), 303);
   });
 
-  app.get('/logout', async (request, reply) => reply.header('set-cookie', sessionCookie('', request.protocol === 'https', 0)).redirect(`${BASE}/login`, 303));
+  app.get('/logout', async (request, reply) => reply.setCookie(SESSION_COOKIE, '', sessionCookieOptions(request.protocol === 'https', 0)).redirect(`${BASE}/login`, 303));
 
   await app.register(async (secured) => {
     // A browser without a session gets the login form (still a 401); API clients get the JSON 401.
