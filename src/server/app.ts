@@ -172,6 +172,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
     { prefix: '/v1' },
   );
-  await app.register(async (admin) => registerDashboard(admin, { store, tokens, queues: [patchQueue, importQueue] }), { prefix: '/admin' });
+  await app.register(async (admin) => registerDashboard(admin, { store, tokens, queues: [patchQueue, importQueue], budget: config.rateLimit, now: options.now }), { prefix: '/admin' });
   return app;
 }
