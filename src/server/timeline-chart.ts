@@ -53,6 +53,8 @@ const W = 880;
 const H = 260;
 const M = { top: 44, right: 16, bottom: 44, left: 48 };
 const PAUSE_BAND = 8;
+/** A budget line above this many times the run's busiest bar is named, not drawn to scale. */
+export const BUDGET_SCALE_LIMIT = 4;
 
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
@@ -70,8 +72,11 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom - PAUSE_BAND - 4;
   const budget = options.budget ? budgetPerBar(options.budget, bars[0].seconds) : undefined;
-  // The axis reaches the budget line too, so a run far below its budget shows how far.
-  const top = niceMax(Math.max(...bars.map((b) => b.succeeded + b.failed), budget ?? 0));
+  const peak = Math.max(...bars.map((b) => b.succeeded + b.failed));
+  // The axis reaches the budget line, so a run below its budget shows how far; but a budget more than
+  // BUDGET_SCALE_LIMIT times the peak would flatten every bar: it is then named above the plot instead.
+  const budgetOnScale = budget !== undefined && budget <= Math.max(1, peak) * BUDGET_SCALE_LIMIT;
+  const top = niceMax(Math.max(peak, budgetOnScale ? budget : 0));
   const slot = plotW / bars.length;
   const barW = Math.max(1, slot * 0.8);
   const y = (v: number) => M.top + plotH - (v / top) * plotH;
@@ -117,9 +122,12 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
   const budgetMark =
     budget === undefined || !options.budget
       ? ''
-      : html`<g class="budget" data-per-bar="${fmt(budget)}" data-limit="${options.budget.limit}" data-window-ms="${options.budget.windowMs}"><title>${`write budget (SYNC_RATE_LIMIT): ${options.budget.limit} per ${fmt(options.budget.windowMs / 1000)} s = ${fmt(budget)} rows per ${bars[0].seconds} s bar`}</title>
-<line class="budget-line" x1="${M.left}" x2="${W - M.right}" y1="${fmt(y(budget))}" y2="${fmt(y(budget))}" stroke="${COLORS.budget}" stroke-width="1.5" stroke-dasharray="6 4"/>
-<text class="budget-label" x="${W - M.right}" y="${fmt(y(budget) - 4)}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${`budget ${fmt(budget)} per ${bars[0].seconds} s`}</text></g>`;
+      : html`<g class="budget" data-per-bar="${fmt(budget)}" data-limit="${options.budget.limit}" data-window-ms="${options.budget.windowMs}" data-on-scale="${String(budgetOnScale)}"><title>${`write budget (SYNC_RATE_LIMIT): ${options.budget.limit} per ${fmt(options.budget.windowMs / 1000)} s = ${fmt(budget)} rows per ${bars[0].seconds} s bar`}</title>${
+          budgetOnScale
+            ? html`<line class="budget-line" x1="${M.left}" x2="${W - M.right}" y1="${fmt(y(budget))}" y2="${fmt(y(budget))}" stroke="${COLORS.budget}" stroke-width="1.5" stroke-dasharray="6 4"/>
+<text class="budget-label" x="${W - M.right}" y="${fmt(y(budget) - 4)}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${`budget ${fmt(budget)} per ${bars[0].seconds} s`}</text>`
+            : html`<text class="budget-label" x="${W - M.right}" y="${M.top - 4}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${`budget ${fmt(budget)} per ${bars[0].seconds} s: far above this scale ↑`}</text>`
+        }</g>`;
 
   return html`<svg id="timeline" class="timeline" role="img" aria-labelledby="timeline-title" viewBox="0 0 ${W} ${H}" width="100%" data-bars="${bars.length}" data-bar-seconds="${perBar}" xmlns="http://www.w3.org/2000/svg">
 <title id="timeline-title">Rows finished per ${perBar} s by state, with 429s, paused time${budget === undefined ? '' : ' and the write budget'}</title>

@@ -83,13 +83,19 @@ describe('run page', () => {
 
 describe('timeline budget line', () => {
   it('draws SYNC_RATE_LIMIT as rows per bar, and raises the axis to it when the run stayed below', () => {
-    const timeline = buildTimeline({ [`${T0 / 1000}:succeeded`]: '12', [`${T0 / 1000 + 10}:succeeded`]: '8' });
+    const timeline = buildTimeline({ [`${T0 / 1000}:succeeded`]: '13', [`${T0 / 1000 + 10}:succeeded`]: '8' });
     const svg = timelineChart(timeline, { budget: { limit: 100, windowMs: 20_000 } }).text;
-    assert.match(svg, /<g class="budget" data-per-bar="50" data-limit="100" data-window-ms="20000">/);
+    assert.match(svg, /<g class="budget" data-per-bar="50" data-limit="100" data-window-ms="20000" data-on-scale="true">/);
     assert.match(svg, /class="budget-label"[^>]*>budget 50 per 10 s</);
     // The axis goes to 50 (a nice maximum at or above the budget), and the line sits at its top.
     const top = /<line class="budget-line" x1="48" x2="864" y1="([\d.]+)"/.exec(svg)![1];
     assert.equal(Number(top), 44);
     assert.doesNotMatch(timelineChart(timeline).text, /budget/, 'no budget given, no line');
+    // A budget over 4 times the busiest bar would flatten the bars: it is named above the plot instead.
+    const far = timelineChart(timeline, { budget: { limit: 1000, windowMs: 1000 } }).text;
+    assert.match(far, /data-per-bar="10000" [^>]*data-on-scale="false"/);
+    assert.doesNotMatch(far, /budget-line/);
+    assert.match(far, /budget 10000 per 10 s: far above this scale/);
+    assert.match(far, /<text x="42" y="48" text-anchor="end" font-size="11" fill="#68707d">20<\/text>/, 'the axis stays at the bars');
   });
 });
