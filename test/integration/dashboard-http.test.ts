@@ -138,7 +138,7 @@ describe('run page and downloads', () => {
       const first = await page(0);
       assert.deepEqual(first.rows.map((r) => r.line), [lines[0]]);
       assert.equal(first.nextAfter, lines[0]);
-      const second = await page(first.nextAfter!);
+      const second = await page(first.nextAfter);
       assert.deepEqual(second.rows.map((r) => [r.line, r.reason]), [[lines[1], HOSTILE_REASON]]);
       assert.equal(second.nextAfter, undefined);
       const byText = await fetch(`${server.url}/v1/runs/with-failures/rows?reason=${encodeURIComponent(OTHER_REASON)}`, { headers: authHeaders() });
