@@ -139,7 +139,8 @@ export function parseTrustProxy(text: string | undefined): TrustProxy {
   for (const entry of entries) {
     if (!PROXY_RANGE_NAMES.has(entry) && !isProxyAddress(entry)) {
       throw new ConfigError(
-        `SYNC_TRUST_PROXY: entry ${JSON.stringify(entry.slice(0, 60))} is not an IP address, a CIDR range or loopback|linklocal|uniquelocal; ` +
+        `SYNC_TRUST_PROXY: entry ${JSON.stringify(entry.slice(0, 60))} is not an IP address, a CIDR range ` +
+          'or loopback|linklocal|uniquelocal; ' +
           'use true, false, a hop count, or e.g. 10.0.0.0/8,127.0.0.1',
       );
     }

@@ -45,7 +45,11 @@ export function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((add
  * Node looks for late requests every connectionsCheckingInterval: a quarter of the timeout, between 250 ms and Node's
  * own 30 s, so a slow request is cut off at most 25 % late rather than up to 30 s late.
  */
-export function requestTimeouts(bodyTimeoutMs: number): { requestTimeout: number; headersTimeout: number; connectionsCheckingInterval: number } {
+export function requestTimeouts(bodyTimeoutMs: number): {
+  requestTimeout: number;
+  headersTimeout: number;
+  connectionsCheckingInterval: number;
+} {
   return {
     requestTimeout: bodyTimeoutMs,
     headersTimeout: Math.min(60_000, bodyTimeoutMs),
@@ -111,7 +115,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     trustProxy: fastifyTrustProxy(config.trustProxy),
   });
   app.server.on('clientError', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') app.log.warn({ bodyTimeoutMs }, 'request too slow to arrive: answered 408 and closed the connection');
+    if (err.code !== 'ERR_HTTP_REQUEST_TIMEOUT') return;
+    app.log.warn({ bodyTimeoutMs }, 'request too slow to arrive: answered 408 and closed the connection');
   });
   // Only JSON bodies (and the dashboard's login form) are read; fastify's default text/plain parser would hand
   // the events route a string, which then got 400 instead of the 415 a wrong media type deserves.
@@ -172,6 +177,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
     { prefix: '/v1' },
   );
-  await app.register(async (admin) => registerDashboard(admin, { store, tokens, queues: [patchQueue, importQueue], budget: config.rateLimit, now: options.now }), { prefix: '/admin' });
+  const dashboard = { store, tokens, queues: [patchQueue, importQueue], budget: config.rateLimit, now: options.now };
+  await app.register(async (admin) => registerDashboard(admin, dashboard), { prefix: '/admin' });
   return app;
 }

@@ -82,10 +82,14 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
       request.log.warn({ ip: request.ip }, 'dashboard login refused');
       return sendPage(reply, loginPage({ next: safeNext(request.body?.next), failed: true }), 401);
     }
-    return reply.setCookie(SESSION_COOKIE, session, sessionCookieOptions(request.protocol === 'https')).redirect(safeNext(request.body?.next), 303);
+    return reply
+      .setCookie(SESSION_COOKIE, session, sessionCookieOptions(request.protocol === 'https'))
+      .redirect(safeNext(request.body?.next), 303);
   });
 
-  app.get('/logout', async (request, reply) => reply.setCookie(SESSION_COOKIE, '', sessionCookieOptions(request.protocol === 'https', 0)).redirect(`${BASE}/login`, 303));
+  app.get('/logout', async (request, reply) =>
+    reply.setCookie(SESSION_COOKIE, '', sessionCookieOptions(request.protocol === 'https', 0)).redirect(`${BASE}/login`, 303),
+  );
 
   await app.register(async (secured) => {
     // A browser without a session gets the login form (still a 401); API clients get the JSON 401.
@@ -110,7 +114,11 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
         schema: {
           querystring: {
             type: 'object',
-            properties: { state: { type: 'string', enum: ['all', ...ROW_STATES] }, reasonId: REASON_ID_SCHEMA, after: { type: 'integer', minimum: 0, default: 0 } },
+            properties: {
+              state: { type: 'string', enum: ['all', ...ROW_STATES] },
+              reasonId: REASON_ID_SCHEMA,
+              after: { type: 'integer', minimum: 0, default: 0 },
+            },
           },
         },
       },
@@ -127,7 +135,8 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
           store.timeline(status.runId),
           status.failed > 0 ? readFailureGroups(store, status.runId, status.failed) : undefined,
         ]);
-        const reason = reasonId === undefined ? undefined : (failures?.groups.find((g) => g.id === reasonId)?.reason ?? rows.rows[0]?.reason);
+        const reason =
+          reasonId === undefined ? undefined : (failures?.groups.find((g) => g.id === reasonId)?.reason ?? rows.rows[0]?.reason);
         return sendPage(
           reply,
           runPage({
@@ -152,7 +161,11 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
     for (const format of ['csv', 'ndjson'] as const) {
       secured.get<{ Params: { id: string }; Querystring: { state?: RowState; reasonId?: string } }>(
         `/runs/:id/rows.${format}`,
-        { schema: { querystring: { type: 'object', properties: { state: { type: 'string', enum: [...ROW_STATES] }, reasonId: REASON_ID_SCHEMA } } } },
+        {
+          schema: {
+            querystring: { type: 'object', properties: { state: { type: 'string', enum: [...ROW_STATES] }, reasonId: REASON_ID_SCHEMA } },
+          },
+        },
         async (request, reply) => {
           const { id } = request.params;
           const refusal = runIdRefusal(id);

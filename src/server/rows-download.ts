@@ -5,7 +5,10 @@ import { neutraliseCell, REPORT_COLUMNS, reportJson, reportRecord } from '../res
 
 export type DownloadFormat = 'csv' | 'ndjson';
 
-export const DOWNLOAD_TYPES: Record<DownloadFormat, string> = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson; charset=utf-8' };
+export const DOWNLOAD_TYPES: Record<DownloadFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  ndjson: 'application/x-ndjson; charset=utf-8',
+};
 
 /**
  * A run's rows as a stream of `report`'s CSV (cells that a spreadsheet would run as formulas neutralised) or NDJSON,

@@ -52,7 +52,9 @@ export function runPace(status: Pick<RunStatus, 'state' | 'pending'>, timeline: 
   const ended = buckets.filter((b) => b.startMs >= windowStart).reduce((n, b) => n + b.succeeded + b.failed, 0);
   const rowsPerMinute = Math.round((ended * 60_000) / overMs);
   if (status.state === 'blocked') return { rowsPerMinute, overMs, eta: 'unknown: the run is blocked' };
-  if (ended === 0) return { rowsPerMinute: 0, overMs, eta: `unknown: no row ended in the last ${describeRoughDuration(overMs).replace(/^about /, '')}` };
+  if (ended === 0) {
+    return { rowsPerMinute: 0, overMs, eta: `unknown: no row ended in the last ${describeRoughDuration(overMs).replace(/^about /, '')}` };
+  }
   const etaMs = Math.round((status.pending * overMs) / ended);
   return { rowsPerMinute, overMs, etaMs, eta: status.pending === 0 ? 'any moment' : describeRoughDuration(etaMs) };
 }

@@ -126,7 +126,14 @@ export async function registerRunsApi(app: FastifyInstance, { store, tenants }: 
       if (!(await store.runExists(id))) return reply.code(404).send(notFound(id));
       const { state, limit, after, reason, reasonId: byId } = request.query;
       const page = await readRowsPage(store, id, state, after, limit, { reason, reasonId: byId });
-      return { runId: id, ...(state ? { state } : {}), ...(reason !== undefined ? { reason } : {}), ...(byId !== undefined ? { reasonId: byId } : {}), rows: page.rows.map(reportJson), ...(page.nextAfter !== undefined ? { nextAfter: page.nextAfter } : {}) };
+      return {
+        runId: id,
+        ...(state ? { state } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(byId !== undefined ? { reasonId: byId } : {}),
+        rows: page.rows.map(reportJson),
+        ...(page.nextAfter !== undefined ? { nextAfter: page.nextAfter } : {}),
+      };
     },
   );
 }

@@ -48,7 +48,15 @@ export function niceMax(value: number): number {
   return 10 * magnitude;
 }
 
-const COLORS = { succeeded: '#2f9e57', failed: '#d64545', throttled: '#e8890c', paused: '#f6d7a7', axis: '#68707d', grid: '#e3e6eb', budget: '#3358c4' };
+const COLORS = {
+  succeeded: '#2f9e57',
+  failed: '#d64545',
+  throttled: '#e8890c',
+  paused: '#f6d7a7',
+  axis: '#68707d',
+  grid: '#e3e6eb',
+  budget: '#3358c4',
+};
 const W = 880;
 const H = 260;
 const M = { top: 44, right: 16, bottom: 44, left: 48 };
@@ -58,6 +66,27 @@ export const BUDGET_SCALE_LIMIT = 4;
 
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
+
+/**
+ * The write budget as a dashed line at height `lineY` across the plot, or (lineY undefined: too far above the bars to
+ * draw to scale) named above the plot.
+ */
+function budgetLine(rate: RateLimit, perBar: number, barSeconds: number, lineY: number | undefined): Html {
+  const label = `budget ${fmt(perBar)} per ${barSeconds} s`;
+  const window = `${rate.limit} per ${fmt(rate.windowMs / 1000)} s`;
+  const title = `write budget (SYNC_RATE_LIMIT): ${window} = ${fmt(perBar)} rows per ${barSeconds} s bar`;
+  const mark =
+    lineY === undefined
+      ? html`<text class="budget-label" x="${W - M.right}" y="${M.top - 4}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${
+          `${label}: far above this scale ↑`
+        }</text>`
+      : html`<line class="budget-line" x1="${M.left}" x2="${W - M.right}" y1="${fmt(lineY)}" y2="${fmt(lineY)}"
+ stroke="${COLORS.budget}" stroke-width="1.5" stroke-dasharray="6 4"/>
+<text class="budget-label" x="${W - M.right}" y="${fmt(lineY - 4)}" text-anchor="end" font-size="11"
+ fill="${COLORS.budget}">${label}</text>`;
+  return html`<g class="budget" data-per-bar="${fmt(perBar)}" data-limit="${rate.limit}" data-window-ms="${rate.windowMs}"
+ data-on-scale="${String(lineY !== undefined)}"><title>${title}</title>${mark}</g>`;
+}
 
 export interface TimelineChartOptions {
   /** The configured write budget (SYNC_RATE_LIMIT), drawn as a dashed line at the rows per bar it allows. */
@@ -119,18 +148,12 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
     { color: COLORS.throttled, text: `▼ 429s (${totals.throttled}); band under the axis: paused (${fmt(totals.pausedMs / 1000)} s)` },
   ].map((l, i) => html`<rect x="${M.left + i * 170}" y="8" width="10" height="10" fill="${l.color}"/><text x="${M.left + i * 170 + 14}" y="17" font-size="11" fill="#1d2330">${l.text}</text>`);
 
-  const budgetMark =
-    budget === undefined || !options.budget
-      ? ''
-      : html`<g class="budget" data-per-bar="${fmt(budget)}" data-limit="${options.budget.limit}" data-window-ms="${options.budget.windowMs}" data-on-scale="${String(budgetOnScale)}"><title>${`write budget (SYNC_RATE_LIMIT): ${options.budget.limit} per ${fmt(options.budget.windowMs / 1000)} s = ${fmt(budget)} rows per ${bars[0].seconds} s bar`}</title>${
-          budgetOnScale
-            ? html`<line class="budget-line" x1="${M.left}" x2="${W - M.right}" y1="${fmt(y(budget))}" y2="${fmt(y(budget))}" stroke="${COLORS.budget}" stroke-width="1.5" stroke-dasharray="6 4"/>
-<text class="budget-label" x="${W - M.right}" y="${fmt(y(budget) - 4)}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${`budget ${fmt(budget)} per ${bars[0].seconds} s`}</text>`
-            : html`<text class="budget-label" x="${W - M.right}" y="${M.top - 4}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${`budget ${fmt(budget)} per ${bars[0].seconds} s: far above this scale ↑`}</text>`
-        }</g>`;
+  const budgetY = budgetOnScale ? y(budget) : undefined;
+  const budgetMark = options.budget && budget !== undefined ? budgetLine(options.budget, budget, bars[0].seconds, budgetY) : '';
+  const titleEnd = budget === undefined ? '' : ' and the write budget';
 
   return html`<svg id="timeline" class="timeline" role="img" aria-labelledby="timeline-title" viewBox="0 0 ${W} ${H}" width="100%" data-bars="${bars.length}" data-bar-seconds="${perBar}" xmlns="http://www.w3.org/2000/svg">
-<title id="timeline-title">Rows finished per ${perBar} s by state, with 429s, paused time${budget === undefined ? '' : ' and the write budget'}</title>
+<title id="timeline-title">Rows finished per ${perBar} s by state, with 429s, paused time${titleEnd}</title>
 ${legend}${grid}${barMarks}${budgetMark}
 <line x1="${M.left}" x2="${W - M.right}" y1="${fmt(baseline)}" y2="${fmt(baseline)}" stroke="${COLORS.axis}"/>
 ${ticks}<text x="${W - M.right}" y="${H - 4}" text-anchor="end" font-size="11" fill="${COLORS.axis}">UTC · one bar per ${perBar} s</text>

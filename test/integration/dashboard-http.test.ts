@@ -230,7 +230,7 @@ describe('run page and downloads', () => {
       assert.match(html, /<progress class="tone-completed"/);
       // The test env's budget (1000/s) is far above 3 rows: named above the plot, not drawn to its scale.
       assert.deepEqual(t.config.rateLimit, { limit: 1000, windowMs: 1000 });
-      assert.match(html, /<g class="budget" data-per-bar="10000" data-limit="1000" data-window-ms="1000" data-on-scale="false">/);
+      assert.match(html, /<g class="budget" data-per-bar="10000" data-limit="1000" data-window-ms="1000"\s+data-on-scale="false">/);
       assert.match(html, /budget 10000 per 10 s: far above this scale/);
     } finally {
       await after.close();
