@@ -113,7 +113,8 @@ describe('run page and downloads', () => {
       const res = await fetch(`${server.url}/admin/runs/with-failures`, { headers: { ...bearer, accept: 'text/html' } });
       assert.equal(res.status, 200);
       const html = await res.text();
-      const groups = [...html.matchAll(/<tr class="reason-group" data-count="(\d+)">.*?data-reason-id="([0-9a-f]{16})">(.*?)<\/a>/g)].map((m) => [Number(m[1]), m[2], m[3]]);
+      const groupRow = /<tr class="reason-group" data-count="(\d+)">.*?data-reason-id="([0-9a-f]{16})">(.*?)<\/a>/gs;
+      const groups = [...html.matchAll(groupRow)].map((m) => [Number(m[1]), m[2], m[3]]);
       const escaped = HOSTILE_REASON.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
       assert.deepEqual(groups, [
         [3, reasonId(OTHER_REASON), OTHER_REASON],
@@ -123,7 +124,9 @@ describe('run page and downloads', () => {
       assert.ok(!html.includes(HOSTILE_MESSAGE), 'the markup of a reason never reaches the page as markup');
 
       // The group's link: the page lists its two rows, and nothing else.
-      const groupPage = await (await fetch(`${server.url}/admin/runs/with-failures?state=failed&reasonId=${reasonId(HOSTILE_REASON)}`, { headers: bearer })).text();
+      const hostileId = reasonId(HOSTILE_REASON);
+      const groupUrl = `${server.url}/admin/runs/with-failures?state=failed&reasonId=${hostileId}`;
+      const groupPage = await (await fetch(groupUrl, { headers: bearer })).text();
       const lines = [...groupPage.matchAll(/<tr data-line="(\d+)">/g)].map((m) => Number(m[1]));
       assert.equal(lines.length, 2);
       assert.ok(groupPage.includes(`<q data-field="row-reason">${escaped}</q>`));
@@ -131,7 +134,11 @@ describe('run page and downloads', () => {
 
       // The same rows from the API, one per page.
       const page = async (after: number) =>
-        (await (await fetch(`${server.url}/v1/runs/with-failures/rows?state=failed&reasonId=${reasonId(HOSTILE_REASON)}&limit=1&after=${after}`, { headers: authHeaders() })).json()) as {
+        (await (
+          await fetch(`${server.url}/v1/runs/with-failures/rows?state=failed&reasonId=${hostileId}&limit=1&after=${after}`, {
+            headers: authHeaders(),
+          })
+        ).json()) as {
           rows: { line: number; reason: string }[];
           nextAfter?: number;
         };
@@ -141,13 +148,14 @@ describe('run page and downloads', () => {
       const second = await page(first.nextAfter);
       assert.deepEqual(second.rows.map((r) => [r.line, r.reason]), [[lines[1], HOSTILE_REASON]]);
       assert.equal(second.nextAfter, undefined);
-      const byText = await fetch(`${server.url}/v1/runs/with-failures/rows?reason=${encodeURIComponent(OTHER_REASON)}`, { headers: authHeaders() });
+      const api = (query: string) => fetch(`${server.url}/v1/runs/with-failures/rows?${query}`, { headers: authHeaders() });
+      const byText = await api(`reason=${encodeURIComponent(OTHER_REASON)}`);
       assert.equal(((await byText.json()) as { rows: unknown[] }).rows.length, 3);
 
       for (const bad of ['reasonId=xyz', `reasonId=${'a'.repeat(17)}`, 'after=-1']) {
         assert.equal((await fetch(`${server.url}/admin/runs/with-failures?${bad}`, { headers: bearer })).status, 400, bad);
       }
-      assert.equal((await fetch(`${server.url}/v1/runs/with-failures/rows?reason=${'x'.repeat(5000)}`, { headers: authHeaders() })).status, 400);
+      assert.equal((await api(`reason=${'x'.repeat(5000)}`)).status, 400);
     } finally {
       await server.close();
     }
@@ -159,7 +167,8 @@ describe('run page and downloads', () => {
     const server = await startTestServer(t);
     try {
       const session = sessionOf((await login(server)).headers.get('set-cookie')!);
-      const get = (path: string, headers: Record<string, string> = { cookie: `csync_session=${session}` }) => fetch(`${server.url}${path}`, { headers });
+      const withSession = { cookie: `csync_session=${session}` };
+      const get = (path: string, headers: Record<string, string> = withSession) => fetch(`${server.url}${path}`, { headers });
 
       const csv = await get('/admin/runs/with-failures/rows.csv?state=failed');
       assert.equal(csv.status, 200);
@@ -184,7 +193,13 @@ describe('run page and downloads', () => {
       assert.equal((await group.text()).trim().split('\n').length, 3);
 
       // No session, a forged one, or a bearer token for another server: refused before a row is read.
-      for (const headers of [{} as Record<string, string>, { cookie: `csync_session=${session.slice(0, -1)}0` }, { cookie: `csync_session=${API_TOKEN}` }, { authorization: 'Bearer wrong-token-0123456789abcdef' }]) {
+      const refusedHeaders: Record<string, string>[] = [
+        {},
+        { cookie: `csync_session=${session.slice(0, -1)}0` },
+        { cookie: `csync_session=${API_TOKEN}` },
+        { authorization: 'Bearer wrong-token-0123456789abcdef' },
+      ];
+      for (const headers of refusedHeaders) {
         for (const format of ['csv', 'ndjson']) {
           const refused = await get(`/admin/runs/with-failures/rows.${format}`, headers);
           assert.equal(refused.status, 401, JSON.stringify(headers));

@@ -160,7 +160,9 @@ describe('a run page with grouped failures and the budget line, in a real browse
     assert.equal(pacedRun.failed, 10);
     // What the page must show, read from the rows themselves.
     const expected = new Map<string, number>();
-    for await (const row of new ResultStore(paced.redis, paced.prefix).iterateRows(pacedRun.runId, ['failed'])) expected.set(row.reason!, (expected.get(row.reason!) ?? 0) + 1);
+    for await (const row of new ResultStore(paced.redis, paced.prefix).iterateRows(pacedRun.runId, ['failed'])) {
+      expected.set(row.reason!, (expected.get(row.reason!) ?? 0) + 1);
+    }
     // 422, the 404 holding markup, and cfg-6's 404 for each of the two configuration types among its rows.
     assert.equal(expected.size, 4, [...expected.keys()].join(' | '));
 
@@ -174,7 +176,9 @@ describe('a run page with grouped failures and the budget line, in a real browse
     assert.equal(await groups.count(), expected.size);
     const shown = new Map<string, number>();
     for (let i = 0; i < (await groups.count()); i++) {
-      shown.set((await groups.nth(i).locator('[data-field=reason]').textContent())!, Number(await groups.nth(i).locator('[data-field=count]').textContent()));
+      const group = groups.nth(i);
+      const reason = (await group.locator('[data-field=reason]').textContent())!;
+      shown.set(reason, Number(await group.locator('[data-field=count]').textContent()));
     }
     assert.deepEqual(shown, expected, 'every reason, as text, with its count');
     assert.equal(await page.locator('#failure-groups img').count(), 0, 'a reason from Graph is never markup');
@@ -201,12 +205,14 @@ describe('a run page with grouped failures and the budget line, in a real browse
     if (RUN_PAGE_SCREENSHOT) {
       // From the top of the page to the end of the timeline: the summary, the failure groups and the chart.
       const chart = (await page.locator('svg#timeline').boundingBox())!;
-      await page.screenshot({ path: resolve(RUN_PAGE_SCREENSHOT), fullPage: true, clip: { x: 0, y: 0, width: 1100, height: Math.ceil(chart.y + chart.height + 16) } });
+      const clip = { x: 0, y: 0, width: 1100, height: Math.ceil(chart.y + chart.height + 16) };
+      await page.screenshot({ path: resolve(RUN_PAGE_SCREENSHOT), fullPage: true, clip });
     }
 
     // A group's link lists its rows and no others.
     const hostileReason = [...expected.keys()].find((r) => r.includes('<img'))!;
-    await Promise.all([page.waitForURL(new RegExp(`reasonId=${reasonId(hostileReason)}$`)), page.locator(`[data-reason-id="${reasonId(hostileReason)}"]`).click()]);
+    const hostileId = reasonId(hostileReason);
+    await Promise.all([page.waitForURL(new RegExp(`reasonId=${hostileId}$`)), page.locator(`[data-reason-id="${hostileId}"]`).click()]);
     const listed = page.locator('#rows tbody tr');
     assert.equal(await listed.count(), expected.get(hostileReason));
     for (let i = 0; i < (await listed.count()); i++) assert.ok((await listed.nth(i).textContent())!.includes(hostileReason));

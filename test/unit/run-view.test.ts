@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Timeline, TimelineBucket } from '../../src/results/timeline.js';
-import { budgetPerBar, groupByReason, NO_REASON, progressTone, reasonId, runPace, runPageRefreshSeconds } from '../../src/server/run-view.js';
+import {
+  budgetPerBar,
+  groupByReason,
+  NO_REASON,
+  progressTone,
+  reasonId,
+  runPace,
+  runPageRefreshSeconds,
+} from '../../src/server/run-view.js';
 
 const T0 = Date.parse('2026-12-07T10:00:00Z');
 
@@ -33,7 +41,8 @@ describe('runPace', () => {
   it('counts the current partial bucket for the time it has run, and idle time up to now', () => {
     const tl = timeline([12, 12, 6]);
     // 25 s after T0: the third bucket is half over. The window is the whole run (shorter than five minutes).
-    assert.deepEqual(runPace({ state: 'running', pending: 60 }, tl, T0 + 25_000), { rowsPerMinute: 72, overMs: 25_000, etaMs: 50_000, eta: 'under a minute' });
+    const partial = runPace({ state: 'running', pending: 60 }, tl, T0 + 25_000);
+    assert.deepEqual(partial, { rowsPerMinute: 72, overMs: 25_000, etaMs: 50_000, eta: 'under a minute' });
     // Ten minutes later with nothing sent since: no ETA, and the page says why.
     const idle = runPace({ state: 'running', pending: 60 }, tl, T0 + 630_000);
     assert.equal(idle.rowsPerMinute, 0);
@@ -46,7 +55,8 @@ describe('runPace', () => {
     assert.equal(runPace({ state: 'blocked', pending: 5 }, timeline([4]), T0 + 10_000).eta, 'unknown: the run is blocked');
     assert.equal(runPace({ state: 'blocked', pending: 5 }, timeline([4]), T0 + 10_000).etaMs, undefined);
     for (const state of ['completed', 'completed_with_errors', 'cancelled'] as const) {
-      assert.deepEqual(runPace({ state, pending: 0 }, timeline([10, 0, 20]), T0 + 3_600_000), { rowsPerMinute: 60, overMs: 30_000, eta: 'done' }, state);
+      const ended = runPace({ state, pending: 0 }, timeline([10, 0, 20]), T0 + 3_600_000);
+      assert.deepEqual(ended, { rowsPerMinute: 60, overMs: 30_000, eta: 'done' }, state);
     }
     assert.equal(runPace({ state: 'running', pending: 0 }, timeline([10]), T0 + 10_000).eta, 'any moment');
   });
@@ -71,7 +81,9 @@ describe('progressTone and refresh', () => {
   it('refreshes a run page only while its rows may still move', () => {
     assert.equal(runPageRefreshSeconds({ state: 'running' }), 10);
     assert.equal(runPageRefreshSeconds({ state: 'blocked' }), 10);
-    for (const state of ['completed', 'completed_with_errors', 'cancelled'] as const) assert.equal(runPageRefreshSeconds({ state }), undefined);
+    for (const state of ['completed', 'completed_with_errors', 'cancelled'] as const) {
+      assert.equal(runPageRefreshSeconds({ state }), undefined);
+    }
   });
 });
 
