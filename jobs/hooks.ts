@@ -7,8 +7,8 @@ import type { RowResult } from '../src/interfaces.js';
 export interface PatchWorkerHooks {
   /** A row reached succeeded or failed; `latencyMs` runs from pick-up to outcome, budget waits and retries included. */
   onRowFinished?: (row: RowResult, latencyMs: number, runId: string) => void;
-  /** A 429 added `pausedMs` to the fleet's pause. */
-  onThrottled?: (pausedMs: number) => void;
+  /** A 429 added `pausedMs` to the pause of `tenant`'s budget ('' = the default tenant's, the fleet's). */
+  onThrottled?: (pausedMs: number, tenant?: string) => void;
   /** This worker recorded the last queued row of the run. */
   onRunCompleted?: (runId: string) => void;
   /** This worker's 403 tripped the permission breaker, after the run was marked blocked. */

@@ -4,6 +4,7 @@ import type { PatchWorkerHooks } from './hooks.js';
 import type { RunAlerts } from './alerts.js';
 import type { serveMetrics } from './metrics.js';
 import { RunVerifier } from './verify-after-run.js';
+import { tenantLabelOptions } from '../src/domain/tenant-label.js';
 import type { RedisClient } from '../src/interfaces.js';
 import { ResultStore } from '../src/results/store.js';
 import { createRunLog, type RunLogOptions } from './run-log.js';
@@ -50,10 +51,10 @@ export async function startWorkerObservers(config: SyncConfig, redis: RedisClien
   // Metrics (prom-client) and alerts (p-retry) are loaded only when asked for: a worker reaches its first PATCH sooner.
   if (options.metricsPort !== undefined) {
     const { createWorkerMetrics, serveMetrics } = await import('./metrics.js');
-    const metrics = createWorkerMetrics();
+    const metrics = createWorkerMetrics(tenantLabelOptions(config));
     // Healthy while the Redis connection is ready: a worker that cannot reach Redis takes no row (a status read, never a command that could hang).
     const healthy = () => redis.status === 'ready';
-    metricsServer = await serveMetrics(metrics.registry, { port: options.metricsPort, host: options.metricsHost, logger, healthy });
+    metricsServer = await serveMetrics(metrics.scrape, { port: options.metricsPort, host: options.metricsHost, logger, healthy });
     list.push(metrics.hooks);
   }
   const alerts = config.alertWebhookUrl ? (await import('./alerts.js')).createRunAlerts(config, redis, logger) : undefined;

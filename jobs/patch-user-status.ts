@@ -27,7 +27,7 @@ export interface PatchProcessorDeps extends PatchWorkerHooks {
   maxRowAgeMs: number;
   /** SYNC_MAX_RETRY_AFTER: the longest any one Retry-After is waited. */
   maxRetryAfterMs?: number;
-  /** Called once when the breaker trips, to pause the queue for every worker. */
+  /** Called once when the breaker trips: pauses this tenant's queue, so no worker takes its jobs; other tenants keep sending. */
   pauseFleet: (reason: string) => Promise<void>;
   /** Injected for tests; Date.now and Math.random otherwise. */
   now?: () => number;
@@ -249,7 +249,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           state.throttleStreak++;
           const pausedMs = await budget.throttled(step.waitMs, slot!);
           await store.addThrottle(data.runId, 1, pausedMs);
-          deps.onThrottled?.(pausedMs);
+          deps.onThrottled?.(pausedMs, data.record.tenantId ?? DEFAULT_TENANT);
           log.debug({ retryAfterMs: step.waitMs }, 'throttled by Graph');
           break;
         }

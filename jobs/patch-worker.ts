@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Worker, type WorkerOptions } from 'bullmq';
 import { isConnectionLoss } from '../src/console-routing.js';
 import type { PatchWorkerHooks } from './hooks.js';
@@ -15,6 +16,9 @@ import { PermissionBreaker } from '../src/pacing/breaker.js';
 import { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
 import { writeBudget } from '../src/pacing/budget.js';
 import { createPatchQueue, queueDepth, type PatchQueue } from '../src/queue/queues.js';
+import { MarkerWatch } from '../src/queue/marker-watch.js';
+import { IDLE_FETCH_SEC, markerWatchedBackends } from '../src/queue/watched-backend.js';
+import { isCluster } from '../src/queue/connection.js';
 
 export interface PatchWorkerOptions {
   /** Jobs in flight at once per tenant: each tenant's worker has its own, so no tenant's backlog takes another's. */
@@ -60,13 +64,25 @@ export interface PatchWorker {
 
 /**
  * One BullMQ Worker per tenant (the default tenant and each of SYNC_TENANTS_FILE), each on its tenant's own queue with its
- * own budget, breaker and token source. A worker whose tenant's budget is spent waits for its next slot (a sleep, not a
- * poll) holding at most `concurrency` jobs; the other tenants' workers are not behind it, so a tenant with a million
- * rows queued never delays one with ten.
+ * own concurrency, budget, breaker and token source. A worker whose tenant's budget is spent waits for its next slot (a
+ * sleep, not a poll) holding at most `concurrency` jobs; the other tenants' workers are not behind it, so a tenant with a
+ * million rows queued never delays one with ten.
+ *
+ * The Workers open no connection of their own: they fetch, lock, renew and recover stalled jobs over the process's
+ * connection, and wait for jobs through one MarkerWatch (src/queue/marker-watch.ts): one connection blocked in one
+ * BZPOPMIN over every waiting tenant's marker on one Redis, none on a cluster. A worker process holds the same few
+ * Redis connections whatever its tenant count.
  */
 export async function startPatchWorker(config: SyncConfig, redis: RedisClient, logger: Logger, options: PatchWorkerOptions): Promise<PatchWorker> {
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const missing = new MissingStatuses(redis, config.prefix);
+  const watch = new MarkerWatch(redis, {
+    // This process's own key: rung to make the shared wait include a tenant that starts to wait (one Redis only).
+    doorbellKey: `${config.prefix}:worker-doorbell:${randomUUID()}`,
+    connectionName: `${connectionNameOf(redis) ?? 'compliance-sync:worker'}:markers`,
+    onError: (err) => logger.warn({ err: err.message }, 'waiting for jobs failed; every tenant fetches once'),
+  });
+  const backends = markerWatchedBackends(watch);
   const workerOptions: WorkerOptions = {
     connection: redis,
     concurrency: options.concurrency,
@@ -74,6 +90,8 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
     stalledInterval: options.stalledIntervalMs ?? options.lockDurationMs ?? 30_000,
     // A row must never be dropped because its worker died more than once: BullMQ's default of 1 would fail it.
     maxStalledCount: 1000,
+    // A marker wakes a waiting worker at once (the watch); this is only how often an idle tenant fetches without one.
+    drainDelay: IDLE_FETCH_SEC,
   };
 
   const start = async (tenant: string, settings: { rateLimit: SyncConfig['rateLimit']; graphBaseUrl: string; cloud: SyncConfig['cloud']; tokens: () => TokenSource }): Promise<TenantWorker> => {
@@ -98,7 +116,7 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       ...options.hooks,
     });
     const name = patchQueueName(tenant);
-    const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) });
+    const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) }, backends);
     // A lost connection is reported once by the connection's watcher (watchRedisConnection), not at every retry.
     worker.on('error', (err) => log[isConnectionLoss(err) ? 'debug' : 'error']({ err: err.message }, 'worker error'));
     return { tenant, worker, queue, breaker };
@@ -149,7 +167,13 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       if (outcomes.includes('timeout')) {
         logger.warn({ deadlineMs }, 'in-flight jobs did not finish before the deadline; leaving them to stalled-job recovery');
       }
+      await watch.close();
       await Promise.all(tenants.map((t) => t.queue.close()));
     },
   };
+}
+
+/** The name the process's connection gives itself in CLIENT LIST (ioredis `connectionName`), if any. */
+function connectionNameOf(redis: RedisClient): string | undefined {
+  return isCluster(redis) ? redis.options.redisOptions?.connectionName : redis.options.connectionName;
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { GRAPH_CLOUDS, type GraphCloud } from './clouds.js';
 import { EXIT, OperatorError } from './errors.js';
@@ -14,7 +15,14 @@ export type Credentials =
   | { kind: 'accessToken'; token: string }
   | { kind: 'clientSecret'; tenantId: string; clientId: string; clientSecret: string }
   | { kind: 'clientCertificate'; tenantId: string; clientId: string; certificatePath: string }
+  /** An Azure managed identity: the system-assigned one, or (clientId) a user-assigned one of the host. */
+  | { kind: 'managedIdentity'; clientId?: string }
   | { kind: 'none' };
+
+/** AZURE_CREDENTIAL and a tenant's `credential`: the kind of credential, chosen explicitly instead of inferred. */
+export const CREDENTIAL_CHOICES = ['secret', 'certificate', 'managed-identity'] as const;
+export type CredentialChoice = (typeof CREDENTIAL_CHOICES)[number];
+const isCredentialChoice = (v: string): v is CredentialChoice => (CREDENTIAL_CHOICES as readonly string[]).includes(v);
 
 export interface RedisNode {
   host: string;
@@ -80,6 +88,11 @@ export interface SyncConfig {
   alertFailedPercent?: number;
   /** A request (headers and body) must arrive within this time; a slower one loses its connection. */
   apiBodyTimeoutMs: number;
+  /**
+   * SYNC_TRUST_PROXY: which proxies `serve` believes about X-Forwarded-Proto/-For (Fastify's trustProxy), so the
+   * session cookie is Secure behind a TLS proxy. false (default): none; true: any; a hop count; or addresses/CIDRs.
+   */
+  trustProxy: TrustProxy;
   /** Largest input row in bytes; a bigger one is rejected (NDJSON) or stops a CSV import at its line. */
   maxRowBytes: number;
   /** Every Redis command must be answered within this time, so a stalled Redis fails commands instead of hanging them. */
@@ -93,6 +106,11 @@ export interface SyncConfig {
   runRetentionMs: number;
   /** Imports and events stop queueing at this percent of Redis's maxmemory (SYNC_REDIS_MEMORY_HIGH_WATER; 100 = only when Redis refuses). */
   memoryHighWaterPercent: number;
+  /**
+   * SYNC_METRICS_TENANTS: how many tenants of the tenants file (the first, in the file's order) get metric series of
+   * their own; the others are summed under tenant="other" (src/domain/tenant-label.ts). Default 20.
+   */
+  metricsTenantLimit: number;
   /** The tenants of SYNC_TENANTS_FILE (empty without it), in the file's order. */
   tenants: TenantConfig[];
   /** AZURE_TENANT_ID in lower case, when set: a row naming it belongs to the default tenant. */
@@ -104,6 +122,42 @@ export class ConfigError extends OperatorError {
   constructor(message: string) {
     super(message, EXIT.usage);
   }
+}
+
+export type TrustProxy = boolean | number | string[];
+
+/** Names proxy-addr (behind Fastify's trustProxy) knows for address ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An IP address, or a CIDR range whose prefix fits the address family. */
+function isProxyAddress(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** Parses SYNC_TRUST_PROXY: unset, "false" or "0" trusts no proxy; "true"; a hop count; or comma-separated addresses. */
+export function parseTrustProxy(text: string | undefined): TrustProxy {
+  const value = (text ?? '').trim();
+  if (value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops > 100) throw new ConfigError(`SYNC_TRUST_PROXY: ${hops} proxy hops is not plausible; give a count from 1 to 100`);
+    return hops;
+  }
+  const entries = value.split(',').map((e) => e.trim());
+  for (const entry of entries) {
+    if (!PROXY_RANGE_NAMES.has(entry) && !isProxyAddress(entry)) {
+      throw new ConfigError(
+        `SYNC_TRUST_PROXY: entry ${JSON.stringify(entry.slice(0, 60))} is not an IP address, a CIDR range ` +
+          'or loopback|linklocal|uniquelocal; ' +
+          'use true, false, a hop count, or e.g. 10.0.0.0/8,127.0.0.1',
+      );
+    }
+  }
+  return entries;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
@@ -234,6 +288,16 @@ const envSchema = z.object({
   AZURE_CLIENT_ID: z.string().optional(),
   AZURE_CLIENT_SECRET: z.string().optional(),
   AZURE_CLIENT_CERTIFICATE_PATH: z.string().optional(),
+  // Empty is unset (a compose file's `AZURE_CREDENTIAL:` line): the kind is then inferred from the variables set, as before.
+  AZURE_CREDENTIAL: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return undefined;
+      if (isCredentialChoice(v)) return v;
+      ctx.addIssue({ code: 'custom', message: `AZURE_CREDENTIAL must be one of ${CREDENTIAL_CHOICES.join(', ')} (or unset, to infer it)` });
+      return z.NEVER;
+    }),
   // The Entra authority of the default tenant, instead of GRAPH_CLOUD's (the name @azure/identity itself reads).
   AZURE_AUTHORITY_HOST: z
     .string()
@@ -282,7 +346,20 @@ const envSchema = z.object({
       }
       return n;
     }),
+  SYNC_METRICS_TENANTS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return 20;
+      const n = Number(v);
+      if (!/^\s*\d+\s*$/.test(v) || n > 1000) {
+        ctx.addIssue({ code: 'custom', message: 'SYNC_METRICS_TENANTS must be a whole number from 0 to 1000 (tenants with own series)' });
+        return z.NEVER;
+      }
+      return n;
+    }),
   SYNC_TENANTS_FILE: z.string().optional(),
+  SYNC_TRUST_PROXY: z.string().optional(),
   SYNC_ALERT_FAILED_PERCENT: z
     .string()
     .optional()
@@ -290,6 +367,7 @@ const envSchema = z.object({
 });
 
 function credentialsFrom(env: z.infer<typeof envSchema>): Credentials {
+  if (env.AZURE_CREDENTIAL !== undefined) return chosenCredentials(env.AZURE_CREDENTIAL, env);
   if (env.GRAPH_ACCESS_TOKEN) return { kind: 'accessToken', token: env.GRAPH_ACCESS_TOKEN };
   const { AZURE_TENANT_ID: tenantId, AZURE_CLIENT_ID: clientId } = env;
   if (tenantId && clientId && env.AZURE_CLIENT_SECRET) {
@@ -299,6 +377,50 @@ function credentialsFrom(env: z.infer<typeof envSchema>): Credentials {
     return { kind: 'clientCertificate', tenantId, clientId, certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH };
   }
   return { kind: 'none' };
+}
+
+/** The variable each choice reads its proof from; the others' must be unset, or one of them would be silently ignored. */
+const PROOF_VARIABLE: Record<CredentialChoice, 'AZURE_CLIENT_SECRET' | 'AZURE_CLIENT_CERTIFICATE_PATH' | undefined> = {
+  secret: 'AZURE_CLIENT_SECRET',
+  certificate: 'AZURE_CLIENT_CERTIFICATE_PATH',
+  'managed-identity': undefined,
+};
+
+/**
+ * AZURE_CREDENTIAL's credential. Anything that would be ignored is refused (GRAPH_ACCESS_TOKEN, the other kind's
+ * secret or certificate), and so is anything missing: an explicit choice never falls back to another kind.
+ */
+function chosenCredentials(choice: CredentialChoice, env: z.infer<typeof envSchema>): Credentials {
+  const set = (name: keyof z.infer<typeof envSchema>) => (env[name] ?? '') !== '';
+  const ignored = (['GRAPH_ACCESS_TOKEN', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH'] as const).filter(
+    (name) => set(name) && name !== PROOF_VARIABLE[choice],
+  );
+  if (ignored.length > 0) {
+    throw new ConfigError(
+      `AZURE_CREDENTIAL=${choice} is set together with ${ignored.join(' and ')}, which ${choice} does not use: ` +
+        `unset ${ignored.length === 1 ? 'it' : 'them'}, or choose the credential ${ignored.length === 1 ? 'it belongs' : 'they belong'} to`,
+    );
+  }
+  const clientId = env.AZURE_CLIENT_ID ?? '';
+  if (choice === 'managed-identity') {
+    if (clientId === '') return { kind: 'managedIdentity' };
+    if (!isGuid(clientId)) {
+      throw new ConfigError(
+        'AZURE_CLIENT_ID is not a GUID: with AZURE_CREDENTIAL=managed-identity it is the client id of a user-assigned identity ' +
+          '(unset it for the system-assigned one)',
+      );
+    }
+    return { kind: 'managedIdentity', clientId: clientId.toLowerCase() };
+  }
+  const proof = PROOF_VARIABLE[choice]!;
+  const missing = (['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', proof] as const).filter((name) => !set(name));
+  if (missing.length > 0) {
+    throw new ConfigError(`AZURE_CREDENTIAL=${choice} needs ${missing.join(' and ')}, which ${missing.length === 1 ? 'is' : 'are'} unset`);
+  }
+  const tenantId = env.AZURE_TENANT_ID!;
+  return choice === 'secret'
+    ? { kind: 'clientSecret', tenantId, clientId, clientSecret: env.AZURE_CLIENT_SECRET! }
+    : { kind: 'clientCertificate', tenantId, clientId, certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH! };
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -314,6 +436,10 @@ const tenantEntrySchema = z
       .string()
       .refine((v) => /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/i.test(v), 'must be an http(s) URL without query or fragment, e.g. https://graph-proxy.example.com')
       .optional(),
+    credential: z
+      .string()
+      .refine(isCredentialChoice, `must be one of ${CREDENTIAL_CHOICES.join(', ')} (or left out, to infer it)`)
+      .optional(),
     clientId: z.string().min(1, 'must not be empty').optional(),
     clientSecret: z.string().min(1, 'must not be empty').optional(),
     clientCertificatePath: z.string().min(1, 'must not be empty').optional(),
@@ -322,6 +448,52 @@ const tenantEntrySchema = z
     readRateLimit: z.string().optional(),
   })
   .strict();
+
+type TenantEntry = z.infer<typeof tenantEntrySchema>;
+type Fail = (where: string, message: string) => never;
+
+/** A tenant's credential from the fields given, as before `credential` existed. */
+function inferredTenantCredentials(e: TenantEntry, tenantId: string, where: string, fail: Fail): Credentials {
+  if (e.accessToken !== undefined) {
+    if (e.clientSecret !== undefined || e.clientCertificatePath !== undefined) {
+      fail(`${where} field "accessToken"`, 'is given together with clientSecret or clientCertificatePath: give one kind of credential');
+    }
+    return { kind: 'accessToken', token: e.accessToken };
+  }
+  if (e.clientId === undefined) fail(`${where} field "clientId"`, 'is required (or give accessToken)');
+  if (e.clientSecret !== undefined && e.clientCertificatePath !== undefined) {
+    fail(`${where} field "clientSecret"`, 'is given together with clientCertificatePath: give one of them');
+  }
+  if (e.clientSecret === undefined && e.clientCertificatePath === undefined) {
+    fail(`${where} field "clientSecret"`, 'is required with clientId (or give clientCertificatePath)');
+  }
+  return e.clientSecret !== undefined
+    ? { kind: 'clientSecret', tenantId, clientId: e.clientId, clientSecret: e.clientSecret }
+    : { kind: 'clientCertificate', tenantId, clientId: e.clientId, certificatePath: e.clientCertificatePath! };
+}
+
+/** A tenant's `credential`: the fields another kind uses are refused, as AZURE_CREDENTIAL refuses their variables. */
+function chosenTenantCredentials(choice: CredentialChoice, e: TenantEntry, tenantId: string, where: string, fail: Fail): Credentials {
+  const own = { secret: 'clientSecret', certificate: 'clientCertificatePath', 'managed-identity': undefined }[choice];
+  const ignored = (['accessToken', 'clientSecret', 'clientCertificatePath'] as const).find((f) => e[f] !== undefined && f !== own);
+  if (ignored !== undefined) {
+    fail(`${where} field "${ignored}"`, `is given with credential "${choice}", which does not use it: give one kind of credential`);
+  }
+  if (choice === 'managed-identity') {
+    if (e.clientId === undefined) return { kind: 'managedIdentity' };
+    if (!isGuid(e.clientId)) {
+      fail(`${where} field "clientId"`, 'is not a GUID: with credential "managed-identity" it is the client id of a user-assigned identity');
+    }
+    return { kind: 'managedIdentity', clientId: e.clientId.toLowerCase() };
+  }
+  if (e.clientId === undefined) fail(`${where} field "clientId"`, `is required with credential "${choice}"`);
+  if (choice === 'secret') {
+    if (e.clientSecret === undefined) fail(`${where} field "clientSecret"`, 'is required with credential "secret"');
+    return { kind: 'clientSecret', tenantId, clientId: e.clientId, clientSecret: e.clientSecret };
+  }
+  if (e.clientCertificatePath === undefined) fail(`${where} field "clientCertificatePath"`, 'is required with credential "certificate"');
+  return { kind: 'clientCertificate', tenantId, clientId: e.clientId, certificatePath: e.clientCertificatePath };
+}
 
 /**
  * Reads the tenants file's JSON (`{ "tenants": { "<GUID>": { ... } } }`) into tenant configs. A tenant's requests go to
@@ -381,21 +553,10 @@ export function parseTenantsFile(
       fail(`${where} field "${field}"`, issue.message);
     }
     const e = parsed.data!;
-    let credentials: Credentials;
-    if (e.accessToken !== undefined) {
-      if (e.clientSecret !== undefined || e.clientCertificatePath !== undefined) fail(`${where} field "accessToken"`, 'is given together with clientSecret or clientCertificatePath: give one kind of credential');
-      credentials = { kind: 'accessToken', token: e.accessToken };
-    } else if (e.clientId === undefined) {
-      fail(`${where} field "clientId"`, 'is required (or give accessToken)');
-    } else if (e.clientSecret !== undefined && e.clientCertificatePath !== undefined) {
-      fail(`${where} field "clientSecret"`, 'is given together with clientCertificatePath: give one of them');
-    } else if (e.clientSecret === undefined && e.clientCertificatePath === undefined) {
-      fail(`${where} field "clientSecret"`, 'is required with clientId (or give clientCertificatePath)');
-    }
-    credentials ??=
-      e.clientSecret !== undefined
-        ? { kind: 'clientSecret', tenantId, clientId: e.clientId!, clientSecret: e.clientSecret }
-        : { kind: 'clientCertificate', tenantId, clientId: e.clientId!, certificatePath: e.clientCertificatePath! };
+    const credentials =
+      e.credential !== undefined
+        ? chosenTenantCredentials(e.credential, e, tenantId, where, fail)
+        : inferredTenantCredentials(e, tenantId, where, fail);
     const rate = (field: 'rateLimit' | 'readRateLimit', fallback: RateLimit): RateLimit => {
       const value = e[field];
       if (value === undefined) return fallback;
@@ -423,9 +584,6 @@ export function parseTenantsFile(
   }
   return out;
 }
-
-/** A tenant's fields whose values are never printed (pino redaction in src/logger.ts; errors name them, never their values). */
-export const TENANT_SECRET_FIELDS: readonly string[] = ['clientSecret', 'accessToken', 'token'];
 
 function loadTenants(file: string | undefined, env: NodeJS.ProcessEnv, defaults: Omit<Parameters<typeof parseTenantsFile>[2], 'file'>): TenantConfig[] {
   if (file === undefined || file === '') return [];
@@ -482,9 +640,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     apiBodyLimitBytes: e.SYNC_API_BODY_LIMIT_BYTES,
     runRetentionMs: e.SYNC_RUN_RETENTION,
     memoryHighWaterPercent: e.SYNC_REDIS_MEMORY_HIGH_WATER,
+    metricsTenantLimit: e.SYNC_METRICS_TENANTS,
     ...(e.SYNC_ALERT_WEBHOOK_URL ? { alertWebhookUrl: e.SYNC_ALERT_WEBHOOK_URL } : {}),
     ...(e.SYNC_ALERT_FAILED_PERCENT ? { alertFailedPercent: Number(e.SYNC_ALERT_FAILED_PERCENT) } : {}),
     apiBodyTimeoutMs: e.SYNC_API_BODY_TIMEOUT_MS,
+    trustProxy: parseTrustProxy(e.SYNC_TRUST_PROXY),
     maxRowBytes: e.SYNC_MAX_ROW_BYTES,
     redisCommandTimeoutMs: e.SYNC_REDIS_COMMAND_TIMEOUT_MS,
     ...(e.SYNC_REDIS_CONNECT_TIMEOUT_MS > 0 ? { redisConnectTimeoutMs: e.SYNC_REDIS_CONNECT_TIMEOUT_MS } : {}),

@@ -1,14 +1,3 @@
-/** A connection URL with its password masked, for labels, logs and error messages; never the URL itself. */
-export function redactUrlPassword(url: string, whenInvalid: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return whenInvalid;
-  }
-}
-
 // Query parameters that commonly carry a secret (SAS signatures, API keys, OAuth codes).
 const SECRET_PARAM = /^(token|access_token|code|sig|signature|secret|key|apikey|api_key|password|pwd|auth)$/i;
 

@@ -90,6 +90,9 @@ import { createHash } from 'node:crypto';
  *                                  runs:completed, runs:completed_with_errors, runs:cancelled (runs that finished, counted at
  *                                  each finish; a run `cancel` stamped counts as cancelled),
  *                                  throttledCount, throttledMs (429s and the pause they caused, all runs).
+ *                                  rowsLeft:<state> (rows that left a final state again: `retry`/`resume` of a failed row,
+ *                                  a 503'd request's cancel giving superseded rows back), so that rows:<state> +
+ *                                  rowsLeft:<state> only grows: the compliance_sync_rows_total counter of /metrics.
  *                                  Not backfilled: runs written before it existed are not counted (README, Retention and memory)
  *
  * Change detection and newest-wins, per key `<configurationType>/<configurationId>/<userStatusId>`. Both hashes are

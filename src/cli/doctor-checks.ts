@@ -2,7 +2,13 @@ import { GRAPH_CLOUDS } from '../clouds.js';
 import { loadConfig, type Credentials, type RateLimit, type SyncConfig } from '../config.js';
 import { createTokenSource } from '../graph/auth.js';
 import { UserStatusWriter } from '../graph/client.js';
-import { judgeToken, writePermissionsFor } from '../graph/token-claims.js';
+import { decodeJwtPayload, judgeToken, writePermissionsFor } from '../graph/token-claims.js';
+import {
+  describeManagedIdentity,
+  explainManagedIdentityFailure,
+  managedIdentityRoleFix,
+  managedIdentitySource,
+} from '../graph/managed-identity.js';
 import type { ConfigurationType, DoctorCheck, RedisClient } from '../interfaces.js';
 import { readBudget } from '../pacing/budget.js';
 import { readFleetPauses, type FleetPause } from '../pacing/pauses.js';
@@ -62,8 +68,15 @@ export function judgeGraphEndpoint(config: Pick<SyncConfig, 'cloud' | 'graphBase
   return { name, result: 'ok', detail: `GRAPH_BASE_URL sends requests to ${where} instead of ${cloudHost} (a proxy or the simulator); tokens are still requested for ${cloudHost}`, fix: '' };
 }
 
-/** The credential in use, named with the variable it comes from (never its value). */
-export function credentialsLabel(credentials: Credentials): string {
+/**
+ * The credential in use, named with the variable it comes from (never its value). `env`: where a managed identity's
+ * token comes from (the variables ManagedIdentityCredential reads).
+ */
+export function credentialsLabel(credentials: Credentials, env: Record<string, string | undefined> = {}): string {
+  if (credentials.kind === 'managedIdentity') {
+    const source = managedIdentitySource(env, credentials.clientId);
+    return describeManagedIdentity(source, credentials.clientId);
+  }
   if (credentials.kind === 'accessToken') return 'a fixed bearer token from GRAPH_ACCESS_TOKEN (never renewed)';
   if (credentials.kind === 'clientSecret') return `the client secret in AZURE_CLIENT_SECRET for app ${credentials.clientId} (AZURE_CLIENT_ID) in tenant ${credentials.tenantId} (AZURE_TENANT_ID)`;
   if (credentials.kind === 'clientCertificate') return `the client certificate ${credentials.certificatePath} (AZURE_CLIENT_CERTIFICATE_PATH) for app ${credentials.clientId} (AZURE_CLIENT_ID) in tenant ${credentials.tenantId} (AZURE_TENANT_ID)`;
@@ -80,6 +93,7 @@ const isSet = (env: Record<string, string | undefined>, name: string) => (env[na
  */
 export function judgeCredentials(env: Record<string, string | undefined>): DoctorCheck {
   const name = 'config.credentials';
+  if (env.AZURE_CREDENTIAL === 'managed-identity') return judgeManagedIdentityChoice(env);
   const azure = ['AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH'].filter((v) => isSet(env, v));
   if (isSet(env, 'GRAPH_ACCESS_TOKEN') && azure.length > 0) {
     return {
@@ -107,20 +121,48 @@ export function judgeCredentials(env: Record<string, string | undefined>): Docto
     return { name, result: 'ok', detail: `credential: ${credentialsLabel({ kind: 'clientCertificate', tenantId, clientId, certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH ?? '' })}`, fix: '' };
   }
   const missing = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID'].filter((v) => !isSet(env, v));
+  // An identity endpoint in the environment: App Service, Functions, Container Apps, Cloud Shell, Azure ML.
+  const onAzure = isSet(env, 'IDENTITY_ENDPOINT') || isSet(env, 'MSI_ENDPOINT');
   const incomplete =
     missing.length > 0 ? `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set` : 'neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set';
   return {
     name,
     result: 'fail',
     detail: azure.length > 0 || isSet(env, 'AZURE_TENANT_ID') ? `the AZURE_* credentials are incomplete: ${incomplete}` : 'no Graph credentials are configured',
-    fix: 'set AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (or GRAPH_ACCESS_TOKEN, for the simulator)',
+    fix:
+      'set AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH ' +
+      '(or GRAPH_ACCESS_TOKEN, for the simulator)' +
+      (onAzure ? ', or AZURE_CREDENTIAL=managed-identity: this host offers a managed identity' : ''),
   };
+}
+
+/** AZURE_CREDENTIAL=managed-identity: nothing else may claim to be the credential (loadConfig refuses it too). */
+function judgeManagedIdentityChoice(env: Record<string, string | undefined>): DoctorCheck {
+  const name = 'config.credentials';
+  const ignored = ['GRAPH_ACCESS_TOKEN', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH'].filter((v) => isSet(env, v));
+  if (ignored.length > 0) {
+    return {
+      name,
+      result: 'fail',
+      detail: `AZURE_CREDENTIAL=managed-identity is set together with ${ignored.join(' and ')}, which a managed identity does not use`,
+      fix: `unset ${ignored.join(' and ')}, or unset AZURE_CREDENTIAL (or set it to secret or certificate) to use them`,
+    };
+  }
+  const clientId = isSet(env, 'AZURE_CLIENT_ID') ? env.AZURE_CLIENT_ID!.toLowerCase() : undefined;
+  const label = credentialsLabel({ kind: 'managedIdentity', ...(clientId ? { clientId } : {}) }, env);
+  return { name, result: 'ok', detail: `credential: ${label}`, fix: '' };
 }
 
 /** Where each tenant of SYNC_TENANTS_FILE sends its requests, and with which kind of credential (its values are never shown). */
 export function describeTenants(tenants: SyncConfig['tenants']): DoctorCheck[] {
   if (tenants.length === 0) return [];
-  const field = { accessToken: 'accessToken', clientSecret: 'clientSecret', clientCertificate: 'clientCertificatePath', none: 'none' } as const;
+  const field = {
+    accessToken: 'accessToken',
+    clientSecret: 'clientSecret',
+    clientCertificate: 'clientCertificatePath',
+    managedIdentity: 'credential "managed-identity"',
+    none: 'none',
+  } as const;
   const lines = tenants.map((t) => `${t.tenantId}: ${field[t.credentials.kind]} -> ${t.graphBaseUrl}`);
   return [
     {
@@ -141,7 +183,8 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): { config?: SyncConfi
     return { checks: [{ name: 'config', result: 'fail', detail: (err as Error).message.replace(/\n\s*/g, '; '), fix: 'fix those environment variables (README.md, "Configuration")' }] };
   }
   const redis = config.redisCluster ? `Redis Cluster (${config.redisCluster.length} seed node${config.redisCluster.length === 1 ? '' : 's'}, keys under the hash tag ${config.prefix})` : `prefix ${config.prefix}`;
-  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, ${redis}, credentials: ${credentialsLabel(config.credentials)}`;
+  const credentials = credentialsLabel(config.credentials, env);
+  const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, ${redis}, credentials: ${credentials}`;
   const checks: DoctorCheck[] = [
     { name: 'config', result: 'ok', detail: summary, fix: '' },
     judgeGraphEndpoint(config),
@@ -161,26 +204,74 @@ const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<
     );
   });
 
-/** Acquires a token as the workers would, then reads what it says about its audience and permissions. */
-export async function checkCredentials(config: SyncConfig, now: () => number = Date.now, timeoutMs = 30_000): Promise<DoctorCheck[]> {
-  if (config.credentials.kind === 'none') return [];
+/**
+ * Acquires a token as the workers would, then reads what it says about its audience and permissions. `env`: the
+ * variables a managed identity's endpoint is read from (process.env in the CLI).
+ */
+export async function checkCredentials(
+  config: SyncConfig,
+  now: () => number = Date.now,
+  timeoutMs = 30_000,
+  env: Record<string, string | undefined> = process.env,
+): Promise<DoctorCheck[]> {
+  const credentials = config.credentials;
+  if (credentials.kind === 'none') return [];
+  const label = credentialsLabel(credentials, env);
   let token: string;
   try {
     const source = createTokenSource(config);
     token = await withTimeout(source.getToken(), timeoutMs, 'acquiring a token');
   } catch (err) {
+    const message = (err as Error).message;
+    if (credentials.kind === 'managedIdentity') {
+      const why = explainManagedIdentityFailure(message, managedIdentitySource(env, credentials.clientId), credentials.clientId);
+      const detail = `no token could be acquired with ${label}: ${why.detail}`;
+      return [{ name: 'credentials.token', result: 'fail', detail, fix: why.fix }];
+    }
     return [
       {
         name: 'credentials.token',
         result: 'fail',
-        detail: `no token could be acquired with ${credentialsLabel(config.credentials)}: ${(err as Error).message.split('\n')[0]}`,
+        detail: `no token could be acquired with ${label}: ${message.split('\n')[0]}`,
         fix: `check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or certificate, and that ${config.authorityHost} (GRAPH_CLOUD ${config.cloud}) is reachable`,
       },
     ];
   }
+  const verdicts = judgeToken(token, GRAPH_CLOUDS[config.cloud].graphHost, now(), config.apiVersion);
+  if (credentials.kind !== 'managedIdentity') {
+    return [{ name: 'credentials.token', result: 'ok', detail: `a token was acquired with ${label}`, fix: '' }, ...verdicts];
+  }
+  const roleFix = managedIdentityRoleFix(writePermissionsFor(config.apiVersion));
+  // A system-assigned identity is named by the token alone: its client id (appid) and tenant (tid).
+  const claims = decodeJwtPayload(token);
+  const identity = claims?.appid ? ` (client id ${claims.appid}${claims.tid ? `, tenant ${claims.tid}` : ''})` : '';
   return [
-    { name: 'credentials.token', result: 'ok', detail: `a token was acquired with ${credentialsLabel(config.credentials)}`, fix: '' },
-    ...judgeToken(token, GRAPH_CLOUDS[config.cloud].graphHost, now(), config.apiVersion),
+    { name: 'credentials.token', result: 'ok', detail: `a token was acquired with ${label}${identity}`, fix: '' },
+    // A managed identity has no consent page: its fix is an app role assignment.
+    ...verdicts.map((v) => (v.name === 'credentials.permission' && v.result === 'fail' ? { ...v, fix: roleFix } : v)),
+    ...judgeIdentityTenant(claims?.tid, config.defaultTenantId),
+  ];
+}
+
+/**
+ * A managed identity gets tokens in its own tenant only: when AZURE_TENANT_ID names another, the rows of that tenant
+ * would be written in the identity's tenant instead (or refused).
+ */
+export function judgeIdentityTenant(tokenTenant: string | undefined, defaultTenantId: string | undefined): DoctorCheck[] {
+  if (tokenTenant === undefined || defaultTenantId === undefined) return [];
+  if (tokenTenant.toLowerCase() === defaultTenantId) {
+    const detail = `the managed identity belongs to tenant ${defaultTenantId} (AZURE_TENANT_ID)`;
+    return [{ name: 'credentials.tenant', result: 'ok', detail, fix: '' }];
+  }
+  return [
+    {
+      name: 'credentials.tenant',
+      result: 'fail',
+      detail:
+        `the managed identity belongs to tenant ${JSON.stringify(tokenTenant.slice(0, 64))}, not to AZURE_TENANT_ID ${defaultTenantId}: ` +
+        'its tokens write only to its own tenant',
+      fix: "set AZURE_TENANT_ID to the identity's tenant (or unset it), or use an app registration of that tenant instead",
+    },
   ];
 }
 
@@ -296,7 +387,11 @@ export async function runDoctor(env: NodeJS.ProcessEnv, probe?: ProbeTarget, pro
   const { config, checks } = checkConfiguration(env);
   // An invalid configuration still gets its Redis checked, at REDIS_URL as given.
   const target = config ? redisTargetOf(config) : (env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const [redisChecks, credentialChecks, pauseChecks] = await Promise.all([checkRedis(target), config ? checkCredentials(config) : Promise.resolve([]), config ? checkFleetPauses(config) : Promise.resolve([])]);
+  const [redisChecks, credentialChecks, pauseChecks] = await Promise.all([
+    checkRedis(target),
+    config ? checkCredentials(config, Date.now, 30_000, env) : Promise.resolve([]),
+    config ? checkFleetPauses(config) : Promise.resolve([]),
+  ]);
   const probeChecks = probe && config && config.credentials.kind !== 'none' ? [await checkProbe(config, probe)] : [];
   const probeWriteChecks = probeWrite && config && config.credentials.kind !== 'none' ? [await checkProbeWrite(config, probeWrite)] : [];
   return [...checks, ...redisChecks, ...pauseChecks, ...credentialChecks, ...probeChecks, ...probeWriteChecks];

@@ -25,7 +25,9 @@ export const workerCommand = new Command('worker')
     const config = loadCliConfig();
     const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid }, config.logFormat);
     routeConsoleThroughLogger(logger);
-    const redis = await connectRedis(redisTargetOf(config), 'service', {}, redisOptionsOf(config));
+    // Named, so CLIENT LIST shows which connections are this worker's (the marker watch's is `<name>:markers`).
+    const named = { connectionName: `compliance-sync:worker:${process.pid}` };
+    const redis = await connectRedis(redisTargetOf(config), 'service', named, redisOptionsOf(config));
     watchRedisConnection(redis, logger, describeRedisTarget(redisTargetOf(config)));
     // Signals are handled from here on, before anything starts: a SIGTERM during start-up still stops whatever has
     // started so far in order, instead of killing the process with rows in flight.

@@ -50,7 +50,9 @@ export interface TokenSourceOptions {
  * A token from an @azure/identity credential for the scope and authority of the configured cloud. The token is cached
  * here, per process and tenant, and renewed as nextTokenStep decides: 5 min before expiry, one fetch in flight that
  * every caller shares, and a forced refresh after 401s answered by one fetch. Each fetch uses a new credential, so
- * MSAL's own cache never hands back the token this source has decided to replace.
+ * MSAL's own cache never hands back the token this source has decided to replace; except for a managed identity, whose
+ * MSAL cache is one per process: it hands back its token until 5 min before expiry (when this source renews too), so
+ * a forced refresh gets the same token, as the identity endpoint itself, which caches tokens, would answer.
  * The library is loaded at the first token, not at start-up: it is the heaviest import of a worker (about half a
  * second), and GRAPH_ACCESS_TOKEN needs none of it.
  */
@@ -153,9 +155,27 @@ export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'clou
           renewal,
         ),
       );
+    case 'managedIdentity': {
+      const identity = c.clientId === undefined ? 'system-assigned managed identity' : `user-assigned managed identity ${c.clientId}`;
+      // Where the token comes from (App Service's IDENTITY_ENDPOINT, Azure Arc, Cloud Shell, IMDS…) the library reads
+      // from the environment; authorityHost plays no part: the identity endpoint asks Entra itself.
+      const managedOptions = { ...options.credentialOptions, ...(c.clientId === undefined ? {} : { clientId: c.clientId }) };
+      return shared(`managed|${c.clientId ?? 'system'}|${scope}`, options, () =>
+        new IdentityTokenSource(
+          (lib) => new lib.ManagedIdentityCredential(managedOptions),
+          scope,
+          config.authorityHost,
+          identity,
+          now,
+          renewal,
+        ),
+      );
+    }
     case 'none':
       throw new MissingCredentialsError(
-        'No Graph credentials: set GRAPH_ACCESS_TOKEN, or AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH',
+        'No Graph credentials: set GRAPH_ACCESS_TOKEN, or AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET ' +
+          'or AZURE_CLIENT_CERTIFICATE_PATH, ' +
+          'or AZURE_CREDENTIAL=managed-identity on Azure',
       );
   }
 }

@@ -97,7 +97,10 @@ export interface PruneResult {
 
 /** Fleet-wide counters (P:stats), kept up to date by the scripts that move rows and runs. */
 export interface FleetStats {
+  /** Rows in each state: for queued, the rows waiting now; for the others, rows that reached it less rows that left it. */
   rows: Record<RowState, number>;
+  /** Rows that left a final state again (retry, resume, a cancelled request's superseded rows given back). */
+  rowsLeft: Record<RowState, number>;
   runsOpen: number;
   runsBlocked: number;
   runsCompleted: number;
@@ -531,6 +534,7 @@ export class ResultStore {
     const h = await this.redis.hgetall(this.keys.stats);
     return {
       rows: Object.fromEntries(ROW_STATES.map((s) => [s, num(h, `rows:${s}`)])) as Record<RowState, number>,
+      rowsLeft: Object.fromEntries(ROW_STATES.map((s) => [s, num(h, `rowsLeft:${s}`)])) as Record<RowState, number>,
       runsOpen: num(h, 'runs:open'),
       runsBlocked: num(h, 'runs:blocked'),
       runsCompleted: num(h, 'runs:completed'),

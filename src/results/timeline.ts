@@ -8,7 +8,6 @@ export const TIMELINE_BUCKET_SECONDS = 10;
 
 /** The states a row can finish in while being sent (what recordOutcome records). */
 export const TIMELINE_STATES = ['succeeded', 'failed'] as const;
-export type TimelineState = (typeof TIMELINE_STATES)[number];
 
 export interface TimelineBucket {
   /** Start of the bucket, epoch ms. */

@@ -84,6 +84,7 @@ if cancelled > 0 and ARGV[9] and ARGV[9] ~= '' then
 end
 if restored > 0 then
   redis.call('HINCRBY', statsKey, 'rows:superseded', -restored)
+  redis.call('HINCRBY', statsKey, 'rowsLeft:superseded', restored)
   redis.call('HINCRBY', statsKey, 'rows:queued', restored)
 end
 

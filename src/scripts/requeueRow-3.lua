@@ -49,6 +49,8 @@ redis.call('HSET', rowsKey, line, cjson.encode(row))
 redis.call('HINCRBY', runKey, expected, -1)
 redis.call('HINCRBY', runKey, nextState, 1)
 redis.call('HINCRBY', statsKey, 'rows:' .. expected, -1)
+-- The row leaves `expected`: counted, so that rows reached + rows left never goes down (compliance_sync_rows_total).
+redis.call('HINCRBY', statsKey, 'rowsLeft:' .. expected, 1)
 redis.call('HINCRBY', statsKey, 'rows:' .. nextState, 1)
 if nextState == 'queued' then return 'requeued|' .. row.generation end
 return 'superseded'

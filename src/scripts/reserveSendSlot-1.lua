@@ -1,7 +1,7 @@
 --[[
 Fleet-wide pacing (GCRA): hands out evenly spaced send slots to every worker of every process,
 so requests are spread through the window instead of bursting at its start.
-The spacing adapts (AIMD): a 429 cuts the rate (register-throttle.lua); afterwards it climbs back by a
+The spacing adapts (AIMD): a 429 cuts the rate (registerThrottle-2.lua); afterwards it climbs back by a
 share of the cut rate per second, quickly up to just below the rate that was last refused (the "ceiling"),
 then slowly above it, so the fleet probes for more without walking straight back into the same 429.
 KEYS[1] budget hash

@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: fleet pacing (issue 3), producer throughput and memory, a day's workload (issue 4), and CLI start-up (issue 8).
+ * `npm run bench`: fleet pacing (issue 3), producer throughput and memory, a day's workload (issue 4), CLI start-up (issue 8),
+ * and a worker process's Redis connections at many tenants (issue 20).
  * Prints Markdown tables (ours beside a baseline from the same run) on stdout and progress on stderr.
  * Not part of `npm test`: the figures are reported, never asserted.
  */
@@ -17,13 +18,15 @@ import { workloadBench } from './workload.js';
 import { memoryBench } from './memory.js';
 import { firstSyncBench } from './first-sync.js';
 import { tenantsBench } from './tenants.js';
+import { connectionsBench } from './connections.js';
 
-const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants'] as const;
+const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants', 'connections'] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants (comma-separated or repeated; default: all)
+  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants, connections
+                             (comma-separated or repeated; default: all)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
   --producer-rows <n>        producer bench rows (default 1000000)
@@ -47,6 +50,8 @@ const HELP = `Usage: npm run bench -- [options]
   --backlog <n>              tenants: queued rows of the one big tenant among the most tenants (default 100000)
   --tenant-workers <n>       tenants: worker processes (default 1)
   --tenant-concurrency <n>   tenants: jobs in flight per tenant per worker (default 10)
+  --connection-tenants <list> connections: tenant counts of the one worker process (default 1,50,200)
+  --idle-window-ms <n>       connections: how long the idle process's Redis calls are counted (default 30000)
   --write <file>             also write the tables to this Markdown file (default: test/bench/RESULTS.md when all parts run)
 
 Uses the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379) under bench-* prefixes, deleted afterwards.
@@ -85,6 +90,8 @@ const { values } = parseArgs({
     backlog: { type: 'string' },
     'tenant-workers': { type: 'string' },
     'tenant-concurrency': { type: 'string' },
+    'connection-tenants': { type: 'string' },
+    'idle-window-ms': { type: 'string' },
     write: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -98,7 +105,8 @@ if (values.help) {
 const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
 for (const part of only) if (!PARTS.includes(part as Part)) throw new Error(`--only: unknown part "${part}" (use ${PARTS.join(', ')})`);
 const parts: Part[] = only.length > 0 ? PARTS.filter((p) => only.includes(p)) : [...PARTS];
-const rowsFor = (part: Exclude<Part, 'startup'>, fallback: number) => Math.round(positive(`${part}-rows`, values[`${part}-rows`] ?? values.rows, fallback));
+const rowsFor = (part: Exclude<Part, 'startup' | 'connections'>, fallback: number) =>
+  Math.round(positive(`${part}-rows`, values[`${part}-rows`] ?? values.rows, fallback));
 const budget = scaledBudget(positive('scale', values.scale, 10));
 const workerCounts = (values.workers ?? '1,3').split(',').map((w) => Math.round(positive('workers', w, 1)));
 
@@ -149,6 +157,11 @@ try {
         backlog: Math.round(positive('backlog', values.backlog, 100_000)),
         workers: Math.round(positive('tenant-workers', values['tenant-workers'], 1)),
         concurrency: Math.round(positive('tenant-concurrency', values['tenant-concurrency'], 10)),
+      });
+    } else if (part === 'connections') {
+      section = await connectionsBench({
+        tenantCounts: (values['connection-tenants'] ?? '1,50,200').split(',').map((n) => Math.round(positive('connection-tenants', n, 1))),
+        idleWindowMs: Math.round(positive('idle-window-ms', values['idle-window-ms'], 30_000)),
       });
     } else if (part === 'first-sync') {
       section = await firstSyncBench(redis, sim, budget, { rows: rowsFor('first-sync', 100_000), heldPercent: positive('held-percent', values['held-percent'], 97) });

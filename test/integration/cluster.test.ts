@@ -24,6 +24,9 @@ after(async () => {
 
 await import('./pipeline.test.js');
 await import('./change-detection.test.js');
+// 200 tenants' queues, each in a slot of its own: the worker waits for them with one sweep script per master.
+await import('./connections.test.js');
+await import('./marker-watch.test.js');
 
 describe('Redis Cluster: where the keys go', () => {
   it('the CLI worker sends every row; our keys share one slot, each queue has a slot of its own, and queues spread over the masters', async () => {
@@ -33,7 +36,7 @@ describe('Redis Cluster: where the keys go', () => {
       const imported = await runCli(['import', path, '--json'], t.env);
       assert.equal(imported.code, 0, imported.stderr);
       const { runId } = lastJsonLine<{ runId: string }>(imported.stdout);
-      // The CLI's worker: its `service` connection to the cluster and BullMQ's blocking connection duplicated from it.
+      // The CLI's worker: its `service` connection to the cluster; its patch workers wait through the marker sweep.
       const worked = await runCli(['worker', '--until-idle'], t.env, undefined, 60_000);
       assert.equal(worked.code, 0, worked.stderr);
       assert.equal((await waitForRun(t.redis, t.prefix, runId, 30_000)).succeeded, 30);

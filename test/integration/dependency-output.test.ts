@@ -74,6 +74,19 @@ class Spawned {
     }
   }
 
+  /**
+   * Until the server answers HTTP (any status): by then `serve` has passed `listen` and handles SIGTERM, which it
+   * does not while it starts.
+   */
+  async waitUntilServing(port: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => true, () => false))) {
+      assert.ok(Date.now() < deadline, `serve did not answer within ${timeoutMs} ms:\n${this.stderr}`);
+      assert.equal(this.child.exitCode, null, `serve exited:\n${this.stderr}`);
+      await sleep(100);
+    }
+  }
+
   async stop(): Promise<unknown[]> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     return this.exited;
@@ -96,6 +109,7 @@ describe('dependency lines go through the logger', { concurrency: 1 }, () => {
     const port = await freePort();
     const server = Spawned.start(['serve', '--port', String(port)], { ...t.env, SYNC_API_TOKENS: API_TOKEN });
     await server.waitFor(/maxmemory-policy is allkeys-lru/);
+    await server.waitUntilServing(port);
     assert.deepEqual(await server.stop(), [0, null]);
 
     for (const [command, stderr] of [['import', imported.stderr], ['worker', worker.stderr], ['serve', server.stderr]] as const) {
@@ -124,7 +138,7 @@ describe('dependency lines go through the logger', { concurrency: 1 }, () => {
     const worker = Spawned.start(['worker'], env);
     const server = Spawned.start(['serve', '--port', String(port)], { ...env, SYNC_API_TOKENS: API_TOKEN });
     await worker.waitFor(/"msg":"worker started"/);
-    await server.waitFor(/Server listening/);
+    await server.waitUntilServing(port);
 
     redisDown = true;
     await redisServer.kill();

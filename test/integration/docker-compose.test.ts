@@ -147,6 +147,17 @@ describe('docker-compose.yml', () => {
     for (const name of ['worker', 'server', 'import', 'doctor']) assert.ok(compose.services[name].volumes?.includes('./certs:/certs:ro'), `${name} mounts ./certs`);
   });
 
+  it('passes AZURE_CREDENTIAL through: .env.example with the managed identity chosen (secret line empty) is valid', () => {
+    const { AZURE_CLIENT_SECRET: _secret, ...withoutSecret } = PROD_ENV;
+    const dotEnv = { ...withoutSecret, AZURE_CREDENTIAL: 'managed-identity', AZURE_CLIENT_SECRET: '' };
+    for (const name of ['worker', 'server', 'import', 'doctor']) {
+      assert.equal(containerEnv(compose.services[name], dotEnv).AZURE_CREDENTIAL, 'managed-identity', name);
+    }
+    const { config, checks } = checkConfiguration(containerEnv(compose.services.doctor, dotEnv));
+    assert.deepEqual(checks.filter((c) => c.result === 'fail'), []);
+    assert.deepEqual(config?.credentials, { kind: 'managedIdentity', clientId: PROD_ENV.AZURE_CLIENT_ID });
+  });
+
   it('is written without ${VAR:?}, which would stop every service when one variable is unset', () => {
     assert.doesNotMatch(composeText, /\$\{[A-Za-z_][A-Za-z0-9_]*:?\?/);
     // Every service's values interpolate with an empty .env.

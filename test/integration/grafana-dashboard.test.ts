@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { REPO_ROOT, spawnWorker, startTestEnv, type TestEnv } from '../support/harness.js';
 import { parsePrometheusText, type MetricFamily } from '../support/prometheus-text.js';
+import { DEPRECATED_METRICS } from '../../src/server/metrics.js';
 import { freePort, startTestServer, type TestServer } from '../support/server-helpers.js';
 
 /**
@@ -58,6 +59,26 @@ function allPanels(panels: Panel[] = []): Panel[] {
   return panels.flatMap((p) => [p, ...allPanels(p.panels)]);
 }
 
+function dashboardExprs(file: string): string[] {
+  const dashboard = JSON.parse(readFileSync(`${DASHBOARDS}/${file}`, 'utf8')) as { panels?: Panel[] };
+  return allPanels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''));
+}
+
+/**
+ * The names kept for one release as deprecated duplicates (README, Metrics), each with the names that replace it. A
+ * deprecated name counts as covered when its replacements have a panel. Listed here, not read from the code, so a
+ * rename is a deliberate edit of this test too (the test also checks this list is the code's DEPRECATED_METRICS).
+ */
+const DEPRECATED: Record<string, string[]> = {
+  compliance_sync_rows: ['compliance_sync_rows_total', 'compliance_sync_rows_queued'],
+  compliance_sync_runs: ['compliance_sync_runs_total', 'compliance_sync_runs_open'],
+  compliance_sync_throttled_responses: ['compliance_sync_throttled_responses_total'],
+  compliance_sync_throttled_seconds: ['compliance_sync_throttled_seconds_total'],
+};
+/** prom-client's process metrics under the prefixes of earlier releases: deprecated for their standard names. */
+const DEPRECATED_PROCESS_PREFIXES = ['compliance_sync_server_', 'compliance_sync_worker_'];
+const isDeprecated = (name: string) => name in DEPRECATED || /^compliance_sync_(server|worker)_(process|nodejs)_/.test(name);
+
 /** Every name a scrape lets a query use: families, their samples, and a histogram's _bucket/_sum/_count even before any observation. */
 function exportedNames(families: Iterable<MetricFamily>): Set<string> {
   const names = new Set<string>();
@@ -88,6 +109,7 @@ describe('Grafana dashboard', () => {
   let t: TestEnv;
   let server: TestServer;
   let exported: Set<string>;
+  let families: MetricFamily[];
   let workerExit: Promise<unknown[]> | undefined;
   let stopWorker: (() => void) | undefined;
 
@@ -104,7 +126,8 @@ describe('Grafana dashboard', () => {
       if (!worker) await sleep(100);
     }
     assert.ok(worker, 'the worker serves /metrics');
-    exported = exportedNames([...(await scrape(`${server.url}/metrics`)).values(), ...worker.values()]);
+    families = [...(await scrape(`${server.url}/metrics`)).values(), ...worker.values()];
+    exported = exportedNames(families);
   });
 
   after(async () => {
@@ -122,13 +145,89 @@ describe('Grafana dashboard', () => {
     const byName = new Map(all.map((r) => [r.alert, r.expr]));
     const reads = (alert: string, metric: string) => assert.ok(metricNamesIn(byName.get(alert) ?? '').includes(metric), `${alert} reads ${metric}`);
     reads('ComplianceSyncFleetBlocked', 'compliance_sync_breaker_tripped');
-    reads('ComplianceSyncFleetBlocked', 'compliance_sync_runs');
-    reads('ComplianceSyncRowsFailing', 'compliance_sync_rows');
+    reads('ComplianceSyncFleetBlocked', 'compliance_sync_tenant_breaker_tripped');
+    reads('ComplianceSyncFleetBlocked', 'compliance_sync_runs_open');
+    reads('ComplianceSyncRowsFailing', 'compliance_sync_rows_total');
     reads('ComplianceSyncRedisMemoryHighWater', 'compliance_sync_redis_used_memory_bytes');
     reads('ComplianceSyncRedisMemoryHighWater', 'compliance_sync_redis_memory_high_water_ratio');
     reads('ComplianceSyncLongPause', 'compliance_sync_budget_paused');
     const unknown = all.flatMap((r) => metricNamesIn(r.expr).filter((name) => !exported.has(name)).map((name) => `${r.alert}: ${name}`));
     assert.deepEqual(unknown, [], 'metrics no code exports');
+  });
+
+  it('alert-rules.yml and the dashboards read no deprecated name', () => {
+    const rules = parse(readFileSync(`${OBS}/alert-rules.yml`, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const exprs = [...rules.groups.flatMap((g) => g.rules.map((r) => r.expr)), ...files.flatMap((file) => dashboardExprs(file))];
+    const deprecated = exprs.flatMap((expr) => metricNamesIn(expr).filter((name) => isDeprecated(name)));
+    assert.deepEqual(deprecated, []);
+  });
+
+  it('every metric the server or a worker exports has a panel that reads it (a deprecated one: its replacements have)', () => {
+    const read = new Set(files.flatMap((file) => dashboardExprs(file)).flatMap(metricNamesIn));
+    const readsFamily = (f: MetricFamily) => read.has(f.name) || [...exportedNames([f])].some((name) => read.has(name));
+    const ours = families.filter((f) => f.name.startsWith('compliance_sync_'));
+    assert.ok(ours.length >= 20, `${ours.length} families of ours`);
+    const missing: string[] = [];
+    for (const family of ours) {
+      const replacements = DEPRECATED[family.name];
+      if (replacements) {
+        // The HELP says so, and the names that replace it are exported and on a panel.
+        assert.equal(family.help?.startsWith(`Deprecated: use ${replacements.join(' and ')}.`), true, `${family.name}: ${family.help}`);
+        for (const name of replacements) if (!read.has(name)) missing.push(`${name} (replaces ${family.name})`);
+        continue;
+      }
+      const prefix = DEPRECATED_PROCESS_PREFIXES.find((p) => family.name.startsWith(p));
+      const standard = prefix === undefined ? undefined : family.name.slice(prefix.length);
+      if (standard !== undefined && families.some((f) => f.name === standard)) {
+        // prom-client's process metrics under their old prefix: stock Node.js dashboards read the standard name.
+        assert.equal(family.help?.startsWith(`Deprecated: use ${standard}.`), true, `${family.name}: ${family.help}`);
+        continue;
+      }
+      assert.ok(!family.help?.startsWith('Deprecated'), `${family.name} says it is deprecated but is not in this test's list`);
+      if (!readsFamily(family)) missing.push(family.name);
+    }
+    assert.deepEqual(missing, [], 'metrics no panel reads');
+    // The list here is the code's list: a name deprecated in code must be deprecated here too, and the other way round.
+    assert.deepEqual(Object.keys(DEPRECATED).sort(), Object.keys(DEPRECATED_METRICS).sort());
+    for (const name of Object.keys(DEPRECATED)) assert.ok(families.some((f) => f.name === name), `${name} is still exported`);
+  });
+
+  it('per-tenant panels: a tenant variable read from a tenant-labelled metric, and panels that filter by it', () => {
+    const dashboard = JSON.parse(readFileSync(`${DASHBOARDS}/compliance-sync.json`, 'utf8')) as {
+      panels?: Panel[];
+      templating: { list: { name: string; type: string; definition?: string; includeAll?: boolean; multi?: boolean }[] };
+    };
+    const variable = dashboard.templating.list.find((v) => v.name === 'tenant');
+    assert.ok(variable && variable.type === 'query' && variable.includeAll && variable.multi, JSON.stringify(variable));
+    const match = /^label_values\((\w+), tenant\)$/.exec(variable.definition ?? '');
+    assert.ok(match, variable.definition);
+    const source = families.find((f) => f.name === match[1]);
+    assert.ok(source?.samples.some((s) => s.labels.tenant === 'default'), `${match[1]} has tenant labels`);
+    const filtersByTenant = (p: Panel) => (p.targets ?? []).some((t) => (t.expr ?? '').includes('tenant=~"$tenant"'));
+    const perTenant = allPanels(dashboard.panels).filter((p) => p.type !== 'row' && filtersByTenant(p));
+    assert.ok(perTenant.length >= 5, perTenant.map((p) => p.title).join(', '));
+    const tenantMetrics = new Set(perTenant.flatMap((p) => (p.targets ?? []).flatMap((t) => metricNamesIn(t.expr ?? ''))));
+    const expected = ['worker_rows_finished_total', 'worker_throttled_total', 'tenant_queue_jobs', 'tenant_breaker_tripped'];
+    for (const name of expected.map((n) => `compliance_sync_${n}`)) {
+      assert.ok(tenantMetrics.has(name), `a per-tenant panel reads ${name}`);
+    }
+    for (const p of perTenant) assert.match(p.title ?? '', /tenant/i, 'a per-tenant panel says so in its title');
+  });
+
+  it('panel titles are distinct and say what they plot: a rate says per what, a level names its unit', () => {
+    for (const file of files) {
+      const dashboard = JSON.parse(readFileSync(`${DASHBOARDS}/${file}`, 'utf8')) as { panels?: Panel[] };
+      const panels = allPanels(dashboard.panels).filter((p) => p.type !== 'row');
+      const titles = panels.map((p) => p.title ?? '');
+      assert.equal(new Set(titles).size, titles.length, 'distinct titles');
+      for (const panel of panels) {
+        // A latency read from a histogram is in seconds, though it reads the buckets, sum and count through rate().
+        const readsRate = (expr = '') => /\b(rate|increase)\(/.test(expr) && !/_(bucket|sum|count)\b/.test(expr);
+        const isRate = (panel.targets ?? []).some((t) => readsRate(t.expr));
+        if (isRate) assert.match(panel.title ?? '', /\bper (second|minute|hour)\b/, `${panel.title}: a rate says per what`);
+        else assert.match(panel.title ?? '', /\((rows|jobs|runs|seconds|bytes|1 = [a-z]+)\)/, `${panel.title}: a level names its unit`);
+      }
+    }
   });
 
 

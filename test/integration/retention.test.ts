@@ -260,9 +260,10 @@ describe('/metrics', () => {
       // Only our families: the default process metrics may hold NaN before the event loop was sampled.
       const ours = (await metrics.render()).split('\n').filter((l) => /^(# (HELP|TYPE) )?compliance_sync_/.test(l) && !l.includes('compliance_sync_server_'));
       const stats = parsePrometheusText(ours.join('\n') + '\n');
-      assert.equal(sampleValue(stats, 'compliance_sync_rows', { state: 'rejected' }), 40);
-      assert.equal(sampleValue(stats, 'compliance_sync_rows', { state: 'queued' }), 40);
-      assert.equal(sampleValue(stats, 'compliance_sync_runs', { state: 'running' }), 40);
+      assert.equal(sampleValue(stats, 'compliance_sync_rows_total', { state: 'rejected' }), 40);
+      assert.equal(sampleValue(stats, 'compliance_sync_rows_queued'), 40);
+      assert.equal(sampleValue(stats, 'compliance_sync_runs_open', { state: 'running' }), 40);
+      assert.equal(sampleValue(stats, 'compliance_sync_rows', { state: 'queued' }), 40, 'the deprecated name, for one release');
       // One scrape: no range over the run list, and two HGETALLs (the counters and the breaker), not one per run.
       await probe.config('RESETSTAT');
       await metrics.render();

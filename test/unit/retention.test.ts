@@ -98,7 +98,7 @@ describe('events and metrics', () => {
   });
   it('runs by state come from the counters: running excludes blocked runs', () => {
     const rows = { rejected: 0, unchanged: 0, queued: 0, succeeded: 0, failed: 0, superseded: 0, cancelled: 0 };
-    assert.deepEqual(runsByState({ rows, runsOpen: 5, runsBlocked: 2, runsCompleted: 9, runsCompletedWithErrors: 1, runsCancelled: 4, throttledCount: 0, throttledMs: 0 }), {
+    assert.deepEqual(runsByState({ rows, rowsLeft: rows, runsOpen: 5, runsBlocked: 2, runsCompleted: 9, runsCompletedWithErrors: 1, runsCancelled: 4, throttledCount: 0, throttledMs: 0 }), {
       running: 3,
       blocked: 2,
       completed: 9,
