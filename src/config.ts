@@ -267,13 +267,18 @@ export function parseClusterNodes(text: string, name = 'SYNC_REDIS_CLUSTER'): Re
   });
 }
 
+/** What SYNC_PREFIX may be: no glob character (key patterns use it unescaped) and no braces (a cluster's hash tag). */
+export const SYNC_PREFIX_RULE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** SYNC_PREFIX when unset. */
+export const DEFAULT_SYNC_PREFIX = 'csync';
+
 const envSchema = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   SYNC_REDIS_CLUSTER: z.string().optional(),
   SYNC_PREFIX: z
     .string()
-    .default('csync')
-    .refine((v) => /^[A-Za-z0-9_.:-]{1,64}$/.test(v), 'SYNC_PREFIX may hold only letters, digits and _ . : - (1-64 chars)'),
+    .default(DEFAULT_SYNC_PREFIX)
+    .refine((v) => SYNC_PREFIX_RULE.test(v), 'SYNC_PREFIX may hold only letters, digits and _ . : - (1-64 chars)'),
   GRAPH_CLOUD: z.enum(Object.keys(GRAPH_CLOUDS) as [GraphCloud, ...GraphCloud[]]).default('global'),
   // Empty is unset: a compose file or .env line `GRAPH_BASE_URL=` means "the cloud's Graph host", not an invalid URL.
   GRAPH_BASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),

@@ -80,6 +80,9 @@ import { createHash } from 'node:crypto';
  *                                  may write when Redis is full), and the older queued rows it superseded are queued again
  *                                  (their jobs were not yet removed), with P:latest pointing back at them.
  *
+ * The demo (src/cli/demo.ts), under its own prefix P = `<SYNC_PREFIX>-demo`:
+ *   P:demo                  STRING "1": this prefix is a demo's, which the next demo may clear (set after clearing it)
+ *
  * Fleet-wide counters, moved by the same scripts that move rows and runs (so /metrics reads them, never sums runs):
  *   P:stats                 HASH   rows:<state> (rows:queued is the rows waiting now; the others count every row that
  *                                  reached that state since the counters began, pruned or expired runs included),
@@ -283,6 +286,7 @@ export function redisKeys(prefix: string) {
   return {
     prefix,
     runs: `${prefix}:runs`,
+    demoMarker: `${prefix}:demo`,
     run: (runId: string) => `${prefix}:run:${runId}`,
     rows: (runId: string) => `${prefix}:run:${runId}:rows`,
     timeline: (runId: string) => `${prefix}:run:${runId}:timeline`,
