@@ -156,6 +156,9 @@ import { createHash } from 'node:crypto';
  *                                  overridden?: [a drifted row's properties Graph sets back itself], readAt } for each row
  *                                  `verify` found not holding; replaced by each verify of the run. The run hash then
  *                                  carries verifiedAt, verifyChecked, verifyMatching, verifyDrifted, verifyMissing, verifyOverridden.
+ *   P:worker-doorbell:<uuid> ZSET  one per worker process on one Redis (src/queue/marker-watch.ts): waited on in the
+ *                                  process's one BZPOPMIN with its tenants' queue markers, rung when a tenant starts to
+ *                                  wait so the BZPOPMIN restarts with its marker; 60 s expiry, deleted at close
  *   P:overrides             HASH   keyDigest(key) -> JSON { observed?: { readAt, properties: { <name>: { sent, graph } } },
  *                                  overridden?: { <name>: { sent, graph } } } (src/results/overrides.ts, src/domain/override.ts):
  *                                  per key, the properties the last verify found differing (observed: what we sent, what
