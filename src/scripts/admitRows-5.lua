@@ -18,7 +18,9 @@ Returns the first arrival number, then one decision per row:
   requeue|<generation>|<version>  already admitted and still queued: the caller re-adds its job under the same id
                            and with the version stored then (its arrival number was taken by the first pass)
   rejected | unchanged | superseded | queued | failed
-  queued|<runId>|<line>|<generation>  queued, and the older queued row it replaced (its job should be removed)
+  queued|<runId>|<line>|<generation>|<version>  queued, and the older queued row it superseded: its job stays in the
+                           queue and ends unsent when a worker claims it (claimRow-5.lua); what is returned lets
+                           cancelRun-3.lua queue that row again if this one is cancelled before it is sent
 In dry-run mode nothing is written (no arrival number is taken, rows are judged against Redis only, not against
 each other, and Graph verdicts are not used) and each decision is one of: rejected | new | changed | unchanged | stale.
 Row layout (src/redis-layout.ts): an unchanged row is only a bit in the run's :unchanged bitmap (the importer keeps its
@@ -156,7 +158,7 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
             redis.call('HINCRBY', prevRunKey, 'superseded', 1)
             redis.call('HINCRBY', statsKey, 'rows:queued', -1)
             redis.call('HINCRBY', statsKey, 'rows:superseded', 1)
-            if decision == 'queued' then decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0) end
+            if decision == 'queued' then decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0) .. '|' .. lv end
             if lrun ~= runId then finishRunIfDone(prevRunKey) end
           end
         end
