@@ -44,6 +44,9 @@ local unchangedKey = runKey .. ':unchanged'
 local maxLine = tonumber(redis.call('HGET', runKey, 'maxLine') or '0')
 -- This run's counters move once per batch; the script is atomic, so nobody sees the difference.
 local counts = { rejected = 0, unchanged = 0, superseded = 0, queued = 0, enqueued = 0, failed = 0 }
+-- Older queued rows this batch supersedes, per run (run keys in the order first seen): their counters move once per
+-- batch too, so superseding a backlog costs two commands per row beyond a first import's (read and rewrite the row).
+local supersededRuns, supersededIn = {}, {}
 
 -- Lua 5.1's gmatch yields empty matches around separators, so split by hand.
 local function split(value)
@@ -154,12 +157,12 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
           local prev = decodeRow(prevJson)
           if prev.state == 'queued' then
             redis.call('HSET', prevRowsKey, lline, cjson.encode({ state = 'superseded', key = key, supersededBy = { runId = runId, line = tonumber(line) } }))
-            redis.call('HINCRBY', prevRunKey, 'queued', -1)
-            redis.call('HINCRBY', prevRunKey, 'superseded', 1)
-            redis.call('HINCRBY', statsKey, 'rows:queued', -1)
-            redis.call('HINCRBY', statsKey, 'rows:superseded', 1)
+            if not supersededIn[prevRunKey] then
+              supersededRuns[#supersededRuns + 1] = prevRunKey
+              supersededIn[prevRunKey] = 0
+            end
+            supersededIn[prevRunKey] = supersededIn[prevRunKey] + 1
             if decision == 'queued' then decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0) .. '|' .. lv end
-            if lrun ~= runId then finishRunIfDone(prevRunKey) end
           end
         end
       end
@@ -173,6 +176,21 @@ for state, n in pairs(counts) do
     redis.call('HINCRBY', runKey, state, n)
     if state ~= 'enqueued' then redis.call('HINCRBY', statsKey, 'rows:' .. state, n) end
   end
+end
+local supersededTotal = 0
+for _, theRunKey in ipairs(supersededRuns) do
+  local n = supersededIn[theRunKey]
+  redis.call('HINCRBY', theRunKey, 'queued', -n)
+  redis.call('HINCRBY', theRunKey, 'superseded', n)
+  supersededTotal = supersededTotal + n
+end
+if supersededTotal > 0 then
+  redis.call('HINCRBY', statsKey, 'rows:queued', -supersededTotal)
+  redis.call('HINCRBY', statsKey, 'rows:superseded', supersededTotal)
+end
+-- An earlier run whose last queued rows this batch superseded has ended.
+for _, theRunKey in ipairs(supersededRuns) do
+  if theRunKey ~= runKey then finishRunIfDone(theRunKey) end
 end
 if counts.queued > 0 then reopenRun(runKey) end
 redis.call('HSET', runKey, 'maxLine', maxLine)
