@@ -154,7 +154,9 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
         else progress.enqueued++;
         // The older row's job is left in its queue: a worker that claims it ends it unsent (claimRow-5.lua). Removing it
         // here would scan the queue's wait list (LREM), so superseding a large backlog would cost O(backlog) per row.
-        if (decision.kind === 'queued' && decision.replaced && options.onRowsReplaced) replaced.push({ ...decision.replaced, key: row.key });
+        if (decision.kind === 'queued' && decision.replaced && options.onRowsReplaced) {
+          replaced.push({ ...decision.replaced, key: row.key });
+        }
         toWrite.push(row);
         jobs.push(patchJob({ runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin }));
       }

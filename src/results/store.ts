@@ -1,6 +1,17 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord, type RedisClient, type ReplacedRow } from '../interfaces.js';
+import {
+  FINAL_ROW_STATES,
+  ROW_STATES,
+  type RowResult,
+  type RowState,
+  type RunState,
+  type RunStatus,
+  type UserStatusProperties,
+  type UserStatusRecord,
+  type RedisClient,
+  type ReplacedRow,
+} from '../interfaces.js';
 import { DEFAULT_TENANT, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, tenantOfRecordKey, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
@@ -244,16 +255,18 @@ export class ResultStore {
    * `replaced`: older queued rows those lines superseded at admission (the importer's onRowsReplaced); each is queued
    * again if its job has not come by yet and nothing newer came since (cancelRun-3.lua). Runs when Redis is full, too.
    */
-  async cancelRun(runId: string, reason: string, firstLine: number, lastLine: number, replaced: readonly ReplacedRow[] = []): Promise<number> {
-    const older = replaced.map(({ runId: olderRunId, line, key, version, generation }) => ({ runId: olderRunId, line, key, version, generation }));
-    return Number(
-      await runScript(
-        this.redis,
-        'cancelRun',
-        [this.keys.run(runId), this.keys.rows(runId), this.keys.runs],
-        [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES, older.length > 0 ? JSON.stringify(older) : ''],
-      ),
-    );
+  async cancelRun(
+    runId: string,
+    reason: string,
+    firstLine: number,
+    lastLine: number,
+    replaced: readonly ReplacedRow[] = [],
+  ): Promise<number> {
+    const older = replaced.map((r) => ({ runId: r.runId, line: r.line, key: r.key, version: r.version, generation: r.generation }));
+    const keys = [this.keys.run(runId), this.keys.rows(runId), this.keys.runs];
+    const olderJson = older.length > 0 ? JSON.stringify(older) : '';
+    const args = [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES, olderJson];
+    return Number(await runScript(this.redis, 'cancelRun', keys, args));
   }
 
   /**

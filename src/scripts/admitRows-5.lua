@@ -162,7 +162,9 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
               supersededIn[prevRunKey] = 0
             end
             supersededIn[prevRunKey] = supersededIn[prevRunKey] + 1
-            if decision == 'queued' then decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0) .. '|' .. lv end
+            if decision == 'queued' then
+              decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0) .. '|' .. lv
+            end
           end
         end
       end

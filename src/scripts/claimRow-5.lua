@@ -51,7 +51,8 @@ local latest = readEntry(latestKey, key, field, true)
 if latest then
   local lv, lrun, lline = string.match(latest, '^([^|]*)|([^|]*)|([^|]*)$')
   if lv ~= version then
-    redis.call('HSET', rowsKey, line, cjson.encode({ state = 'superseded', key = key, supersededBy = { runId = lrun, line = tonumber(lline) }, skippedGeneration = generation }))
+    local by = { runId = lrun, line = tonumber(lline) }
+    redis.call('HSET', rowsKey, line, cjson.encode({ state = 'superseded', key = key, supersededBy = by, skippedGeneration = generation }))
     endQueuedRows(runKey, 'superseded', 1)
     finishRunIfDone(runKey)
     return 'superseded'

@@ -158,7 +158,10 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
       if (failure) {
         // Writes already on the wire may still run once Redis wakes up: the cancel follows them on the same
         // connection, so nothing of a request answered 503 is ever sent. Without its lines, nothing was written.
-        if (firstLine > 0) cancelTimedOutRun(options.store, runId, { first: firstLine, last: firstLine + rows.length - 1 }, request.log, Date.now(), CANCELLED_REASON, replaced);
+        if (firstLine > 0) {
+          const lines = { first: firstLine, last: firstLine + rows.length - 1 };
+          cancelTimedOutRun(options.store, runId, lines, request.log, Date.now(), CANCELLED_REASON, replaced);
+        }
         request.log.warn({ runId, err: (err as Error).message }, 'events refused: Redis did not answer');
         return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: `${failure}; nothing was queued, send the request again` });
       }

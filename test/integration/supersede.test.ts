@@ -10,7 +10,19 @@ import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { DEFAULT_TENANT, keyDigest, redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
-import { HEADER, lastJsonLine, runCli, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seedGraph,
+  simKey,
+  startInProcessWorker,
+  startTestEnv,
+  validRows,
+  waitForRun,
+  writeTemp,
+} from '../support/harness.js';
+import type { TestEnv } from '../support/harness.js';
 import { startPrivateRedis } from '../support/private-redis.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -75,7 +87,10 @@ async function waitUntilIdle(worker: PatchWorker): Promise<void> {
 const newerRows = (n: number) => validRows(n, { day: 21 }).map((row, i) => row.replace(`,User ${i},`, `,Newer ${i},`));
 
 describe('superseding a queued backlog', { concurrency: 1 }, () => {
-  it('a newer import over queued rows removes no job (no LREM); a worker sends each key once, with the newer values, and spends no slot or attempt on the older rows', async () => {
+  const removesNoJob =
+    'a newer import over queued rows removes no job (no LREM); a worker sends each key once, with the newer values, ' +
+    'and spends no slot or attempt on the older rows';
+  it(removesNoJob, async () => {
     const N = 300;
     const { t, admin, subscriber } = await privateEnv('supersede');
     const older = validRows(N);
@@ -90,7 +105,8 @@ describe('superseding a queued backlog', { concurrency: 1 }, () => {
 
     const store = new ResultStore(t.redis, t.prefix);
     const firstRun = (await store.status(first.runId))!;
-    assert.deepEqual([firstRun.state, firstRun.pending, firstRun.superseded], ['completed', 0, N], 'the older rows are counted as superseded, not pending');
+    const counted = [firstRun.state, firstRun.pending, firstRun.superseded];
+    assert.deepEqual(counted, ['completed', 0, N], 'the older rows are counted as superseded, not pending');
     assert.equal((await store.stats()).rows.queued, N, 'only the newer rows are pending');
     const queue = createPatchQueue(t.redis, t.prefix);
     cleanups.push(() => queue.close());
@@ -122,7 +138,10 @@ describe('superseding a queued backlog', { concurrency: 1 }, () => {
     assert.deepEqual([after.state, after.superseded, after.succeeded], ['completed', N, 0]);
   });
 
-  it('undoing a newer row queues the older one again only while its job has not come by: a job that ended unsent leaves its row superseded, and every run still finishes', async () => {
+  const undoing =
+    'undoing a newer row queues the older one again only while its job has not come by: a job that ended unsent ' +
+    'leaves its row superseded, and every run still finishes';
+  it(undoing, async () => {
     const { t } = await privateEnv('supersede-undo');
     const older = validRows(3);
     seedGraph(t.sim, older);
@@ -148,14 +167,16 @@ describe('superseding a queued backlog', { concurrency: 1 }, () => {
     assert.equal((await store.getRow(first.runId, 2))!.state, 'superseded', 'its job came by: no job would send it again');
     assert.equal((await store.getRow(first.runId, 3))!.state, 'queued', 'its job still waits: it is queued again');
     assert.equal(await versionOf(1), olderJobs[1].version, 'P:latest points back at the older row');
-    assert.match((await t.redis.hget(redisKeys(t.prefix).latest, keyDigest(keyOf(0))))!, new RegExp(`\\|${second.runId}\\|2$`), 'row 0 keeps its newer (cancelled) entry');
+    const latestOf0 = (await t.redis.hget(redisKeys(t.prefix).latest, keyDigest(keyOf(0))))!;
+    assert.match(latestOf0, new RegExp(`\\|${second.runId}\\|2$`), 'row 0 keeps its newer (cancelled) entry');
     const status = (await store.status(first.runId))!;
     assert.deepEqual([status.pending, status.superseded], [2, 1]);
 
     const worker = await startInProcessWorker(t);
     try {
       const done = await waitForRun(t.redis, t.prefix, first.runId);
-      assert.deepEqual([done.state, done.succeeded, done.superseded], ['completed', 2, 1], 'the older run finishes: no row waits without a job');
+      const finished = [done.state, done.succeeded, done.superseded];
+      assert.deepEqual(finished, ['completed', 2, 1], 'the older run finishes: no row waits without a job');
       await waitUntilIdle(worker);
     } finally {
       await worker.close();
