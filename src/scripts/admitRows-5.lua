@@ -47,6 +47,7 @@ local counts = { rejected = 0, unchanged = 0, superseded = 0, queued = 0, enqueu
 -- Older queued rows this batch supersedes, per run (run keys in the order first seen): their counters move once per
 -- batch too, so superseding a backlog costs two commands per row beyond a first import's (read and rewrite the row).
 local supersededRuns, supersededIn = {}, {}
+local runIdJson = cjson.encode(runId)
 
 -- Lua 5.1's gmatch yields empty matches around separators, so split by hand.
 local function split(value)
@@ -156,7 +157,9 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
         if prevJson then
           local prev = decodeRow(prevJson)
           if prev.state == 'queued' then
-            redis.call('HSET', prevRowsKey, lline, cjson.encode({ state = 'superseded', key = key, supersededBy = { runId = runId, line = tonumber(line) } }))
+            -- Built by concatenation, as store() builds rows: a backlog superseded whole is one of these per row.
+            local by = ',"supersededBy":{"runId":' .. runIdJson .. ',"line":' .. line .. '}}'
+            redis.call('HSET', prevRowsKey, lline, '{"state":"superseded","key":' .. cjson.encode(key) .. by)
             if not supersededIn[prevRunKey] then
               supersededRuns[#supersededRuns + 1] = prevRunKey
               supersededIn[prevRunKey] = 0

@@ -4,8 +4,9 @@
  * the second import may take at most 1.2× the first. Both run on one private redis-server, so its command counts
  * (LREM: removing a job from BullMQ's wait list, O(backlog)) are the imports' own.
  */
-import { Redis } from 'ioredis';
+import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
+import { Redis } from 'ioredis';
 import { startPrivateRedis } from '../support/private-redis.js';
 import { benchRow, ensureCsv } from './data.js';
 import { assertExit, cliArgs, fmtInt, fmtMB, fmtRatio, fmtSeconds, lastJson, log, markdownTable, runNode } from './support.js';
@@ -42,6 +43,8 @@ interface Step {
   name: string;
   pair: number;
   run: ChildRun;
+  /** CPU seconds (user + sys) of the import process: on a busy machine a steadier figure than its wall time. */
+  importCpuSec: number;
   lrem: CommandStat;
   redisCpuSec: number;
   usedMemory: number;
@@ -60,13 +63,14 @@ export async function supersedeBench(options: SupersedeOptions): Promise<string>
   const ratio = median(ratios);
   const pairLabel = (s: Step) => (options.pairs > 1 ? ` (pair ${s.pair})` : '');
   const table = markdownTable(
-    ['Step', 'Rows', 'Wall time', 'Rows/s', 'LREM calls (their Redis time)', 'Redis CPU', 'Redis used_memory after'],
+    ['Step', 'Rows', 'Wall time', 'Rows/s', 'LREM calls (their Redis time)', 'Import CPU', 'Redis CPU', 'Redis used_memory after'],
     steps.map((s) => [
       `${s.name}${pairLabel(s)}`,
       fmtInt(rows),
       fmtSeconds(s.run.wallMs),
       fmtInt(rows / (s.run.wallMs / 1000)),
       `${fmtInt(s.lrem.calls)} (${(s.lrem.usec / 1e6).toFixed(1)} s)`,
+      `${s.importCpuSec.toFixed(1)} s`,
       `${s.redisCpuSec.toFixed(1)} s`,
       fmtMB(s.usedMemory),
     ]),
@@ -94,9 +98,20 @@ export async function supersedeBench(options: SupersedeOptions): Promise<string>
     'Each step is `compliance-sync import --json` in its own child process (`node --import tsx`, timed from spawn to exit) ' +
       'against a private `redis-server` (noeviction, no persistence; a fresh one per pair) holding nothing else, with no worker ' +
       'running, so (b) supersedes every row (a) queued. LREM calls, their time and Redis CPU are the change in its ' +
-      '`INFO commandstats` and `used_cpu_*` over the step. ' +
+      '`INFO commandstats` and `used_cpu_*` over the step; import CPU is the import process\'s user + sys time. ' +
       `Load average (1 min) at the end: ${load}.`,
   ].join('\n');
+}
+
+/**
+ * CPU seconds (user + sys) of this process's children that have exited and been waited for (cutime + cstime of
+ * /proc/self/stat, in clock ticks of 1/100 s): around one child's run, that child's CPU. Linux only (0 elsewhere).
+ */
+async function reapedChildrenCpuSec(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8').catch(() => '');
+  // Fields after the command name in parentheses (which may hold spaces): state is field 3, cutime 16, cstime 17.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13] ?? 0) + Number(fields[14] ?? 0)) / 100;
 }
 
 const median = (values: number[]) => {
@@ -119,14 +134,16 @@ async function measurePair(pair: number, rows: number, olderPath: string, newerP
     const measure = async (name: string, path: string): Promise<ImportJson> => {
       const before = await info();
       log(`supersede: ${name}${pair > 1 ? ` (pair ${pair})` : ''}...`);
+      const childCpuBefore = await reapedChildrenCpuSec();
       const run = await runNode(cliArgs('import', path, '--json', '--no-progress'), { env, timeoutMs: 60 * 60_000 });
+      const importCpuSec = (await reapedChildrenCpuSec()) - childCpuBefore;
       assertExit(run, name);
       const after = await info();
       const lremBefore = commandStat(before, 'lrem');
       const lremAfter = commandStat(after, 'lrem');
       const usedMemory = field(after, 'used_memory');
       const lrem = { calls: lremAfter.calls - lremBefore.calls, usec: lremAfter.usec - lremBefore.usec };
-      const step = { name, pair, run, lrem, redisCpuSec: cpu(after) - cpu(before), usedMemory };
+      const step = { name, pair, run, importCpuSec, lrem, redisCpuSec: cpu(after) - cpu(before), usedMemory };
       log(`supersede: ${name}: ${fmtSeconds(run.wallMs)}, ${fmtInt(rows / (run.wallMs / 1000))} rows/s, ${fmtInt(lrem.calls)} LREM`);
       steps.push(step);
       return lastJson<ImportJson>(run);
