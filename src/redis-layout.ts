@@ -53,7 +53,9 @@ import { createHash } from 'node:crypto';
  *                                                  `import --reconcile` is failed at admission (httpStatus 404, attempts 0,
  *                                                  reason, record, values), without a PATCH
  *                                    rejected    { state, key, reason, errors }
- *                                    superseded  { state, key, supersededBy: { runId, line } }
+ *                                    superseded  { state, key, supersededBy: { runId, line }, skippedGeneration? } (its job
+ *                                                is left in the queue, not removed: removing it scans the wait list; the
+ *                                                job ends unsent when claimed, and records its generation here)
  *                                    cancelled   { state, generation, tenantId?, reason, finishedAt } (`cancel`: no key, its job
  *                                                still holds it; a row cancelled at claim also has `key`)
  *                                  Runs written before this layout hold every row as a full RowResult JSON (with `line`,
@@ -78,7 +80,8 @@ import { createHash } from 'node:crypto';
  *                                  One answered 503 because Redis ran out of memory after its rows were admitted but before
  *                                  their jobs were added is cancelled the same way (OUT_OF_MEMORY_CANCELLED_REASON; the script
  *                                  may write when Redis is full), and the older queued rows it superseded are queued again
- *                                  (their jobs were not yet removed), with P:latest pointing back at them.
+ *                                  (their jobs are never removed) unless their job already came by (skippedGeneration), with
+ *                                  P:latest pointing back at them.
  *
  * The demo (src/cli/demo.ts), under its own prefix P = `<SYNC_PREFIX>-demo`:
  *   P:demo                  STRING "1": this prefix is a demo's, which the next demo may clear (set after clearing it)

@@ -19,13 +19,14 @@ import { memoryBench } from './memory.js';
 import { firstSyncBench } from './first-sync.js';
 import { tenantsBench } from './tenants.js';
 import { connectionsBench } from './connections.js';
+import { supersedeBench } from './supersede.js';
 
-const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants', 'connections'] as const;
+const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants', 'connections', 'supersede'] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants, connections
+  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants, connections, supersede
                              (comma-separated or repeated; default: all)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
@@ -52,6 +53,8 @@ const HELP = `Usage: npm run bench -- [options]
   --tenant-concurrency <n>   tenants: jobs in flight per tenant per worker (default 10)
   --connection-tenants <list> connections: tenant counts of the one worker process (default 1,50,200)
   --idle-window-ms <n>       connections: how long the idle process's Redis calls are counted (default 30000)
+  --supersede-rows <n>       supersede: rows of each import, and so the queued backlog the second one lands on (default 200000)
+  --supersede-pairs <n>      supersede: first-import-then-import-over-it pairs, judged on the median ratio (default 1)
   --write <file>             also write the tables to this Markdown file (default: test/bench/RESULTS.md when all parts run)
 
 Uses the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379) under bench-* prefixes, deleted afterwards.
@@ -92,6 +95,8 @@ const { values } = parseArgs({
     'tenant-concurrency': { type: 'string' },
     'connection-tenants': { type: 'string' },
     'idle-window-ms': { type: 'string' },
+    'supersede-rows': { type: 'string' },
+    'supersede-pairs': { type: 'string' },
     write: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -163,6 +168,9 @@ try {
         tenantCounts: (values['connection-tenants'] ?? '1,50,200').split(',').map((n) => Math.round(positive('connection-tenants', n, 1))),
         idleWindowMs: Math.round(positive('idle-window-ms', values['idle-window-ms'], 30_000)),
       });
+    } else if (part === 'supersede') {
+      const pairs = Math.round(positive('supersede-pairs', values['supersede-pairs'], 1));
+      section = await supersedeBench({ rows: rowsFor('supersede', 200_000), pairs });
     } else if (part === 'first-sync') {
       section = await firstSyncBench(redis, sim, budget, { rows: rowsFor('first-sync', 100_000), heldPercent: positive('held-percent', values['held-percent'], 97) });
     } else {
