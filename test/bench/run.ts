@@ -17,13 +17,14 @@ import { workloadBench } from './workload.js';
 import { memoryBench } from './memory.js';
 import { firstSyncBench } from './first-sync.js';
 import { tenantsBench } from './tenants.js';
+import { perPatchBench } from './per-patch.js';
 
-const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants'] as const;
+const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants', 'per-patch'] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants (comma-separated or repeated; default: all)
+  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants, per-patch (comma-separated or repeated; default: all)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
   --producer-rows <n>        producer bench rows (default 1000000)
@@ -47,6 +48,9 @@ const HELP = `Usage: npm run bench -- [options]
   --backlog <n>              tenants: queued rows of the one big tenant among the most tenants (default 100000)
   --tenant-workers <n>       tenants: worker processes (default 1)
   --tenant-concurrency <n>   tenants: jobs in flight per tenant per worker (default 10)
+  --per-patch-rows <n>       per-patch: rows each worker sends (default 20000)
+  --per-patch-concurrency <n> per-patch: jobs in flight in each worker (default 50)
+  --per-patch-pairs <n>      per-patch: back-to-back runs of ours and the bare BullMQ worker (default 3)
   --write <file>             also write the tables to this Markdown file (default: test/bench/RESULTS.md when all parts run)
 
 Uses the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379) under bench-* prefixes, deleted afterwards.
@@ -85,6 +89,9 @@ const { values } = parseArgs({
     backlog: { type: 'string' },
     'tenant-workers': { type: 'string' },
     'tenant-concurrency': { type: 'string' },
+    'per-patch-rows': { type: 'string' },
+    'per-patch-concurrency': { type: 'string' },
+    'per-patch-pairs': { type: 'string' },
     write: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -149,6 +156,12 @@ try {
         backlog: Math.round(positive('backlog', values.backlog, 100_000)),
         workers: Math.round(positive('tenant-workers', values['tenant-workers'], 1)),
         concurrency: Math.round(positive('tenant-concurrency', values['tenant-concurrency'], 10)),
+      });
+    } else if (part === 'per-patch') {
+      section = await perPatchBench({
+        rows: rowsFor('per-patch', 20_000),
+        concurrency: Math.round(positive('per-patch-concurrency', values['per-patch-concurrency'], 50)),
+        pairs: Math.round(positive('per-patch-pairs', values['per-patch-pairs'], 3)),
       });
     } else if (part === 'first-sync') {
       section = await firstSyncBench(redis, sim, budget, { rows: rowsFor('first-sync', 100_000), heldPercent: positive('held-percent', values['held-percent'], 97) });
