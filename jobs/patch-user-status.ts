@@ -91,8 +91,15 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     let result: PatchResult | undefined;
     let lastClientRequestId: string | undefined;
 
+    /**
+     * True from a successful claim to the next attempt: if that attempt's slot comes at once, it sends on this claim
+     * instead of claiming again. Without a wait in between, the claim is as recent as a second one would be, give or
+     * take the one round trip for the slot (a second claim leaves the same round trip before the PATCH).
+     */
+    let claimIsFresh = false;
     const claim = async (): Promise<AttemptEvent | undefined> => {
       const decision = await store.claimRow(data.runId, data.line, data.key, data.version, data.generation, owner, lockTtlMs);
+      claimIsFresh = decision === 'send';
       return decision === 'send' ? undefined : { type: 'not-claimed', decision };
     };
 
@@ -110,6 +117,9 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
 
     /** One attempt: wait for a slot, check the row is still the newest, send. */
     const attempt = async (): Promise<AttemptEvent> => {
+      // Only the attempt right after a claim may use it: any later one follows a sleep or a wait.
+      const claimedJustNow = claimIsFresh;
+      claimIsFresh = false;
       if (now() > (await deadline())) return { type: 'deadline-passed' };
       try {
         slot = await budget.acquire(deadline);
@@ -118,9 +128,11 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
         throw err;
       }
       if (!slot) return { type: 'deadline-passed' };
-      // Claimed again: a newer update may have arrived while this one waited for its slot.
-      const notClaimed = await claim();
-      if (notClaimed) return notClaimed;
+      // Claimed again: a newer update may have arrived while this one waited for its slot (or since its last attempt).
+      if (slot.waited || !claimedJustNow) {
+        const notClaimed = await claim();
+        if (notClaimed) return notClaimed;
+      }
       state.requests++;
       const forceTokenRefresh = refreshToken;
       refreshToken = false;

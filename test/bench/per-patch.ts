@@ -163,6 +163,9 @@ export async function perPatchBench(options: PerPatchOptions): Promise<string> {
       if (bare.patches !== options.rows) throw new Error(`the bare worker sent ${bare.patches} successful PATCHes, expected ${options.rows}`);
       await redis.flushall();
       pairs.push({ ours, bare });
+      const breakdown = (m: Measured) => [...m.byCommand].sort((a, b) => b[1] - a[1]).map(([name, calls]) => `${name} ${(calls / m.patches).toFixed(2)}`).join(', ');
+      log(`per-patch: pair ${pair}: ours per PATCH: ${breakdown(ours)}`);
+      log(`per-patch: pair ${pair}: bare per PATCH: ${breakdown(bare)}`);
       log(
         `per-patch: pair ${pair}: calls/PATCH ${perPatch(ours, ours.calls).toFixed(1)} vs ${perPatch(bare, bare.calls).toFixed(1)}, ` +
           `usec/PATCH ${perPatch(ours, ours.usec).toFixed(0)} vs ${perPatch(bare, bare.usec).toFixed(0)}, PATCH/s ${ours.rate.toFixed(0)} vs ${bare.rate.toFixed(0)}`,
