@@ -180,7 +180,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     });
 
     const record = async (outcome: RowResult & { state: 'succeeded' | 'failed' }) => {
-      const recorded = await store.recordOutcome(data.runId, outcome, owner);
+      const recorded = await store.recordOutcome(data.runId, outcome, owner, refusals.successKeys);
       if (recorded.startsWith('already')) log.warn({ outcome: recorded }, 'row had already ended; outcome not recorded twice');
       else deps.onRowFinished?.(outcome, now() - startedAt, data.runId);
       if (recorded === 'completed') deps.onRunCompleted?.(data.runId);
@@ -205,9 +205,8 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       switch (step.do) {
         case 'record-success':
           await record({ ...row(), state: 'succeeded', httpStatus: result!.status, requestId: result!.requestId, clientRequestId: result!.clientRequestId, response: result!.body });
+          // The success also ended the tenant's run of 403s and of refused writes (in recordOutcome's call).
           if (state.requests > 1) log.debug({ requests: state.requests }, 'row succeeded after retries');
-          void breaker.recordSuccess().catch(() => undefined);
-          void refusals.breakRun().catch(() => undefined);
           return 'succeeded';
         case 'skip':
           // Superseded while waiting for a slot: the lock taken by the first claim must not hold up the newer update.

@@ -79,6 +79,15 @@ export interface AdmitResult {
   decisions: AdmitDecision[];
 }
 
+/** A tenant's breaker hash and refusal sets (src/pacing/refusal-breaker.ts), which a success also touches. */
+export interface SuccessBreakerKeys {
+  breaker: string;
+  counting: string;
+  own: string;
+  /** How long the "own" set lives. */
+  ownTtlMs: number;
+}
+
 /** What a run records about its input (P:run:{id} fields input, importFinished, importError, source). */
 export interface ExistingRun {
   /** '' for runs created before inputs were recorded. */
@@ -368,12 +377,21 @@ export class ResultStore {
     )) as ClaimDecision;
   }
 
-  /** Returns `completed` when this outcome finished the run. The row is stored compacted (compactOutcome). */
-  async recordOutcome(runId: string, row: RowResult & { state: 'succeeded' | 'failed' }, owner: string): Promise<'recorded' | 'completed' | `already|${string}`> {
+  /**
+   * Returns `completed` when this outcome finished the run. The row is stored compacted (compactOutcome). `breakers`: the
+   * tenant's breaker keys, for a success to do in the same call what its breakers do on a success (see recordOutcome-9.lua).
+   */
+  async recordOutcome(
+    runId: string,
+    row: RowResult & { state: 'succeeded' | 'failed' },
+    owner: string,
+    breakers?: SuccessBreakerKeys,
+  ): Promise<'recorded' | 'completed' | `already|${string}`> {
+    const run = this.keys.run(runId);
     return (await runScript(
       this.redis,
       'recordOutcome',
-      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key), this.keys.timeline(runId)],
+      [run, this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key), this.keys.timeline(runId), ...(breakers ? [breakers.breaker, breakers.counting, breakers.own] : [run, run, run])],
       [
         row.line,
         row.state,
@@ -389,6 +407,7 @@ export class ResultStore {
         SUFFIXES,
         // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
         timelineBucket(row.finishedAt ?? Date.now()),
+        breakers?.ownTtlMs ?? '',
       ],
     )) as 'recorded' | 'completed';
   }
