@@ -6,7 +6,7 @@ import type { PermissionBreaker } from '../src/pacing/breaker.js';
 import { judgeRefusal, refusalBlockedReason, REFUSAL_RECHECK_MS } from '../src/pacing/refusal.js';
 import type { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
 import { BudgetBlockedError, type RateBudget, type SendSlot } from '../src/pacing/budget.js';
-import type { ResultStore } from '../src/results/store.js';
+import type { FinalRow, RecordedOutcome, ResultStore, SuccessBreakerKeys } from '../src/results/store.js';
 import type { MissingStatuses } from '../src/results/missing-statuses.js';
 import { notFoundScope } from '../src/domain/judging.js';
 import { DEFAULT_TENANT } from '../src/redis-layout.js';
@@ -64,6 +64,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const lockTtlMs = deps.requestTimeoutMs + 10_000;
+  const recordOutcome = outcomeBatcher(store, refusals.successKeys);
 
   return async function processPatchUserStatus(job: Job<PatchJobData>, token?: string): Promise<string> {
     const data = job.data;
@@ -180,7 +181,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     });
 
     const record = async (outcome: RowResult & { state: 'succeeded' | 'failed' }) => {
-      const recorded = await store.recordOutcome(data.runId, outcome, owner, refusals.successKeys);
+      const recorded = await recordOutcome({ runId: data.runId, row: outcome, owner });
       if (recorded.startsWith('already')) log.warn({ outcome: recorded }, 'row had already ended; outcome not recorded twice');
       else deps.onRowFinished?.(outcome, now() - startedAt, data.runId);
       if (recorded === 'completed') deps.onRunCompleted?.(data.runId);
@@ -281,6 +282,39 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       }
     }
   };
+}
+
+/** Most outcomes one call records: bounds how long one script holds Redis. */
+const MAX_OUTCOMES_PER_CALL = 100;
+
+/**
+ * Outcomes recorded together: those that finish in the same turn of the event loop (answers that arrived together) go
+ * in one call (recordOutcomes), sent at the end of that turn, so under load a call carries several rows and the
+ * counters move once per run. No outcome waits for another call to finish, so recording adds no latency.
+ * Each caller gets its own row's answer, or the call's error.
+ */
+function outcomeBatcher(store: ResultStore, breakers: SuccessBreakerKeys) {
+  type Waiting = { outcome: { runId: string; row: FinalRow; owner: string }; resolve: (r: RecordedOutcome) => void; reject: (e: unknown) => void };
+  let waiting: Waiting[] = [];
+  const flush = async () => {
+    const batch = waiting;
+    waiting = [];
+    try {
+      const answers = await store.recordOutcomes(
+        batch.map((w) => w.outcome),
+        breakers,
+      );
+      batch.forEach((w, i) => w.resolve(answers[i]));
+    } catch (err) {
+      batch.forEach((w) => w.reject(err));
+    }
+  };
+  return (outcome: Waiting['outcome']) =>
+    new Promise<RecordedOutcome>((resolve, reject) => {
+      waiting.push({ outcome, resolve, reject });
+      if (waiting.length === 1) setImmediate(() => void flush());
+      else if (waiting.length >= MAX_OUTCOMES_PER_CALL) void flush();
+    });
 }
 
 /** A PATCH answered 404: Graph holds no such user status (or configuration, when its message names that), and PATCH cannot create one. */

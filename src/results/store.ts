@@ -79,6 +79,10 @@ export interface AdmitResult {
   decisions: AdmitDecision[];
 }
 
+/** A row's final outcome, as a worker records it. */
+export type FinalRow = RowResult & { state: 'succeeded' | 'failed' };
+export type RecordedOutcome = 'recorded' | 'completed' | `already|${string}`;
+
 /** A tenant's breaker hash and refusal sets (src/pacing/refusal-breaker.ts), which a success also touches. */
 export interface SuccessBreakerKeys {
   breaker: string;
@@ -379,37 +383,26 @@ export class ResultStore {
 
   /**
    * Returns `completed` when this outcome finished the run. The row is stored compacted (compactOutcome). `breakers`: the
-   * tenant's breaker keys, for a success to do in the same call what its breakers do on a success (see recordOutcome-9.lua).
+   * tenant's breaker keys, for a success to do in the same call what its breakers do on a success (see recordOutcome-5.lua).
    */
-  async recordOutcome(
-    runId: string,
-    row: RowResult & { state: 'succeeded' | 'failed' },
-    owner: string,
-    breakers?: SuccessBreakerKeys,
-  ): Promise<'recorded' | 'completed' | `already|${string}`> {
-    const run = this.keys.run(runId);
-    return (await runScript(
-      this.redis,
-      'recordOutcome',
-      [run, this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key), this.keys.timeline(runId), ...(breakers ? [breakers.breaker, breakers.counting, breakers.own] : [run, run, run])],
-      [
-        row.line,
-        row.state,
-        JSON.stringify(compactOutcome(row)),
-        row.key,
-        row.fingerprint ?? '',
-        row.version ?? '',
-        owner,
-        row.generation ?? 0,
-        Date.now(),
-        this.keys.prefix,
-        this.runRetentionMs,
-        SUFFIXES,
-        // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
-        timelineBucket(row.finishedAt ?? Date.now()),
-        breakers?.ownTtlMs ?? '',
-      ],
-    )) as 'recorded' | 'completed';
+  async recordOutcome(runId: string, row: FinalRow, owner: string, breakers?: SuccessBreakerKeys): Promise<RecordedOutcome> {
+    const [recorded] = await this.recordOutcomes([{ runId, row, owner }], breakers);
+    return recorded;
+  }
+
+  /**
+   * recordOutcome for several rows in one call (a worker's outcomes that finished together, of one tenant): each row is
+   * recorded as alone, and their runs' counters move once per run and state. Answers in the order given.
+   */
+  async recordOutcomes(outcomes: ReadonlyArray<{ runId: string; row: FinalRow; owner: string }>, breakers?: SuccessBreakerKeys): Promise<RecordedOutcome[]> {
+    const args: (string | number)[] = [this.keys.prefix, Date.now(), this.runRetentionMs, SUFFIXES, breakers?.ownTtlMs ?? ''];
+    for (const { runId, row, owner } of outcomes) {
+      // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
+      const bucket = timelineBucket(row.finishedAt ?? Date.now());
+      args.push(runId, row.line, row.state, JSON.stringify(compactOutcome(row)), row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, bucket);
+    }
+    const { latest, fingerprints } = this.keys;
+    return (await runScript(this.redis, 'recordOutcome', [latest, fingerprints, ...(breakers ? [breakers.breaker, breakers.counting, breakers.own] : [latest, latest, latest])], args)) as RecordedOutcome[];
   }
 
   /** Lets go of a key without ending the row (the job will be tried again). */
