@@ -294,16 +294,17 @@ const MAX_OUTCOMES_PER_CALL = 100;
  * Each caller gets its own row's answer, or the call's error.
  */
 function outcomeBatcher(store: ResultStore, breakers: SuccessBreakerKeys) {
-  type Waiting = { outcome: { runId: string; row: FinalRow; owner: string }; resolve: (r: RecordedOutcome) => void; reject: (e: unknown) => void };
+  type Waiting = {
+    outcome: { runId: string; row: FinalRow; owner: string };
+    resolve: (r: RecordedOutcome) => void;
+    reject: (e: unknown) => void;
+  };
   let waiting: Waiting[] = [];
   const flush = async () => {
     const batch = waiting;
     waiting = [];
     try {
-      const answers = await store.recordOutcomes(
-        batch.map((w) => w.outcome),
-        breakers,
-      );
+      const answers = await store.recordOutcomes(batch.map((w) => w.outcome), breakers);
       batch.forEach((w, i) => w.resolve(answers[i]));
     } catch (err) {
       batch.forEach((w) => w.reject(err));

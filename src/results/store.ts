@@ -394,15 +394,21 @@ export class ResultStore {
    * recordOutcome for several rows in one call (a worker's outcomes that finished together, of one tenant): each row is
    * recorded as alone, and their runs' counters move once per run and state. Answers in the order given.
    */
-  async recordOutcomes(outcomes: ReadonlyArray<{ runId: string; row: FinalRow; owner: string }>, breakers?: SuccessBreakerKeys): Promise<RecordedOutcome[]> {
+  async recordOutcomes(
+    outcomes: ReadonlyArray<{ runId: string; row: FinalRow; owner: string }>,
+    breakers?: SuccessBreakerKeys,
+  ): Promise<RecordedOutcome[]> {
     const args: (string | number)[] = [this.keys.prefix, Date.now(), this.runRetentionMs, SUFFIXES, breakers?.ownTtlMs ?? ''];
     for (const { runId, row, owner } of outcomes) {
       // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
       const bucket = timelineBucket(row.finishedAt ?? Date.now());
-      args.push(runId, row.line, row.state, JSON.stringify(compactOutcome(row)), row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, bucket);
+      const json = JSON.stringify(compactOutcome(row));
+      args.push(runId, row.line, row.state, json, row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, bucket);
     }
     const { latest, fingerprints } = this.keys;
-    return (await runScript(this.redis, 'recordOutcome', [latest, fingerprints, ...(breakers ? [breakers.breaker, breakers.counting, breakers.own] : [latest, latest, latest])], args)) as RecordedOutcome[];
+    // Without a tenant's breakers, any keys of the slot stand in for them (the script leaves them alone).
+    const breakerKeys = breakers ? [breakers.breaker, breakers.counting, breakers.own] : [latest, latest, latest];
+    return (await runScript(this.redis, 'recordOutcome', [latest, fingerprints, ...breakerKeys], args)) as RecordedOutcome[];
   }
 
   /** Lets go of a key without ending the row (the job will be tried again). */

@@ -18,7 +18,8 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local h = redis.call('HMGET', key, 'tat', 'pauseUntil', 'cutIntervalUs', 'lastCutUs', 'blocked', 'epoch', 'ceilingIntervalUs', 'expiresAtUs')
+local h = redis.call('HMGET', key,
+  'tat', 'pauseUntil', 'cutIntervalUs', 'lastCutUs', 'blocked', 'epoch', 'ceilingIntervalUs', 'expiresAtUs')
 local epoch = tonumber(h[6]) or 0
 if h[5] == '1' then return { -1, epoch } end
 

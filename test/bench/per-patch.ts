@@ -79,7 +79,11 @@ async function measure(redis: Redis, sim: GraphSimulator, start: () => Promise<v
 }
 
 function waitForExit(args: string[], env: Record<string, string>, what: string): Promise<string> {
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, SYNC_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, SYNC_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -106,7 +110,13 @@ function bareJob(i: number, runId: string) {
       configurationType: r.configurationType,
       configurationId: r.configurationId,
       userStatusId: r.userStatusId,
-      properties: { userDisplayName: r.userDisplayName, devicesCount: r.devicesCount, status: r.status as 'compliant', lastReportedDateTime: r.lastReportedDateTime, userPrincipalName: r.userPrincipalName },
+      properties: {
+        userDisplayName: r.userDisplayName,
+        devicesCount: r.devicesCount,
+        status: r.status as 'compliant',
+        lastReportedDateTime: r.lastReportedDateTime,
+        userPrincipalName: r.userPrincipalName,
+      },
     },
     fingerprint: 'Qm9vdHN0cmFwRmluZ2VycHI',
     version: `00000639012345678900000:${String(i + 1).padStart(16, '0')}`,
@@ -130,7 +140,8 @@ export async function perPatchBench(options: PerPatchOptions): Promise<string> {
   try {
     for (let pair = 1; pair <= options.pairs; pair++) {
       const prefix = `bench-per-patch-${pair}`;
-      const env = { REDIS_URL: privateRedis.url, SYNC_PREFIX: prefix, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_RATE_LIMIT: '1000000/s' };
+      const graph = { GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token' };
+      const env = { REDIS_URL: privateRedis.url, SYNC_PREFIX: prefix, ...graph, SYNC_RATE_LIMIT: '1000000/s' };
 
       log(`per-patch: pair ${pair}/${options.pairs}: importing ${fmtInt(options.rows)} rows...`);
       sim.reset();
@@ -141,7 +152,8 @@ export async function perPatchBench(options: PerPatchOptions): Promise<string> {
       if (summary.enqueued !== options.rows) throw new Error(`import queued ${summary.enqueued} rows, expected ${options.rows}`);
       log(`per-patch: pair ${pair}: our worker (concurrency ${options.concurrency})...`);
       const ours = await measure(redis, sim, async () => {
-        await waitForExit([BIN, 'worker', '--until-idle', '--no-scheduled-imports', '--concurrency', String(options.concurrency)], env, 'worker --until-idle');
+        const args = [BIN, 'worker', '--until-idle', '--no-scheduled-imports', '--concurrency', String(options.concurrency)];
+        await waitForExit(args, env, 'worker --until-idle');
       });
       if (ours.patches !== options.rows) throw new Error(`our worker sent ${ours.patches} successful PATCHes, expected ${options.rows}`);
       await redis.flushall();
@@ -154,21 +166,31 @@ export async function perPatchBench(options: PerPatchOptions): Promise<string> {
         await bareQueue.addBulk(Array.from({ length: Math.min(1000, options.rows - start) }, (_, k) => bareJob(start + k, 'bare')));
       }
       await bareQueue.close();
-      const bareEnv = { REDIS_URL: privateRedis.url, QUEUE_PREFIX: prefix, RESULTS_KEY: `${prefix}:bare-results`, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token' };
+      const bareEnv = { REDIS_URL: privateRedis.url, QUEUE_PREFIX: prefix, RESULTS_KEY: `${prefix}:bare-results`, ...graph };
       const bare = await measure(redis, sim, async () => {
-        const out = await waitForExit(['--import', 'tsx', 'test/bench/steps/bare-worker.ts', 'bare-patch', String(options.rows), String(options.concurrency)], bareEnv, 'bare worker');
+        const step = 'test/bench/steps/bare-worker.ts';
+        const args = ['--import', 'tsx', step, 'bare-patch', String(options.rows), String(options.concurrency)];
+        const out = await waitForExit(args, bareEnv, 'bare worker');
         const { failed } = JSON.parse(out.trim().split('\n').pop()!) as { ok: number; failed: number };
         if (failed > 0) throw new Error(`the bare worker failed ${failed} jobs`);
       });
-      if (bare.patches !== options.rows) throw new Error(`the bare worker sent ${bare.patches} successful PATCHes, expected ${options.rows}`);
+      if (bare.patches !== options.rows) {
+        throw new Error(`the bare worker sent ${bare.patches} successful PATCHes, expected ${options.rows}`);
+      }
       await redis.flushall();
       pairs.push({ ours, bare });
-      const breakdown = (m: Measured) => [...m.byCommand].sort((a, b) => b[1] - a[1]).map(([name, calls]) => `${name} ${(calls / m.patches).toFixed(2)}`).join(', ');
+      const breakdown = (m: Measured) =>
+        [...m.byCommand]
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, calls]) => `${name} ${(calls / m.patches).toFixed(2)}`)
+          .join(', ');
       log(`per-patch: pair ${pair}: ours per PATCH: ${breakdown(ours)}`);
       log(`per-patch: pair ${pair}: bare per PATCH: ${breakdown(bare)}`);
       log(
-        `per-patch: pair ${pair}: calls/PATCH ${perPatch(ours, ours.calls).toFixed(1)} vs ${perPatch(bare, bare.calls).toFixed(1)}, ` +
-          `usec/PATCH ${perPatch(ours, ours.usec).toFixed(0)} vs ${perPatch(bare, bare.usec).toFixed(0)}, PATCH/s ${ours.rate.toFixed(0)} vs ${bare.rate.toFixed(0)}`,
+        `per-patch: pair ${pair}: calls/PATCH ${perPatch(ours, ours.calls).toFixed(1)} ` +
+          `vs ${perPatch(bare, bare.calls).toFixed(1)}, ` +
+          `usec/PATCH ${perPatch(ours, ours.usec).toFixed(0)} vs ${perPatch(bare, bare.usec).toFixed(0)}, ` +
+          `PATCH/s ${ours.rate.toFixed(0)} vs ${bare.rate.toFixed(0)}`,
       );
     }
   } finally {
@@ -195,7 +217,8 @@ export async function perPatchBench(options: PerPatchOptions): Promise<string> {
   const usecRatio = ratio((m) => m.usec);
   const cpuRatio = ratio((m) => m.cpuUs);
   const rateRatio = ratio((m) => m.rate, false);
-  const verdict = (value: number, goal: number, atMost: boolean) => `${fmtRatio(value)} (goal ${atMost ? '≤' : '≥'} ${goal}x: ${(atMost ? value <= goal : value >= goal) ? 'met' : 'missed'})`;
+  const verdict = (value: number, goal: number, atMost: boolean) =>
+    `${fmtRatio(value)} (goal ${atMost ? '≤' : '≥'} ${goal}x: ${(atMost ? value <= goal : value >= goal) ? 'met' : 'missed'})`;
 
   // Where our calls go: summed over the pairs, per PATCH.
   const ourCommands = new Map<string, number>();
@@ -205,24 +228,39 @@ export async function perPatchBench(options: PerPatchOptions): Promise<string> {
     for (const [name, calls] of ours.byCommand) ourCommands.set(name, (ourCommands.get(name) ?? 0) + calls);
   }
   const top = [...ourCommands].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  const topText = top.map(([name, calls]) => `${name} ${(calls / ourPatches).toFixed(2)}`).join(', ');
 
   return [
-    `### Redis work per PATCH: one worker process against a bare BullMQ worker, ${fmtInt(options.rows)} rows, concurrency ${options.concurrency}, ${options.pairs} pairs`,
+    `### Redis work per PATCH: one worker process against a bare BullMQ worker, ${fmtInt(options.rows)} rows, ` +
+      `concurrency ${options.concurrency}, ${options.pairs} pairs`,
     '',
     markdownTable(
-      ['Pair', 'Redis calls / PATCH (ours / bare)', 'Ratio', 'commandstats µs / PATCH (ours / bare)', 'Ratio', 'Redis CPU µs / PATCH (ours / bare)', 'Ratio', 'PATCH/s (ours / bare)', 'Ratio'],
+      [
+        'Pair',
+        'Redis calls / PATCH (ours / bare)',
+        'Ratio',
+        'commandstats µs / PATCH (ours / bare)',
+        'Ratio',
+        'Redis CPU µs / PATCH (ours / bare)',
+        'Ratio',
+        'PATCH/s (ours / bare)',
+        'Ratio',
+      ],
       rows,
     ),
     '',
-    `Medians of the pairs: Redis calls per PATCH **${verdict(callsRatio, GOALS.calls, true)}**, Redis µs per PATCH (commandstats) **${verdict(usecRatio, GOALS.usec, true)}**, ` +
+    `Medians of the pairs: Redis calls per PATCH **${verdict(callsRatio, GOALS.calls, true)}**, ` +
+      `Redis µs per PATCH (commandstats) **${verdict(usecRatio, GOALS.usec, true)}**, ` +
       `Redis CPU per PATCH (INFO cpu) ${verdict(cpuRatio, GOALS.usec, true)}, PATCH/s **${verdict(rateRatio, GOALS.rate, false)}**.`,
     '',
-    `Ours is the compiled CLI's \`worker --until-idle --concurrency ${options.concurrency}\` over an import of the rows (queued before the count starts; ` +
-      `its start-up and idle checks are counted); the bare worker is a BullMQ Worker with BullMQ's default job options doing one fetch PATCH and one HSET per job. ` +
-      `The simulator has no budget and no latency, and every row is seeded, so every PATCH succeeds. Calls and µs are INFO commandstats of a private redis-server ` +
-      `(every command but INFO and CONFIG; commands a Lua script runs count as calls of their own, and their µs count again inside the script's); ` +
-      `Redis CPU is INFO cpu (user + sys). PATCH/s runs from the first to the last PATCH the simulator answered.`,
+    `Ours is the compiled CLI's \`worker --until-idle --concurrency ${options.concurrency}\` over an import of the rows ` +
+      `(queued before the count starts; its start-up and idle checks are counted); the bare worker is a BullMQ Worker ` +
+      `with BullMQ's default job options doing one fetch PATCH and one HSET per job. The simulator has no budget and no ` +
+      `latency, and every row is seeded, so every PATCH succeeds. Calls and µs are INFO commandstats of a private ` +
+      `redis-server (every command but INFO and CONFIG; commands a Lua script runs count as calls of their own, and their ` +
+      `µs count again inside the script's); Redis CPU is INFO cpu (user + sys). PATCH/s runs from the first to the last ` +
+      `PATCH the simulator answered.`,
     '',
-    `Our top commands (calls per PATCH over all pairs): ${top.map(([name, calls]) => `${name} ${(calls / ourPatches).toFixed(2)}`).join(', ')}.`,
+    `Our top commands (calls per PATCH over all pairs): ${topText}.`,
   ].join('\n');
 }

@@ -82,12 +82,13 @@ describe('Lua scripts', () => {
     }
   });
 
-  it('recordOutcomes records each row of a batch as alone, moves each run\'s counters once, and ends the run the batch finished', async () => {
+  it('recordOutcomes records each row of a batch as alone, moves its runs\' counters once, ends the run it finished', async () => {
     const prefix = uniquePrefix('record-batch');
     const keys = redisKeys(prefix);
     const breakers = { breaker: keys.breaker, counting: `${keys.breaker}:refused`, own: `${keys.breaker}:refused-own`, ownTtlMs: 60_000 };
     const finishedAt = Date.UTC(2026, 10, 20, 10, 0, 5);
-    const row = (line: number, key: string, state: 'succeeded' | 'failed', version: string) => ({ line, key, state, fingerprint: `fp-${line}`, version, generation: 0, attempts: 1, finishedAt });
+    const row = (line: number, key: string, state: 'succeeded' | 'failed', version: string) =>
+      ({ line, key, state, fingerprint: `fp-${line}`, version, generation: 0, attempts: 1, finishedAt });
     try {
       // r1: two rows queued, its input read; r2: two rows queued, one of them not in this batch.
       await redis.hset(keys.run('r1'), 'importFinished', '1', 'queued', 2);

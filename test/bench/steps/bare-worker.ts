@@ -27,7 +27,8 @@ const finished = new Promise<void>((resolve) => (finish = resolve));
 const worker = new Worker<PatchJobData>(
   queueName,
   async (job) => {
-    const answer = await fetch(`${base}${patchPath(job.data.record)}`, { method: 'PATCH', headers, body: JSON.stringify(patchBody(job.data.record)) });
+    const body = JSON.stringify(patchBody(job.data.record));
+    const answer = await fetch(`${base}${patchPath(job.data.record)}`, { method: 'PATCH', headers, body });
     await answer.arrayBuffer();
     await redis.hset(resultsKey, job.id!, String(answer.status));
     if (!answer.ok) throw new Error(`PATCH answered ${answer.status}`);
