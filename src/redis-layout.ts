@@ -117,8 +117,9 @@ import { createHash } from 'node:crypto';
  *   P:budget                HASH   tat (µs, next free send slot), intervalUs (current adaptive spacing),
  *                                  pauseUntil (µs, end of a 429's Retry-After), lastCutUs, cutIntervalUs (spacing right
  *                                  after the last cut), ceilingIntervalUs (spacing that got the last 429), epoch (moves on
- *                                  with each 429 or breaker trip; voids slots handed out before), blocked (1 = breaker tripped).
- *                                  Expires an hour after its last slot or pause, except while `blocked` (then PERSIST)
+ *                                  with each 429 or breaker trip; voids slots handed out before), blocked (1 = breaker tripped),
+ *                                  expiresAtUs (when the hash's expiry, moved on at most every 30 min, falls).
+ *                                  Expires 30 to 60 min after its last slot, an hour after a pause, except while `blocked` (then PERSIST)
  *   P:budget:pauses         ZSET   "<startUs>:<endUs>" by endUs: every stretch the fleet was paused by Retry-After, so a
  *                                  row's age leaves it out (jobs/patch-user-status.ts); kept 7 days
  *   P:budget:read           HASH   the same fields, for reads (GET pages; SYNC_READ_RATE_LIMIT): a 429 on a read pauses and slows
@@ -245,7 +246,7 @@ export const QUEUE_NAMES = {
 
 /**
  * Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each.
- * `:timeline` is the per-run timeline (written by recordOutcome-6.lua and throttle recording); `:drift` is what `verify` found.
+ * `:timeline` is the per-run timeline (written by recordOutcome-9.lua and throttle recording); `:drift` is what `verify` found.
  */
 export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline', ':drift'];
 

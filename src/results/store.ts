@@ -91,6 +91,19 @@ export interface AdmitResult {
   decisions: AdmitDecision[];
 }
 
+/** A row's final outcome, as a worker records it. */
+export type FinalRow = RowResult & { state: 'succeeded' | 'failed' };
+export type RecordedOutcome = 'recorded' | 'completed' | `already|${string}`;
+
+/** A tenant's breaker hash and refusal sets (src/pacing/refusal-breaker.ts), which a success also touches. */
+export interface SuccessBreakerKeys {
+  breaker: string;
+  counting: string;
+  own: string;
+  /** How long the "own" set lives. */
+  ownTtlMs: number;
+}
+
 /** What a run records about its input (P:run:{id} fields input, importFinished, importError, source). */
 export interface ExistingRun {
   /** '' for runs created before inputs were recorded. */
@@ -373,29 +386,34 @@ export class ResultStore {
     )) as ClaimDecision;
   }
 
-  /** Returns `completed` when this outcome finished the run. The row is stored compacted (compactOutcome). */
-  async recordOutcome(runId: string, row: RowResult & { state: 'succeeded' | 'failed' }, owner: string): Promise<'recorded' | 'completed' | `already|${string}`> {
-    return (await runScript(
-      this.redis,
-      'recordOutcome',
-      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key), this.keys.timeline(runId)],
-      [
-        row.line,
-        row.state,
-        JSON.stringify(compactOutcome(row)),
-        row.key,
-        row.fingerprint ?? '',
-        row.version ?? '',
-        owner,
-        row.generation ?? 0,
-        Date.now(),
-        this.keys.prefix,
-        this.runRetentionMs,
-        SUFFIXES,
-        // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
-        timelineBucket(row.finishedAt ?? Date.now()),
-      ],
-    )) as 'recorded' | 'completed';
+  /**
+   * Returns `completed` when this outcome finished the run. The row is stored compacted (compactOutcome). `breakers`: the
+   * tenant's breaker keys, for a success to do in the same call what its breakers do on a success (see recordOutcome-5.lua).
+   */
+  async recordOutcome(runId: string, row: FinalRow, owner: string, breakers?: SuccessBreakerKeys): Promise<RecordedOutcome> {
+    const [recorded] = await this.recordOutcomes([{ runId, row, owner }], breakers);
+    return recorded;
+  }
+
+  /**
+   * recordOutcome for several rows in one call (a worker's outcomes that finished together, of one tenant): each row is
+   * recorded as alone, and their runs' counters move once per run and state. Answers in the order given.
+   */
+  async recordOutcomes(
+    outcomes: ReadonlyArray<{ runId: string; row: FinalRow; owner: string }>,
+    breakers?: SuccessBreakerKeys,
+  ): Promise<RecordedOutcome[]> {
+    const args: (string | number)[] = [this.keys.prefix, Date.now(), this.runRetentionMs, SUFFIXES, breakers?.ownTtlMs ?? ''];
+    for (const { runId, row, owner } of outcomes) {
+      // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
+      const bucket = timelineBucket(row.finishedAt ?? Date.now());
+      const json = JSON.stringify(compactOutcome(row));
+      args.push(runId, row.line, row.state, json, row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, bucket);
+    }
+    const { latest, fingerprints } = this.keys;
+    // Without a tenant's breakers, any keys of the slot stand in for them (the script leaves them alone).
+    const breakerKeys = breakers ? [breakers.breaker, breakers.counting, breakers.own] : [latest, latest, latest];
+    return (await runScript(this.redis, 'recordOutcome', [latest, fingerprints, ...breakerKeys], args)) as RecordedOutcome[];
   }
 
   /** Lets go of a key without ending the row (the job will be tried again). */

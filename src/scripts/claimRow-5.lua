@@ -59,8 +59,10 @@ if latest then
   end
 end
 
-local holder = redis.call('GET', lockKey)
-if holder and holder ~= owner then return 'locked' end
-redis.call('SET', lockKey, owner, 'PX', ttl)
+-- Taken at once when free (one SET NX, the common case); a lock already held is looked at: this job's own is renewed.
+if not redis.call('SET', lockKey, owner, 'NX', 'PX', ttl) then
+  if redis.call('GET', lockKey) ~= owner then return 'locked' end
+  redis.call('SET', lockKey, owner, 'PX', ttl)
+end
 deleteEntry(fpKey, key, field)
 return 'send'
