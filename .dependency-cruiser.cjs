@@ -16,7 +16,7 @@ const LAYERS = [
   ['sources', '^src/sources/'],
   ['domain', '^src/domain/'],
   // Shared at the bottom: configuration, types, errors, the Redis layout and scripts, logging.
-  ['base', '^src/(config|clouds|errors|interfaces|logger|redis-layout|redact-url)\\.ts$|^src/scripts/'],
+  ['base', '^src/(config|clouds|console-routing|errors|interfaces|logger|redis-layout|redact-url)\\.ts$|^src/scripts/'],
 ];
 
 const above = (index) => LAYERS.slice(0, index).map(([, path]) => `(${path})`).join('|');

@@ -6,7 +6,7 @@ import type { PermissionBreaker } from '../src/pacing/breaker.js';
 import { judgeRefusal, refusalBlockedReason, REFUSAL_RECHECK_MS } from '../src/pacing/refusal.js';
 import type { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
 import { BudgetBlockedError, type RateBudget, type SendSlot } from '../src/pacing/budget.js';
-import type { ResultStore } from '../src/results/store.js';
+import type { FinalRow, RecordedOutcome, ResultStore, SuccessBreakerKeys } from '../src/results/store.js';
 import type { MissingStatuses } from '../src/results/missing-statuses.js';
 import { notFoundScope } from '../src/domain/judging.js';
 import { DEFAULT_TENANT } from '../src/redis-layout.js';
@@ -64,6 +64,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const lockTtlMs = deps.requestTimeoutMs + 10_000;
+  const recordOutcome = outcomeBatcher(store, refusals.successKeys);
 
   return async function processPatchUserStatus(job: Job<PatchJobData>, token?: string): Promise<string> {
     const data = job.data;
@@ -91,8 +92,15 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     let result: PatchResult | undefined;
     let lastClientRequestId: string | undefined;
 
+    /**
+     * True from a successful claim to the next attempt: if that attempt's slot comes at once, it sends on this claim
+     * instead of claiming again. Without a wait in between, the claim is as recent as a second one would be, give or
+     * take the one round trip for the slot (a second claim leaves the same round trip before the PATCH).
+     */
+    let claimIsFresh = false;
     const claim = async (): Promise<AttemptEvent | undefined> => {
       const decision = await store.claimRow(data.runId, data.line, data.key, data.version, data.generation, owner, lockTtlMs);
+      claimIsFresh = decision === 'send';
       return decision === 'send' ? undefined : { type: 'not-claimed', decision };
     };
 
@@ -110,6 +118,9 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
 
     /** One attempt: wait for a slot, check the row is still the newest, send. */
     const attempt = async (): Promise<AttemptEvent> => {
+      // Only the attempt right after a claim may use it: any later one follows a sleep or a wait.
+      const claimedJustNow = claimIsFresh;
+      claimIsFresh = false;
       if (now() > (await deadline())) return { type: 'deadline-passed' };
       try {
         slot = await budget.acquire(deadline);
@@ -118,9 +129,11 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
         throw err;
       }
       if (!slot) return { type: 'deadline-passed' };
-      // Claimed again: a newer update may have arrived while this one waited for its slot.
-      const notClaimed = await claim();
-      if (notClaimed) return notClaimed;
+      // Claimed again: a newer update may have arrived while this one waited for its slot (or since its last attempt).
+      if (slot.waited || !claimedJustNow) {
+        const notClaimed = await claim();
+        if (notClaimed) return notClaimed;
+      }
       state.requests++;
       const forceTokenRefresh = refreshToken;
       refreshToken = false;
@@ -168,7 +181,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
     });
 
     const record = async (outcome: RowResult & { state: 'succeeded' | 'failed' }) => {
-      const recorded = await store.recordOutcome(data.runId, outcome, owner);
+      const recorded = await recordOutcome({ runId: data.runId, row: outcome, owner });
       if (recorded.startsWith('already')) log.warn({ outcome: recorded }, 'row had already ended; outcome not recorded twice');
       else deps.onRowFinished?.(outcome, now() - startedAt, data.runId);
       if (recorded === 'completed') deps.onRunCompleted?.(data.runId);
@@ -193,9 +206,8 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       switch (step.do) {
         case 'record-success':
           await record({ ...row(), state: 'succeeded', httpStatus: result!.status, requestId: result!.requestId, clientRequestId: result!.clientRequestId, response: result!.body });
+          // The success also ended the tenant's run of 403s and of refused writes (in recordOutcome's call).
           if (state.requests > 1) log.debug({ requests: state.requests }, 'row succeeded after retries');
-          void breaker.recordSuccess().catch(() => undefined);
-          void refusals.breakRun().catch(() => undefined);
           return 'succeeded';
         case 'skip':
           // Superseded while waiting for a slot: the lock taken by the first claim must not hold up the newer update.
@@ -270,6 +282,40 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       }
     }
   };
+}
+
+/** Most outcomes one call records: bounds how long one script holds Redis. */
+const MAX_OUTCOMES_PER_CALL = 100;
+
+/**
+ * Outcomes recorded together: those that finish in the same turn of the event loop (answers that arrived together) go
+ * in one call (recordOutcomes), sent at the end of that turn, so under load a call carries several rows and the
+ * counters move once per run. No outcome waits for another call to finish, so recording adds no latency.
+ * Each caller gets its own row's answer, or the call's error.
+ */
+function outcomeBatcher(store: ResultStore, breakers: SuccessBreakerKeys) {
+  type Waiting = {
+    outcome: { runId: string; row: FinalRow; owner: string };
+    resolve: (r: RecordedOutcome) => void;
+    reject: (e: unknown) => void;
+  };
+  let waiting: Waiting[] = [];
+  const flush = async () => {
+    const batch = waiting;
+    waiting = [];
+    try {
+      const answers = await store.recordOutcomes(batch.map((w) => w.outcome), breakers);
+      batch.forEach((w, i) => w.resolve(answers[i]));
+    } catch (err) {
+      batch.forEach((w) => w.reject(err));
+    }
+  };
+  return (outcome: Waiting['outcome']) =>
+    new Promise<RecordedOutcome>((resolve, reject) => {
+      waiting.push({ outcome, resolve, reject });
+      if (waiting.length === 1) setImmediate(() => void flush());
+      else if (waiting.length >= MAX_OUTCOMES_PER_CALL) void flush();
+    });
 }
 
 /** A PATCH answered 404: Graph holds no such user status (or configuration, when its message names that), and PATCH cannot create one. */

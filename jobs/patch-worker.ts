@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Worker, type WorkerOptions } from 'bullmq';
+import { isConnectionLoss } from '../src/console-routing.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
@@ -109,7 +110,8 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
     });
     const name = tenant.queueName;
     const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) }, backends);
-    worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+    // A lost connection is reported once by the connection's watcher (watchRedisConnection), not at every retry.
+    worker.on('error', (err) => log[isConnectionLoss(err) ? 'debug' : 'error']({ err: err.message }, 'worker error'));
     return { tenant: tenant.id, worker, queue, breaker };
   };
 

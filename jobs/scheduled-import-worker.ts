@@ -1,4 +1,5 @@
 import { Worker } from 'bullmq';
+import { isConnectionLoss } from '../src/console-routing.js';
 import type { ImportFailure } from './alerts.js';
 import { closeWithin } from './shutdown.js';
 import { createScheduledImportProcessor, type ScheduledImportResult } from './scheduled-import.js';
@@ -67,7 +68,8 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     lockDuration,
     stalledInterval: lockDuration,
   });
-  worker.on('error', (err) => log.error({ err: err.message }, 'scheduled-import worker error'));
+  // A lost connection is reported once by the connection's watcher (watchRedisConnection), not at every retry.
+  worker.on('error', (err) => log[isConnectionLoss(err) ? 'debug' : 'error']({ err: err.message }, 'scheduled-import worker error'));
   worker.on('failed', (job, err) => log.error({ schedule: job?.data.scheduleName, jobId: job?.id, err: err.message }, 'scheduled import failed'));
   await worker.waitUntilReady();
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { GRAPH_CLOUDS, type GraphCloud } from './clouds.js';
 import { EXIT, OperatorError } from './errors.js';
@@ -87,6 +88,11 @@ export interface SyncConfig {
   alertFailedPercent?: number;
   /** A request (headers and body) must arrive within this time; a slower one loses its connection. */
   apiBodyTimeoutMs: number;
+  /**
+   * SYNC_TRUST_PROXY: which proxies `serve` believes about X-Forwarded-Proto/-For (Fastify's trustProxy), so the
+   * session cookie is Secure behind a TLS proxy. false (default): none; true: any; a hop count; or addresses/CIDRs.
+   */
+  trustProxy: TrustProxy;
   /** Largest input row in bytes; a bigger one is rejected (NDJSON) or stops a CSV import at its line. */
   maxRowBytes: number;
   /** Every Redis command must be answered within this time, so a stalled Redis fails commands instead of hanging them. */
@@ -116,6 +122,42 @@ export class ConfigError extends OperatorError {
   constructor(message: string) {
     super(message, EXIT.usage);
   }
+}
+
+export type TrustProxy = boolean | number | string[];
+
+/** Names proxy-addr (behind Fastify's trustProxy) knows for address ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An IP address, or a CIDR range whose prefix fits the address family. */
+function isProxyAddress(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** Parses SYNC_TRUST_PROXY: unset, "false" or "0" trusts no proxy; "true"; a hop count; or comma-separated addresses. */
+export function parseTrustProxy(text: string | undefined): TrustProxy {
+  const value = (text ?? '').trim();
+  if (value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops > 100) throw new ConfigError(`SYNC_TRUST_PROXY: ${hops} proxy hops is not plausible; give a count from 1 to 100`);
+    return hops;
+  }
+  const entries = value.split(',').map((e) => e.trim());
+  for (const entry of entries) {
+    if (!PROXY_RANGE_NAMES.has(entry) && !isProxyAddress(entry)) {
+      throw new ConfigError(
+        `SYNC_TRUST_PROXY: entry ${JSON.stringify(entry.slice(0, 60))} is not an IP address, a CIDR range ` +
+          'or loopback|linklocal|uniquelocal; ' +
+          'use true, false, a hop count, or e.g. 10.0.0.0/8,127.0.0.1',
+      );
+    }
+  }
+  return entries;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
@@ -225,13 +267,18 @@ export function parseClusterNodes(text: string, name = 'SYNC_REDIS_CLUSTER'): Re
   });
 }
 
+/** What SYNC_PREFIX may be: no glob character (key patterns use it unescaped) and no braces (a cluster's hash tag). */
+export const SYNC_PREFIX_RULE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** SYNC_PREFIX when unset. */
+export const DEFAULT_SYNC_PREFIX = 'csync';
+
 const envSchema = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   SYNC_REDIS_CLUSTER: z.string().optional(),
   SYNC_PREFIX: z
     .string()
-    .default('csync')
-    .refine((v) => /^[A-Za-z0-9_.:-]{1,64}$/.test(v), 'SYNC_PREFIX may hold only letters, digits and _ . : - (1-64 chars)'),
+    .default(DEFAULT_SYNC_PREFIX)
+    .refine((v) => SYNC_PREFIX_RULE.test(v), 'SYNC_PREFIX may hold only letters, digits and _ . : - (1-64 chars)'),
   GRAPH_CLOUD: z.enum(Object.keys(GRAPH_CLOUDS) as [GraphCloud, ...GraphCloud[]]).default('global'),
   // Empty is unset: a compose file or .env line `GRAPH_BASE_URL=` means "the cloud's Graph host", not an invalid URL.
   GRAPH_BASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
@@ -312,6 +359,7 @@ const envSchema = z.object({
       return n;
     }),
   SYNC_TENANTS_FILE: z.string().optional(),
+  SYNC_TRUST_PROXY: z.string().optional(),
   SYNC_ALERT_FAILED_PERCENT: z
     .string()
     .optional()
@@ -596,6 +644,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
     ...(e.SYNC_ALERT_WEBHOOK_URL ? { alertWebhookUrl: e.SYNC_ALERT_WEBHOOK_URL } : {}),
     ...(e.SYNC_ALERT_FAILED_PERCENT ? { alertFailedPercent: Number(e.SYNC_ALERT_FAILED_PERCENT) } : {}),
     apiBodyTimeoutMs: e.SYNC_API_BODY_TIMEOUT_MS,
+    trustProxy: parseTrustProxy(e.SYNC_TRUST_PROXY),
     maxRowBytes: e.SYNC_MAX_ROW_BYTES,
     redisCommandTimeoutMs: e.SYNC_REDIS_COMMAND_TIMEOUT_MS,
     ...(e.SYNC_REDIS_CONNECT_TIMEOUT_MS > 0 ? { redisConnectTimeoutMs: e.SYNC_REDIS_CONNECT_TIMEOUT_MS } : {}),

@@ -156,8 +156,14 @@ export interface DoctorCheck {
  */
 export type RedisClient = Redis | Cluster;
 
-/** A waiting job whose row a newer one superseded at admission: its tenant's queue and its job id. */
-export interface ReplacedJob {
-  tenant: string;
-  jobId: string;
+/**
+ * An older queued row a newer one superseded at admission, with what its job carries: its job stays in the queue and
+ * ends unsent when a worker claims it, or, if the newer row is cancelled first, sends it after all (cancelRun-3.lua).
+ */
+export interface ReplacedRow {
+  runId: string;
+  line: number;
+  key: string;
+  version: string;
+  generation: number;
 }

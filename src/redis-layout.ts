@@ -53,7 +53,9 @@ import { createHash } from 'node:crypto';
  *                                                  `import --reconcile` is failed at admission (httpStatus 404, attempts 0,
  *                                                  reason, record, values), without a PATCH
  *                                    rejected    { state, key, reason, errors }
- *                                    superseded  { state, key, supersededBy: { runId, line } }
+ *                                    superseded  { state, key, supersededBy: { runId, line }, skippedGeneration? } (its job
+ *                                                is left in the queue, not removed: removing it scans the wait list; the
+ *                                                job ends unsent when claimed, and records its generation here)
  *                                    cancelled   { state, generation, tenantId?, reason, finishedAt } (`cancel`: no key, its job
  *                                                still holds it; a row cancelled at claim also has `key`)
  *                                  Runs written before this layout hold every row as a full RowResult JSON (with `line`,
@@ -78,7 +80,11 @@ import { createHash } from 'node:crypto';
  *                                  One answered 503 because Redis ran out of memory after its rows were admitted but before
  *                                  their jobs were added is cancelled the same way (OUT_OF_MEMORY_CANCELLED_REASON; the script
  *                                  may write when Redis is full), and the older queued rows it superseded are queued again
- *                                  (their jobs were not yet removed), with P:latest pointing back at them.
+ *                                  (their jobs are never removed) unless their job already came by (skippedGeneration), with
+ *                                  P:latest pointing back at them.
+ *
+ * The demo (src/cli/demo.ts), under its own prefix P = `<SYNC_PREFIX>-demo`:
+ *   P:demo                  STRING "1": this prefix is a demo's, which the next demo may clear (set after clearing it)
  *
  * Fleet-wide counters, moved by the same scripts that move rows and runs (so /metrics reads them, never sums runs):
  *   P:stats                 HASH   rows:<state> (rows:queued is the rows waiting now; the others count every row that
@@ -111,8 +117,9 @@ import { createHash } from 'node:crypto';
  *   P:budget                HASH   tat (µs, next free send slot), intervalUs (current adaptive spacing),
  *                                  pauseUntil (µs, end of a 429's Retry-After), lastCutUs, cutIntervalUs (spacing right
  *                                  after the last cut), ceilingIntervalUs (spacing that got the last 429), epoch (moves on
- *                                  with each 429 or breaker trip; voids slots handed out before), blocked (1 = breaker tripped).
- *                                  Expires an hour after its last slot or pause, except while `blocked` (then PERSIST)
+ *                                  with each 429 or breaker trip; voids slots handed out before), blocked (1 = breaker tripped),
+ *                                  expiresAtUs (when the hash's expiry, moved on at most every 30 min, falls).
+ *                                  Expires 30 to 60 min after its last slot, an hour after a pause, except while `blocked` (then PERSIST)
  *   P:budget:pauses         ZSET   "<startUs>:<endUs>" by endUs: every stretch the fleet was paused by Retry-After, so a
  *                                  row's age leaves it out (jobs/patch-user-status.ts); kept 7 days
  *   P:budget:read           HASH   the same fields, for reads (GET pages; SYNC_READ_RATE_LIMIT): a 429 on a read pauses and slows
@@ -153,6 +160,9 @@ import { createHash } from 'node:crypto';
  *                                  overridden?: [a drifted row's properties Graph sets back itself], readAt } for each row
  *                                  `verify` found not holding; replaced by each verify of the run. The run hash then
  *                                  carries verifiedAt, verifyChecked, verifyMatching, verifyDrifted, verifyMissing, verifyOverridden.
+ *   P:worker-doorbell:<uuid> ZSET  one per worker process on one Redis (src/queue/marker-watch.ts): waited on in the
+ *                                  process's one BZPOPMIN with its tenants' queue markers, rung when a tenant starts to
+ *                                  wait so the BZPOPMIN restarts with its marker; 60 s expiry, deleted at close
  *   P:overrides             HASH   keyDigest(key) -> JSON { observed?: { readAt, properties: { <name>: { sent, graph } } },
  *                                  overridden?: { <name>: { sent, graph } } } (src/results/overrides.ts, src/domain/override.ts):
  *                                  per key, the properties the last verify found differing (observed: what we sent, what
@@ -241,7 +251,7 @@ export const QUEUE_NAMES = {
 
 /**
  * Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each.
- * `:timeline` is the per-run timeline (written by recordOutcome-6.lua and throttle recording); `:drift` is what `verify` found.
+ * `:timeline` is the per-run timeline (written by recordOutcome-9.lua and throttle recording); `:drift` is what `verify` found.
  */
 export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline', ':drift'];
 
@@ -288,6 +298,7 @@ export function redisKeys(prefix: string) {
   return {
     prefix,
     runs: `${prefix}:runs`,
+    demoMarker: `${prefix}:demo`,
     run: (runId: string) => `${prefix}:run:${runId}`,
     rows: (runId: string) => `${prefix}:run:${runId}:rows`,
     timeline: (runId: string) => `${prefix}:run:${runId}:timeline`,

@@ -5,14 +5,12 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { ROW_STATES, type RowState } from '../interfaces.js';
 import { DriftStore } from '../results/drift.js';
-import { DRIFT_COLUMNS, driftRecord, REPORT_COLUMNS, reportJson, reportRecord } from '../results/report.js';
+import { DRIFT_COLUMNS, driftRecord, neutraliseCell, REPORT_COLUMNS, reportJson, reportRecord } from '../results/report.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { withServices, checkRunId } from './shared.js';
 
-/** Spreadsheet formula injection: a cell that starts with = + - @ (or tab/CR) is prefixed with a quote. */
-export function neutraliseCell(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-}
+// Kept exported from here for the modules that import it from the CLI; it lives with the report columns.
+export { neutraliseCell };
 
 async function write(out: Writable, text: string) {
   if (!out.write(text)) await once(out, 'drain');

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { createLogger } from '../logger.js';
-import { connectRedis, redisTargetOf } from '../queue/connection.js';
+import { connectRedis, describeRedisTarget, redisTargetOf } from '../queue/connection.js';
+import { watchRedisConnection } from '../queue/redis-drop.js';
+import { routeConsoleThroughLogger } from '../console-routing.js';
 import { createRunAlerts } from '../../jobs/alerts.js';
 import { buildServer } from '../server/app.js';
 import { ApiTokenError, ApiTokens } from '../server/auth.js';
@@ -36,7 +38,9 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 2 missing or weak SYNC_API_TOKENS or ba
       throw err;
     }
     const logger = createLogger(config.logLevel, { role: 'server', pid: process.pid }, config.logFormat);
+    routeConsoleThroughLogger(logger);
     const redis = await connectRedis(redisTargetOf(config), 'server', {}, redisOptionsOf(config));
+    watchRedisConnection(redis, logger, describeRedisTarget(redisTargetOf(config)));
     const alerts = createRunAlerts(config, redis, logger);
     const app = await buildServer({ config, redis, logger, tokens, alerts });
     try {

@@ -3,6 +3,7 @@ import { loadConfig, parseMilliseconds, type SyncConfig } from '../config.js';
 import { EXIT, OperatorError } from '../errors.js';
 import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id.js';
 import type { Logger } from '../logger.js';
+import { routeConsoleThroughLogger } from '../console-routing.js';
 import { connectRedis, describeRedisFailure, redisTargetOf, type RedisConnectOptions } from '../queue/connection.js';
 import type { PatchQueue } from '../queue/queues.js';
 import { ResultStore } from '../results/store.js';
@@ -26,6 +27,7 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>, mo
   // Loaded here, not at the top: read-only commands (withStore) start without BullMQ and pino.
   const [{ createLogger }, { defaultTenantOf }] = await Promise.all([import('../logger.js'), import('../tenants/tenant.js')]);
   const logger = createLogger(config.logLevel, {}, config.logFormat);
+  routeConsoleThroughLogger(logger);
   const redis = await connectRedis(redisTargetOf(config), mode, {}, redisOptionsOf(config));
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const queue = defaultTenantOf(config).queue(redis);

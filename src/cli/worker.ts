@@ -1,5 +1,7 @@
 import { Command } from 'commander';
-import { connectRedis, redisTargetOf } from '../queue/connection.js';
+import { connectRedis, describeRedisTarget, redisTargetOf } from '../queue/connection.js';
+import { watchRedisConnection } from '../queue/redis-drop.js';
+import { routeConsoleThroughLogger } from '../console-routing.js';
 import { startPatchWorker } from '../../jobs/patch-worker.js';
 import { createLogger } from '../logger.js';
 import { startWorkerObservers } from '../../jobs/observers.js';
@@ -22,9 +24,11 @@ export const workerCommand = new Command('worker')
   .action(async (flags: { concurrency: number; untilIdle?: boolean; shutdownTimeout: number; lockDuration: number; scheduledImports: boolean; metricsPort?: number; metricsHost: string }) => {
     const config = loadCliConfig();
     const logger = createLogger(config.logLevel, { role: 'worker', pid: process.pid }, config.logFormat);
+    routeConsoleThroughLogger(logger);
     // Named, so CLIENT LIST shows which connections are this worker's (the marker watch's is `<name>:markers`).
     const named = { connectionName: `compliance-sync:worker:${process.pid}` };
     const redis = await connectRedis(redisTargetOf(config), 'service', named, redisOptionsOf(config));
+    watchRedisConnection(redis, logger, describeRedisTarget(redisTargetOf(config)));
     // Signals are handled from here on, before anything starts: a SIGTERM during start-up still stops whatever has
     // started so far in order, instead of killing the process with rows in flight.
     const started: {

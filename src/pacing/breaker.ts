@@ -35,8 +35,12 @@ export class PermissionBreaker {
     return tripped === 1;
   }
 
+  /**
+   * Ends a run of 403s; a missing count reads as 0, so this writes only when there was one. The worker does the same
+   * inside recordOutcome-9.lua, in the call that records the success.
+   */
   async recordSuccess(): Promise<void> {
-    await this.redis.hset(this.keys.breaker, 'consecutive403', '0');
+    await this.redis.hdel(this.keys.breaker, 'consecutive403');
   }
 
   async state(): Promise<{ tripped: boolean; reason?: string; consecutive403: number; trippedAt?: number }> {
@@ -49,6 +53,7 @@ export class PermissionBreaker {
    * whose count (`<breaker>:refused`) goes with it, so the rows it held are sent again.
    */
   async reset(): Promise<void> {
-    await this.redis.multi().del(this.keys.breaker, `${this.keys.breaker}:refused`).hdel(this.keys.budget, 'blocked').exec();
+    // Without `expiresAtUs` the next slot sets the budget hash's expiry again (the trip made it persistent).
+    await this.redis.multi().del(this.keys.breaker, `${this.keys.breaker}:refused`).hdel(this.keys.budget, 'blocked', 'expiresAtUs').exec();
   }
 }

@@ -24,6 +24,8 @@ export class BudgetBlockedError extends Error {
 /** A send slot, valid for the throttle epoch it was handed out in. */
 export interface SendSlot {
   epoch: number;
+  /** Whether the caller slept for it: a caller that checked something just before need not check it again if not. */
+  waited: boolean;
 }
 
 /**
@@ -89,9 +91,9 @@ export class RateBudget {
       const slotAtMs = this.clock.nowMs() + waitMs;
       const limit = typeof deadline === 'function' ? await deadline(slotAtMs) : deadline;
       if (slotAtMs > limit) return undefined;
-      if (waitMs < 1) return { epoch };
+      if (waitMs < 1) return { epoch, waited: false };
       await this.clock.sleep(waitMs);
-      if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return { epoch };
+      if (Number((await this.redis.hget(this.key, 'epoch')) ?? 0) === epoch) return { epoch, waited: true };
     }
   }
 
@@ -106,7 +108,7 @@ export class RateBudget {
   }
 
   /** Records a 429 for a request sent in `slot`; returns how many ms it added to the fleet's pause. */
-  async throttled(retryAfterMs: number, slot: SendSlot): Promise<number> {
+  async throttled(retryAfterMs: number, slot: Pick<SendSlot, 'epoch'>): Promise<number> {
     const extendedUs = Number(
       // Capped again here (SYNC_MAX_RETRY_AFTER caps it first): a pause no timer can wait is never stored.
       await runScript(this.redis, 'registerThrottle', [this.key, `${this.key}:pauses`], [Math.round(Math.min(retryAfterMs, MAX_TIMER_MS) * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),

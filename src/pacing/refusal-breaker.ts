@@ -2,6 +2,7 @@ import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
 import type { RedisClient } from '../interfaces.js';
 import { runScript } from '../scripts/index.js';
 import { REFUSAL_THRESHOLD, type RefusalView } from './refusal.js';
+import type { SuccessBreakerKeys } from '../results/store.js';
 
 /** The counting sets outlive any held row (which removes itself), and then expire. */
 const SET_TTL_MS = 24 * 3600_000;
@@ -37,6 +38,11 @@ export class RefusalBreaker {
     const { breaker, counting, own, budget } = this.keys;
     const [outcome, rows] = (await runScript(this.redis, 'recordRefusal', [breaker, counting, own, budget], [shape, row, this.threshold, reason, now, SET_TTL_MS])) as [RefusalCount['outcome'], number];
     return { outcome, rows: Number(rows) };
+  }
+
+  /** What a recorded success touches of this tenant's breakers (store.recordOutcome does it in the same call). */
+  get successKeys(): SuccessBreakerKeys {
+    return { breaker: this.keys.breaker, counting: this.keys.counting, own: this.keys.own, ownTtlMs: SET_TTL_MS };
   }
 
   /**

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import type { RawRow, ReplacedJob, UserStatusRecord } from '../interfaces.js';
-import { PatchQueues, patchJob, tenantOfJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
-import { jobIdFor } from '../redis-layout.js';
+import type { RawRow, ReplacedRow } from '../interfaces.js';
+import { PatchQueues, patchJob, type PatchJob, type PatchQueue } from '../queue/queues.js';
 import { describeRedisFailure } from '../queue/connection.js';
 import type { AdmitResult, AdmitRow, ResultStore } from '../results/store.js';
 import { isOutOfMemoryReply, readRedisMemory, RedisOutOfMemoryError } from '../queue/memory.js';
@@ -48,6 +47,11 @@ export interface ImportOptions {
   onProgress?: (progress: ImportProgress) => void;
   /** Called after each chunk's jobs are added, with their ids (the event API answers with them). */
   onJobsQueued?: (jobIds: string[]) => void;
+  /**
+   * Called once a chunk is admitted, before its jobs are added, with the older queued rows its rows superseded: the
+   * event API undoes a request it answers with 503 by cancelling its rows and queueing those again (cancelRun).
+   */
+  onRowsReplaced?: (rows: ReplacedRow[]) => void;
   logger?: Logger;
 }
 
@@ -109,8 +113,6 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
   let lastSent: Promise<void> = Promise.resolve();
   let resumed = false;
   let pending: UnversionedRow[] = [];
-  // Job ids of older queued rows superseded by chunks admitted but not queued (see RedisOutOfMemoryError).
-  const unqueuedReplaced: ReplacedJob[] = [];
 
   // The run is created with its first rows, so an input refused at its header leaves no empty run behind.
   let runCreated = false;
@@ -131,7 +133,7 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
     const { firstSequence, decisions } = await admission;
     const jobs: PatchJob[] = [];
     const toWrite: UnversionedRow[] = [];
-    const replaced: ReplacedJob[] = [];
+    const replaced: ReplacedRow[] = [];
     const now = Date.now();
     for (let i = 0; i < decisions.length; i++) {
       const decision = decisions[i];
@@ -150,30 +152,24 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
         const version = decision.kind === 'requeue' ? decision.version : versionOf(row.reportedTicks, firstSequence + i);
         if (decision.kind === 'requeue') resumed = true;
         else progress.enqueued++;
-        if (decision.kind === 'queued' && decision.replaced) {
-          // The replaced row had the same key, so the same tenant and queue.
-          replaced.push({ tenant: tenantOfJob(row as { record: UserStatusRecord }), jobId: jobIdFor(decision.replaced.runId, decision.replaced.line, decision.replaced.generation) });
+        // The older row's job is left in its queue: a worker that claims it ends it unsent (claimRow-5.lua). Removing it
+        // here would scan the queue's wait list (LREM), so superseding a large backlog would cost O(backlog) per row.
+        if (decision.kind === 'queued' && decision.replaced && options.onRowsReplaced) {
+          replaced.push({ ...decision.replaced, key: row.key });
         }
         toWrite.push(row);
         jobs.push(patchJob({ runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin }));
       }
     }
-    try {
-      // Unchanged rows are only a bit in the run's bitmap: their keys, values and reconcile reasons are kept per chunk
-      // (a resumed pass re-adds them if missing).
-      if (decisions.some((d) => d.kind === 'unchanged' || d.kind === 'dup')) {
-        await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record).map(admitRowOf));
-      }
-      if (reconcile) await reconcile.markPending(toWrite);
-      if (jobs.length > 0) await queue.addBulk(jobs);
-    } catch (err) {
-      // Admitted but not queued: the older rows these superseded keep their jobs, so undoing this pass can restore them.
-      unqueuedReplaced.push(...replaced);
-      throw err;
+    if (replaced.length > 0) options.onRowsReplaced?.(replaced);
+    // Unchanged rows are only a bit in the run's bitmap: their keys, values and reconcile reasons are kept per chunk
+    // (a resumed pass re-adds them if missing).
+    if (decisions.some((d) => d.kind === 'unchanged' || d.kind === 'dup')) {
+      await store.storeChunkKeys(options.runId, chunk.filter((row) => row.record).map(admitRowOf));
     }
+    if (reconcile) await reconcile.markPending(toWrite);
+    if (jobs.length > 0) await queue.addBulk(jobs);
     if (jobs.length > 0) options.onJobsQueued?.(jobs.map((j) => j.opts.jobId));
-    // The replaced rows are already recorded as superseded; removing their jobs just spares a worker the visit.
-    if (replaced.length > 0) await Promise.all(replaced.map((r) => queue.for(r.tenant).remove(r.jobId).catch(() => 0)));
     options.onProgress?.({ ...progress });
   };
 
@@ -250,7 +246,7 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
   if (importError && isOutOfMemoryReply(importError)) {
     // INFO is allowed while Redis refuses writes; the figures tell the operator how full it is.
     const memoryError = importError instanceof RedisOutOfMemoryError ? importError : new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined));
-    throw memoryError.withLine(firstUnqueuedLine, unqueuedReplaced);
+    throw memoryError.withLine(firstUnqueuedLine);
   }
   // Nothing more is sent to a Redis that failed to answer: each further command would only wait out its own timeout.
   if (importError && (!runCreated || describeRedisFailure(importError, 0) !== undefined)) throw importError;

@@ -1,6 +1,6 @@
 import { OperatorError } from '../errors.js';
 import { dataNodes } from './connection.js';
-import type { RedisClient, ReplacedJob } from '../interfaces.js';
+import type { RedisClient } from '../interfaces.js';
 
 /**
  * Redis runs with `maxmemory-policy noeviction` (docker-compose.yml): when it is full every write fails. Imports and
@@ -27,17 +27,12 @@ export class RedisOutOfMemoryError extends OperatorError {
      * import would have returned. Rerunning with the same run id closes it, queueing nothing twice.
      */
     readonly queuedAll?: unknown,
-    /**
-     * Jobs (tenant and job id) of older queued rows that rows of this pass superseded when they were admitted, in chunks whose own jobs
-     * were then not added: undoing the pass (an event request answered 503) queues those rows again.
-     */
-    readonly replacedJobs: readonly ReplacedJob[] = [],
   ) {
     super(`Redis is out of memory${memory && memory.maxBytes > 0 ? ` (${formatMb(memory.usedBytes)} used of maxmemory ${formatMb(memory.maxBytes)})` : ''}`);
   }
 
-  withLine(fromLine: number | undefined, replacedJobs: readonly ReplacedJob[] = []): RedisOutOfMemoryError {
-    return new RedisOutOfMemoryError(this.memory, fromLine, undefined, replacedJobs);
+  withLine(fromLine: number | undefined): RedisOutOfMemoryError {
+    return new RedisOutOfMemoryError(this.memory, fromLine);
   }
 }
 

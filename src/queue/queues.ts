@@ -1,15 +1,17 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
+import { isConnectionLoss } from '../console-routing.js';
 import type { PatchJobData, RedisClient } from '../interfaces.js';
 import { DEFAULT_TENANT, jobIdFor, patchQueueName, queuePrefix, tenantIdOf } from '../redis-layout.js';
 
 /**
  * BullMQ-level retries are the slow outer loop (minutes) for long outages; the job itself retries
- * quickly first. Completed jobs are dropped: every row's outcome lives in the result store.
+ * quickly first. Completed jobs are dropped as they complete: every row's outcome lives in the result store, and
+ * nothing reads a completed patch job (keeping the last 1,000 cost BullMQ six more Redis commands per job to trim them).
  */
 export const PATCH_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 2000 },
-  removeOnComplete: { count: 1000 },
+  removeOnComplete: true,
   removeOnFail: { count: 10_000 },
 };
 
@@ -26,7 +28,19 @@ export function patchJob(data: PatchJobData): PatchJob {
 /** The default tenant's queue (`patch-user-status`); `tenant` picks another tenant's own queue (patchQueueName). */
 export function createPatchQueue(connection: RedisClient, prefix: string, options: Partial<QueueOptions> = {}, tenant: string = DEFAULT_TENANT): PatchQueue {
   const name = patchQueueName(tenant);
-  return new Queue<PatchJobData, unknown, string>(name, { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: PATCH_JOB_OPTIONS, ...options });
+  const queueOptions = { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: PATCH_JOB_OPTIONS, ...options };
+  const queue = new Queue<PatchJobData, unknown, string>(name, queueOptions);
+  queue.on('error', onQueueError);
+  return queue;
+}
+
+/**
+ * A Queue's 'error' with no listener, BullMQ prints raw (console.error, stack and all) at every reconnect attempt. A
+ * lost connection is the connection owner's to report (watchRedisConnection, or the failing command); anything else
+ * goes to the console, which the commands route through the logger (routeConsoleThroughLogger).
+ */
+export function onQueueError(err: Error): void {
+  if (!isConnectionLoss(err)) console.error(err);
 }
 
 /** The tenant whose queue takes a job: the one its record names, else the default tenant. */

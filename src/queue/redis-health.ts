@@ -1,4 +1,5 @@
 import { RedisConnection } from 'bullmq';
+import semver from 'semver';
 import type { DoctorCheck, RedisClient } from '../interfaces.js';
 
 /**
@@ -51,15 +52,18 @@ export async function readRedisClock(redis: RedisClient, now: () => number = Dat
   return { localMs: (before + after) / 2, redisMs: Number(sec) * 1000 + Number(micro) / 1000 };
 }
 
-/** Compares dotted versions numerically ("7.10.0" > "7.2.4"); missing parts count as 0. */
+/**
+ * Compares dotted versions as semver does ("7.10.0" > "7.2.4"); Redis reports `major.minor.patch`, and a shorter one
+ * ("5.0") is read with its missing parts as 0. Both must be digits and dots (judgeRedisVersion checks first).
+ */
 export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map((p) => parseInt(p, 10) || 0);
-  const pb = b.split('.').map((p) => parseInt(p, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
+  return semver.compare(asSemver(a), asSemver(b));
+}
+
+function asSemver(version: string): semver.SemVer {
+  const parsed = /^\d+(\.\d+)*$/.test(version) ? semver.coerce(version) : null;
+  if (!parsed) throw new Error(`not a dotted version: "${version}"`);
+  return parsed;
 }
 
 export const BULLMQ_MIN_REDIS = RedisConnection.minimumVersion;

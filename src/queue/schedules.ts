@@ -1,4 +1,5 @@
 import { Queue, defaultRepeatStrategy, type JobSchedulerJson, type JobSchedulerTemplateOptions } from 'bullmq';
+import { onQueueError } from './queues.js';
 import { QUEUE_NAMES, queuePrefix } from '../redis-layout.js';
 import { redactPostgresUrl } from '../sources/postgres.js';
 import { EXIT, OperatorError } from '../errors.js';
@@ -72,7 +73,10 @@ const TEMPLATE_OPTIONS: JobSchedulerTemplateOptions = {
 };
 
 export function createScheduleQueue(connection: RedisClient, prefix: string): ScheduleQueue {
-  return new Queue<ScheduledImportJobData, unknown, string>(QUEUE_NAMES.scheduledImport, { connection, prefix: queuePrefix(prefix, QUEUE_NAMES.scheduledImport) });
+  const name = QUEUE_NAMES.scheduledImport;
+  const queue = new Queue<ScheduledImportJobData, unknown, string>(name, { connection, prefix: queuePrefix(prefix, name) });
+  queue.on('error', onQueueError);
+  return queue;
 }
 
 export function checkScheduleName(name: string): string {

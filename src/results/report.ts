@@ -1,6 +1,14 @@
 import type { RowResult } from '../interfaces.js';
 import type { DriftEntry } from './drift.js';
 
+/**
+ * Spreadsheet formula injection: a cell that starts with = + - @ (or tab/CR) is prefixed with a quote, so a reason
+ * Graph sent or a key from an input file cannot run as a formula when a report is opened in a spreadsheet.
+ */
+export function neutraliseCell(value: string): string {
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
 /** One row of a run as users see it, in `report` (CSV, NDJSON) and in the HTTP API and dashboard alike. */
 export const REPORT_COLUMNS = ['line', 'key', 'state', 'httpStatus', 'attempts', 'reason', 'requestId', 'finishedAt', 'supersededBy', 'clientRequestId'] as const;
 export type ReportColumn = (typeof REPORT_COLUMNS)[number];

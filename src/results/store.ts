@@ -1,6 +1,17 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { FINAL_ROW_STATES, ROW_STATES, type RowResult, type RowState, type RunState, type RunStatus, type UserStatusProperties, type UserStatusRecord, type RedisClient, type PatchJobData, type ReplacedJob } from '../interfaces.js';
+import {
+  FINAL_ROW_STATES,
+  ROW_STATES,
+  type RowResult,
+  type RowState,
+  type RunState,
+  type RunStatus,
+  type UserStatusProperties,
+  type UserStatusRecord,
+  type RedisClient,
+  type ReplacedRow,
+} from '../interfaces.js';
 import { RUN_KEY_SUFFIXES, jobIdFor, redisKeys, tenantIdOf, tenantOfRecordKey, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
@@ -14,7 +25,8 @@ export type AdmitDecision =
   | { kind: 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'failed' }
   /** Dry-run verdicts: admitRows in dry-run mode decides as it would admit, and writes nothing. */
   | { kind: 'new' | 'changed' | 'stale' }
-  | { kind: 'queued'; replaced?: { runId: string; line: number; generation: number } }
+  /** `replaced`: the older queued row of the key this one superseded (its job still waits, and ends unsent when claimed). */
+  | { kind: 'queued'; replaced?: Omit<ReplacedRow, 'key'> }
   | { kind: 'requeue'; generation: number; version: string };
 
 /**
@@ -77,6 +89,19 @@ export interface AdmitResult {
   /** Arrival number of the batch's first row; row i has `firstSequence + i` (see versionOf in src/domain/version.ts). */
   firstSequence: number;
   decisions: AdmitDecision[];
+}
+
+/** A row's final outcome, as a worker records it. */
+export type FinalRow = RowResult & { state: 'succeeded' | 'failed' };
+export type RecordedOutcome = 'recorded' | 'completed' | `already|${string}`;
+
+/** A tenant's breaker hash and refusal sets (src/pacing/refusal-breaker.ts), which a success also touches. */
+export interface SuccessBreakerKeys {
+  breaker: string;
+  counting: string;
+  own: string;
+  /** How long the "own" set lives. */
+  ownTtlMs: number;
 }
 
 /** What a run records about its input (P:run:{id} fields input, importFinished, importError, source). */
@@ -240,31 +265,21 @@ export class ResultStore {
   /**
    * Fails the rows of lines `firstLine`..`lastLine` still queued, with `reason`: for a request answered with an
    * error whose writes may still reach Redis afterwards. Send it on the connection that carried those writes.
-   * `replacedJobs`: jobs of older queued rows those lines superseded, queued again if nothing newer came since
-   * (cancelRun-3.lua). Runs when Redis is full, too.
+   * `replaced`: older queued rows those lines superseded at admission (the importer's onRowsReplaced); each is queued
+   * again if its job has not come by yet and nothing newer came since (cancelRun-3.lua). Runs when Redis is full, too.
    */
-  async cancelRun(runId: string, reason: string, firstLine: number, lastLine: number, replacedJobs: readonly ReplacedJob[] = []): Promise<number> {
-    // The jobs are read here, not in the script: a queue's keys live in their own slot on a Redis Cluster, and a
-    // tenant's jobs in its own queue. Only jobs no worker has taken yet can bring their row back (one taken since
-    // has already skipped its superseded row, so restoring that row would leave it queued without a job).
-    const waiting = (
-      await Promise.all(
-        replacedJobs.map(async ({ tenant, jobId }) => {
-          const [data, processedOn] = await this.redis.hmget(this.keys.patchJob(tenant, jobId), 'data', 'processedOn');
-          return data && !processedOn ? (JSON.parse(data) as Pick<PatchJobData, 'runId' | 'line' | 'key' | 'version' | 'generation'>) : undefined;
-        }),
-      )
-    )
-      .filter((job) => job !== undefined)
-      .map(({ runId: jobRunId, line, key, version, generation }) => ({ runId: jobRunId, line, key, version, generation }));
-    return Number(
-      await runScript(
-        this.redis,
-        'cancelRun',
-        [this.keys.run(runId), this.keys.rows(runId), this.keys.runs],
-        [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES, waiting.length > 0 ? JSON.stringify(waiting) : ''],
-      ),
-    );
+  async cancelRun(
+    runId: string,
+    reason: string,
+    firstLine: number,
+    lastLine: number,
+    replaced: readonly ReplacedRow[] = [],
+  ): Promise<number> {
+    const older = replaced.map((r) => ({ runId: r.runId, line: r.line, key: r.key, version: r.version, generation: r.generation }));
+    const keys = [this.keys.run(runId), this.keys.rows(runId), this.keys.runs];
+    const olderJson = older.length > 0 ? JSON.stringify(older) : '';
+    const args = [reason, Date.now(), runId, firstLine, lastLine, this.keys.prefix, this.runRetentionMs, SUFFIXES, olderJson];
+    return Number(await runScript(this.redis, 'cancelRun', keys, args));
   }
 
   /**
@@ -371,29 +386,34 @@ export class ResultStore {
     )) as ClaimDecision;
   }
 
-  /** Returns `completed` when this outcome finished the run. The row is stored compacted (compactOutcome). */
-  async recordOutcome(runId: string, row: RowResult & { state: 'succeeded' | 'failed' }, owner: string): Promise<'recorded' | 'completed' | `already|${string}`> {
-    return (await runScript(
-      this.redis,
-      'recordOutcome',
-      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.lock(row.key), this.keys.timeline(runId)],
-      [
-        row.line,
-        row.state,
-        JSON.stringify(compactOutcome(row)),
-        row.key,
-        row.fingerprint ?? '',
-        row.version ?? '',
-        owner,
-        row.generation ?? 0,
-        Date.now(),
-        this.keys.prefix,
-        this.runRetentionMs,
-        SUFFIXES,
-        // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
-        timelineBucket(row.finishedAt ?? Date.now()),
-      ],
-    )) as 'recorded' | 'completed';
+  /**
+   * Returns `completed` when this outcome finished the run. The row is stored compacted (compactOutcome). `breakers`: the
+   * tenant's breaker keys, for a success to do in the same call what its breakers do on a success (see recordOutcome-5.lua).
+   */
+  async recordOutcome(runId: string, row: FinalRow, owner: string, breakers?: SuccessBreakerKeys): Promise<RecordedOutcome> {
+    const [recorded] = await this.recordOutcomes([{ runId, row, owner }], breakers);
+    return recorded;
+  }
+
+  /**
+   * recordOutcome for several rows in one call (a worker's outcomes that finished together, of one tenant): each row is
+   * recorded as alone, and their runs' counters move once per run and state. Answers in the order given.
+   */
+  async recordOutcomes(
+    outcomes: ReadonlyArray<{ runId: string; row: FinalRow; owner: string }>,
+    breakers?: SuccessBreakerKeys,
+  ): Promise<RecordedOutcome[]> {
+    const args: (string | number)[] = [this.keys.prefix, Date.now(), this.runRetentionMs, SUFFIXES, breakers?.ownTtlMs ?? ''];
+    for (const { runId, row, owner } of outcomes) {
+      // The row's own finishedAt picks its timeline bucket, so the chart agrees with the rows' report.
+      const bucket = timelineBucket(row.finishedAt ?? Date.now());
+      const json = JSON.stringify(compactOutcome(row));
+      args.push(runId, row.line, row.state, json, row.key, row.fingerprint ?? '', row.version ?? '', owner, row.generation ?? 0, bucket);
+    }
+    const { latest, fingerprints } = this.keys;
+    // Without a tenant's breakers, any keys of the slot stand in for them (the script leaves them alone).
+    const breakerKeys = breakers ? [breakers.breaker, breakers.counting, breakers.own] : [latest, latest, latest];
+    return (await runScript(this.redis, 'recordOutcome', [latest, fingerprints, ...breakerKeys], args)) as RecordedOutcome[];
   }
 
   /** Lets go of a key without ending the row (the job will be tried again). */
@@ -602,8 +622,8 @@ const SIMPLE_DECISIONS: Record<string, AdmitDecision> = Object.fromEntries(
 function parseDecision(text: string): AdmitDecision {
   const simple = SIMPLE_DECISIONS[text];
   if (simple) return simple;
-  const [kind, a, b, c] = text.split('|');
-  if (kind === 'queued') return { kind, replaced: { runId: a, line: Number(b), generation: Number(c) } };
+  const [kind, a, b, c, d] = text.split('|');
+  if (kind === 'queued') return { kind, replaced: { runId: a, line: Number(b), generation: Number(c), version: d } };
   if (kind === 'requeue') return { kind, generation: Number(a), version: b };
   return { kind: kind as 'rejected' | 'unchanged' | 'superseded' | 'dup' | 'failed' | 'new' | 'changed' | 'stale' };
 }

@@ -18,7 +18,9 @@ Returns the first arrival number, then one decision per row:
   requeue|<generation>|<version>  already admitted and still queued: the caller re-adds its job under the same id
                            and with the version stored then (its arrival number was taken by the first pass)
   rejected | unchanged | superseded | queued | failed
-  queued|<runId>|<line>|<generation>  queued, and the older queued row it replaced (its job should be removed)
+  queued|<runId>|<line>|<generation>|<version>  queued, and the older queued row it superseded: its job stays in the
+                           queue and ends unsent when a worker claims it (claimRow-5.lua); what is returned lets
+                           cancelRun-3.lua queue that row again if this one is cancelled before it is sent
 In dry-run mode nothing is written (no arrival number is taken, rows are judged against Redis only, not against
 each other, and Graph verdicts are not used) and each decision is one of: rejected | new | changed | unchanged | stale.
 Row layout (src/redis-layout.ts): an unchanged row is only a bit in the run's :unchanged bitmap (the importer keeps its
@@ -42,6 +44,10 @@ local unchangedKey = runKey .. ':unchanged'
 local maxLine = tonumber(redis.call('HGET', runKey, 'maxLine') or '0')
 -- This run's counters move once per batch; the script is atomic, so nobody sees the difference.
 local counts = { rejected = 0, unchanged = 0, superseded = 0, queued = 0, enqueued = 0, failed = 0 }
+-- Older queued rows this batch supersedes, per run (run keys in the order first seen): their counters move once per
+-- batch too, so superseding a backlog costs two commands per row beyond a first import's (read and rewrite the row).
+local supersededRuns, supersededIn = {}, {}
+local runIdJson = cjson.encode(runId)
 
 -- Lua 5.1's gmatch yields empty matches around separators, so split by hand.
 local function split(value)
@@ -151,13 +157,17 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
         if prevJson then
           local prev = decodeRow(prevJson)
           if prev.state == 'queued' then
-            redis.call('HSET', prevRowsKey, lline, cjson.encode({ state = 'superseded', key = key, supersededBy = { runId = runId, line = tonumber(line) } }))
-            redis.call('HINCRBY', prevRunKey, 'queued', -1)
-            redis.call('HINCRBY', prevRunKey, 'superseded', 1)
-            redis.call('HINCRBY', statsKey, 'rows:queued', -1)
-            redis.call('HINCRBY', statsKey, 'rows:superseded', 1)
-            if decision == 'queued' then decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0) end
-            if lrun ~= runId then finishRunIfDone(prevRunKey) end
+            -- Built by concatenation, as store() builds rows: a backlog superseded whole is one of these per row.
+            local by = ',"supersededBy":{"runId":' .. runIdJson .. ',"line":' .. line .. '}}'
+            redis.call('HSET', prevRowsKey, lline, '{"state":"superseded","key":' .. cjson.encode(key) .. by)
+            if not supersededIn[prevRunKey] then
+              supersededRuns[#supersededRuns + 1] = prevRunKey
+              supersededIn[prevRunKey] = 0
+            end
+            supersededIn[prevRunKey] = supersededIn[prevRunKey] + 1
+            if decision == 'queued' then
+              decision = 'queued|' .. lrun .. '|' .. lline .. '|' .. tostring(prev.generation or 0) .. '|' .. lv
+            end
           end
         end
       end
@@ -171,6 +181,21 @@ for state, n in pairs(counts) do
     redis.call('HINCRBY', runKey, state, n)
     if state ~= 'enqueued' then redis.call('HINCRBY', statsKey, 'rows:' .. state, n) end
   end
+end
+local supersededTotal = 0
+for _, theRunKey in ipairs(supersededRuns) do
+  local n = supersededIn[theRunKey]
+  redis.call('HINCRBY', theRunKey, 'queued', -n)
+  redis.call('HINCRBY', theRunKey, 'superseded', n)
+  supersededTotal = supersededTotal + n
+end
+if supersededTotal > 0 then
+  redis.call('HINCRBY', statsKey, 'rows:queued', -supersededTotal)
+  redis.call('HINCRBY', statsKey, 'rows:superseded', supersededTotal)
+end
+-- An earlier run whose last queued rows this batch superseded has ended.
+for _, theRunKey in ipairs(supersededRuns) do
+  if theRunKey ~= runKey then finishRunIfDone(theRunKey) end
 end
 if counts.queued > 0 then reopenRun(runKey) end
 redis.call('HSET', runKey, 'maxLine', maxLine)

@@ -9,14 +9,15 @@ touched, and the run ends here only when no other row is queued.
 KEYS[1] run hash, KEYS[2] rows hash, KEYS[3] runs zset
 ARGV[1] reason, ARGV[2] now (ms), ARGV[3] run id, ARGV[4] first line, ARGV[5] last line, ARGV[6] key prefix,
 ARGV[7] run retention (ms), ARGV[8] the run's key suffixes (space-separated),
-ARGV[9] (optional) JSON array of the jobs of older queued rows the request's rows superseded at admission, which no
-worker has taken yet: [{ runId, line, key, version, generation }] (the caller reads them from the jobs, which on a
-Redis Cluster live in their queue's slot, not this one)
-Each such older row is queued again (its job is still there: it is removed only after the request's jobs are added)
-when it was superseded by one of the cancelled lines, that line is still its key's newest update (in P:latest, keyed
-by keyDigest(key), includes/keyDigest.lua; an earlier release's full-key entry is moved), and its run has not
-ended; so a refused request leaves the older update as it found it. (A run that ended when its last queued row was
-superseded stays ended: that row stays superseded.)
+ARGV[9] (optional) JSON array of the older queued rows the request's rows superseded at admission, with what their
+jobs carry: [{ runId, line, key, version, generation }] (the importer has them from admitRows' decisions)
+Such an older row's job was left in its queue (superseding never removes a job), so the row is queued again, with
+P:latest (keyed by keyDigest(key), includes/keyDigest.lua; an earlier release's full-key entry is moved) pointing back
+at it, when: it is not one of the cancelled lines itself, one of the cancelled lines superseded it, that line is still
+its key's newest update, its run has not ended, and its job has not come by yet (a worker that claims a superseded
+row's job records skippedGeneration on the row, claimRow-5.lua, atomically with this script: a job that came by has
+ended unsent, and the row stays superseded). So a refused request leaves the older update as it found it. (A run that
+ended when its last queued row was superseded stays ended: that row stays superseded.)
 allow-oom: cancelling is how a request refused for lack of memory is undone, so it must run when Redis is full; it
 adds at most a short JSON per line of one request (1,000 at most).
 A run that reached Redis without any row is removed altogether: it holds nothing to report.
@@ -59,25 +60,26 @@ end
 local restored = 0
 if cancelled > 0 and ARGV[9] and ARGV[9] ~= '' then
   local latestKey = ARGV[6] .. ':latest'
-  for _, job in ipairs(cjson.decode(ARGV[9])) do
-    do
-      local prevRunKey = ARGV[6] .. ':run:' .. job.runId
-      local prevRowsKey = prevRunKey .. ':rows'
-      local text = redis.call('HGET', prevRowsKey, tostring(job.line))
-      local row = text and decodeRow(text)
-      local by = row and row.supersededBy
-      if row and row.state == 'superseded' and by and by.runId == runId and by.line >= firstLine and by.line <= lastLine
-        and not redis.call('HGET', prevRunKey, 'finishedAt') then
-        local field = keyDigest(job.key)
-        local latest = readEntry(latestKey, job.key, field, true)
-        local lrun, lline = string.match(latest or '', '^[^|]*|([^|]*)|([^|]*)$')
-        if lrun == runId and tonumber(lline) == by.line then
-          redis.call('HSET', prevRowsKey, job.line, 'q|' .. tostring(job.generation or 0))
-          redis.call('HSET', latestKey, field, job.version .. '|' .. job.runId .. '|' .. job.line)
-          redis.call('HINCRBY', prevRunKey, 'superseded', -1)
-          redis.call('HINCRBY', prevRunKey, 'queued', 1)
-          restored = restored + 1
-        end
+  for _, older in ipairs(cjson.decode(ARGV[9])) do
+    local ownLine = older.runId == runId and older.line >= firstLine and older.line <= lastLine
+    local prevRunKey = ARGV[6] .. ':run:' .. older.runId
+    local prevRowsKey = prevRunKey .. ':rows'
+    local text = (not ownLine) and redis.call('HGET', prevRowsKey, tostring(older.line))
+    local row = text and decodeRow(text)
+    local by = row and row.supersededBy
+    if row and row.state == 'superseded' and by and by.runId == runId and by.line >= firstLine and by.line <= lastLine
+      and row.skippedGeneration ~= older.generation and not redis.call('HGET', prevRunKey, 'finishedAt') then
+      local field = keyDigest(older.key)
+      local latest = readEntry(latestKey, older.key, field, true)
+      local lrun, lline = string.match(latest or '', '^[^|]*|([^|]*)|([^|]*)$')
+      if lrun == runId and tonumber(lline) == by.line then
+        -- As admitRows-5.lua stores a queued row: a tenant's key starts with its GUID (src/redis-layout.ts).
+        local tenant = string.match(older.key, '^(%x+%-%x+%-%x+%-%x+%-%x+)/')
+        redis.call('HSET', prevRowsKey, older.line, 'q|' .. tostring(older.generation or 0) .. (tenant and ('|' .. tenant) or ''))
+        redis.call('HSET', latestKey, field, older.version .. '|' .. older.runId .. '|' .. older.line)
+        redis.call('HINCRBY', prevRunKey, 'superseded', -1)
+        redis.call('HINCRBY', prevRunKey, 'queued', 1)
+        restored = restored + 1
       end
     end
   end

@@ -9,6 +9,7 @@ Returns:
   done|<state>         the row already ended (a duplicate delivery after a crash, or `cancel`): do nothing
                        (a queued row of a run `cancel` stamped with cancelledAt becomes cancelled here: done|cancelled)
   superseded           a newer update for the key exists; the row is recorded as superseded
+A superseded row records the generation of the job that came by (skippedGeneration), before any send slot is taken.
   locked               another job holds the key (an older update still in flight): try again shortly
   missing              no such row (its run was deleted)
 ]]
@@ -28,7 +29,14 @@ local statsKey = prefix .. ':stats'
 local json = redis.call('HGET', rowsKey, line)
 if not json then return 'missing' end
 local row = decodeRow(json)
-if row.state ~= 'queued' then return 'done|' .. row.state end
+if row.state ~= 'queued' then
+  -- A superseded row's job ends here unsent: cancelRun-3.lua must no longer queue the row again (no job would send it).
+  if row.state == 'superseded' and row.skippedGeneration ~= generation then
+    row.skippedGeneration = generation
+    redis.call('HSET', rowsKey, line, cjson.encode(row))
+  end
+  return 'done|' .. row.state
+end
 if (row.generation or 0) ~= generation then return 'done|stale-generation' end
 -- `cancel`: a row admitted after the cancel swept the run (or missed by it) is never sent, on any worker.
 if redis.call('HGET', runKey, 'cancelledAt') then
@@ -43,15 +51,18 @@ local latest = readEntry(latestKey, key, field, true)
 if latest then
   local lv, lrun, lline = string.match(latest, '^([^|]*)|([^|]*)|([^|]*)$')
   if lv ~= version then
-    redis.call('HSET', rowsKey, line, cjson.encode({ state = 'superseded', key = key, supersededBy = { runId = lrun, line = tonumber(lline) } }))
+    local by = { runId = lrun, line = tonumber(lline) }
+    redis.call('HSET', rowsKey, line, cjson.encode({ state = 'superseded', key = key, supersededBy = by, skippedGeneration = generation }))
     endQueuedRows(runKey, 'superseded', 1)
     finishRunIfDone(runKey)
     return 'superseded'
   end
 end
 
-local holder = redis.call('GET', lockKey)
-if holder and holder ~= owner then return 'locked' end
-redis.call('SET', lockKey, owner, 'PX', ttl)
+-- Taken at once when free (one SET NX, the common case); a lock already held is looked at: this job's own is renewed.
+if not redis.call('SET', lockKey, owner, 'NX', 'PX', ttl) then
+  if redis.call('GET', lockKey) ~= owner then return 'locked' end
+  redis.call('SET', lockKey, owner, 'PX', ttl)
+end
 deleteEntry(fpKey, key, field)
 return 'send'

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { tenantDirectory, type SyncConfig } from '../config.js';
+import { tenantDirectory, type SyncConfig, type TrustProxy } from '../config.js';
 import type { Logger } from '../logger.js';
 import { PatchQueues } from '../queue/queues.js';
 import { createScheduleQueue } from '../queue/schedules.js';
@@ -33,6 +33,30 @@ export interface ServerOptions {
 }
 
 const READY_PING_TIMEOUT_MS = 1000;
+
+/** SYNC_TRUST_PROXY as Fastify takes it: a hop count becomes "trust the first n hops" (what proxy-addr does with a number). */
+export function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust !== 'number') return trust;
+  return (_address, hop) => hop < trust;
+}
+
+/**
+ * Node's own timeouts for a request that must arrive whole within `bodyTimeoutMs` (Fastify's requestTimeout).
+ * headersTimeout may not exceed it: Node would otherwise swap the two and wait the longer one (60 s by default).
+ * Node looks for late requests every connectionsCheckingInterval: a quarter of the timeout, between 250 ms and Node's
+ * own 30 s, so a slow request is cut off at most 25 % late rather than up to 30 s late.
+ */
+export function requestTimeouts(bodyTimeoutMs: number): {
+  requestTimeout: number;
+  headersTimeout: number;
+  connectionsCheckingInterval: number;
+} {
+  return {
+    requestTimeout: bodyTimeoutMs,
+    headersTimeout: Math.min(60_000, bodyTimeoutMs),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(bodyTimeoutMs / 4))),
+  };
+}
 
 /** A URL as logged: the path only, since a query string may hold a token someone pasted there. */
 export function pathOf(url: string): string {
@@ -82,6 +106,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     tenants: tenantLabelOptions(config),
   });
 
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? config.apiBodyTimeoutMs;
+  const timeouts = requestTimeouts(bodyTimeoutMs);
   const app = Fastify({
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- it widens Fastify's logger type parameter, which FastifyInstance below needs
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -93,24 +119,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     logController: new LogController({ disableRequestLogging: true }),
     // Run ids may have 128 characters: a longer one must get the run-id rule's 400, not fastify's 414.
     routerOptions: { maxParamLength: 512 },
+    // A request (headers and body) must arrive whole within the body timeout: Node answers 408 to a client trickling
+    // its body and closes the socket. Node looks for such requests every connectionsCheckingInterval.
+    requestTimeout: timeouts.requestTimeout,
+    http: { headersTimeout: timeouts.headersTimeout, connectionsCheckingInterval: timeouts.connectionsCheckingInterval },
+    // Behind a TLS proxy, X-Forwarded-Proto makes request.protocol https, so the session cookie is Secure.
+    trustProxy: fastifyTrustProxy(config.trustProxy),
+  });
+  app.server.on('clientError', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_HTTP_REQUEST_TIMEOUT') return;
+    app.log.warn({ bodyTimeoutMs }, 'request too slow to arrive: answered 408 and closed the connection');
   });
   // Only JSON bodies (and the dashboard's login form) are read; fastify's default text/plain parser would hand
   // the events route a string, which then got 400 instead of the 415 a wrong media type deserves.
   app.removeContentTypeParser('text/plain');
-  const bodyTimeoutMs = options.bodyTimeoutMs ?? config.apiBodyTimeoutMs;
-  app.addHook('onRequest', async (request, reply) => {
-    // A request must arrive whole within the body timeout; a client trickling its body loses the socket.
-    if (request.raw.complete) return;
-    const timer = setTimeout(() => {
-      if (request.raw.complete) return;
-      request.log.warn({ method: request.method, path: pathOf(request.url), bodyTimeoutMs }, 'request body too slow: closing the connection');
-      request.raw.socket?.destroy();
-    }, bodyTimeoutMs);
-    timer.unref();
-    const clear = () => clearTimeout(timer);
-    request.raw.once('end', clear);
-    reply.raw.once('close', clear);
-  });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, path: pathOf(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
   });
@@ -167,6 +189,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
     { prefix: '/v1' },
   );
-  await app.register(async (admin) => registerDashboard(admin, { store, tokens, queues: [patchQueue, importQueue] }), { prefix: '/admin' });
+  const dashboard = { store, tokens, queues: [patchQueue, importQueue], budget: config.rateLimit, now: options.now };
+  await app.register(async (admin) => registerDashboard(admin, dashboard), { prefix: '/admin' });
   return app;
 }

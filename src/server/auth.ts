@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Short tokens can be guessed; `openssl rand -hex 32` gives 64 characters. */
@@ -61,23 +62,13 @@ export class ApiTokens {
   }
 }
 
-/** Reads one cookie; a Cookie header is `name=value; name2=value2`. */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0 || part.slice(0, eq).trim() !== name) continue;
-    try {
-      return decodeURIComponent(part.slice(eq + 1).trim());
-    } catch {
-      return undefined; // a mangled cookie is no cookie
-    }
-  }
-  return undefined;
-}
-
-export function sessionCookie(value: string, secure: boolean, maxAgeSeconds = SESSION_MAX_AGE_SECONDS): string {
-  // SameSite=Strict keeps other sites from riding on the session (CSRF); Path limits it to the dashboard.
-  return `${SESSION_COOKIE}=${value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+/**
+ * The session cookie's attributes, for @fastify/cookie's setCookie. HttpOnly keeps it from scripts; SameSite=Strict keeps
+ * other sites from riding on it (CSRF); Path limits it to the dashboard; Secure when the request came over TLS (directly,
+ * or through a proxy SYNC_TRUST_PROXY trusts).
+ */
+export function sessionCookieOptions(secure: boolean, maxAgeSeconds = SESSION_MAX_AGE_SECONDS): CookieSerializeOptions {
+  return { path: '/admin', httpOnly: true, sameSite: 'strict', maxAge: maxAgeSeconds, secure };
 }
 
 const unauthorized = (reply: FastifyReply) =>
@@ -99,7 +90,8 @@ export function requireBearer(tokens: ApiTokens) {
 export function requireBearerOrSession(tokens: ApiTokens, onRefused: (request: FastifyRequest, reply: FastifyReply) => FastifyReply = (_r, reply) => unauthorized(reply)) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (tokens.verifyAuthorization(request.headers.authorization)) return;
-    if (tokens.verifySession(readCookie(request.headers.cookie, SESSION_COOKIE))) return;
+    // request.cookies is filled by @fastify/cookie (registered for the dashboard); a mangled cookie is no cookie.
+    if (tokens.verifySession(request.cookies?.[SESSION_COOKIE])) return;
     return onRefused(request, reply);
   };
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { FieldError, RawRow, ReplacedJob } from '../interfaces.js';
+import type { FieldError, RawRow, ReplacedRow } from '../interfaces.js';
 import { importRun, type ImportSummary } from '../producer/import-run.js';
 import { HTTP_IDENTITY } from '../producer/run-input.js';
 import { RowChecker, type TenantDirectory } from '../producer/validate-rows.js';
@@ -36,6 +36,7 @@ const CANCEL_GIVE_UP_MS = 10 * 60_000;
 /**
  * Cancels the run of a request answered with 503, retrying until Redis answers: the request's own writes may
  * be waiting in a stalled Redis (or its socket) and run later; this runs after them and fails their rows.
+ * `replaced`: the older queued rows its rows superseded, as far as known; those still waiting for their job wait again.
  */
 export function cancelTimedOutRun(
   store: ResultStore,
@@ -44,15 +45,15 @@ export function cancelTimedOutRun(
   log: { warn: (o: object, m: string) => void; error: (o: object, m: string) => void },
   startedAt = Date.now(),
   reason = CANCELLED_REASON,
-  replacedJobs: readonly ReplacedJob[] = [],
+  replaced: readonly ReplacedRow[] = [],
 ): void {
-  store.cancelRun(runId, reason, lines.first, lines.last, replacedJobs).then(
+  store.cancelRun(runId, reason, lines.first, lines.last, replaced).then(
     (cancelled) => {
       if (cancelled > 0) log.warn({ runId, cancelled, reason }, 'rows of a request answered with 503 were cancelled');
     },
     (err: Error) => {
       if (Date.now() - startedAt > CANCEL_GIVE_UP_MS) return log.error({ runId, err: err.message }, 'could not cancel the run of a request answered with 503');
-      setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt, reason, replacedJobs), CANCEL_RETRY_MS).unref();
+      setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt, reason, replaced), CANCEL_RETRY_MS).unref();
     },
   );
 }
@@ -133,6 +134,8 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
 
     const runId = eventRunId(options.now?.() ?? Date.now());
     const jobIds: string[] = [];
+    // Older queued rows this request's rows superseded: a request answered 503 is undone, and those wait again.
+    const replaced: ReplacedRow[] = [];
     let summary: ImportSummary;
     let firstLine = 0;
     try {
@@ -148,13 +151,17 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
         checker,
         apiVersion: options.apiVersion,
         onJobsQueued: (ids) => jobIds.push(...ids),
+        onRowsReplaced: (rows) => replaced.push(...rows),
       });
     } catch (err) {
       const failure = describeRedisFailure(err, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
       if (failure) {
         // Writes already on the wire may still run once Redis wakes up: the cancel follows them on the same
         // connection, so nothing of a request answered 503 is ever sent. Without its lines, nothing was written.
-        if (firstLine > 0) cancelTimedOutRun(options.store, runId, { first: firstLine, last: firstLine + rows.length - 1 }, request.log);
+        if (firstLine > 0) {
+          const lines = { first: firstLine, last: firstLine + rows.length - 1 };
+          cancelTimedOutRun(options.store, runId, lines, request.log, Date.now(), CANCELLED_REASON, replaced);
+        }
         request.log.warn({ runId, err: (err as Error).message }, 'events refused: Redis did not answer');
         return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: `${failure}; nothing was queued, send the request again` });
       }
@@ -171,8 +178,8 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
         if (firstLine > 0) {
           const lines = { first: firstLine, last: firstLine + rows.length - 1 };
           await options.store
-            .cancelRun(runId, OUT_OF_MEMORY_CANCELLED_REASON, lines.first, lines.last, memoryError.replacedJobs)
-            .catch(() => cancelTimedOutRun(options.store, runId, lines, request.log, Date.now(), OUT_OF_MEMORY_CANCELLED_REASON, memoryError.replacedJobs));
+            .cancelRun(runId, OUT_OF_MEMORY_CANCELLED_REASON, lines.first, lines.last, replaced)
+            .catch(() => cancelTimedOutRun(options.store, runId, lines, request.log, Date.now(), OUT_OF_MEMORY_CANCELLED_REASON, replaced));
         }
         request.log.error({ err: (err as Error).message }, 'Redis is out of memory: events refused');
         return reply

@@ -1,5 +1,7 @@
 import type { Timeline, TimelineBucket } from '../results/timeline.js';
+import type { RateLimit } from '../config.js';
 import { html, type Html } from './html.js';
+import { budgetPerBar } from './run-view.js';
 
 /**
  * The run page's timeline, drawn here as inline SVG: no script and no charting library, so the page's
@@ -46,23 +48,64 @@ export function niceMax(value: number): number {
   return 10 * magnitude;
 }
 
-const COLORS = { succeeded: '#2f9e57', failed: '#d64545', throttled: '#e8890c', paused: '#f6d7a7', axis: '#68707d', grid: '#e3e6eb' };
+const COLORS = {
+  succeeded: '#2f9e57',
+  failed: '#d64545',
+  throttled: '#e8890c',
+  paused: '#f6d7a7',
+  axis: '#68707d',
+  grid: '#e3e6eb',
+  budget: '#3358c4',
+};
 const W = 880;
 const H = 260;
 const M = { top: 44, right: 16, bottom: 44, left: 48 };
 const PAUSE_BAND = 8;
+/** A budget line above this many times the run's busiest bar is named, not drawn to scale. */
+export const BUDGET_SCALE_LIMIT = 4;
 
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
 
-export function timelineChart(timeline: Timeline): Html {
+/**
+ * The write budget as a dashed line at height `lineY` across the plot, or (lineY undefined: too far above the bars to
+ * draw to scale) named above the plot.
+ */
+function budgetLine(rate: RateLimit, perBar: number, barSeconds: number, lineY: number | undefined): Html {
+  const label = `budget ${fmt(perBar)} per ${barSeconds} s`;
+  const window = `${rate.limit} per ${fmt(rate.windowMs / 1000)} s`;
+  const title = `write budget (SYNC_RATE_LIMIT): ${window} = ${fmt(perBar)} rows per ${barSeconds} s bar`;
+  const mark =
+    lineY === undefined
+      ? html`<text class="budget-label" x="${W - M.right}" y="${M.top - 4}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${
+          `${label}: far above this scale ↑`
+        }</text>`
+      : html`<line class="budget-line" x1="${M.left}" x2="${W - M.right}" y1="${fmt(lineY)}" y2="${fmt(lineY)}"
+ stroke="${COLORS.budget}" stroke-width="1.5" stroke-dasharray="6 4"/>
+<text class="budget-label" x="${W - M.right}" y="${fmt(lineY - 4)}" text-anchor="end" font-size="11"
+ fill="${COLORS.budget}">${label}</text>`;
+  return html`<g class="budget" data-per-bar="${fmt(perBar)}" data-limit="${rate.limit}" data-window-ms="${rate.windowMs}"
+ data-on-scale="${String(lineY !== undefined)}"><title>${title}</title>${mark}</g>`;
+}
+
+export interface TimelineChartOptions {
+  /** The configured write budget (SYNC_RATE_LIMIT), drawn as a dashed line at the rows per bar it allows. */
+  budget?: RateLimit;
+}
+
+export function timelineChart(timeline: Timeline, options: TimelineChartOptions = {}): Html {
   const bars = chartBars(timeline);
   if (bars.length === 0) {
     return html`<p class="muted" id="timeline-empty">No rows have been sent for this run yet, so there is no timeline.</p>`;
   }
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom - PAUSE_BAND - 4;
-  const top = niceMax(Math.max(...bars.map((b) => b.succeeded + b.failed)));
+  const budget = options.budget ? budgetPerBar(options.budget, bars[0].seconds) : undefined;
+  const peak = Math.max(...bars.map((b) => b.succeeded + b.failed));
+  // The axis reaches the budget line, so a run below its budget shows how far; but a budget more than
+  // BUDGET_SCALE_LIMIT times the peak would flatten every bar: it is then named above the plot instead.
+  const budgetOnScale = budget !== undefined && budget <= Math.max(1, peak) * BUDGET_SCALE_LIMIT;
+  const top = niceMax(Math.max(peak, budgetOnScale ? budget : 0));
   const slot = plotW / bars.length;
   const barW = Math.max(1, slot * 0.8);
   const y = (v: number) => M.top + plotH - (v / top) * plotH;
@@ -105,9 +148,13 @@ export function timelineChart(timeline: Timeline): Html {
     { color: COLORS.throttled, text: `▼ 429s (${totals.throttled}); band under the axis: paused (${fmt(totals.pausedMs / 1000)} s)` },
   ].map((l, i) => html`<rect x="${M.left + i * 170}" y="8" width="10" height="10" fill="${l.color}"/><text x="${M.left + i * 170 + 14}" y="17" font-size="11" fill="#1d2330">${l.text}</text>`);
 
+  const budgetY = budgetOnScale ? y(budget) : undefined;
+  const budgetMark = options.budget && budget !== undefined ? budgetLine(options.budget, budget, bars[0].seconds, budgetY) : '';
+  const titleEnd = budget === undefined ? '' : ' and the write budget';
+
   return html`<svg id="timeline" class="timeline" role="img" aria-labelledby="timeline-title" viewBox="0 0 ${W} ${H}" width="100%" data-bars="${bars.length}" data-bar-seconds="${perBar}" xmlns="http://www.w3.org/2000/svg">
-<title id="timeline-title">Rows finished per ${perBar} s by state, with 429s and paused time</title>
-${legend}${grid}${barMarks}
+<title id="timeline-title">Rows finished per ${perBar} s by state, with 429s, paused time${titleEnd}</title>
+${legend}${grid}${barMarks}${budgetMark}
 <line x1="${M.left}" x2="${W - M.right}" y1="${fmt(baseline)}" y2="${fmt(baseline)}" stroke="${COLORS.axis}"/>
 ${ticks}<text x="${W - M.right}" y="${H - 4}" text-anchor="end" font-size="11" fill="${COLORS.axis}">UTC · one bar per ${perBar} s</text>
 <text x="12" y="${fmt(M.top + plotH / 2)}" font-size="11" fill="${COLORS.axis}" transform="rotate(-90 12 ${fmt(M.top + plotH / 2)})" text-anchor="middle">rows</text></svg>`;

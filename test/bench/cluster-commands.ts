@@ -1,7 +1,7 @@
 /**
  * Redis commands per PATCH on a local 3-master Redis Cluster, split by where they land: the master holding our slot
- * ({P}: runs, rows, change detection, budget) and the master holding the patch queue's slot. The README's "Redis
- * Cluster" section quotes it. Run: `node --import tsx test/bench/cluster-commands.ts [--rows 2000]`.
+ * ({P}: runs, rows, change detection, budget) and the master holding the patch queue's slot. docs/cluster.md
+ * quotes it. Run: `node --import tsx test/bench/cluster-commands.ts [--rows 2000]`.
  * Counts, not times: the figures do not depend on how busy the machine is (except a few idle polls of BullMQ).
  */
 import { parseArgs } from 'node:util';

@@ -19,14 +19,16 @@ import { memoryBench } from './memory.js';
 import { firstSyncBench } from './first-sync.js';
 import { tenantsBench } from './tenants.js';
 import { connectionsBench } from './connections.js';
+import { supersedeBench } from './supersede.js';
+import { perPatchBench } from './per-patch.js';
 
-const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants', 'connections'] as const;
+const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants', 'connections', 'supersede', 'per-patch'] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants, connections
-                             (comma-separated or repeated; default: all)
+  --only <parts>             fleet, producer, workload, startup, memory, first-sync, tenants, connections, supersede,
+                             per-patch (comma-separated or repeated; default: all)
   --rows <n>                 row count for every selected part (overrides the defaults below)
   --fleet-rows <n>           fleet bench rows (default 1000)
   --producer-rows <n>        producer bench rows (default 1000000)
@@ -52,6 +54,11 @@ const HELP = `Usage: npm run bench -- [options]
   --tenant-concurrency <n>   tenants: jobs in flight per tenant per worker (default 10)
   --connection-tenants <list> connections: tenant counts of the one worker process (default 1,50,200)
   --idle-window-ms <n>       connections: how long the idle process's Redis calls are counted (default 30000)
+  --supersede-rows <n>       supersede: rows of each import, and so the queued backlog the second one lands on (default 200000)
+  --supersede-pairs <n>      supersede: first-import-then-import-over-it pairs, judged on the median ratio (default 1)
+  --per-patch-rows <n>       per-patch: rows each worker sends (default 20000)
+  --per-patch-concurrency <n> per-patch: jobs in flight in each worker (default 50)
+  --per-patch-pairs <n>      per-patch: back-to-back runs of ours and the bare BullMQ worker (default 3)
   --write <file>             also write the tables to this Markdown file (default: test/bench/RESULTS.md when all parts run)
 
 Uses the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379) under bench-* prefixes, deleted afterwards.
@@ -92,6 +99,11 @@ const { values } = parseArgs({
     'tenant-concurrency': { type: 'string' },
     'connection-tenants': { type: 'string' },
     'idle-window-ms': { type: 'string' },
+    'supersede-rows': { type: 'string' },
+    'supersede-pairs': { type: 'string' },
+    'per-patch-rows': { type: 'string' },
+    'per-patch-concurrency': { type: 'string' },
+    'per-patch-pairs': { type: 'string' },
     write: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -162,6 +174,15 @@ try {
       section = await connectionsBench({
         tenantCounts: (values['connection-tenants'] ?? '1,50,200').split(',').map((n) => Math.round(positive('connection-tenants', n, 1))),
         idleWindowMs: Math.round(positive('idle-window-ms', values['idle-window-ms'], 30_000)),
+      });
+    } else if (part === 'supersede') {
+      const pairs = Math.round(positive('supersede-pairs', values['supersede-pairs'], 1));
+      section = await supersedeBench({ rows: rowsFor('supersede', 200_000), pairs });
+    } else if (part === 'per-patch') {
+      section = await perPatchBench({
+        rows: rowsFor('per-patch', 20_000),
+        concurrency: Math.round(positive('per-patch-concurrency', values['per-patch-concurrency'], 50)),
+        pairs: Math.round(positive('per-patch-pairs', values['per-patch-pairs'], 3)),
       });
     } else if (part === 'first-sync') {
       section = await firstSyncBench(redis, sim, budget, { rows: rowsFor('first-sync', 100_000), heldPercent: positive('held-percent', values['held-percent'], 97) });

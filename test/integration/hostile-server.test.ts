@@ -112,6 +112,7 @@ describe('hostile requests to serve (issue 9)', { concurrency: 1 }, () => {
     const closedAfter = await trickled.closed;
     clearInterval(timer);
     assert.ok(closedAfter >= 1400 && closedAfter < 6000, `closed after ${closedAfter} ms`);
+    assert.match(trickled.response(), /^HTTP\/1\.1 408 /, 'Node answers 408 Request Timeout before closing');
 
     const refused = await rawRequest(url, head('wrong-token-0123456789'), '[');
     const refusedAfter = await refused.closed;

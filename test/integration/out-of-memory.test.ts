@@ -55,8 +55,8 @@ function assertOutOfMemoryStop(res: { code: number; stderr: string }, runId: str
 
 describe('Redis out of memory', { concurrency: 1 }, () => {
   it('import stops below maxmemory and says so; the server answers 503; workers drain; a rerun continues and nothing is sent or counted twice', async () => {
-    // Half of maxmemory is left to the workers here: besides recording outcomes, BullMQ keeps the last 1,000 completed
-    // jobs and an event stream, which in an 8 MB Redis is a large share (in a real one, 10% is hundreds of MB).
+    // Half of maxmemory is left to the workers here: besides recording outcomes, BullMQ keeps failed jobs and an event
+    // stream, which in an 8 MB Redis is a large share (in a real one, 10% is hundreds of MB).
     const { t, admin } = await fullRedisEnv('oom-highwater', { SYNC_REDIS_MEMORY_HIGH_WATER: '50' });
     const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, ROWS), ''].join('\n'));
     const stopped = await runCli(['import', csv, '--run-id', 'oom-a', '--chunk-size', '100', '--no-progress'], t.env);

@@ -27,6 +27,9 @@ describe('doctor: Redis judgments', () => {
     assert.equal(compareVersions('5.0', '5.0.0'), 0);
     assert.equal(compareVersions('4.0.14', '5.0.0'), -1);
     assert.equal(compareVersions('6.2.0', '6.2.1'), -1);
+    assert.equal(compareVersions('8.10.0', '8.9.12'), 1);
+    assert.throws(() => compareVersions('7.2.4-rc1', '7.2.4'), /not a dotted version/);
+    assert.throws(() => compareVersions('', '7.2.4'), /not a dotted version/);
   });
 
   it('fails a Redis older than BullMQ accepts, warns below the recommended version, and passes the rest', () => {

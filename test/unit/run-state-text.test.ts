@@ -41,7 +41,7 @@ describe('a finished run with rejected rows says so', () => {
   });
 
   it('the dashboard\'s run list and run page read "completed, N rejected"; data-field=state keeps the bare state', () => {
-    for (const page of [runsPage([status()]), runPage(status(), undefined, [], false)]) {
+    for (const page of [runsPage([status()]), runPage({ status: status(), rows: [] })]) {
       assert.ok(page.includes('<span class="state state-completed"><span data-field="state">completed</span>, 3 rejected</span>'), page);
     }
     const clean = runsPage([status({ rejected: 0 })]);

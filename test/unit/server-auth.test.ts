@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ApiTokenError, ApiTokens, readCookie, sessionCookie } from '../../src/server/auth.js';
+import { ApiTokenError, ApiTokens, sessionCookieOptions } from '../../src/server/auth.js';
 
 const A = 'token-a-0123456789abcdef';
 const B = 'token-b-fedcba9876543210';
@@ -36,16 +36,10 @@ describe('ApiTokens', () => {
   });
 });
 
-describe('cookies', () => {
-  it('reads one cookie among others and ignores mangled values', () => {
-    assert.equal(readCookie('a=1; csync_session=abc; b=2', 'csync_session'), 'abc');
-    assert.equal(readCookie('csync_session_x=abc', 'csync_session'), undefined);
-    assert.equal(readCookie('csync_session=%E0%A4%A', 'csync_session'), undefined);
-    assert.equal(readCookie(undefined, 'csync_session'), undefined);
-  });
-
-  it('sets an HttpOnly, SameSite=Strict cookie limited to /admin, Secure over https', () => {
-    assert.equal(sessionCookie('v', false, 60), 'csync_session=v; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=60');
-    assert.match(sessionCookie('v', true), /; Secure$/);
+describe('session cookie', () => {
+  it('is HttpOnly, SameSite=Strict, limited to /admin, and Secure only when the request came over TLS', () => {
+    assert.deepEqual(sessionCookieOptions(false, 60), { path: '/admin', httpOnly: true, sameSite: 'strict', maxAge: 60, secure: false });
+    assert.equal(sessionCookieOptions(true).secure, true);
+    assert.equal(sessionCookieOptions(true).maxAge, 12 * 3600);
   });
 });
