@@ -7,6 +7,8 @@ const LAYERS = [
   ['server', '^src/server/'],
   ['jobs', '^jobs/'],
   ['producer', '^src/producer/'],
+  // A tenant (src/tenants/tenant.ts) builds its queue, budgets, breakers and Graph client: above pacing, queue and graph.
+  ['tenants', '^src/tenants/'],
   ['pacing', '^src/pacing/'],
   ['queue', '^src/queue/'],
   ['graph', '^src/graph/'],

@@ -2,8 +2,8 @@ import pRetry, { AbortError } from 'p-retry';
 import type { SyncConfig } from '../src/config.js';
 import type { RedisClient, RunStatus } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
-import { PermissionBreaker } from '../src/pacing/breaker.js';
-import { DEFAULT_TENANT } from '../src/redis-layout.js';
+import type { PermissionBreaker } from '../src/pacing/breaker.js';
+import { tenantsOf } from '../src/tenants/tenant.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { ResultStore } from '../src/results/store.js';
 import type { VerifyCounts } from '../src/results/drift.js';
@@ -181,7 +181,7 @@ export class RunAlerts {
 export function createRunAlerts(config: SyncConfig, redis: RedisClient, logger: Logger): RunAlerts | undefined {
   if (!config.alertWebhookUrl) return undefined;
   // A run is blocked by whichever tenant's breaker tripped last: each trip of any tenant's breaker is one alert.
-  const breakers = [DEFAULT_TENANT, ...config.tenants.map((t) => t.tenantId)].map((tenant) => new PermissionBreaker(redis, config.prefix, 3, tenant));
+  const breakers = tenantsOf(config).map((tenant) => tenant.breaker(redis));
   const anyBreaker: Pick<PermissionBreaker, 'state'> = {
     async state() {
       const states = await Promise.all(breakers.map((b) => b.state()));

@@ -1,12 +1,26 @@
-import { capRetryAfter, type FailureKind } from '../src/graph/errors.js';
+import { capRetryAfter } from '../src/graph/errors.js';
 import { PERMISSION_HINT } from '../src/pacing/breaker.js';
 import { refusalShape } from '../src/pacing/refusal.js';
+import {
+  afterUnauthorized,
+  BLOCKED_RETRY_MS,
+  DEFAULT_MAX_RETRY_AFTER_MS,
+  jitterAbove,
+  jitterAround,
+  LOCKED_RETRY_MS,
+  throttleWaitMs,
+  transientBackoffMs,
+  WRITE_QUICK_RETRIES,
+  type FailureKind,
+  type RetryStep,
+} from '../src/pacing/retry-policy.js';
 import type { ClaimDecision } from '../src/results/store.js';
 
 /**
  * What the patch processor does next, decided from what happened on the last attempt.
  * Pure: no I/O, no clock and no randomness of its own (both come in), so every rule has a unit test
- * (test/unit/next-step.test.ts) and the processor (patch-user-status.ts) only carries steps out.
+ * (test/unit/next-step.test.ts) and the processor (patch-user-status.ts) only carries steps out. The retry rules and
+ * constants a write shares with reads are src/pacing/retry-policy.ts's.
  */
 
 /** What happened when the processor last tried to send the row. */
@@ -46,11 +60,9 @@ export interface AttemptState {
 }
 
 export type Step =
-  /** Wait out a 429 through the fleet's budget (pauses every worker), then send again; uses no attempt. */
-  | { do: 'wait-out-throttle'; waitMs: number }
-  /** Send again after `delayMs`, in this delivery. */
-  | { do: 'retry-soon'; delayMs: number; refreshToken: boolean; why: string }
-  /** Give the job back to BullMQ, whose exponential back-off takes over; the row stays queued. */
+  /** The steps shared with reads (retry-policy.ts): wait out a 429, send again soon; a write's `fail` says more. */
+  | Exclude<RetryStep, { do: 'fail' }>
+  /** Hold the row: give the job back to BullMQ, whose exponential back-off takes over; the row stays queued. */
   | { do: 'hand-back'; why: string }
   /** Try the whole job again later without counting an attempt (moveToDelayed). */
   | { do: 'postpone'; delayMs: number; why: string }
@@ -63,20 +75,6 @@ export type Step =
   | { do: 'count-refusal'; reason: string; shape: string; status: number; requestId?: string }
   /** Nothing to send or record: another delivery or a newer update owns the row. */
   | { do: 'skip'; decision: string };
-
-/** Quick in-delivery retries for transient failures before BullMQ's slower back-off takes over. */
-export const QUICK_RETRIES = 4;
-const QUICK_RETRY_MIN_MS = 250;
-const QUICK_RETRY_MAX_MS = 5000;
-const THROTTLE_BACKOFF_MAX_MS = 60_000;
-const LOCKED_RETRY_MS = 500;
-const BLOCKED_RETRY_MS = 2000;
-
-/** Half to one and a half times `ms`, so workers that failed together do not retry together. */
-const jitter = (ms: number, random: number) => Math.round(ms * (0.5 + random));
-
-/** The longest Retry-After waited unless SYNC_MAX_RETRY_AFTER says otherwise. */
-export const DEFAULT_MAX_RETRY_AFTER_MS = 10 * 60_000;
 
 /**
  * Why a row gave up at its deadline. When throttling held it (a 429 in this delivery, or time in a fleet pause), the
@@ -95,7 +93,9 @@ export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: 
     case 'succeeded':
       return { do: 'record-success' };
     case 'not-claimed':
-      if (event.decision === 'locked') return { do: 'postpone', delayMs: jitter(LOCKED_RETRY_MS, state.random), why: 'an older update of this key is in flight' };
+      if (event.decision === 'locked') {
+        return { do: 'postpone', delayMs: jitterAround(LOCKED_RETRY_MS, state.random), why: 'an older update of this key is in flight' };
+      }
       return { do: 'skip', decision: event.decision };
     case 'budget-blocked':
       return { do: 'postpone', delayMs: BLOCKED_RETRY_MS, why: 'the fleet is paused by the permission breaker' };
@@ -105,22 +105,20 @@ export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: 
       if (!state.lastDelivery && state.now < state.deadline) return { do: 'hand-back', why: event.message };
       return { do: 'fail', reason: `could not be processed: ${event.message}`, tripsBreaker: false };
     case 'refused':
-      return afterRefusal({ ...event, retryAfterMs: capRetryAfter(event.retryAfterMs, maxRetryAfterMs) }, state, maxRowAgeMs, maxRetryAfterMs);
+      return afterRefusal(event, state, maxRowAgeMs, maxRetryAfterMs);
   }
 }
 
-/** `event.retryAfterMs` is already capped at SYNC_MAX_RETRY_AFTER. */
 function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: AttemptState, maxRowAgeMs: number, maxRetryAfterMs: number): Step {
   const failed = (reason: string, tripsBreaker = false): Step => ({ do: 'fail', reason, status: event.status, requestId: event.requestId, tripsBreaker });
   switch (event.kind) {
-    case 'throttled': {
+    case 'throttled':
       // Missing Retry-After: exponential back-off with jitter, shared by the fleet through the pause.
-      const waitMs = event.retryAfterMs ?? Math.min(jitter(Math.min(1000 * 2 ** state.throttleStreak, THROTTLE_BACKOFF_MAX_MS), state.random), maxRetryAfterMs);
-      return { do: 'wait-out-throttle', waitMs };
+      return { do: 'wait-out-throttle', waitMs: throttleWaitMs(event.retryAfterMs, state.throttleStreak, state.random, maxRetryAfterMs) };
+    case 'unauthorized': {
+      const step = afterUnauthorized(state.tokenRefreshed, event.message);
+      return step.do === 'fail' ? failed(step.reason) : step;
     }
-    case 'unauthorized':
-      if (!state.tokenRefreshed) return { do: 'retry-soon', delayMs: 0, refreshToken: true, why: '401 from Graph: refreshing the token once' };
-      return failed(`${event.message} (the token was refreshed once and Graph still refused it)`);
     case 'forbidden':
       return failed(`${event.message} (${PERMISSION_HINT})`, true);
     case 'permanent':
@@ -128,10 +126,11 @@ function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: 
       return failed(event.message);
     case 'transient': {
       if (state.now >= state.deadline) return failed(deadlineReason(maxRowAgeMs, event.message, heldByThrottling(state)));
-      if (state.quickRetries < QUICK_RETRIES) {
-        // A 503's Retry-After is Graph's own estimate; otherwise exponential back-off, randomised as p-retry does (×1 to ×2).
-        const backoff = Math.min(QUICK_RETRY_MIN_MS * 2 ** state.quickRetries, QUICK_RETRY_MAX_MS) * (1 + state.random);
-        const delayMs = Math.round(Math.min(event.retryAfterMs ?? backoff, Math.max(0, state.deadline - state.now)));
+      if (state.quickRetries < WRITE_QUICK_RETRIES) {
+        // A 503's Retry-After is Graph's own estimate (capped); otherwise exponential back-off, randomised as p-retry does.
+        const retryAfterMs = capRetryAfter(event.retryAfterMs, maxRetryAfterMs);
+        const backoff = jitterAbove(transientBackoffMs(state.quickRetries), state.random);
+        const delayMs = Math.round(Math.min(retryAfterMs ?? backoff, Math.max(0, state.deadline - state.now)));
         return { do: 'retry-soon', delayMs, refreshToken: false, why: event.message };
       }
       if (!state.lastDelivery) return { do: 'hand-back', why: event.message };

@@ -9,7 +9,7 @@ import { BudgetBlockedError, type RateBudget, type SendSlot } from '../src/pacin
 import type { FinalRow, RecordedOutcome, ResultStore, SuccessBreakerKeys } from '../src/results/store.js';
 import type { MissingStatuses } from '../src/results/missing-statuses.js';
 import { notFoundScope } from '../src/domain/judging.js';
-import { DEFAULT_TENANT } from '../src/redis-layout.js';
+import { tenantIdOf } from '../src/redis-layout.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { nextStep, type AttemptEvent, type AttemptState, type Step } from './next-step.js';
 
@@ -261,7 +261,7 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           state.throttleStreak++;
           const pausedMs = await budget.throttled(step.waitMs, slot!);
           await store.addThrottle(data.runId, 1, pausedMs);
-          deps.onThrottled?.(pausedMs, data.record.tenantId ?? DEFAULT_TENANT);
+          deps.onThrottled?.(pausedMs, tenantIdOf(data.record));
           log.debug({ retryAfterMs: step.waitMs }, 'throttled by Graph');
           break;
         }
@@ -320,7 +320,7 @@ function outcomeBatcher(store: ResultStore, breakers: SuccessBreakerKeys) {
 
 /** A PATCH answered 404: Graph holds no such user status (or configuration, when its message names that), and PATCH cannot create one. */
 async function rememberNotFound(missing: MissingStatuses, record: PatchJobData['record'], message: string, at: number): Promise<void> {
-  const tenant = record.tenantId ?? DEFAULT_TENANT;
+  const tenant = tenantIdOf(record);
   const configKey = `${record.configurationType}/${record.configurationId}`;
   const why = `PATCH answered 404 at ${new Date(at).toISOString()}: ${message}`;
   if (notFoundScope(message, record.configurationId, record.userStatusId) === 'configuration') await missing.rememberConfiguration(tenant, configKey, why);

@@ -4,32 +4,26 @@ import { isConnectionLoss } from '../src/console-routing.js';
 import type { PatchWorkerHooks } from './hooks.js';
 import { closeWithin } from './shutdown.js';
 import { createPatchUserStatusProcessor } from './patch-user-status.js';
-import type { SyncConfig, TenantConfig } from '../src/config.js';
-import { createTokenSource, type TokenSource } from '../src/graph/auth.js';
-import { UserStatusWriter } from '../src/graph/client.js';
+import type { SyncConfig } from '../src/config.js';
 import type { PatchJobData, RedisClient } from '../src/interfaces.js';
 import type { Logger } from '../src/logger.js';
-import { DEFAULT_TENANT, patchQueueName, queuePrefix } from '../src/redis-layout.js';
+import { queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { MissingStatuses } from '../src/results/missing-statuses.js';
-import { PermissionBreaker } from '../src/pacing/breaker.js';
-import { RefusalBreaker } from '../src/pacing/refusal-breaker.js';
-import { writeBudget } from '../src/pacing/budget.js';
-import { createPatchQueue, queueDepth, type PatchQueue } from '../src/queue/queues.js';
+import type { PermissionBreaker } from '../src/pacing/breaker.js';
+import { queueDepth, type PatchQueue } from '../src/queue/queues.js';
 import { MarkerWatch } from '../src/queue/marker-watch.js';
 import { IDLE_FETCH_SEC, markerWatchedBackends } from '../src/queue/watched-backend.js';
 import { isCluster } from '../src/queue/connection.js';
+import { tenantsOf, type Tenant, type TokenOverrides } from '../src/tenants/tenant.js';
 
-export interface PatchWorkerOptions {
+/** `tokens` and `tenantTokens` (TokenOverrides), for tests: token sources instead of the tenants' own credentials. */
+export interface PatchWorkerOptions extends TokenOverrides {
   /** Jobs in flight at once per tenant: each tenant's worker has its own, so no tenant's backlog takes another's. */
   concurrency: number;
   /** How long a job's lock lives without renewal: a killed worker's jobs are picked up again after this. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
-  /** The default tenant's token source (createTokenSource(config) otherwise). */
-  tokens?: TokenSource;
-  /** For tests: a tenant's token source (createTokenSource(tenant) otherwise). */
-  tenantTokens?: (tenant: TenantConfig) => TokenSource;
   hooks?: PatchWorkerHooks;
   /** For tests: the jitter source (Math.random otherwise). */
   random?: () => number;
@@ -63,10 +57,10 @@ export interface PatchWorker {
 }
 
 /**
- * One BullMQ Worker per tenant (the default tenant and each of SYNC_TENANTS_FILE), each on its tenant's own queue with its
- * own concurrency, budget, breaker and token source. A worker whose tenant's budget is spent waits for its next slot (a
- * sleep, not a poll) holding at most `concurrency` jobs; the other tenants' workers are not behind it, so a tenant with a
- * million rows queued never delays one with ten.
+ * One BullMQ Worker per tenant (tenantsOf(config): the default tenant and each of SYNC_TENANTS_FILE), each on its
+ * tenant's own queue with its own concurrency, budget, breaker and token source. A worker whose tenant's budget is spent
+ * waits for its next slot (a sleep, not a poll) holding at most `concurrency` jobs; the other tenants' workers are not
+ * behind it, so a tenant with a million rows queued never delays one with ten.
  *
  * The Workers open no connection of their own: they fetch, lock, renew and recover stalled jobs over the process's
  * connection, and wait for jobs through one MarkerWatch (src/queue/marker-watch.ts): one connection blocked in one
@@ -94,17 +88,16 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
     drainDelay: IDLE_FETCH_SEC,
   };
 
-  const start = async (tenant: string, settings: { rateLimit: SyncConfig['rateLimit']; graphBaseUrl: string; cloud: SyncConfig['cloud']; tokens: () => TokenSource }): Promise<TenantWorker> => {
-    const queue = createPatchQueue(redis, config.prefix, {}, tenant);
-    const breaker = new PermissionBreaker(redis, config.prefix, 3, tenant);
-    const writer = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, cloud: settings.cloud, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens());
-    const log = tenant === DEFAULT_TENANT ? logger : logger.child({ tenant });
+  const start = (tenant: Tenant): TenantWorker => {
+    const queue = tenant.queue(redis);
+    const breaker = tenant.breaker(redis);
+    const log = tenant.isDefault ? logger : logger.child({ tenant: tenant.id });
     const processor = createPatchUserStatusProcessor({
       store,
-      budget: writeBudget(redis, config.prefix, settings.rateLimit, tenant),
+      budget: tenant.writeBudget(redis),
       breaker,
-      refusals: new RefusalBreaker(redis, config.prefix, tenant),
-      writer,
+      refusals: tenant.refusals(redis),
+      writer: tenant.writer(tenant.tokens(options)),
       missing,
       logger: log,
       requestTimeoutMs: config.requestTimeoutMs,
@@ -115,21 +108,14 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       random: options.random,
       ...options.hooks,
     });
-    const name = patchQueueName(tenant);
+    const name = tenant.queueName;
     const worker = new Worker<PatchJobData>(name, processor, { ...workerOptions, prefix: queuePrefix(config.prefix, name) }, backends);
     // A lost connection is reported once by the connection's watcher (watchRedisConnection), not at every retry.
     worker.on('error', (err) => log[isConnectionLoss(err) ? 'debug' : 'error']({ err: err.message }, 'worker error'));
-    return { tenant, worker, queue, breaker };
+    return { tenant: tenant.id, worker, queue, breaker };
   };
 
-  const tenants = [
-    await start(DEFAULT_TENANT, { rateLimit: config.rateLimit, graphBaseUrl: config.graphBaseUrl, cloud: config.cloud, tokens: () => options.tokens ?? createTokenSource(config) }),
-    ...(await Promise.all(
-      config.tenants.map((t) =>
-        start(t.tenantId, { rateLimit: t.rateLimit, graphBaseUrl: t.graphBaseUrl, cloud: t.cloud, tokens: () => options.tenantTokens?.(t) ?? createTokenSource(t) }),
-      ),
-    )),
-  ];
+  const tenants = tenantsOf(config).map(start);
   await Promise.all(tenants.map((t) => t.worker.waitUntilReady()));
   const [main] = tenants;
 

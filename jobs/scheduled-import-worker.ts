@@ -8,7 +8,7 @@ import type { Logger } from '../src/logger.js';
 import { QUEUE_NAMES, queuePrefix } from '../src/redis-layout.js';
 import { ResultStore } from '../src/results/store.js';
 import { createGraphStates } from '../src/producer/reconcile.js';
-import { createPatchQueue } from '../src/queue/queues.js';
+import { defaultTenantOf } from '../src/tenants/tenant.js';
 import { createScheduleQueue, type ScheduledImportJobData, type ScheduleQueue } from '../src/queue/schedules.js';
 import type { RedisClient } from '../src/interfaces.js';
 
@@ -39,7 +39,7 @@ export interface ScheduledImportWorker {
  */
 export async function startScheduledImportWorker(config: SyncConfig, redis: RedisClient, logger: Logger, options: ScheduledImportWorkerOptions = {}): Promise<ScheduledImportWorker> {
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
-  const patchQueue = createPatchQueue(redis, config.prefix);
+  const patchQueue = defaultTenantOf(config).queue(redis);
   const queue = createScheduleQueue(redis, config.prefix);
   let stopping = false;
   const log = logger.child({ queue: QUEUE_NAMES.scheduledImport });

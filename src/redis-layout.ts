@@ -208,6 +208,11 @@ import { createHash } from 'node:crypto';
  */
 export const DEFAULT_TENANT = '';
 
+/** The tenant whose keys and queue hold a record: the one it names, else the default tenant. */
+export function tenantIdOf(record: { tenantId?: string }): string {
+  return record.tenantId ?? DEFAULT_TENANT;
+}
+
 /**
  * The field of a change-detection key's entry in P:latest and P:fingerprints: the first 32 hex digits (128 bits) of the
  * SHA-1 of its UTF-8 bytes. The scripts compute the same in src/scripts/includes/keyDigest.lua; this one is for

@@ -1,7 +1,6 @@
 import { GRAPH_CLOUDS } from '../clouds.js';
 import { loadConfig, type Credentials, type RateLimit, type SyncConfig } from '../config.js';
 import { createTokenSource } from '../graph/auth.js';
-import { UserStatusWriter } from '../graph/client.js';
 import { decodeJwtPayload, judgeToken, writePermissionsFor } from '../graph/token-claims.js';
 import {
   describeManagedIdentity,
@@ -10,12 +9,12 @@ import {
   managedIdentitySource,
 } from '../graph/managed-identity.js';
 import type { ConfigurationType, DoctorCheck, RedisClient } from '../interfaces.js';
-import { readBudget } from '../pacing/budget.js';
 import { readFleetPauses, type FleetPause } from '../pacing/pauses.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { checkProbeWrite, type ProbeWriteTarget } from './doctor-probe-write.js';
 import { connectRedis, dataNodes, describeRedisTarget, isCluster, redisTargetOf, type RedisTarget } from '../queue/connection.js';
 import { judgeClockSkew, judgeRedis, judgeRedisCluster, readClusterFacts, readRedisClock, readRedisFacts } from '../queue/redis-health.js';
+import { defaultTenantOf, tenantsOf } from '../tenants/tenant.js';
 
 /**
  * The checks of `compliance-sync doctor`, each a small function returning DoctorCheck lines; the verdicts
@@ -336,8 +335,10 @@ export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeou
     return { name: 'graph.probe', result: 'fail', detail: `not probed: the read budget lives in Redis, and ${(err as Error).message}`, fix: 'start Redis, or set REDIS_URL' };
   }
   try {
-    const client = new UserStatusWriter(config, createTokenSource(config));
-    const pages = client.listUserStatuses(target.configurationType, target.configurationId, { top: 1, select: ['id'], pace: pacedReads(readBudget(redis, config.prefix, config.readRateLimit), { maxRetryAfterMs: config.maxRetryAfterMs }) });
+    const tenant = defaultTenantOf(config);
+    const pace = pacedReads(tenant.readBudget(redis), { maxRetryAfterMs: config.maxRetryAfterMs });
+    const client = tenant.writer(tenant.tokens());
+    const pages = client.listUserStatuses(target.configurationType, target.configurationId, { top: 1, select: ['id'], pace });
     const first = await withTimeout(pages.next(), timeoutMs, 'the probe');
     await pages.return(undefined);
     const listed = first.done ? 0 : first.value.items.length;
@@ -375,7 +376,7 @@ export async function checkFleetPauses(config: SyncConfig): Promise<DoctorCheck[
     return [];
   }
   try {
-    return [judgeFleetPauses(await readFleetPauses(redis, config.prefix, config.tenants.map((t) => t.tenantId)))];
+    return [judgeFleetPauses(await readFleetPauses(redis, config.prefix, tenantsOf(config)))];
   } catch (err) {
     return [{ name: 'fleet.pause', result: 'warn', detail: `could not read the budgets' pauses: ${(err as Error).message}`, fix: 'check that this Redis user may run HGET and TIME' }];
   } finally {

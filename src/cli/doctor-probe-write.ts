@@ -2,11 +2,10 @@ import { GRAPH_CLOUDS } from '../clouds.js';
 import type { SyncConfig } from '../config.js';
 import { PROPERTY_COLUMNS } from '../domain/columns.js';
 import { idProblem } from '../domain/validate.js';
-import { createTokenSource } from '../graph/auth.js';
-import { UserStatusWriter } from '../graph/client.js';
 import { GraphRequestError } from '../graph/errors.js';
 import type { ConfigurationType, DoctorCheck, RedisClient, UserStatusProperties } from '../interfaces.js';
-import { BudgetBlockedError, readBudget, writeBudget } from '../pacing/budget.js';
+import { BudgetBlockedError } from '../pacing/budget.js';
+import { defaultTenantOf } from '../tenants/tenant.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
 import { connectRedis, redisTargetOf } from '../queue/connection.js';
 
@@ -128,10 +127,11 @@ export async function checkProbeWrite(config: SyncConfig, target: ProbeWriteTarg
     return { name: CHECK, result: 'fail', detail: `not probed: the budgets live in Redis, and ${(err as Error).message}`, fix: 'start Redis, or set REDIS_URL' };
   }
   const outcome = async (): Promise<ProbeWriteOutcome> => {
-    const client = new UserStatusWriter(config, createTokenSource(config));
+    const tenant = defaultTenantOf(config);
+    const client = tenant.writer(tenant.tokens());
     let status: Record<string, unknown> | undefined;
     try {
-      const pace = pacedReads(readBudget(redis, config.prefix, config.readRateLimit));
+      const pace = pacedReads(tenant.readBudget(redis));
       status = await pace(() => client.getUserStatus(target.configurationType, target.configurationId, target.userStatusId));
     } catch (err) {
       return failureOf('read', err);
@@ -139,7 +139,7 @@ export async function checkProbeWrite(config: SyncConfig, target: ProbeWriteTarg
     if (!status) return { step: 'read', missing: true };
     const properties = writableValuesOf(status);
     try {
-      await writeBudget(redis, config.prefix, config.rateLimit).acquire(Date.now() + timeoutMs);
+      await tenant.writeBudget(redis).acquire(Date.now() + timeoutMs);
     } catch (err) {
       if (!(err instanceof BudgetBlockedError)) throw err;
     }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { requeueFailedRows } from '../producer/requeue.js';
-import { PermissionBreaker } from '../pacing/breaker.js';
+import { tenantsOf } from '../tenants/tenant.js';
 import { PatchQueues } from '../queue/queues.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { printJson, withServices, checkRunId } from './shared.js';
@@ -17,13 +17,12 @@ export const resumeCommand = new Command('resume')
       // its own queue, and this run's 403 rows go back to their tenants' queues.
       const queues = new PatchQueues(redis, config.prefix, queue);
       try {
-        await new PermissionBreaker(redis, config.prefix).reset();
-        const resumed = [queue];
-        for (const tenant of config.tenants.map((t) => t.tenantId)) {
-          const breaker = new PermissionBreaker(redis, config.prefix, 3, tenant);
-          if (!(await breaker.state()).tripped) continue;
+        const resumed = [];
+        for (const tenant of tenantsOf(config)) {
+          const breaker = tenant.breaker(redis);
+          if (!tenant.isDefault && !(await breaker.state()).tripped) continue;
           await breaker.reset();
-          resumed.push(queues.for(tenant));
+          resumed.push(queues.for(tenant.id));
         }
         await store.setBlocked(runId, undefined);
         const summary = await requeueFailedRows(store, queues, runId, (row) => row.httpStatus === 403);

@@ -25,12 +25,12 @@ export function loadCliConfig(overrides: Partial<Record<string, string>> = {}): 
 export async function withServices<T>(fn: (services: Services) => Promise<T>, mode: 'command' | 'service' = 'command'): Promise<T> {
   const config = loadCliConfig();
   // Loaded here, not at the top: read-only commands (withStore) start without BullMQ and pino.
-  const [{ createLogger }, { createPatchQueue }] = await Promise.all([import('../logger.js'), import('../queue/queues.js')]);
+  const [{ createLogger }, { defaultTenantOf }] = await Promise.all([import('../logger.js'), import('../tenants/tenant.js')]);
   const logger = createLogger(config.logLevel, {}, config.logFormat);
   routeConsoleThroughLogger(logger);
   const redis = await connectRedis(redisTargetOf(config), mode, {}, redisOptionsOf(config));
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
-  const queue = createPatchQueue(redis, config.prefix);
+  const queue = defaultTenantOf(config).queue(redis);
   try {
     return await fn({ config, redis, store, queue, logger });
   } catch (err) {

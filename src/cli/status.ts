@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { RunStatus } from '../interfaces.js';
 import { OperatorError, EXIT } from '../errors.js';
 import { tenantFigures } from '../producer/tenant-status.js';
+import { tenantsOf } from '../tenants/tenant.js';
 import { runStateText } from '../domain/run-state-text.js';
 import { withIsoTimes } from '../domain/iso-times.js';
 import { checkRunId, printJson, withStore } from './shared.js';
@@ -38,7 +39,8 @@ pauses holding the fleet now, and when each ends). Exit codes: 0 found, 4 no suc
     await withStore(async ({ config, redis, store }) => {
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
-      const { byTenant, blockedTenants, fleetPauses } = await tenantFigures(config, redis, store, status);
+      const fleet = { prefix: config.prefix, tenants: tenantsOf(config) };
+      const { byTenant, blockedTenants, fleetPauses } = await tenantFigures(fleet, redis, store, status);
       if (flags.json) printJson({ ...withIsoTimes(status), byTenant, blockedTenants, fleetPauses });
       else {
         const lines = [formatStatus(status)];

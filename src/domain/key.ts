@@ -1,5 +1,5 @@
 import type { UserStatusRecord } from '../interfaces.js';
-import { DEFAULT_TENANT, tenantRecordKey } from '../redis-layout.js';
+import { tenantIdOf, tenantRecordKey } from '../redis-layout.js';
 
 /**
  * The identity of one user status in Graph. `/` can never appear inside a validated id,
@@ -7,5 +7,5 @@ import { DEFAULT_TENANT, tenantRecordKey } from '../redis-layout.js';
  * the tenant (see src/redis-layout.ts), the default tenant's does not (the keys of a single-tenant deployment).
  */
 export function recordKey(record: Pick<UserStatusRecord, 'configurationType' | 'configurationId' | 'userStatusId' | 'tenantId'>): string {
-  return tenantRecordKey(record.tenantId ?? DEFAULT_TENANT, `${record.configurationType}/${record.configurationId}/${record.userStatusId}`);
+  return tenantRecordKey(tenantIdOf(record), `${record.configurationType}/${record.configurationId}/${record.userStatusId}`);
 }

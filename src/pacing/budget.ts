@@ -1,6 +1,6 @@
 import type { RateLimit } from '../config.js';
 import { MAX_TIMER_MS } from '../graph/errors.js';
-import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
+import { redisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import type { RedisClient } from '../interfaces.js';
 
@@ -127,12 +127,15 @@ export function pausedWithin(stretches: readonly string[], sinceUs: number): num
   return total;
 }
 
-/** The fleet's read budget (SYNC_READ_RATE_LIMIT): the same pacing, its own key, so reads and writes never wait for each other. */
-export function readBudget(redis: RedisClient, prefix: string, rate: RateLimit, tenant: string = DEFAULT_TENANT): RateBudget {
+/**
+ * A tenant's read budget (its readRateLimit, SYNC_READ_RATE_LIMIT for the default tenant): the same pacing, its own key,
+ * so reads and writes never wait for each other.
+ */
+export function readBudget(redis: RedisClient, prefix: string, rate: RateLimit, tenant: string): RateBudget {
   return new RateBudget(redis, prefix, rate, { key: redisKeys(prefix).readBudgetOf(tenant) });
 }
 
 /** A tenant's write budget (its rateLimit): the default tenant's is P:budget, every other tenant has its own. */
-export function writeBudget(redis: RedisClient, prefix: string, rate: RateLimit, tenant: string = DEFAULT_TENANT, clock?: BudgetClock): RateBudget {
+export function writeBudget(redis: RedisClient, prefix: string, rate: RateLimit, tenant: string, clock?: BudgetClock): RateBudget {
   return new RateBudget(redis, prefix, rate, { key: redisKeys(prefix).budgetOf(tenant), ...(clock ? { clock } : {}) });
 }

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../interfaces.js';
-import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
+import { redisKeys } from '../redis-layout.js';
 
 /** A Retry-After pause holding one budget of one tenant now, as `status --json` (fleetPauses) and `doctor` show it. */
 export interface FleetPause {
@@ -19,21 +19,27 @@ export function pauseInForce(pauseUntilUs: number | undefined, nowUs: number): {
 }
 
 /**
- * Every pause in force, for the default tenant and the tenants given, write and read budgets alike. Read against
- * Redis's TIME, the clock the budget scripts keep pauseUntil in.
+ * Every pause in force, for the tenants given (tenantsOf(config): `id` picks the keys, `label` names it), write and
+ * read budgets alike. Read against Redis's TIME, the clock the budget scripts keep pauseUntil in.
  */
-export async function readFleetPauses(redis: RedisClient, prefix: string, tenants: readonly string[], defaultLabel = 'default'): Promise<FleetPause[]> {
+export async function readFleetPauses(
+  redis: RedisClient,
+  prefix: string,
+  tenants: ReadonlyArray<{ id: string; label: string }>,
+): Promise<FleetPause[]> {
   const keys = redisKeys(prefix);
-  const budgets = [DEFAULT_TENANT, ...tenants].flatMap((tenant) => [
-    { tenant, budget: 'write' as const, key: keys.budgetOf(tenant) },
-    { tenant, budget: 'read' as const, key: keys.readBudgetOf(tenant) },
+  const budgets = tenants.flatMap((tenant) => [
+    { tenant: tenant.label, budget: 'write' as const, key: keys.budgetOf(tenant.id) },
+    { tenant: tenant.label, budget: 'read' as const, key: keys.readBudgetOf(tenant.id) },
   ]);
   const [[seconds, micros], ...untils] = await Promise.all([redis.time(), ...budgets.map((b) => redis.hget(b.key, 'pauseUntil'))]);
   const nowUs = Number(seconds) * 1e6 + Number(micros);
   const pauses: FleetPause[] = [];
   budgets.forEach((b, i) => {
     const held = pauseInForce(untils[i] === null ? undefined : Number(untils[i]), nowUs);
-    if (held) pauses.push({ tenant: b.tenant === DEFAULT_TENANT ? defaultLabel : b.tenant, budget: b.budget, until: new Date(held.untilMs).toISOString(), remainingMs: held.remainingMs });
+    if (held) {
+      pauses.push({ tenant: b.tenant, budget: b.budget, until: new Date(held.untilMs).toISOString(), remainingMs: held.remainingMs });
+    }
   });
   return pauses;
 }

@@ -42,19 +42,20 @@ export function pacedReads(budget: RateBudget, hooks: PacedReadHooks = {}): NonN
         const err = error;
         const step = decideAfterReadFailure({ kind: err.kind, status: err.status, retryAfterMs: err.retryAfterMs, message: err.message }, attempts, Math.random(), undefined, hooks.maxRetryAfterMs);
         refresh = false;
-        switch (step.action) {
-          case 'throttled': {
+        switch (step.do) {
+          case 'wait-out-throttle': {
             attempts.throttleStreak++;
             const pausedMs = await budget.throttled(step.waitMs, slot);
             hooks.onThrottled?.(pausedMs);
             continue;
           }
-          case 'refreshToken':
-            attempts.tokenRefreshed = refresh = true;
-            continue;
-          case 'retry':
+          case 'retry-soon':
+            if (step.refreshToken) {
+              attempts.tokenRefreshed = refresh = true;
+              continue;
+            }
             attempts.transientFailures++;
-            await sleep(step.waitMs);
+            await sleep(step.delayMs);
             continue;
           case 'fail':
             throw new ReadFailedError(step.reason, err.status, err.code);

@@ -1,17 +1,16 @@
-import type { SyncConfig, TenantConfig } from '../config.js';
+import type { SyncConfig } from '../config.js';
 import { compareWithGraph, comparedValues, COMPARED_PROPERTIES, SELECTED_PROPERTIES, type ComparedProperty } from '../domain/compare.js';
 import { graphIdKey, nullsToConfirm } from '../domain/judging.js';
 import { knownOverridden } from '../domain/override.js';
-import { createTokenSource, type TokenSource } from '../graph/auth.js';
-import { UserStatusWriter, type ListOptions } from '../graph/client.js';
+import type { ListOptions, UserStatusWriter } from '../graph/client.js';
 import { OperatorError } from '../errors.js';
 import type { ConfigurationType, RedisClient, UserStatusProperties } from '../interfaces.js';
-import { readBudget } from '../pacing/budget.js';
 import { pacedReads, ReadFailedError } from '../pacing/reads.js';
-import { DEFAULT_TENANT } from '../redis-layout.js';
+import { tenantIdOf } from '../redis-layout.js';
 import { MissingStatuses } from '../results/missing-statuses.js';
 import { OverrideStore } from '../results/overrides.js';
 import { PENDING, SnapshotStore, type SnapshotMeta, type SnapshotValue } from '../results/snapshots.js';
+import { tenantsOf, type TokenOverrides } from '../tenants/tenant.js';
 import type { UnversionedRow } from './validate-rows.js';
 
 /** Page size asked of Graph (`$top`); Graph may return fewer. */
@@ -168,7 +167,7 @@ function groupByTenant(rows: UnversionedRow[]): Map<string, UnversionedRow[]> {
   const byTenant = new Map<string, UnversionedRow[]>();
   for (const row of rows) {
     if (!row.record) continue;
-    const tenant = row.record.tenantId ?? DEFAULT_TENANT;
+    const tenant = tenantIdOf(row.record);
     let group = byTenant.get(tenant);
     if (!group) byTenant.set(tenant, (group = []));
     group.push(row);
@@ -293,33 +292,33 @@ export function missingStatusReason(why: string): string {
   return `not sent: Graph holds no such user status, and PATCH cannot create one (${why}); import --reconcile sends it once Graph lists it`;
 }
 
-export interface GraphStatesOptions {
+export interface GraphStatesOptions extends TokenOverrides {
   /** Verify reads Graph now, whatever snapshot exists. */
   fresh?: boolean;
-  /** For tests: the default tenant's token source (createTokenSource(config) otherwise). */
-  tokens?: TokenSource;
-  /** For tests: a tenant's token source (createTokenSource(tenant) otherwise). */
-  tenantTokens?: (tenant: TenantConfig) => TokenSource;
 }
 
 /**
- * Graph's state for one run, for every tenant: the default tenant's read with the configured credentials through
- * P:budget:read (as before tenants), each tenant of SYNC_TENANTS_FILE with its own graphBaseUrl, credentials and
- * read budget (its readRateLimit, P:tenant:T:budget:read) into its own snapshots (P:snapshot:T/...).
+ * Graph's state for one run, for every tenant (tenantsOf): each read with its own graphBaseUrl and credentials through
+ * its own read budget (its readRateLimit: P:budget:read for the default tenant, P:tenant:T:budget:read otherwise) into
+ * its own snapshots (P:snapshot:T/...).
  */
 export function createGraphStates(config: SyncConfig, redis: RedisClient, options: GraphStatesOptions = {}): GraphStates {
-  const tenants = new Map(config.tenants.map((t) => [t.tenantId, t]));
-  const state = (tenant: string, settings: { graphBaseUrl: string; cloud: SyncConfig['cloud']; readRateLimit: SyncConfig['readRateLimit']; tokens: TokenSource }) => {
-    const client = new UserStatusWriter({ graphBaseUrl: settings.graphBaseUrl, cloud: settings.cloud, apiVersion: config.apiVersion, requestTimeoutMs: config.requestTimeoutMs }, settings.tokens);
-    const pace = pacedReads(readBudget(redis, config.prefix, settings.readRateLimit, tenant), { maxRetryAfterMs: config.maxRetryAfterMs });
-    const memory = { store: new MissingStatuses(redis, config.prefix), tenant };
-    return new GraphState(new SnapshotStore(redis, config.prefix, tenant), client, pace, config.snapshotMaxAgeMs, options.fresh === true, memory, new OverrideStore(redis, config.prefix));
-  };
-  // Made now, as before tenants: missing default credentials stop the command before it creates a run (it reads nothing yet).
-  const defaultState = state(DEFAULT_TENANT, { graphBaseUrl: config.graphBaseUrl, cloud: config.cloud, readRateLimit: config.readRateLimit, tokens: options.tokens ?? createTokenSource(config) });
-  return new GraphStates((tenant) => {
-    if (tenant === DEFAULT_TENANT) return defaultState;
-    const t = tenants.get(tenant);
-    return t && state(tenant, { graphBaseUrl: t.graphBaseUrl, cloud: t.cloud, readRateLimit: t.readRateLimit, tokens: options.tenantTokens?.(t) ?? createTokenSource(t) });
-  });
+  const states = new Map(
+    tenantsOf(config).map((tenant) => {
+      // Made on first use; the default tenant's (below) now: missing default credentials stop the command before it
+      // creates a run (it reads nothing yet), as before tenants.
+      let state: GraphState | undefined;
+      const make = () => {
+        const pace = pacedReads(tenant.readBudget(redis), { maxRetryAfterMs: config.maxRetryAfterMs });
+        const memory = { store: new MissingStatuses(redis, config.prefix), tenant: tenant.id };
+        const snapshots = new SnapshotStore(redis, config.prefix, tenant.id);
+        const client = tenant.writer(tenant.tokens(options));
+        const overrides = new OverrideStore(redis, config.prefix);
+        return (state ??= new GraphState(snapshots, client, pace, config.snapshotMaxAgeMs, options.fresh === true, memory, overrides));
+      };
+      if (tenant.isDefault) make();
+      return [tenant.id, make] as const;
+    }),
+  );
+  return new GraphStates((tenant) => states.get(tenant)?.());
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_TENANT } from '../redis-layout.js';
+import { tenantIdOf } from '../redis-layout.js';
 import type { MissingStatuses } from '../results/missing-statuses.js';
 import { missingStatusReason } from './reconcile.js';
 import type { UnversionedRow } from './validate-rows.js';
@@ -21,7 +21,7 @@ export class RememberedMissingJudge {
     const groups = new Map<string, { tenant: string; configKey: string; rows: UnversionedRow[] }>();
     for (const row of rows) {
       if (!row.record || row.graph) continue;
-      const tenant = row.record.tenantId ?? DEFAULT_TENANT;
+      const tenant = tenantIdOf(row.record);
       const configKey = `${row.record.configurationType}/${row.record.configurationId}`;
       const id = `${tenant}|${configKey}`;
       let group = groups.get(id);

@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
 import { isConnectionLoss } from '../console-routing.js';
 import type { PatchJobData, RedisClient } from '../interfaces.js';
-import { DEFAULT_TENANT, jobIdFor, patchQueueName, queuePrefix } from '../redis-layout.js';
+import { DEFAULT_TENANT, jobIdFor, patchQueueName, queuePrefix, tenantIdOf } from '../redis-layout.js';
 
 /**
  * BullMQ-level retries are the slow outer loop (minutes) for long outages; the job itself retries
@@ -45,7 +45,7 @@ export function onQueueError(err: Error): void {
 
 /** The tenant whose queue takes a job: the one its record names, else the default tenant. */
 export function tenantOfJob(data: Pick<PatchJobData, 'record'>): string {
-  return data.record.tenantId ?? DEFAULT_TENANT;
+  return tenantIdOf(data.record);
 }
 
 /**
@@ -74,7 +74,7 @@ export class PatchQueues {
     return new PatchQueues(queue.opts.connection as RedisClient, prefix, queue);
   }
 
-  for(tenant: string = DEFAULT_TENANT): PatchQueue {
+  for(tenant: string): PatchQueue {
     let queue = this.byTenant.get(tenant);
     if (!queue) {
       queue = createPatchQueue(this.connection, this.prefix, {}, tenant);

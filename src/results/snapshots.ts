@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { graphIdKey } from '../domain/judging.js';
-import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
+import { redisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import type { RedisClient } from '../interfaces.js';
 
@@ -33,7 +33,7 @@ export class SnapshotStore {
     private readonly redis: RedisClient,
     prefix: string,
     /** Whose Graph the snapshots are of: the same ids in two tenants are two objects (P:snapshot:T/...). */
-    tenant: string = DEFAULT_TENANT,
+    tenant: string,
   ) {
     const keys = redisKeys(prefix);
     this.snapshotKey = (configKey) => keys.snapshotOf(tenant, configKey);

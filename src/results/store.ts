@@ -12,7 +12,7 @@ import {
   type RedisClient,
   type ReplacedRow,
 } from '../interfaces.js';
-import { DEFAULT_TENANT, RUN_KEY_SUFFIXES, jobIdFor, redisKeys, tenantOfRecordKey, type RedisKeys } from '../redis-layout.js';
+import { RUN_KEY_SUFFIXES, jobIdFor, redisKeys, tenantIdOf, tenantOfRecordKey, type RedisKeys } from '../redis-layout.js';
 import { runScript } from '../scripts/index.js';
 import { isValidRunId } from '../domain/run-id.js';
 import { buildTimeline, timelineBucket, type Timeline } from './timeline.js';
@@ -472,7 +472,7 @@ export class ResultStore {
       const keyless = rows.filter((r): r is RowResult => r !== undefined && r.key === undefined && (!states || states.includes(r.state)));
       if (keyless.length > 0) {
         const pipeline = this.redis.pipeline();
-        for (const r of keyless) pipeline.hget(this.keys.patchJob(r.tenantId ?? DEFAULT_TENANT, jobIdFor(runId, r.line, r.generation ?? 0)), 'data');
+        for (const r of keyless) pipeline.hget(this.keys.patchJob(tenantIdOf(r), jobIdFor(runId, r.line, r.generation ?? 0)), 'data');
         const datas = (await pipeline.exec()) ?? [];
         keyless.forEach((r, i) => {
           const data = datas[i]?.[1] as string | null | undefined;

@@ -2,8 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { STATUS_CODES } from 'node:http';
 import { tenantDirectory, type SyncConfig, type TrustProxy } from '../config.js';
 import type { Logger } from '../logger.js';
-import { PermissionBreaker } from '../pacing/breaker.js';
-import { createPatchQueue, PatchQueues } from '../queue/queues.js';
+import { PatchQueues } from '../queue/queues.js';
 import { createScheduleQueue } from '../queue/schedules.js';
 import { dataNodes, describeRedisFailure } from '../queue/connection.js';
 import { ResultStore } from '../results/store.js';
@@ -15,6 +14,7 @@ import { registerIngestRoutes } from './ingest.js';
 import { createServerMetrics } from './metrics.js';
 import { tenantLabelOptions } from '../domain/tenant-label.js';
 import { registerRunsApi } from './runs-api.js';
+import { tenantsOf } from '../tenants/tenant.js';
 import type { RedisClient } from '../interfaces.js';
 
 export interface ServerOptions {
@@ -88,11 +88,13 @@ async function redisAnswers(redis: RedisClient): Promise<boolean> {
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { config, redis, tokens } = options;
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
-  const patchQueue = createPatchQueue(redis, config.prefix);
+  const tenants = tenantsOf(config);
+  const [defaultTenant] = tenants;
+  const patchQueue = defaultTenant.queue(redis);
   // The other tenants' queues, opened once for every request rather than per request.
   const patchQueues = new PatchQueues(redis, config.prefix, patchQueue);
   const importQueue = createScheduleQueue(redis, config.prefix);
-  const breaker = new PermissionBreaker(redis, config.prefix);
+  const breaker = defaultTenant.breaker(redis);
   const metrics = createServerMetrics({
     store,
     queue: patchQueues,
@@ -183,7 +185,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         apiVersion: config.apiVersion,
         tenants: tenantDirectory(config),
       });
-      await registerRunsApi(v1, { store, tenants: { config, redis } });
+      await registerRunsApi(v1, { store, tenants: { fleet: { prefix: config.prefix, tenants }, redis } });
     },
     { prefix: '/v1' },
   );

@@ -142,43 +142,45 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
   const tenantOptions: TenantLabelOptions = options.tenants ?? { configured: [], limit: 0 };
   const labelOf = tenantLabeller(tenantOptions);
   const labels = tenantLabels(tenantOptions);
-  // Every tenant is read, each summed into its label: `other` then holds the tenants past the limit.
-  const tenants = [DEFAULT_TENANT, ...tenantOptions.configured.filter((t) => labelOf(t) !== 'default')];
+  // Every tenant is read alike, each summed into its label: `other` then holds the tenants past the limit. The default
+  // tenant (DEFAULT_TENANT, first) is also the fleet's figures: its budget and breaker are the keys of a single tenant.
+  const tenants = [DEFAULT_TENANT, ...tenantOptions.configured.filter((t) => labelOf(t) !== labelOf(DEFAULT_TENANT))];
   const breakerOf = (t: string) =>
-    t === DEFAULT_TENANT ? options.breaker : new PermissionBreaker(options.redis, options.prefix, undefined, t);
+    t === options.breaker.tenant ? options.breaker : new PermissionBreaker(options.redis, options.prefix, undefined, t);
   const breakers = new Map(tenants.map((t) => [t, breakerOf(t)]));
 
-  const readTenants = async (nowUs: number) => {
-    const perTenant = await Promise.all(
+  const readTenants = () =>
+    Promise.all(
       tenants.map(async (tenant) => {
-        const [depth, pauseUntil, breaker] = await Promise.all([
+        const [depth, budget, breaker] = await Promise.all([
           queueDepth(queues.for(tenant)),
-          tenant === DEFAULT_TENANT ? undefined : options.redis.hget(keys.budgetOf(tenant), 'pauseUntil'),
-          tenant === DEFAULT_TENANT ? undefined : breakers.get(tenant)!.state(),
+          options.redis.hmget(keys.budgetOf(tenant), 'tat', 'intervalUs', 'pauseUntil'),
+          breakers.get(tenant)!.state(),
         ]);
-        return { tenant, depth, pausedNow: pauseUntil != null && Number(pauseUntil) > nowUs, tripped: breaker?.tripped ?? false };
+        const [tat, intervalUs, pauseUntil] = budget.map((v) => (v === null ? undefined : Number(v)));
+        return { tenant, depth, tat, intervalUs, pauseUntil, tripped: breaker.tripped };
       }),
     );
-    const byLabel = new Map(labels.map((l) => [l, { depth: noJobs(), paused: 0, tripped: 0 }]));
-    for (const { tenant, depth, pausedNow, tripped } of perTenant) {
-      const into = byLabel.get(labelOf(tenant))!;
+
+  const byLabel = (perTenant: Awaited<ReturnType<typeof readTenants>>, nowUs: number) => {
+    const sums = new Map(labels.map((l) => [l, { depth: noJobs(), paused: 0, tripped: 0 }]));
+    for (const { tenant, depth, pauseUntil, tripped } of perTenant) {
+      const into = sums.get(labelOf(tenant))!;
       for (const state of QUEUE_STATES) into.depth[state] += depth[state];
-      into.paused = Math.max(into.paused, pausedNow ? 1 : 0);
+      into.paused = Math.max(into.paused, (pauseUntil ?? 0) > nowUs ? 1 : 0);
       into.tripped = Math.max(into.tripped, tripped ? 1 : 0);
     }
-    return byLabel;
+    return sums;
   };
 
   const refresh = async () => {
     // Budget times are µs; the hash is written by src/scripts/reserveSendSlot-1.lua and registerThrottle-2.lua (fields in
     // src/redis-layout.ts).
     const nowUs = Date.now() * 1000;
-    const [stats, kept, byLabel, budget, breaker, memory] = await Promise.all([
+    const [stats, kept, perTenant, memory] = await Promise.all([
       options.store.stats(),
       options.redis.zcard(keys.runs),
-      readTenants(nowUs),
-      options.redis.hmget(keys.budget, 'tat', 'intervalUs', 'pauseUntil'),
-      options.breaker.state(),
+      readTenants(),
       readRedisMemory(options.redis),
     ]);
     redisUsed.set(memory.usedBytes);
@@ -199,7 +201,7 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     oldThrottledSeconds.set(stats.throttledMs / 1000);
 
     const fleetDepth = noJobs();
-    for (const [tenant, figures] of byLabel) {
+    for (const [tenant, figures] of byLabel(perTenant, nowUs)) {
       for (const state of QUEUE_STATES) {
         tenantJobs.set({ tenant, state }, figures.depth[state]);
         fleetDepth[state] += figures.depth[state];
@@ -209,17 +211,15 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     }
     for (const state of QUEUE_STATES) jobs.set({ state }, fleetDepth[state]);
 
-    const [tat, intervalUs, pauseUntil] = budget.map((v) => (v === null ? undefined : Number(v)));
+    // The fleet's budget and breaker gauges are the default tenant's (first), as before tenants existed.
+    const [{ tat, intervalUs, pauseUntil, tripped }] = perTenant;
     configuredRate.set(1e6 / configuredIntervalUs);
     effectiveRate.set(1e6 / Math.max(intervalUs ?? configuredIntervalUs, configuredIntervalUs));
     const pauseLeftUs = Math.max(0, (pauseUntil ?? 0) - nowUs);
     paused.set(pauseLeftUs > 0 ? 1 : 0);
     pauseRemaining.set(pauseLeftUs / 1e6);
     reservedAhead.set(Math.max(0, (tat ?? 0) - nowUs) / 1e6);
-    breakerTripped.set(breaker.tripped ? 1 : 0);
-    // The default tenant's pause and breaker are the fleet figures above.
-    tenantPaused.set({ tenant: 'default' }, pauseLeftUs > 0 ? 1 : 0);
-    tenantBreaker.set({ tenant: 'default' }, breaker.tripped ? 1 : 0);
+    breakerTripped.set(tripped ? 1 : 0);
   };
 
   return {

@@ -3,7 +3,7 @@ import { ROW_STATES, type RowResult, type RowState } from '../interfaces.js';
 import { reportJson } from '../results/report.js';
 import type { ResultStore } from '../results/store.js';
 import type { RedisClient } from '../interfaces.js';
-import type { SyncConfig } from '../config.js';
+import type { Tenant } from '../tenants/tenant.js';
 import { tenantFigures } from '../producer/tenant-status.js';
 import { withIsoTimes } from '../domain/iso-times.js';
 import { NO_REASON, reasonId } from './run-view.js';
@@ -12,7 +12,7 @@ import { describeRunId, MAX_RUN_ID_LENGTH, runIdProblem } from '../domain/run-id
 export interface RunsApiOptions {
   store: ResultStore;
   /** With them, GET /runs/:id adds byTenant and blockedTenants, as `status --json` does. */
-  tenants?: { config: Pick<SyncConfig, 'prefix' | 'tenants'>; redis: RedisClient };
+  tenants?: { fleet: { prefix: string; tenants: readonly Tenant[] }; redis: RedisClient };
 }
 
 export const MAX_RUNS_PER_PAGE = 1000;
@@ -91,7 +91,8 @@ export async function registerRunsApi(app: FastifyInstance, { store, tenants }: 
     if (refusal) return reply.code(400).send(refusal);
     const status = await store.status(request.params.id);
     if (!status) return reply.code(404).send(notFound(request.params.id));
-    return tenants ? { ...withIsoTimes(status), ...(await tenantFigures(tenants.config, tenants.redis, store, status)) } : withIsoTimes(status);
+    if (!tenants) return withIsoTimes(status);
+    return { ...withIsoTimes(status), ...(await tenantFigures(tenants.fleet, tenants.redis, store, status)) };
   });
 
   app.get<{ Params: { id: string } }>('/runs/:id/timeline', async (request, reply) => {

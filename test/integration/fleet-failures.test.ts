@@ -3,7 +3,7 @@
  * transient faults are retried until every row lands, permanent ones fail fast with Graph's reason,
  * 401 refreshes the token once, 403 stops the whole fleet until `resume`.
  */
-import { QUICK_RETRIES } from '../../jobs/next-step.js';
+import { WRITE_QUICK_RETRIES } from '../../src/pacing/retry-policy.js';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
@@ -69,7 +69,7 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       // A completed patch job is removed at once (PATCH_JOB_OPTIONS): its attempts are read as it completes.
       const completed = new Map<string, number>();
       worker.worker.on('completed', (job) => completed.set(job.id!, job.attemptsMade));
-      const failures = QUICK_RETRIES + 2; // one more than the job's own tries (the first and its quick retries)
+      const failures = WRITE_QUICK_RETRIES + 2; // one more than the job's own tries (the first and its quick retries)
       t.sim.injectNext(failures, { status: 502, code: 'BadGateway' });
       const runId = await queueRows(t, 1);
       const status = await waitForRun(t.redis, t.prefix, runId, 30_000);

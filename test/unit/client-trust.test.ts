@@ -45,9 +45,9 @@ describe('capRetryAfter', () => {
 describe('decideAfterReadFailure: SYNC_MAX_RETRY_AFTER', () => {
   it('caps a 429 and a 503 Retry-After on reads', () => {
     const fresh = { transientFailures: 0, throttleStreak: 0, tokenRefreshed: false };
-    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 10 ** 12, message: '429' }, fresh, 0.5, 5, 60_000), { action: 'throttled', waitMs: 60_000 });
-    assert.deepEqual(decideAfterReadFailure({ kind: 'transient', retryAfterMs: 10 ** 12, message: '503' }, fresh, 0.5, 5, 60_000), { action: 'retry', waitMs: 60_000 });
-    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 2 ** 31, message: '429' }, fresh), { action: 'throttled', waitMs: 600_000 }, 'the default cap is 10 minutes');
+    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 10 ** 12, message: '429' }, fresh, 0.5, 5, 60_000), { do: 'wait-out-throttle', waitMs: 60_000 });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'transient', retryAfterMs: 10 ** 12, message: '503' }, fresh, 0.5, 5, 60_000), { do: 'retry-soon', delayMs: 60_000, refreshToken: false, why: '503' });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 2 ** 31, message: '429' }, fresh), { do: 'wait-out-throttle', waitMs: 600_000 }, 'the default cap is 10 minutes');
   });
 });
 

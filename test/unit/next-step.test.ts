@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nextStep, QUICK_RETRIES, type AttemptEvent, type AttemptState } from '../../jobs/next-step.js';
+import { nextStep, type AttemptEvent, type AttemptState } from '../../jobs/next-step.js';
+import { WRITE_QUICK_RETRIES } from '../../src/pacing/retry-policy.js';
 
 const MAX_AGE = 60_000;
 
@@ -27,7 +28,7 @@ describe('nextStep: after a 429', () => {
   });
 
   it('waits out a 429 even on the last delivery and after the quick retries are spent', () => {
-    const step = nextStep(refused('throttled', { retryAfterMs: 500 }), state({ lastDelivery: true, quickRetries: QUICK_RETRIES }), MAX_AGE);
+    const step = nextStep(refused('throttled', { retryAfterMs: 500 }), state({ lastDelivery: true, quickRetries: WRITE_QUICK_RETRIES }), MAX_AGE);
     assert.equal(step.do, 'wait-out-throttle');
   });
 });
@@ -54,8 +55,8 @@ describe('nextStep: transient failures (network, timeouts, 500/502/503/504)', ()
   });
 
   it('hands the job back to BullMQ once the quick retries are spent, unless this is the last delivery', () => {
-    assert.deepEqual(nextStep(refused('transient', { status: 502 }), state({ quickRetries: QUICK_RETRIES }), MAX_AGE), { do: 'hand-back', why: '502 refused' });
-    assert.deepEqual(nextStep(refused('transient', { status: 502, requestId: 'r-1' }), state({ quickRetries: QUICK_RETRIES, lastDelivery: true, requests: 40 }), MAX_AGE), {
+    assert.deepEqual(nextStep(refused('transient', { status: 502 }), state({ quickRetries: WRITE_QUICK_RETRIES }), MAX_AGE), { do: 'hand-back', why: '502 refused' });
+    assert.deepEqual(nextStep(refused('transient', { status: 502, requestId: 'r-1' }), state({ quickRetries: WRITE_QUICK_RETRIES, lastDelivery: true, requests: 40 }), MAX_AGE), {
       do: 'fail',
       reason: '502 refused (still failing after 40 requests)',
       status: 502,

@@ -37,32 +37,32 @@ describe('decideAfterReadFailure: what a read does after Graph refused it', () =
   const fresh: ReadAttempts = { transientFailures: 0, throttleStreak: 0, tokenRefreshed: false };
 
   it('waits out a 429 for its fractional Retry-After, however many came before, without using an attempt', () => {
-    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 1500, message: '429' }, { ...fresh, throttleStreak: 40, transientFailures: READ_TRANSIENT_RETRIES }), { action: 'throttled', waitMs: 1500 });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 1500, message: '429' }, { ...fresh, throttleStreak: 40, transientFailures: READ_TRANSIENT_RETRIES }), { do: 'wait-out-throttle', waitMs: 1500 });
   });
 
   it('backs off exponentially on a 429 without Retry-After, capped at a minute', () => {
-    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', message: '429' }, { ...fresh, throttleStreak: 2 }, 0.5), { action: 'throttled', waitMs: 4000 });
-    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', message: '429' }, { ...fresh, throttleStreak: 30 }, 0.5), { action: 'throttled', waitMs: 60_000 });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', message: '429' }, { ...fresh, throttleStreak: 2 }, 0.5), { do: 'wait-out-throttle', waitMs: 4000 });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', message: '429' }, { ...fresh, throttleStreak: 30 }, 0.5), { do: 'wait-out-throttle', waitMs: 60_000 });
   });
 
   it('refreshes the token once after a 401, then fails', () => {
-    assert.deepEqual(decideAfterReadFailure({ kind: 'unauthorized', message: '401' }, fresh), { action: 'refreshToken' });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'unauthorized', message: '401' }, fresh), { do: 'retry-soon', delayMs: 0, refreshToken: true, why: '401 from Graph: refreshing the token once' });
     const second = decideAfterReadFailure({ kind: 'unauthorized', message: '401 InvalidAuthenticationToken' }, { ...fresh, tokenRefreshed: true });
-    assert.equal(second.action, 'fail');
+    assert.equal(second.do, 'fail');
     assert.match((second as { reason: string }).reason, /refreshed once/);
   });
 
   it('retries transient failures with back-off, honouring a 503 Retry-After, then gives up naming the count', () => {
-    assert.deepEqual(decideAfterReadFailure({ kind: 'transient', message: 'network' }, { ...fresh, transientFailures: 1 }, 0.5), { action: 'retry', waitMs: 500 });
-    assert.deepEqual(decideAfterReadFailure({ kind: 'transient', retryAfterMs: 2000, message: '503' }, fresh), { action: 'retry', waitMs: 2000 });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'transient', message: 'network' }, { ...fresh, transientFailures: 1 }, 0.5), { do: 'retry-soon', delayMs: 500, refreshToken: false, why: 'network' });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'transient', retryAfterMs: 2000, message: '503' }, fresh), { do: 'retry-soon', delayMs: 2000, refreshToken: false, why: '503' });
     const last = decideAfterReadFailure({ kind: 'transient', message: '504 GatewayTimeout' }, { ...fresh, transientFailures: READ_TRANSIENT_RETRIES });
-    assert.deepEqual(last, { action: 'fail', reason: `504 GatewayTimeout (still failing after ${READ_TRANSIENT_RETRIES + 1} reads)` });
+    assert.deepEqual(last, { do: 'fail', reason: `504 GatewayTimeout (still failing after ${READ_TRANSIENT_RETRIES + 1} reads)` });
   });
 
   it('fails at once on 403 (naming the read permissions) and on 404 or 400', () => {
     const forbidden = decideAfterReadFailure({ kind: 'forbidden', status: 403, message: '403 Forbidden' }, fresh);
-    assert.equal(forbidden.action, 'fail');
+    assert.equal(forbidden.do, 'fail');
     assert.match((forbidden as { reason: string }).reason, /Read\.All/);
-    assert.deepEqual(decideAfterReadFailure({ kind: 'permanent', status: 404, message: '404 ResourceNotFound: gone' }, fresh), { action: 'fail', reason: '404 ResourceNotFound: gone' });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'permanent', status: 404, message: '404 ResourceNotFound: gone' }, fresh), { do: 'fail', reason: '404 ResourceNotFound: gone' });
   });
 });
