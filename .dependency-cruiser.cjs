@@ -19,7 +19,10 @@ const LAYERS = [
   ['base', '^src/(config|clouds|console-routing|errors|interfaces|logger|redis-layout|redact-url)\\.ts$|^src/scripts/'],
 ];
 
-const above = (index) => LAYERS.slice(0, index).map(([, path]) => `(${path})`).join('|');
+const above = (index) =>
+  LAYERS.slice(0, index)
+    .map(([, path]) => `(${path})`)
+    .join('|');
 
 module.exports = {
   forbidden: [
@@ -32,14 +35,14 @@ module.exports = {
     })),
     {
       name: 'simulator-stands-alone',
-      comment: 'The Graph simulator keeps its own reading of Graph\'s rules, so it can catch our mistakes: it imports nothing of ours',
+      comment: "The Graph simulator keeps its own reading of Graph's rules, so it can catch our mistakes: it imports nothing of ours",
       severity: 'error',
       from: { path: '^src/simulator/' },
       to: { path: '^(src|jobs)/', pathNot: '^src/simulator/' },
     },
     {
       name: 'only-cli-starts-the-simulator',
-      comment: 'Production code never depends on the simulator; the CLI\'s simulate and demo commands start it',
+      comment: "Production code never depends on the simulator; the CLI's simulate and demo commands start it",
       severity: 'error',
       from: { path: '^(src|jobs)/', pathNot: '^src/(simulator|cli)/' },
       to: { path: '^src/simulator/' },

@@ -86,7 +86,8 @@ export class RunAlerts {
       if (trippedAt !== undefined) due.push({ event: 'blocked', field: `alertedBlocked:${trippedAt}` });
     }
     if (this.failedShareReached(status)) due.push({ event: 'failed_threshold', field: 'alertedFailedThreshold' });
-    if (status.state === 'completed' || status.state === 'completed_with_errors') due.push({ event: 'completed', field: 'alertedCompleted' });
+    if (status.state === 'completed' || status.state === 'completed_with_errors')
+      due.push({ event: 'completed', field: 'alertedCompleted' });
 
     const delivered: AlertEvent[] = [];
     for (const { event, field } of due) {
@@ -104,7 +105,9 @@ export class RunAlerts {
     const pending = (async () => {
       const status = await this.store.status(failure.runId).catch(() => undefined);
       await this.deliver({ event: 'failed_import', ...failure, ...(status ? { status } : {}) });
-    })().catch((err: Error) => this.options.logger.error({ runId: failure.runId, err: err.message }, 'could not send the failed_import alert'));
+    })().catch((err: Error) =>
+      this.options.logger.error({ runId: failure.runId, err: err.message }, 'could not send the failed_import alert'),
+    );
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
   }
@@ -118,7 +121,9 @@ export class RunAlerts {
 
   /** checkRun without waiting: for the worker's hooks, which must not slow or fail a row. */
   watch(runId: string): void {
-    const pending = this.checkRun(runId).catch((err: Error) => this.options.logger.error({ runId, err: err.message }, 'could not check the run for alerts'));
+    const pending = this.checkRun(runId).catch((err: Error) =>
+      this.options.logger.error({ runId, err: err.message }, 'could not check the run for alerts'),
+    );
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
   }
@@ -171,7 +176,10 @@ export class RunAlerts {
       logger.info({ event: payload.event, runId: payload.runId, webhook: this.host }, 'alert sent');
       return true;
     } catch (err) {
-      logger.error({ event: payload.event, runId: payload.runId, webhook: this.host, err: (err as Error).message }, 'alert could not be delivered');
+      logger.error(
+        { event: payload.event, runId: payload.runId, webhook: this.host, err: (err as Error).message },
+        'alert could not be delivered',
+      );
       return false;
     }
   }

@@ -58,7 +58,11 @@ export function createWorkerMetrics(tenants: TenantLabelOptions = { configured: 
     labelNames: ['tenant'],
     registers: [registry],
   });
-  const completed = new Counter({ name: 'compliance_sync_worker_runs_completed_total', help: 'Runs whose last row this worker finished', registers: [registry] });
+  const completed = new Counter({
+    name: 'compliance_sync_worker_runs_completed_total',
+    help: 'Runs whose last row this worker finished',
+    registers: [registry],
+  });
   const labelOf = tenantLabeller(tenants);
   // Zero series exist from the start, so rate() works before the first failure or 429.
   for (const tenant of tenantLabels(tenants)) {
@@ -99,7 +103,11 @@ export async function serveMetrics(
   const { LogController } = Fastify;
   // Request logging is off through the LogController: Fastify 5.12 deprecates the top-level disableRequestLogging
   // (FSTDEP023) and printed a FastifyDeprecation line at every worker start.
-  const app = Fastify({ loggerInstance: options.logger.child({ component: 'metrics' }), logController: new LogController({ disableRequestLogging: true }), forceCloseConnections: true });
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'metrics' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+  });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   app.get('/healthz', async (_request, reply) => {
     const ok = options.healthy?.() ?? true;

@@ -88,7 +88,12 @@ export function deadlineReason(maxRowAgeMs: number, lastError?: string, throttle
 
 const heldByThrottling = (state: AttemptState) => state.throttleStreak > 0 || state.pausedMs > 0;
 
-export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: number, maxRetryAfterMs = DEFAULT_MAX_RETRY_AFTER_MS): Step {
+export function nextStep(
+  event: AttemptEvent,
+  state: AttemptState,
+  maxRowAgeMs: number,
+  maxRetryAfterMs = DEFAULT_MAX_RETRY_AFTER_MS,
+): Step {
   switch (event.type) {
     case 'succeeded':
       return { do: 'record-success' };
@@ -109,8 +114,19 @@ export function nextStep(event: AttemptEvent, state: AttemptState, maxRowAgeMs: 
   }
 }
 
-function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: AttemptState, maxRowAgeMs: number, maxRetryAfterMs: number): Step {
-  const failed = (reason: string, tripsBreaker = false): Step => ({ do: 'fail', reason, status: event.status, requestId: event.requestId, tripsBreaker });
+function afterRefusal(
+  event: Extract<AttemptEvent, { type: 'refused' }>,
+  state: AttemptState,
+  maxRowAgeMs: number,
+  maxRetryAfterMs: number,
+): Step {
+  const failed = (reason: string, tripsBreaker = false): Step => ({
+    do: 'fail',
+    reason,
+    status: event.status,
+    requestId: event.requestId,
+    tripsBreaker,
+  });
   switch (event.kind) {
     case 'throttled':
       // Missing Retry-After: exponential back-off with jitter, shared by the fleet through the pause.
@@ -122,7 +138,14 @@ function afterRefusal(event: Extract<AttemptEvent, { type: 'refused' }>, state: 
     case 'forbidden':
       return failed(`${event.message} (${PERMISSION_HINT})`, true);
     case 'permanent':
-      if (event.status === 400) return { do: 'count-refusal', reason: event.message, shape: refusalShape(event.code, event.message), status: 400, requestId: event.requestId };
+      if (event.status === 400)
+        return {
+          do: 'count-refusal',
+          reason: event.message,
+          shape: refusalShape(event.code, event.message),
+          status: 400,
+          requestId: event.requestId,
+        };
       return failed(event.message);
     case 'transient': {
       if (state.now >= state.deadline) return failed(deadlineReason(maxRowAgeMs, event.message, heldByThrottling(state)));

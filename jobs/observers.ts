@@ -38,11 +38,21 @@ function combineHooks(list: PatchWorkerHooks[], logger: Logger): PatchWorkerHook
         }
       }
     };
-  return { onRowFinished: each('onRowFinished'), onThrottled: each('onThrottled'), onRunCompleted: each('onRunCompleted'), onRunBlocked: each('onRunBlocked') };
+  return {
+    onRowFinished: each('onRowFinished'),
+    onThrottled: each('onThrottled'),
+    onRunCompleted: each('onRunCompleted'),
+    onRunBlocked: each('onRunBlocked'),
+  };
 }
 
 /** The worker's run log, metrics endpoint (--metrics-port) and run alerts (SYNC_ALERT_WEBHOOK_URL), as processor hooks. */
-export async function startWorkerObservers(config: SyncConfig, redis: RedisClient, logger: Logger, options: WorkerObserversOptions = {}): Promise<WorkerObservers> {
+export async function startWorkerObservers(
+  config: SyncConfig,
+  redis: RedisClient,
+  logger: Logger,
+  options: WorkerObserversOptions = {},
+): Promise<WorkerObservers> {
   const list: PatchWorkerHooks[] = [];
   // Progress lines per active run, a summary per finished run, failure reasons at warn (rate-limited).
   const runLog = createRunLog(new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs }), logger, options.runLog);

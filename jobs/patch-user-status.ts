@@ -143,7 +143,15 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       } catch (err) {
         if (!(err instanceof GraphRequestError)) throw err;
         lastClientRequestId = err.clientRequestId;
-        return { type: 'refused', kind: err.kind, message: err.message, status: err.status, code: err.code, retryAfterMs: err.retryAfterMs, requestId: err.requestId };
+        return {
+          type: 'refused',
+          kind: err.kind,
+          message: err.message,
+          status: err.status,
+          code: err.code,
+          retryAfterMs: err.retryAfterMs,
+          requestId: err.requestId,
+        };
       }
     };
 
@@ -205,7 +213,14 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
       if (event?.type === 'refused') state.lastError = event.message;
       switch (step.do) {
         case 'record-success':
-          await record({ ...row(), state: 'succeeded', httpStatus: result!.status, requestId: result!.requestId, clientRequestId: result!.clientRequestId, response: result!.body });
+          await record({
+            ...row(),
+            state: 'succeeded',
+            httpStatus: result!.status,
+            requestId: result!.requestId,
+            clientRequestId: result!.clientRequestId,
+            response: result!.body,
+          });
           // The success also ended the tenant's run of 403s and of refused writes (in recordOutcome's call).
           if (state.requests > 1) log.debug({ requests: state.requests }, 'row succeeded after retries');
           return 'succeeded';
@@ -236,9 +251,19 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
           }
           if (step.status === 404 && deps.missing) {
             // Best effort: the row's failure is recorded either way; a lost memory only means a later import sends it once more.
-            await rememberNotFound(deps.missing, data.record, event?.type === 'refused' ? event.message : step.reason, now()).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not remember the 404'));
+            await rememberNotFound(deps.missing, data.record, event?.type === 'refused' ? event.message : step.reason, now()).catch(
+              (err: unknown) => log.warn({ err: (err as Error).message }, 'could not remember the 404'),
+            );
           }
-          await record({ ...row(), state: 'failed', httpStatus: step.status, reason: step.reason, requestId: step.requestId, clientRequestId: lastClientRequestId, record: data.record });
+          await record({
+            ...row(),
+            state: 'failed',
+            httpStatus: step.status,
+            reason: step.reason,
+            requestId: step.requestId,
+            clientRequestId: lastClientRequestId,
+            record: data.record,
+          });
           throw new UnrecoverableError(step.reason);
         case 'count-refusal': {
           // The row stays queued whatever the count says: it fails only once its 400 is known to be its own.
@@ -251,7 +276,10 @@ export function createPatchUserStatusProcessor(deps: PatchProcessorDeps) {
             deps.onRunBlocked?.(data.runId, reason);
           }
           // Counting: wait for the verdict. Held or tripped: the breaker holds the row, sent again after `resume`.
-          heldRefusal = count.outcome === 'counting' ? { reason: step.reason, status: step.status, requestId: step.requestId, clientRequestId: lastClientRequestId, heldAt: now() } : undefined;
+          heldRefusal =
+            count.outcome === 'counting'
+              ? { reason: step.reason, status: step.status, requestId: step.requestId, clientRequestId: lastClientRequestId, heldAt: now() }
+              : undefined;
           await store.releaseLock(data.key, owner);
           await job.updateProgress(progressNow());
           await job.moveToDelayed(now() + Math.round(REFUSAL_RECHECK_MS * (0.5 + random())), token);
@@ -304,7 +332,10 @@ function outcomeBatcher(store: ResultStore, breakers: SuccessBreakerKeys) {
     const batch = waiting;
     waiting = [];
     try {
-      const answers = await store.recordOutcomes(batch.map((w) => w.outcome), breakers);
+      const answers = await store.recordOutcomes(
+        batch.map((w) => w.outcome),
+        breakers,
+      );
       batch.forEach((w, i) => w.resolve(answers[i]));
     } catch (err) {
       batch.forEach((w) => w.reject(err));
@@ -323,6 +354,7 @@ async function rememberNotFound(missing: MissingStatuses, record: PatchJobData['
   const tenant = tenantIdOf(record);
   const configKey = `${record.configurationType}/${record.configurationId}`;
   const why = `PATCH answered 404 at ${new Date(at).toISOString()}: ${message}`;
-  if (notFoundScope(message, record.configurationId, record.userStatusId) === 'configuration') await missing.rememberConfiguration(tenant, configKey, why);
+  if (notFoundScope(message, record.configurationId, record.userStatusId) === 'configuration')
+    await missing.rememberConfiguration(tenant, configKey, why);
   else await missing.rememberStatuses(tenant, configKey, [[record.userStatusId, why]]);
 }

@@ -67,7 +67,12 @@ export interface PatchWorker {
  * BZPOPMIN over every waiting tenant's marker on one Redis, none on a cluster. A worker process holds the same few
  * Redis connections whatever its tenant count.
  */
-export async function startPatchWorker(config: SyncConfig, redis: RedisClient, logger: Logger, options: PatchWorkerOptions): Promise<PatchWorker> {
+export async function startPatchWorker(
+  config: SyncConfig,
+  redis: RedisClient,
+  logger: Logger,
+  options: PatchWorkerOptions,
+): Promise<PatchWorker> {
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const missing = new MissingStatuses(redis, config.prefix);
   const watch = new MarkerWatch(redis, {
@@ -129,7 +134,8 @@ export async function startPatchWorker(config: SyncConfig, redis: RedisClient, l
       if (unfinished(d) === 0) continue;
       const breaker = await t.breaker.state();
       // A blocked tenant's rows wait for `resume`; they are not work this process can finish.
-      if (breaker.tripped && d.active === 0 && (await t.queue.isPaused())) reasons.push({ tenant: t.tenant, reason: breaker.reason ?? 'blocked' });
+      if (breaker.tripped && d.active === 0 && (await t.queue.isPaused()))
+        reasons.push({ tenant: t.tenant, reason: breaker.reason ?? 'blocked' });
       else return { kind: 'busy' };
     }
     return reasons.length > 0 ? { kind: 'blocked', reasons } : { kind: 'idle' };

@@ -33,7 +33,9 @@ export function createRunLog(store: ResultStore, logger: Logger, options: RunLog
   const active = new Map<string, ProgressSample | undefined>();
   const pending = new Set<Promise<void>>();
   const track = (work: Promise<void>) => {
-    const p = work.catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'run log: could not read a run\'s status')).finally(() => pending.delete(p));
+    const p = work
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, "run log: could not read a run's status"))
+      .finally(() => pending.delete(p));
     pending.add(p);
   };
 
@@ -47,7 +49,10 @@ export function createRunLog(store: ResultStore, logger: Logger, options: RunLog
       }
       const { line, sample } = runProgressLine(status, previous, now());
       active.set(runId, sample);
-      logger.info(line, `run ${runId}: ${line.sent} sent, ${line.failed} failed, ${line.throttled} throttled, ${line.pending} pending, ETA ${line.eta}`);
+      logger.info(
+        line,
+        `run ${runId}: ${line.sent} sent, ${line.failed} failed, ${line.throttled} throttled, ${line.pending} pending, ETA ${line.eta}`,
+      );
     }
     for (const { reason, suppressed } of reasons.due(now())) {
       logger.warn({ reason, rows: suppressed }, `${suppressed} more ${suppressed === 1 ? 'row' : 'rows'} failed: ${reason}`);
@@ -73,7 +78,14 @@ export function createRunLog(store: ResultStore, logger: Logger, options: RunLog
         const verdict = reasons.offer(reason, now());
         if (!verdict.log) return;
         logger.warn(
-          { runId, reason, httpStatus: row.httpStatus, line: row.line, key: row.key, ...(verdict.suppressed > 0 ? { heldBack: verdict.suppressed } : {}) },
+          {
+            runId,
+            reason,
+            httpStatus: row.httpStatus,
+            line: row.line,
+            key: row.key,
+            ...(verdict.suppressed > 0 ? { heldBack: verdict.suppressed } : {}),
+          },
           `row failed: ${reason}${verdict.suppressed > 0 ? ` (and ${verdict.suppressed} more since the last line)` : ''}`,
         );
       },
@@ -82,7 +94,11 @@ export function createRunLog(store: ResultStore, logger: Logger, options: RunLog
         track(
           (async () => {
             const status = await store.status(runId);
-            if (status) logger.info(runSummary(status, now()), `run ${runId} finished: ${status.state}, ${status.succeeded} sent, ${status.failed} failed, ${status.unchanged} unchanged`);
+            if (status)
+              logger.info(
+                runSummary(status, now()),
+                `run ${runId} finished: ${status.state}, ${status.succeeded} sent, ${status.failed} failed, ${status.unchanged} unchanged`,
+              );
           })(),
         );
       },

@@ -31,7 +31,11 @@ const endedOf = (s: RunStatus) => s.succeeded + s.failed;
  * A run's progress line from its status now and the previous line's sample: sent, failed, throttled, and an ETA from
  * the throughput observed between the two lines (what the fleet actually achieves, 429s and other runs included).
  */
-export function runProgressLine(status: RunStatus, previous: ProgressSample | undefined, now: number): { line: RunProgressLine; sample: ProgressSample } {
+export function runProgressLine(
+  status: RunStatus,
+  previous: ProgressSample | undefined,
+  now: number,
+): { line: RunProgressLine; sample: ProgressSample } {
   const ended = endedOf(status);
   const sample = { at: now, ended };
   const elapsed = previous ? now - previous.at : 0;
@@ -45,7 +49,12 @@ export function runProgressLine(status: RunStatus, previous: ProgressSample | un
     pending: status.pending,
     ...(perMs !== undefined ? { rowsPerMinute: Math.round(perMs * 60_000) } : {}),
     ...(etaMs !== undefined ? { etaMs } : {}),
-    eta: etaMs !== undefined ? describeRoughDuration(etaMs) : perMs === 0 ? 'unknown: nothing ended in the last interval' : 'unknown until the next line',
+    eta:
+      etaMs !== undefined
+        ? describeRoughDuration(etaMs)
+        : perMs === 0
+          ? 'unknown: nothing ended in the last interval'
+          : 'unknown until the next line',
   };
   return { line, sample };
 }

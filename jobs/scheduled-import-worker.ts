@@ -37,7 +37,12 @@ export interface ScheduledImportWorker {
  * Runs the `scheduled-import` queue, one firing at a time per process: imports are streamed and
  * paced by the patch workers anyway, and the per-schedule lock keeps firings of one schedule apart across processes.
  */
-export async function startScheduledImportWorker(config: SyncConfig, redis: RedisClient, logger: Logger, options: ScheduledImportWorkerOptions = {}): Promise<ScheduledImportWorker> {
+export async function startScheduledImportWorker(
+  config: SyncConfig,
+  redis: RedisClient,
+  logger: Logger,
+  options: ScheduledImportWorkerOptions = {},
+): Promise<ScheduledImportWorker> {
   const store = new ResultStore(redis, config.prefix, { runRetentionMs: config.runRetentionMs });
   const patchQueue = defaultTenantOf(config).queue(redis);
   const queue = createScheduleQueue(redis, config.prefix);
@@ -70,7 +75,9 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
   });
   // A lost connection is reported once by the connection's watcher (watchRedisConnection), not at every retry.
   worker.on('error', (err) => log[isConnectionLoss(err) ? 'debug' : 'error']({ err: err.message }, 'scheduled-import worker error'));
-  worker.on('failed', (job, err) => log.error({ schedule: job?.data.scheduleName, jobId: job?.id, err: err.message }, 'scheduled import failed'));
+  worker.on('failed', (job, err) =>
+    log.error({ schedule: job?.data.scheduleName, jobId: job?.id, err: err.message }, 'scheduled import failed'),
+  );
   await worker.waitUntilReady();
 
   return {
@@ -82,7 +89,10 @@ export async function startScheduledImportWorker(config: SyncConfig, redis: Redi
     async close(deadlineMs = 30_000) {
       stopping = true;
       if ((await closeWithin(worker, deadlineMs)) === 'timeout') {
-        log.warn({ deadlineMs }, 'scheduled import did not finish before the deadline; its file stays in processing/ and is resumed by the next firing');
+        log.warn(
+          { deadlineMs },
+          'scheduled import did not finish before the deadline; its file stays in processing/ and is resumed by the next firing',
+        );
       }
       await Promise.all([queue.close(), patchQueue.close()]);
     },

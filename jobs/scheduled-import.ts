@@ -48,9 +48,17 @@ export interface ScheduledImportDeps {
 }
 
 /** The import options a schedule adds: reconcile, and marking the run to be verified once it completes. */
-function graphOptions(deps: ScheduledImportDeps, data: ScheduledImportJobData): { reconcile?: GraphStates; apiVersion?: 'beta' | 'v1.0'; tenants?: TenantDirectory; runFields?: Record<string, string> } {
+function graphOptions(
+  deps: ScheduledImportDeps,
+  data: ScheduledImportJobData,
+): { reconcile?: GraphStates; apiVersion?: 'beta' | 'v1.0'; tenants?: TenantDirectory; runFields?: Record<string, string> } {
   if (data.reconcile && !deps.createGraphStates) throw new Error('this worker cannot read Graph for --reconcile');
-  return { reconcile: data.reconcile ? deps.createGraphStates!() : undefined, apiVersion: deps.apiVersion, tenants: deps.tenants, ...(data.verify ? { runFields: { verifyWhenDone: '1' } } : {}) };
+  return {
+    reconcile: data.reconcile ? deps.createGraphStates!() : undefined,
+    apiVersion: deps.apiVersion,
+    tenants: deps.tenants,
+    ...(data.verify ? { runFields: { verifyWhenDone: '1' } } : {}),
+  };
 }
 
 /** An empty export is nearly always a broken one (a failed query, a truncated transfer): it goes to failed/. */
@@ -76,7 +84,10 @@ export function scheduledRunId(scheduleName: string, now: Date, fileName?: strin
   const stamp = now.toISOString().replace(/[-:.]/g, '');
   const head = `sched-${scheduleName}-${stamp}`;
   if (fileName === undefined) return head.slice(0, RUN_ID_MAX);
-  const stem = basename(fileName, extname(fileName)).replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[._]+/, '') || 'file';
+  const stem =
+    basename(fileName, extname(fileName))
+      .replace(/[^A-Za-z0-9_.-]+/g, '_')
+      .replace(/^[._]+/, '') || 'file';
   return `${head}-${stem}`.slice(0, RUN_ID_MAX);
 }
 
@@ -123,7 +134,13 @@ export function createScheduledImportProcessor(deps: ScheduledImportDeps) {
   };
 }
 
-async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJobData, url: string, query: string, log: Logger): Promise<ScheduledRun> {
+async function importPostgres(
+  deps: ScheduledImportDeps,
+  data: ScheduledImportJobData,
+  url: string,
+  query: string,
+  log: Logger,
+): Promise<ScheduledRun> {
   const runId = await uniqueRunId(deps.store, data.scheduleName);
   const summary = await importRun(deps.store, deps.patchQueue, {
     runId,
@@ -143,7 +160,13 @@ async function importPostgres(deps: ScheduledImportDeps, data: ScheduledImportJo
   return { runId, outcome: 'imported', rows: summary.rows };
 }
 
-async function importDropFolder(deps: ScheduledImportDeps, data: ScheduledImportJobData, dir: string, lock: HeldLock, log: Logger): Promise<ScheduledRun[]> {
+async function importDropFolder(
+  deps: ScheduledImportDeps,
+  data: ScheduledImportJobData,
+  dir: string,
+  lock: HeldLock,
+  log: Logger,
+): Promise<ScheduledRun[]> {
   await prepareDropFolder(dir, data.scheduleName);
   const runs: ScheduledRun[] = [];
   const stop = () => lock.lost || deps.stopRequested?.() === true;
@@ -162,7 +185,13 @@ async function importDropFolder(deps: ScheduledImportDeps, data: ScheduledImport
   return runs;
 }
 
-async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImportJobData, dir: string, claimed: ClaimedFile, log: Logger): Promise<ScheduledRun> {
+async function importClaimedFile(
+  deps: ScheduledImportDeps,
+  data: ScheduledImportJobData,
+  dir: string,
+  claimed: ClaimedFile,
+  log: Logger,
+): Promise<ScheduledRun> {
   const { runId } = claimed;
   const format = detectFormat(claimed.name, data.format);
   const label = `schedule ${data.scheduleName}: ${join(dir, claimed.name)} (${format})`;
@@ -212,7 +241,10 @@ async function importClaimedFile(deps: ScheduledImportDeps, data: ScheduledImpor
     return moveToFailed(EMPTY_FILE_REASON, false);
   }
   const target = await finishFile(dir, claimed, 'processed');
-  log.info({ runId, file: claimed.name, movedTo: target, rows: summary.rows, rejected: summary.rejected, enqueued: summary.enqueued }, 'scheduled file imported');
+  log.info(
+    { runId, file: claimed.name, movedTo: target, rows: summary.rows, rejected: summary.rejected, enqueued: summary.enqueued },
+    'scheduled file imported',
+  );
   if (summary.completed) deps.onRunCompleted?.(runId);
   return { runId, file: claimed.name, outcome: 'imported', rows: summary.rows };
 }

@@ -28,7 +28,10 @@ export class RunVerifier {
   async verifyIfAsked(runId: string): Promise<void> {
     if (!(await this.drift.claimVerify(runId))) return;
     // Loaded here, not at start-up: few runs ask for it, and a worker should reach its first PATCH without the reading code.
-    const [{ createGraphStates }, { verifyRun }] = await Promise.all([import('../src/producer/reconcile.js'), import('../src/producer/verify.js')]);
+    const [{ createGraphStates }, { verifyRun }] = await Promise.all([
+      import('../src/producer/reconcile.js'),
+      import('../src/producer/verify.js'),
+    ]);
     const summary = await verifyRun(this.store, this.drift, createGraphStates(this.config, this.redis, { fresh: true }), runId);
     const { checked, matching, drifted, missing, overridden } = summary;
     const log = this.logger.child({ runId });
@@ -42,7 +45,9 @@ export class RunVerifier {
   }
 
   watch(runId: string): void {
-    const pending = this.verifyIfAsked(runId).catch((err: Error) => this.logger.error({ runId, err: err.message }, 'could not verify the run after it completed'));
+    const pending = this.verifyIfAsked(runId).catch((err: Error) =>
+      this.logger.error({ runId, err: err.message }, 'could not verify the run after it completed'),
+    );
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
   }

@@ -14,7 +14,11 @@ import { join } from 'node:path';
 
 const ALONE = new Set(['test/integration/fleet-pacing.test.ts', 'test/integration/tenants.test.ts']);
 
-const listed = (dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
+const listed = (dir) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => join(dir, f));
 const files = process.argv.length > 2 ? process.argv.slice(2) : [...listed('test/unit'), ...listed('test/integration')];
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 3);
 if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -32,6 +36,14 @@ function run(group, filesOfGroup, perGroupConcurrency) {
   return signal ? 1 : (status ?? 1);
 }
 
-const shared = run('tests that share the machine', files.filter((f) => !ALONE.has(f)), concurrency);
-const alone = run('pacing tests, one at a time', files.filter((f) => ALONE.has(f)), 1);
+const shared = run(
+  'tests that share the machine',
+  files.filter((f) => !ALONE.has(f)),
+  concurrency,
+);
+const alone = run(
+  'pacing tests, one at a time',
+  files.filter((f) => ALONE.has(f)),
+  1,
+);
 process.exit(shared === 0 && alone === 0 ? 0 : 1);

@@ -214,7 +214,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** SYNC_MAX_RETRY_AFTER: a positive duration no longer than a timer can wait. */
 function maxRetryAfter(text: string): number {
   const ms = positiveDuration(text, 'SYNC_MAX_RETRY_AFTER');
-  if (ms > MAX_TIMER_MS) throw new ConfigError(`SYNC_MAX_RETRY_AFTER "${text}" is longer than the 24 days a timer can wait: give at most 24d (the default is 10m)`);
+  if (ms > MAX_TIMER_MS)
+    throw new ConfigError(
+      `SYNC_MAX_RETRY_AFTER "${text}" is longer than the 24 days a timer can wait: give at most 24d (the default is 10m)`,
+    );
   return ms;
 }
 
@@ -227,7 +230,10 @@ const positiveMs = (name: string, fallback: number, allowZero = false) =>
       if (v === undefined || v === '') return fallback;
       const ms = parseMilliseconds(v);
       if (ms === undefined || ms < (allowZero ? 0 : 1)) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be a positive integer (milliseconds) or a duration such as 90s or 1h30m, got "${v}"` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be a positive integer (milliseconds) or a duration such as 90s or 1h30m, got "${v}"`,
+        });
         return z.NEVER;
       }
       return ms;
@@ -256,7 +262,8 @@ export function parseClusterNodes(text: string, name = 'SYNC_REDIS_CLUSTER'): Re
     .split(',')
     .map((e) => e.trim())
     .filter((e) => e !== '');
-  if (entries.length === 0) throw new ConfigError(`${name} names no node: give comma-separated host:port seed nodes, e.g. redis-1:6379,redis-2:6379`);
+  if (entries.length === 0)
+    throw new ConfigError(`${name} names no node: give comma-separated host:port seed nodes, e.g. redis-1:6379,redis-2:6379`);
   return entries.map((entry) => {
     const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)):(\d{1,5})$/.exec(entry);
     const port = Number(match?.[3]);
@@ -302,7 +309,10 @@ const envSchema = z.object({
   AZURE_AUTHORITY_HOST: z
     .string()
     .optional()
-    .refine((v) => v === undefined || v === '' || /^https:\/\/[^\s/?#]+\/?$/i.test(v), 'AZURE_AUTHORITY_HOST must be an https:// origin, e.g. https://login.microsoftonline.us'),
+    .refine(
+      (v) => v === undefined || v === '' || /^https:\/\/[^\s/?#]+\/?$/i.test(v),
+      'AZURE_AUTHORITY_HOST must be an https:// origin, e.g. https://login.microsoftonline.us',
+    ),
   SYNC_RATE_LIMIT: z.string().default('100/20s'),
   // 800 of Intune's 1,000 "any request" per 20 s per app leaves the writes' 100 (and some slack) their room.
   SYNC_READ_RATE_LIMIT: z.string().default('800/20s'),
@@ -363,7 +373,10 @@ const envSchema = z.object({
   SYNC_ALERT_FAILED_PERCENT: z
     .string()
     .optional()
-    .refine((v) => v === undefined || v === '' || (Number(v) > 0 && Number(v) <= 100), 'SYNC_ALERT_FAILED_PERCENT must be a number above 0 and at most 100'),
+    .refine(
+      (v) => v === undefined || v === '' || (Number(v) > 0 && Number(v) <= 100),
+      'SYNC_ALERT_FAILED_PERCENT must be a number above 0 and at most 100',
+    ),
 });
 
 function credentialsFrom(env: z.infer<typeof envSchema>): Credentials {
@@ -434,7 +447,10 @@ const tenantEntrySchema = z
     cloud: z.enum(Object.keys(GRAPH_CLOUDS) as [GraphCloud, ...GraphCloud[]]).optional(),
     graphBaseUrl: z
       .string()
-      .refine((v) => /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/i.test(v), 'must be an http(s) URL without query or fragment, e.g. https://graph-proxy.example.com')
+      .refine(
+        (v) => /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/i.test(v),
+        'must be an http(s) URL without query or fragment, e.g. https://graph-proxy.example.com',
+      )
       .optional(),
     credential: z
       .string()
@@ -482,7 +498,10 @@ function chosenTenantCredentials(choice: CredentialChoice, e: TenantEntry, tenan
   if (choice === 'managed-identity') {
     if (e.clientId === undefined) return { kind: 'managedIdentity' };
     if (!isGuid(e.clientId)) {
-      fail(`${where} field "clientId"`, 'is not a GUID: with credential "managed-identity" it is the client id of a user-assigned identity');
+      fail(
+        `${where} field "clientId"`,
+        'is not a GUID: with credential "managed-identity" it is the client id of a user-assigned identity',
+      );
     }
     return { kind: 'managedIdentity', clientId: e.clientId.toLowerCase() };
   }
@@ -520,7 +539,8 @@ export function parseTenantsFile(
   const extra = Object.keys(top).find((k) => k !== 'tenants');
   if (extra !== undefined) fail(`field "${extra}"`, 'is not a known field (the file holds only "tenants")');
   const tenants = top.tenants;
-  if (typeof tenants !== 'object' || tenants === null || Array.isArray(tenants)) fail('field "tenants"', 'must be an object of tenant GUID -> tenant');
+  if (typeof tenants !== 'object' || tenants === null || Array.isArray(tenants))
+    fail('field "tenants"', 'must be an object of tenant GUID -> tenant');
   const seen = new Set<string>();
   const out: TenantConfig[] = [];
   for (const [rawId, rawEntry] of Object.entries(tenants as Record<string, unknown>)) {
@@ -529,7 +549,8 @@ export function parseTenantsFile(
     const tenantId = rawId.toLowerCase();
     if (seen.has(tenantId)) fail(where, 'is listed twice');
     seen.add(tenantId);
-    if (tenantId === defaults.defaultTenantId) fail(where, 'is the default tenant (AZURE_TENANT_ID): its rows use the environment variables, so it must not be in the file');
+    if (tenantId === defaults.defaultTenantId)
+      fail(where, 'is the default tenant (AZURE_TENANT_ID): its rows use the environment variables, so it must not be in the file');
     if (typeof rawEntry !== 'object' || rawEntry === null || Array.isArray(rawEntry)) fail(where, 'must be an object');
     // `${NAME}` first, so the schema checks what will be used; a missing variable names the variable, not a value.
     const expanded: Record<string, unknown> = {};
@@ -547,7 +568,8 @@ export function parseTenantsFile(
     const parsed = tenantEntrySchema.safeParse(expanded);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      if (issue.code === 'unrecognized_keys') fail(`${where} field "${issue.keys[0]}"`, `is not a known field (known: ${Object.keys(tenantEntrySchema.shape).join(', ')})`);
+      if (issue.code === 'unrecognized_keys')
+        fail(`${where} field "${issue.keys[0]}"`, `is not a known field (known: ${Object.keys(tenantEntrySchema.shape).join(', ')})`);
       const field = String(issue.path[0] ?? '');
       // zod's messages never quote the value, so a secret cannot leak through them.
       fail(`${where} field "${field}"`, issue.message);
@@ -585,7 +607,11 @@ export function parseTenantsFile(
   return out;
 }
 
-function loadTenants(file: string | undefined, env: NodeJS.ProcessEnv, defaults: Omit<Parameters<typeof parseTenantsFile>[2], 'file'>): TenantConfig[] {
+function loadTenants(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  defaults: Omit<Parameters<typeof parseTenantsFile>[2], 'file'>,
+): TenantConfig[] {
   if (file === undefined || file === '') return [];
   let text: string;
   try {
@@ -652,6 +678,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SyncConfig {
 }
 
 /** The tenants rows may name: those of the tenants file, and the default tenant's GUID (its rows then use today's keys). */
-export function tenantDirectory(config: Pick<SyncConfig, 'tenants' | 'defaultTenantId'>): { known: ReadonlySet<string>; defaultTenantId?: string } {
-  return { known: new Set(config.tenants.map((t) => t.tenantId)), ...(config.defaultTenantId ? { defaultTenantId: config.defaultTenantId } : {}) };
+export function tenantDirectory(config: Pick<SyncConfig, 'tenants' | 'defaultTenantId'>): {
+  known: ReadonlySet<string>;
+  defaultTenantId?: string;
+} {
+  return {
+    known: new Set(config.tenants.map((t) => t.tenantId)),
+    ...(config.defaultTenantId ? { defaultTenantId: config.defaultTenantId } : {}),
+  };
 }

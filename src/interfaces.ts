@@ -51,9 +51,7 @@ export interface FieldError {
   reason: string;
 }
 
-export type ValidationResult =
-  | { ok: true; record: UserStatusRecord }
-  | { ok: false; errors: FieldError[] };
+export type ValidationResult = { ok: true; record: UserStatusRecord } | { ok: false; errors: FieldError[] };
 
 /** States a row can be in; `queued` is the only one that is not final. See src/redis-layout.ts. */
 export const ROW_STATES = ['rejected', 'unchanged', 'queued', 'succeeded', 'failed', 'superseded', 'cancelled'] as const;

@@ -3,7 +3,7 @@ import { OperatorError, EXIT } from '../errors.js';
 import { checkRunId, printJson, withStore } from './shared.js';
 
 export const cancelCommand = new Command('cancel')
-  .description("Cancel a run: its rows still waiting are never sent (on any worker), and the run ends as cancelled")
+  .description('Cancel a run: its rows still waiting are never sent (on any worker), and the run ends as cancelled')
   .argument('<runId>', 'run id', checkRunId)
   .option('--json', 'print {"runId","cancelled":N} (plus "alreadyFinished":true when the run had ended)')
   .addHelpText(

@@ -30,7 +30,12 @@ export const demoCommand = new Command('demo')
   )
   .action(async (flags: { rowsFile: string }) => {
     const demoPrefix = demoPrefixOf(process.env.SYNC_PREFIX);
-    const sim = await startSimulator({ missingConfigurations: ['cfg-retired-99'], budget: { perApp: { limit: 100, windowMs: 2000 }, perTenant: { limit: 200, windowMs: 2000 } }, faults: { rate503: 0.05 }, seed: 42 });
+    const sim = await startSimulator({
+      missingConfigurations: ['cfg-retired-99'],
+      budget: { perApp: { limit: 100, windowMs: 2000 }, perTenant: { limit: 200, windowMs: 2000 } },
+      faults: { rate503: 0.05 },
+      seed: 42,
+    });
     const config = loadConfig({
       ...process.env,
       GRAPH_BASE_URL: sim.url,
@@ -63,7 +68,11 @@ export const demoCommand = new Command('demo')
     const runOnce = async (runId: string): Promise<RunStatus> => {
       const mapColumn = new RowChecker().mapColumn;
       const started = Date.now();
-      await importRun(worker.store, worker.queue, { runId, rows: readRows(createReadStream(flags.rowsFile), 'csv', mapColumn), sourceLabel: flags.rowsFile });
+      await importRun(worker.store, worker.queue, {
+        runId,
+        rows: readRows(createReadStream(flags.rowsFile), 'csv', mapColumn),
+        sourceLabel: flags.rowsFile,
+      });
       let status = (await worker.store.status(runId))!;
       while (status.state === 'running') {
         await sleep(100);
@@ -77,17 +86,26 @@ export const demoCommand = new Command('demo')
     try {
       out(`\n== 1. first import of ${flags.rowsFile}`);
       const first = await runOnce(demoRunId('first', Date.now()));
-      for await (const row of worker.store.iterateRows(first.runId, ['rejected', 'failed'])) out(`  line ${row.line} ${row.state}: ${row.reason}`);
+      for await (const row of worker.store.iterateRows(first.runId, ['rejected', 'failed']))
+        out(`  line ${row.line} ${row.state}: ${row.reason}`);
       const afterFirst = sim.counters();
       const written = changedSince(beforeImport, sim.state());
-      out(`  simulator: ${afterFirst.requests} PATCH requests, ${afterFirst.applied} applied, answers ${JSON.stringify(afterFirst.byStatus)}; ${written} of ${Object.keys(sim.state()).length} user statuses written`);
+      out(
+        `  simulator: ${afterFirst.requests} PATCH requests, ${afterFirst.applied} ` +
+          `applied, answers ${JSON.stringify(afterFirst.byStatus)}; ${written} ` +
+          `of ${Object.keys(sim.state()).length} user statuses written`,
+      );
 
       out('\n== 2. the same export again: unchanged rows are not sent');
       const second = await runOnce(demoRunId('second', Date.now()));
       const sentAgain = sim.counters().requests - afterFirst.requests;
       out(`  simulator: ${sentAgain} PATCH requests for this run`);
       ok = first.succeeded === written && second.unchanged === first.succeeded && second.succeeded === 0;
-      out(ok ? '\ndemo OK: every valid row is in the simulator, and the re-import sent only what had not succeeded' : '\ndemo FAILED: the figures above do not add up');
+      out(
+        ok
+          ? '\ndemo OK: every valid row is in the simulator, and the re-import sent only what had not succeeded'
+          : '\ndemo FAILED: the figures above do not add up',
+      );
     } finally {
       await worker.close(5000);
       redis.disconnect();

@@ -29,13 +29,19 @@ const perSecond = (r: RateLimit) => (r.limit * 1000) / r.windowMs;
 
 export function judgeWriteBudget(rateLimit: RateLimit, intune: RateLimit = INTUNE_WRITE_LIMIT): DoctorCheck {
   const name = 'config.write-budget';
-  const detail = `SYNC_RATE_LIMIT allows ${rateLimit.limit} per ${rateLimit.windowMs / 1000} s (${perSecond(rateLimit).toFixed(2)}/s) across the fleet`;
+  const detail =
+    `SYNC_RATE_LIMIT allows ${rateLimit.limit} per ${rateLimit.windowMs / 1000} s ` +
+    `(${perSecond(rateLimit).toFixed(2)}/s) across the fleet`;
   if (perSecond(rateLimit) > perSecond(intune)) {
     return {
       name,
       result: 'warn',
-      detail: `${detail}, more than Intune's ${intune.limit} per ${intune.windowMs / 1000} s per app: Graph will answer 429 and the fleet will slow down to Graph's rate`,
-      fix: `set SYNC_RATE_LIMIT=${intune.limit}/${intune.windowMs / 1000}s unless this tenant has a higher limit (the simulator's can be anything)`,
+      detail:
+        `${detail}, more than Intune's ${intune.limit} per ${intune.windowMs / 1000} s ` +
+        `per app: Graph will answer 429 and the fleet will slow down to Graph's rate`,
+      fix:
+        `set SYNC_RATE_LIMIT=${intune.limit}/${intune.windowMs / 1000}s unless this ` +
+        `tenant has a higher limit (the simulator's can be anything)`,
     };
   }
   return { name, result: 'ok', detail, fix: '' };
@@ -48,12 +54,18 @@ export function judgeGraphEndpoint(config: Pick<SyncConfig, 'cloud' | 'graphBase
   const name = 'config.graph';
   const cloudHost = GRAPH_CLOUDS[config.cloud].graphHost;
   const base = `${config.graphBaseUrl}/${config.apiVersion}`;
-  if (config.graphBaseUrl === cloudHost) return { name, result: 'ok', detail: `GRAPH_CLOUD ${config.cloud}: requests go to ${base}`, fix: '' };
+  if (config.graphBaseUrl === cloudHost)
+    return { name, result: 'ok', detail: `GRAPH_CLOUD ${config.cloud}: requests go to ${base}`, fix: '' };
   let url: URL;
   try {
     url = new URL(config.graphBaseUrl);
   } catch {
-    return { name, result: 'fail', detail: 'GRAPH_BASE_URL is not a URL', fix: 'set GRAPH_BASE_URL to an http(s) URL, or unset it to use the cloud\'s Graph host' };
+    return {
+      name,
+      result: 'fail',
+      detail: 'GRAPH_BASE_URL is not a URL',
+      fix: "set GRAPH_BASE_URL to an http(s) URL, or unset it to use the cloud's Graph host",
+    };
   }
   const where = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}/${config.apiVersion}`;
   if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
@@ -61,10 +73,17 @@ export function judgeGraphEndpoint(config: Pick<SyncConfig, 'cloud' | 'graphBase
       name,
       result: 'warn',
       detail: `GRAPH_BASE_URL sends requests, bearer token included, in cleartext to ${where}`,
-      fix: 'use https:// for GRAPH_BASE_URL, or unset it to use the cloud\'s Graph host',
+      fix: "use https:// for GRAPH_BASE_URL, or unset it to use the cloud's Graph host",
     };
   }
-  return { name, result: 'ok', detail: `GRAPH_BASE_URL sends requests to ${where} instead of ${cloudHost} (a proxy or the simulator); tokens are still requested for ${cloudHost}`, fix: '' };
+  return {
+    name,
+    result: 'ok',
+    detail:
+      `GRAPH_BASE_URL sends requests to ${where} instead of ${cloudHost} (a proxy or ` +
+      `the simulator); tokens are still requested for ${cloudHost}`,
+    fix: '',
+  };
 }
 
 /**
@@ -77,8 +96,17 @@ export function credentialsLabel(credentials: Credentials, env: Record<string, s
     return describeManagedIdentity(source, credentials.clientId);
   }
   if (credentials.kind === 'accessToken') return 'a fixed bearer token from GRAPH_ACCESS_TOKEN (never renewed)';
-  if (credentials.kind === 'clientSecret') return `the client secret in AZURE_CLIENT_SECRET for app ${credentials.clientId} (AZURE_CLIENT_ID) in tenant ${credentials.tenantId} (AZURE_TENANT_ID)`;
-  if (credentials.kind === 'clientCertificate') return `the client certificate ${credentials.certificatePath} (AZURE_CLIENT_CERTIFICATE_PATH) for app ${credentials.clientId} (AZURE_CLIENT_ID) in tenant ${credentials.tenantId} (AZURE_TENANT_ID)`;
+  if (credentials.kind === 'clientSecret')
+    return (
+      `the client secret in AZURE_CLIENT_SECRET for app ${credentials.clientId} ` +
+      `(AZURE_CLIENT_ID) in tenant ${credentials.tenantId} (AZURE_TENANT_ID)`
+    );
+  if (credentials.kind === 'clientCertificate')
+    return (
+      `the client certificate ${credentials.certificatePath} ` +
+      `(AZURE_CLIENT_CERTIFICATE_PATH) for app ${credentials.clientId} ` +
+      `(AZURE_CLIENT_ID) in tenant ${credentials.tenantId} (AZURE_TENANT_ID)`
+    );
   return 'none';
 }
 
@@ -99,7 +127,9 @@ export function judgeCredentials(env: Record<string, string | undefined>): Docto
       name,
       result: 'fail',
       detail: `both GRAPH_ACCESS_TOKEN and ${azure.join(', ')} are set: GRAPH_ACCESS_TOKEN would be used and the app credentials ignored`,
-      fix: 'unset GRAPH_ACCESS_TOKEN to use the AZURE_* app credentials (production), or unset AZURE_* to use the fixed token (the simulator, a short test)',
+      fix:
+        'unset GRAPH_ACCESS_TOKEN to use the AZURE_* app credentials (production), or ' +
+        'unset AZURE_* to use the fixed token (the simulator, a short test)',
     };
   }
   if (isSet(env, 'AZURE_CLIENT_SECRET') && isSet(env, 'AZURE_CLIENT_CERTIFICATE_PATH')) {
@@ -110,24 +140,40 @@ export function judgeCredentials(env: Record<string, string | undefined>): Docto
       fix: 'unset one of AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH',
     };
   }
-  if (isSet(env, 'GRAPH_ACCESS_TOKEN')) return { name, result: 'ok', detail: `credential: ${credentialsLabel({ kind: 'accessToken', token: '' })}`, fix: '' };
+  if (isSet(env, 'GRAPH_ACCESS_TOKEN'))
+    return { name, result: 'ok', detail: `credential: ${credentialsLabel({ kind: 'accessToken', token: '' })}`, fix: '' };
   const tenantId = env.AZURE_TENANT_ID ?? '';
   const clientId = env.AZURE_CLIENT_ID ?? '';
   if (tenantId !== '' && clientId !== '' && isSet(env, 'AZURE_CLIENT_SECRET')) {
-    return { name, result: 'ok', detail: `credential: ${credentialsLabel({ kind: 'clientSecret', tenantId, clientId, clientSecret: '' })}`, fix: '' };
+    return {
+      name,
+      result: 'ok',
+      detail: `credential: ${credentialsLabel({ kind: 'clientSecret', tenantId, clientId, clientSecret: '' })}`,
+      fix: '',
+    };
   }
   if (tenantId !== '' && clientId !== '' && isSet(env, 'AZURE_CLIENT_CERTIFICATE_PATH')) {
-    return { name, result: 'ok', detail: `credential: ${credentialsLabel({ kind: 'clientCertificate', tenantId, clientId, certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH ?? '' })}`, fix: '' };
+    return {
+      name,
+      result: 'ok',
+      detail: `credential: ${credentialsLabel({ kind: 'clientCertificate', tenantId, clientId, certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH ?? '' })}`,
+      fix: '',
+    };
   }
   const missing = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID'].filter((v) => !isSet(env, v));
   // An identity endpoint in the environment: App Service, Functions, Container Apps, Cloud Shell, Azure ML.
   const onAzure = isSet(env, 'IDENTITY_ENDPOINT') || isSet(env, 'MSI_ENDPOINT');
   const incomplete =
-    missing.length > 0 ? `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set` : 'neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set';
+    missing.length > 0
+      ? `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set`
+      : 'neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set';
   return {
     name,
     result: 'fail',
-    detail: azure.length > 0 || isSet(env, 'AZURE_TENANT_ID') ? `the AZURE_* credentials are incomplete: ${incomplete}` : 'no Graph credentials are configured',
+    detail:
+      azure.length > 0 || isSet(env, 'AZURE_TENANT_ID')
+        ? `the AZURE_* credentials are incomplete: ${incomplete}`
+        : 'no Graph credentials are configured',
     fix:
       'set AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH ' +
       '(or GRAPH_ACCESS_TOKEN, for the simulator)' +
@@ -167,7 +213,10 @@ export function describeTenants(tenants: SyncConfig['tenants']): DoctorCheck[] {
     {
       name: 'config.tenants',
       result: 'ok',
-      detail: `SYNC_TENANTS_FILE holds ${tenants.length} tenant${tenants.length === 1 ? '' : 's'} (${lines.join('; ')}); only the default tenant's credentials are checked below`,
+      detail:
+        `SYNC_TENANTS_FILE holds ${tenants.length} ` +
+        `tenant${tenants.length === 1 ? '' : 's'} (${lines.join('; ')}); only the ` +
+        `default tenant's credentials are checked below`,
       fix: '',
     },
   ];
@@ -179,9 +228,22 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): { config?: SyncConfi
     config = loadConfig(env);
   } catch (err) {
     // ConfigError names each variable and what is wrong, never its value.
-    return { checks: [{ name: 'config', result: 'fail', detail: (err as Error).message.replace(/\n\s*/g, '; '), fix: 'fix those environment variables (README.md, "Configuration")' }] };
+    return {
+      checks: [
+        {
+          name: 'config',
+          result: 'fail',
+          detail: (err as Error).message.replace(/\n\s*/g, '; '),
+          fix: 'fix those environment variables (README.md, "Configuration")',
+        },
+      ],
+    };
   }
-  const redis = config.redisCluster ? `Redis Cluster (${config.redisCluster.length} seed node${config.redisCluster.length === 1 ? '' : 's'}, keys under the hash tag ${config.prefix})` : `prefix ${config.prefix}`;
+  const redis = config.redisCluster
+    ? `Redis Cluster (${config.redisCluster.length} seed ` +
+      `node${config.redisCluster.length === 1 ? '' : 's'}, keys under the hash ` +
+      `tag ${config.prefix})`
+    : `prefix ${config.prefix}`;
   const credentials = credentialsLabel(config.credentials, env);
   const summary = `cloud ${config.cloud}, Graph API ${config.apiVersion}, ${redis}, credentials: ${credentials}`;
   const checks: DoctorCheck[] = [
@@ -232,7 +294,9 @@ export async function checkCredentials(
         name: 'credentials.token',
         result: 'fail',
         detail: `no token could be acquired with ${label}: ${message.split('\n')[0]}`,
-        fix: `check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or certificate, and that ${config.authorityHost} (GRAPH_CLOUD ${config.cloud}) is reachable`,
+        fix:
+          `check AZURE_TENANT_ID, AZURE_CLIENT_ID and the secret or certificate, and ` +
+          `that ${config.authorityHost} (GRAPH_CLOUD ${config.cloud}) is reachable`,
       },
     ];
   }
@@ -285,18 +349,43 @@ export async function checkRedis(target: RedisTarget): Promise<DoctorCheck[]> {
   try {
     redis = await connectRedis(target, 'command');
   } catch (err) {
-    const fix = typeof target === 'string' ? 'start Redis, or set REDIS_URL to where it runs (redis://[:password@]host:port)' : 'start the cluster, or set SYNC_REDIS_CLUSTER to nodes of it (host:port,host:port,...); a Redis not in cluster mode needs REDIS_URL instead';
+    const fix =
+      typeof target === 'string'
+        ? 'start Redis, or set REDIS_URL to where it runs (redis://[:password@]host:port)'
+        : 'start the cluster, or set SYNC_REDIS_CLUSTER to nodes of it ' +
+          '(host:port,host:port,...); a Redis not in cluster mode needs REDIS_URL instead';
     return [{ name: 'redis.connection', result: 'fail', detail: (err as Error).message, fix }];
   }
   try {
     const { localMs, redisMs } = await readRedisClock(redis);
-    if (!isCluster(redis)) return [{ name: 'redis.connection', result: 'ok', detail: `${where} answers`, fix: '' }, ...judgeRedis(await readRedisFacts(redis)), judgeClockSkew(localMs, redisMs)];
+    if (!isCluster(redis))
+      return [
+        { name: 'redis.connection', result: 'ok', detail: `${where} answers`, fix: '' },
+        ...judgeRedis(await readRedisFacts(redis)),
+        judgeClockSkew(localMs, redisMs),
+      ];
     const masters = dataNodes(redis);
-    const perNode = await Promise.all(masters.map(async (node) => ({ node: `${node.options.host ?? '?'}:${node.options.port ?? '?'}`, facts: await readRedisFacts(node) })));
+    const perNode = await Promise.all(
+      masters.map(async (node) => ({ node: `${node.options.host ?? '?'}:${node.options.port ?? '?'}`, facts: await readRedisFacts(node) })),
+    );
     const cluster = await readClusterFacts(redis);
-    return [{ name: 'redis.connection', result: 'ok', detail: `${where} answers (${masters.length} masters reached)`, fix: '' }, ...judgeRedisCluster(perNode, cluster), judgeClockSkew(localMs, redisMs)];
+    return [
+      { name: 'redis.connection', result: 'ok', detail: `${where} answers (${masters.length} masters reached)`, fix: '' },
+      ...judgeRedisCluster(perNode, cluster),
+      judgeClockSkew(localMs, redisMs),
+    ];
   } catch (err) {
-    return [{ name: 'redis.connection', result: 'fail', detail: `${where} did not answer INFO and TIME: ${(err as Error).message}`, fix: `give this user INFO and TIME${typeof target === 'string' ? '' : ' and CLUSTER INFO'} (ACL), or check that ${variable} points to Redis` }];
+    return [
+      {
+        name: 'redis.connection',
+        result: 'fail',
+        detail: `${where} did not answer INFO and TIME: ${(err as Error).message}`,
+        fix:
+          `give this user INFO and ` +
+          `TIME${typeof target === 'string' ? '' : ' and CLUSTER INFO'} (ACL), or check ` +
+          `that ${variable} points to Redis`,
+      },
+    ];
   } finally {
     redis.disconnect();
   }
@@ -314,9 +403,12 @@ function probeFailure(err: unknown, target: ProbeTarget, config: SyncConfig): Do
   const detail = `reading the user statuses of ${what} from ${config.graphBaseUrl} failed: ${(err as Error).message.split('\n')[0]}`;
   const fix =
     status === 404
-      ? `Graph has no ${what} under GRAPH_API_VERSION ${config.apiVersion}: check the configuration id (and its type, --probe-type), and GRAPH_CLOUD`
+      ? `Graph has no ${what} under GRAPH_API_VERSION ${config.apiVersion}: check the ` +
+        `configuration id (and its type, --probe-type), and GRAPH_CLOUD`
       : status === 403
-        ? `grant the app ${writePermissionsFor(config.apiVersion).join(' or ')} (application permission, with admin consent; under GRAPH_API_VERSION ${config.apiVersion})`
+        ? `grant the app ${writePermissionsFor(config.apiVersion).join(' or ')} ` +
+          `(application permission, with admin consent; under ` +
+          `GRAPH_API_VERSION ${config.apiVersion})`
         : status === 401
           ? `the token was refused: check the credentials, and that the token is for ${GRAPH_CLOUDS[config.cloud].graphHost} (GRAPH_CLOUD)`
           : 'check that GRAPH_BASE_URL / GRAPH_CLOUD point at Graph and that it is reachable from here';
@@ -332,7 +424,12 @@ export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeou
   try {
     redis = await connectRedis(redisTargetOf(config), 'command');
   } catch (err) {
-    return { name: 'graph.probe', result: 'fail', detail: `not probed: the read budget lives in Redis, and ${(err as Error).message}`, fix: 'start Redis, or set REDIS_URL' };
+    return {
+      name: 'graph.probe',
+      result: 'fail',
+      detail: `not probed: the read budget lives in Redis, and ${(err as Error).message}`,
+      fix: 'start Redis, or set REDIS_URL',
+    };
   }
   try {
     const tenant = defaultTenantOf(config);
@@ -345,7 +442,11 @@ export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeou
     return {
       name: 'graph.probe',
       result: 'ok',
-      detail: `read ${target.configurationType} ${target.configurationId} from ${config.graphBaseUrl} (${config.apiVersion}): ${listed === 0 ? 'it lists no user status yet' : 'it lists user statuses'}; host, token and permission work end to end`,
+      detail:
+        `read ${target.configurationType} ${target.configurationId} ` +
+        `from ${config.graphBaseUrl} (${config.apiVersion}` +
+        `): ${listed === 0 ? 'it lists no user status yet' : 'it lists user statuses'}; ` +
+        `host, token and permission work end to end`,
       fix: '',
     };
   } catch (err) {
@@ -357,7 +458,8 @@ export async function checkProbe(config: SyncConfig, target: ProbeTarget, timeou
 
 /** The `fleet.pause` line: a Retry-After pause in force is not a fault, but nothing will be sent (or read) until it ends. */
 export function judgeFleetPauses(pauses: readonly FleetPause[]): DoctorCheck {
-  if (pauses.length === 0) return { name: 'fleet.pause', result: 'ok', detail: "no Retry-After pause in force: the fleet may send and read", fix: '' };
+  if (pauses.length === 0)
+    return { name: 'fleet.pause', result: 'ok', detail: 'no Retry-After pause in force: the fleet may send and read', fix: '' };
   const held = pauses.map((p) => `tenant ${p.tenant} ${p.budget}s until ${p.until} (${Math.ceil(p.remainingMs / 1000)} s left)`).join('; ');
   return {
     name: 'fleet.pause',
@@ -378,7 +480,14 @@ export async function checkFleetPauses(config: SyncConfig): Promise<DoctorCheck[
   try {
     return [judgeFleetPauses(await readFleetPauses(redis, config.prefix, tenantsOf(config)))];
   } catch (err) {
-    return [{ name: 'fleet.pause', result: 'warn', detail: `could not read the budgets' pauses: ${(err as Error).message}`, fix: 'check that this Redis user may run HGET and TIME' }];
+    return [
+      {
+        name: 'fleet.pause',
+        result: 'warn',
+        detail: `could not read the budgets' pauses: ${(err as Error).message}`,
+        fix: 'check that this Redis user may run HGET and TIME',
+      },
+    ];
   } finally {
     redis.disconnect();
   }

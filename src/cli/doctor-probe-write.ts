@@ -56,18 +56,29 @@ export type ProbeWriteOutcome =
 const NO_ROUTE = /No OData route exists|No method match route template/i;
 
 /** The verdict on a probe-write, naming the refusal and its fix. Pure. */
-export function judgeProbeWrite(outcome: ProbeWriteOutcome, target: ProbeWriteTarget, config: Pick<SyncConfig, 'apiVersion' | 'cloud' | 'graphBaseUrl'>): DoctorCheck {
+export function judgeProbeWrite(
+  outcome: ProbeWriteOutcome,
+  target: ProbeWriteTarget,
+  config: Pick<SyncConfig, 'apiVersion' | 'cloud' | 'graphBaseUrl'>,
+): DoctorCheck {
   const what = `user status ${target.userStatusId} of ${target.configurationType} ${target.configurationId}`;
   if (outcome.step === 'done') {
     const wrote = outcome.written.length > 0 ? outcome.written.join(', ') : 'no property (Graph holds none of them)';
-    return { name: CHECK, result: 'ok', detail: `read ${what} and wrote it back unchanged (${wrote}): Graph accepts PATCH on this route (${config.apiVersion})`, fix: '' };
+    return {
+      name: CHECK,
+      result: 'ok',
+      detail: `read ${what} and wrote it back unchanged (${wrote}): Graph accepts PATCH on this route (${config.apiVersion})`,
+      fix: '',
+    };
   }
   if (outcome.missing) {
     return {
       name: CHECK,
       result: 'fail',
       detail: `Graph holds no ${what} (404 on GET), so nothing was written`,
-      fix: `pick a user status Graph lists (PATCH updates, it cannot create one): check both ids, --probe-type, GRAPH_API_VERSION ${config.apiVersion} and GRAPH_CLOUD`,
+      fix:
+        `pick a user status Graph lists (PATCH updates, it cannot create one): check ` +
+        `both ids, --probe-type, GRAPH_API_VERSION ${config.apiVersion} and GRAPH_CLOUD`,
     };
   }
   const verb = outcome.step === 'read' ? 'reading' : 'writing back';
@@ -77,13 +88,22 @@ export function judgeProbeWrite(outcome: ProbeWriteOutcome, target: ProbeWriteTa
   let fix: string;
   if (status === 400 && NO_ROUTE.test(outcome.message)) {
     refusal = 'no route: Graph refuses PATCH on this route';
-    fix = `Intune does not accept PATCH on these user statuses under GRAPH_API_VERSION ${config.apiVersion} for this configuration type: check --probe-type and GRAPH_API_VERSION (beta); until the probe passes, a run would be blocked by the refusal breaker`;
+    fix =
+      `Intune does not accept PATCH on these user statuses under ` +
+      `GRAPH_API_VERSION ${config.apiVersion} for this configuration type: check ` +
+      `--probe-type and GRAPH_API_VERSION (beta); until the probe passes, a run would ` +
+      `be blocked by the refusal breaker`;
   } else if (status === 403) {
     refusal = '403 permission';
-    fix = 'grant the app DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (application permission, with admin consent)';
+    fix =
+      'grant the app DeviceManagementConfiguration.ReadWrite.All or ' +
+      'DeviceManagementApps.ReadWrite.All (application permission, with admin consent)';
   } else if (status === 404) {
     refusal = '404 not found';
-    fix = `Graph has no such user status or configuration under GRAPH_API_VERSION ${config.apiVersion}: check both ids and --probe-type (PATCH cannot create a user status)`;
+    fix =
+      `Graph has no such user status or configuration under ` +
+      `GRAPH_API_VERSION ${config.apiVersion}: check both ids and --probe-type (PATCH ` +
+      `cannot create a user status)`;
   } else if (status === 401) {
     refusal = '401 token refused';
     fix = `check the credentials, and that the token is for ${GRAPH_CLOUDS[config.cloud].graphHost} (GRAPH_CLOUD)`;
@@ -124,7 +144,12 @@ export async function checkProbeWrite(config: SyncConfig, target: ProbeWriteTarg
   try {
     redis = await connectRedis(redisTargetOf(config), 'command');
   } catch (err) {
-    return { name: CHECK, result: 'fail', detail: `not probed: the budgets live in Redis, and ${(err as Error).message}`, fix: 'start Redis, or set REDIS_URL' };
+    return {
+      name: CHECK,
+      result: 'fail',
+      detail: `not probed: the budgets live in Redis, and ${(err as Error).message}`,
+      fix: 'start Redis, or set REDIS_URL',
+    };
   }
   const outcome = async (): Promise<ProbeWriteOutcome> => {
     const tenant = defaultTenantOf(config);
@@ -144,7 +169,12 @@ export async function checkProbeWrite(config: SyncConfig, target: ProbeWriteTarg
       if (!(err instanceof BudgetBlockedError)) throw err;
     }
     try {
-      await client.patch({ configurationType: target.configurationType, configurationId: target.configurationId, userStatusId: target.userStatusId, properties });
+      await client.patch({
+        configurationType: target.configurationType,
+        configurationId: target.configurationId,
+        userStatusId: target.userStatusId,
+        properties,
+      });
     } catch (err) {
       return failureOf('write', err);
     }

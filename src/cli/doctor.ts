@@ -9,9 +9,20 @@ import { printJson } from './shared.js';
 export const doctorCommand = new Command('doctor')
   .description('Check everything a run needs (Redis, configuration, credentials, clock) and say what to fix')
   .option('--json', 'print the checks as one JSON object')
-  .option('--probe <configurationId>', "also read that configuration's user statuses once ($top=1, within the read budget): proves host, token and permission end to end")
-  .option('--probe-write <configurationId/userStatusId>', 'also read that user status and PATCH it back with exactly the values it holds: proves Graph accepts our write on this route, changes nothing')
-  .addOption(new Option('--probe-type <type>', 'the type of the --probe and --probe-write configuration').choices([...CONFIGURATION_TYPES]).default('mobileAppConfiguration'))
+  .option(
+    '--probe <configurationId>',
+    "also read that configuration's user statuses once ($top=1, within the read budget): proves host, token and permission end to end",
+  )
+  .option(
+    '--probe-write <configurationId/userStatusId>',
+    'also read that user status and PATCH it back with exactly the values it holds: ' +
+      'proves Graph accepts our write on this route, changes nothing',
+  )
+  .addOption(
+    new Option('--probe-type <type>', 'the type of the --probe and --probe-write configuration')
+      .choices([...CONFIGURATION_TYPES])
+      .default('mobileAppConfiguration'),
+  )
   .addHelpText(
     'after',
     `

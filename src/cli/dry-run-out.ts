@@ -9,7 +9,16 @@ import { neutraliseCell } from './report.js';
 export type DryRunOutFormat = 'csv' | 'ndjson';
 
 /** The columns of `import --dry-run --out`, in order; the properties are those a PATCH of the row would set. */
-export const DRY_RUN_OUT_COLUMNS = ['line', 'key', 'decision', 'userDisplayName', 'devicesCount', 'status', 'lastReportedDateTime', 'userPrincipalName'] as const;
+export const DRY_RUN_OUT_COLUMNS = [
+  'line',
+  'key',
+  'decision',
+  'userDisplayName',
+  'devicesCount',
+  'status',
+  'lastReportedDateTime',
+  'userPrincipalName',
+] as const;
 
 /** --out-format wins; else a file named *.ndjson (or *.jsonl) is NDJSON and anything else CSV, as `import --format` reads it. */
 export function dryRunOutFormat(path: string, explicit?: DryRunOutFormat): DryRunOutFormat {
@@ -37,7 +46,10 @@ export interface DryRunOut {
 /** Opens FILE for the rows a dry run would send; fails with an OperatorError (exit 1) when it cannot be written. */
 export async function openDryRunOut(path: string, format: DryRunOutFormat): Promise<DryRunOut> {
   const file = createWriteStream(path);
-  await Promise.race([once(file, 'open'), once(file, 'error').then(([err]) => Promise.reject(new OperatorError(`cannot write ${path}: ${(err as Error).message}`)))]);
+  await Promise.race([
+    once(file, 'open'),
+    once(file, 'error').then(([err]) => Promise.reject(new OperatorError(`cannot write ${path}: ${(err as Error).message}`))),
+  ]);
   let sink: Writable = file;
   if (format === 'csv') {
     const csv = stringify({ header: true, columns: [...DRY_RUN_OUT_COLUMNS], cast: { string: neutraliseCell } });

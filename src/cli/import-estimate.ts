@@ -24,7 +24,13 @@ export function estimateImport(progress: { rows: number; bytesRead?: number; tot
   const totalRows = done ? rows : Math.max(rows, Math.round((rows * totalBytes) / bytesRead));
   const rate = elapsedMs > 0 ? rows / elapsedMs : 0;
   const etaMs = done ? 0 : rate > 0 ? Math.round((totalRows - rows) / rate) : undefined;
-  return { rows, totalRows, estimated: !done, etaMs, eta: etaMs === undefined ? 'unknown' : etaMs === 0 ? 'done' : describeRoughDuration(etaMs) };
+  return {
+    rows,
+    totalRows,
+    estimated: !done,
+    etaMs,
+    eta: etaMs === undefined ? 'unknown' : etaMs === 0 ? 'done' : describeRoughDuration(etaMs),
+  };
 }
 
 /** "1234 of ~100000 rows" while estimated, "100000 of 100000 rows" once known, "1234 rows" without a size. */

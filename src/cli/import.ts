@@ -58,17 +58,34 @@ export const importCommand = new Command('import')
   .description('Validate an export and queue one Graph PATCH per changed row (streams; never loads the file)')
   .argument('[file]', 'CSV or NDJSON file, or - for stdin (omit with --from-postgres)')
   .addOption(new Option('--format <format>', 'input format (default: from the extension, else csv)').choices(['csv', 'ndjson']))
-  .option('--run-id <id>', 'run id (A-Z a-z 0-9 _ . -, up to 128); rerun with the same id and the same input to resume an interrupted import', checkRunId)
+  .option(
+    '--run-id <id>',
+    'run id (A-Z a-z 0-9 _ . -, up to 128); rerun with the same id and the same input to resume an interrupted import',
+    checkRunId,
+  )
   .option('--json', 'print the summary as one JSON line on stdout')
   .option('--full', 'send every valid row, even if Graph already holds the same values')
-  .option('--reconcile', "compare every row with Graph's current state (read once per configuration, through SYNC_READ_RATE_LIMIT) and send only what Graph does not hold")
+  .option(
+    '--reconcile',
+    "compare every row with Graph's current state (read once per configuration, " +
+      'through SYNC_READ_RATE_LIMIT) and send only what Graph does not hold',
+  )
   .option('--dry-run', 'validate and diff only: print what would be sent, send and store nothing')
   .option('--out <file>', 'with --dry-run: write the rows it would send (line, key, decision, the properties the PATCH sets) to FILE')
-  .addOption(new Option('--out-format <format>', 'format of --out (default: ndjson for a .ndjson or .jsonl file name, else csv)').choices(['csv', 'ndjson']))
+  .addOption(
+    new Option('--out-format <format>', 'format of --out (default: ndjson for a .ndjson or .jsonl file name, else csv)').choices([
+      'csv',
+      'ndjson',
+    ]),
+  )
   .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
   .option('--from-postgres <url>', 'read rows from PostgreSQL instead of a file (with --query)')
   .option('--query <sql>', 'SQL whose result columns are the input columns (with --from-postgres)')
-  .addOption(new Option('--encoding <encoding>', 'the input\'s encoding when it has no byte order mark (a BOM wins)').choices([...INPUT_ENCODINGS]).default('utf8'))
+  .addOption(
+    new Option('--encoding <encoding>', "the input's encoding when it has no byte order mark (a BOM wins)")
+      .choices([...INPUT_ENCODINGS])
+      .default('utf8'),
+  )
   .option('--max-row-bytes <n>', 'largest row in bytes (default SYNC_MAX_ROW_BYTES, 65536)', parsePositiveInt('--max-row-bytes'))
   .option('--chunk-size <n>', 'rows validated and queued per Redis round trip', parsePositiveInt('--chunk-size'), 1000)
   .option('--no-progress', 'no progress bar or progress lines')
@@ -110,9 +127,14 @@ accepted, enqueued (new + changed) and superseded (stale) are the words of an im
     }
     if (flags.fromPostgres && !flags.query) throw new OperatorError('--from-postgres needs --query <sql>', EXIT.usage);
     if (flags.reconcile && flags.dryRun) throw new OperatorError('--reconcile cannot be combined with --dry-run', EXIT.usage);
-    if ((flags.out !== undefined || flags.outFormat !== undefined) && !flags.dryRun) throw new OperatorError('--out and --out-format go with --dry-run (a real import\'s rows are in `report <runId>`)', EXIT.usage);
+    if ((flags.out !== undefined || flags.outFormat !== undefined) && !flags.dryRun)
+      throw new OperatorError("--out and --out-format go with --dry-run (a real import's rows are in `report <runId>`)", EXIT.usage);
     if (flags.outFormat !== undefined && flags.out === undefined) throw new OperatorError('--out-format needs --out <file>', EXIT.usage);
-    if (flags.reconcile && flags.full) throw new OperatorError('--reconcile and --full contradict each other: --full sends every row, --reconcile only what Graph lacks', EXIT.usage);
+    if (flags.reconcile && flags.full)
+      throw new OperatorError(
+        '--reconcile and --full contradict each other: --full sends every row, --reconcile only what Graph lacks',
+        EXIT.usage,
+      );
     const renames = flags.map ?? {};
     const warnings = new Set<string>();
     const onUnknownColumn = (name: string) => {
@@ -175,7 +197,13 @@ accepted, enqueued (new + changed) and superseded (stale) are the words of an im
         }
         const words = asImportWords(summary);
         if (flags.json) printJson({ dryRun: true, ...summary, ...words });
-        else process.stdout.write(`dry run of ${label}: ${summary.rows} rows: ${summary.new} new, ${summary.changed} changed, ${summary.unchanged} unchanged, ${summary.stale} stale, ${summary.rejected} rejected; an import would queue ${words.enqueued} to send. Nothing was sent.\n`);
+        else
+          process.stdout.write(
+            `dry run of ${label}: ${summary.rows} rows: ${summary.new} ` +
+              `new, ${summary.changed} changed, ${summary.unchanged} ` +
+              `unchanged, ${summary.stale} stale, ${summary.rejected} rejected; an import ` +
+              `would queue ${words.enqueued} to send. Nothing was sent.\n`,
+          );
         return;
       }
       const runId = checkRunId(flags.runId ?? newRunId());
@@ -211,19 +239,29 @@ accepted, enqueued (new + changed) and superseded (stale) are the words of an im
         const message = capText((err as Error).message);
         if (err instanceof RedisOutOfMemoryError && err.queuedAll) {
           throw new OperatorError(
-            `${message}: every row of ${label} was queued, but the run could not be marked as read to the end. Free memory (let workers finish queued rows, or run \`compliance-sync prune\`), then rerun with --run-id ${runId} to close it (nothing is queued twice).`,
+            `${message}: every row of ${label} was queued, but the run could not be marked ` +
+              `as read to the end. Free memory (let workers finish queued rows, or run ` +
+              `\`compliance-sync prune\`), then rerun with --run-id ${runId} to close it ` +
+              `(nothing is queued twice).`,
           );
         }
         if (err instanceof RedisOutOfMemoryError) {
-          const where = err.fromLine !== undefined ? `nothing from line ${err.fromLine} of ${label} on was queued` : `nothing of ${label} was queued`;
+          const where =
+            err.fromLine !== undefined ? `nothing from line ${err.fromLine} of ${label} on was queued` : `nothing of ${label} was queued`;
           throw new OperatorError(
-            `${message}: ${where}. Free memory (let workers finish queued rows, or run \`compliance-sync prune\`), then rerun with --run-id ${runId} to pick up where it stopped.`,
+            `${message}: ${where}. Free memory (let workers finish queued rows, or run ` +
+              `\`compliance-sync prune\`), then rerun with --run-id ${runId} to pick up where ` +
+              `it stopped.`,
           );
         }
         const redisFailure = describeRedisFailure(err, config.redisCommandTimeoutMs);
-        if (redisFailure) throw new OperatorError(`${label}: import stopped: ${redisFailure}; rerun with --run-id ${runId} once Redis answers`);
+        if (redisFailure)
+          throw new OperatorError(`${label}: import stopped: ${redisFailure}; rerun with --run-id ${runId} once Redis answers`);
         if (err instanceof ColumnError) throw new OperatorError(`${label}: ${message}`);
-        throw new OperatorError(`${label}: import stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`);
+        throw new OperatorError(
+          `${label}: import ` +
+            `stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`,
+        );
       }
       reporter.stop();
       process.off('SIGINT', onInterrupt);
@@ -236,13 +274,30 @@ accepted, enqueued (new + changed) and superseded (stale) are the words of an im
       // queuedNow: rows this pass newly queued. A resumed pass re-adds the jobs of rows an earlier pass left queued
       // under their same ids (a no-op when the job is there): those are not new.
       const queuedNow = summary.enqueued;
-      const result = { runId, rows: status.total, accepted: status.accepted, rejected: status.rejected, enqueued: status.enqueued, unchanged: status.unchanged, superseded: status.superseded, resumed: summary.resumed, queuedNow };
+      const result = {
+        runId,
+        rows: status.total,
+        accepted: status.accepted,
+        rejected: status.rejected,
+        enqueued: status.enqueued,
+        unchanged: status.unchanged,
+        superseded: status.superseded,
+        resumed: summary.resumed,
+        queuedNow,
+      };
       if (flags.json) printJson(result);
       else if (summary.resumed && queuedNow === 0) {
-        process.stdout.write(`run ${runId}: resumed: nothing new to queue (${result.rows} rows read earlier; ${runStateText(status)}, ${status.pending} still pending)\n`);
+        process.stdout.write(
+          `run ${runId}: resumed: nothing new to queue (${result.rows} rows read ` +
+            `earlier; ${runStateText(status)}, ${status.pending} still pending)\n`,
+        );
       } else {
         process.stdout.write(
-          `run ${runId}: ${result.rows} rows read, ${result.accepted} accepted, ${result.rejected} rejected, ${summary.resumed ? `${queuedNow} newly queued (${result.enqueued} in all)` : `${result.enqueued} queued to send`}, ${result.unchanged} unchanged${result.superseded ? `, ${result.superseded} superseded` : ''}\n`,
+          `run ${runId}: ${result.rows} rows read, ${result.accepted} ` +
+            `accepted, ${result.rejected} ` +
+            `rejected, ${summary.resumed ? `${queuedNow} newly queued (${result.enqueued} in all)` : `${result.enqueued} queued to send`}` +
+            `, ${result.unchanged} ` +
+            `unchanged${result.superseded ? `, ${result.superseded} superseded` : ''}\n`,
         );
         // Every row ended at import (all unchanged or rejected): say how the run ended, rejected rows included.
         if (status.state !== 'running') process.stdout.write(`run ${runId}: ${runStateText(status)}\n`);
@@ -250,6 +305,9 @@ accepted, enqueued (new + changed) and superseded (stale) are the words of an im
       }
       // How long the workers will take at the configured budget (stderr: --json keeps stdout to its one line).
       const sendTime = describeSendTime(status.pending, config.rateLimit);
-      if (sendTime) process.stderr.write(`${sendTime}${config.tenants.length > 0 ? '; the tenants of SYNC_TENANTS_FILE send alongside, each at its own budget' : ''}\n`);
+      if (sendTime)
+        process.stderr.write(
+          `${sendTime}${config.tenants.length > 0 ? '; the tenants of SYNC_TENANTS_FILE send alongside, each at its own budget' : ''}\n`,
+        );
     });
   });

@@ -42,9 +42,19 @@ for (const stream of [process.stdout, process.stderr]) {
 const program = new Command('compliance-sync')
   .description('Sync per-user compliance results into Microsoft Intune (Graph userStatuses) through a paced, retried BullMQ fleet')
   .version(packageVersion(), '-V, --version', 'print the package version')
-  .addOption(new Option('--log-format <format>', 'logs on stderr as readable lines or JSON (default: pretty on a terminal, JSON otherwise; env SYNC_LOG_FORMAT)').choices(['pretty', 'json']))
+  .addOption(
+    new Option(
+      '--log-format <format>',
+      'logs on stderr as readable lines or JSON (default: pretty on a terminal, JSON otherwise; env SYNC_LOG_FORMAT)',
+    ).choices(['pretty', 'json']),
+  )
   .showHelpAfterError()
-  .addHelpText('after', '\nConfiguration is environment variables (REDIS_URL or SYNC_REDIS_CLUSTER, SYNC_PREFIX, GRAPH_CLOUD, GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN, AZURE_*, SYNC_RATE_LIMIT, ...); see README.md.');
+  .addHelpText(
+    'after',
+    '\nConfiguration is environment variables (REDIS_URL or SYNC_REDIS_CLUSTER, ' +
+      'SYNC_PREFIX, GRAPH_CLOUD, GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN, AZURE_*, ' +
+      'SYNC_RATE_LIMIT, ...); see README.md.',
+  );
 
 // --log-format, before or after the command's name, wins over SYNC_LOG_FORMAT: every command's config reads it from there.
 program.hook('preAction', (root) => {
@@ -53,7 +63,9 @@ program.hook('preAction', (root) => {
 });
 
 // The command's name: the first argument that is not the global option (or its value).
-const requested = process.argv.slice(2).find((arg, i, args) => !arg.startsWith('--log-format') && !(i > 0 && args[i - 1] === '--log-format'));
+const requested = process.argv
+  .slice(2)
+  .find((arg, i, args) => !arg.startsWith('--log-format') && !(i > 0 && args[i - 1] === '--log-format'));
 const loaders = requested !== undefined && Object.hasOwn(COMMANDS, requested) ? [COMMANDS[requested]] : Object.values(COMMANDS);
 for (const load of loaders) program.addCommand(await load());
 

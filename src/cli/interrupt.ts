@@ -12,7 +12,9 @@ export class ImportInterrupted extends Error {
  */
 export async function* untilInterrupted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
-  const interrupted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new ImportInterrupted()), { once: true }));
+  const interrupted = new Promise<never>((_, reject) =>
+    signal.addEventListener('abort', () => reject(new ImportInterrupted()), { once: true }),
+  );
   interrupted.catch(() => undefined);
   try {
     for (;;) {
@@ -28,8 +30,16 @@ export async function* untilInterrupted<T>(source: AsyncIterable<T>, signal: Abo
 }
 
 /** What an interrupted import tells the operator: what was queued, and how to cancel or resume. */
-export function describeInterruptedImport(runId: string, label: string, queued: { total: number; enqueued: number; pending: number } | undefined): string {
-  if (!queued) return `import of ${label} interrupted (Ctrl-C) before anything was queued; nothing to cancel. Run the same command again to start over.`;
+export function describeInterruptedImport(
+  runId: string,
+  label: string,
+  queued: { total: number; enqueued: number; pending: number } | undefined,
+): string {
+  if (!queued)
+    return (
+      `import of ${label} interrupted (Ctrl-C) before anything was queued; nothing to ` +
+      `cancel. Run the same command again to start over.`
+    );
   return (
     `import of ${label} interrupted (Ctrl-C): run ${runId} holds the ${queued.total} rows read so far, ${queued.enqueued} queued to send ` +
     `(${queued.pending} still waiting; workers will send them). To stop them: compliance-sync cancel ${runId}. ` +

@@ -45,7 +45,11 @@ export function createProgressReporter(enabled: boolean, totalBytes?: number): P
       if (Date.now() - lastLine < 5000) return;
       lastLine = Date.now();
       const e = estimate(p.rows, bytes);
-      process.stderr.write(`progress: ${describeImportRows(e)} (${rate(p.rows)}/s${e.totalRows !== undefined ? `, ETA ${e.eta}` : ''}), accepted ${p.accepted}, rejected ${p.rejected}, unchanged ${p.unchanged}, enqueued ${p.enqueued}\n`);
+      process.stderr.write(
+        `progress: ${describeImportRows(e)} (${rate(p.rows)}` +
+          `/s${e.totalRows !== undefined ? `, ETA ${e.eta}` : ''}), accepted ${p.accepted}` +
+          `, rejected ${p.rejected}, unchanged ${p.unchanged}, enqueued ${p.enqueued}\n`,
+      );
     },
     stop: () => undefined,
   };

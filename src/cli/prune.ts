@@ -41,10 +41,17 @@ Exit codes: 0 done (also when nothing was old enough), 1 Redis unreachable, 2 ba
         onProgress: (checked, total, soFar) => {
           if (!flags.progress || Date.now() - lastReport < 2000) return;
           lastReport = Date.now();
-          process.stderr.write(`prune: ${checked} of ${total} runs checked, ${soFar.runs} ${flags.dryRun ? 'would be ' : ''}removed (${soFar.rows} rows)\n`);
+          process.stderr.write(
+            `prune: ${checked} of ${total} runs checked, ${soFar.runs} ${flags.dryRun ? 'would be ' : ''}removed (${soFar.rows} rows)\n`,
+          );
         },
       });
       if (flags.json) printJson(result);
-      else process.stdout.write(`${flags.dryRun ? 'dry run: would remove' : 'removed'} ${result.runs} finished runs (${result.rows} rows) that finished more than ${flags.olderThan ?? `${olderThanMs / 1000} s`} ago\n`);
+      else
+        process.stdout.write(
+          `${flags.dryRun ? 'dry run: would remove' : 'removed'} ${result.runs} finished ` +
+            `runs (${result.rows} rows) that finished more ` +
+            `than ${flags.olderThan ?? `${olderThanMs / 1000} s`} ago\n`,
+        );
     });
   });

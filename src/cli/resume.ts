@@ -9,7 +9,14 @@ export const resumeCommand = new Command('resume')
   .description('Continue a run blocked by missing Graph permissions or by Graph refusing every write, once that is fixed')
   .argument('<runId>', 'run id', checkRunId)
   .option('--json', 'print {"runId","requeued"}')
-  .addHelpText('after', '\nResets the breakers (of every tenant they hold: 403s, or the same 400 on distinct rows), resumes their queues for every worker, and queues again the rows of this run that failed with 403. Rows the refusal breaker held never failed: they are still queued, and are sent again.\nExit codes: 0 resumed, 4 no such run, 1 Redis unreachable.')
+  .addHelpText(
+    'after',
+    '\nResets the breakers (of every tenant they hold: 403s, or the same 400 on ' +
+      'distinct rows), resumes their queues for every worker, and queues again the rows ' +
+      'of this run that failed with 403. Rows the refusal breaker held never failed: ' +
+      'they are still queued, and are sent again.\nExit codes: 0 resumed, 4 no such ' +
+      'run, 1 Redis unreachable.',
+  )
   .action(async (runId: string, flags: { json?: boolean }) => {
     await withServices(async ({ config, redis, store, queue }) => {
       if (!(await store.runExists(runId))) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
@@ -28,7 +35,10 @@ export const resumeCommand = new Command('resume')
         const summary = await requeueFailedRows(store, queues, runId, (row) => row.httpStatus === 403);
         await Promise.all(resumed.map((q) => q.resume()));
         if (flags.json) printJson({ runId, requeued: summary.requeued });
-        else process.stdout.write(`run ${runId} resumed: ${summary.requeued} rows refused with 403 are queued again; rows held by a breaker are sent again\n`);
+        else
+          process.stdout.write(
+            `run ${runId} resumed: ${summary.requeued} rows refused with 403 are queued again; rows held by a breaker are sent again\n`,
+          );
       } finally {
         await queues.close();
       }

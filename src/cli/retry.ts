@@ -5,10 +5,15 @@ import { OperatorError, EXIT } from '../errors.js';
 import { printJson, withServices, checkRunId } from './shared.js';
 
 export const retryCommand = new Command('retry')
-  .description("Queue a run's transient failures again (5xx, 429, timeouts, network, age limit); --all adds the permanent ones (400, 403, 404...)")
+  .description(
+    "Queue a run's transient failures again (5xx, 429, timeouts, network, age limit); --all adds the permanent ones (400, 403, 404...)",
+  )
   .argument('<runId>', 'run id', checkRunId)
   .option('--all', 'also resend rows Graph refused for good (400, 401, 403, 404, 409, 422...)')
-  .option('--json', 'print {"runId","requeued","superseded","skipped","leftOut","leftOutByStatus"} (and "runCancelled":true for a cancelled run)')
+  .option(
+    '--json',
+    'print {"runId","requeued","superseded","skipped","leftOut","leftOutByStatus"} (and "runCancelled":true for a cancelled run)',
+  )
   .addHelpText(
     'after',
     `
@@ -32,6 +37,11 @@ A cancelled run is left as it is. Exit codes: 0 done (also when nothing had fail
       const leftOutLine = describeLeftOut(leftOut);
       if (leftOutLine) process.stderr.write(`run ${runId}: ${leftOutLine}\n`);
       if (flags.json) printJson({ runId, ...summary, leftOut: leftOut.total, leftOutByStatus: leftOut.byStatus });
-      else process.stdout.write(`run ${runId}: ${summary.requeued} failed rows queued again, ${summary.superseded} superseded by newer updates, ${summary.skipped} skipped, ${leftOut.total} left out (permanent)\n`);
+      else
+        process.stdout.write(
+          `run ${runId}: ${summary.requeued} failed rows queued ` +
+            `again, ${summary.superseded} superseded by newer updates, ${summary.skipped} ` +
+            `skipped, ${leftOut.total} left out (permanent)\n`,
+        );
     });
   });

@@ -27,9 +27,26 @@ type Entry = ReturnType<typeof runListEntry>;
 export function formatRunsTable(entries: readonly Entry[]): string {
   if (entries.length === 0) return 'no runs';
   const header = ['RUN', 'STATE', 'CREATED (UTC)', 'FINISHED (UTC)', 'TOTAL', 'PENDING', 'SUCCEEDED', 'FAILED', 'SOURCE'];
-  const cells = entries.map((e) => [e.runId, e.state, e.createdAt, e.finishedAt ?? '-', String(e.total), String(e.pending), String(e.succeeded), String(e.failed), e.source ?? '']);
+  const cells = entries.map((e) => [
+    e.runId,
+    e.state,
+    e.createdAt,
+    e.finishedAt ?? '-',
+    String(e.total),
+    String(e.pending),
+    String(e.succeeded),
+    String(e.failed),
+    e.source ?? '',
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  return [header, ...cells].map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return [header, ...cells]
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function parseSince(value: string): number {

@@ -48,7 +48,11 @@ function usage<T>(check: () => T): T {
 const parseSettle = parseMillisecondsFlag('--settle', { allowZero: true });
 
 async function resolveSource(flags: AddFlags): Promise<ScheduleSource> {
-  if (flags.reconcile && flags.full) throw new OperatorError('--reconcile and --full contradict each other: --full sends every row, --reconcile only what Graph lacks', EXIT.usage);
+  if (flags.reconcile && flags.full)
+    throw new OperatorError(
+      '--reconcile and --full contradict each other: --full sends every row, --reconcile only what Graph lacks',
+      EXIT.usage,
+    );
   if ((flags.dir === undefined) === (flags.fromPostgres === undefined)) {
     throw new OperatorError('give exactly one source: --dir <folder> or --from-postgres <url> --query <sql>', EXIT.usage);
   }
@@ -72,7 +76,10 @@ async function resolveSource(flags: AddFlags): Promise<ScheduleSource> {
     throw new OperatorError(`--from-postgres must start with postgres:// or postgresql://, got "${url.protocol}//"`, EXIT.usage);
   }
   if (url.password) {
-    process.stderr.write("warning: the password in --from-postgres is stored in Redis with the schedule; prefer a URL without it and PGPASSWORD in the worker's environment\n");
+    process.stderr.write(
+      'warning: the password in --from-postgres is stored in Redis with the schedule; ' +
+        "prefer a URL without it and PGPASSWORD in the worker's environment\n",
+    );
   }
   return { kind: 'postgres', url: flags.fromPostgres!, query: flags.query };
 }
@@ -89,25 +96,47 @@ async function withScheduleQueue<T>(fn: (queue: ScheduleQueue, services: Service
 }
 
 function describe(s: ScheduleSummary): string {
-  const options = [s.format && `--format ${s.format}`, s.full && '--full', s.reconcile && '--reconcile', s.verify && '--verify', ...Object.entries(s.map).map(([t, src]) => `--map ${t}=${src}`), s.settleMs !== undefined && s.settleMs !== DEFAULT_SETTLE_MS && `--settle ${s.settleMs}`, s.encoding && `--encoding ${s.encoding}`].filter(Boolean);
-  return `${s.pattern}${s.tz ? ` (${s.tz})` : ''}, next run ${s.nextRun ?? 'none'}; source: ${s.source}${options.length ? `; ${options.join(' ')}` : ''}`;
+  const options = [
+    s.format && `--format ${s.format}`,
+    s.full && '--full',
+    s.reconcile && '--reconcile',
+    s.verify && '--verify',
+    ...Object.entries(s.map).map(([t, src]) => `--map ${t}=${src}`),
+    s.settleMs !== undefined && s.settleMs !== DEFAULT_SETTLE_MS && `--settle ${s.settleMs}`,
+    s.encoding && `--encoding ${s.encoding}`,
+  ].filter(Boolean);
+  return (
+    `${s.pattern}${s.tz ? ` (${s.tz})` : ''}, next run ${s.nextRun ?? 'none'}; ` +
+    `source: ${s.source}${options.length ? `; ${options.join(' ')}` : ''}`
+  );
 }
 
 const addCommand = new Command('add')
   .description('Create a schedule, or update it if the name exists (upsert): import a drop folder or a PostgreSQL query on a cron pattern')
   .argument('<name>', 'schedule name: letters, digits, _ and - (1-40 characters)')
   .requiredOption('--cron <expr>', 'cron pattern: 5 fields (minute hour day month weekday) or 6 with seconds first')
-  .option('--tz <zone>', 'IANA time zone the pattern is read in, e.g. Europe/Berlin (default: the worker\'s local zone)')
+  .option('--tz <zone>', "IANA time zone the pattern is read in, e.g. Europe/Berlin (default: the worker's local zone)")
   .option('--dir <folder>', 'import each new file that appears in this folder once, then move it to processed/ or failed/')
   .option('--from-postgres <url>', 'run --query against this database at each firing (one run per firing)')
   .option('--query <sql>', 'SQL whose result columns are the input columns (with --from-postgres)')
-  .addOption(new Option('--format <format>', 'format of dropped files (default: from each file\'s extension, else csv)').choices(['csv', 'ndjson']))
+  .addOption(
+    new Option('--format <format>', "format of dropped files (default: from each file's extension, else csv)").choices(['csv', 'ndjson']),
+  )
   .option('--full', 'send every valid row, even if Graph already holds the same values')
   .option('--reconcile', "compare every row with Graph's current state before sending (as import --reconcile)")
   .option('--verify', 'once each run completes, read Graph back and check it holds every row (as verify); drift raises the drifted alert')
   .option('--map <target=source>', 'read a column under another name, e.g. --map userStatusId=user_id (repeatable)', collectMapping)
-  .addOption(new Option('--encoding <encoding>', 'dropped files\' encoding when they have no byte order mark (default utf8)').choices([...INPUT_ENCODINGS]))
-  .option('--settle <ms>', 'a dropped file is taken only once unchanged for this long (ms, or a duration such as 30s)', parseSettle, DEFAULT_SETTLE_MS)
+  .addOption(
+    new Option('--encoding <encoding>', "dropped files' encoding when they have no byte order mark (default utf8)").choices([
+      ...INPUT_ENCODINGS,
+    ]),
+  )
+  .option(
+    '--settle <ms>',
+    'a dropped file is taken only once unchanged for this long (ms, or a duration such as 30s)',
+    parseSettle,
+    DEFAULT_SETTLE_MS,
+  )
   .option('--json', 'print the schedule as one JSON line')
   .addHelpText(
     'after',
@@ -147,13 +176,20 @@ Exit codes: 0 added or updated, 2 bad usage (bad cron, zone, source or --map), 1
       });
       const summary = (await getSchedule(queue, scheduleName))!;
       if (flags.json) printJson({ ...summary, updated });
-      else process.stdout.write(`schedule ${scheduleName} ${updated ? 'updated' : 'added'}: ${describe(summary)}\nSchedules fire in running \`compliance-sync worker\` processes.\n`);
+      else
+        process.stdout.write(
+          `schedule ${scheduleName} ${updated ? 'updated' : 'added'}: ${describe(summary)}` +
+            `\nSchedules fire in running \`compliance-sync worker\` processes.\n`,
+        );
     });
   });
 
 const listCommand = new Command('list')
   .description('Show every schedule: name, pattern, time zone, next run and source (passwords hidden)')
-  .option('--json', 'print a JSON array of {name, pattern, tz, nextRun, source, format, full, reconcile, verify, map, settleMs} on one line')
+  .option(
+    '--json',
+    'print a JSON array of {name, pattern, tz, nextRun, source, format, full, reconcile, verify, map, settleMs} on one line',
+  )
   .addHelpText('after', '\nExit codes: 0 listed (also when there are none), 1 Redis unreachable.')
   .action(async (flags: { json?: boolean }) => {
     await withScheduleQueue(async (queue) => {
@@ -167,10 +203,14 @@ const listCommand = new Command('list')
 const removeCommand = new Command('remove')
   .description('Delete a schedule and its next pending firing (a firing already running finishes)')
   .argument('<name>')
-  .addHelpText('after', '\nFiles already in the drop folder stay where they are.\nExit codes: 0 removed, 4 no such schedule, 1 Redis unreachable.')
+  .addHelpText(
+    'after',
+    '\nFiles already in the drop folder stay where they are.\nExit codes: 0 removed, 4 no such schedule, 1 Redis unreachable.',
+  )
   .action(async (name: string) => {
     await withScheduleQueue(async (queue) => {
-      if (!(await removeSchedule(queue, name))) throw new OperatorError(`no schedule named "${name}" (see: compliance-sync schedule list)`, EXIT.notFound);
+      if (!(await removeSchedule(queue, name)))
+        throw new OperatorError(`no schedule named "${name}" (see: compliance-sync schedule list)`, EXIT.notFound);
       process.stdout.write(`schedule ${name} removed\n`);
     });
   });

@@ -30,5 +30,9 @@ export function sendDurationMs(rows: number, rate: RateLimit): number {
 /** The line `import` prints on stderr: "sending 200000 rows takes about 11 h at 100 per 20 s (SYNC_RATE_LIMIT)". */
 export function describeSendTime(rows: number, rate: RateLimit, budgetName = 'SYNC_RATE_LIMIT'): string | undefined {
   if (rows <= 0) return undefined;
-  return `sending ${rows} ${rows === 1 ? 'row' : 'rows'} takes ${describeRoughDuration(sendDurationMs(rows, rate))} at ${describeBudget(rate)} (${budgetName})`;
+  return (
+    `sending ${rows} ${rows === 1 ? 'row' : 'rows'} ` +
+    `takes ${describeRoughDuration(sendDurationMs(rows, rate))} ` +
+    `at ${describeBudget(rate)} (${budgetName})`
+  );
 }

@@ -11,7 +11,8 @@ import { loadCliConfig, redisOptionsOf } from './shared.js';
 
 function parsePort(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new OperatorError(`--port must be a whole number from 0 to 65535, got "${value}"`, EXIT.usage);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new OperatorError(`--port must be a whole number from 0 to 65535, got "${value}"`, EXIT.usage);
   return n;
 }
 

@@ -66,14 +66,21 @@ export function redisOptionsOf(config: SyncConfig): RedisConnectOptions {
 }
 
 export function newRunId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
 /** Every run id given on the command line goes through here (exit 2), so no argument can name another key. */
 export function checkRunId(runId: string): string {
   const problem = runIdProblem(runId);
-  if (problem) throw new OperatorError(`run id ${describeRunId(runId)} ${problem} (1-${MAX_RUN_ID_LENGTH} characters of A-Z a-z 0-9 _ . -, not only dots)`, EXIT.usage);
+  if (problem)
+    throw new OperatorError(
+      `run id ${describeRunId(runId)} ${problem} (1-${MAX_RUN_ID_LENGTH} characters of A-Z a-z 0-9 _ . -, not only dots)`,
+      EXIT.usage,
+    );
   return runId;
 }
 
@@ -90,7 +97,11 @@ export function parseMillisecondsFlag(name: string, options: { allowZero?: boole
   return (value: string): number => {
     const ms = parseMilliseconds(value);
     if (ms === undefined || ms < (options.allowZero ? 0 : 1)) {
-      throw new OperatorError(`${name} must be ${options.allowZero ? '0 or more' : 'a positive number of'} milliseconds or a duration such as 90s or 1h30m, got "${value}"`, EXIT.usage);
+      throw new OperatorError(
+        `${name} must be ${options.allowZero ? '0 or more' : 'a positive number of'} ` +
+          `milliseconds or a duration such as 90s or 1h30m, got "${value}"`,
+        EXIT.usage,
+      );
     }
     return ms;
   };

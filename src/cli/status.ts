@@ -12,8 +12,11 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export function formatStatus(s: RunStatus): string {
   const lines = [
     `run ${s.runId}: ${runStateText(s)}${s.blockedReason ? ` (${s.blockedReason})` : ''}`,
-    `  total ${s.total}  rejected ${s.rejected}  pending ${s.pending}  succeeded ${s.succeeded}  failed ${s.failed}  unchanged ${s.unchanged}  superseded ${s.superseded}  cancelled ${s.cancelled}`,
-    `  throttled ${s.throttledCount} times, ${seconds(s.throttledMs)} paused${s.finishedAt ? `; took ${seconds(s.finishedAt - s.createdAt)}` : ''}`,
+    `  total ${s.total}  rejected ${s.rejected}  pending ${s.pending}  ` +
+      `succeeded ${s.succeeded}  failed ${s.failed}  unchanged ${s.unchanged}  ` +
+      `superseded ${s.superseded}  cancelled ${s.cancelled}`,
+    `  throttled ${s.throttledCount} times, ${seconds(s.throttledMs)} ` +
+      `paused${s.finishedAt ? `; took ${seconds(s.finishedAt - s.createdAt)}` : ''}`,
   ];
   if (s.source) lines.push(`  source ${s.source}`);
   if (s.importError) lines.push(`  import stopped early: ${s.importError}`);
@@ -45,10 +48,22 @@ pauses holding the fleet now, and when each ends). Exit codes: 0 found, 4 no suc
       else {
         const lines = [formatStatus(status)];
         if (config.tenants.length > 0) {
-          for (const [tenant, counts] of Object.entries(byTenant)) lines.push(`  tenant ${tenant}: ${Object.entries(counts).map(([state, n]) => `${state} ${n}`).join('  ')}`);
+          for (const [tenant, counts] of Object.entries(byTenant))
+            lines.push(
+              `  tenant ${tenant}: ${Object.entries(counts)
+                .map(([state, n]) => `${state} ${n}`)
+                .join('  ')}`,
+            );
         }
-        for (const b of blockedTenants) lines.push(`  tenant ${b.tenant} blocked: ${b.reason} (compliance-sync resume <runId> once the permission is granted or the refusal is fixed)`);
-        for (const p of fleetPauses) lines.push(`  tenant ${p.tenant} ${p.budget}s paused by Graph's Retry-After until ${p.until} (${Math.ceil(p.remainingMs / 1000)} s left)`);
+        for (const b of blockedTenants)
+          lines.push(
+            `  tenant ${b.tenant} blocked: ${b.reason} (compliance-sync resume <runId> once ` +
+              `the permission is granted or the refusal is fixed)`,
+          );
+        for (const p of fleetPauses)
+          lines.push(
+            `  tenant ${p.tenant} ${p.budget}s paused by Graph's Retry-After until ${p.until} (${Math.ceil(p.remainingMs / 1000)} s left)`,
+          );
         process.stdout.write(`${lines.join('\n')}\n`);
       }
     });

@@ -6,7 +6,7 @@ import { DriftStore } from '../results/drift.js';
 import { printJson, withServices } from './shared.js';
 
 export const verifyCommand = new Command('verify')
-  .description("Read Graph back and check that it holds every succeeded and unchanged row of a run")
+  .description('Read Graph back and check that it holds every succeeded and unchanged row of a run')
   .argument('<runId>')
   .option('--json', 'print {"runId","checked","matching","drifted","missing","overridden"} as the last stdout line')
   .addHelpText(
@@ -30,7 +30,8 @@ Exit codes: 0 every row matches (or is overridden), 5 some row drifted or is mis
       const status = await store.status(runId);
       if (!status) throw new OperatorError(`no run ${runId}`, EXIT.notFound);
       // Only ended rows say what Graph should hold; rows still waiting are checked by a later verify.
-      if (status.pending > 0) process.stderr.write(`warning: run ${runId} still has ${status.pending} rows waiting to be sent; they are not checked\n`);
+      if (status.pending > 0)
+        process.stderr.write(`warning: run ${runId} still has ${status.pending} rows waiting to be sent; they are not checked\n`);
       try {
         return await verifyRun(store, new DriftStore(redis, config.prefix), createGraphStates(config, redis, { fresh: true }), runId);
       } catch (err) {
@@ -40,14 +41,24 @@ Exit codes: 0 every row matches (or is overridden), 5 some row drifted or is mis
     });
     const { checked, matching, drifted, missing, overridden } = summary;
     if (summary.unverifiable > 0) {
-      process.stderr.write(`warning: ${summary.unverifiable} rows were not checked: recorded without their values (before verify existed), of a tenant no longer in SYNC_TENANTS_FILE, or queued by an import while this verify read Graph\n`);
+      process.stderr.write(
+        `warning: ${summary.unverifiable} rows were not checked: recorded without their ` +
+          `values (before verify existed), of a tenant no longer in SYNC_TENANTS_FILE, or ` +
+          `queued by an import while this verify read Graph\n`,
+      );
     }
     if (flags.json) printJson({ runId, checked, matching, drifted, missing, overridden });
     else {
-      process.stdout.write(`run ${runId}: ${checked} rows checked against Graph: ${matching} matching, ${drifted} drifted, ${missing} missing, ${overridden} overridden\n`);
+      process.stdout.write(
+        `run ${runId}: ${checked} rows checked against Graph: ${matching} ` +
+          `matching, ${drifted} drifted, ${missing} missing, ${overridden} overridden\n`,
+      );
       if (drifted > 0) process.stdout.write(`see them with: compliance-sync report ${runId} --state drifted\n`);
       if (missing > 0) process.stdout.write(`see them with: compliance-sync report ${runId} --state missing\n`);
-      if (overridden > 0) process.stdout.write(`Graph sets some properties back itself (not drift, not sent again): compliance-sync report ${runId} --state overridden\n`);
+      if (overridden > 0)
+        process.stdout.write(
+          `Graph sets some properties back itself (not drift, not sent again): compliance-sync report ${runId} --state overridden\n`,
+        );
     }
     // Overridden is not drift: Graph owns those values, and nothing we send would change them.
     if (drifted > 0 || missing > 0) process.exitCode = EXIT.drift;

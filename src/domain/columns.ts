@@ -11,15 +11,20 @@ export const KNOWN_COLUMNS = ['configurationType', ...REQUIRED_COLUMNS, ...PROPE
 export type CanonicalColumn = (typeof KNOWN_COLUMNS)[number];
 
 const ALIASES: Record<string, CanonicalColumn> = { id: 'userStatusId' };
-const BY_FOLDED_NAME = new Map<string, CanonicalColumn>(
-  [...KNOWN_COLUMNS.map((c) => [c.toLowerCase(), c] as const), ...Object.entries(ALIASES)],
-);
+const BY_FOLDED_NAME = new Map<string, CanonicalColumn>([
+  ...KNOWN_COLUMNS.map((c) => [c.toLowerCase(), c] as const),
+  ...Object.entries(ALIASES),
+]);
 
 export class ColumnError extends OperatorError {
   override name = 'ColumnError';
 }
 
-const fold = (name: string) => name.replace(/^\uFEFF/, '').trim().toLowerCase();
+const fold = (name: string) =>
+  name
+    .replace(/^\uFEFF/, '')
+    .trim()
+    .toLowerCase();
 
 /**
  * Builds the mapping from source column names to canonical ones.
@@ -61,15 +66,23 @@ export function resolveHeader(
     const earlier = seen.get(canonical);
     // `id` and `userStatusId` together are allowed; the row check makes sure they agree.
     if (earlier !== undefined && !(canonical === 'userStatusId' && fold(earlier) !== fold(name))) {
-      throw new ColumnError(`column ${quoteValue(name.trim())} appears twice in the header (as ${quoteValue(earlier.trim())} and ${quoteValue(name.trim())})`);
+      throw new ColumnError(
+        `column ${quoteValue(name.trim())} appears twice in the header (as ${quoteValue(earlier.trim())} and ${quoteValue(name.trim())})`,
+      );
     }
     seen.set(canonical, name);
   });
   const missing = REQUIRED_COLUMNS.filter((c) => !columns.includes(c));
   if (missing.length > 0) {
     const hint = missing.includes('userStatusId') ? ' (or its alias "id")' : '';
-    const found = header.slice(0, 50).map((h) => quoteValue(h.trim())).join(', ') + (header.length > 50 ? `, and ${header.length - 50} more` : '');
-    throw new ColumnError(`required column ${missing.map((m) => `"${m}"`).join(' and ')}${hint} is missing from the header; found: ${found}`);
+    const found =
+      header
+        .slice(0, 50)
+        .map((h) => quoteValue(h.trim()))
+        .join(', ') + (header.length > 50 ? `, and ${header.length - 50} more` : '');
+    throw new ColumnError(
+      `required column ${missing.map((m) => `"${m}"`).join(' and ')}${hint} is missing from the header; found: ${found}`,
+    );
   }
   return { columns, unknown: header.filter((_, i) => columns[i] === undefined).map((h) => h.trim()) };
 }

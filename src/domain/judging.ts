@@ -52,7 +52,11 @@ export function notFoundScope(message: string, configurationId: string, userStat
  * the one status holds (userPrincipalName, as the project's guide notes): such a row cannot be judged from the listing,
  * and is confirmed with a GET of that status first. An object the listing does not hold needs no GET.
  */
-export function nullsToConfirm(values: UserStatusProperties, listed: Record<string, unknown> | undefined, properties: readonly string[]): string[] {
+export function nullsToConfirm(
+  values: UserStatusProperties,
+  listed: Record<string, unknown> | undefined,
+  properties: readonly string[],
+): string[] {
   if (listed === undefined) return [];
   return properties.filter((name) => (values as Record<string, unknown>)[name] !== undefined && listed[name] === null);
 }

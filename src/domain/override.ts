@@ -50,10 +50,17 @@ function sameGraphValue(name: ComparedProperty, earlier: unknown, now: unknown):
  * "After that verify read Graph" compares the row's finishedAt (the worker's clock) with readAt (verify's clock): hosts
  * are expected to keep time within far less than the span between a verify and the import that resends.
  */
-export function judgeOverrides(row: VerifiedRow, differs: readonly ComparedProperty[], graph: Record<string, unknown>, readAt: number, memory: OverrideMemory | undefined): OverrideJudgement {
+export function judgeOverrides(
+  row: VerifiedRow,
+  differs: readonly ComparedProperty[],
+  graph: Record<string, unknown>,
+  readAt: number,
+  memory: OverrideMemory | undefined,
+): OverrideJudgement {
   const overridden: ComparedProperty[] = [];
   const drifted: ComparedProperty[] = [];
-  const resentSinceObserved = memory?.observed !== undefined && row.state === 'succeeded' && row.finishedAt !== undefined && row.finishedAt > memory.observed.readAt;
+  const resentSinceObserved =
+    memory?.observed !== undefined && row.state === 'succeeded' && row.finishedAt !== undefined && row.finishedAt > memory.observed.readAt;
   for (const name of differs) {
     const sent = row.values[name];
     if (sent === undefined) continue;
@@ -72,7 +79,11 @@ export function judgeOverrides(row: VerifiedRow, differs: readonly ComparedPrope
     else if (sent === undefined && memory?.overridden?.[name]) keep[name] = memory.overridden[name];
   }
   if (Object.keys(keep).length > 0) next.overridden = keep;
-  if (drifted.length > 0) next.observed = { readAt, properties: Object.fromEntries(drifted.map((name) => [name, { sent: row.values[name]!, graph: graph[name] }])) };
+  if (drifted.length > 0)
+    next.observed = {
+      readAt,
+      properties: Object.fromEntries(drifted.map((name) => [name, { sent: row.values[name]!, graph: graph[name] }])),
+    };
   return { overridden, drifted, memory: next.overridden || next.observed ? next : undefined };
 }
 
@@ -80,7 +91,11 @@ export function judgeOverrides(row: VerifiedRow, differs: readonly ComparedPrope
  * import --reconcile: the properties of `differs` that are known overridden for the value the row sets. When all of
  * them are, Graph holds what the row asks for, as far as anything sent could make it.
  */
-export function knownOverridden(values: UserStatusProperties, differs: readonly ComparedProperty[], memory: OverrideMemory | undefined): ComparedProperty[] {
+export function knownOverridden(
+  values: UserStatusProperties,
+  differs: readonly ComparedProperty[],
+  memory: OverrideMemory | undefined,
+): ComparedProperty[] {
   return differs.filter((name) => {
     const known = memory?.overridden?.[name];
     return known !== undefined && values[name] !== undefined && known.sent === values[name];

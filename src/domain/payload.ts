@@ -12,7 +12,11 @@ const COLLECTION: Record<ConfigurationType, string> = {
  * again here so that nothing in them can change the path's shape.
  */
 export function patchPath(record: Pick<UserStatusRecord, 'configurationType' | 'configurationId' | 'userStatusId'>): string {
-  return `/deviceAppManagement/${COLLECTION[record.configurationType]}/${encodeURIComponent(record.configurationId)}/userStatuses/${encodeURIComponent(record.userStatusId)}`;
+  return (
+    `/deviceAppManagement/${COLLECTION[record.configurationType]}` +
+    `/${encodeURIComponent(record.configurationId)}` +
+    `/userStatuses/${encodeURIComponent(record.userStatusId)}`
+  );
 }
 
 /** The collection of one configuration's user statuses, which reads list (GET, paged). */

@@ -49,7 +49,12 @@ export function idProblem(id: string): string | undefined {
   if (id.includes('..')) return 'contains "..", which is not allowed in an id';
   // Zero-width and bidirectional controls (category Cf) make two different ids look the same.
   const invisible = /\p{Cf}/u.exec(id);
-  if (invisible) return `contains the invisible character U+${invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, which is not allowed in an id`;
+  if (invisible)
+    return (
+      `contains the invisible character ` +
+      `U+${invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, ` +
+      `which is not allowed in an id`
+    );
   return undefined;
 }
 
@@ -88,7 +93,15 @@ export function dateTimeProblem(value: string): string | undefined {
   // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999, and 0001-01-01 is .NET's minimum date.
   const probe = new Date(0);
   probe.setUTCFullYear(year, month - 1, day);
-  if (year < 1 || probe.getUTCFullYear() !== year || probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+  if (
+    year < 1 ||
+    probe.getUTCFullYear() !== year ||
+    probe.getUTCMonth() !== month - 1 ||
+    probe.getUTCDate() !== day ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  ) {
     return `${quoteValue(value)} is not a real calendar date-time`;
   }
   if (m[9] !== undefined) {
@@ -96,7 +109,8 @@ export function dateTimeProblem(value: string): string | undefined {
     if (Number(m[10]) > 59 || offsetMinutes > 14 * 60) return `${quoteValue(value)} has a zone offset beyond ±14:00, which Graph refuses`;
     // DateTimeOffset also needs its UTC time within years 0001-9999 (versions count ticks from 0001-01-01 UTC).
     const utcMs = probe.setUTCHours(hour, minute, second, 0) - (m[8][0] === '-' ? -1 : 1) * offsetMinutes * 60_000;
-    if (utcMs < MIN_DATE_TIME_MS || utcMs > MAX_DATE_TIME_MS) return `${quoteValue(value)} falls outside years 0001-9999 once converted to UTC`;
+    if (utcMs < MIN_DATE_TIME_MS || utcMs > MAX_DATE_TIME_MS)
+      return `${quoteValue(value)} falls outside years 0001-9999 once converted to UTC`;
   }
   return undefined;
 }
@@ -113,7 +127,8 @@ export function validateRow(fields: Partial<Record<CanonicalColumn, unknown>>): 
     const text = asText(fields.configurationType, 'configurationType', errors);
     const found = text === undefined ? undefined : TYPE_BY_FOLDED.get(text.trim().toLowerCase());
     if (found) configurationType = found;
-    else if (text !== undefined) errors.push({ column: 'configurationType', reason: `${quoteValue(text)} is not one of ${CONFIGURATION_TYPES.join(', ')}` });
+    else if (text !== undefined)
+      errors.push({ column: 'configurationType', reason: `${quoteValue(text)} is not one of ${CONFIGURATION_TYPES.join(', ')}` });
   }
   const configurationId = validateId(fields.configurationId, 'configurationId', errors);
   const userStatusId = validateId(fields.userStatusId, 'userStatusId', errors);
@@ -136,7 +151,8 @@ export function validateRow(fields: Partial<Record<CanonicalColumn, unknown>>): 
     const text = asText(fields.status, 'status', errors);
     const status: ComplianceStatusValue | undefined = text === undefined ? undefined : STATUS_BY_FOLDED.get(text.trim().toLowerCase());
     if (status) properties.status = status;
-    else if (text !== undefined) errors.push({ column: 'status', reason: `${quoteValue(text)} is not one of ${COMPLIANCE_STATUSES.join(', ')}` });
+    else if (text !== undefined)
+      errors.push({ column: 'status', reason: `${quoteValue(text)} is not one of ${COMPLIANCE_STATUSES.join(', ')}` });
   }
   if (!isAbsent(fields.lastReportedDateTime)) {
     const text = asText(fields.lastReportedDateTime, 'lastReportedDateTime', errors);
@@ -152,7 +168,8 @@ export function validateRow(fields: Partial<Record<CanonicalColumn, unknown>>): 
     const text = asText(fields.tenantId, 'tenantId', errors)?.trim();
     if (text !== undefined) {
       if (GUID.test(text)) tenantId = text.toLowerCase();
-      else errors.push({ column: 'tenantId', reason: `${quoteValue(text)} is not a tenant GUID (e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47)` });
+      else
+        errors.push({ column: 'tenantId', reason: `${quoteValue(text)} is not a tenant GUID (e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47)` });
     }
   }
 
@@ -160,7 +177,16 @@ export function validateRow(fields: Partial<Record<CanonicalColumn, unknown>>): 
   if (Object.keys(properties).length === 0) {
     return { ok: false, errors: [{ column: '(row)', reason: 'has no properties to change: every property cell is empty' }] };
   }
-  return { ok: true, record: { ...(tenantId ? { tenantId } : {}), configurationType, configurationId: configurationId!, userStatusId: userStatusId!, properties } };
+  return {
+    ok: true,
+    record: {
+      ...(tenantId ? { tenantId } : {}),
+      configurationType,
+      configurationId: configurationId!,
+      userStatusId: userStatusId!,
+      properties,
+    },
+  };
 }
 
 /** Maps a source row onto canonical columns; `id` and `userStatusId` may both be present but must agree. */

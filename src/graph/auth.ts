@@ -36,7 +36,8 @@ class StaticTokenSource implements TokenSource {
 }
 
 /** What the credential classes of @azure/identity take besides their secrets: for tests, an HTTP client or a CA. */
-export type CredentialOptions = import('@azure/identity').ClientSecretCredentialOptions & import('@azure/identity').ClientCertificateCredentialOptions;
+export type CredentialOptions = import('@azure/identity').ClientSecretCredentialOptions &
+  import('@azure/identity').ClientCertificateCredentialOptions;
 
 export interface TokenSourceOptions {
   /** The clock of renewal decisions (Date.now otherwise). */
@@ -114,7 +115,10 @@ function shared(key: string, options: TokenSourceOptions, make: () => TokenSourc
  * tenantId): each tenant has its own, so its cache and its 401 refresh are its own. With AZURE_* credentials, every
  * call for the same app, tenant and cloud in a process returns the same source (see `shared`).
  */
-export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'cloud' | 'authorityHost'> | TenantConfig, options: TokenSourceOptions = {}): TokenSource {
+export function createTokenSource(
+  config: Pick<SyncConfig, 'credentials' | 'cloud' | 'authorityHost'> | TenantConfig,
+  options: TokenSourceOptions = {},
+): TokenSource {
   const scope = graphScopeFor(config.cloud);
   const c = config.credentials;
   const now = options.now ?? Date.now;
@@ -127,48 +131,63 @@ export function createTokenSource(config: Pick<SyncConfig, 'credentials' | 'clou
     ...options.credentialOptions,
   };
   const tenant = 'tenantId' in config ? config : undefined;
-  const app = c.kind === 'clientSecret' || c.kind === 'clientCertificate' ? `${c.tenantId}|${c.clientId}|${config.authorityHost}|${scope}` : '';
+  const app =
+    c.kind === 'clientSecret' || c.kind === 'clientCertificate' ? `${c.tenantId}|${c.clientId}|${config.authorityHost}|${scope}` : '';
   switch (c.kind) {
     case 'accessToken':
       return tenant
-        ? new StaticTokenSource(c.token, tenant.accessTokenEnv, `accessToken of tenant ${tenant.tenantId}${tenant.accessTokenEnv ? ` (${tenant.accessTokenEnv})` : ''}`)
+        ? new StaticTokenSource(
+            c.token,
+            tenant.accessTokenEnv,
+            `accessToken of tenant ${tenant.tenantId}${tenant.accessTokenEnv ? ` (${tenant.accessTokenEnv})` : ''}`,
+          )
         : new StaticTokenSource(c.token);
     case 'clientSecret':
-      return shared(`secret|${app}|${createHash('sha256').update(c.clientSecret).digest('hex')}`, options, () =>
-        new IdentityTokenSource(
-          (identity) => new identity.ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, credentialOptions),
-          scope,
-          config.authorityHost,
-          `client secret for app ${c.clientId}`,
-          now,
-          renewal,
-        ),
+      return shared(
+        `secret|${app}|${createHash('sha256').update(c.clientSecret).digest('hex')}`,
+        options,
+        () =>
+          new IdentityTokenSource(
+            (identity) => new identity.ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret, credentialOptions),
+            scope,
+            config.authorityHost,
+            `client secret for app ${c.clientId}`,
+            now,
+            renewal,
+          ),
       );
     case 'clientCertificate':
-      return shared(`certificate|${app}|${c.certificatePath}`, options, () =>
-        new IdentityTokenSource(
-          (identity) => new identity.ClientCertificateCredential(c.tenantId, c.clientId, { certificatePath: c.certificatePath }, credentialOptions),
-          scope,
-          config.authorityHost,
-          `client certificate for app ${c.clientId}`,
-          now,
-          renewal,
-        ),
+      return shared(
+        `certificate|${app}|${c.certificatePath}`,
+        options,
+        () =>
+          new IdentityTokenSource(
+            (identity) =>
+              new identity.ClientCertificateCredential(c.tenantId, c.clientId, { certificatePath: c.certificatePath }, credentialOptions),
+            scope,
+            config.authorityHost,
+            `client certificate for app ${c.clientId}`,
+            now,
+            renewal,
+          ),
       );
     case 'managedIdentity': {
       const identity = c.clientId === undefined ? 'system-assigned managed identity' : `user-assigned managed identity ${c.clientId}`;
       // Where the token comes from (App Service's IDENTITY_ENDPOINT, Azure Arc, Cloud Shell, IMDS…) the library reads
       // from the environment; authorityHost plays no part: the identity endpoint asks Entra itself.
       const managedOptions = { ...options.credentialOptions, ...(c.clientId === undefined ? {} : { clientId: c.clientId }) };
-      return shared(`managed|${c.clientId ?? 'system'}|${scope}`, options, () =>
-        new IdentityTokenSource(
-          (lib) => new lib.ManagedIdentityCredential(managedOptions),
-          scope,
-          config.authorityHost,
-          identity,
-          now,
-          renewal,
-        ),
+      return shared(
+        `managed|${c.clientId ?? 'system'}|${scope}`,
+        options,
+        () =>
+          new IdentityTokenSource(
+            (lib) => new lib.ManagedIdentityCredential(managedOptions),
+            scope,
+            config.authorityHost,
+            identity,
+            now,
+            renewal,
+          ),
       );
     }
     case 'none':

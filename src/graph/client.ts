@@ -127,7 +127,12 @@ export class UserStatusWriter {
       // Nothing was sent, and sending again would not help: the row fails at once with the reason.
       throw new GraphRequestError('permanent', (err as Error).message);
     }
-    const answer = await this.send('PATCH', `${this.config.graphBaseUrl}/${this.config.apiVersion}${path}`, options.forceTokenRefresh === true, JSON.stringify(patchBody(record)));
+    const answer = await this.send(
+      'PATCH',
+      `${this.config.graphBaseUrl}/${this.config.apiVersion}${path}`,
+      options.forceTokenRefresh === true,
+      JSON.stringify(patchBody(record)),
+    );
     // 204 No Content is as much a success as 200 with the object; the body is then empty.
     return { status: answer.status, body: parseJson(answer.body), requestId: answer.requestId, clientRequestId: answer.clientRequestId };
   }
@@ -145,25 +150,38 @@ export class UserStatusWriter {
     options: { forceTokenRefresh?: boolean } = {},
   ): Promise<Record<string, unknown> | undefined> {
     if (!(CONFIGURATION_TYPES as readonly string[]).includes(configurationType)) {
-      throw new GraphRequestError('permanent', `unknown configuration type ${JSON.stringify(configurationType)}: expected ${CONFIGURATION_TYPES.join(' or ')}`);
+      throw new GraphRequestError(
+        'permanent',
+        `unknown configuration type ${JSON.stringify(configurationType)}: expected ${CONFIGURATION_TYPES.join(' or ')}`,
+      );
     }
     let path: string;
     try {
-      path = assertRequestPath(patchPath({ configurationType: configurationType as ConfigurationType, configurationId, userStatusId }), PATCH_PATH_SHAPES);
+      path = assertRequestPath(
+        patchPath({ configurationType: configurationType as ConfigurationType, configurationId, userStatusId }),
+        PATCH_PATH_SHAPES,
+      );
     } catch (err) {
       throw new GraphRequestError('permanent', (err as Error).message);
     }
     const query = select && select.length > 0 ? `?${new URLSearchParams({ $select: select.join(',') }).toString()}` : '';
     let answer: Awaited<ReturnType<UserStatusWriter['send']>>;
     try {
-      answer = await this.send('GET', `${this.config.graphBaseUrl}/${this.config.apiVersion}${path}${query}`, options.forceTokenRefresh === true);
+      answer = await this.send(
+        'GET',
+        `${this.config.graphBaseUrl}/${this.config.apiVersion}${path}${query}`,
+        options.forceTokenRefresh === true,
+      );
     } catch (error) {
       if (error instanceof GraphRequestError && error.status === 404) return undefined;
       throw error;
     }
     const body = parseJson(answer.body);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw withClientRequestId(new GraphRequestError('transient', 'GET of a user status answered without a JSON object', answer.status), answer.clientRequestId);
+      throw withClientRequestId(
+        new GraphRequestError('transient', 'GET of a user status answered without a JSON object', answer.status),
+        answer.clientRequestId,
+      );
     }
     return body as Record<string, unknown>;
   }
@@ -175,7 +193,11 @@ export class UserStatusWriter {
    * sending the token elsewhere. A page that cannot be trusted (see BadListingError) throws. Each page request throws a
    * classified GraphRequestError on failure (through `options.pace`, which may retry).
    */
-  async *listUserStatuses(configurationType: ConfigurationType, configurationId: string, options: ListOptions = {}): AsyncGenerator<UserStatusPage> {
+  async *listUserStatuses(
+    configurationType: ConfigurationType,
+    configurationId: string,
+    options: ListOptions = {},
+  ): AsyncGenerator<UserStatusPage> {
     const listing: NextLinkListing = {
       cloudGraphHost: this.cloudGraphHost,
       baseUrl: this.config.graphBaseUrl,
@@ -209,17 +231,30 @@ export class UserStatusWriter {
     }
   }
 
-  private async getPage(url: string, forceTokenRefresh: boolean): Promise<{ items: unknown[]; nextLink?: unknown; requestId?: string; clientRequestId?: string }> {
+  private async getPage(
+    url: string,
+    forceTokenRefresh: boolean,
+  ): Promise<{ items: unknown[]; nextLink?: unknown; requestId?: string; clientRequestId?: string }> {
     const answer = await this.send('GET', url, forceTokenRefresh);
     const body = parseJson(answer.body) as { value?: unknown; '@odata.nextLink'?: unknown } | undefined;
     if (!body || typeof body !== 'object' || !Array.isArray(body.value)) {
       throw new GraphRequestError('transient', `list answered ${answer.status} without a "value" array`, answer.status);
     }
-    return { items: body.value as unknown[], nextLink: body['@odata.nextLink'], requestId: answer.requestId, clientRequestId: answer.clientRequestId };
+    return {
+      items: body.value as unknown[],
+      nextLink: body['@odata.nextLink'],
+      requestId: answer.requestId,
+      clientRequestId: answer.clientRequestId,
+    };
   }
 
   /** One request through the middleware chain; the answer's body is read whole (up to MAX_RESPONSE_BYTES) before it is judged. */
-  private async send(method: 'GET' | 'PATCH', url: string, forceTokenRefresh: boolean, body?: string): Promise<{ status: number; body: string; requestId?: string; clientRequestId?: string }> {
+  private async send(
+    method: 'GET' | 'PATCH',
+    url: string,
+    forceTokenRefresh: boolean,
+    body?: string,
+  ): Promise<{ status: number; body: string; requestId?: string; clientRequestId?: string }> {
     const signal = AbortSignal.timeout(this.config.requestTimeoutMs);
     let clientRequestId: string | undefined;
     const options = {
@@ -242,7 +277,10 @@ export class UserStatusWriter {
       throw withClientRequestId(classifyError(error, signal.aborted), clientRequestId);
     }
     if (response.status < 200 || response.status >= 300) {
-      throw withClientRequestId(classifyResponse({ status: response.status, header: (n) => response.headers.get(n), body: text }), clientRequestId);
+      throw withClientRequestId(
+        classifyResponse({ status: response.status, header: (n) => response.headers.get(n), body: text }),
+        clientRequestId,
+      );
     }
     return { status: response.status, body: text, requestId: response.headers.get('request-id') ?? undefined, clientRequestId };
   }
@@ -251,7 +289,14 @@ export class UserStatusWriter {
 /** What is wrong with a page's items, if anything: nothing is dropped silently, and no page holds more than `$top` asked. */
 export function pageProblem(items: readonly unknown[], top: number | undefined): string | undefined {
   if (top !== undefined && items.length > top) return `holds ${items.length} items, more than the ${top} asked for ($top)`;
-  const bad = items.findIndex((item) => item === null || typeof item !== 'object' || Array.isArray(item) || typeof (item as { id?: unknown }).id !== 'string' || (item as { id: string }).id === '');
+  const bad = items.findIndex(
+    (item) =>
+      item === null ||
+      typeof item !== 'object' ||
+      Array.isArray(item) ||
+      typeof (item as { id?: unknown }).id !== 'string' ||
+      (item as { id: string }).id === '',
+  );
   if (bad === -1) return undefined;
   const item = items[bad];
   return item === null ? `item ${bad + 1} is null` : `item ${bad + 1} has no string id`;
@@ -260,7 +305,12 @@ export function pageProblem(items: readonly unknown[], top: number | undefined):
 /** The body as text, refusing (before reading it all) one longer than `limit` bytes. */
 async function readBounded(response: Response, limit: number): Promise<string> {
   const declared = Number(response.headers.get('content-length'));
-  const tooBig = (size: string) => new GraphRequestError('permanent', `answer ${response.status} is ${size}, over the ${limit / 1024 / 1024} MiB that is read of one answer`, response.status);
+  const tooBig = (size: string) =>
+    new GraphRequestError(
+      'permanent',
+      `answer ${response.status} is ${size}, over the ${limit / 1024 / 1024} MiB that is read of one answer`,
+      response.status,
+    );
   if (Number.isFinite(declared) && declared > limit) {
     await response.body?.cancel().catch(() => undefined);
     throw tooBig(`${declared} bytes`);

@@ -1,4 +1,3 @@
-
 /**
  * What a failed request means for the row:
  * - throttled: the budget is spent; wait Retry-After, never counts as an attempt.
@@ -104,7 +103,11 @@ export function classifyResponse(answer: FailedAnswer, now = Date.now()): GraphR
         where = 'a relative Location (the same host)';
       }
     }
-    return new GraphRequestError('permanent', `${status}: Graph answered with a redirect to ${where}; redirects are never followed`, status);
+    return new GraphRequestError(
+      'permanent',
+      `${status}: Graph answered with a redirect to ${where}; redirects are never followed`,
+      status,
+    );
   }
   let code: string | undefined;
   let message: string | undefined;

@@ -52,10 +52,19 @@ export type NextLinkDecision =
 
 /** The URL of the listing's first page (or, with a query, of any page), built from our own parts only. */
 export function listingUrl(listing: NextLinkListing, search = ''): string {
-  return `${listing.baseUrl}/${listing.apiVersion}/deviceAppManagement/${listing.collection}/${encodeURIComponent(listing.configurationId)}/userStatuses${search}`;
+  return (
+    `${listing.baseUrl}/${listing.apiVersion}` +
+    `/deviceAppManagement/${listing.collection}` +
+    `/${encodeURIComponent(listing.configurationId)}/userStatuses${search}`
+  );
 }
 
-export function decideNextLink(nextLink: unknown, listing: NextLinkListing, progress: NextLinkProgress, bounds: ListingBounds = DEFAULT_LISTING_BOUNDS): NextLinkDecision {
+export function decideNextLink(
+  nextLink: unknown,
+  listing: NextLinkListing,
+  progress: NextLinkProgress,
+  bounds: ListingBounds = DEFAULT_LISTING_BOUNDS,
+): NextLinkDecision {
   const expected = listingUrl(listing);
   if (typeof nextLink !== 'string') return { action: 'refuse', reason: '@odata.nextLink is not a string' };
   let url: URL;
@@ -68,21 +77,32 @@ export function decideNextLink(nextLink: unknown, listing: NextLinkListing, prog
   const cloud = new URL(`${listing.cloudGraphHost}/`);
   const refuse = (): NextLinkDecision => ({
     action: 'refuse',
-    reason: `refusing to follow @odata.nextLink to ${url.origin}${url.pathname}: not ${expected}${cloud.origin !== base.origin ? ` (or the same listing on ${cloud.origin})` : ''}`,
+    reason:
+      `refusing to follow @odata.nextLink to ${url.origin}${url.pathname}: ` +
+      `not ${expected}${cloud.origin !== base.origin ? ` (or the same listing on ${cloud.origin})` : ''}`,
   });
   if (url.username !== '' || url.password !== '' || (url.protocol !== 'https:' && url.protocol !== 'http:')) return refuse();
   // The base URL may carry a path of its own (a proxy's /graph/); the cloud's Graph host never does.
-  const prefix = url.origin === base.origin && url.pathname.startsWith(base.pathname) ? base.pathname : url.origin === cloud.origin ? '/' : undefined;
+  const prefix =
+    url.origin === base.origin && url.pathname.startsWith(base.pathname) ? base.pathname : url.origin === cloud.origin ? '/' : undefined;
   if (prefix === undefined || !isThisListing(url.pathname.slice(prefix.length), listing)) return refuse();
 
   const target = listingUrl(listing, url.search);
   if (progress.requested.has(target)) {
-    return { action: 'stop', reason: `Graph's listing of ${listing.collection}/${listing.configurationId} loops: page ${progress.pages} links back to a page already read (${redactedQuery(url)})` };
+    return {
+      action: 'stop',
+      reason:
+        `Graph's listing of ${listing.collection}/${listing.configurationId} loops: ` +
+        `page ${progress.pages} links back to a page already read (${redactedQuery(url)})`,
+    };
   }
   if (progress.pages >= bounds.maxPages || progress.items >= bounds.maxItems) {
     return {
       action: 'stop',
-      reason: `Graph's listing of ${listing.collection}/${listing.configurationId} goes on past ${progress.pages} pages and ${progress.items} items, far more than a configuration holds: stopped reading it`,
+      reason:
+        `Graph's listing of ${listing.collection}/${listing.configurationId} goes on ` +
+        `past ${progress.pages} pages and ${progress.items} items, far more than a ` +
+        `configuration holds: stopped reading it`,
     };
   }
   return { action: 'follow', url: target };

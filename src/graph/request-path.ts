@@ -20,7 +20,8 @@ function isSafeIdSegment(segment: string): boolean {
     return false;
   }
   // Dot segments (also when encoded: some servers decode before resolving), separators, controls and Cf characters.
-  if (/^\.+$/.test(decoded) || /[/\\?#]/.test(decoded) || /[\u0000-\u001f\u007f-\u009f\s]/.test(decoded) || /\p{Cf}/u.test(decoded)) return false;
+  if (/^\.+$/.test(decoded) || /[/\\?#]/.test(decoded) || /[\u0000-\u001f\u007f-\u009f\s]/.test(decoded) || /\p{Cf}/u.test(decoded))
+    return false;
   return true;
 }
 
@@ -41,7 +42,11 @@ export class RequestPathError extends Error {
 /** Throws unless `path` has one of the allowed shapes; the message quotes at most 200 characters of it. */
 export function assertRequestPath(path: string, shapes: readonly string[]): string {
   if (!pathMatchesShape(path, shapes)) {
-    throw new RequestPathError(`refusing to send a request to ${JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path)}: not one of the allowed Graph paths`);
+    throw new RequestPathError(
+      `refusing to send a request ` +
+        `to ${JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path)}: not ` +
+        `one of the allowed Graph paths`,
+    );
   }
   return path;
 }

@@ -58,7 +58,13 @@ const trimSlash = (s: string) => s.replace(/\/+$/, '').toLowerCase();
 const shown = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
 
 export function judgeTokenAudience(claims: TokenClaims, graphHost: string, name = 'credentials.audience'): DoctorCheck {
-  if (!claims.aud) return { name, result: 'fail', detail: 'the token has no audience (aud) claim', fix: `request the token for the scope ${graphHost}/.default` };
+  if (!claims.aud)
+    return {
+      name,
+      result: 'fail',
+      detail: 'the token has no audience (aud) claim',
+      fix: `request the token for the scope ${graphHost}/.default`,
+    };
   if (trimSlash(claims.aud) === trimSlash(graphHost) || claims.aud === GRAPH_APP_ID) {
     return { name, result: 'ok', detail: `the token is for ${graphHost}`, fix: '' };
   }
@@ -75,11 +81,23 @@ export function judgeTokenRoles(claims: TokenClaims, apiVersion: 'beta' | 'v1.0'
   const under = `GRAPH_API_VERSION ${apiVersion}`;
   const roles = claims.roles ?? [];
   const granted = needed.filter((p) => roles.includes(p));
-  if (granted.length > 0) return { name, result: 'ok', detail: `the token grants ${granted.join(' and ')} (application permission), which ${under} accepts`, fix: '' };
+  if (granted.length > 0)
+    return {
+      name,
+      result: 'ok',
+      detail: `the token grants ${granted.join(' and ')} (application permission), which ${under} accepts`,
+      fix: '',
+    };
   // A delegated (user) token carries its permissions as space-separated scopes instead.
   const scopes = (claims.scp ?? '').split(' ').filter((s) => s !== '');
   const delegated = needed.filter((p) => scopes.includes(p));
-  if (delegated.length > 0) return { name, result: 'ok', detail: `the token grants ${delegated.join(' and ')} (delegated permission), which ${under} accepts`, fix: '' };
+  if (delegated.length > 0)
+    return {
+      name,
+      result: 'ok',
+      detail: `the token grants ${delegated.join(' and ')} (delegated permission), which ${under} accepts`,
+      fix: '',
+    };
   const has = [...roles, ...scopes];
   // A permission that only beta accepts: say so, rather than "missing", so the fix is the version or the grant.
   const betaOnly = WRITE_PERMISSIONS.filter((p) => !needed.includes(p) && has.includes(p));
@@ -90,12 +108,17 @@ export function judgeTokenRoles(claims: TokenClaims, apiVersion: 'beta' | 'v1.0'
     result: 'fail',
     detail:
       betaOnly.length > 0
-        ? `the token grants ${betaOnly.join(' and ')}, which only the beta API accepts for this PATCH; under ${under} Graph documents only ${wanted}: every PATCH would get 403`
-        : `${needed.length === 1 ? `the token does not grant ${wanted}, the one permission ${under} accepts` : `the token grants neither ${wanted}`}${holds}: every PATCH would get 403`,
+        ? `the token grants ${betaOnly.join(' and ')}, which only the beta API accepts ` +
+          `for this PATCH; under ${under} Graph documents only ${wanted}: every PATCH ` +
+          `would get 403`
+        : `${needed.length === 1 ? `the token does not grant ${wanted}, the one permission ${under} accepts` : `the token grants neither ${wanted}`}${holds}` +
+          `: every PATCH would get 403`,
     fix:
       betaOnly.length > 0
         ? `grant the app the Microsoft Graph application permission ${needed[0]} (with an admin's consent), or set GRAPH_API_VERSION=beta`
-        : `grant the app the Microsoft Graph application permission ${needed.length === 1 ? needed[0] : `${needed[1]} (or ${needed[0]})`} and an admin's consent, then get a new token`,
+        : `grant the app the Microsoft Graph application ` +
+          `permission ${needed.length === 1 ? needed[0] : `${needed[1]} (or ${needed[0]})`}` +
+          ` and an admin's consent, then get a new token`,
   };
 }
 
@@ -103,8 +126,20 @@ export function judgeTokenExpiry(claims: TokenClaims, nowMs: number, name = 'cre
   if (claims.exp === undefined) return { name, result: 'ok', detail: 'the token carries no expiry', fix: '' };
   const left = claims.exp * 1000 - nowMs;
   const when = new Date(claims.exp * 1000).toISOString();
-  if (left <= 0) return { name, result: 'fail', detail: `the token expired at ${when}`, fix: 'get a new token (GRAPH_ACCESS_TOKEN), or use AZURE_* credentials, which renew tokens themselves' };
-  if (left < 10 * 60_000) return { name, result: 'warn', detail: `the token expires at ${when}, in ${Math.round(left / 60_000)} min`, fix: 'a fixed GRAPH_ACCESS_TOKEN is not renewed: use AZURE_* credentials for runs longer than that' };
+  if (left <= 0)
+    return {
+      name,
+      result: 'fail',
+      detail: `the token expired at ${when}`,
+      fix: 'get a new token (GRAPH_ACCESS_TOKEN), or use AZURE_* credentials, which renew tokens themselves',
+    };
+  if (left < 10 * 60_000)
+    return {
+      name,
+      result: 'warn',
+      detail: `the token expires at ${when}, in ${Math.round(left / 60_000)} min`,
+      fix: 'a fixed GRAPH_ACCESS_TOKEN is not renewed: use AZURE_* credentials for runs longer than that',
+    };
   return { name, result: 'ok', detail: `the token is valid until ${when}`, fix: '' };
 }
 
@@ -116,7 +151,7 @@ export function judgeToken(token: string, graphHost: string, nowMs: number, apiV
       {
         name: 'credentials.permission',
         result: 'warn',
-        detail: 'the token is not a JWT (the simulator\'s is not), so its audience and roles cannot be checked',
+        detail: "the token is not a JWT (the simulator's is not), so its audience and roles cannot be checked",
         fix: 'nothing to do for the simulator; against Graph, a token that is not a JWT will be refused',
       },
     ];

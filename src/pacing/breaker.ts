@@ -2,7 +2,8 @@ import { DEFAULT_TENANT, redisKeys } from '../redis-layout.js';
 import type { RedisClient } from '../interfaces.js';
 
 export const PERMISSION_HINT =
-  'the app lacks DeviceManagementConfiguration.ReadWrite.All or DeviceManagementApps.ReadWrite.All (application permission, with admin consent)';
+  'the app lacks DeviceManagementConfiguration.ReadWrite.All or ' +
+  'DeviceManagementApps.ReadWrite.All (application permission, with admin consent)';
 
 /**
  * A 403 means the app itself lacks permission, so every later row would fail the same way.
@@ -30,7 +31,13 @@ export class PermissionBreaker {
     if (tripped === 1) {
       // Moving the budget's epoch on voids the send slots already handed out, so waiting requests stop too. The budget
       // hash expires when idle (see registerThrottle-2.lua); a tripped breaker's flag must stay until `resume`.
-      await this.redis.multi().hset(this.keys.breaker, 'reason', reason).hset(this.keys.budget, 'blocked', '1').hincrby(this.keys.budget, 'epoch', 1).persist(this.keys.budget).exec();
+      await this.redis
+        .multi()
+        .hset(this.keys.breaker, 'reason', reason)
+        .hset(this.keys.budget, 'blocked', '1')
+        .hincrby(this.keys.budget, 'epoch', 1)
+        .persist(this.keys.budget)
+        .exec();
     }
     return tripped === 1;
   }
@@ -45,7 +52,12 @@ export class PermissionBreaker {
 
   async state(): Promise<{ tripped: boolean; reason?: string; consecutive403: number; trippedAt?: number }> {
     const h = await this.redis.hgetall(this.keys.breaker);
-    return { tripped: Boolean(h.trippedAt), reason: h.reason || undefined, consecutive403: Number(h.consecutive403 ?? 0), ...(h.trippedAt ? { trippedAt: Number(h.trippedAt) } : {}) };
+    return {
+      tripped: Boolean(h.trippedAt),
+      reason: h.reason || undefined,
+      consecutive403: Number(h.consecutive403 ?? 0),
+      ...(h.trippedAt ? { trippedAt: Number(h.trippedAt) } : {}),
+    };
   }
 
   /**

@@ -73,7 +73,14 @@ export class RateBudget {
    * Throws BudgetBlockedError while the 403 breaker holds the fleet.
    */
   async reserve(): Promise<{ waitUs: number; epoch: number }> {
-    const [waitUs, epoch] = ((await runScript(this.redis, 'reserveSendSlot', [this.key], [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN, this.clock.nowUs() ?? ''])) as [number, number]).map(Number);
+    const [waitUs, epoch] = (
+      (await runScript(
+        this.redis,
+        'reserveSendSlot',
+        [this.key],
+        [this.intervalUs, RECOVERY_PER_SECOND, PROBE_KNEE, PROBE_SLOWDOWN, this.clock.nowUs() ?? ''],
+      )) as [number, number]
+    ).map(Number);
     if (waitUs < 0) throw new BudgetBlockedError('the fleet is paused by the permission breaker');
     return { waitUs, epoch };
   }
@@ -111,7 +118,19 @@ export class RateBudget {
   async throttled(retryAfterMs: number, slot: Pick<SendSlot, 'epoch'>): Promise<number> {
     const extendedUs = Number(
       // Capped again here (SYNC_MAX_RETRY_AFTER caps it first): a pause no timer can wait is never stored.
-      await runScript(this.redis, 'registerThrottle', [this.key, `${this.key}:pauses`], [Math.round(Math.min(retryAfterMs, MAX_TIMER_MS) * 1000), this.intervalUs, DECREASE_FACTOR, SLOWEST_INTERVAL_US, slot.epoch, this.clock.nowUs() ?? '']),
+      await runScript(
+        this.redis,
+        'registerThrottle',
+        [this.key, `${this.key}:pauses`],
+        [
+          Math.round(Math.min(retryAfterMs, MAX_TIMER_MS) * 1000),
+          this.intervalUs,
+          DECREASE_FACTOR,
+          SLOWEST_INTERVAL_US,
+          slot.epoch,
+          this.clock.nowUs() ?? '',
+        ],
+      ),
     );
     return extendedUs / 1000;
   }

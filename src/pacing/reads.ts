@@ -40,7 +40,13 @@ export function pacedReads(budget: RateBudget, hooks: PacedReadHooks = {}): NonN
       } catch (error) {
         if (!(error instanceof GraphRequestError)) throw error;
         const err = error;
-        const step = decideAfterReadFailure({ kind: err.kind, status: err.status, retryAfterMs: err.retryAfterMs, message: err.message }, attempts, Math.random(), undefined, hooks.maxRetryAfterMs);
+        const step = decideAfterReadFailure(
+          { kind: err.kind, status: err.status, retryAfterMs: err.retryAfterMs, message: err.message },
+          attempts,
+          Math.random(),
+          undefined,
+          hooks.maxRetryAfterMs,
+        );
         refresh = false;
         switch (step.do) {
           case 'wait-out-throttle': {

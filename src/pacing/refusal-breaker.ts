@@ -36,7 +36,12 @@ export class RefusalBreaker {
   /** Counts `row`'s 400 of this shape; `reason` is what the run and the tenant show if this row trips the breaker. */
   async record(shape: string, row: string, reason: string, now = Date.now()): Promise<RefusalCount> {
     const { breaker, counting, own, budget } = this.keys;
-    const [outcome, rows] = (await runScript(this.redis, 'recordRefusal', [breaker, counting, own, budget], [shape, row, this.threshold, reason, now, SET_TTL_MS])) as [RefusalCount['outcome'], number];
+    const [outcome, rows] = (await runScript(
+      this.redis,
+      'recordRefusal',
+      [breaker, counting, own, budget],
+      [shape, row, this.threshold, reason, now, SET_TTL_MS],
+    )) as [RefusalCount['outcome'], number];
     return { outcome, rows: Number(rows) };
   }
 
@@ -54,7 +59,12 @@ export class RefusalBreaker {
   }
 
   async view(row: string): Promise<RefusalView> {
-    const result = await this.redis.multi().hexists(this.keys.breaker, 'trippedAt').sismember(this.keys.counting, row).sismember(this.keys.own, row).exec();
+    const result = await this.redis
+      .multi()
+      .hexists(this.keys.breaker, 'trippedAt')
+      .sismember(this.keys.counting, row)
+      .sismember(this.keys.own, row)
+      .exec();
     const [tripped, counting, own] = (result ?? []).map(([err, value]) => {
       if (err) throw err;
       return value === 1;

@@ -20,7 +20,9 @@ export const REFUSAL_HOLD_MS = 60_000;
 export const REFUSAL_RECHECK_MS = 1000;
 
 export const REFUSAL_HINT =
-  'Graph refuses this write for every row, not for one row\'s values: check the route and permission with `compliance-sync doctor --probe-write <configurationId>/<userStatusId>`, then run `compliance-sync resume <runId>`';
+  "Graph refuses this write for every row, not for one row's values: check the " +
+  'route and permission with `compliance-sync doctor --probe-write ' +
+  '<configurationId>/<userStatusId>`, then run `compliance-sync resume <runId>`';
 
 const URL_PATTERN = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"<>]+/gi;
 const GUID = /\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi;
@@ -70,7 +72,14 @@ export type RefusalVerdict =
  * still decide that the refusal is the route's. `heldAt`: when its 400 came; `deadline`: the row's own
  * (SYNC_MAX_ROW_AGE_MS), after which it waits no longer; `random` in [0, 1), for jitter.
  */
-export function judgeRefusal(view: RefusalView, heldAt: number, now: number, deadline: number, random: number, holdMs = REFUSAL_HOLD_MS): RefusalVerdict {
+export function judgeRefusal(
+  view: RefusalView,
+  heldAt: number,
+  now: number,
+  deadline: number,
+  random: number,
+  holdMs = REFUSAL_HOLD_MS,
+): RefusalVerdict {
   if (view.own) return { do: 'fail' };
   const delayMs = Math.round(REFUSAL_RECHECK_MS * (0.5 + random));
   if (view.tripped) return { do: 'hold', delayMs };

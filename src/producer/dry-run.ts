@@ -61,7 +61,9 @@ export async function dryRun(
     onUnknownColumn?: (name: string) => void;
   },
 ): Promise<DryRunSummary> {
-  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion, tenants: options.tenants });
+  const checker =
+    options.checker ??
+    new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion, tenants: options.tenants });
   const summary: DryRunSummary = { rows: 0, new: 0, changed: 0, unchanged: 0, rejected: 0, stale: 0 };
   let batch: UnversionedRow[] = [];
 
@@ -69,14 +71,22 @@ export async function dryRun(
     if (batch.length === 0) return;
     const checked = batch;
     batch = [];
-    const admitRows: AdmitRow[] = checked.map((row) => (row.record ? row : { line: row.line, key: '', fingerprint: '', reportedTicks: '', rejectedJson: '{}' }));
+    const admitRows: AdmitRow[] = checked.map((row) =>
+      row.record ? row : { line: row.line, key: '', fingerprint: '', reportedTicks: '', rejectedJson: '{}' },
+    );
     const { decisions } = await store.admitRows(DRY_RUN_ID, options.full === true, admitRows, 'dry');
     for (const [i, row] of checked.entries()) {
       const verdict = decisions[i].kind;
       if (!VERDICTS.has(verdict)) throw new Error(`the admit script answered "${verdict}" in dry-run mode`);
       summary.rows++;
       summary[verdict as DryRunRow['verdict']]++;
-      await options.onRow?.({ line: row.line, key: row.key, verdict: verdict as DryRunRow['verdict'], ...(row.errors ? { reason: describeErrors(row.errors) } : {}), ...(row.record ? { properties: row.record.properties } : {}) });
+      await options.onRow?.({
+        line: row.line,
+        key: row.key,
+        verdict: verdict as DryRunRow['verdict'],
+        ...(row.errors ? { reason: describeErrors(row.errors) } : {}),
+        ...(row.record ? { properties: row.record.properties } : {}),
+      });
     }
   };
 

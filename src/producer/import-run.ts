@@ -104,7 +104,9 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
   const chunkSize = options.chunkSize ?? 1000;
   const full = options.full === true;
   const origin = options.origin ?? 'bulk';
-  const checker = options.checker ?? new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion, tenants: options.tenants });
+  const checker =
+    options.checker ??
+    new RowChecker(options.renames, options.onUnknownColumn, { apiVersion: options.apiVersion, tenants: options.tenants });
   const progress: ImportProgress = { rows: 0, accepted: 0, rejected: 0, unchanged: 0, superseded: 0, enqueued: 0 };
   const reconcile = options.reconcile;
   const remembered = new RememberedMissingJudge(new MissingStatuses(store.redis, store.keys.prefix));
@@ -158,7 +160,19 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
           replaced.push({ ...decision.replaced, key: row.key });
         }
         toWrite.push(row);
-        jobs.push(patchJob({ runId: options.runId, line: row.line, key: row.key, record: row.record!, fingerprint: row.fingerprint, version, enqueuedAt: now, generation, origin }));
+        jobs.push(
+          patchJob({
+            runId: options.runId,
+            line: row.line,
+            key: row.key,
+            record: row.record!,
+            fingerprint: row.fingerprint,
+            version,
+            enqueuedAt: now,
+            generation,
+            origin,
+          }),
+        );
       }
     }
     if (replaced.length > 0) options.onRowsReplaced?.(replaced);
@@ -215,10 +229,12 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
     });
     lastSent = sent;
     const previous = inFlight.length > 0 ? inFlight[inFlight.length - 1] : Promise.resolve();
-    const done = previous.then(() => enqueue(chunk, admission)).catch((err: unknown) => {
-      noteUnqueued(chunk[0].line);
-      throw err;
-    });
+    const done = previous
+      .then(() => enqueue(chunk, admission))
+      .catch((err: unknown) => {
+        noteUnqueued(chunk[0].line);
+        throw err;
+      });
     // Failures surface where `done` is awaited (below, or when draining); these only keep them from counting as unhandled.
     admission.catch(() => undefined);
     done.catch(() => undefined);
@@ -245,7 +261,10 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
   // picks up where this pass stopped once memory is freed.
   if (importError && isOutOfMemoryReply(importError)) {
     // INFO is allowed while Redis refuses writes; the figures tell the operator how full it is.
-    const memoryError = importError instanceof RedisOutOfMemoryError ? importError : new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined));
+    const memoryError =
+      importError instanceof RedisOutOfMemoryError
+        ? importError
+        : new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined));
     throw memoryError.withLine(firstUnqueuedLine);
   }
   // Nothing more is sent to a Redis that failed to answer: each further command would only wait out its own timeout.
@@ -258,7 +277,12 @@ async function importInto(store: ResultStore, queue: PatchQueues, options: Impor
   } catch (err) {
     if (importError || !isOutOfMemoryReply(err)) throw importError ?? err;
     // Every row is queued; only closing the run failed. It stays open until a rerun (or the next event request) closes it.
-    throw new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined), undefined, { runId: options.runId, ...progress, resumed, completed: false });
+    throw new RedisOutOfMemoryError(await readRedisMemory(store.redis).catch(() => undefined), undefined, {
+      runId: options.runId,
+      ...progress,
+      resumed,
+      completed: false,
+    });
   }
   if (importError) throw importError;
   return { runId: options.runId, ...progress, resumed, completed: finished === 'completed' };

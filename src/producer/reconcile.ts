@@ -78,7 +78,12 @@ export class GraphState {
    * row sets (Intune does for userPrincipalName) is not what Graph holds, so that one status is read (GET, through the
    * read budget) and its answer replaces the listed values; a 404 there means Graph no longer holds it.
    */
-  async confirmNulls(configurationType: ConfigurationType, configurationId: string, rows: readonly JudgedStatus[], held: SnapshotValue[]): Promise<SnapshotValue[]> {
+  async confirmNulls(
+    configurationType: ConfigurationType,
+    configurationId: string,
+    rows: readonly JudgedStatus[],
+    held: SnapshotValue[],
+  ): Promise<SnapshotValue[]> {
     const out = held.slice();
     const todo = rows.flatMap((row, i) => {
       const listed = held[i];
@@ -94,11 +99,17 @@ export class GraphState {
         try {
           found = await pace(() => this.client.getUserStatus(configurationType, configurationId, userStatusId, COMPARED_PROPERTIES));
         } catch (err) {
-          throw new GraphReadError(`could not read ${configurationType}/${configurationId}/${userStatusId} from Graph: ${(err as Error).message}`);
+          throw new GraphReadError(
+            `could not read ${configurationType}/${configurationId}/${userStatusId} from Graph: ${(err as Error).message}`,
+          );
         }
         this.stats.nullsConfirmed++;
         out[i] = found === undefined ? undefined : comparedValues(found);
-        confirmed.push({ userStatusId: rows[i].userStatusId, listed: held[i] as Record<string, unknown>, confirmed: out[i] as Record<string, unknown> | undefined });
+        confirmed.push({
+          userStatusId: rows[i].userStatusId,
+          listed: held[i] as Record<string, unknown>,
+          confirmed: out[i] as Record<string, unknown> | undefined,
+        });
       }
     };
     await Promise.all(Array.from({ length: Math.min(CONFIRM_CONCURRENCY, todo.length) }, next));
@@ -114,7 +125,15 @@ export class GraphState {
   /** The rows of this chunk that will be written: the snapshot no longer speaks for them (see SnapshotStore.markPending). */
   async markPending(rows: UnversionedRow[]): Promise<void> {
     const byConfig = groupByConfiguration(rows);
-    await Promise.all([...byConfig].map(([configKey, group]) => this.snapshots.markPending(configKey, group.map((r) => r.record!.userStatusId), this.maxAgeMs)));
+    await Promise.all(
+      [...byConfig].map(([configKey, group]) =>
+        this.snapshots.markPending(
+          configKey,
+          group.map((r) => r.record!.userStatusId),
+          this.maxAgeMs,
+        ),
+      ),
+    );
   }
 
   private async load(configurationType: ConfigurationType, configurationId: string, configKey: string): Promise<SnapshotMeta> {
@@ -136,10 +155,15 @@ export class GraphState {
     this.stats.configurationsRead++;
     const listedAgain: string[] = [];
     try {
-      for await (const page of this.client.listUserStatuses(configurationType, configurationId, { select: SELECTED_PROPERTIES, top: READ_PAGE_SIZE, pace: this.pace })) {
+      for await (const page of this.client.listUserStatuses(configurationType, configurationId, {
+        select: SELECTED_PROPERTIES,
+        top: READ_PAGE_SIZE,
+        pace: this.pace,
+      })) {
         this.stats.pagesRead++;
         const items = page.items.filter((item) => typeof item.id === 'string');
-        if (rememberedIds.size > 0) for (const item of items) if (rememberedIds.has(graphIdKey(item.id as string))) listedAgain.push(item.id as string);
+        if (rememberedIds.size > 0)
+          for (const item of items) if (rememberedIds.has(graphIdKey(item.id as string))) listedAgain.push(item.id as string);
         await writer.add(items.map((item) => [item.id as string, comparedValues(item)]));
       }
       await writer.commit();
@@ -231,15 +255,24 @@ async function judgeTenantRows(state: GraphState, rows: UnversionedRow[]): Promi
   const byConfig = groupByConfiguration(rows);
   const groups = [...byConfig.entries()];
   // Configurations not read yet are read side by side (the read budget paces them); then one round trip for the values.
-  const metas = await Promise.all(groups.map(([, group]) => state.configuration(group[0].record!.configurationType, group[0].record!.configurationId)));
-  const listed = groups.flatMap(([configKey, group], g) => (metas[g].missing === undefined ? [{ configKey, userStatusIds: group.map((r) => r.record!.userStatusId), g }] : []));
+  const metas = await Promise.all(
+    groups.map(([, group]) => state.configuration(group[0].record!.configurationType, group[0].record!.configurationId)),
+  );
+  const listed = groups.flatMap(([configKey, group], g) =>
+    metas[g].missing === undefined ? [{ configKey, userStatusIds: group.map((r) => r.record!.userStatusId), g }] : [],
+  );
   const listedValues = await state.valuesMany(listed);
   // Nulls in the listing are confirmed (GET of the one status) before anything is judged.
   const held = await Promise.all(
     listed.map((l, k) => {
       const group = groups[l.g][1];
       const { configurationType, configurationId } = group[0].record!;
-      return state.confirmNulls(configurationType, configurationId, group.map((r) => r.record!), listedValues[k]);
+      return state.confirmNulls(
+        configurationType,
+        configurationId,
+        group.map((r) => r.record!),
+        listedValues[k],
+      );
     }),
   );
   const heldByGroup = new Map(listed.map((l, k) => [l.g, held[k]]));
@@ -283,7 +316,13 @@ async function judgeTenantRows(state: GraphState, rows: UnversionedRow[]): Promi
   differing.forEach(({ row, properties, readAt }, k) => {
     const overridden = knownOverridden(row.record!.properties, properties, memories[k]);
     if (overridden.length !== properties.length) return;
-    row.graph = { verdict: 'holds', reason: `unchanged: Graph held these values when its state was read at ${iso(readAt)}, but for ${overridden.join(', ')}, which Graph sets back itself (overridden)`, readAt };
+    row.graph = {
+      verdict: 'holds',
+      reason:
+        `unchanged: Graph held these values when its state was read at ${iso(readAt)}, ` +
+        `but for ${overridden.join(', ')}, which Graph sets back itself (overridden)`,
+      readAt,
+    };
   });
 }
 

@@ -32,12 +32,17 @@ export class RememberedMissingJudge {
     const exist = await this.memory.exist(unknown.map((id) => groups.get(id)!));
     unknown.forEach((id, i) => this.known.set(id, exist[i]));
     const remembered = [...groups].filter(([id]) => this.known.get(id)).map(([, group]) => group);
-    const found = await this.memory.lookup(remembered.map((g) => ({ tenant: g.tenant, configKey: g.configKey, userStatusIds: g.rows.map((r) => r.record!.userStatusId) })));
+    const found = await this.memory.lookup(
+      remembered.map((g) => ({ tenant: g.tenant, configKey: g.configKey, userStatusIds: g.rows.map((r) => r.record!.userStatusId) })),
+    );
     remembered.forEach((group, g) => {
       const { configuration, statuses } = found[g];
       group.rows.forEach((row, i) => {
         if (configuration !== undefined) {
-          row.graph = { verdict: 'missingConfiguration', reason: `not sent: Graph has no such configuration (${configuration}); import --reconcile reads it again` };
+          row.graph = {
+            verdict: 'missingConfiguration',
+            reason: `not sent: Graph has no such configuration (${configuration}); import --reconcile reads it again`,
+          };
         } else if (statuses[i] !== undefined) {
           row.graph = { verdict: 'missingStatus', reason: missingStatusReason(statuses[i]) };
         }

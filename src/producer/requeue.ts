@@ -18,7 +18,12 @@ export interface RetrySummary extends RequeueSummary {
  * `retry`: resends a run's transient failures (retryDecision), or with `all` every failed row; counts the permanent
  * ones it left out, by HTTP status.
  */
-export async function retryFailedRows(store: ResultStore, queue: PatchQueue | PatchQueues, runId: string, all: boolean): Promise<RetrySummary> {
+export async function retryFailedRows(
+  store: ResultStore,
+  queue: PatchQueue | PatchQueues,
+  runId: string,
+  all: boolean,
+): Promise<RetrySummary> {
   const leftOut: LeftOut = { total: 0, byStatus: {} };
   const summary = await requeueFailedRows(store, queue, runId, (row) => {
     const decision = retryDecision(row);
@@ -34,7 +39,12 @@ export async function retryFailedRows(store: ResultStore, queue: PatchQueue | Pa
  * Sends a run's failed rows again (all of them, or those `which` selects), each under a new job id.
  * A row for which a newer update exists is not resent: it becomes superseded.
  */
-export async function requeueFailedRows(store: ResultStore, queue: PatchQueue | PatchQueues, runId: string, which: (row: RowResult) => boolean = () => true): Promise<RequeueSummary> {
+export async function requeueFailedRows(
+  store: ResultStore,
+  queue: PatchQueue | PatchQueues,
+  runId: string,
+  which: (row: RowResult) => boolean = () => true,
+): Promise<RequeueSummary> {
   // Each row goes back to its own tenant's queue (its stored record names the tenant).
   const queues = PatchQueues.of(queue, store.keys.prefix);
   try {
@@ -62,7 +72,18 @@ async function requeue(store: ResultStore, queue: PatchQueues, runId: string, wh
     if (outcome.kind === 'skip') summary.skipped++;
     if (outcome.kind !== 'requeued') continue;
     summary.requeued++;
-    jobs.push(patchJob({ runId, line: row.line, key: row.key, record: row.record, fingerprint: row.fingerprint, version: row.version, enqueuedAt: Date.now(), generation: outcome.generation }));
+    jobs.push(
+      patchJob({
+        runId,
+        line: row.line,
+        key: row.key,
+        record: row.record,
+        fingerprint: row.fingerprint,
+        version: row.version,
+        enqueuedAt: Date.now(),
+        generation: outcome.generation,
+      }),
+    );
     if (jobs.length >= 500) await flush();
   }
   await flush();

@@ -29,5 +29,9 @@ export function describeLeftOut(leftOut: LeftOut): string | undefined {
     .sort(([a], [b]) => Number(a) - Number(b))
     .map(([status, n]) => `${n} × ${status}`)
     .join(', ');
-  return `left out ${leftOut.total} failed rows Graph refused for good (${statuses}): sending them again would get the same answer; fix the cause, then \`retry --all\` resends them too`;
+  return (
+    `left out ${leftOut.total} failed rows Graph refused for good (${statuses}): ` +
+    `sending them again would get the same answer; fix the cause, then \`retry ` +
+    `--all\` resends them too`
+  );
 }

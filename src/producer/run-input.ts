@@ -43,7 +43,6 @@ export function postgresIdentity(redactedUrl: string, query: string): InputIdent
   return { id: `postgres ${redactedUrl} ${query}`, pinsContent: false };
 }
 
-
 export type RunReuseDecision = { kind: 'resume' } | { kind: 'refuse'; reason: string };
 
 const quote = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
@@ -59,7 +58,11 @@ export function decideRunReuse(runId: string, existing: ExistingRun, input: Inpu
   if (input.pinsContent || input.appends) return { kind: 'resume' };
   const brokeOff = !existing.importFinished || existing.importError !== '';
   if (brokeOff) return { kind: 'resume' };
-  return refuse(`that ${input.id === 'stdin' ? 'stdin' : 'query'} import was read to the end, and a new ${input.id === 'stdin' ? 'stdin stream' : 'query result'} cannot be told apart from different data`);
+  return refuse(
+    `that ${input.id === 'stdin' ? 'stdin' : 'query'} import was read to the end, ` +
+      `and a new ${input.id === 'stdin' ? 'stdin stream' : 'query result'} cannot be ` +
+      `told apart from different data`,
+  );
 }
 
 export class RunInputConflictError extends OperatorError {

@@ -43,22 +43,24 @@ export async function tenantFigures(
   // Counted under the names of the run's own counters (`pending` for queued rows, as status has it), so a tenant's
   // counts add up to the run's. Without a tenants file every row is the default tenant's: its counts are the run's,
   // with no pass over the rows.
-  const byTenant: Record<string, Record<string, number>> =
-    tenants.length === 1
-      ? {
-          [tenants[0].label]: {
-            rejected: status.rejected,
-            pending: status.pending,
-            succeeded: status.succeeded,
-            failed: status.failed,
-            unchanged: status.unchanged,
-            superseded: status.superseded,
-            ...(status.cancelled ? { cancelled: status.cancelled } : {}),
-          },
-        }
-      : Object.fromEntries(
-          Object.entries(await store.countByTenant(status.runId)).map(([tenant, { queued, ...rest }]) => [label(tenant), { ...rest, ...(queued !== undefined ? { pending: queued } : {}) }]),
-        );
+  const byTenant: Record<string, Record<string, number>> = tenants.length === 1
+    ? {
+        [tenants[0].label]: {
+          rejected: status.rejected,
+          pending: status.pending,
+          succeeded: status.succeeded,
+          failed: status.failed,
+          unchanged: status.unchanged,
+          superseded: status.superseded,
+          ...(status.cancelled ? { cancelled: status.cancelled } : {}),
+        },
+      }
+    : Object.fromEntries(
+        Object.entries(await store.countByTenant(status.runId)).map(([tenant, { queued, ...rest }]) => [
+          label(tenant),
+          { ...rest, ...(queued !== undefined ? { pending: queued } : {}) },
+        ]),
+      );
   const fleetPauses = await readFleetPauses(redis, fleet.prefix, tenants);
   return { byTenant, blockedTenants, fleetPauses };
 }

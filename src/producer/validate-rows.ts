@@ -37,7 +37,9 @@ export interface RowCheckerOptions {
 }
 
 export const IOS_UNDER_V1_REASON =
-  'iosLobAppProvisioningConfiguration does not exist in Graph v1.0 (GRAPH_API_VERSION=v1.0), so this row could only fail; use GRAPH_API_VERSION=beta for these rows';
+  'iosLobAppProvisioningConfiguration does not exist in Graph v1.0 ' +
+  '(GRAPH_API_VERSION=v1.0), so this row could only fail; use ' +
+  'GRAPH_API_VERSION=beta for these rows';
 
 export function describeErrors(errors: FieldError[]): string {
   return errors.map((e) => (e.column === '(row)' ? `row ${e.reason}` : `column ${e.column}: ${e.reason}`)).join('; ');
@@ -78,7 +80,13 @@ export class RowChecker {
       const partialKey = [fields.configurationType || 'mobileAppConfiguration', fields.configurationId ?? '', fields.userStatusId ?? '']
         .map((part) => (typeof part === 'string' ? part : JSON.stringify(part)).slice(0, MAX_QUOTED_CHARS))
         .join('/');
-      return { line: raw.line, key: partialKey, fingerprint: '', reportedTicks: '', errors: [...conflicts, ...(result.ok ? [] : result.errors)] };
+      return {
+        line: raw.line,
+        key: partialKey,
+        fingerprint: '',
+        reportedTicks: '',
+        errors: [...conflicts, ...(result.ok ? [] : result.errors)],
+      };
     }
     let record = result.record;
     if (record.tenantId !== undefined) {
@@ -88,12 +96,27 @@ export class RowChecker {
         const { tenantId: _default, ...rest } = record;
         record = rest;
       } else if (!directory?.known.has(record.tenantId)) {
-        const reason = directory && directory.known.size > 0 ? 'is not a tenant of SYNC_TENANTS_FILE' : 'names a tenant, but SYNC_TENANTS_FILE is not set (only the default tenant is known)';
-        return { line: raw.line, key: recordKey(record), fingerprint: '', reportedTicks: '', errors: [{ column: 'tenantId', reason: `${quoteValue(record.tenantId)} ${reason}` }] };
+        const reason =
+          directory && directory.known.size > 0
+            ? 'is not a tenant of SYNC_TENANTS_FILE'
+            : 'names a tenant, but SYNC_TENANTS_FILE is not set (only the default tenant is known)';
+        return {
+          line: raw.line,
+          key: recordKey(record),
+          fingerprint: '',
+          reportedTicks: '',
+          errors: [{ column: 'tenantId', reason: `${quoteValue(record.tenantId)} ${reason}` }],
+        };
       }
     }
     if (this.options.apiVersion === 'v1.0' && record.configurationType === 'iosLobAppProvisioningConfiguration') {
-      return { line: raw.line, key: recordKey(record), fingerprint: '', reportedTicks: '', errors: [{ column: 'configurationType', reason: IOS_UNDER_V1_REASON }] };
+      return {
+        line: raw.line,
+        key: recordKey(record),
+        fingerprint: '',
+        reportedTicks: '',
+        errors: [{ column: 'configurationType', reason: IOS_UNDER_V1_REASON }],
+      };
     }
     return {
       line: raw.line,

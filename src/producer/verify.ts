@@ -74,7 +74,9 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
       group.ids.push(parts.userStatusId);
     }
     const groups = [...byConfig.entries()].map(([key, group]) => ({ ...group, config: configs.get(key)! }));
-    const metas = await Promise.all(groups.map(({ config }) => config.state.configuration(config.configurationType, config.configurationId)));
+    const metas = await Promise.all(
+      groups.map(({ config }) => config.state.configuration(config.configurationType, config.configurationId)),
+    );
     // Each tenant's snapshots are looked up through its own state (its own keys), one round trip per tenant.
     const heldByGroup = new Map<number, SnapshotValue[]>();
     const byState = new Map<GraphState, { configKey: string; userStatusIds: string[]; g: number }[]>();
@@ -102,7 +104,8 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
     // clear it: Graph no longer sets anything back for them.
     const differing: { row: RowResult; graph: Record<string, unknown>; properties: ComparedProperty[]; readAt: number }[] = [];
     const matched: string[] = [];
-    const forgetRow = (row: RowResult) => forget.push([row.key, row.fingerprint && row.version ? `${row.fingerprint}|${row.version}` : `${fingerprint(row.values!)}|`]);
+    const forgetRow = (row: RowResult) =>
+      forget.push([row.key, row.fingerprint && row.version ? `${row.fingerprint}|${row.version}` : `${fingerprint(row.values!)}|`]);
     for (const [g, group] of groups.entries()) {
       const meta = metas[g];
       const held = heldByGroup.get(g) ?? group.ids.map(() => undefined);
@@ -134,7 +137,13 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
     const memories = await drift.overrides.readMany(differing.map((d) => d.row.key));
     const remember: [string, OverrideMemory | undefined][] = clearMatched ? matched.map((key) => [key, undefined]) : [];
     differing.forEach(({ row, graph, properties, readAt }, k) => {
-      const judged = judgeOverrides({ values: row.values!, state: row.state, finishedAt: row.finishedAt }, properties, graph, readAt, memories[k]);
+      const judged = judgeOverrides(
+        { values: row.values!, state: row.state, finishedAt: row.finishedAt },
+        properties,
+        graph,
+        readAt,
+        memories[k],
+      );
       remember.push([row.key, judged.memory]);
       const entry = { line: row.line, key: row.key, sent: row.values!, graph, readAt };
       if (judged.drifted.length === 0) {
@@ -145,7 +154,12 @@ export async function verifyRun(store: ResultStore, drift: DriftStore, graph: Gr
       }
       summary.drifted++;
       forgetRow(row);
-      found.push({ ...entry, kind: 'drifted', properties: judged.drifted, ...(judged.overridden.length > 0 ? { overridden: judged.overridden } : {}) });
+      found.push({
+        ...entry,
+        kind: 'drifted',
+        properties: judged.drifted,
+        ...(judged.overridden.length > 0 ? { overridden: judged.overridden } : {}),
+      });
     });
     await drift.add(runId, found);
     await drift.forgetFingerprints(forget);

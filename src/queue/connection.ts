@@ -102,7 +102,12 @@ function optionsFor(mode: RedisMode, options: RedisConnectOptions): RedisOptions
   return { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: (times) => Math.min(times * 200, 2000) };
 }
 
-export async function connectRedis(target: RedisTarget, mode: RedisMode, extra: RedisOptions = {}, options: RedisConnectOptions = {}): Promise<RedisClient> {
+export async function connectRedis(
+  target: RedisTarget,
+  mode: RedisMode,
+  extra: RedisOptions = {},
+  options: RedisConnectOptions = {},
+): Promise<RedisClient> {
   let redis: RedisClient;
   if (typeof target === 'string') {
     redis = new Redis(target, { lazyConnect: true, connectTimeout: 3000, ...optionsFor(mode, options), ...extra });
@@ -120,10 +125,17 @@ export async function connectRedis(target: RedisTarget, mode: RedisMode, extra: 
   const fail = (err: Error | undefined): never => {
     redis.disconnect();
     const cause = lastError ?? err;
-    if (isCredentialsError(cause)) throw new RedisUnavailableError(`${where} refused the credentials (check the user and password in ${credentialsIn}): ${cause?.message}`);
+    if (isCredentialsError(cause))
+      throw new RedisUnavailableError(
+        `${where} refused the credentials (check the user and password in ${credentialsIn}): ${cause?.message}`,
+      );
     // The ready check (INFO) timed out: the port accepts connections but Redis does not answer (SIGSTOP, overload).
     if (isCommandTimeout(cause) || isCommandTimeout(err)) {
-      throw new RedisUnavailableError(`${where} did not answer within ${options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS} ms (SYNC_REDIS_COMMAND_TIMEOUT_MS); it may be stalled or overloaded`);
+      throw new RedisUnavailableError(
+        `${where} did not answer ` +
+          `within ${options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS} ms ` +
+          `(SYNC_REDIS_COMMAND_TIMEOUT_MS); it may be stalled or overloaded`,
+      );
     }
     throw new RedisUnavailableError(`${where} is unreachable: ${cause?.message ?? 'no answer'}`);
   };
@@ -163,9 +175,15 @@ export function isCommandTimeout(err: unknown): boolean {
 /** The operator's message for a Redis failure during a command, or undefined when the error is something else. */
 export function describeRedisFailure(err: unknown, timeoutMs: number): string | undefined {
   const message = (err as Error)?.message ?? '';
-  if (isCommandTimeout(err)) return `Redis did not answer within ${timeoutMs} ms (SYNC_REDIS_COMMAND_TIMEOUT_MS); it may be stalled or overloaded`;
+  if (isCommandTimeout(err))
+    return `Redis did not answer within ${timeoutMs} ms (SYNC_REDIS_COMMAND_TIMEOUT_MS); it may be stalled or overloaded`;
   if (isCredentialsError(err)) return `Redis refused the credentials: ${message}`;
-  if (/Connection is closed|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries per request|ECONNREFUSED|ECONNRESET/.test(message) || (err as Error)?.name === 'MaxRetriesPerRequestError') {
+  if (
+    /Connection is closed|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries per request|ECONNREFUSED|ECONNRESET/.test(
+      message,
+    ) ||
+    (err as Error)?.name === 'MaxRetriesPerRequestError'
+  ) {
     return `Redis connection lost: ${message}`;
   }
   return undefined;

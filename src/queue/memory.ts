@@ -28,7 +28,10 @@ export class RedisOutOfMemoryError extends OperatorError {
      */
     readonly queuedAll?: unknown,
   ) {
-    super(`Redis is out of memory${memory && memory.maxBytes > 0 ? ` (${formatMb(memory.usedBytes)} used of maxmemory ${formatMb(memory.maxBytes)})` : ''}`);
+    super(
+      `Redis is out of ` +
+        `memory${memory && memory.maxBytes > 0 ? ` (${formatMb(memory.usedBytes)} used of maxmemory ${formatMb(memory.maxBytes)})` : ''}`,
+    );
   }
 
   withLine(fromLine: number | undefined): RedisOutOfMemoryError {

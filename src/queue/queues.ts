@@ -26,7 +26,12 @@ export function patchJob(data: PatchJobData): PatchJob {
 }
 
 /** The default tenant's queue (`patch-user-status`); `tenant` picks another tenant's own queue (patchQueueName). */
-export function createPatchQueue(connection: RedisClient, prefix: string, options: Partial<QueueOptions> = {}, tenant: string = DEFAULT_TENANT): PatchQueue {
+export function createPatchQueue(
+  connection: RedisClient,
+  prefix: string,
+  options: Partial<QueueOptions> = {},
+  tenant: string = DEFAULT_TENANT,
+): PatchQueue {
   const name = patchQueueName(tenant);
   const queueOptions = { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: PATCH_JOB_OPTIONS, ...options };
   const queue = new Queue<PatchJobData, unknown, string>(name, queueOptions);
@@ -110,8 +115,17 @@ export class PatchQueues {
  * Jobs not yet finished, by BullMQ state; `paused` counts jobs held back while the breaker has the queue paused.
  * BullMQ 6 has no `paused` job state (a paused queue's jobs count as waiting), so they are moved to `paused` here.
  */
-export async function queueDepth(queue: Queue): Promise<Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'paused' | 'failed', number>> {
+export async function queueDepth(
+  queue: Queue,
+): Promise<Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'paused' | 'failed', number>> {
   const [c, isPaused] = await Promise.all([queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed'), queue.isPaused()]);
   const waiting = c.waiting ?? 0;
-  return { waiting: isPaused ? 0 : waiting, prioritized: c.prioritized ?? 0, delayed: c.delayed ?? 0, active: c.active ?? 0, paused: isPaused ? waiting : 0, failed: c.failed ?? 0 };
+  return {
+    waiting: isPaused ? 0 : waiting,
+    prioritized: c.prioritized ?? 0,
+    delayed: c.delayed ?? 0,
+    active: c.active ?? 0,
+    paused: isPaused ? waiting : 0,
+    failed: c.failed ?? 0,
+  };
 }

@@ -74,25 +74,46 @@ const ok = (name: string, detail: string): DoctorCheck => ({ name, result: 'ok',
 export function judgeRedisVersion(version: string, minimum = BULLMQ_MIN_REDIS, recommended = BULLMQ_RECOMMENDED_REDIS): DoctorCheck {
   const name = 'redis.version';
   if (!/^\d+(\.\d+)*$/.test(version)) {
-    return { name, result: 'warn', detail: `Redis did not report a version (redis_version "${version}")`, fix: `make sure this is Redis ${recommended} or later; BullMQ refuses anything below ${minimum}` };
+    return {
+      name,
+      result: 'warn',
+      detail: `Redis did not report a version (redis_version "${version}")`,
+      fix: `make sure this is Redis ${recommended} or later; BullMQ refuses anything below ${minimum}`,
+    };
   }
   if (compareVersions(version, minimum) < 0) {
-    return { name, result: 'fail', detail: `Redis ${version} is older than ${minimum}, the oldest BullMQ accepts`, fix: `upgrade Redis to ${recommended} or later` };
+    return {
+      name,
+      result: 'fail',
+      detail: `Redis ${version} is older than ${minimum}, the oldest BullMQ accepts`,
+      fix: `upgrade Redis to ${recommended} or later`,
+    };
   }
   if (compareVersions(version, recommended) < 0) {
-    return { name, result: 'warn', detail: `Redis ${version} works, but BullMQ recommends ${recommended} or later`, fix: `upgrade Redis to ${recommended} or later` };
+    return {
+      name,
+      result: 'warn',
+      detail: `Redis ${version} works, but BullMQ recommends ${recommended} or later`,
+      fix: `upgrade Redis to ${recommended} or later`,
+    };
   }
   return ok(name, `Redis ${version} (BullMQ needs ${minimum} or later)`);
 }
 
 export function judgeEvictionPolicy(policy: string): DoctorCheck {
   const name = 'redis.maxmemory-policy';
-  if (policy === 'noeviction') return ok(name, 'maxmemory-policy is noeviction: a full Redis refuses writes rather than dropping queued rows');
+  if (policy === 'noeviction')
+    return ok(name, 'maxmemory-policy is noeviction: a full Redis refuses writes rather than dropping queued rows');
   return {
     name,
     result: 'fail',
-    detail: `maxmemory-policy is ${policy}: when memory runs short Redis may evict queued jobs, locks and row results, and BullMQ requires noeviction`,
-    fix: 'set maxmemory-policy noeviction (redis-server --maxmemory-policy noeviction, or CONFIG SET maxmemory-policy noeviction and CONFIG REWRITE; on a managed Redis, in its settings)',
+    detail:
+      `maxmemory-policy is ${policy}: when memory runs short Redis may evict queued ` +
+      `jobs, locks and row results, and BullMQ requires noeviction`,
+    fix:
+      'set maxmemory-policy noeviction (redis-server --maxmemory-policy noeviction, or ' +
+      'CONFIG SET maxmemory-policy noeviction and CONFIG REWRITE; on a managed Redis, ' +
+      'in its settings)',
   };
 }
 
@@ -103,7 +124,9 @@ export function judgeAof(aofEnabled: boolean): DoctorCheck {
     name,
     result: 'warn',
     detail: 'AOF is off: a Redis restart loses queued rows and the results recorded since the last snapshot',
-    fix: 'turn on AOF (redis-server --appendonly yes --appendfsync everysec, or CONFIG SET appendonly yes and CONFIG REWRITE); docker-compose.yml does',
+    fix:
+      'turn on AOF (redis-server --appendonly yes --appendfsync everysec, or CONFIG SET ' +
+      'appendonly yes and CONFIG REWRITE); docker-compose.yml does',
   };
 }
 
@@ -115,8 +138,20 @@ export function judgeMemory(usedMemory: number, maxmemory: number): DoctorCheck 
   if (maxmemory <= 0) return ok(name, `${mb(usedMemory)} used; no maxmemory limit, so the machine's memory is the limit`);
   const ratio = usedMemory / maxmemory;
   const detail = `${mb(usedMemory)} used of maxmemory ${mb(maxmemory)} (${Math.round(ratio * 100)} %)`;
-  if (ratio >= 0.95) return { name, result: 'fail', detail: `${detail}: RedisClient is about to refuse writes, so imports and outcomes would fail`, fix: 'raise maxmemory, or delete old runs and finish or remove queued work before starting a run' };
-  if (ratio >= 0.8) return { name, result: 'warn', detail: `${detail}: a large import may not fit`, fix: 'raise maxmemory, or delete old runs before a large import (a queued row takes about 2 kB)' };
+  if (ratio >= 0.95)
+    return {
+      name,
+      result: 'fail',
+      detail: `${detail}: RedisClient is about to refuse writes, so imports and outcomes would fail`,
+      fix: 'raise maxmemory, or delete old runs and finish or remove queued work before starting a run',
+    };
+  if (ratio >= 0.8)
+    return {
+      name,
+      result: 'warn',
+      detail: `${detail}: a large import may not fit`,
+      fix: 'raise maxmemory, or delete old runs before a large import (a queued row takes about 2 kB)',
+    };
   return ok(name, detail);
 }
 
@@ -151,20 +186,32 @@ export function judgeCluster(clusterEnabled: boolean, cluster?: ClusterFacts): D
     return {
       name,
       result: 'fail',
-      detail: 'this Redis is a node of a Redis Cluster, but REDIS_URL names one Redis: commands for keys in the slots of other nodes would be refused (MOVED)',
-      fix: 'set SYNC_REDIS_CLUSTER to the cluster\'s nodes (host:port,host:port,...), which replaces REDIS_URL',
+      detail:
+        'this Redis is a node of a Redis Cluster, but REDIS_URL names one Redis: commands ' +
+        'for keys in the slots of other nodes would be refused (MOVED)',
+      fix: "set SYNC_REDIS_CLUSTER to the cluster's nodes (host:port,host:port,...), which replaces REDIS_URL",
     };
   }
   if (!clusterEnabled) {
-    return { name, result: 'fail', detail: 'SYNC_REDIS_CLUSTER is set, but this Redis is not in cluster mode', fix: 'unset SYNC_REDIS_CLUSTER and set REDIS_URL for a single Redis, or name the nodes of a Redis Cluster' };
+    return {
+      name,
+      result: 'fail',
+      detail: 'SYNC_REDIS_CLUSTER is set, but this Redis is not in cluster mode',
+      fix: 'unset SYNC_REDIS_CLUSTER and set REDIS_URL for a single Redis, or name the nodes of a Redis Cluster',
+    };
   }
   const served = `${cluster.slotsOk} of ${CLUSTER_SLOTS} slots served by ${cluster.masters} master${cluster.masters === 1 ? '' : 's'}`;
   if (cluster.state !== 'ok' || cluster.slotsOk < CLUSTER_SLOTS) {
     return {
       name,
       result: 'fail',
-      detail: `cluster_state is ${cluster.state}, ${served}${cluster.slotsAssigned < CLUSTER_SLOTS ? ` (${CLUSTER_SLOTS - cluster.slotsAssigned} slots assigned to no node)` : ''}: keys in the other slots cannot be read or written`,
-      fix: 'bring the failed masters back or fail over to their replicas, and assign every slot (redis-cli --cluster check / --cluster fix)',
+      detail:
+        `cluster_state is ${cluster.state}` +
+        `, ${served}${cluster.slotsAssigned < CLUSTER_SLOTS ? ` (${CLUSTER_SLOTS - cluster.slotsAssigned} slots assigned to no node)` : ''}` +
+        `: keys in the other slots cannot be read or written`,
+      fix:
+        'bring the failed masters back or fail over to their replicas, and assign every ' +
+        'slot (redis-cli --cluster check / --cluster fix)',
     };
   }
   return ok(name, `Redis Cluster, cluster_state ok, ${served}`);
@@ -185,7 +232,11 @@ export function worstPerCheck(perNode: readonly { node: string; checks: readonly
       const other = n.checks[i];
       if (other && SEVERITY[other.result] > SEVERITY[worst.check.result]) worst = { node: n.node, check: other };
     }
-    out.push(worst.check.result === 'ok' ? { ...check, detail: `${perNode.length} masters; ${perNode[0].node}: ${check.detail}` } : { ...worst.check, detail: `master ${worst.node}: ${worst.check.detail}` });
+    out.push(
+      worst.check.result === 'ok'
+        ? { ...check, detail: `${perNode.length} masters; ${perNode[0].node}: ${check.detail}` }
+        : { ...worst.check, detail: `master ${worst.node}: ${worst.check.detail}` },
+    );
   }
   return out;
 }
@@ -194,14 +245,28 @@ export function worstPerCheck(perNode: readonly { node: string; checks: readonly
 export function judgeClockSkew(localMs: number, redisMs: number, maxSkewMs = 2000): DoctorCheck {
   const name = 'clock';
   const skew = localMs - redisMs;
-  const detail = `this machine's clock is ${Math.abs(skew) < 1 ? 'in step with' : `${(Math.abs(skew) / 1000).toFixed(3)} s ${skew > 0 ? 'ahead of' : 'behind'}`} Redis's TIME`;
-  if (Math.abs(skew) > maxSkewMs) return { name, result: 'warn', detail, fix: 'synchronise the clocks of this machine and the Redis host (NTP, e.g. chrony or systemd-timesyncd)' };
+  const detail =
+    `this machine's clock ` +
+    `is ${Math.abs(skew) < 1 ? 'in step with' : `${(Math.abs(skew) / 1000).toFixed(3)} s ${skew > 0 ? 'ahead of' : 'behind'}`}` +
+    ` Redis's TIME`;
+  if (Math.abs(skew) > maxSkewMs)
+    return {
+      name,
+      result: 'warn',
+      detail,
+      fix: 'synchronise the clocks of this machine and the Redis host (NTP, e.g. chrony or systemd-timesyncd)',
+    };
   return ok(name, detail);
 }
 
 /** The judgments of one server's own settings, in the order `doctor` prints them (then redis.cluster). */
 export function judgeRedisServer(facts: RedisFacts): DoctorCheck[] {
-  return [judgeRedisVersion(facts.version), judgeEvictionPolicy(facts.maxmemoryPolicy), judgeAof(facts.aofEnabled), judgeMemory(facts.usedMemory, facts.maxmemory)];
+  return [
+    judgeRedisVersion(facts.version),
+    judgeEvictionPolicy(facts.maxmemoryPolicy),
+    judgeAof(facts.aofEnabled),
+    judgeMemory(facts.usedMemory, facts.maxmemory),
+  ];
 }
 
 /** Every Redis judgment for one Redis (REDIS_URL), in the order `doctor` prints them. */
@@ -212,7 +277,13 @@ export function judgeRedis(facts: RedisFacts): DoctorCheck[] {
 /** Every Redis judgment for a cluster: each master's settings (worst one named), then the cluster's own state. */
 export function judgeRedisCluster(perNode: readonly { node: string; facts: RedisFacts }[], cluster: ClusterFacts): DoctorCheck[] {
   const servers = worstPerCheck(perNode.map((n) => ({ node: n.node, checks: judgeRedisServer(n.facts) })));
-  return [...servers, judgeCluster(perNode.every((n) => n.facts.clusterEnabled), cluster)];
+  return [
+    ...servers,
+    judgeCluster(
+      perNode.every((n) => n.facts.clusterEnabled),
+      cluster,
+    ),
+  ];
 }
 
 /** CLUSTER INFO, from any node. */

@@ -18,22 +18,29 @@ export interface HeldLock {
  * Takes the per-schedule lock (SET NX PX) and keeps renewing it while held, so a long import keeps it
  * and a dead worker's lock expires after `ttlMs`. Returns undefined when another firing holds it.
  */
-export async function acquireScheduleLock(redis: RedisClient, key: string, options: ScheduleLockOptions = {}): Promise<HeldLock | undefined> {
+export async function acquireScheduleLock(
+  redis: RedisClient,
+  key: string,
+  options: ScheduleLockOptions = {},
+): Promise<HeldLock | undefined> {
   const ttlMs = options.ttlMs ?? 30_000;
   const token = `${process.pid}-${randomBytes(8).toString('hex')}`;
   if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
   let lost = false;
-  const timer = setInterval(() => {
-    runScript(redis, 'extendLockIfOwner', [key], [token, ttlMs]).then(
-      (extended) => {
-        if (Number(extended) === 0 && !lost) {
-          lost = true;
-          options.onLost?.();
-        }
-      },
-      () => undefined, // a Redis blip: the next renewal tries again well before the TTL ends
-    );
-  }, Math.max(100, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => {
+      runScript(redis, 'extendLockIfOwner', [key], [token, ttlMs]).then(
+        (extended) => {
+          if (Number(extended) === 0 && !lost) {
+            lost = true;
+            options.onLost?.();
+          }
+        },
+        () => undefined, // a Redis blip: the next renewal tries again well before the TTL ends
+      );
+    },
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
   return {
     get lost() {

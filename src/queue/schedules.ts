@@ -80,7 +80,8 @@ export function createScheduleQueue(connection: RedisClient, prefix: string): Sc
 }
 
 export function checkScheduleName(name: string): string {
-  if (!SCHEDULE_NAME.test(name)) throw new ScheduleError(`schedule name "${name}" may hold only letters, digits, _ and - (1-40 characters)`);
+  if (!SCHEDULE_NAME.test(name))
+    throw new ScheduleError(`schedule name "${name}" may hold only letters, digits, _ and - (1-40 characters)`);
   return name;
 }
 
@@ -100,7 +101,8 @@ export function checkTimeZone(tz: string): string {
 export function checkCron(pattern: string, tz?: string, now = Date.now()): number {
   if (tz) checkTimeZone(tz);
   const fields = pattern.trim().split(/\s+/).length;
-  const hint = 'use 5 fields (minute hour day-of-month month day-of-week, e.g. "0 3 * * *") or 6 with seconds first (e.g. "*/30 * * * * *")';
+  const hint =
+    'use 5 fields (minute hour day-of-month month day-of-week, e.g. "0 3 * * *") or 6 with seconds first (e.g. "*/30 * * * * *")';
   if (fields < 5 || fields > 6) throw new ScheduleError(`--cron "${pattern}" has ${fields} field(s); ${hint}`);
   let next: number | undefined;
   try {
@@ -120,7 +122,11 @@ export function describeSource(source: ScheduleSource): string {
 export async function upsertSchedule(queue: ScheduleQueue, definition: ScheduleDefinition): Promise<{ updated: boolean }> {
   const { pattern, tz, ...data } = definition;
   const existed = (await queue.getJobScheduler(data.scheduleName)) !== undefined;
-  await queue.upsertJobScheduler(data.scheduleName, { pattern, ...(tz ? { tz } : {}) }, { name: SCHEDULED_IMPORT_JOB_NAME, data, opts: TEMPLATE_OPTIONS });
+  await queue.upsertJobScheduler(
+    data.scheduleName,
+    { pattern, ...(tz ? { tz } : {}) },
+    { name: SCHEDULED_IMPORT_JOB_NAME, data, opts: TEMPLATE_OPTIONS },
+  );
   return { updated: existed };
 }
 

@@ -67,7 +67,21 @@ export class DriftStore {
   }
 
   async finish(runId: string, counts: VerifyCounts, now = Date.now()): Promise<void> {
-    await this.redis.hset(this.keys.run(runId), 'verifiedAt', String(now), 'verifyChecked', String(counts.checked), 'verifyMatching', String(counts.matching), 'verifyDrifted', String(counts.drifted), 'verifyMissing', String(counts.missing), 'verifyOverridden', String(counts.overridden ?? 0));
+    await this.redis.hset(
+      this.keys.run(runId),
+      'verifiedAt',
+      String(now),
+      'verifyChecked',
+      String(counts.checked),
+      'verifyMatching',
+      String(counts.matching),
+      'verifyDrifted',
+      String(counts.drifted),
+      'verifyMissing',
+      String(counts.missing),
+      'verifyOverridden',
+      String(counts.overridden ?? 0),
+    );
   }
 
   /** The entries of one kind, in line order, a batch of lines per round trip. */

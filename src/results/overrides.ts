@@ -31,6 +31,9 @@ export class OverrideStore {
   async write(updates: readonly [key: string, memory: OverrideMemory | undefined][]): Promise<void> {
     const set = updates.filter(([, m]) => m !== undefined).flatMap(([key, m]) => [keyDigest(key), JSON.stringify(m)]);
     const forget = updates.filter(([, m]) => m === undefined).map(([key]) => keyDigest(key));
-    await Promise.all([set.length > 0 ? this.redis.hset(this.key, ...set) : undefined, forget.length > 0 ? this.redis.hdel(this.key, ...forget) : undefined]);
+    await Promise.all([
+      set.length > 0 ? this.redis.hset(this.key, ...set) : undefined,
+      forget.length > 0 ? this.redis.hdel(this.key, ...forget) : undefined,
+    ]);
   }
 }

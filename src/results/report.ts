@@ -10,7 +10,18 @@ export function neutraliseCell(value: string): string {
 }
 
 /** One row of a run as users see it, in `report` (CSV, NDJSON) and in the HTTP API and dashboard alike. */
-export const REPORT_COLUMNS = ['line', 'key', 'state', 'httpStatus', 'attempts', 'reason', 'requestId', 'finishedAt', 'supersededBy', 'clientRequestId'] as const;
+export const REPORT_COLUMNS = [
+  'line',
+  'key',
+  'state',
+  'httpStatus',
+  'attempts',
+  'reason',
+  'requestId',
+  'finishedAt',
+  'supersededBy',
+  'clientRequestId',
+] as const;
 export type ReportColumn = (typeof REPORT_COLUMNS)[number];
 
 export function reportRecord(row: RowResult): Record<ReportColumn, string | number | undefined> {

@@ -55,7 +55,9 @@ export class SnapshotStore {
     const results = (await pipeline.exec()) ?? [];
     return results.map(([err, found]) => {
       if (err) throw err;
-      return (found as (string | null)[]).map((json) => (json === null ? undefined : json === PENDING_MARK ? PENDING : (JSON.parse(json) as Record<string, unknown>)));
+      return (found as (string | null)[]).map((json) =>
+        json === null ? undefined : json === PENDING_MARK ? PENDING : (JSON.parse(json) as Record<string, unknown>),
+      );
     });
   }
 
@@ -79,9 +81,16 @@ export class SnapshotStore {
    * Replaces listed values with what a GET of each status answered (undefined: 404), where the snapshot still holds
    * exactly what was listed (confirmSnapshotValues-1.lua), so reusing the snapshot needs no GET again.
    */
-  async confirm(configKey: string, entries: { userStatusId: string; listed: Record<string, unknown>; confirmed: Record<string, unknown> | undefined }[]): Promise<void> {
+  async confirm(
+    configKey: string,
+    entries: { userStatusId: string; listed: Record<string, unknown>; confirmed: Record<string, unknown> | undefined }[],
+  ): Promise<void> {
     if (entries.length === 0) return;
-    const args = entries.flatMap((e) => [graphIdKey(e.userStatusId), JSON.stringify(e.listed), e.confirmed === undefined ? '' : JSON.stringify(e.confirmed)]);
+    const args = entries.flatMap((e) => [
+      graphIdKey(e.userStatusId),
+      JSON.stringify(e.listed),
+      e.confirmed === undefined ? '' : JSON.stringify(e.confirmed),
+    ]);
     await runScript(this.redis, 'confirmSnapshotValues', [this.snapshotKey(configKey)], args);
   }
 
@@ -107,7 +116,11 @@ export class SnapshotWriter {
     if (entries.length === 0) return;
     const flat: string[] = [];
     for (const [id, values] of entries) flat.push(graphIdKey(id), JSON.stringify(values));
-    await this.redis.multi().hset(this.tempKey, ...flat).pexpire(this.tempKey, this.maxAgeMs + 3_600_000).exec();
+    await this.redis
+      .multi()
+      .hset(this.tempKey, ...flat)
+      .pexpire(this.tempKey, this.maxAgeMs + 3_600_000)
+      .exec();
   }
 
   async commit(missing?: string): Promise<void> {

@@ -72,7 +72,11 @@ const VERDICT_CODE: Record<GraphVerdict['verdict'], string> = { holds: 'g', diff
 function extraMembers(r: AdmitRow): string {
   const g = r.graph;
   if ((g?.verdict !== 'missingConfiguration' && g?.verdict !== 'missingStatus') || !r.record) return '';
-  return `"values":${JSON.stringify(r.record.properties)},"reason":${JSON.stringify(g.reason)},"httpStatus":404,"attempts":0,"record":${JSON.stringify(r.record)}`;
+  return (
+    `"values":${JSON.stringify(r.record.properties)}` +
+    `,"reason":${JSON.stringify(g.reason)}` +
+    `,"httpStatus":404,"attempts":0,"record":${JSON.stringify(r.record)}`
+  );
 }
 
 /** The reason an unchanged row shows: Graph's read for a row import --reconcile found in Graph, else none (''). */
@@ -143,7 +147,8 @@ export interface FleetStats {
  */
 export function compactOutcome(row: RowResult): Record<string, unknown> {
   const { line: _line, startedAt: _startedAt, response, ...rest } = row;
-  const digest = response === undefined ? {} : { responseSha256: createHash('sha256').update(JSON.stringify(response)).digest('hex').slice(0, 16) };
+  const digest =
+    response === undefined ? {} : { responseSha256: createHash('sha256').update(JSON.stringify(response)).digest('hex').slice(0, 16) };
   if (row.state !== 'succeeded') return { ...rest, ...digest };
   const { state, key, httpStatus, attempts, requestId, clientRequestId, finishedAt, values } = rest;
   return {
@@ -254,7 +259,12 @@ export class ResultStore {
     options: CreateRunOptions = {},
   ): Promise<{ created: true } | { created: false; existing: ExistingRun }> {
     const fields = Object.entries(options.fields ?? {}).flat();
-    const out = (await runScript(this.redis, 'createRun', [this.keys.run(runId), this.keys.runs], [now, source, input, runId, this.keys.stats, ...fields])) as string[];
+    const out = (await runScript(
+      this.redis,
+      'createRun',
+      [this.keys.run(runId), this.keys.runs],
+      [now, source, input, runId, this.keys.stats, ...fields],
+    )) as string[];
     if (out[0] === 'created') {
       await this.forgetExpiredRuns(now - this.runRetentionMs);
       return { created: true };
@@ -287,9 +297,17 @@ export class ResultStore {
    * turns its queued rows into `cancelled`, a range of lines per script call. Returns the rows cancelled, or
    * `finished` when the run had already ended (nothing is changed), or `missing`.
    */
-  async cancelQueuedRows(runId: string, batchSize = 5000, now = Date.now()): Promise<{ kind: 'cancelled'; rows: number } | { kind: 'finished' } | { kind: 'missing' }> {
+  async cancelQueuedRows(
+    runId: string,
+    batchSize = 5000,
+    now = Date.now(),
+  ): Promise<{ kind: 'cancelled'; rows: number } | { kind: 'finished' } | { kind: 'missing' }> {
     if (!isValidRunId(runId)) return { kind: 'missing' };
-    const [finishedAt, maxLineText, exists] = await Promise.all([this.redis.hget(this.keys.run(runId), 'finishedAt'), this.redis.hget(this.keys.run(runId), 'maxLine'), this.redis.exists(this.keys.run(runId))]);
+    const [finishedAt, maxLineText, exists] = await Promise.all([
+      this.redis.hget(this.keys.run(runId), 'finishedAt'),
+      this.redis.hget(this.keys.run(runId), 'maxLine'),
+      this.redis.exists(this.keys.run(runId)),
+    ]);
     if (exists === 0) return { kind: 'missing' };
     if (finishedAt) return { kind: 'finished' };
     const maxLine = Number(maxLineText ?? 0);
@@ -361,7 +379,12 @@ export class ResultStore {
       args[a++] = rejected ? r.rejectedJson! : extraMembers(r);
       args[a++] = !rejected && r.graph ? VERDICT_CODE[r.graph.verdict] : '';
     }
-    const out = (await runScript(this.redis, 'admitRows', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.seq], args)) as string[];
+    const out = (await runScript(
+      this.redis,
+      'admitRows',
+      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest, this.keys.fingerprints, this.keys.seq],
+      args,
+    )) as string[];
     const decisions = new Array<AdmitDecision>(out.length - 1);
     for (let i = 1; i < out.length; i++) decisions[i - 1] = parseDecision(out[i]);
     return { firstSequence: Number(out[0]), decisions };
@@ -377,7 +400,15 @@ export class ResultStore {
     await this.redis.hsetnx(this.keys.rowKeys(runId), `${rows[0].line}-${rows[rows.length - 1].line}`, encodeChunkKeys(entries));
   }
 
-  async claimRow(runId: string, line: number, key: string, version: string, generation: number, owner: string, lockTtlMs: number): Promise<ClaimDecision> {
+  async claimRow(
+    runId: string,
+    line: number,
+    key: string,
+    version: string,
+    generation: number,
+    owner: string,
+    lockTtlMs: number,
+  ): Promise<ClaimDecision> {
     return (await runScript(
       this.redis,
       'claimRow',
@@ -422,13 +453,25 @@ export class ResultStore {
   }
 
   async finishImport(runId: string, importError?: string): Promise<'completed' | 'running'> {
-    return (await runScript(this.redis, 'finishImport', [this.keys.run(runId)], [Date.now(), importError ?? '', this.keys.prefix, this.runRetentionMs, SUFFIXES])) as
-      | 'completed'
-      | 'running';
+    return (await runScript(
+      this.redis,
+      'finishImport',
+      [this.keys.run(runId)],
+      [Date.now(), importError ?? '', this.keys.prefix, this.runRetentionMs, SUFFIXES],
+    )) as 'completed' | 'running';
   }
 
-  async requeueRow(runId: string, line: number, expectedState: RowState): Promise<{ kind: 'requeued'; generation: number } | { kind: 'superseded' | 'skip' }> {
-    const out = (await runScript(this.redis, 'requeueRow', [this.keys.run(runId), this.keys.rows(runId), this.keys.latest], [line, runId, expectedState, this.keys.prefix, SUFFIXES])) as string;
+  async requeueRow(
+    runId: string,
+    line: number,
+    expectedState: RowState,
+  ): Promise<{ kind: 'requeued'; generation: number } | { kind: 'superseded' | 'skip' }> {
+    const out = (await runScript(
+      this.redis,
+      'requeueRow',
+      [this.keys.run(runId), this.keys.rows(runId), this.keys.latest],
+      [line, runId, expectedState, this.keys.prefix, SUFFIXES],
+    )) as string;
     const [kind, generation] = out.split('|');
     return kind === 'requeued' ? { kind, generation: Number(generation) } : { kind: kind as 'superseded' | 'skip' };
   }
@@ -519,25 +562,40 @@ export class ResultStore {
 
   /** A blocked run keeps every key until it is unblocked (see setRunBlocked-1.lua). */
   async setBlocked(runId: string, reason: string | undefined): Promise<void> {
-    await runScript(this.redis, 'setRunBlocked', [this.keys.run(runId)], [reason ? '1' : '0', reason ?? '', this.keys.prefix, this.runRetentionMs, SUFFIXES]);
+    await runScript(
+      this.redis,
+      'setRunBlocked',
+      [this.keys.run(runId)],
+      [reason ? '1' : '0', reason ?? '', this.keys.prefix, this.runRetentionMs, SUFFIXES],
+    );
   }
 
   /**
    * Removes every finished run that finished at least `olderThanMs` ago, with all its keys; never a running or blocked
    * run. Goes through the run list (as long as retention allows, not the rows), one script call per run.
    */
-  async prune(olderThanMs: number, options: { dryRun?: boolean; now?: number; onProgress?: (checked: number, total: number, result: PruneResult) => void } = {}): Promise<PruneResult> {
+  async prune(
+    olderThanMs: number,
+    options: { dryRun?: boolean; now?: number; onProgress?: (checked: number, total: number, result: PruneResult) => void } = {},
+  ): Promise<PruneResult> {
     const cutoff = (options.now ?? Date.now()) - olderThanMs;
     const result: PruneResult = { runs: 0, rows: 0 };
     const total = await this.redis.zcard(this.keys.runs);
     let checked = 0;
     // Oldest first, by createdAt; a run created after the cutoff cannot have finished before it.
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const ids = await this.redis.zrangebyscore(this.keys.runs, '-inf', cutoff, 'LIMIT', offset, 500);
       if (ids.length === 0) break;
       let kept = 0;
       for (const id of ids) {
-        const rows = Number(await runScript(this.redis, 'pruneRun', [this.keys.run(id)], [id, this.keys.prefix, SUFFIXES, cutoff, options.dryRun ? '1' : '0']));
+        const rows = Number(
+          await runScript(
+            this.redis,
+            'pruneRun',
+            [this.keys.run(id)],
+            [id, this.keys.prefix, SUFFIXES, cutoff, options.dryRun ? '1' : '0'],
+          ),
+        );
         if (rows >= 0) {
           result.runs++;
           result.rows += rows;
@@ -596,7 +654,10 @@ export class ResultStore {
   /** The newest `limit` runs, newest first; with `createdSince` (ms), only runs created at or after it. */
   async listRuns(limit = 50, createdSince?: number): Promise<RunStatus[]> {
     // Ids read back are checked too: a stray member of P:runs must not make a phantom run out of another key.
-    const listed = createdSince === undefined ? await this.redis.zrevrange(this.keys.runs, 0, limit - 1) : await this.redis.zrevrangebyscore(this.keys.runs, '+inf', createdSince, 'LIMIT', 0, limit);
+    const listed =
+      createdSince === undefined
+        ? await this.redis.zrevrange(this.keys.runs, 0, limit - 1)
+        : await this.redis.zrevrangebyscore(this.keys.runs, '+inf', createdSince, 'LIMIT', 0, limit);
     const ids = listed.filter(isValidRunId);
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.run(id));
@@ -616,7 +677,10 @@ export class ResultStore {
 
 // Shared (frozen) objects for the common answers: a million-row import makes a million decisions.
 const SIMPLE_DECISIONS: Record<string, AdmitDecision> = Object.fromEntries(
-  (['queued', 'unchanged', 'rejected', 'superseded', 'dup', 'failed', 'new', 'changed', 'stale'] as const).map((kind) => [kind, Object.freeze({ kind })]),
+  (['queued', 'unchanged', 'rejected', 'superseded', 'dup', 'failed', 'new', 'changed', 'stale'] as const).map((kind) => [
+    kind,
+    Object.freeze({ kind }),
+  ]),
 );
 
 function parseDecision(text: string): AdmitDecision {

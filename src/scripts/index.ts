@@ -47,7 +47,9 @@ function loadScripts(): Map<string, ScriptSource> {
   for (const file of readdirSync(dir)) {
     const match = FILE_NAME.exec(file);
     if (!match) continue;
-    const lua = readFileSync(new URL(file, dir), 'utf8').replace(INCLUDE, (_line, name: string) => readFileSync(new URL(`includes/${name}.lua`, dir), 'utf8'));
+    const lua = readFileSync(new URL(file, dir), 'utf8').replace(INCLUDE, (_line, name: string) =>
+      readFileSync(new URL(`includes/${name}.lua`, dir), 'utf8'),
+    );
     scripts.set(match[1], { lua, numberOfKeys: Number(match[2]) });
   }
   return scripts;
@@ -63,7 +65,12 @@ export function scriptSource(name: ScriptName): ScriptSource {
 type ScriptCommand = (...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
 /** Runs a script with exactly the keys its file name declares (a wrong count is a bug, caught before Redis sees it). */
-export function runScript(redis: RedisClient, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export function runScript(
+  redis: RedisClient,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
   const script = scriptSource(name);
   if (keys.length !== script.numberOfKeys) throw new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
   const commands = redis as unknown as Record<string, ScriptCommand | undefined>;

@@ -134,7 +134,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // the events route a string, which then got 400 instead of the 415 a wrong media type deserves.
   app.removeContentTypeParser('text/plain');
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, path: pathOf(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+    request.log.info(
+      { method: request.method, path: pathOf(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request completed',
+    );
   });
   app.addHook('onClose', async () => {
     await Promise.all([patchQueue.close(), importQueue.close(), patchQueues.close()]);
@@ -149,10 +152,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const status = error.statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err: error }, 'request failed');
-      return reply.code(status).send({ statusCode: status, error: 'Internal Server Error', message: `internal error; see the server log for request ${request.id}` });
+      return reply.code(status).send({
+        statusCode: status,
+        error: 'Internal Server Error',
+        message: `internal error; see the server log for request ${request.id}`,
+      });
     }
     const message =
-      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the request body is larger than SYNC_API_BODY_LIMIT_BYTES (${config.apiBodyLimitBytes} bytes); send fewer records per request` : error.message;
+      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? `the request body is larger than SYNC_API_BODY_LIMIT_BYTES (${config.apiBodyLimitBytes} bytes); send fewer records per request`
+        : error.message;
     return reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code: error.code, message });
   });
 

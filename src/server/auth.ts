@@ -35,11 +35,15 @@ export class ApiTokens {
 
   constructor(tokens: readonly string[]) {
     if (tokens.length === 0) {
-      throw new ApiTokenError('SYNC_API_TOKENS is not set: give one or more comma-separated bearer tokens, e.g. SYNC_API_TOKENS=$(openssl rand -hex 32)');
+      throw new ApiTokenError(
+        'SYNC_API_TOKENS is not set: give one or more comma-separated bearer tokens, e.g. SYNC_API_TOKENS=$(openssl rand -hex 32)',
+      );
     }
     tokens.forEach((token, i) => {
       if (token.length < MIN_TOKEN_LENGTH) {
-        throw new ApiTokenError(`SYNC_API_TOKENS: token ${i + 1} is shorter than ${MIN_TOKEN_LENGTH} characters; use e.g. $(openssl rand -hex 32)`);
+        throw new ApiTokenError(
+          `SYNC_API_TOKENS: token ${i + 1} is shorter than ${MIN_TOKEN_LENGTH} characters; use e.g. $(openssl rand -hex 32)`,
+        );
       }
     });
     this.tokenDigests = tokens.map(sha256);
@@ -77,7 +81,11 @@ const unauthorized = (reply: FastifyReply) =>
     .header('www-authenticate', 'Bearer realm="compliance-sync"')
     // The body of a refused request is never read: close the socket rather than let a client trickle it.
     .header('connection', 'close')
-    .send({ statusCode: 401, error: 'Unauthorized', message: 'missing or invalid bearer token (Authorization: Bearer <token from SYNC_API_TOKENS>)' });
+    .send({
+      statusCode: 401,
+      error: 'Unauthorized',
+      message: 'missing or invalid bearer token (Authorization: Bearer <token from SYNC_API_TOKENS>)',
+    });
 
 /** onRequest hook for the API: runs before the body is read, so an unauthenticated request costs no parsing and enqueues nothing. */
 export function requireBearer(tokens: ApiTokens) {
@@ -87,7 +95,10 @@ export function requireBearer(tokens: ApiTokens) {
 }
 
 /** onRequest hook for the dashboard: a bearer token or the session cookie set by the login form. */
-export function requireBearerOrSession(tokens: ApiTokens, onRefused: (request: FastifyRequest, reply: FastifyReply) => FastifyReply = (_r, reply) => unauthorized(reply)) {
+export function requireBearerOrSession(
+  tokens: ApiTokens,
+  onRefused: (request: FastifyRequest, reply: FastifyReply) => FastifyReply = (_r, reply) => unauthorized(reply),
+) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (tokens.verifyAuthorization(request.headers.authorization)) return;
     // request.cookies is filled by @fastify/cookie (registered for the dashboard); a mangled cookie is no cookie.

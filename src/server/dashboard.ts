@@ -46,7 +46,10 @@ function sendPage(reply: FastifyReply, body: string, status = 200): FastifyReply
   return reply
     .code(status)
     .type('text/html; charset=utf-8')
-    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    .header(
+      'content-security-policy',
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
     .header('x-content-type-options', 'nosniff')
     .header('referrer-policy', 'no-referrer')
     .header('cache-control', 'no-store')
@@ -70,9 +73,13 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
   // Parses the Cookie header for this scope (request.cookies) and adds reply.setCookie; the session is our own HMAC.
   await app.register(fastifyCookie);
 
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: MAX_LOGIN_BODY_BYTES }, (_request, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
-  });
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: MAX_LOGIN_BODY_BYTES },
+    (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    },
+  );
 
   app.get('/login', async (request, reply) => sendPage(reply, loginPage({ next: safeNext((request.query as { next?: string }).next) })));
 
@@ -96,7 +103,12 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
     secured.addHook(
       'onRequest',
       requireBearerOrSession(tokens, (request, reply) =>
-        wantsHtml(request) ? sendPage(reply, loginPage({ next: safeNext(request.url) }), 401) : reply.code(401).header('connection', 'close').send({ statusCode: 401, error: 'Unauthorized', message: 'sign in at /admin/login or send Authorization: Bearer <token>' }),
+        wantsHtml(request)
+          ? sendPage(reply, loginPage({ next: safeNext(request.url) }), 401)
+          : reply
+              .code(401)
+              .header('connection', 'close')
+              .send({ statusCode: 401, error: 'Unauthorized', message: 'sign in at /admin/login or send Authorization: Bearer <token>' }),
       ),
     );
 
@@ -124,9 +136,15 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
       },
       async (request, reply) => {
         const refusal = runIdRefusal(request.params.id);
-        if (refusal) return sendPage(reply, `<!doctype html><title>Bad request</title><p>${escapeHtml(refusal.message)} <a href="${BASE}/runs">All runs</a></p>`, 400);
+        if (refusal)
+          return sendPage(
+            reply,
+            `<!doctype html><title>Bad request</title><p>${escapeHtml(refusal.message)} <a href="${BASE}/runs">All runs</a></p>`,
+            400,
+          );
         const status = await store.status(request.params.id);
-        if (!status) return sendPage(reply, `<!doctype html><title>Not found</title><p>No such run. <a href="${BASE}/runs">All runs</a></p>`, 404);
+        if (!status)
+          return sendPage(reply, `<!doctype html><title>Not found</title><p>No such run. <a href="${BASE}/runs">All runs</a></p>`, 404);
         const { reasonId, after } = request.query;
         const requested = request.query.state ?? (status.failed > 0 ? 'failed' : 'all');
         const state = requested === 'all' ? undefined : requested;

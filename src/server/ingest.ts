@@ -29,7 +29,8 @@ export interface IngestOptions {
 }
 
 export const CANCELLED_REASON = 'not sent: the server answered this request with 503 because Redis did not answer in time';
-export const OUT_OF_MEMORY_CANCELLED_REASON = 'not sent: the server answered this request with 503 because Redis was out of memory before its rows were queued';
+export const OUT_OF_MEMORY_CANCELLED_REASON =
+  'not sent: the server answered this request with 503 because Redis was out of memory before its rows were queued';
 const CANCEL_RETRY_MS = 1000;
 const CANCEL_GIVE_UP_MS = 10 * 60_000;
 
@@ -52,7 +53,8 @@ export function cancelTimedOutRun(
       if (cancelled > 0) log.warn({ runId, cancelled, reason }, 'rows of a request answered with 503 were cancelled');
     },
     (err: Error) => {
-      if (Date.now() - startedAt > CANCEL_GIVE_UP_MS) return log.error({ runId, err: err.message }, 'could not cancel the run of a request answered with 503');
+      if (Date.now() - startedAt > CANCEL_GIVE_UP_MS)
+        return log.error({ runId, err: err.message }, 'could not cancel the run of a request answered with 503');
       setTimeout(() => cancelTimedOutRun(store, runId, lines, log, startedAt, reason, replaced), CANCEL_RETRY_MS).unref();
     },
   );
@@ -79,7 +81,8 @@ export function eventRunId(now = Date.now()): string {
   return `evt-${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}`;
 }
 
-const isRecordObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isRecordObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 function toRawRows(items: unknown[], firstLine = 1): RawRow[] {
   return items.map((item, i) =>
@@ -115,21 +118,28 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
       return reply.code(413).send({
         statusCode: 413,
         error: 'Payload Too Large',
-        message: `${items.length} records in one request; at most ${maxRecords} are accepted. Split the batch, or use \`compliance-sync import\` for bulk files.`,
+        message:
+          `${items.length} records in one request; at most ${maxRecords} are accepted. ` +
+          `Split the batch, or use \`compliance-sync import\` for bulk files.`,
       });
     }
 
     // Validate everything first, so a body with no valid record leaves no run behind.
     const rows = toRawRows(items);
     const ignored = new Set<string>();
-    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name), { apiVersion: options.apiVersion, tenants: options.tenants });
+    const checker = new RowChecker({}, (name) => ignored.add(name.length > 200 ? `${name.slice(0, 200)}…` : name), {
+      apiVersion: options.apiVersion,
+      tenants: options.tenants,
+    });
     const errors: RecordErrors[] = rows.flatMap((raw, index) => {
       const checked = checker.check(raw, 0);
       return checked.errors ? [{ index, errors: checked.errors }] : [];
     });
     const ignoredFields = ignored.size > 0 ? { ignoredFields: [...ignored].slice(0, MAX_IGNORED_FIELDS_REPORTED) } : {};
     if (errors.length === rows.length) {
-      return reply.code(400).send({ ...badRequest('no record is valid; nothing was queued'), accepted: 0, rejected: errors.length, errors, ...ignoredFields });
+      return reply
+        .code(400)
+        .send({ ...badRequest('no record is valid; nothing was queued'), accepted: 0, rejected: errors.length, errors, ...ignoredFields });
     }
 
     const runId = eventRunId(options.now?.() ?? Date.now());
@@ -163,14 +173,20 @@ export async function registerIngestRoutes(app: FastifyInstance, options: Ingest
           cancelTimedOutRun(options.store, runId, lines, request.log, Date.now(), CANCELLED_REASON, replaced);
         }
         request.log.warn({ runId, err: (err as Error).message }, 'events refused: Redis did not answer');
-        return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: `${failure}; nothing was queued, send the request again` });
+        return reply
+          .code(503)
+          .header('retry-after', '5')
+          .send({ statusCode: 503, error: 'Service Unavailable', message: `${failure}; nothing was queued, send the request again` });
       }
       if (!isOutOfMemoryReply(err)) throw err;
       if (err instanceof RedisOutOfMemoryError && err.queuedAll && firstLine > 0) {
         // The records are queued; only closing the hour's run failed, and the next request of the hour closes it.
         summary = err.queuedAll as ImportSummary;
       } else {
-        const memoryError = err instanceof RedisOutOfMemoryError ? err : new RedisOutOfMemoryError(await readRedisMemory(options.store.redis).catch(() => undefined));
+        const memoryError =
+          err instanceof RedisOutOfMemoryError
+            ? err
+            : new RedisOutOfMemoryError(await readRedisMemory(options.store.redis).catch(() => undefined));
         // Rows may have been admitted before Redis refused their jobs: they would wait forever. The request is undone
         // (its rows failed as not sent, older rows it superseded queued again), so the 503's "nothing was queued" holds
         // and sending it again counts each record once. The cancel may write when Redis is full (allow-oom).

@@ -105,22 +105,40 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     ['state'],
   );
   const runsOpen = gauge('compliance_sync_runs_open', 'Runs not finished now: running, or blocked by a breaker', ['state']);
-  const runsCounted = gauge('compliance_sync_runs_counted', 'Runs kept (within SYNC_RUN_RETENTION, or not finished): the length of the run list');
+  const runsCounted = gauge(
+    'compliance_sync_runs_counted',
+    'Runs kept (within SYNC_RUN_RETENTION, or not finished): the length of the run list',
+  );
   const jobs = gauge('compliance_sync_queue_jobs', "Jobs of the patch-user-status queues (every tenant's) by BullMQ state", ['state']);
   const throttledTotal = counter('compliance_sync_throttled_responses_total', '429 answers from Graph since the counters began');
   const throttledSecondsTotal = counter(
     'compliance_sync_throttled_seconds_total',
     'Seconds the fleet paused for Retry-After since the counters began',
   );
-  const configuredRate = gauge('compliance_sync_budget_configured_rate', 'Configured fleet-wide send rate (SYNC_RATE_LIMIT), requests per second');
-  const effectiveRate = gauge('compliance_sync_budget_effective_rate', 'Current fleet-wide send rate after 429 slow-downs, requests per second');
+  const configuredRate = gauge(
+    'compliance_sync_budget_configured_rate',
+    'Configured fleet-wide send rate (SYNC_RATE_LIMIT), requests per second',
+  );
+  const effectiveRate = gauge(
+    'compliance_sync_budget_effective_rate',
+    'Current fleet-wide send rate after 429 slow-downs, requests per second',
+  );
   const paused = gauge('compliance_sync_budget_paused', '1 while the fleet waits out a Retry-After, else 0');
   const pauseRemaining = gauge('compliance_sync_budget_pause_remaining_seconds', 'Seconds left of the current Retry-After pause');
-  const reservedAhead = gauge('compliance_sync_budget_reserved_ahead_seconds', 'How far ahead send slots are already handed out (budget in use)');
-  const breakerTripped = gauge('compliance_sync_breaker_tripped', '1 while the permission breaker holds the fleet (missing Graph permission), else 0');
+  const reservedAhead = gauge(
+    'compliance_sync_budget_reserved_ahead_seconds',
+    'How far ahead send slots are already handed out (budget in use)',
+  );
+  const breakerTripped = gauge(
+    'compliance_sync_breaker_tripped',
+    '1 while the permission breaker holds the fleet (missing Graph permission), else 0',
+  );
   const redisUsed = gauge('compliance_sync_redis_used_memory_bytes', "Redis's used_memory (on a cluster, of the fullest master)");
   const redisMax = gauge('compliance_sync_redis_maxmemory_bytes', "Redis's maxmemory (on a cluster, of the fullest master); 0 = no limit");
-  const highWater = gauge('compliance_sync_redis_memory_high_water_ratio', 'SYNC_REDIS_MEMORY_HIGH_WATER as a ratio of maxmemory: at or above it, imports and events stop queueing');
+  const highWater = gauge(
+    'compliance_sync_redis_memory_high_water_ratio',
+    'SYNC_REDIS_MEMORY_HIGH_WATER as a ratio of maxmemory: at or above it, imports and events stop queueing',
+  );
   highWater.set(options.memoryHighWaterPercent / 100);
 
   const tenantHelp = "Jobs of a tenant's patch queue by BullMQ state (tenant: GUID, default or other)";

@@ -75,14 +75,22 @@ const notFound = (runId: string) => ({ statusCode: 404, error: 'Not Found', mess
 export function runIdRefusal(runId: string): { statusCode: 400; error: string; message: string } | undefined {
   const problem = runIdProblem(runId);
   if (!problem) return undefined;
-  return { statusCode: 400, error: 'Bad Request', message: `run id ${describeRunId(runId)} ${problem} (1-${MAX_RUN_ID_LENGTH} characters of A-Z a-z 0-9 _ . -, not only dots)` };
+  return {
+    statusCode: 400,
+    error: 'Bad Request',
+    message: `run id ${describeRunId(runId)} ${problem} (1-${MAX_RUN_ID_LENGTH} characters of A-Z a-z 0-9 _ . -, not only dots)`,
+  };
 }
 
 /** GET /runs, /runs/:id, /runs/:id/rows and /runs/:id/timeline: the figures of `status --json`, the rows of `report` and the run's timeline, as JSON. */
 export async function registerRunsApi(app: FastifyInstance, { store, tenants }: RunsApiOptions): Promise<void> {
   app.get<{ Querystring: { limit: number } }>(
     '/runs',
-    { schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_RUNS_PER_PAGE, default: 50 } } } } },
+    {
+      schema: {
+        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_RUNS_PER_PAGE, default: 50 } } },
+      },
+    },
     async (request) => ({ runs: (await store.listRuns(request.query.limit)).map(withIsoTimes) }),
   );
 

@@ -39,12 +39,20 @@ export function page(title: string, body: Html, options: { refreshSeconds?: numb
 ${options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}">` : ''}
 <style>${trustedHtml(STYLE)}</style></head>
 <body><header><strong>compliance-sync</strong>${
-    options.nav === false ? '' : html`<a href="/admin/runs">Runs</a><a href="/admin/queues">Queues (Bull Board)</a><a href="/admin/logout">Log out</a>`
+    options.nav === false
+      ? ''
+      : html`<a href="/admin/runs">Runs</a><a href="/admin/queues">Queues (Bull Board)</a><a href="/admin/logout">Log out</a>`
   }</header>
 <main>${body}</main></body></html>`.text;
 }
 
-const time = (ms: number | undefined) => (ms ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
+const time = (ms: number | undefined) =>
+  ms
+    ? new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z')
+    : '';
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const runHref = (runId: string, state?: RowState) => `/admin/runs/${encodeURIComponent(runId)}${state ? `?state=${state}` : ''}`;
 

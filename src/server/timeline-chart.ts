@@ -77,9 +77,7 @@ function budgetLine(rate: RateLimit, perBar: number, barSeconds: number, lineY: 
   const title = `write budget (SYNC_RATE_LIMIT): ${window} = ${fmt(perBar)} rows per ${barSeconds} s bar`;
   const mark =
     lineY === undefined
-      ? html`<text class="budget-label" x="${W - M.right}" y="${M.top - 4}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${
-          `${label}: far above this scale ↑`
-        }</text>`
+      ? html`<text class="budget-label" x="${W - M.right}" y="${M.top - 4}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${`${label}: far above this scale ↑`}</text>`
       : html`<line class="budget-line" x1="${M.left}" x2="${W - M.right}" y1="${fmt(lineY)}" y2="${fmt(lineY)}"
  stroke="${COLORS.budget}" stroke-width="1.5" stroke-dasharray="6 4"/>
 <text class="budget-label" x="${W - M.right}" y="${fmt(lineY - 4)}" text-anchor="end" font-size="11"
@@ -113,7 +111,8 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
   const bandY = baseline + 4;
 
   const grid = [0, 0.5, 1].map(
-    (f) => html`<line x1="${M.left}" x2="${W - M.right}" y1="${fmt(y(top * f))}" y2="${fmt(y(top * f))}" stroke="${COLORS.grid}"/><text x="${M.left - 6}" y="${fmt(y(top * f) + 4)}" text-anchor="end" font-size="11" fill="${COLORS.axis}">${fmt(top * f)}</text>`,
+    (f) =>
+      html`<line x1="${M.left}" x2="${W - M.right}" y1="${fmt(y(top * f))}" y2="${fmt(y(top * f))}" stroke="${COLORS.grid}"/><text x="${M.left - 6}" y="${fmt(y(top * f) + 4)}" text-anchor="end" font-size="11" fill="${COLORS.axis}">${fmt(top * f)}</text>`,
   );
 
   const barMarks = bars.map((b, i) => {
@@ -121,7 +120,9 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
     // A 429's pause starts about when it arrived and may outlast its bucket: drawn as a span from there, on the time scale.
     const pauseX = M.left + i * slot;
     const pauseW = Math.min(W - M.right - pauseX, Math.max(1, (b.pausedMs / (b.seconds * 1000)) * slot));
-    const label = `${clock(b.startMs)} UTC, ${b.seconds} s: ${b.succeeded} succeeded, ${b.failed} failed, ${b.throttled} × 429, ${fmt(b.pausedMs / 1000)} s paused`;
+    const label =
+      `${clock(b.startMs)} UTC, ${b.seconds} s: ${b.succeeded} succeeded, ${b.failed} ` +
+      `failed, ${b.throttled} × 429, ${fmt(b.pausedMs / 1000)} s paused`;
     return html`<g class="bucket" data-start="${b.start}" data-succeeded="${b.succeeded}" data-failed="${b.failed}" data-throttled="${b.throttled}" data-paused-ms="${b.pausedMs}"><title>${label}</title>
 <rect class="bar-succeeded" x="${fmt(x)}" width="${fmt(barW)}" y="${fmt(y(b.succeeded))}" height="${fmt(baseline - y(b.succeeded))}" fill="${COLORS.succeeded}"/>
 <rect class="bar-failed" x="${fmt(x)}" width="${fmt(barW)}" y="${fmt(y(b.succeeded + b.failed))}" height="${fmt(y(b.succeeded) - y(b.succeeded + b.failed))}" fill="${COLORS.failed}"/>${
@@ -137,16 +138,27 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
 
   // At most about 8 time labels, on every k-th bar, so they never overlap.
   const every = Math.ceil(bars.length / 8);
-  const ticks = bars.flatMap((_, i) => (i % every === 0 ? [i] : [])).map(
-    (i) => html`<text class="tick" x="${fmt(M.left + i * slot + slot / 2)}" y="${H - M.bottom + PAUSE_BAND + 20}" text-anchor="middle" font-size="11" fill="${COLORS.axis}">${clock(bars[i].startMs)}</text>`,
-  );
+  const ticks = bars
+    .flatMap((_, i) => (i % every === 0 ? [i] : []))
+    .map(
+      (i) =>
+        html`<text class="tick" x="${fmt(M.left + i * slot + slot / 2)}" y="${H - M.bottom + PAUSE_BAND + 20}" text-anchor="middle" font-size="11" fill="${COLORS.axis}">${clock(bars[i].startMs)}</text>`,
+    );
   const perBar = bars[0].seconds;
-  const totals = { succeeded: sum(bars, 'succeeded'), failed: sum(bars, 'failed'), throttled: sum(bars, 'throttled'), pausedMs: sum(bars, 'pausedMs') };
+  const totals = {
+    succeeded: sum(bars, 'succeeded'),
+    failed: sum(bars, 'failed'),
+    throttled: sum(bars, 'throttled'),
+    pausedMs: sum(bars, 'pausedMs'),
+  };
   const legend = [
     { color: COLORS.succeeded, text: `succeeded (${totals.succeeded})` },
     { color: COLORS.failed, text: `failed (${totals.failed})` },
     { color: COLORS.throttled, text: `▼ 429s (${totals.throttled}); band under the axis: paused (${fmt(totals.pausedMs / 1000)} s)` },
-  ].map((l, i) => html`<rect x="${M.left + i * 170}" y="8" width="10" height="10" fill="${l.color}"/><text x="${M.left + i * 170 + 14}" y="17" font-size="11" fill="#1d2330">${l.text}</text>`);
+  ].map(
+    (l, i) =>
+      html`<rect x="${M.left + i * 170}" y="8" width="10" height="10" fill="${l.color}"/><text x="${M.left + i * 170 + 14}" y="17" font-size="11" fill="#1d2330">${l.text}</text>`,
+  );
 
   const budgetY = budgetOnScale ? y(budget) : undefined;
   const budgetMark = options.budget && budget !== undefined ? budgetLine(options.budget, budget, bars[0].seconds, budgetY) : '';

@@ -57,7 +57,8 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
   // tool), or seeds what Graph already holds. Not a write through Graph: no budget, no counters.
   app.post('/_sim/drift', async (req, reply) =>
     withJsonBody(req, reply, (body) => {
-      if (!Array.isArray(body.changes)) throw new Error('body must be {"changes": [{"key": "<collection>/<configId>/<userStatusId>", "values": {...}}]}');
+      if (!Array.isArray(body.changes))
+        throw new Error('body must be {"changes": [{"key": "<collection>/<configId>/<userStatusId>", "values": {...}}]}');
       return { ok: true, changed: core.drift(body.changes as DriftChange[]) };
     }),
   );
@@ -68,7 +69,11 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
     const raw = typeof req.body === 'string' ? req.body : '';
     if (raw.trimStart().startsWith('{')) {
       return withJsonBody(req, reply, (body) => {
-        if (!Array.isArray(body.rows)) throw new Error('body must be CSV text or {"rows": [{"configurationId", "userStatusId", "configurationType"?, "tenantId"?, "userPrincipalName"?}]}');
+        if (!Array.isArray(body.rows))
+          throw new Error(
+            'body must be CSV text or {"rows": [{"configurationId", "userStatusId", ' +
+              '"configurationType"?, "tenantId"?, "userPrincipalName"?}]}',
+          );
         return { ok: true, ...core.seed(seedRowsFrom(body.rows)) };
       });
     }
@@ -93,11 +98,7 @@ export function registerAdminRoutes(app: FastifyInstance, core: SimulatorCore): 
   });
 }
 
-async function withJsonBody(
-  req: FastifyRequest,
-  reply: FastifyReply,
-  act: (body: Record<string, unknown>) => unknown,
-): Promise<unknown> {
+async function withJsonBody(req: FastifyRequest, reply: FastifyReply, act: (body: Record<string, unknown>) => unknown): Promise<unknown> {
   try {
     const raw = typeof req.body === 'string' && req.body.trim() !== '' ? req.body : '{}';
     const body: unknown = JSON.parse(raw);

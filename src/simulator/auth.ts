@@ -4,8 +4,7 @@ export const WRITE_PERMISSIONS = ['DeviceManagementConfiguration.ReadWrite.All',
 const READ_PERMISSIONS = [...WRITE_PERMISSIONS, 'DeviceManagementConfiguration.Read.All', 'DeviceManagementApps.Read.All'];
 
 export type AuthResult =
-  | { ok: true; grant: TokenGrant }
-  | { ok: false; status: 401 | 403; code: string; message: string; grant?: TokenGrant };
+  { ok: true; grant: TokenGrant } | { ok: false; status: 401 | 403; code: string; message: string; grant?: TokenGrant };
 
 /** The token after "Bearer ", or undefined when the header carries none. */
 export function bearerToken(header: string | undefined): string | undefined {

@@ -39,9 +39,7 @@ export class TokenBucket {
   }
 }
 
-export type BudgetDecision =
-  | { throttled: false }
-  | { throttled: true; retryAfterMs: number; scope: 'app' | 'tenant' };
+export type BudgetDecision = { throttled: false } | { throttled: true; retryAfterMs: number; scope: 'app' | 'tenant' };
 
 /** Intune's write budget: one bucket per (tenant, app) and one per tenant, both charged on every write. */
 export class WriteBudget {

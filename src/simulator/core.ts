@@ -6,7 +6,14 @@ import { defaultCodeFor, defaultMessageFor, graphError } from './errors.js';
 import { toGraphUtc } from './datetime.js';
 import { createRng, decideFault, decideThrottleShape, derivedSeed, ForcedAnswers } from './faults.js';
 import { emptyCounters, increment, RequestLog, type RequestLogEntry, type SimulatorCounters } from './metrics.js';
-import { mergeOptions, resolveOptions, type ForcedAnswer, type ResolvedOptions, type SimulatorOptions, type TokenGrant } from './options.js';
+import {
+  mergeOptions,
+  resolveOptions,
+  type ForcedAnswer,
+  type ResolvedOptions,
+  type SimulatorOptions,
+  type TokenGrant,
+} from './options.js';
 import { COLLECTIONS, matchUserStatusPath, pathOf, type Collection, type UserStatusListRoute, type UserStatusRoute } from './routes.js';
 import { UserStatusStore } from './state.js';
 import { ENTITY_TYPE, parseJsonBody, validateUserStatusPatch, type ParsedBody } from './validation.js';
@@ -32,7 +39,10 @@ const READ_SALT = 0x7ead;
 const THROTTLE_SALT = 0x429;
 
 /** What a front end (not Graph itself) answers when it throttles: a page, not Graph's JSON error. */
-const THROTTLED_HTML = '<!DOCTYPE html><html><head><title>429 Too Many Requests</title></head><body><h1>Too Many Requests</h1><p>The request was throttled. Please retry later.</p></body></html>';
+const THROTTLED_HTML =
+  '<!DOCTYPE html><html><head><title>429 Too Many ' +
+  'Requests</title></head><body><h1>Too Many Requests</h1><p>The request was ' +
+  'throttled. Please retry later.</p></body></html>';
 
 /** Properties `$select` may name; Graph refuses any other. */
 const SELECTABLE = ['id', 'userDisplayName', 'devicesCount', 'status', 'lastReportedDateTime', 'userPrincipalName'];
@@ -160,13 +170,18 @@ export class SimulatorCore {
       if (typeof c.configId !== 'string' || typeof c.userStatusId !== 'string' || c.configId === '' || c.userStatusId === '') {
         throw new Error('each change needs configId and userStatusId (non-empty strings)');
       }
-      if (c.values !== null && (typeof c.values !== 'object' || Array.isArray(c.values))) throw new Error('values must be an object or null');
+      if (c.values !== null && (typeof c.values !== 'object' || Array.isArray(c.values)))
+        throw new Error('values must be an object or null');
       for (const name of Object.keys(c.values ?? {})) {
         if (!SELECTABLE.includes(name) || name === 'id') throw new Error(`values may not set '${name}'`);
       }
     }
     for (const c of changes) {
-      this.store.setBehindClientsBack(tenantScoped(c.tenantId, `${c.collection ?? 'mobileAppConfigurations'}/${c.configId}/`), c.userStatusId, c.values && this.asStored(c.values));
+      this.store.setBehindClientsBack(
+        tenantScoped(c.tenantId, `${c.collection ?? 'mobileAppConfigurations'}/${c.configId}/`),
+        c.userStatusId,
+        c.values && this.asStored(c.values),
+      );
     }
     return changes.length;
   }
@@ -289,9 +304,18 @@ export class SimulatorCore {
   /** A 429 as Graph (or the front end before it) answers: see ThrottleShape. */
   private throttled(ex: Exchange, why: string, retryAfterMs: number): Outcome {
     const shape = decideThrottleShape(this.throttleRng, this.opts.throttleShape);
-    const headers: Record<string, string> = shape.retryAfter ? { 'Retry-After': formatRetryAfterSeconds(retryAfterMs, this.opts.throttleShape.fractionalRetryAfter) } : {};
+    const headers: Record<string, string> = shape.retryAfter
+      ? { 'Retry-After': formatRetryAfterSeconds(retryAfterMs, this.opts.throttleShape.fractionalRetryAfter) }
+      : {};
     if (!shape.html) return this.error(ex, 429, 'TooManyRequests', `${defaultMessageFor(429)} (${why})`, headers);
-    const outcome: Outcome = { kind: 'reply', status: 429, headers: { 'content-type': 'text/html; charset=utf-8', ...headers }, body: undefined, text: THROTTLED_HTML, delayMs: ex.delayMs };
+    const outcome: Outcome = {
+      kind: 'reply',
+      status: 429,
+      headers: { 'content-type': 'text/html; charset=utf-8', ...headers },
+      body: undefined,
+      text: THROTTLED_HTML,
+      delayMs: ex.delayMs,
+    };
     this.record(ex, 429, headers['Retry-After']);
     return outcome;
   }
@@ -344,7 +368,10 @@ export class SimulatorCore {
 
     const page = this.store.page(tenantScoped((ex.grant as TokenGrant).tenantId, route.keyPrefix), offset, size);
     const body: Record<string, unknown> = {
-      '@odata.context': `https://graph.microsoft.com/${route.version}/$metadata#deviceAppManagement/${route.collection}('${route.configId}')/userStatuses`,
+      '@odata.context':
+        `https://graph.microsoft.com/${route.version}` +
+        `/$metadata#deviceAppManagement/${route.collection}('${route.configId}` +
+        `')/userStatuses`,
       value: page.items.map((item) => withListNulls(project(item, selected.fields, this.opts.selectAddsId), this.opts.listNulls)),
     };
     if (page.more) {
@@ -458,24 +485,21 @@ export class SimulatorCore {
     if (outcome.identicalToPrevious) this.counts.appliedTwice += 1;
     if (outcome.stale) this.counts.staleWrites += 1;
     // The service recomputes these after the write: the answer shows what was written, later reads what it set.
-    if (Object.keys(this.opts.serviceSets).length > 0) this.store.setByService(tenantScoped((ex.grant as TokenGrant).tenantId, route.key), this.opts.serviceSets);
+    if (Object.keys(this.opts.serviceSets).length > 0)
+      this.store.setByService(tenantScoped((ex.grant as TokenGrant).tenantId, route.key), this.opts.serviceSets);
     if (!answer) return { kind: 'drop', delayMs: ex.delayMs };
-    return this.opts.patchNoContent ? this.reply(ex, 204, undefined, {}) : this.reply(ex, 200, outcome.stored, { 'content-type': GRAPH_JSON });
+    return this.opts.patchNoContent
+      ? this.reply(ex, 204, undefined, {})
+      : this.reply(ex, 200, outcome.stored, { 'content-type': GRAPH_JSON });
   }
 
   private configNotFound(ex: Exchange, route: Pick<UserStatusRoute, 'collection' | 'configId'>, record = true): Outcome {
-    const kind = route.collection === 'mobileAppConfigurations' ? 'managedDeviceMobileAppConfiguration' : 'iosLobAppProvisioningConfiguration';
+    const kind =
+      route.collection === 'mobileAppConfigurations' ? 'managedDeviceMobileAppConfiguration' : 'iosLobAppProvisioningConfiguration';
     return this.error(ex, 404, 'ResourceNotFound', `The ${kind} with id '${route.configId}' was not found.`, {}, record);
   }
 
-  private error(
-    ex: Exchange,
-    status: number,
-    code: string,
-    message: string,
-    headers: Record<string, string> = {},
-    record = true,
-  ): Outcome {
+  private error(ex: Exchange, status: number, code: string, message: string, headers: Record<string, string> = {}, record = true): Outcome {
     const body = graphError(code, message, { requestId: ex.req.requestId, clientRequestId: ex.req.clientRequestId });
     return this.reply(ex, status, body, { 'content-type': 'application/json', ...headers }, record);
   }
@@ -523,11 +547,22 @@ export class SimulatorCore {
  * The ids, the activity id and the front-end host differ on every request, so no two messages are equal as text.
  */
 function noPatchRouteMessage(req: GraphRequest, route: UserStatusRoute): string {
-  const request = `/DeviceConfiguration_2411/StatelessDeviceConfigurationFEService/deviceAppManagement/${route.collection}('${route.configId}')/userStatuses('${route.userStatusId}')`;
+  const request =
+    `/DeviceConfiguration_2411/StatelessDeviceConfigurationFEService/deviceAppManagement/${route.collection}` +
+    `('${route.configId}')/userStatuses('${route.userStatusId}')`;
   const inner =
     `No OData route exists that match template ~/singleton/navigation/key/navigation/key with http verb PATCH for request ${request}.` +
-    ` - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - Activity ID: ${req.requestId} - Url: https://fef.msua06.manage.microsoft.com${request}?api-version=2024-11-01`;
-  return JSON.stringify({ _version: 3, Message: inner, CustomApiErrorPhrase: '', RetryAfter: null, ErrorSourceService: '', HttpHeaders: '{}' });
+    (` - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - ` +
+      `Activity ID: ${req.requestId} - Url: ` +
+      `https://fef.msua06.manage.microsoft.com${request}?api-version=2024-11-01`);
+  return JSON.stringify({
+    _version: 3,
+    Message: inner,
+    CustomApiErrorPhrase: '',
+    RetryAfter: null,
+    ErrorSourceService: '',
+    HttpHeaders: '{}',
+  });
 }
 
 /** Retry-After is either delta-seconds (possibly fractional here) or an HTTP date. */

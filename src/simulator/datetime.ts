@@ -1,7 +1,6 @@
 // Edm.DateTimeOffset as Graph accepts it: a zone is mandatory, and .NET keeps 100 ns ticks,
 // so up to 7 fractional digits are meaningful and must take part in comparisons.
-const ZONED_DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})$/;
+const ZONED_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})$/;
 
 /** 100 ns ticks since the Unix epoch (UTC), or undefined when `text` is not a valid zoned date-time. */
 export function parseZonedDateTime(text: string): bigint | undefined {

@@ -64,7 +64,10 @@ export class ForcedAnswers {
 }
 
 /** How one 429 looks (see ThrottleShape); one roll each, always both, so one share does not shift the other. */
-export function decideThrottleShape(rng: () => number, shape: { missingRetryAfterShare: number; htmlBodyShare: number }): { retryAfter: boolean; html: boolean } {
+export function decideThrottleShape(
+  rng: () => number,
+  shape: { missingRetryAfterShare: number; htmlBodyShare: number },
+): { retryAfter: boolean; html: boolean } {
   const missingRoll = rng();
   const htmlRoll = rng();
   return { retryAfter: missingRoll >= shape.missingRetryAfterShare, html: htmlRoll < shape.htmlBodyShare };

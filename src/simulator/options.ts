@@ -242,9 +242,7 @@ export function mergeOptions(current: ResolvedOptions, partial: Partial<Simulato
     tokens: partial.tokens ? structuredClone(partial.tokens) : current.tokens,
     jwtKeys: partial.jwtKeys ? [...partial.jwtKeys] : current.jwtKeys,
     graphCloud: (partial.graphCloud ?? current.graphCloud).replace(/\/+$/, ''),
-    missingConfigurations: partial.missingConfigurations
-      ? [...partial.missingConfigurations]
-      : current.missingConfigurations,
+    missingConfigurations: partial.missingConfigurations ? [...partial.missingConfigurations] : current.missingConfigurations,
     budget: mergeBudget(current.budget, partial.budget),
     anyBudget:
       partial.anyBudget !== undefined
@@ -311,7 +309,8 @@ function checkOptions(o: ResolvedOptions): void {
   } catch (err) {
     fail(`jwtKeys: ${(err as Error).message}`);
   }
-  if (!(GRAPH_HOSTS as readonly string[]).includes(o.graphCloud)) fail(`graphCloud ${JSON.stringify(o.graphCloud)} is none of ${GRAPH_HOSTS.join(', ')}`);
+  if (!(GRAPH_HOSTS as readonly string[]).includes(o.graphCloud))
+    fail(`graphCloud ${JSON.stringify(o.graphCloud)} is none of ${GRAPH_HOSTS.join(', ')}`);
   if (!Array.isArray(o.missingConfigurations)) fail('missingConfigurations must be an array');
   for (const which of ['budget', 'anyBudget'] as const) {
     const limits = o[which];
@@ -324,7 +323,8 @@ function checkOptions(o: ResolvedOptions): void {
     if (!Number.isInteger(o[key]) || o[key] < 1) fail(`${key} must be a positive integer`);
   }
   if (o.nextLinkForm !== 'graph' && o.nextLinkForm !== 'kinder') fail(`nextLinkForm must be 'graph' or 'kinder'`);
-  if (!/^https?:\/\/[A-Za-z0-9.-]+(?::\d+)?$/.test(o.nextLinkHost)) fail('nextLinkHost must be an origin such as https://graph.microsoft.us');
+  if (!/^https?:\/\/[A-Za-z0-9.-]+(?::\d+)?$/.test(o.nextLinkHost))
+    fail('nextLinkHost must be an origin such as https://graph.microsoft.us');
   if (typeof o.serviceSets !== 'object' || o.serviceSets === null || Array.isArray(o.serviceSets)) fail('serviceSets must be an object');
   for (const name of ['id', '@odata.type']) if (name in o.serviceSets) fail(`serviceSets cannot set ${name}`);
   if (typeof o.refusePatches !== 'boolean') fail('refusePatches must be a boolean');

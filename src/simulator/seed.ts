@@ -9,7 +9,12 @@ import type { Collection } from './routes.js';
  * is nothing Graph could hold for them.
  */
 export function seedRowsFromCsv(text: string): SeedRow[] {
-  const records = parse<Record<string, string | undefined>>(text, { columns: (header: string[]) => header.map(fold), skip_empty_lines: true, relax_column_count: true, bom: true });
+  const records = parse<Record<string, string | undefined>>(text, {
+    columns: (header: string[]) => header.map(fold),
+    skip_empty_lines: true,
+    relax_column_count: true,
+    bom: true,
+  });
   if (records.length > 0 && !('configurationid' in records[0] && ('userstatusid' in records[0] || 'id' in records[0]))) {
     throw new Error('the CSV header needs configurationId and userStatusId (or id)');
   }
@@ -53,5 +58,7 @@ function text(value: unknown): string | undefined {
 
 /** As exports name the type; an empty type is a mobile app configuration, the common case. */
 function collectionOf(type: string | undefined): Collection {
-  return type !== undefined && fold(type) === 'ioslobappprovisioningconfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations';
+  return type !== undefined && fold(type) === 'ioslobappprovisioningconfiguration'
+    ? 'iosLobAppProvisioningConfigurations'
+    : 'mobileAppConfigurations';
 }

@@ -95,7 +95,10 @@ export async function startSimulator(options: SimulatorOptions = {}, clock: Simu
       req.raw.socket.destroy();
       return;
     }
-    await reply.code(outcome.status).headers(outcome.headers).send(outcome.text ?? JSON.stringify(outcome.body));
+    await reply
+      .code(outcome.status)
+      .headers(outcome.headers)
+      .send(outcome.text ?? JSON.stringify(outcome.body));
   };
   app.all('*', graphHandler);
   app.setNotFoundHandler(graphHandler);

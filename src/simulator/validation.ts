@@ -18,9 +18,7 @@ const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
 export type ParsedBody = { ok: true; value: unknown } | { ok: false; message: string };
-export type PatchValidation =
-  | { ok: true; patch: Record<string, unknown> }
-  | { ok: false; message: string };
+export type PatchValidation = { ok: true; patch: Record<string, unknown> } | { ok: false; message: string };
 
 /** Parses the raw request text; kept separate so a malformed body can still be logged verbatim. */
 export function parseJsonBody(raw: string | undefined): ParsedBody {

@@ -56,7 +56,14 @@ class RawRowParser extends Parser {
     const inconsistent = info.invalid_field_length > this.previousInvalid;
     this.previousInvalid = info.invalid_field_length;
     let row: RawRow = inconsistent
-      ? { line, fields, problem: { column: '(row)', reason: `has a different number of cells than the header (${(this.options.columns as unknown[]).length} columns)` } }
+      ? {
+          line,
+          fields,
+          problem: {
+            column: '(row)',
+            reason: `has a different number of cells than the header (${(this.options.columns as unknown[]).length} columns)`,
+          },
+        }
       : { line, fields };
     if (!inconsistent && this.mayHoldInvalidBytes()) {
       for (const name in fields) {
@@ -84,7 +91,8 @@ export function readCsv(input: Readable, options: CsvSourceOptions = {}): AsyncI
         bom: true,
         delimiter: options.delimiter ?? ',',
         columns: (header: string[]) => {
-          if (header.some((name) => name.includes(INVALID_MARK))) throw new SourceError(`the header (line 1) ${(options.invalidBytesReason ?? (() => invalidBytesReason('utf8')))()}`);
+          if (header.some((name) => name.includes(INVALID_MARK)))
+            throw new SourceError(`the header (line 1) ${(options.invalidBytesReason ?? (() => invalidBytesReason('utf8')))()}`);
           options.onHeader?.(header);
           return header;
         },
@@ -98,7 +106,10 @@ export function readCsv(input: Readable, options: CsvSourceOptions = {}): AsyncI
       // Runs before the iterator sees the error (listeners run in order), so the import reports it in our words.
       parser.on('error', (err: Error & { code?: string; lines?: number }) => {
         if (err.code === 'CSV_MAX_RECORD_SIZE') {
-          err.message = `the row reaching line ${err.lines ?? '?'} is larger than the maximum row size of ${maxRowBytes} bytes (SYNC_MAX_ROW_BYTES or --max-row-bytes); an unclosed quote makes a row run on like this`;
+          err.message =
+            `the row reaching line ${err.lines ?? '?'} is larger than the maximum row size ` +
+            `of ${maxRowBytes} bytes (SYNC_MAX_ROW_BYTES or --max-row-bytes); an unclosed ` +
+            `quote makes a row run on like this`;
         } else {
           err.message = capText(err.message);
         }

@@ -31,7 +31,9 @@ export async function openInput(path: string, stdin: Readable = process.stdin): 
   } catch (err) {
     if (err instanceof SourceError) throw err;
     const e = err as NodeJS.ErrnoException;
-    throw new SourceError(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message}`);
+    throw new SourceError(
+      `cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message}`,
+    );
   }
 }
 
@@ -47,11 +49,21 @@ export interface ReadRowsOptions {
  * The bytes are decoded first (BOM detection, --encoding), and a row holding bytes that are not valid in that
  * encoding is rejected, naming its line and column, rather than sent with U+FFFD in place of the bytes.
  */
-export function readRows(input: Readable, format: FileFormat, mapColumn: (name: string) => CanonicalColumn | undefined, options: ReadRowsOptions = {}): AsyncIterable<RawRow> {
+export function readRows(
+  input: Readable,
+  format: FileFormat,
+  mapColumn: (name: string) => CanonicalColumn | undefined,
+  options: ReadRowsOptions = {},
+): AsyncIterable<RawRow> {
   const decoder = decodeToUtf8(options.encoding ?? 'utf8');
   input.on('error', (err) => decoder.destroy(err));
   const utf8 = input.pipe(decoder);
   const badBytes = () => invalidBytesReason(decoder.detected);
   if (format === 'ndjson') return readNdjson(utf8, { maxRowBytes: options.maxRowBytes, invalidBytesReason: badBytes });
-  return readCsv(utf8, { onHeader: (header) => void resolveHeader(header, mapColumn), maxRowBytes: options.maxRowBytes, invalidBytesReason: badBytes, mayHoldInvalidBytes: () => decoder.marked });
+  return readCsv(utf8, {
+    onHeader: (header) => void resolveHeader(header, mapColumn),
+    maxRowBytes: options.maxRowBytes,
+    invalidBytesReason: badBytes,
+    mayHoldInvalidBytes: () => decoder.marked,
+  });
 }

@@ -23,7 +23,10 @@ const MIN_RUNAWAY_BYTES = 64 * 1024 * 1024;
  * Splits UTF-8 bytes into lines without ever holding more than `maxBytes` of one line: a line without end
  * (`/dev/zero`) is skipped as it streams by, so memory stays bounded and the import goes on.
  */
-export async function* splitLines(input: AsyncIterable<Buffer | string>, maxBytes: number): AsyncGenerator<{ text: string; oversize: boolean }> {
+export async function* splitLines(
+  input: AsyncIterable<Buffer | string>,
+  maxBytes: number,
+): AsyncGenerator<{ text: string; oversize: boolean }> {
   let parts: Buffer[] = [];
   let length = 0;
   let oversize = false;
@@ -38,7 +41,10 @@ export async function* splitLines(input: AsyncIterable<Buffer | string>, maxByte
       if (oversize) {
         skipped += end - start;
         if (skipped > maxSkip) {
-          throw new SourceError(`line ${line} runs on for more than ${maxSkip} bytes without a line end: this is not NDJSON (${maxBytes} bytes is the maximum row size, SYNC_MAX_ROW_BYTES)`);
+          throw new SourceError(
+            `line ${line} runs on for more than ${maxSkip} bytes without a line end: this ` +
+              `is not NDJSON (${maxBytes} bytes is the maximum row size, SYNC_MAX_ROW_BYTES)`,
+          );
         }
       } else {
         if (length + (end - start) > maxBytes) {
@@ -61,7 +67,8 @@ export async function* splitLines(input: AsyncIterable<Buffer | string>, maxByte
       start = nl + 1;
     }
   }
-  if (oversize || length > 0) yield oversize ? { text: '', oversize: true } : { text: Buffer.concat(parts, length).toString('utf8'), oversize: false };
+  if (oversize || length > 0)
+    yield oversize ? { text: '', oversize: true } : { text: Buffer.concat(parts, length).toString('utf8'), oversize: false };
 }
 
 /** The column holding bytes that were not valid: the first top-level field whose value (or name) holds INVALID_MARK. */
@@ -85,7 +92,14 @@ export async function* readNdjson(input: Readable, options: NdjsonSourceOptions 
   for await (const { text, oversize } of splitLines(input, maxRowBytes)) {
     line++;
     if (oversize) {
-      yield { line, fields: {}, problem: { column: '(row)', reason: `is larger than the maximum row size of ${maxRowBytes} bytes (SYNC_MAX_ROW_BYTES or --max-row-bytes)` } };
+      yield {
+        line,
+        fields: {},
+        problem: {
+          column: '(row)',
+          reason: `is larger than the maximum row size of ${maxRowBytes} bytes (SYNC_MAX_ROW_BYTES or --max-row-bytes)`,
+        },
+      };
       continue;
     }
     const trimmed = (line === 1 ? text.replace(/^\uFEFF/, '') : text).trim();
@@ -94,7 +108,14 @@ export async function* readNdjson(input: Readable, options: NdjsonSourceOptions 
     try {
       value = JSON.parse(trimmed);
     } catch (err) {
-      yield { line, fields: {}, problem: { column: '(row)', reason: trimmed.includes(INVALID_MARK) ? badBytes() : `is not valid JSON: ${capText((err as Error).message, 300)}` } };
+      yield {
+        line,
+        fields: {},
+        problem: {
+          column: '(row)',
+          reason: trimmed.includes(INVALID_MARK) ? badBytes() : `is not valid JSON: ${capText((err as Error).message, 300)}`,
+        },
+      };
       continue;
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {

@@ -44,7 +44,11 @@ const COLLECTIONS: Record<string, string> = {
 const [file, concurrencyArg] = process.argv.slice(2);
 if (!file) throw new Error('usage: baseline-client.ts <file.csv> [concurrency]');
 const token = process.env.GRAPH_ACCESS_TOKEN ?? '';
-const client = Client.initWithMiddleware({ middleware: defaultChainWithBearer(token), baseUrl: `${process.env.GRAPH_BASE_URL}/`, defaultVersion: 'beta' });
+const client = Client.initWithMiddleware({
+  middleware: defaultChainWithBearer(token),
+  baseUrl: `${process.env.GRAPH_BASE_URL}/`,
+  defaultVersion: 'beta',
+});
 const rows = parse<Record<string, string>>(await readFile(file, 'utf8'), { columns: true, skip_empty_lines: true });
 
 let next = 0;

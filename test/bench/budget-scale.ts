@@ -29,6 +29,8 @@ export function scaledBudget(scale: number): ScaledBudget {
     ratePerSecond: INTUNE.perApp / (windowMs / 1000),
     burst: INTUNE.perApp,
     ourRateLimit: `${INTUNE.perApp}/${Math.round(windowMs)}ms`,
-    describe: `per app ${INTUNE.perApp} / ${windowMs / 1000} s, per tenant ${INTUNE.perTenant} / ${windowMs / 1000} s = ${INTUNE.perApp / (windowMs / 1000)} writes/s`,
+    describe:
+      `per app ${INTUNE.perApp} / ${windowMs / 1000} s, per tenant ${INTUNE.perTenant}` +
+      ` / ${windowMs / 1000} s = ${INTUNE.perApp / (windowMs / 1000)} writes/s`,
   };
 }

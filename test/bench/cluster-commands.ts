@@ -7,7 +7,16 @@
 import { parseArgs } from 'node:util';
 import type { Cluster, Redis } from 'ioredis';
 import { queuePrefix, QUEUE_NAMES } from '../../src/redis-layout.js';
-import { HEADER, lastJsonLine, runCli, seededValidRows, startInProcessWorker, startTestEnv, waitForRun, writeTemp } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seededValidRows,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  writeTemp,
+} from '../support/harness.js';
 import { parseInfo } from '../../src/queue/redis-health.js';
 import { PrivateCluster } from '../support/private-cluster.js';
 
@@ -19,7 +28,9 @@ process.env.TEST_REDIS_CLUSTER = cluster.seeds;
 try {
   // A prefix whose slot and whose queue's slot are on different masters, so the split of the work shows.
   let t = await startTestEnv('bench-cluster');
-  while ((await masterOf(t.redis as Cluster, t.prefix)) === (await masterOf(t.redis as Cluster, queuePrefix(t.prefix, QUEUE_NAMES.patch)))) {
+  while (
+    (await masterOf(t.redis as Cluster, t.prefix)) === (await masterOf(t.redis as Cluster, queuePrefix(t.prefix, QUEUE_NAMES.patch)))
+  ) {
     await t.close();
     t = await startTestEnv('bench-cluster');
   }
@@ -39,13 +50,21 @@ try {
     const status = await waitForRun(t.redis, t.prefix, runId, 600_000);
     await worker.close();
     const seconds = (Date.now() - started) / 1000;
-    const perNode = await Promise.all(masters.map(async (n) => ({ node: name(n), stats: parseInfo(await n.info('commandstats')), total: Number(parseInfo(await n.info('stats')).total_commands_processed) })));
+    const perNode = await Promise.all(
+      masters.map(async (n) => ({
+        node: name(n),
+        stats: parseInfo(await n.info('commandstats')),
+        total: Number(parseInfo(await n.info('stats')).total_commands_processed),
+      })),
+    );
     const patches = t.sim.counters().requests;
     console.log(`${rows} rows, ${status.succeeded} succeeded, ${patches} PATCHes in ${seconds.toFixed(1)} s (concurrency 10, no budget)`);
     console.log('| master | holds | commands | per PATCH | top commands |');
     console.log('|---|---|---:|---:|---|');
     for (const n of perNode) {
-      const holds = [n.node === ours ? `our keys (${t.prefix})` : '', n.node === queue ? 'the patch queue' : ''].filter(Boolean).join(' and ') || 'nothing of this run';
+      const holds =
+        [n.node === ours ? `our keys (${t.prefix})` : '', n.node === queue ? 'the patch queue' : ''].filter(Boolean).join(' and ') ||
+        'nothing of this run';
       const top = Object.entries(n.stats)
         .map(([k, v]) => [k.replace('cmdstat_', ''), Number(/calls=(\d+)/.exec(v)?.[1] ?? 0)] as const)
         .sort((a, b) => b[1] - a[1])

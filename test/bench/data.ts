@@ -12,11 +12,25 @@ import { PRE_IMPORT_VALUES, type DriftChange, type GraphSimulator } from '../../
 export const DATA_DIR = fileURLToPath(new URL('./.data/', import.meta.url));
 /** Part of every file name: bump it when benchRow changes, so files written by an older generator are not reused. */
 const DATA_VERSION = 1;
-export const HEADER = 'configurationId,userStatusId,configurationType,userDisplayName,devicesCount,status,lastReportedDateTime,userPrincipalName';
+export const HEADER =
+  'configurationId,userStatusId,configurationType,userDisplayName,devicesCount,status,lastReportedDateTime,userPrincipalName';
 
 const STATUSES = ['compliant', 'nonCompliant', 'remediated', 'error', 'conflict', 'notApplicable', 'unknown', 'notAssigned'];
 const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Margaret', 'Dennis', 'Radia', 'Linus'];
-const LAST = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson', 'Hamilton', 'Ritchie', 'Perlman', 'Torvalds'];
+const LAST = [
+  'Lovelace',
+  'Hopper',
+  'Turing',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Allen',
+  'Thompson',
+  'Hamilton',
+  'Ritchie',
+  'Perlman',
+  'Torvalds',
+];
 const CONFIGURATIONS = 40;
 
 /** A GUID-shaped id that depends only on (seed, n): cheap, unique per n, stable across runs. */
@@ -50,7 +64,9 @@ export function benchRow(i: number, day = 20, changed = false): BenchRow {
     userDisplayName: `${first} ${last}`,
     devicesCount: (i + shift) % 5,
     status: STATUSES[(i + shift) % STATUSES.length],
-    lastReportedDateTime: `2026-11-${String(day).padStart(2, '0')}T${String(i % 24).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:${String((i * 7) % 60).padStart(2, '0')}Z`,
+    lastReportedDateTime:
+      `2026-11-${String(day).padStart(2, '0')}T${String(i % 24).padStart(2, '0')}` +
+      `:${String(i % 60).padStart(2, '0')}:${String((i * 7) % 60).padStart(2, '0')}Z`,
     userPrincipalName: `${first.toLowerCase()}.${last.toLowerCase()}${i}@contoso.com`,
   };
 }
@@ -59,7 +75,12 @@ export function benchRow(i: number, day = 20, changed = false): BenchRow {
  * Seeds the user statuses rows 0..count-1 name, as a tenant holds them before a first sync: Graph's PATCH updates and
  * never creates, so a bench seeds the simulator before it sends.
  */
-export function seedBenchRows(sim: Pick<GraphSimulator, 'drift'>, count: number, rowAt: (i: number) => BenchRow = (i) => benchRow(i), tenantId?: string): void {
+export function seedBenchRows(
+  sim: Pick<GraphSimulator, 'drift'>,
+  count: number,
+  rowAt: (i: number) => BenchRow = (i) => benchRow(i),
+  tenantId?: string,
+): void {
   const changes: DriftChange[] = [];
   for (let i = 0; i < count; i++) {
     const [collection, configId, userStatusId] = simulatorKey(rowAt(i)).split('/') as [DriftChange['collection'], string, string];
@@ -69,12 +90,17 @@ export function seedBenchRows(sim: Pick<GraphSimulator, 'drift'>, count: number,
 }
 
 export function csvLine(r: BenchRow): string {
-  return `${r.configurationId},${r.userStatusId},${r.configurationType},${r.userDisplayName},${r.devicesCount},${r.status},${r.lastReportedDateTime},${r.userPrincipalName}`;
+  return (
+    `${r.configurationId},${r.userStatusId},${r.configurationType}` +
+    `,${r.userDisplayName},${r.devicesCount},${r.status},${r.lastReportedDateTime}` +
+    `,${r.userPrincipalName}`
+  );
 }
 
 /** The simulator's state key for a row. */
 export function simulatorKey(r: BenchRow): string {
-  const collection = r.configurationType === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations';
+  const collection =
+    r.configurationType === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations';
   return `${collection}/${r.configurationId}/${r.userStatusId}`;
 }
 

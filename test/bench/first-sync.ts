@@ -8,7 +8,20 @@ import type { DriftChange, GraphSimulator } from '../../src/simulator/index.js';
 import type { ScaledBudget } from './budget-scale.js';
 import { benchRow, ensureCsv, seedBenchRows, simulatorHolds, simulatorKey, type BenchRow } from './data.js';
 import { runWorkers } from './fleet.js';
-import { assertExit, benchPrefix, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, runNode } from './support.js';
+import {
+  assertExit,
+  benchPrefix,
+  cliArgs,
+  deletePrefix,
+  fmtInt,
+  fmtRatio,
+  fmtSeconds,
+  lastJson,
+  log,
+  markdownTable,
+  REDIS_URL,
+  runNode,
+} from './support.js';
 
 export interface FirstSyncOptions {
   rows: number;
@@ -36,7 +49,10 @@ export async function firstSyncBench(redis: Redis, sim: GraphSimulator, budget: 
   const notHeld: number[] = [];
   for (let i = 0; i < options.rows; i++) if (!isHeld(i)) notHeld.push(i);
   seedBenchRows(sim, notHeld.length, (k) => benchRow(notHeld[k], 19));
-  log(`first-sync: Graph holds ${fmtInt(seed.length)} of ${fmtInt(options.rows)} rows; import --reconcile into an empty prefix and one worker process until idle...`);
+  log(
+    `first-sync: Graph holds ${fmtInt(seed.length)} of ${fmtInt(options.rows)} ` +
+      `rows; import --reconcile into an empty prefix and one worker process until idle...`,
+  );
 
   const prefix = benchPrefix('first-sync');
   const env = {
@@ -47,13 +63,24 @@ export async function firstSyncBench(redis: Redis, sim: GraphSimulator, budget: 
     SYNC_RATE_LIMIT: budget.ourRateLimit,
     SYNC_READ_RATE_LIMIT: budget.ourReadRateLimit,
   };
-  let result: { importMs: number; doneMs: number; exitMs: number; sent: number; unchanged: number; reads: number; readThrottled: number; throttled: number; lost: number };
+  let result: {
+    importMs: number;
+    doneMs: number;
+    exitMs: number;
+    sent: number;
+    unchanged: number;
+    reads: number;
+    readThrottled: number;
+    throttled: number;
+    lost: number;
+  };
   try {
     const startedAt = Date.now();
     const imported = await runNode(cliArgs('import', file.path, '--reconcile', '--json', '--no-progress'), { env });
     assertExit(imported, 'import --reconcile');
     const summary = lastJson<{ runId: string; enqueued: number; unchanged: number }>(imported);
-    if (summary.enqueued !== missingCount) throw new Error(`import --reconcile queued ${summary.enqueued} rows, expected the ${missingCount} Graph lacks`);
+    if (summary.enqueued !== missingCount)
+      throw new Error(`import --reconcile queued ${summary.enqueued} rows, expected the ${missingCount} Graph lacks`);
     const workers = await runWorkers(1, env, (missingCount / budget.ratePerSecond) * 10_000 + 120_000);
     const status = await new ResultStore(redis, prefix).status(summary.runId);
     if (!status?.finishedAt) throw new Error(`the run did not finish: ${JSON.stringify(status)}`);
@@ -80,8 +107,25 @@ export async function firstSyncBench(redis: Redis, sim: GraphSimulator, budget: 
   const allMs = (options.rows / budget.ratePerSecond) * 1000;
   const writesMs = (missingCount / budget.ratePerSecond) * 1000;
   const rows: (string | number)[][] = [
-    [`Send all ${fmtInt(options.rows)} rows at ${budget.ratePerSecond}/s (computed: rows ÷ budget; measured at 1.00x in the day's workload table)`, fmtInt(options.rows), '0', fmtSeconds(allMs), '1.00x', '–', '–'],
-    [`Only the ${fmtInt(missingCount)} rows Graph lacks, writes alone (computed)`, fmtInt(missingCount), '0', fmtSeconds(writesMs), fmtRatio(writesMs / allMs), '–', '–'],
+    [
+      `Send all ${fmtInt(options.rows)} rows at ${budget.ratePerSecond}/s (computed: ` +
+        `rows ÷ budget; measured at 1.00x in the day's workload table)`,
+      fmtInt(options.rows),
+      '0',
+      fmtSeconds(allMs),
+      '1.00x',
+      '–',
+      '–',
+    ],
+    [
+      `Only the ${fmtInt(missingCount)} rows Graph lacks, writes alone (computed)`,
+      fmtInt(missingCount),
+      '0',
+      fmtSeconds(writesMs),
+      fmtRatio(writesMs / allMs),
+      '–',
+      '–',
+    ],
     [
       `compliance-sync: \`import --reconcile\` into an empty prefix + 1 worker process until idle`,
       fmtInt(result.sent),
@@ -93,13 +137,23 @@ export async function firstSyncBench(redis: Redis, sim: GraphSimulator, budget: 
     ],
   ];
   return [
-    `### First sync of an existing tenant: ${fmtInt(options.rows)} rows, Graph already holds ${options.heldPercent}% (${fmtInt(options.rows - missingCount)}), Redis empty, budget × ${budget.scale} (${budget.ratePerSecond} writes/s, reads ${budget.ourReadRateLimit})`,
+    `### First sync of an existing tenant: ${fmtInt(options.rows)} rows, Graph ` +
+      `already holds ${options.heldPercent}% (${fmtInt(options.rows - missingCount)}), ` +
+      `Redis empty, budget × ${budget.scale} (${budget.ratePerSecond} writes/s, ` +
+      `reads ${budget.ourReadRateLimit})`,
     '',
     markdownTable(['Approach', 'PATCHes', 'GET pages', 'Time to finish', 'vs sending all', '429s on writes', 'Check'], rows),
     '',
-    `Graph's state was seeded in the simulator with its drift call (the in-process form of POST /_sim/drift, not through Graph), holding exactly the file's values for ${options.heldPercent}% of its rows spread evenly through the file, and the rest as before any import (seeded: Graph's PATCH never creates). ` +
-      `The simulator throttles reads on Intune's "any request" limits scaled × ${budget.scale} (per app 1,000, per tenant 2,000 per ${20 / budget.scale} s; writes count there too), and answers at most 1,000 user statuses per page. ` +
-      `Time to finish runs from starting the import (which reads every configuration once) to the run's last row outcome (the worker process exits ${fmtSeconds(result.exitMs - result.doneMs)} later). ` +
+    `Graph's state was seeded in the simulator with its drift call (the in-process ` +
+      `form of POST /_sim/drift, not through Graph), holding exactly the file's values ` +
+      `for ${options.heldPercent}% of its rows spread evenly through the file, and the ` +
+      `rest as before any import (seeded: Graph's PATCH never creates). ` +
+      (`The simulator throttles reads on Intune's "any request" limits scaled ` +
+        `× ${budget.scale} (per app 1,000, per tenant 2,000 per ${20 / budget.scale} s; ` +
+        `writes count there too), and answers at most 1,000 user statuses per page. `) +
+      (`Time to finish runs from starting the import (which reads every configuration ` +
+        `once) to the run's last row outcome (the worker process ` +
+        `exits ${fmtSeconds(result.exitMs - result.doneMs)} later). `) +
       `Goal: at most 0.05 × sending all.`,
   ].join('\n');
 }

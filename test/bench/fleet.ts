@@ -8,7 +8,23 @@ import type { Redis } from 'ioredis';
 import { ResultStore } from '../../src/results/store.js';
 import type { GraphSimulator } from '../../src/simulator/index.js';
 import { benchRow, ensureCsv, seedBenchRows, simulatorHolds, type BenchRow } from './data.js';
-import { assertBuilt, assertExit, benchPrefix, BIN, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, REPO_ROOT, runNode } from './support.js';
+import {
+  assertBuilt,
+  assertExit,
+  benchPrefix,
+  BIN,
+  cliArgs,
+  deletePrefix,
+  fmtInt,
+  fmtRatio,
+  fmtSeconds,
+  lastJson,
+  log,
+  markdownTable,
+  REDIS_URL,
+  REPO_ROOT,
+  runNode,
+} from './support.js';
 import type { ScaledBudget } from './budget-scale.js';
 
 export interface FleetOptions {
@@ -42,12 +58,21 @@ export function countLost(sim: GraphSimulator, rows: number, rowAt = (i: number)
 
 export function simFigures(sim: GraphSimulator): { throttled: number; requests: number; firstPatchAt: number } {
   const c = sim.counters();
-  const firstPatchAt = Math.min(...sim.requestLog().filter((e) => e.method === 'PATCH').map((e) => e.at));
+  const firstPatchAt = Math.min(
+    ...sim
+      .requestLog()
+      .filter((e) => e.method === 'PATCH')
+      .map((e) => e.at),
+  );
   return { throttled: c.byStatus['429'] ?? 0, requests: c.requests, firstPatchAt };
 }
 
 /** Runs `worker --until-idle` in `count` processes of the package's bin (the compiled CLI) and resolves when all have exited. */
-export async function runWorkers(count: number, env: Record<string, string>, timeoutMs: number): Promise<{ startedAt: number; exitedAt: number; codes: (number | null)[] }> {
+export async function runWorkers(
+  count: number,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ startedAt: number; exitedAt: number; codes: (number | null)[] }> {
   assertBuilt();
   const startedAt = Date.now();
   const children = Array.from({ length: count }, () =>
@@ -69,9 +94,23 @@ export async function runWorkers(count: number, env: Record<string, string>, tim
 }
 
 /** Imports `file` with the CLI into a fresh prefix, then sends it with `workers` worker processes. */
-export async function runOurFleet(redis: Redis, sim: GraphSimulator, budget: ScaledBudget, file: string, workers: number, importArgs: string[] = [], seed: { rows: number; rowAt?: (i: number) => BenchRow }) {
+export async function runOurFleet(
+  redis: Redis,
+  sim: GraphSimulator,
+  budget: ScaledBudget,
+  file: string,
+  workers: number,
+  importArgs: string[] = [],
+  seed: { rows: number; rowAt?: (i: number) => BenchRow },
+) {
   const prefix = benchPrefix(`fleet-w${workers}`);
-  const env = { REDIS_URL, SYNC_PREFIX: prefix, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_RATE_LIMIT: budget.ourRateLimit };
+  const env = {
+    REDIS_URL,
+    SYNC_PREFIX: prefix,
+    GRAPH_BASE_URL: sim.url,
+    GRAPH_ACCESS_TOKEN: 'sim-token',
+    SYNC_RATE_LIMIT: budget.ourRateLimit,
+  };
   try {
     const imported = await runNode(cliArgs('import', file, '--json', '--no-progress', ...importArgs), { env });
     assertExit(imported, 'import');
@@ -81,7 +120,8 @@ export async function runOurFleet(redis: Redis, sim: GraphSimulator, budget: Sca
     const timeoutMs = (enqueued / budget.ratePerSecond) * 10_000 + 120_000;
     const { startedAt, exitedAt, codes } = await runWorkers(workers, env, timeoutMs);
     const status = await new ResultStore(redis, prefix).status(runId);
-    if (!status?.finishedAt) throw new Error(`run ${runId} did not finish (worker exit codes ${codes.join(', ')}): ${JSON.stringify(status)}`);
+    if (!status?.finishedAt)
+      throw new Error(`run ${runId} did not finish (worker exit codes ${codes.join(', ')}): ${JSON.stringify(status)}`);
     return { importWallMs: imported.wallMs, enqueued, startedAt, exitedAt, status };
   } finally {
     await deletePrefix(redis, prefix);
@@ -100,11 +140,17 @@ async function stockClientProbe(sim: GraphSimulator): Promise<string> {
   sim.reset();
   seedBenchRows(sim, 1);
   try {
-    await client.api(`/deviceAppManagement/mobileAppConfigurations/${r.configurationId}/userStatuses/${r.userStatusId}`).patch({ status: 'compliant' });
+    await client
+      .api(`/deviceAppManagement/mobileAppConfigurations/${r.configurationId}/userStatuses/${r.userStatusId}`)
+      .patch({ status: 'compliant' });
     return 'the stock chain authenticated';
   } catch (err) {
     const seen = Object.keys(sim.counters().authorizationSeen);
-    return `the stock \`Client.init({ authProvider, customHosts: new Set(['127.0.0.1']) })\` got HTTP ${(err as { statusCode?: number }).statusCode} (Authorization headers the simulator saw: ${seen.length ? seen.join(', ') : 'none'})`;
+    return (
+      `the stock \`Client.init({ authProvider, customHosts: new Set(['127.0.0.1']) ` +
+      `})\` got HTTP ${(err as { statusCode?: number }).statusCode} (Authorization ` +
+      `headers the simulator saw: ${seen.length ? seen.join(', ') : 'none'})`
+    );
   } finally {
     sim.reset();
   }
@@ -127,7 +173,8 @@ export async function fleetBench(redis: Redis, sim: GraphSimulator, budget: Scal
       exitMs: run.exitedAt - run.startedAt,
       ...figures,
       lost: countLost(sim, options.rows),
-      detail: `${run.status.succeeded} succeeded, ${run.status.failed} failed; run recorded ${run.status.throttledCount} throttled requests`,
+      detail:
+        `${run.status.succeeded} succeeded, ${run.status.failed} failed; run ` + `recorded ${run.status.throttledCount} throttled requests`,
     });
     log(`fleet: ${JSON.stringify(outcomes[outcomes.length - 1])}`);
   }
@@ -151,14 +198,28 @@ export async function fleetBench(redis: Redis, sim: GraphSimulator, budget: Scal
     exitMs: baseline.wallMs,
     ...figures,
     lost: countLost(sim, options.rows),
-    detail: `${b.ok} succeeded, ${b.failed} failed (${Object.entries(b.failedByStatus).map(([s, n]) => `${n}× ${s}`).join(', ') || 'none'})`,
+    detail: `${b.ok} succeeded, ${b.failed} failed (${
+      Object.entries(b.failedByStatus)
+        .map(([s, n]) => `${n}× ${s}`)
+        .join(', ') || 'none'
+    })`,
   });
   log(`fleet: ${JSON.stringify(outcomes[outcomes.length - 1])}`);
 
   const table = markdownTable(
     ['Sender', 'Wall time', 'Ratio to ideal', 'Sending time', 'Ratio to ideal', '429s received', 'PATCH requests', 'Rows lost', 'Outcome'],
     [
-      [`Ideal: ${fmtInt(options.rows)} rows ÷ ${budget.ratePerSecond}/s`, fmtSeconds(idealMs), '1.00x', fmtSeconds(idealMs), '1.00x', '0', fmtInt(options.rows), '0', '–'],
+      [
+        `Ideal: ${fmtInt(options.rows)} rows ÷ ${budget.ratePerSecond}/s`,
+        fmtSeconds(idealMs),
+        '1.00x',
+        fmtSeconds(idealMs),
+        '1.00x',
+        '0',
+        fmtInt(options.rows),
+        '0',
+        '–',
+      ],
       ...outcomes.map((o) => [
         o.name,
         fmtSeconds(o.doneMs),
@@ -178,7 +239,12 @@ export async function fleetBench(redis: Redis, sim: GraphSimulator, budget: Scal
     .filter((g) => g.target !== undefined);
   const goalTable = markdownTable(
     ['Goal (issue 8)', 'Target', 'Measured', 'Met'],
-    goals.map((g) => [`${g.workers} worker process${g.workers > 1 ? 'es started together' : ''}, wall time vs ideal`, `at most ${g.target.toFixed(2)}x`, `${g.ratio.toFixed(3)}x`, g.ratio <= g.target ? 'yes' : '**no**']),
+    goals.map((g) => [
+      `${g.workers} worker process${g.workers > 1 ? 'es started together' : ''}, wall time vs ideal`,
+      `at most ${g.target.toFixed(2)}x`,
+      `${g.ratio.toFixed(3)}x`,
+      g.ratio <= g.target ? 'yes' : '**no**',
+    ]),
   );
   return [
     `### Fleet: ${fmtInt(options.rows)} rows at Intune's write budget × ${budget.scale} (${budget.describe})`,
@@ -186,13 +252,26 @@ export async function fleetBench(redis: Redis, sim: GraphSimulator, budget: Scal
     table,
     '',
     ...(goals.length > 0 ? [goalTable, ''] : []),
-    `Wall time runs from spawning the sender process(es) (so it includes the start-up of Node and the compiled CLI, \`node bin/compliance-sync.js worker --until-idle\`; the baseline script runs through tsx) to the last row's outcome (our run's \`finishedAt\`; the script's last response); ` +
+    `Wall time runs from spawning the sender process(es) (so it includes the start-up ` +
+      `of Node and the compiled CLI, \`node bin/compliance-sync.js worker ` +
+      `--until-idle\`; the baseline script runs through tsx) to the last row's outcome ` +
+      `(our run's \`finishedAt\`; the script's last response); ` +
       `sending time runs from the first PATCH the simulator received to that same moment. ` +
-      `\`worker --until-idle\` exits ${fmtSeconds(Math.max(...outcomes.slice(0, -1).map((o) => o.exitMs - o.doneMs)))} or less after that (its idle check). ` +
-      `The ideal is rows ÷ the sustained rate; the simulator's buckets start full, so a sender that spends the ${budget.burst}-request burst first could finish in ${fmtSeconds(burstIdealMs)} ` +
+      (`\`worker --until-idle\` ` +
+        `exits ${fmtSeconds(Math.max(...outcomes.slice(0, -1).map((o) => o.exitMs - o.doneMs)))}` +
+        ` or less after that (its idle check). `) +
+      (`The ideal is rows ÷ the sustained rate; the simulator's buckets start full, so ` +
+        `a sender that spends the ${budget.burst}-request burst first could finish ` +
+        `in ${fmtSeconds(burstIdealMs)} `) +
       `(wall-time ratios against that: ${outcomes.map((o) => fmtRatio(o.doneMs / burstIdealMs)).join(', ')}). ` +
-      `429s and requests are the simulator's counters (reset before each sender); a row is lost when the simulator's final state does not hold its values. ` +
-      `Our workers run with SYNC_RATE_LIMIT=${budget.ourRateLimit}. The baseline keeps the SDK's default middleware chain except the authentication handler: ${probe}, ` +
-      'because the SDK matches `customHosts` only for https:// URLs, so its AuthenticationHandler was replaced by one that always sets the bearer token (RetryHandler, RedirectHandler, TelemetryHandler and HTTPMessageHandler are the defaults, with default options).',
+      (`429s and requests are the simulator's counters (reset before each sender); a row ` +
+        `is lost when the simulator's final state does not hold its values. `) +
+      (`Our workers run with SYNC_RATE_LIMIT=${budget.ourRateLimit}. The baseline ` +
+        `keeps the SDK's default middleware chain except the authentication ` +
+        `handler: ${probe}, `) +
+      ('because the SDK matches `customHosts` only for https:// URLs, so its ' +
+        'AuthenticationHandler was replaced by one that always sets the bearer token ' +
+        '(RetryHandler, RedirectHandler, TelemetryHandler and HTTPMessageHandler are the ' +
+        'defaults, with default options).'),
   ].join('\n');
 }

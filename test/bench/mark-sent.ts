@@ -22,7 +22,9 @@ export async function markRunSent(redis: Redis, prefix: string, runId: string): 
     const jobs = ((await pipeline.exec()) ?? []).map(([, data]) => JSON.parse(data as string) as { fingerprint: string });
     const fields = batch.map((b) => keyDigest(b.key));
     const latest = await redis.hmget(keys.latest, ...fields);
-    const pairs = batch.flatMap((b, i) => ((latest[i] ?? '').split('|')[0] === b.version ? [fields[i], `${jobs[i].fingerprint}|${b.version}`] : []));
+    const pairs = batch.flatMap((b, i) =>
+      (latest[i] ?? '').split('|')[0] === b.version ? [fields[i], `${jobs[i].fingerprint}|${b.version}`] : [],
+    );
     if (pairs.length > 0) await redis.hset(keys.fingerprints, ...pairs);
     marked += pairs.length / 2;
     batch = [];

@@ -68,7 +68,11 @@ async function finishQueuedRows(redis: Redis, store: ResultStore, prefix: string
             httpStatus: 200,
             attempts: 1,
             requestId: `${data.line.toString(16).padStart(8, '0')}-4d3c-4b2a-9f1e-0123456789ab`,
-            response: { '@odata.type': '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus', id: data.record.userStatusId, ...data.record.properties },
+            response: {
+              '@odata.type': '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus',
+              id: data.record.userStatusId,
+              ...data.record.properties,
+            },
             fingerprint: data.fingerprint,
             version: data.version,
             generation: data.generation,
@@ -131,14 +135,20 @@ export async function memoryBench(options: MemoryOptions): Promise<string> {
     const changeDetectionBytes = (await keyBytes(redis, keys.latest)) + (await keyBytes(redis, keys.fingerprints));
 
     log('memory: unchanged re-import...');
-    const second = await runNode(cliArgs('import', path, '--json', '--no-progress', '--chunk-size', chunk), { env, timeoutMs: 60 * 60_000 });
+    const second = await runNode(cliArgs('import', path, '--json', '--no-progress', '--chunk-size', chunk), {
+      env,
+      timeoutMs: 60 * 60_000,
+    });
     assertExit(second, 're-import');
     const again = lastJson<{ runId: string; unchanged: number }>(second);
     if (again.unchanged !== n) throw new Error(`re-import: ${again.unchanged} of ${n} unchanged`);
     const againStatus = await store.status(again.runId);
     if (againStatus?.state !== 'completed') throw new Error(`unchanged run is ${againStatus?.state}`);
     const unchanged = await memoryInfo(redis);
-    const unchangedRunBytes = (await keyBytes(redis, keys.run(again.runId))) + (await keyBytes(redis, keys.unchanged(again.runId))) + (await keyBytes(redis, keys.rowKeys(again.runId)));
+    const unchangedRunBytes =
+      (await keyBytes(redis, keys.run(again.runId))) +
+      (await keyBytes(redis, keys.unchanged(again.runId))) +
+      (await keyBytes(redis, keys.rowKeys(again.runId)));
     return {
       importWallMs: first.wallMs,
       importPeakAdded: queued.peak - before.used,
@@ -157,7 +167,10 @@ export async function memoryBench(options: MemoryOptions): Promise<string> {
   const bulk = await withRedis(async (server, redis) => {
     const before = await memoryInfo(redis);
     log(`memory: bare addBulk of ${fmtInt(n)} jobs into a fresh redis-server...`);
-    const run = await runNode(['test/bench/steps/addbulk-ceiling.ts', String(n), chunk], { env: { REDIS_URL: server.url, SYNC_PREFIX: PREFIX }, timeoutMs: 60 * 60_000 });
+    const run = await runNode(['test/bench/steps/addbulk-ceiling.ts', String(n), chunk], {
+      env: { REDIS_URL: server.url, SYNC_PREFIX: PREFIX },
+      timeoutMs: 60 * 60_000,
+    });
     assertExit(run, 'addBulk');
     const after = await memoryInfo(redis);
     return { peakAdded: after.peak - before.used, perJob: (after.used - before.used) / n };
@@ -171,22 +184,47 @@ export async function memoryBench(options: MemoryOptions): Promise<string> {
     ['Row', 'Redis bytes per row', 'of which'],
     [
       ['job only: bare BullMQ addBulk (d)', fmtBytes(bulk.perJob), 'the job hash, its id in the wait list, its events'],
-      ['queued: job plus record (a)', fmtBytes(rowFigures.queuedPerRow), `row record ${fmtBytes(rowFigures.queuedRecordPerRow)}, newest-version entry (P:latest) ${fmtBytes(rowFigures.latestPerRow)}, the job`],
-      ['finished (succeeded), its job gone (b)', fmtBytes(rowFigures.finishedPerRow), `row record ${fmtBytes(rowFigures.finishedRecordPerRow)}; change detection (P:latest + P:fingerprints, per key, not per run) ${fmtBytes(rowFigures.changeDetectionPerRow)}`],
-      ['unchanged (c), once its run finished', fmtBytes(rowFigures.unchangedAdded / n), `the run's hash, bitmap and compressed chunk keys: ${fmtBytes(rowFigures.unchangedRunBytes / n)}`],
+      [
+        'queued: job plus record (a)',
+        fmtBytes(rowFigures.queuedPerRow),
+        `row record ${fmtBytes(rowFigures.queuedRecordPerRow)}, newest-version entry ` +
+          `(P:latest) ${fmtBytes(rowFigures.latestPerRow)}, the job`,
+      ],
+      [
+        'finished (succeeded), its job gone (b)',
+        fmtBytes(rowFigures.finishedPerRow),
+        `row record ${fmtBytes(rowFigures.finishedRecordPerRow)}; change detection ` +
+          `(P:latest + P:fingerprints, per key, not per ` +
+          `run) ${fmtBytes(rowFigures.changeDetectionPerRow)}`,
+      ],
+      [
+        'unchanged (c), once its run finished',
+        fmtBytes(rowFigures.unchangedAdded / n),
+        `the run's hash, bitmap and compressed chunk keys: ${fmtBytes(rowFigures.unchangedRunBytes / n)}`,
+      ],
     ],
   );
   const goals = markdownTable(
     ['Goal', 'Target', 'Measured', 'Met'],
     [
-      ['Peak Redis memory of the first import (a) vs bare addBulk (d)', '≤ 1.2×', `${peakRatio.toFixed(2)}× (${fmtMiB(rowFigures.importPeakAdded)} vs ${fmtMiB(bulk.peakAdded)})`, peakRatio <= 1.2 ? 'yes' : '**no**'],
+      [
+        'Peak Redis memory of the first import (a) vs bare addBulk (d)',
+        '≤ 1.2×',
+        `${peakRatio.toFixed(2)}× (${fmtMiB(rowFigures.importPeakAdded)} vs ${fmtMiB(bulk.peakAdded)})`,
+        peakRatio <= 1.2 ? 'yes' : '**no**',
+      ],
       [
         `Memory added by the unchanged re-import (c), run finished`,
         `≤ 50 MB per 1,000,000 rows (${fmtMiB(unchangedTarget)} here)`,
         fmtMiB(rowFigures.unchangedAdded),
         rowFigures.unchangedAdded <= unchangedTarget ? 'yes' : '**no**',
       ],
-      [`Soak: used_memory after cycle ${soak.last} vs after cycle ${soak.middle}`, '≤ 1.1×', `${soak.ratio.toFixed(3)}×`, soak.ratio <= 1.1 ? 'yes' : '**no**'],
+      [
+        `Soak: used_memory after cycle ${soak.last} vs after cycle ${soak.middle}`,
+        '≤ 1.1×',
+        `${soak.ratio.toFixed(3)}×`,
+        soak.ratio <= 1.1 ? 'yes' : '**no**',
+      ],
     ],
   );
   return [
@@ -196,7 +234,15 @@ export async function memoryBench(options: MemoryOptions): Promise<string> {
     '',
     goals,
     '',
-    `Each figure is from a private \`redis-server\` (noeviction, no persistence) started for it, so nothing else runs in it: "peak" is its \`used_memory_peak\` minus \`used_memory\` before the step. (a) is \`compliance-sync import\` (${fmtSeconds(rowFigures.importWallMs)}); for (b) every row was finished as a worker finishes it after a 200 (the job's data through \`recordOutcome-9.lua\` with a request id and a Graph-shaped body), without sending, and the jobs deleted; (c) imports the same file again (every row unchanged; the run ends within the import); (d) is BullMQ's \`addBulk\` of the same rows on another fresh server. Per-record figures are \`MEMORY USAGE … SAMPLES 0\`.`,
+    `Each figure is from a private \`redis-server\` (noeviction, no persistence) ` +
+      `started for it, so nothing else runs in it: "peak" is its \`used_memory_peak\` ` +
+      `minus \`used_memory\` before the step. (a) is \`compliance-sync import\` ` +
+      `(${fmtSeconds(rowFigures.importWallMs)}); for (b) every row was finished as a ` +
+      `worker finishes it after a 200 (the job's data through \`recordOutcome-9.lua\` ` +
+      `with a request id and a Graph-shaped body), without sending, and the jobs ` +
+      `deleted; (c) imports the same file again (every row unchanged; the run ends ` +
+      `within the import); (d) is BullMQ's \`addBulk\` of the same rows on another ` +
+      `fresh server. Per-record figures are \`MEMORY USAGE … SAMPLES 0\`.`,
     '',
     soak.section,
   ].join('\n');
@@ -215,7 +261,12 @@ async function soakBench(options: MemoryOptions): Promise<{ section: string; rat
   const { soakRows: rows, soakCycles: cycles, soakEvents: events, soakRetentionCycles: retentionCycles, soakCycleMs: cycleMs } = options;
   return withRedis(async (server, redis) => {
     const retentionMs = retentionCycles * cycleMs;
-    const config = loadConfig({ REDIS_URL: server.url, SYNC_PREFIX: PREFIX, SYNC_RUN_RETENTION: `${retentionMs}ms`, SYNC_LOG_LEVEL: 'silent' });
+    const config = loadConfig({
+      REDIS_URL: server.url,
+      SYNC_PREFIX: PREFIX,
+      SYNC_RUN_RETENTION: `${retentionMs}ms`,
+      SYNC_LOG_LEVEL: 'silent',
+    });
     const store = new ResultStore(redis, PREFIX, { runRetentionMs: retentionMs });
     const queue = createPatchQueue(redis, PREFIX);
     const DAY = 86_400_000;
@@ -223,7 +274,13 @@ async function soakBench(options: MemoryOptions): Promise<{ section: string; rat
     let virtualNow = firstDay;
     const serverRedis = new Redis(server.url, { maxRetriesPerRequest: null });
     const token = 'bench-token-0123456789abcdef';
-    const app = await buildServer({ config, redis: serverRedis, logger: createLogger('silent'), tokens: new ApiTokens([token]), now: () => virtualNow });
+    const app = await buildServer({
+      config,
+      redis: serverRedis,
+      logger: createLogger('silent'),
+      tokens: new ApiTokens([token]),
+      now: () => virtualNow,
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     // Each row's current values: bumped for the 3% changed each day and for each event, so the next day's file holds them.
@@ -231,7 +288,11 @@ async function soakBench(options: MemoryOptions): Promise<{ section: string; rat
     const reportedAt = new Array<string>(rows).fill(new Date(firstDay - DAY).toISOString());
     const samples: { cycle: number; used: number; runs: number; keys: number; ms: number; queued: number; sentEvents: number }[] = [];
     const started = Date.now();
-    log(`memory: soak of ${cycles} cycles (${fmtInt(rows)} rows, ${options.soakEvents} events each; retention ${retentionCycles} cycles = ${retentionMs} ms, one cycle every ${cycleMs} ms)...`);
+    log(
+      `memory: soak of ${cycles} cycles (${fmtInt(rows)} rows, ${options.soakEvents} ` +
+        `events each; retention ${retentionCycles} cycles = ${retentionMs} ms, one cycle ` +
+        `every ${cycleMs} ms)...`,
+    );
     try {
       for (let cycle = 1; cycle <= cycles; cycle++) {
         const cycleStart = Date.now();
@@ -255,20 +316,56 @@ async function soakBench(options: MemoryOptions): Promise<{ section: string; rat
             const i = (cycle * 7919 + k * 13) % rows;
             versionOf[i]++;
             reportedAt[i] = new Date(virtualNow + k).toISOString();
-            const [configurationId, userStatusId, configurationType, userDisplayName, devicesCount, status, lastReportedDateTime, userPrincipalName] = soakLine(i, versionOf[i], reportedAt[i]).split(',');
-            body.push({ configurationId, userStatusId, configurationType, userDisplayName, devicesCount: Number(devicesCount), status, lastReportedDateTime, userPrincipalName });
+            const [
+              configurationId,
+              userStatusId,
+              configurationType,
+              userDisplayName,
+              devicesCount,
+              status,
+              lastReportedDateTime,
+              userPrincipalName,
+            ] = soakLine(i, versionOf[i], reportedAt[i]).split(',');
+            body.push({
+              configurationId,
+              userStatusId,
+              configurationType,
+              userDisplayName,
+              devicesCount: Number(devicesCount),
+              status,
+              lastReportedDateTime,
+              userPrincipalName,
+            });
           }
-          const res = await fetch(`${url}/v1/user-statuses`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const res = await fetch(`${url}/v1/user-statuses`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
           if (res.status !== 202) throw new Error(`events answered ${res.status}: ${await res.text()}`);
           eventRunId = ((await res.json()) as { runId: string }).runId;
         }
-        const queued = (await finishQueuedRows(redis, store, PREFIX, runId)) + (eventRunId ? await finishQueuedRows(redis, store, PREFIX, eventRunId) : 0);
+        const queued =
+          (await finishQueuedRows(redis, store, PREFIX, runId)) +
+          (eventRunId ? await finishQueuedRows(redis, store, PREFIX, eventRunId) : 0);
         await deletePrefix(redis, `${PREFIX}:${QUEUE_NAMES.patch}`);
         const ms = Date.now() - cycleStart;
         if (ms < cycleMs) await sleep(cycleMs - ms);
         const { used } = await memoryInfo(redis);
-        samples.push({ cycle, used, runs: await redis.zcard(redisKeys(PREFIX).runs), keys: await redis.dbsize(), ms, queued, sentEvents: events });
-        if (cycle % 5 === 0 || cycle === 1) log(`memory: soak cycle ${cycle}: used_memory ${fmtMiB(used)}, ${samples.at(-1)!.runs} runs kept, ${summary.enqueued} rows queued by the file`);
+        samples.push({
+          cycle,
+          used,
+          runs: await redis.zcard(redisKeys(PREFIX).runs),
+          keys: await redis.dbsize(),
+          ms,
+          queued,
+          sentEvents: events,
+        });
+        if (cycle % 5 === 0 || cycle === 1)
+          log(
+            `memory: soak cycle ${cycle}: used_memory ${fmtMiB(used)}` +
+              `, ${samples.at(-1)!.runs} runs kept, ${summary.enqueued} rows queued by the file`,
+          );
       }
     } finally {
       await app.close();
@@ -287,11 +384,23 @@ async function soakBench(options: MemoryOptions): Promise<{ section: string; rat
       shown.map((s) => [String(s.cycle), fmtMiB(s.used), String(s.runs), fmtInt(s.keys), fmtInt(s.queued), bar(s.used)]),
     );
     const section = [
-      `#### Soak: ${cycles} daily cycles of a ${fmtInt(rows)}-row file (3% changed each day) plus ${fmtInt(events)} events, retention ${retentionCycles} cycles`,
+      `#### Soak: ${cycles} daily cycles of a ${fmtInt(rows)}-row file (3% changed ` +
+        `each day) plus ${fmtInt(events)} events, retention ${retentionCycles} cycles`,
       '',
       table,
       '',
-      `One cycle is one day: the day's file is imported with \`importRun\` (a different 3% of rows changed), ${fmtInt(events)} events are POSTed to the real server in requests of 100 (they update existing users, and the next day's file holds their values), and every row queued that day is finished as a worker finishes it after a 200 (\`recordOutcome-9.lua\`, not sent). A day lasts ${cycleMs} ms of real time (padded; ${overran} of ${cycles} cycles took longer) and \`SYNC_RUN_RETENTION\` is ${retentionCycles} days of it (${retentionMs} ms), so runs really expire; the server's clock is the day's noon, so each day's events share one run. used_memory after cycle ${cycles} / after cycle ${middle}: **${ratio.toFixed(3)}×**. Total soak time ${fmtSeconds(Date.now() - started)}. No PNG plot: no plotting library is a dependency of the project; the bar column is the curve.`,
+      `One cycle is one day: the day's file is imported with \`importRun\` (a ` +
+        `different 3% of rows changed), ${fmtInt(events)} events are POSTed to the real ` +
+        `server in requests of 100 (they update existing users, and the next day's file ` +
+        `holds their values), and every row queued that day is finished as a worker ` +
+        `finishes it after a 200 (\`recordOutcome-9.lua\`, not sent). A day ` +
+        `lasts ${cycleMs} ms of real time (padded; ${overran} of ${cycles} cycles took ` +
+        `longer) and \`SYNC_RUN_RETENTION\` is ${retentionCycles} days of it ` +
+        `(${retentionMs} ms), so runs really expire; the server's clock is the day's ` +
+        `noon, so each day's events share one run. used_memory after cycle ${cycles} / ` +
+        `after cycle ${middle}: **${ratio.toFixed(3)}×**. Total soak ` +
+        `time ${fmtSeconds(Date.now() - started)}. No PNG plot: no plotting library is a ` +
+        `dependency of the project; the bar column is the curve.`,
     ].join('\n');
     return { section, ratio, middle, last: cycles };
   });

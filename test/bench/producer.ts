@@ -6,7 +6,22 @@
 import type { Redis } from 'ioredis';
 import { ensureCsv } from './data.js';
 import { markRunSent } from './mark-sent.js';
-import { assertExit, benchPrefix, cliArgs, deletePrefix, fmtInt, fmtMB, fmtSeconds, lastJson, log, markdownTable, redisUsedMemory, runNode, waitForLazyFree, type ChildRun } from './support.js';
+import {
+  assertExit,
+  benchPrefix,
+  cliArgs,
+  deletePrefix,
+  fmtInt,
+  fmtMB,
+  fmtSeconds,
+  lastJson,
+  log,
+  markdownTable,
+  redisUsedMemory,
+  runNode,
+  waitForLazyFree,
+  type ChildRun,
+} from './support.js';
 
 export interface ProducerOptions {
   rows: number;
@@ -54,20 +69,43 @@ export async function producerBench(redis: Redis, options: ProducerOptions): Pro
   const importPrefix = benchPrefix('producer');
   let note: string;
   try {
-    const first = lastJson<ImportJson>(await measure('(a) first import (all rows new, queued)', options.rows, importPrefix, cliArgs('import', path, '--json', '--no-progress', '--chunk-size', chunk)));
+    const first = lastJson<ImportJson>(
+      await measure(
+        '(a) first import (all rows new, queued)',
+        options.rows,
+        importPrefix,
+        cliArgs('import', path, '--json', '--no-progress', '--chunk-size', chunk),
+      ),
+    );
     if (first.enqueued !== options.rows) throw new Error(`first import queued ${first.enqueued} of ${options.rows} rows`);
     log('producer: marking the first run as sent (seeding fingerprints from its rows, dropping its jobs)...');
     const marked = await markRunSent(redis, importPrefix, first.runId);
-    note = `Before (b), ${fmtInt(marked)} rows of run (a) were marked as sent: their "fingerprint|version", read from the run's own rows, was written to \`P:fingerprints\` as a successful PATCH records it, and the queued jobs were deleted (nothing was sent).`;
-    const second = lastJson<ImportJson>(await measure('(b) re-import, every row unchanged', options.rows, importPrefix, cliArgs('import', path, '--json', '--no-progress', '--chunk-size', chunk)));
-    if (second.unchanged !== options.rows || second.enqueued !== 0) throw new Error(`re-import: ${second.unchanged} unchanged, ${second.enqueued} queued; expected all ${options.rows} unchanged`);
+    note =
+      `Before (b), ${fmtInt(marked)} rows of run (a) were marked as sent: their ` +
+      `"fingerprint|version", read from the run's own rows, was written to ` +
+      `\`P:fingerprints\` as a successful PATCH records it, and the queued jobs were ` +
+      `deleted (nothing was sent).`;
+    const second = lastJson<ImportJson>(
+      await measure(
+        '(b) re-import, every row unchanged',
+        options.rows,
+        importPrefix,
+        cliArgs('import', path, '--json', '--no-progress', '--chunk-size', chunk),
+      ),
+    );
+    if (second.unchanged !== options.rows || second.enqueued !== 0)
+      throw new Error(`re-import: ${second.unchanged} unchanged, ${second.enqueued} queued; expected all ${options.rows} unchanged`);
   } finally {
     await deletePrefix(redis, importPrefix);
   }
 
   const bulkPrefix = benchPrefix('addbulk');
   try {
-    await measure(`(d) bare BullMQ addBulk, chunks of ${chunk} (ceiling)`, options.rows, bulkPrefix, ['test/bench/steps/addbulk-ceiling.ts', String(options.rows), chunk]);
+    await measure(`(d) bare BullMQ addBulk, chunks of ${chunk} (ceiling)`, options.rows, bulkPrefix, [
+      'test/bench/steps/addbulk-ceiling.ts',
+      String(options.rows),
+      chunk,
+    ]);
   } finally {
     await deletePrefix(redis, bulkPrefix);
   }
@@ -77,13 +115,25 @@ export async function producerBench(redis: Redis, options: ProducerOptions): Pro
   const peak = Math.max(a.run.peakRssBytes ?? Infinity, b.run.peakRssBytes ?? Infinity);
   const table = markdownTable(
     ['Step', 'Rows', 'Wall time', 'Rows/s', 'Peak RSS', 'Redis memory added'],
-    steps.map((s) => [s.name, fmtInt(s.rows), fmtSeconds(s.run.wallMs), fmtInt(rate(s)), fmtMB(s.run.peakRssBytes), s.redisBytes === undefined ? 'n/a' : fmtMB(Math.max(0, s.redisBytes))]),
+    steps.map((s) => [
+      s.name,
+      fmtInt(s.rows),
+      fmtSeconds(s.run.wallMs),
+      fmtInt(rate(s)),
+      fmtMB(s.run.peakRssBytes),
+      s.redisBytes === undefined ? 'n/a' : fmtMB(Math.max(0, s.redisBytes)),
+    ]),
   );
   const goals = markdownTable(
     ['Goal', 'Target', 'Measured', 'Met'],
     [
       ['Peak RSS of the import, (a) and (b)', '< 300 MB', fmtMB(peak), peak < 300 * 1024 * 1024 ? 'yes' : '**no**'],
-      ['(b) re-import vs (c) csv-parse floor', 'within 4x', `${(b.run.wallMs / c.run.wallMs).toFixed(2)}x`, b.run.wallMs <= 4 * c.run.wallMs ? 'yes' : '**no**'],
+      [
+        '(b) re-import vs (c) csv-parse floor',
+        'within 4x',
+        `${(b.run.wallMs / c.run.wallMs).toFixed(2)}x`,
+        b.run.wallMs <= 4 * c.run.wallMs ? 'yes' : '**no**',
+      ],
       ['(a) first import vs (d) addBulk ceiling', '≥ 0.75', (rate(a) / rate(d)).toFixed(2), rate(a) >= 0.75 * rate(d) ? 'yes' : '**no**'],
     ],
   );
@@ -94,7 +144,9 @@ export async function producerBench(redis: Redis, options: ProducerOptions): Pro
     '',
     goals,
     '',
-    'Each step is its own child process (`node --import tsx ...`), timed from spawn to exit (so each includes ~0.5 s of start-up) with its peak RSS read from `VmHWM` at exit. ' +
+    'Each step is its own child process (`node --import tsx ...`), timed from spawn ' +
+      'to exit (so each includes ~0.5 s of start-up) with its peak RSS read from ' +
+      '`VmHWM` at exit. ' +
       '"Redis memory added" is the change in `used_memory` over the step (the step\'s keys are deleted afterwards). ' +
       note,
   ].join('\n');

@@ -22,7 +22,18 @@ import { connectionsBench } from './connections.js';
 import { supersedeBench } from './supersede.js';
 import { perPatchBench } from './per-patch.js';
 
-const PARTS = ['fleet', 'producer', 'workload', 'startup', 'memory', 'first-sync', 'tenants', 'connections', 'supersede', 'per-patch'] as const;
+const PARTS = [
+  'fleet',
+  'producer',
+  'workload',
+  'startup',
+  'memory',
+  'first-sync',
+  'tenants',
+  'connections',
+  'supersede',
+  'per-patch',
+] as const;
 type Part = (typeof PARTS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
@@ -114,7 +125,10 @@ if (values.help) {
   process.exit(0);
 }
 
-const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+const only = (values.only ?? [])
+  .flatMap((v) => v.split(','))
+  .map((v) => v.trim())
+  .filter(Boolean);
 for (const part of only) if (!PARTS.includes(part as Part)) throw new Error(`--only: unknown part "${part}" (use ${PARTS.join(', ')})`);
 const parts: Part[] = only.length > 0 ? PARTS.filter((p) => only.includes(p)) : [...PARTS];
 const rowsFor = (part: Exclude<Part, 'startup' | 'connections'>, fallback: number) =>
@@ -138,7 +152,9 @@ const sections: string[] = [
   `## Benchmarks`,
   '',
   `Command: \`${command}\` · scale factor: Intune's write budget × ${budget.scale} (${budget.describe}) · ` +
-    `${cpus().length} CPU cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
+    (`${cpus().length} CPU cores (${cpus()[0]?.model.trim()}` +
+      `), ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}` +
+      `, ${new Date().toISOString().slice(0, 10)}`),
 ];
 process.stdout.write(`${sections.join('\n')}\n\n`);
 const started = Date.now();
@@ -146,11 +162,18 @@ try {
   for (const part of parts) {
     let section: string;
     if (part === 'fleet') {
-      section = await fleetBench(redis, sim, budget, { rows: rowsFor('fleet', 1000), workerCounts, baselineConcurrency: Math.round(positive('baseline-concurrency', values['baseline-concurrency'], 10)) });
+      section = await fleetBench(redis, sim, budget, {
+        rows: rowsFor('fleet', 1000),
+        workerCounts,
+        baselineConcurrency: Math.round(positive('baseline-concurrency', values['baseline-concurrency'], 10)),
+      });
     } else if (part === 'startup') {
       section = await startupBench(redis, { runs: Math.round(positive('startup-runs', values['startup-runs'], 20)) });
     } else if (part === 'producer') {
-      section = await producerBench(redis, { rows: rowsFor('producer', 1_000_000), chunkSize: Math.round(positive('chunk-size', values['chunk-size'], 1000)) });
+      section = await producerBench(redis, {
+        rows: rowsFor('producer', 1_000_000),
+        chunkSize: Math.round(positive('chunk-size', values['chunk-size'], 1000)),
+      });
     } else if (part === 'memory') {
       const cycles = Math.round(positive('soak-cycles', values['soak-cycles'], 60));
       section = await memoryBench({
@@ -185,7 +208,10 @@ try {
         pairs: Math.round(positive('per-patch-pairs', values['per-patch-pairs'], 3)),
       });
     } else if (part === 'first-sync') {
-      section = await firstSyncBench(redis, sim, budget, { rows: rowsFor('first-sync', 100_000), heldPercent: positive('held-percent', values['held-percent'], 97) });
+      section = await firstSyncBench(redis, sim, budget, {
+        rows: rowsFor('first-sync', 100_000),
+        heldPercent: positive('held-percent', values['held-percent'], 97),
+      });
     } else {
       section = await workloadBench(redis, sim, budget, {
         rows: rowsFor('workload', 100_000),

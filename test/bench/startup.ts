@@ -49,15 +49,24 @@ export async function startupBench(redis: Redis, options: StartupOptions): Promi
   try {
     // A real run to ask about: three rows imported with the CLI (queued, never sent).
     const csv = join(dir, 'rows.csv');
-    await writeFile(csv, ['configurationId,userStatusId,status', 'cfg-1,user-1,compliant', 'cfg-1,user-2,nonCompliant', 'cfg-2,user-3,error', ''].join('\n'));
+    await writeFile(
+      csv,
+      ['configurationId,userStatusId,status', 'cfg-1,user-1,compliant', 'cfg-1,user-2,nonCompliant', 'cfg-2,user-3,error', ''].join('\n'),
+    );
     const imported = await timedRun([BIN, 'import', csv, '--json', '--no-progress'], env);
     if (imported.code !== 0) throw new Error(`import exited with ${imported.code}: ${imported.stderr}`);
     const runId = (JSON.parse(imported.stdout.trim().split('\n').at(-1) ?? '{}') as { runId: string }).runId;
 
     const commands = [
       { name: '`node -e 0` (bare Node)', args: ['-e', '0'] },
-      { name: `\`compliance-sync status <runId> --json\` through the package's bin (compiled, dist/)`, args: [BIN, 'status', runId, '--json'] },
-      { name: '`node --import tsx src/cli/index.ts status <runId> --json` (before: TypeScript compiled by tsx at start)', args: ['--import', 'tsx', CLI, 'status', runId, '--json'] },
+      {
+        name: `\`compliance-sync status <runId> --json\` through the package's bin (compiled, dist/)`,
+        args: [BIN, 'status', runId, '--json'],
+      },
+      {
+        name: '`node --import tsx src/cli/index.ts status <runId> --json` (before: TypeScript compiled by tsx at start)',
+        args: ['--import', 'tsx', CLI, 'status', runId, '--json'],
+      },
     ];
     const times: number[][] = commands.map(() => []);
     const warmUp = 2;
@@ -66,7 +75,8 @@ export async function startupBench(redis: Redis, options: StartupOptions): Promi
       for (const [c, command] of commands.entries()) {
         const run = await timedRun(command.args, env);
         if (run.code !== 0) throw new Error(`${command.args.join(' ')} exited with ${run.code}: ${run.stderr}`);
-        if (c > 0 && (JSON.parse(run.stdout) as { runId?: string }).runId !== runId) throw new Error(`unexpected status output: ${run.stdout}`);
+        if (c > 0 && (JSON.parse(run.stdout) as { runId?: string }).runId !== runId)
+          throw new Error(`unexpected status output: ${run.stdout}`);
         if (i >= warmUp) times[c].push(run.ms);
       }
     }
@@ -74,7 +84,13 @@ export async function startupBench(redis: Redis, options: StartupOptions): Promi
     const bare = medians[0];
     const table = markdownTable(
       ['Command (a new process each time)', 'Median', 'Fastest', 'Slowest', 'vs `node -e 0`'],
-      commands.map((command, c) => [command.name, fmtMs(medians[c]), fmtMs(Math.min(...times[c])), fmtMs(Math.max(...times[c])), fmtRatio(medians[c] / bare)]),
+      commands.map((command, c) => [
+        command.name,
+        fmtMs(medians[c]),
+        fmtMs(Math.min(...times[c])),
+        fmtMs(Math.max(...times[c])),
+        fmtRatio(medians[c] / bare),
+      ]),
     );
     const ratio = medians[1] / bare;
     const goals = markdownTable(
@@ -86,8 +102,11 @@ export async function startupBench(redis: Redis, options: StartupOptions): Promi
     );
     const compileCache =
       Number(process.versions.node.split('.')[0]) >= 22
-        ? "On this Node the bin turns on Node's module compile cache (`module.enableCompileCache()`), so after the first start the CLI's modules are not compiled again."
-        : "This Node has no module compile cache (`module.enableCompileCache()` needs 22.1 or later); every start compiles the CLI's modules.";
+        ? "On this Node the bin turns on Node's module compile cache " +
+          "(`module.enableCompileCache()`), so after the first start the CLI's modules are " +
+          'not compiled again.'
+        : 'This Node has no module compile cache (`module.enableCompileCache()` needs 22.1 ' +
+          "or later); every start compiles the CLI's modules.";
     return [
       `### Start-up: \`compliance-sync status <runId> --json\`, ${options.runs} runs each`,
       '',
@@ -95,8 +114,12 @@ export async function startupBench(redis: Redis, options: StartupOptions): Promi
       '',
       goals,
       '',
-      `Each run is a new \`${process.execPath.split('/').at(-1)}\` process (${process.version}), timed from spawn to exit with its output read, against the local Redis; ` +
-        `the three commands take turns, after ${warmUp} untimed rounds (so every file is in the page cache). \`status\` loads only what it needs: commander, zod (the configuration), ioredis and the result store; ` +
+      `Each run is a new \`${process.execPath.split('/').at(-1)}\` process ` +
+        `(${process.version}), timed from spawn to exit with its output read, against ` +
+        `the local Redis; ` +
+        (`the three commands take turns, after ${warmUp} untimed rounds (so every file ` +
+          `is in the page cache). \`status\` loads only what it needs: commander, zod (the ` +
+          `configuration), ioredis and the result store; `) +
         `not BullMQ, pino, fastify or @azure/identity. ${compileCache}`,
     ].join('\n');
   } finally {

@@ -98,7 +98,7 @@ export async function supersedeBench(options: SupersedeOptions): Promise<string>
     'Each step is `compliance-sync import --json` in its own child process (`node --import tsx`, timed from spawn to exit) ' +
       'against a private `redis-server` (noeviction, no persistence; a fresh one per pair) holding nothing else, with no worker ' +
       'running, so (b) supersedes every row (a) queued. LREM calls, their time and Redis CPU are the change in its ' +
-      '`INFO commandstats` and `used_cpu_*` over the step; import CPU is the import process\'s user + sys time. ' +
+      "`INFO commandstats` and `used_cpu_*` over the step; import CPU is the import process's user + sys time. " +
       `Load average (1 min) at the end: ${load}.`,
   ].join('\n');
 }

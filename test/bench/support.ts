@@ -12,11 +12,15 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(REPO_ROOT, 'src/cli/index.ts');
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** The package's bin (package.json), which runs the compiled CLI in dist/: what users and the Docker image run. */
-export const BIN = join(REPO_ROOT, (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['compliance-sync']);
+export const BIN = join(
+  REPO_ROOT,
+  (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['compliance-sync'],
+);
 
 /** Parts that run the compiled CLI call this first: a missing or stale build would measure the wrong thing. */
 export function assertBuilt(): void {
-  if (!existsSync(join(REPO_ROOT, 'dist/cli/index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm ci runs it through `prepare`)');
+  if (!existsSync(join(REPO_ROOT, 'dist/cli/index.js')))
+    throw new Error('dist/ is missing: run `npm run build` (npm ci runs it through `prepare`)');
 }
 const PEAK_RSS_PRELOAD = fileURLToPath(new URL('./peak-rss.ts', import.meta.url));
 
@@ -114,7 +118,9 @@ export function lastJson<T>(run: ChildRun): T {
   try {
     return JSON.parse(lines[lines.length - 1]) as T;
   } catch {
-    throw new Error(`expected a JSON line on stdout (exit ${run.code}); stdout: ${run.stdout.slice(-500)} stderr: ${run.stderr.slice(-2000)}`);
+    throw new Error(
+      `expected a JSON line on stdout (exit ${run.code}); stdout: ${run.stdout.slice(-500)} stderr: ${run.stderr.slice(-2000)}`,
+    );
   }
 }
 

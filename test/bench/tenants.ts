@@ -33,7 +33,14 @@ export interface TenantsBenchOptions {
 
 const HEADER = 'configurationId,userStatusId,status,lastReportedDateTime,tenantId';
 const csvOf = (tenant: string, rows: number) =>
-  [HEADER, ...Array.from({ length: rows }, (_, i) => `cfg-${i % 13},user-${i},${i % 2 ? 'compliant' : 'nonCompliant'},2026-11-20T10:00:${String(i % 60).padStart(2, '0')}Z,${tenant}`)].join('\n') + '\n';
+  [
+    HEADER,
+    ...Array.from(
+      { length: rows },
+      (_, i) =>
+        `cfg-${i % 13},user-${i},${i % 2 ? 'compliant' : 'nonCompliant'},2026-11-20T10:00:${String(i % 60).padStart(2, '0')}Z,${tenant}`,
+    ),
+  ].join('\n') + '\n';
 
 async function commandCalls(redis: Redis): Promise<number> {
   const info = await redis.info('commandstats');
@@ -51,13 +58,31 @@ interface Scenario {
 
 async function setUp(redisUrl: string, n: number, budget: ScaledBudget | undefined, rateLimit: string): Promise<Scenario> {
   const tenants = Array.from({ length: n }, () => randomUUID());
-  const tokens: Record<string, TokenGrant> = { 'sim-token': { tenantId: 'sim-tenant', appId: 'app', permissions: ['DeviceManagementConfiguration.ReadWrite.All'] } };
-  tenants.forEach((t, i) => (tokens[`tok-${i}`] = { tenantId: t, appId: 'app', permissions: ['DeviceManagementConfiguration.ReadWrite.All'] }));
-  const sim = await startSimulator(budget ? { tokens, budget: budget.simulator, anyBudget: budget.anySimulator } : { tokens, budget: false });
+  const tokens: Record<string, TokenGrant> = {
+    'sim-token': { tenantId: 'sim-tenant', appId: 'app', permissions: ['DeviceManagementConfiguration.ReadWrite.All'] },
+  };
+  tenants.forEach(
+    (t, i) => (tokens[`tok-${i}`] = { tenantId: t, appId: 'app', permissions: ['DeviceManagementConfiguration.ReadWrite.All'] }),
+  );
+  const sim = await startSimulator(
+    budget ? { tokens, budget: budget.simulator, anyBudget: budget.anySimulator } : { tokens, budget: false },
+  );
   const dir = await mkdtemp(join(tmpdir(), 'csync-bench-tenants-'));
   const file = join(dir, 'tenants.json');
-  await writeFile(file, JSON.stringify({ tenants: Object.fromEntries(tenants.map((t, i) => [t, { accessToken: `tok-${i}`, rateLimit, graphBaseUrl: sim.url }])) }));
-  const env = { REDIS_URL: redisUrl, SYNC_PREFIX: `bench-tenants-${randomUUID().slice(0, 8)}`, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_TENANTS_FILE: file, SYNC_LOG_LEVEL: 'warn' };
+  await writeFile(
+    file,
+    JSON.stringify({
+      tenants: Object.fromEntries(tenants.map((t, i) => [t, { accessToken: `tok-${i}`, rateLimit, graphBaseUrl: sim.url }])),
+    }),
+  );
+  const env = {
+    REDIS_URL: redisUrl,
+    SYNC_PREFIX: `bench-tenants-${randomUUID().slice(0, 8)}`,
+    GRAPH_BASE_URL: sim.url,
+    GRAPH_ACCESS_TOKEN: 'sim-token',
+    SYNC_TENANTS_FILE: file,
+    SYNC_LOG_LEVEL: 'warn',
+  };
   return { tenants, env, dir, sim };
 }
 
@@ -67,7 +92,14 @@ async function setUp(redisUrl: string, n: number, budget: ScaledBudget | undefin
  */
 function seedTenants(s: Scenario, rowsOf: (i: number) => number): void {
   s.tenants.forEach((tenantId, t) => {
-    s.sim.drift(Array.from({ length: rowsOf(t) }, (_, i) => ({ tenantId, configId: `cfg-${i % 13}`, userStatusId: `user-${i}`, values: { ...PRE_IMPORT_VALUES } })));
+    s.sim.drift(
+      Array.from({ length: rowsOf(t) }, (_, i) => ({
+        tenantId,
+        configId: `cfg-${i % 13}`,
+        userStatusId: `user-${i}`,
+        values: { ...PRE_IMPORT_VALUES },
+      })),
+    );
   });
 }
 
@@ -79,7 +111,12 @@ async function queueAll(redis: Redis, s: Scenario, rowsOf: (i: number) => number
     const runIds: string[] = [];
     for (let i = 0; i < s.tenants.length; i++) {
       const runId = `t${i}`;
-      await importRun(store, queues, { runId, rows: readCsv(Readable.from([csvOf(s.tenants[i], rowsOf(i))])), sourceLabel: 'bench', tenants: tenantDirectory(config) });
+      await importRun(store, queues, {
+        runId,
+        rows: readCsv(Readable.from([csvOf(s.tenants[i], rowsOf(i))])),
+        sourceLabel: 'bench',
+        tenants: tenantDirectory(config),
+      });
       runIds.push(runId);
     }
     return runIds;
@@ -91,11 +128,15 @@ async function queueAll(redis: Redis, s: Scenario, rowsOf: (i: number) => number
 function spawnWorkers(count: number, env: Record<string, string>, concurrency: number, untilIdle: boolean): ChildProcess[] {
   assertBuilt();
   return Array.from({ length: count }, () =>
-    spawn(process.execPath, [BIN, 'worker', ...(untilIdle ? ['--until-idle'] : []), '--no-scheduled-imports', '--concurrency', String(concurrency)], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    }),
+    spawn(
+      process.execPath,
+      [BIN, 'worker', ...(untilIdle ? ['--until-idle'] : []), '--no-scheduled-imports', '--concurrency', String(concurrency)],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    ),
   );
 }
 const exited = (c: ChildProcess) => new Promise<void>((resolve) => (c.exitCode !== null ? resolve() : c.once('close', () => resolve())));
@@ -189,21 +230,43 @@ export async function tenantsBench(budget: ScaledBudget, options: TenantsBenchOp
     await redis.flushall();
 
     const table = markdownTable(
-      ['Tenants', 'Rows', 'Sum of budgets', 'Fleet ceiling (no budget)', 'Aggregate PATCH rate', 'Ratio to ideal', 'Redis commands per PATCH', 'Tenants finished (first – last)', '429s / PATCHes'],
+      [
+        'Tenants',
+        'Rows',
+        'Sum of budgets',
+        'Fleet ceiling (no budget)',
+        'Aggregate PATCH rate',
+        'Ratio to ideal',
+        'Redis commands per PATCH',
+        'Tenants finished (first – last)',
+        '429s / PATCHes',
+      ],
       rows,
     );
     return [
-      `### Tenants: ${options.tenantCounts.join(', ')} tenants at Intune's write budget × ${budget.scale} each (${budget.ourRateLimit} per tenant), ${options.workers} worker process(es), concurrency ${options.concurrency} per tenant`,
+      `### Tenants: ${options.tenantCounts.join(', ')} tenants at Intune's write ` +
+        `budget × ${budget.scale} each (${budget.ourRateLimit} per ` +
+        `tenant), ${options.workers} worker process(es), ` +
+        `concurrency ${options.concurrency} per tenant`,
       '',
       table,
       '',
       `Ideal = the lower of the sum of the tenants' budgets and the fleet's ceiling (the same rows and workers with no budget anywhere). ` +
-        `The rate runs from the first to the last successful PATCH the simulator saw; finish times are each tenant's last PATCH after the first PATCH of all. ` +
-        `Redis commands are INFO commandstats calls (all commands but INFO and CONFIG) of a private redis-server while the workers ran (start-up and the idle check included), divided by PATCH requests.`,
+        (`The rate runs from the first to the last successful PATCH the simulator saw; ` +
+          `finish times are each tenant's last PATCH after the first PATCH of all. `) +
+        (`Redis commands are INFO commandstats calls (all commands but INFO and CONFIG) of ` +
+          `a private redis-server while the workers ran (start-up and the idle check ` +
+          `included), divided by PATCH requests.`),
       '',
-      `With ${n} tenants and tenant 0 holding ${fmtInt(options.backlog)} queued rows: **${(calls / c.requests).toFixed(1)} Redis commands per PATCH** (${fmtInt(calls)} commands, ${fmtInt(c.requests)} PATCHes, until the ${n - 1} small tenants had finished); ` +
-        `the ${n - 1} small tenants (${options.rowsPerTenant} rows each) finished between ${fmtSeconds(Math.min(...smallFinishes))} and ${fmtSeconds(Math.max(...smallFinishes))}; ` +
-        `tenant 0 sent ${bigRate.toFixed(1)}/s meanwhile (budget ${budget.ratePerSecond}/s) and still had ${fmtInt(backlogLeft)} rows queued.`,
+      `With ${n} tenants and tenant 0 holding ${fmtInt(options.backlog)} queued rows: ` +
+        `**${(calls / c.requests).toFixed(1)} Redis commands per PATCH** ` +
+        `(${fmtInt(calls)} commands, ${fmtInt(c.requests)} PATCHes, until the ${n - 1} ` +
+        `small tenants had finished); ` +
+        (`the ${n - 1} small tenants (${options.rowsPerTenant} rows each) finished ` +
+          `between ${fmtSeconds(Math.min(...smallFinishes))} ` +
+          `and ${fmtSeconds(Math.max(...smallFinishes))}; `) +
+        (`tenant 0 sent ${bigRate.toFixed(1)}/s meanwhile (budget ${budget.ratePerSecond}` +
+          `/s) and still had ${fmtInt(backlogLeft)} rows queued.`),
     ].join('\n');
   } finally {
     redis.disconnect();

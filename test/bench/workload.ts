@@ -9,7 +9,20 @@ import type { ScaledBudget } from './budget-scale.js';
 import { benchRow, ensureCsv, seedBenchRows, simulatorHolds } from './data.js';
 import { runOurFleet, runWorkers, simFigures } from './fleet.js';
 import { markRunSent } from './mark-sent.js';
-import { assertExit, benchPrefix, cliArgs, deletePrefix, fmtInt, fmtRatio, fmtSeconds, lastJson, log, markdownTable, REDIS_URL, runNode } from './support.js';
+import {
+  assertExit,
+  benchPrefix,
+  cliArgs,
+  deletePrefix,
+  fmtInt,
+  fmtRatio,
+  fmtSeconds,
+  lastJson,
+  log,
+  markdownTable,
+  REDIS_URL,
+  runNode,
+} from './support.js';
 
 export interface WorkloadOptions {
   rows: number;
@@ -37,8 +50,24 @@ export async function workloadBench(redis: Redis, sim: GraphSimulator, budget: S
   for (let i = 0; i < options.rows; i++) if (isChanged(i)) changedCount++;
 
   const prefix = benchPrefix('workload');
-  const env = { REDIS_URL, SYNC_PREFIX: prefix, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_RATE_LIMIT: budget.ourRateLimit };
-  let result: { importMs: number; doneMs: number; exitMs: number; sent: number; throttled: number; requests: number; lost: number; extraPatches: number; marked: number };
+  const env = {
+    REDIS_URL,
+    SYNC_PREFIX: prefix,
+    GRAPH_BASE_URL: sim.url,
+    GRAPH_ACCESS_TOKEN: 'sim-token',
+    SYNC_RATE_LIMIT: budget.ourRateLimit,
+  };
+  let result: {
+    importMs: number;
+    doneMs: number;
+    exitMs: number;
+    sent: number;
+    throttled: number;
+    requests: number;
+    lost: number;
+    extraPatches: number;
+    marked: number;
+  };
   try {
     log(`workload: importing yesterday's ${fmtInt(options.rows)} rows and marking them sent...`);
     const first = await runNode(cliArgs('import', yesterday.path, '--json', '--no-progress'), { env });
@@ -52,7 +81,8 @@ export async function workloadBench(redis: Redis, sim: GraphSimulator, budget: S
     const second = await runNode(cliArgs('import', today.path, '--json', '--no-progress'), { env });
     assertExit(second, "today's import");
     const summary = lastJson<ImportJson>(second);
-    if (summary.enqueued !== changedCount) throw new Error(`today's import queued ${summary.enqueued} rows, expected the ${changedCount} changed ones`);
+    if (summary.enqueued !== changedCount)
+      throw new Error(`today's import queued ${summary.enqueued} rows, expected the ${changedCount} changed ones`);
     const workers = await runWorkers(1, env, (changedCount / budget.ratePerSecond) * 10_000 + 120_000);
     const status = await new ResultStore(redis, prefix).status(summary.runId);
     if (!status?.finishedAt) throw new Error(`today's run did not finish: ${JSON.stringify(status)}`);
@@ -80,9 +110,22 @@ export async function workloadBench(redis: Redis, sim: GraphSimulator, budget: S
   }
 
   const allMs = (options.rows / budget.ratePerSecond) * 1000;
-  const rows: (string | number)[][] = [[`Send all ${fmtInt(options.rows)} rows at ${budget.ratePerSecond}/s (computed: rows ÷ budget)`, fmtInt(options.rows), fmtSeconds(allMs), '1.00x', '–', '–']];
+  const rows: (string | number)[][] = [
+    [
+      `Send all ${fmtInt(options.rows)} rows at ${budget.ratePerSecond}/s (computed: rows ÷ budget)`,
+      fmtInt(options.rows),
+      fmtSeconds(allMs),
+      '1.00x',
+      '–',
+      '–',
+    ],
+  ];
   if (options.fullSample > 0) {
-    const sample = await ensureCsv({ name: `workload-today-${options.changedPercent}pct-sample`, rows: options.fullSample, rowAt: todayRow });
+    const sample = await ensureCsv({
+      name: `workload-today-${options.changedPercent}pct-sample`,
+      rows: options.fullSample,
+      rowAt: todayRow,
+    });
     log(`workload: measuring a full send of a ${fmtInt(options.fullSample)}-row sample...`);
     const run = await runOurFleet(redis, sim, budget, sample.path, 1, ['--full'], { rows: options.fullSample, rowAt: todayRow });
     const { firstPatchAt, throttled } = simFigures(sim);
@@ -90,9 +133,11 @@ export async function workloadBench(redis: Redis, sim: GraphSimulator, budget: S
     const sendMs = run.status.finishedAt! - firstPatchAt;
     const extrapolated = (sendMs / options.fullSample) * options.rows;
     rows.push([
-      `Send all rows, measured: \`import --full\` of a ${fmtInt(options.fullSample)}-row sample + 1 worker, its sending rate applied to ${fmtInt(options.rows)} rows`,
+      `Send all rows, measured: \`import --full\` of a ${fmtInt(options.fullSample)}` +
+        `-row sample + 1 worker, its sending rate applied to ${fmtInt(options.rows)} rows`,
       fmtInt(options.rows),
-      `${fmtSeconds(extrapolated)} (sample: ${fmtSeconds(sendMs)} sending, ${fmtSeconds(run.status.finishedAt! - run.startedAt)} with start-up)`,
+      `${fmtSeconds(extrapolated)} (sample: ${fmtSeconds(sendMs)} ` +
+        `sending, ${fmtSeconds(run.status.finishedAt! - run.startedAt)} with start-up)`,
       fmtRatio(extrapolated / allMs),
       fmtInt(throttled),
       '–',
@@ -108,14 +153,19 @@ export async function workloadBench(redis: Redis, sim: GraphSimulator, budget: S
   ]);
   const idealChangedMs = (changedCount / budget.ratePerSecond) * 1000;
   return [
-    `### A day's workload: ${fmtInt(options.rows)} rows, ${options.changedPercent}% (${fmtInt(changedCount)}) changed since yesterday, budget × ${budget.scale} (${budget.ratePerSecond} writes/s)`,
+    `### A day's workload: ${fmtInt(options.rows)} rows, ${options.changedPercent}% ` +
+      `(${fmtInt(changedCount)}) changed since yesterday, budget × ${budget.scale} ` +
+      `(${budget.ratePerSecond} writes/s)`,
     '',
     markdownTable(['Approach', 'Rows sent', 'Time to finish', 'vs sending all', '429s', 'Check'], rows),
     '',
-    `"Yesterday" was seeded honestly but without sending: yesterday's file was imported with the CLI into the same prefix, then its ${fmtInt(result.marked)} rows were marked as sent ` +
+    `"Yesterday" was seeded honestly but without sending: yesterday's file was ` +
+      `imported with the CLI into the same prefix, then its ${fmtInt(result.marked)} ` +
+      `rows were marked as sent ` +
       `(each row's "fingerprint|version" written to \`P:fingerprints\`, as a successful PATCH records it; its queued jobs deleted). ` +
       `Today's file repeats yesterday's rows byte for byte except the changed ones (new status, device count and lastReportedDateTime). ` +
-      `Time to finish runs from starting today's import to the run's last row outcome (the worker process exits ${fmtSeconds(result.exitMs - result.doneMs)} later). ` +
+      (`Time to finish runs from starting today's import to the run's last row outcome ` +
+        `(the worker process exits ${fmtSeconds(result.exitMs - result.doneMs)} later). `) +
       `Sending just the ${fmtInt(changedCount)} changed rows takes at least ${fmtSeconds(idealChangedMs)} at this budget.`,
   ].join('\n');
 }

@@ -12,7 +12,18 @@ import { createPatchQueue } from '../../src/queue/queues.js';
 import { ResultStore } from '../../src/results/store.js';
 import type { SimulatorOptions } from '../../src/simulator/index.js';
 import { createRunAlerts, type AlertPayload, type RunAlerts } from '../../jobs/alerts.js';
-import { HEADER, lastJsonLine, runCli, seededValidRows, seedRecords, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seededValidRows,
+  seedRecords,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 import { eventRecord, postEvents, startTestServer } from '../support/server-helpers.js';
 
 /** A webhook that records what it accepted; it can refuse the next few deliveries with 503. */
@@ -44,7 +55,10 @@ class WebhookReceiver {
   async waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
-      assert.ok(Date.now() < deadline, `timed out waiting for ${what}; received ${JSON.stringify(this.received.map((a) => [a.event, a.runId]))}`);
+      assert.ok(
+        Date.now() < deadline,
+        `timed out waiting for ${what}; received ${JSON.stringify(this.received.map((a) => [a.event, a.runId]))}`,
+      );
       await sleep(50);
     }
   }
@@ -91,22 +105,31 @@ describe('run alerts', () => {
     const alertsB = workerAlerts(t);
     const workerA = await startInProcessWorker(t, { concurrency: 4, hooks: alertsA.hooks() });
     const workerB = await startInProcessWorker(t, { concurrency: 4, hooks: alertsB.hooks() });
-    cleanups.push(() => workerA.close(), () => workerB.close());
+    cleanups.push(
+      () => workerA.close(),
+      () => workerB.close(),
+    );
 
     // The first delivery is refused with 503: it is retried, and still arrives once.
     receiver.refuseNext = 1;
     const plain = Array.from({ length: 30 }, (_, i) => eventRecord(i));
     // 3 of 10 (30%) fail, over the 20% threshold; 1 of 10 (10%) does not cross it.
-    const failing = Array.from({ length: 10 }, (_, i) => (i < 3 ? { ...eventRecord(100 + i), configurationId: 'cfg-missing' } : eventRecord(100 + i)));
-    const fewFailing = Array.from({ length: 10 }, (_, i) => (i < 1 ? { ...eventRecord(200 + i), configurationId: 'cfg-missing' } : eventRecord(200 + i)));
+    const failing = Array.from({ length: 10 }, (_, i) =>
+      i < 3 ? { ...eventRecord(100 + i), configurationId: 'cfg-missing' } : eventRecord(100 + i),
+    );
+    const fewFailing = Array.from({ length: 10 }, (_, i) =>
+      i < 1 ? { ...eventRecord(200 + i), configurationId: 'cfg-missing' } : eventRecord(200 + i),
+    );
     const runs = { plain, failing, fewFailing };
     seedRecords(t.sim, [...plain, ...failing, ...fewFailing]);
-    for (const [runId, records] of Object.entries(runs)) await importRun(store, queue, { runId, rows: rowsOf(records), sourceLabel: 'alerts test' });
+    for (const [runId, records] of Object.entries(runs))
+      await importRun(store, queue, { runId, rows: rowsOf(records), sourceLabel: 'alerts test' });
 
     for (const runId of Object.keys(runs)) await waitForRun(t.redis, t.prefix, runId, 30_000);
     await receiver.waitFor(() => Object.keys(runs).every((runId) => receiver.of(runId, 'completed').length > 0), 'completed alerts');
     // Any worker (or a late caller) checking again changes nothing: the claim is in Redis.
-    for (const runId of Object.keys(runs)) assert.deepEqual(await Promise.all([alertsA.checkRun(runId), alertsB.checkRun(runId)]), [[], []]);
+    for (const runId of Object.keys(runs))
+      assert.deepEqual(await Promise.all([alertsA.checkRun(runId), alertsB.checkRun(runId)]), [[], []]);
     await Promise.all([alertsA.settled(), alertsB.settled()]);
     await sleep(300);
 
@@ -133,7 +156,10 @@ describe('run alerts', () => {
     const alerts = workerAlerts(t);
     const worker = await startInProcessWorker(t, { hooks: alerts.hooks() });
     const server = await startTestServer(t, { alerts: workerAlerts(t) });
-    cleanups.push(() => worker.close(), () => server.close());
+    cleanups.push(
+      () => worker.close(),
+      () => server.close(),
+    );
 
     seedRecords(t.sim, [eventRecord(1), eventRecord(2)]);
     const first = await postEvents(server.url, [eventRecord(1), eventRecord(2)]);
@@ -161,7 +187,8 @@ describe('run alerts', () => {
     assert.equal(receiver.of(unchangedRunId, 'completed').length, 1);
     await alerts.settled();
     await sleep(300);
-    for (const runId of [first.json.runId, again.json.runId, unchangedRunId]) assert.equal(receiver.of(runId, 'completed').length, 1, runId);
+    for (const runId of [first.json.runId, again.json.runId, unchangedRunId])
+      assert.equal(receiver.of(runId, 'completed').length, 1, runId);
   });
 
   it('a run blocked by missing permissions is announced once', async () => {
@@ -174,9 +201,16 @@ describe('run alerts', () => {
     const alertsB = workerAlerts(t);
     const workerA = await startInProcessWorker(t, { concurrency: 3, hooks: alertsA.hooks() });
     const workerB = await startInProcessWorker(t, { concurrency: 3, hooks: alertsB.hooks() });
-    cleanups.push(() => workerA.close(), () => workerB.close());
+    cleanups.push(
+      () => workerA.close(),
+      () => workerB.close(),
+    );
 
-    await importRun(store, queue, { runId: 'needs-permission', rows: rowsOf(Array.from({ length: 20 }, (_, i) => eventRecord(300 + i))), sourceLabel: 'alerts test' });
+    await importRun(store, queue, {
+      runId: 'needs-permission',
+      rows: rowsOf(Array.from({ length: 20 }, (_, i) => eventRecord(300 + i))),
+      sourceLabel: 'alerts test',
+    });
     await waitForRun(t.redis, t.prefix, 'needs-permission', 20_000, (s) => s.state === 'blocked');
     await receiver.waitFor(() => receiver.of('needs-permission', 'blocked').length > 0, 'the blocked alert');
     await Promise.all([alertsA.settled(), alertsB.settled()]);
@@ -192,6 +226,10 @@ describe('run alerts', () => {
     // 20 rows depends on how many were in flight when it tripped, so the expectation follows the run's own figures.
     const final = (await store.status('needs-permission'))!;
     const failedShareReached = final.accepted > 0 && (final.failed * 100) / final.accepted >= 20;
-    assert.equal(receiver.of('needs-permission', 'failed_threshold').length, failedShareReached ? 1 : 0, `failed ${final.failed} of ${final.accepted}`);
+    assert.equal(
+      receiver.of('needs-permission', 'failed_threshold').length,
+      failedShareReached ? 1 : 0,
+      `failed ${final.failed} of ${final.accepted}`,
+    );
   });
 });

@@ -47,7 +47,8 @@ function budgetFor(limit: number, windowMs: number) {
   return { budget: new RateBudget(redis, prefix, { limit, windowMs }, { clock }), clock, key: redisKeys(prefix).budget, prefix };
 }
 
-const rateOf = async (key: string, field: 'intervalUs' | 'cutIntervalUs' = 'intervalUs') => Math.round((1_000_000 / Number(await redis.hget(key, field))) * 100) / 100;
+const rateOf = async (key: string, field: 'intervalUs' | 'cutIntervalUs' = 'intervalUs') =>
+  Math.round((1_000_000 / Number(await redis.hget(key, field))) * 100) / 100;
 
 describe('RateBudget', () => {
   it('hands out evenly spaced slots, shared by every instance on the same prefix', async () => {

@@ -5,7 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { defaultRepeatStrategy, DelayedError, Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
+import {
+  defaultRepeatStrategy,
+  DelayedError,
+  Queue,
+  UnrecoverableError,
+  Worker,
+  type Job,
+  type JobsOptions,
+  type Processor,
+  type WorkerOptions,
+} from 'bullmq';
 import { Redis } from 'ioredis';
 import { deleteKeysWithPrefix } from '../../src/queue/connection.js';
 import { queueDepth } from '../../src/queue/queues.js';
@@ -22,7 +32,8 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 }
 
 /** Settles to 'pending' when the promise has not settled within `ms`. */
-const within = <T>(promise: Promise<T>, ms: number) => Promise.race([promise.then(() => 'settled' as const), sleep(ms).then(() => 'pending' as const)]);
+const within = <T>(promise: Promise<T>, ms: number) =>
+  Promise.race([promise.then(() => 'settled' as const), sleep(ms).then(() => 'pending' as const)]);
 
 describe('BullMQ contract', () => {
   let redis: Redis;
@@ -138,34 +149,38 @@ describe('BullMQ contract', () => {
     assert.equal((await q.getJob('j'))?.failedReason, '404 ResourceNotFound');
   });
 
-  test('pause holds jobs back (counted as waiting: BullMQ 6 has no paused job state; queueDepth reports them as paused); resume is awaited', async () => {
-    const q = queue();
-    let calls = 0;
-    const w = worker(q, async () => {
-      calls++;
-    });
-    await w.waitUntilReady();
-    await q.pause();
-    await q.addBulk([
-      { name: 'patch', data: {}, opts: { jobId: 'a' } },
-      { name: 'patch', data: {}, opts: { jobId: 'b' } },
-    ]);
-    await sleep(500);
-    assert.equal(calls, 0, 'nothing is taken from a paused queue');
-    assert.equal(await q.isPaused(), true);
-    assert.equal((await q.getJobCounts('waiting')).waiting, 2);
-    assert.equal(await q.getJobState('a'), 'waiting');
-    const depth = await queueDepth(q);
-    assert.equal(depth.paused, 2);
-    assert.equal(depth.waiting, 0);
-    const resumed = q.resume();
-    assert.ok(resumed instanceof Promise);
-    await resumed;
-    assert.equal(await q.isPaused(), false);
-    await waitFor('both jobs processed', () => calls === 2);
-    const after = await queueDepth(q);
-    assert.equal(after.paused + after.waiting + after.active, 0);
-  });
+  test(
+    'pause holds jobs back (counted as waiting: BullMQ 6 has no paused job state; ' +
+      'queueDepth reports them as paused); resume is awaited',
+    async () => {
+      const q = queue();
+      let calls = 0;
+      const w = worker(q, async () => {
+        calls++;
+      });
+      await w.waitUntilReady();
+      await q.pause();
+      await q.addBulk([
+        { name: 'patch', data: {}, opts: { jobId: 'a' } },
+        { name: 'patch', data: {}, opts: { jobId: 'b' } },
+      ]);
+      await sleep(500);
+      assert.equal(calls, 0, 'nothing is taken from a paused queue');
+      assert.equal(await q.isPaused(), true);
+      assert.equal((await q.getJobCounts('waiting')).waiting, 2);
+      assert.equal(await q.getJobState('a'), 'waiting');
+      const depth = await queueDepth(q);
+      assert.equal(depth.paused, 2);
+      assert.equal(depth.waiting, 0);
+      const resumed = q.resume();
+      assert.ok(resumed instanceof Promise);
+      await resumed;
+      assert.equal(await q.isPaused(), false);
+      await waitFor('both jobs processed', () => calls === 2);
+      const after = await queueDepth(q);
+      assert.equal(after.paused + after.waiting + after.active, 0);
+    },
+  );
 
   test('removeOnComplete and removeOnFail keep only the newest jobs', async () => {
     const q = queue({ removeOnComplete: { count: 2 }, removeOnFail: { count: 1 } });
@@ -184,36 +199,39 @@ describe('BullMQ contract', () => {
     assert.deepEqual(c, { completed: 2, failed: 1 });
   });
 
-  test('close() waits for the job in flight; a second close(true) meanwhile returns the same promise; a first close(true) does not wait', async () => {
-    const q = queue();
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let started = 0;
-    const w = worker(q, async () => {
-      started++;
-      await released;
-      return 'done';
-    });
-    await q.add('patch', {}, { jobId: 'graceful' });
-    await waitFor('the job to start', () => started === 1);
-    const closing = w.close();
-    assert.equal(await within(closing, 400), 'pending', 'close() waits for the job');
-    assert.equal(await within(w.close(true), 300), 'pending', 'close(true) after close() cannot hurry it');
-    release();
-    await closing;
-    assert.equal(await q.getJobState('graceful'), 'completed');
+  test(
+    'close() waits for the job in flight; a second close(true) meanwhile returns the ' + 'same promise; a first close(true) does not wait',
+    async () => {
+      const q = queue();
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let started = 0;
+      const w = worker(q, async () => {
+        started++;
+        await released;
+        return 'done';
+      });
+      await q.add('patch', {}, { jobId: 'graceful' });
+      await waitFor('the job to start', () => started === 1);
+      const closing = w.close();
+      assert.equal(await within(closing, 400), 'pending', 'close() waits for the job');
+      assert.equal(await within(w.close(true), 300), 'pending', 'close(true) after close() cannot hurry it');
+      release();
+      await closing;
+      assert.equal(await q.getJobState('graceful'), 'completed');
 
-    const q2 = queue();
-    let started2 = 0;
-    const w2 = worker(q2, async () => {
-      started2++;
-      await new Promise<never>(() => undefined);
-    });
-    await q2.add('patch', {}, { jobId: 'abandoned' });
-    await waitFor('the job to start', () => started2 === 1);
-    assert.equal(await within(w2.close(true), 2000), 'settled', 'close(true) does not wait for the job');
-    assert.equal(await q2.getJobState('abandoned'), 'active', 'the abandoned job stays active until stalled-job recovery');
-  });
+      const q2 = queue();
+      let started2 = 0;
+      const w2 = worker(q2, async () => {
+        started2++;
+        await new Promise<never>(() => undefined);
+      });
+      await q2.add('patch', {}, { jobId: 'abandoned' });
+      await waitFor('the job to start', () => started2 === 1);
+      assert.equal(await within(w2.close(true), 2000), 'settled', 'close(true) does not wait for the job');
+      assert.equal(await q2.getJobState('abandoned'), 'active', 'the abandoned job stays active until stalled-job recovery');
+    },
+  );
 
   /** Starts a worker whose processor never finishes, waits until it holds the job, then abandons it as a killed process would. */
   async function stallOnce(q: Queue, jobId: string, options: Partial<WorkerOptions>): Promise<void> {
@@ -230,70 +248,88 @@ describe('BullMQ contract', () => {
     await w.close(true);
   }
 
-  test('a stalled job (its worker gone, its lock expired) is handed to another worker; maxStalledCount decides how many stalls it survives', async () => {
-    const stallOptions = { lockDuration: 600, stalledInterval: 300 };
-    const q = queue({ attempts: 8 });
-    const qDefault = queue({ attempts: 8 });
-    await q.add('patch', {}, { jobId: 'j' });
-    await qDefault.add('patch', {}, { jobId: 'j' });
+  test(
+    'a stalled job (its worker gone, its lock expired) is handed to another worker; ' +
+      'maxStalledCount decides how many stalls it survives',
+    async () => {
+      const stallOptions = { lockDuration: 600, stalledInterval: 300 };
+      const q = queue({ attempts: 8 });
+      const qDefault = queue({ attempts: 8 });
+      await q.add('patch', {}, { jobId: 'j' });
+      await qDefault.add('patch', {}, { jobId: 'j' });
 
-    // compliance-sync sets maxStalledCount: 1000; BullMQ's default (1) fails a job on its second stall.
-    for (const [target, maxStalledCount] of [
-      [q, 1000],
-      [qDefault, undefined],
-    ] as const) {
-      const extra = maxStalledCount === undefined ? {} : { maxStalledCount };
-      await stallOnce(target, 'j', { ...stallOptions, ...extra });
-      // A second worker finds the stalled job and takes it, then is abandoned too.
-      await stallOnce(target, 'j', { ...stallOptions, ...extra });
-    }
-    let finished = 0;
-    const processed: string[] = [];
-    for (const target of [q, qDefault]) {
-      worker(
-        target,
-        async () => {
-          processed.push(target.name);
-          finished++;
-          return 'ok';
-        },
-        { ...stallOptions, ...(target === q ? { maxStalledCount: 1000 } : {}) },
+      // compliance-sync sets maxStalledCount: 1000; BullMQ's default (1) fails a job on its second stall.
+      for (const [target, maxStalledCount] of [
+        [q, 1000],
+        [qDefault, undefined],
+      ] as const) {
+        const extra = maxStalledCount === undefined ? {} : { maxStalledCount };
+        await stallOnce(target, 'j', { ...stallOptions, ...extra });
+        // A second worker finds the stalled job and takes it, then is abandoned too.
+        await stallOnce(target, 'j', { ...stallOptions, ...extra });
+      }
+      let finished = 0;
+      const processed: string[] = [];
+      for (const target of [q, qDefault]) {
+        worker(
+          target,
+          async () => {
+            processed.push(target.name);
+            finished++;
+            return 'ok';
+          },
+          { ...stallOptions, ...(target === q ? { maxStalledCount: 1000 } : {}) },
+        );
+      }
+      await waitFor(
+        'both jobs settled',
+        async () =>
+          ['completed', 'failed'].includes(await q.getJobState('j')) && ['completed', 'failed'].includes(await qDefault.getJobState('j')),
       );
-    }
-    await waitFor('both jobs settled', async () => ['completed', 'failed'].includes(await q.getJobState('j')) && ['completed', 'failed'].includes(await qDefault.getJobState('j')));
-    assert.equal(await q.getJobState('j'), 'completed', 'with maxStalledCount 1000 the row survives two crashed workers');
-    assert.deepEqual(processed, [q.name]);
-    assert.equal(await qDefault.getJobState('j'), 'failed', "with BullMQ's default it is failed on the second stall");
-    assert.match((await qDefault.getJob('j'))?.failedReason ?? '', /stalled/);
-    assert.equal(finished, 1);
-  });
+      assert.equal(await q.getJobState('j'), 'completed', 'with maxStalledCount 1000 the row survives two crashed workers');
+      assert.deepEqual(processed, [q.name]);
+      assert.equal(await qDefault.getJobState('j'), 'failed', "with BullMQ's default it is failed on the second stall");
+      assert.match((await qDefault.getJob('j'))?.failedReason ?? '', /stalled/);
+      assert.equal(finished, 1);
+    },
+  );
 
-  test('job schedulers: upsert creates or replaces by name, keeps pattern, tz and template, has one pending firing; remove deletes both', async () => {
-    const q = queue();
-    const template = { name: 'scheduled-import', data: { scheduleName: 'nightly' }, opts: { attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } } };
-    await q.upsertJobScheduler('nightly', { pattern: '0 3 * * *', tz: 'Europe/Berlin' }, template);
-    let s = await q.getJobScheduler('nightly');
-    assert.equal(s?.key, 'nightly');
-    assert.equal(s?.pattern, '0 3 * * *');
-    assert.equal(s?.tz, 'Europe/Berlin');
-    assert.ok((s?.next ?? 0) > Date.now());
-    assert.equal(new Date(s?.next ?? 0).toLocaleString('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }), '03:00');
+  test(
+    'job schedulers: upsert creates or replaces by name, keeps pattern, tz and ' + 'template, has one pending firing; remove deletes both',
+    async () => {
+      const q = queue();
+      const template = {
+        name: 'scheduled-import',
+        data: { scheduleName: 'nightly' },
+        opts: { attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } },
+      };
+      await q.upsertJobScheduler('nightly', { pattern: '0 3 * * *', tz: 'Europe/Berlin' }, template);
+      let s = await q.getJobScheduler('nightly');
+      assert.equal(s?.key, 'nightly');
+      assert.equal(s?.pattern, '0 3 * * *');
+      assert.equal(s?.tz, 'Europe/Berlin');
+      assert.ok((s?.next ?? 0) > Date.now());
+      assert.equal(
+        new Date(s?.next ?? 0).toLocaleString('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }),
+        '03:00',
+      );
 
-    await q.upsertJobScheduler('nightly', { pattern: '30 4 * * *', tz: 'UTC' }, { ...template, data: { scheduleName: 'nightly', v: 2 } });
-    const all = await q.getJobSchedulers(0, -1, true);
-    assert.equal(all.length, 1, 'same name, same scheduler');
-    s = all[0];
-    assert.equal(s.pattern, '30 4 * * *');
-    assert.equal(s.tz, 'UTC');
-    assert.deepEqual(s.template?.data, { scheduleName: 'nightly', v: 2 });
-    assert.equal(new Date(s.next ?? 0).toISOString().slice(11, 16), '04:30');
-    assert.equal((await q.getJobCounts('delayed')).delayed, 1, 'the next firing waits as one delayed job');
+      await q.upsertJobScheduler('nightly', { pattern: '30 4 * * *', tz: 'UTC' }, { ...template, data: { scheduleName: 'nightly', v: 2 } });
+      const all = await q.getJobSchedulers(0, -1, true);
+      assert.equal(all.length, 1, 'same name, same scheduler');
+      s = all[0];
+      assert.equal(s.pattern, '30 4 * * *');
+      assert.equal(s.tz, 'UTC');
+      assert.deepEqual(s.template?.data, { scheduleName: 'nightly', v: 2 });
+      assert.equal(new Date(s.next ?? 0).toISOString().slice(11, 16), '04:30');
+      assert.equal((await q.getJobCounts('delayed')).delayed, 1, 'the next firing waits as one delayed job');
 
-    assert.equal(await q.removeJobScheduler('nightly'), true);
-    assert.equal(await q.removeJobScheduler('nightly'), false);
-    assert.equal(await q.getJobScheduler('nightly'), undefined);
-    assert.equal((await q.getJobCounts('delayed')).delayed, 0, 'its pending firing is gone too');
-  });
+      assert.equal(await q.removeJobScheduler('nightly'), true);
+      assert.equal(await q.removeJobScheduler('nightly'), false);
+      assert.equal(await q.getJobScheduler('nightly'), undefined);
+      assert.equal((await q.getJobCounts('delayed')).delayed, 0, 'its pending firing is gone too');
+    },
+  );
 
   test("a job scheduler with a 6-field pattern fires jobs carrying the template's name, data and options", async () => {
     const q = queue();
@@ -301,7 +337,11 @@ describe('BullMQ contract', () => {
     worker(q, async (job) => {
       fired.push({ name: job.name, data: job.data, attempts: job.opts.attempts, at: Date.now() });
     });
-    await q.upsertJobScheduler('every-second', { pattern: '* * * * * *' }, { name: 'scheduled-import', data: { scheduleName: 'every-second' }, opts: { attempts: 1 } });
+    await q.upsertJobScheduler(
+      'every-second',
+      { pattern: '* * * * * *' },
+      { name: 'scheduled-import', data: { scheduleName: 'every-second' }, opts: { attempts: 1 } },
+    );
     await waitFor('two firings', () => fired.length >= 2, 10_000);
     await q.removeJobScheduler('every-second');
     assert.deepEqual(fired[0], { ...fired[0], name: 'scheduled-import', data: { scheduleName: 'every-second' }, attempts: 1 });

@@ -1,7 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { HEADER, lastJsonLine, notOnCluster, runCli, seededValidRows, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  notOnCluster,
+  runCli,
+  seededValidRows,
+  seedGraph,
+  simKey,
+  startInProcessWorker,
+  startTestEnv,
+  validRows,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import type { RunStatus } from '../../src/interfaces.js';
 import { keyDigest, redisKeys } from '../../src/redis-layout.js';
@@ -9,7 +23,16 @@ import { keyDigest, redisKeys } from '../../src/redis-layout.js';
 async function importFile(t: TestEnv, path: string, args: string[] = []) {
   const res = await runCli(['import', path, '--json', ...args], t.env);
   assert.equal(res.code, 0, res.stderr);
-  return lastJsonLine<{ runId: string; rows: number; accepted: number; rejected: number; enqueued: number; unchanged: number; superseded: number; resumed: boolean }>(res.stdout);
+  return lastJsonLine<{
+    runId: string;
+    rows: number;
+    accepted: number;
+    rejected: number;
+    enqueued: number;
+    unchanged: number;
+    superseded: number;
+    resumed: boolean;
+  }>(res.stdout);
 }
 
 async function statusOf(t: TestEnv, runId: string): Promise<RunStatus> {
@@ -53,7 +76,10 @@ describe('change detection: only what changed is sent', () => {
     const run = await importFile(t, path);
     assert.deepEqual([run.enqueued, run.unchanged], [37, 963]);
     await waitForRun(t.redis, t.prefix, run.runId);
-    const sent = t.sim.requestLog().slice(before).filter((e) => e.method === 'PATCH');
+    const sent = t.sim
+      .requestLog()
+      .slice(before)
+      .filter((e) => e.method === 'PATCH');
     assert.equal(sent.length, 37);
     const sentKeys = new Set(sent.map((e) => e.path.replace(/^\/beta\/deviceAppManagement\//, '').replace('/userStatuses/', '/')));
     assert.deepEqual(sentKeys, new Set([...changed].map((i) => simKey(i))));
@@ -62,13 +88,28 @@ describe('change detection: only what changed is sent', () => {
 
   it('--dry-run diffs and sends nothing', async () => {
     const edited = rows.map((line, i) => (i < 5 ? line.replace(`,User ${i}`, `,Someone ${i}`) : line));
-    const path = await writeTemp(t, 'day3.csv', `${HEADER}\n${edited.join('\n')}\nnew-cfg,new-user,,N,1,compliant,2026-11-20T10:00:00Z,n@x\nbad,row\n`);
+    const path = await writeTemp(
+      t,
+      'day3.csv',
+      `${HEADER}\n${edited.join('\n')}\nnew-cfg,new-user,,N,1,compliant,2026-11-20T10:00:00Z,n@x\nbad,row\n`,
+    );
     const before = t.sim.counters().requests;
     const runsBefore = await t.redis.zcard(`${t.prefix}:runs`);
     const res = await runCli(['import', path, '--dry-run', '--json'], t.env);
     assert.equal(res.code, 0, res.stderr);
     // Against Graph's day-2 state: rows 0-4 are renamed here, and the 37 renamed on day 2 are back to their old names (row 3 is both).
-    assert.deepEqual(lastJsonLine(res.stdout), { dryRun: true, rows: 1002, new: 1, changed: 41, unchanged: 959, rejected: 1, stale: 0, accepted: 1001, enqueued: 42, superseded: 0 });
+    assert.deepEqual(lastJsonLine(res.stdout), {
+      dryRun: true,
+      rows: 1002,
+      new: 1,
+      changed: 41,
+      unchanged: 959,
+      rejected: 1,
+      stale: 0,
+      accepted: 1001,
+      enqueued: 42,
+      superseded: 0,
+    });
     assert.equal(t.sim.counters().requests, before);
     assert.equal(await t.redis.zcard(`${t.prefix}:runs`), runsBefore, 'a dry run creates no run');
   });
@@ -97,9 +138,14 @@ describe('change detection: failures are always sent again', () => {
       const first = await importFile(t, path);
       const failedRun = await waitForRun(t.redis, t.prefix, first.runId, 30_000);
       assert.deepEqual([failedRun.failed, failedRun.succeeded], [10, 0]);
-      const reason = JSON.parse((await runCli(['report', first.runId, '--state', 'failed', '--format', 'ndjson'], t.env)).stdout.split('\n')[0]).reason;
+      const reason = JSON.parse(
+        (await runCli(['report', first.runId, '--state', 'failed', '--format', 'ndjson'], t.env)).stdout.split('\n')[0],
+      ).reason;
       // Handed back to BullMQ after the quick retries, the rows come back after the 1.5 s deadline: given up, and why.
-      assert.match(reason, /^gave up: not sent within SYNC_MAX_ROW_AGE_MS \(1\.5 s\) of being queued(; last error: 503 ServiceUnavailable: .+)?$/);
+      assert.match(
+        reason,
+        /^gave up: not sent within SYNC_MAX_ROW_AGE_MS \(1\.5 s\) of being queued(; last error: 503 ServiceUnavailable: .+)?$/,
+      );
 
       t.sim.configure({ faults: { rate503: 0 } });
       const second = await importFile(t, path);
@@ -139,7 +185,10 @@ describe('newest wins', () => {
         const v = Math.floor(n / keys);
         return { k, v, line: `cfg-${k % 5},user-${k},,User ${k} v${v},${v},compliant,2026-11-20T0${v}:00:00+00:00,u${k}@x` };
       });
-      seedGraph(t.sim, updates.slice(0, keys).map((u) => u.line));
+      seedGraph(
+        t.sim,
+        updates.slice(0, keys).map((u) => u.line),
+      );
       const mixed = shuffle(updates, 7);
       // The later import carries the newest version for half the keys and stale versions for others.
       const firstPart = mixed.filter((u, i) => i % 3 !== 0);
@@ -164,12 +213,19 @@ describe('newest wins', () => {
       assert.ok(s1.superseded + s2.superseded >= keys * (versions - 1) - (s1.succeeded + s2.succeeded - keys));
       assert.ok(t.sim.counters().requests < keys * versions, `${t.sim.counters().requests} PATCHes for ${keys * versions} updates`);
 
-      const superseded = (await runCli(['report', second.runId, '--state', 'superseded', '--format', 'ndjson'], t.env)).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const superseded = (await runCli(['report', second.runId, '--state', 'superseded', '--format', 'ndjson'], t.env)).stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       for (const row of superseded) assert.match(row.supersededBy, /^[\w.-]+:\d+$/, 'a superseded row names the newer row');
 
       // An older update arriving in a third import is superseded at once and never sent.
       const requestsBefore = t.sim.counters().requests;
-      const third = await importFile(t, await writeTemp(t, 'c.csv', `${HEADER}\ncfg-0,user-0,,Old,0,compliant,2026-11-19T00:00:00Z,u0@x\n`));
+      const third = await importFile(
+        t,
+        await writeTemp(t, 'c.csv', `${HEADER}\ncfg-0,user-0,,Old,0,compliant,2026-11-19T00:00:00Z,u0@x\n`),
+      );
       assert.equal(third.superseded, 1);
       assert.equal((await waitForRun(t.redis, t.prefix, third.runId)).superseded, 1);
       assert.equal(t.sim.counters().requests, requestsBefore);
@@ -183,7 +239,11 @@ describe('newest wins', () => {
     const t = await startTestEnv('newest-tie');
     try {
       seedGraph(t.sim, ['cfg,u,,First,1,compliant,2026-11-20T10:00:00Z,a@x']);
-      const path = await writeTemp(t, 'tie.csv', `${HEADER}\ncfg,u,,First,1,compliant,2026-11-20T10:00:00Z,a@x\ncfg,u,,Second,2,compliant,2026-11-20T10:00:00Z,a@x\n`);
+      const path = await writeTemp(
+        t,
+        'tie.csv',
+        `${HEADER}\ncfg,u,,First,1,compliant,2026-11-20T10:00:00Z,a@x\ncfg,u,,Second,2,compliant,2026-11-20T10:00:00Z,a@x\n`,
+      );
       const run = await importFile(t, path);
       const worker = await startInProcessWorker(t);
       await waitForRun(t.redis, t.prefix, run.runId);
@@ -196,54 +256,70 @@ describe('newest wins', () => {
   });
 });
 
-describe('resumable import', notOnCluster('6,000 PATCHes through the admission scripts the other scenarios run; too slow for the cluster budget'), () => {
-  it('an interrupted import, rerun with the same run id, ends with the same totals as an uninterrupted one', async () => {
-    const t = await startTestEnv('resume');
-    try {
-      const rows = seededValidRows(t.sim, 3000);
-      rows.splice(100, 0, 'bad,row');
-      const path = await writeTemp(t, 'big.csv', `${HEADER}\n${rows.join('\n')}\n`);
-      // Interrupt: SIGKILL the importer once it has admitted some rows (no worker runs meanwhile).
-      const { spawn } = await import('node:child_process');
-      const { BIN, REPO_ROOT } = await import('../support/harness.js');
-      const child = spawn(process.execPath, [BIN, 'import', path, '--run-id', 'resume-me', '--chunk-size', '100'], { cwd: REPO_ROOT, env: { ...process.env, ...t.env }, stdio: 'ignore' });
-      const deadline = Date.now() + 20_000;
-      let admitted = 0;
-      while (Date.now() < deadline) {
-        admitted = await t.redis.hlen(`${t.prefix}:run:resume-me:rows`);
-        if (admitted >= 300) break;
-        await new Promise((r) => setTimeout(r, 5));
+describe(
+  'resumable import',
+  notOnCluster('6,000 PATCHes through the admission scripts the other scenarios run; too slow for the cluster budget'),
+  () => {
+    it('an interrupted import, rerun with the same run id, ends with the same totals as an uninterrupted one', async () => {
+      const t = await startTestEnv('resume');
+      try {
+        const rows = seededValidRows(t.sim, 3000);
+        rows.splice(100, 0, 'bad,row');
+        const path = await writeTemp(t, 'big.csv', `${HEADER}\n${rows.join('\n')}\n`);
+        // Interrupt: SIGKILL the importer once it has admitted some rows (no worker runs meanwhile).
+        const { spawn } = await import('node:child_process');
+        const { BIN, REPO_ROOT } = await import('../support/harness.js');
+        const child = spawn(process.execPath, [BIN, 'import', path, '--run-id', 'resume-me', '--chunk-size', '100'], {
+          cwd: REPO_ROOT,
+          env: { ...process.env, ...t.env },
+          stdio: 'ignore',
+        });
+        const deadline = Date.now() + 20_000;
+        let admitted = 0;
+        while (Date.now() < deadline) {
+          admitted = await t.redis.hlen(`${t.prefix}:run:resume-me:rows`);
+          if (admitted >= 300) break;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        const partial = await statusOf(t, 'resume-me');
+        assert.ok(partial.total > 0 && partial.total < 3001, `interrupted after ${partial.total} rows`);
+        assert.equal(partial.state, 'running', 'an interrupted import is not reported as done');
+
+        const rerun = await importFile(t, path, ['--run-id', 'resume-me']);
+        assert.equal(rerun.resumed, true);
+        const worker = await startInProcessWorker(t);
+        const resumed = await waitForRun(t.redis, t.prefix, 'resume-me');
+
+        // The same file, uninterrupted, under another prefix.
+        const u = await startTestEnv('resume-ref');
+        seedGraph(u.sim, validRows(3000));
+        const ref = await importFile(u, path);
+        const refWorker = await startInProcessWorker(u);
+        const refStatus = await waitForRun(u.redis, u.prefix, ref.runId);
+        await refWorker.close();
+        await u.close();
+        await worker.close();
+
+        const pick = (s: RunStatus) => ({
+          total: s.total,
+          accepted: s.accepted,
+          rejected: s.rejected,
+          enqueued: s.enqueued,
+          succeeded: s.succeeded,
+          failed: s.failed,
+          state: s.state,
+        });
+        assert.deepEqual(pick(resumed), pick(refStatus));
+        assert.deepEqual([rerun.rows, rerun.accepted, rerun.rejected, rerun.enqueued], [3001, 3000, 1, 3000]);
+        assert.equal(t.sim.counters().requests, 3000, 'no row was sent twice');
+      } finally {
+        await t.close();
       }
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-      const partial = await statusOf(t, 'resume-me');
-      assert.ok(partial.total > 0 && partial.total < 3001, `interrupted after ${partial.total} rows`);
-      assert.equal(partial.state, 'running', 'an interrupted import is not reported as done');
-
-      const rerun = await importFile(t, path, ['--run-id', 'resume-me']);
-      assert.equal(rerun.resumed, true);
-      const worker = await startInProcessWorker(t);
-      const resumed = await waitForRun(t.redis, t.prefix, 'resume-me');
-
-      // The same file, uninterrupted, under another prefix.
-      const u = await startTestEnv('resume-ref');
-      seedGraph(u.sim, validRows(3000));
-      const ref = await importFile(u, path);
-      const refWorker = await startInProcessWorker(u);
-      const refStatus = await waitForRun(u.redis, u.prefix, ref.runId);
-      await refWorker.close();
-      await u.close();
-      await worker.close();
-
-      const pick = (s: RunStatus) => ({ total: s.total, accepted: s.accepted, rejected: s.rejected, enqueued: s.enqueued, succeeded: s.succeeded, failed: s.failed, state: s.state });
-      assert.deepEqual(pick(resumed), pick(refStatus));
-      assert.deepEqual([rerun.rows, rerun.accepted, rerun.rejected, rerun.enqueued], [3001, 3000, 1, 3000]);
-      assert.equal(t.sim.counters().requests, 3000, 'no row was sent twice');
-    } finally {
-      await t.close();
-    }
-  });
-});
+    });
+  },
+);
 
 describe('PostgreSQL source', notOnCluster('another source of the same rows; nothing on the Redis side differs from CSV'), () => {
   const table = `csync_test_${process.pid}_${Date.now()}`;
@@ -252,7 +328,10 @@ describe('PostgreSQL source', notOnCluster('another source of the same rows; not
   before(async () => {
     db = new pg.Client({ connectionString: url });
     await db.connect();
-    await db.query(`CREATE TABLE ${table} (seq int, config_id text, user_status_id text, display_name text, devices int, state text, reported timestamptz, upn text)`);
+    await db.query(
+      `CREATE TABLE ${table} (seq int, config_id text, user_status_id text, ` +
+        `display_name text, devices int, state text, reported timestamptz, upn text)`,
+    );
   });
   after(async () => {
     await db.query(`DROP TABLE IF EXISTS ${table}`);
@@ -263,8 +342,13 @@ describe('PostgreSQL source', notOnCluster('another source of the same rows; not
     const rows = validRows(500, { configs: 5 }).map((l) => l.split(','));
     for (let i = 0; i < rows.length; i += 100) {
       const chunk = rows.slice(i, i + 100);
-      const values = chunk.map((_, j) => `($${j * 8 + 1},$${j * 8 + 2},$${j * 8 + 3},$${j * 8 + 4},$${j * 8 + 5},$${j * 8 + 6},$${j * 8 + 7},$${j * 8 + 8})`).join(',');
-      await db.query(`INSERT INTO ${table} VALUES ${values}`, chunk.flatMap((c, j) => [i + j, c[0], c[1], c[3], Number(c[4]), c[5], c[6], c[7]]));
+      const values = chunk
+        .map((_, j) => `($${j * 8 + 1},$${j * 8 + 2},$${j * 8 + 3},$${j * 8 + 4},$${j * 8 + 5},$${j * 8 + 6},$${j * 8 + 7},$${j * 8 + 8})`)
+        .join(',');
+      await db.query(
+        `INSERT INTO ${table} VALUES ${values}`,
+        chunk.flatMap((c, j) => [i + j, c[0], c[1], c[3], Number(c[4]), c[5], c[6], c[7]]),
+      );
     }
     // Only mobileAppConfiguration rows here (the column is absent), so compare against the same CSV rows with the type column blank.
     const csvRows = rows.map((c) => [c[0], c[1], '', c[3], c[4], c[5], c[6], c[7]].join(','));
@@ -276,21 +360,49 @@ describe('PostgreSQL source', notOnCluster('another source of the same rows; not
     try {
       const csvRun = await importFile(fromCsv, await writeTemp(fromCsv, 'same.csv', `${HEADER}\n${csvRows.join('\n')}\n`));
       const res = await runCli(
-        ['import', '--from-postgres', url, '--query', `SELECT config_id, user_status_id, display_name, devices, state, reported, upn FROM ${table} ORDER BY seq`, '--json',
-          '--map', 'configurationId=config_id', '--map', 'userStatusId=user_status_id', '--map', 'userDisplayName=display_name', '--map', 'devicesCount=devices', '--map', 'status=state', '--map', 'lastReportedDateTime=reported', '--map', 'userPrincipalName=upn'],
+        [
+          'import',
+          '--from-postgres',
+          url,
+          '--query',
+          `SELECT config_id, user_status_id, display_name, devices, state, reported, upn FROM ${table} ORDER BY seq`,
+          '--json',
+          '--map',
+          'configurationId=config_id',
+          '--map',
+          'userStatusId=user_status_id',
+          '--map',
+          'userDisplayName=display_name',
+          '--map',
+          'devicesCount=devices',
+          '--map',
+          'status=state',
+          '--map',
+          'lastReportedDateTime=reported',
+          '--map',
+          'userPrincipalName=upn',
+        ],
         fromPg.env,
       );
       assert.equal(res.code, 0, res.stderr);
       const pgRun = lastJsonLine<{ runId: string; rows: number; accepted: number }>(res.stdout);
       assert.deepEqual([pgRun.rows, pgRun.accepted], [500, 500]);
-      for (const [t, runId] of [[fromCsv, csvRun.runId], [fromPg, pgRun.runId]] as const) {
+      for (const [t, runId] of [
+        [fromCsv, csvRun.runId],
+        [fromPg, pgRun.runId],
+      ] as const) {
         const w = await startInProcessWorker(t);
         await waitForRun(t.redis, t.prefix, runId);
         await w.close();
       }
       // timestamptz comes back as an ISO instant in UTC with milliseconds: same instant, other spelling.
       const normalise = (state: Record<string, Record<string, unknown>>) =>
-        Object.fromEntries(Object.entries(state).map(([k, v]) => [k, { ...v, lastReportedDateTime: new Date(String(v.lastReportedDateTime)).toISOString() }]));
+        Object.fromEntries(
+          Object.entries(state).map(([k, v]) => [
+            k,
+            { ...v, lastReportedDateTime: new Date(String(v.lastReportedDateTime)).toISOString() },
+          ]),
+        );
       assert.equal(Object.keys(fromPg.sim.state()).length, 500);
       assert.deepEqual(normalise(fromPg.sim.state()), normalise(fromCsv.sim.state()));
     } finally {
@@ -340,7 +452,10 @@ describe('change detection over the hashes of a release before key digests', () 
       for (let i = 0; i < 5; i++) {
         const key = keyOf(i);
         legacy[key] = { latest: await t.redis.hget(latestKey, keyDigest(key)), fp: await t.redis.hget(fpKey, keyDigest(key)) };
-        for (const [hash, value] of [[latestKey, legacy[key].latest], [fpKey, legacy[key].fp]] as const) {
+        for (const [hash, value] of [
+          [latestKey, legacy[key].latest],
+          [fpKey, legacy[key].fp],
+        ] as const) {
           if (value === null) continue;
           await t.redis.hset(hash, key, value);
           await t.redis.hdel(hash, keyDigest(key));
@@ -355,7 +470,18 @@ describe('change detection over the hashes of a release before key digests', () 
       const day2 = await writeTemp(t, 'day2.csv', csv([day20[0], validRows(2, { day: 19 })[1], validRows(3, { day: 21 })[2]]));
       const dry = await runCli(['import', day2, '--dry-run', '--json'], t.env);
       assert.equal(dry.code, 0, dry.stderr);
-      assert.deepEqual(lastJsonLine(dry.stdout), { dryRun: true, rows: 3, new: 0, changed: 1, unchanged: 1, rejected: 0, stale: 1, accepted: 3, enqueued: 1, superseded: 1 });
+      assert.deepEqual(lastJsonLine(dry.stdout), {
+        dryRun: true,
+        rows: 3,
+        new: 0,
+        changed: 1,
+        unchanged: 1,
+        rejected: 0,
+        stale: 1,
+        accepted: 3,
+        enqueued: 1,
+        superseded: 1,
+      });
       assert.deepEqual(await snapshot(), seeded, 'a dry run only reads');
 
       const requestsBefore = t.sim.counters().requests;
@@ -373,15 +499,23 @@ describe('change detection over the hashes of a release before key digests', () 
         assert.equal(await t.redis.hexists(fpKey, key), 0, `no full-key entry of row ${i} in P:fingerprints`);
       }
       for (const i of [0, 1]) {
-        assert.equal(await t.redis.hget(latestKey, keyDigest(keyOf(i))), legacy[keyOf(i)].latest, `row ${i}'s newest update moved as it was`);
+        assert.equal(
+          await t.redis.hget(latestKey, keyDigest(keyOf(i))),
+          legacy[keyOf(i)].latest,
+          `row ${i}'s newest update moved as it was`,
+        );
         assert.equal(await t.redis.hget(fpKey, keyDigest(keyOf(i))), legacy[keyOf(i)].fp);
       }
       const latest2 = (await t.redis.hget(latestKey, keyDigest(keyOf(2))))!;
-      assert.match(latest2, new RegExp(`^[^|]+\\|${run.runId}\\|\\d+$`), 'the changed row is row 2\'s newest update');
+      assert.match(latest2, new RegExp(`^[^|]+\\|${run.runId}\\|\\d+$`), "the changed row is row 2's newest update");
       const fp2 = (await t.redis.hget(fpKey, keyDigest(keyOf(2))))!;
       assert.equal(fp2.split('|')[1], latest2.split('|')[0], 'its successful PATCH is what Graph holds');
       assert.notEqual(fp2, legacy[keyOf(2)].fp);
-      assert.equal(await t.redis.hget(latestKey, keyDigest(keyOf(4))), legacy[keyOf(4)].latest, 'the waiting row was sent as the newest update');
+      assert.equal(
+        await t.redis.hget(latestKey, keyDigest(keyOf(4))),
+        legacy[keyOf(4)].latest,
+        'the waiting row was sent as the newest update',
+      );
       assert.equal((await t.redis.hget(fpKey, keyDigest(keyOf(4))))!.split('|')[1], legacy[keyOf(4)].latest!.split('|')[0]);
       assert.equal(await t.redis.hget(latestKey, keyOf(3)), legacy[keyOf(3)].latest, 'an untouched key keeps its full-key entry');
 

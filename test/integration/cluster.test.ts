@@ -6,7 +6,20 @@ import { after, describe, it } from 'node:test';
 import type { Cluster } from 'ioredis';
 import { queuePrefix, QUEUE_NAMES } from '../../src/redis-layout.js';
 import { slotTagOf } from '../../src/queue/connection.js';
-import { BIN, HEADER, keysOf, REPO_ROOT, lastJsonLine, runCli, seededValidRows, seedRecords, startInProcessWorker, startTestEnv, waitForRun, writeTemp } from '../support/harness.js';
+import {
+  BIN,
+  HEADER,
+  keysOf,
+  REPO_ROOT,
+  lastJsonLine,
+  runCli,
+  seededValidRows,
+  seedRecords,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  writeTemp,
+} from '../support/harness.js';
 import { PrivateCluster } from '../support/private-cluster.js';
 import { API_TOKEN, eventRecord, freePort, postEvents } from '../support/server-helpers.js';
 
@@ -29,52 +42,66 @@ await import('./connections.test.js');
 await import('./marker-watch.test.js');
 
 describe('Redis Cluster: where the keys go', () => {
-  it('the CLI worker sends every row; our keys share one slot, each queue has a slot of its own, and queues spread over the masters', async () => {
-    const t = await startTestEnv('cluster-slots');
-    try {
-      const path = await writeTemp(t, 'rows.csv', `${HEADER}\n${seededValidRows(t.sim, 30).join('\n')}\n`);
-      const imported = await runCli(['import', path, '--json'], t.env);
-      assert.equal(imported.code, 0, imported.stderr);
-      const { runId } = lastJsonLine<{ runId: string }>(imported.stdout);
-      // The CLI's worker: its `service` connection to the cluster; its patch workers wait through the marker sweep.
-      const worked = await runCli(['worker', '--until-idle'], t.env, undefined, 60_000);
-      assert.equal(worked.code, 0, worked.stderr);
-      assert.equal((await waitForRun(t.redis, t.prefix, runId, 30_000)).succeeded, 30);
-      const keys = await keysOf(t);
-      const base = t.prefix.slice(1, -1);
-      const ours = keys.filter((k) => k.startsWith(`${t.prefix}:`));
-      const queued = keys.filter((k) => k.startsWith(`${queuePrefix(t.prefix, QUEUE_NAMES.patch)}:`));
-      assert.ok(ours.includes(`${t.prefix}:run:${runId}:rows`) && ours.includes(`${t.prefix}:stats`), ours.join(' '));
-      assert.ok(queued.length > 0, keys.join(' '));
-      assert.deepEqual(new Set(ours.map(slotTagOf)), new Set([base]));
-      assert.deepEqual(new Set(queued.map(slotTagOf)), new Set([`${base}:${QUEUE_NAMES.patch}`]));
-      // The CLI worker also runs the scheduled-import queue: a third hash tag, so every key is in one of three slots.
-      const scheduled = keys.filter((k) => k.startsWith(`${queuePrefix(t.prefix, QUEUE_NAMES.scheduledImport)}:`));
-      assert.deepEqual(new Set(scheduled.map(slotTagOf)), new Set([`${base}:${QUEUE_NAMES.scheduledImport}`]));
-      assert.equal(ours.length + queued.length + scheduled.length, keys.length, `every key is ours or a queue's: ${keys.join(' ')}`);
+  it(
+    'the CLI worker sends every row; our keys share one slot, each queue has a slot ' + 'of its own, and queues spread over the masters',
+    async () => {
+      const t = await startTestEnv('cluster-slots');
+      try {
+        const path = await writeTemp(t, 'rows.csv', `${HEADER}\n${seededValidRows(t.sim, 30).join('\n')}\n`);
+        const imported = await runCli(['import', path, '--json'], t.env);
+        assert.equal(imported.code, 0, imported.stderr);
+        const { runId } = lastJsonLine<{ runId: string }>(imported.stdout);
+        // The CLI's worker: its `service` connection to the cluster; its patch workers wait through the marker sweep.
+        const worked = await runCli(['worker', '--until-idle'], t.env, undefined, 60_000);
+        assert.equal(worked.code, 0, worked.stderr);
+        assert.equal((await waitForRun(t.redis, t.prefix, runId, 30_000)).succeeded, 30);
+        const keys = await keysOf(t);
+        const base = t.prefix.slice(1, -1);
+        const ours = keys.filter((k) => k.startsWith(`${t.prefix}:`));
+        const queued = keys.filter((k) => k.startsWith(`${queuePrefix(t.prefix, QUEUE_NAMES.patch)}:`));
+        assert.ok(ours.includes(`${t.prefix}:run:${runId}:rows`) && ours.includes(`${t.prefix}:stats`), ours.join(' '));
+        assert.ok(queued.length > 0, keys.join(' '));
+        assert.deepEqual(new Set(ours.map(slotTagOf)), new Set([base]));
+        assert.deepEqual(new Set(queued.map(slotTagOf)), new Set([`${base}:${QUEUE_NAMES.patch}`]));
+        // The CLI worker also runs the scheduled-import queue: a third hash tag, so every key is in one of three slots.
+        const scheduled = keys.filter((k) => k.startsWith(`${queuePrefix(t.prefix, QUEUE_NAMES.scheduledImport)}:`));
+        assert.deepEqual(new Set(scheduled.map(slotTagOf)), new Set([`${base}:${QUEUE_NAMES.scheduledImport}`]));
+        assert.equal(ours.length + queued.length + scheduled.length, keys.length, `every key is ours or a queue's: ${keys.join(' ')}`);
 
-      // Spread: with this many queues (as per-tenant queues would be), CLUSTER KEYSLOT puts them on every master.
-      const redis = t.redis as Cluster;
-      const slots = await Promise.all(Array.from({ length: 30 }, (_, i) => redis.call('CLUSTER', 'KEYSLOT', queuePrefix(t.prefix, `q${i}`)) as Promise<number>));
-      const masters = new Set(slots.map((slot) => masterOf(redis, slot)));
-      assert.equal(masters.size, 3, `30 queues over ${masters.size} masters`);
-    } finally {
-      await t.close();
-    }
-    assert.deepEqual(await keysOf(t), [], 'cleanup scans every master');
-  });
+        // Spread: with this many queues (as per-tenant queues would be), CLUSTER KEYSLOT puts them on every master.
+        const redis = t.redis as Cluster;
+        const slots = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => redis.call('CLUSTER', 'KEYSLOT', queuePrefix(t.prefix, `q${i}`)) as Promise<number>),
+        );
+        const masters = new Set(slots.map((slot) => masterOf(redis, slot)));
+        assert.equal(masters.size, 3, `30 queues over ${masters.size} masters`);
+      } finally {
+        await t.close();
+      }
+      assert.deepEqual(await keysOf(t), [], 'cleanup scans every master');
+    },
+  );
 
   it('serve (its `server` connection to the cluster) is ready, takes events, and the workers send them', async () => {
     const t = await startTestEnv('cluster-serve');
     const port = await freePort();
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], { cwd: REPO_ROOT, env: { ...process.env, ...t.env, SYNC_API_TOKENS: API_TOKEN }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...t.env, SYNC_API_TOKENS: API_TOKEN },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = once(child, 'exit');
     const url = `http://127.0.0.1:${port}`;
     try {
       const deadline = Date.now() + 20_000;
-      while ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) !== 200) {
+      while (
+        (await fetch(`${url}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) !== 200
+      ) {
         assert.ok(Date.now() < deadline, `serve did not become ready: ${stderr}`);
         await sleep(200);
       }

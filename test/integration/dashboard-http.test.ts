@@ -84,7 +84,10 @@ async function queueRun(t: TestEnv, runId: string, count: number): Promise<void>
  * writer could leave it), for the download's formula guard.
  */
 async function runWithFailures(t: TestEnv): Promise<RunStatus> {
-  seedRecords(t.sim, Array.from({ length: 10 }, (_, k) => eventRecord(k + 1, { configs: 5 })));
+  seedRecords(
+    t.sim,
+    Array.from({ length: 10 }, (_, k) => eventRecord(k + 1, { configs: 5 })),
+  );
   t.sim.injectNext(2, { status: 404, code: 'ResourceNotFound', message: HOSTILE_MESSAGE });
   t.sim.injectNext(3, { status: 422, code: 'UnprocessableEntity', message: 'The entity could not be processed.' });
   const worker = await startInProcessWorker(t, { concurrency: 1 });
@@ -143,10 +146,16 @@ describe('run page and downloads', () => {
           nextAfter?: number;
         };
       const first = await page(0);
-      assert.deepEqual(first.rows.map((r) => r.line), [lines[0]]);
+      assert.deepEqual(
+        first.rows.map((r) => r.line),
+        [lines[0]],
+      );
       assert.equal(first.nextAfter, lines[0]);
       const second = await page(first.nextAfter);
-      assert.deepEqual(second.rows.map((r) => [r.line, r.reason]), [[lines[1], HOSTILE_REASON]]);
+      assert.deepEqual(
+        second.rows.map((r) => [r.line, r.reason]),
+        [[lines[1], HOSTILE_REASON]],
+      );
       assert.equal(second.nextAfter, undefined);
       const api = (query: string) => fetch(`${server.url}/v1/runs/with-failures/rows?${query}`, { headers: authHeaders() });
       const byText = await api(`reason=${encodeURIComponent(OTHER_REASON)}`);
@@ -186,8 +195,14 @@ describe('run page and downloads', () => {
       const all = await get('/admin/runs/with-failures/rows.ndjson');
       assert.equal(all.status, 200);
       assert.match(all.headers.get('content-type')!, /^application\/x-ndjson/);
-      const records = (await all.text()).trim().split('\n').map((l) => JSON.parse(l) as { line: number; key: string; reason?: string });
-      assert.deepEqual(records.map((r) => r.line), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      const records = (await all.text())
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { line: number; key: string; reason?: string });
+      assert.deepEqual(
+        records.map((r) => r.line),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+      );
       assert.equal(records[9].reason, FORMULA, 'NDJSON keeps the value as it is: no spreadsheet reads it');
       const group = await get(`/admin/runs/with-failures/rows.ndjson?state=failed&reasonId=${reasonId(OTHER_REASON)}`);
       assert.equal((await group.text()).trim().split('\n').length, 3);
@@ -219,7 +234,10 @@ describe('run page and downloads', () => {
 
   it('reloads the page of a running run, with its ETA unknown until rows are sent, and not the page of a finished one', async () => {
     const t = await env('dash-refresh');
-    seedRecords(t.sim, [1, 2, 3].map((i) => eventRecord(i, { configs: 5 })));
+    seedRecords(
+      t.sim,
+      [1, 2, 3].map((i) => eventRecord(i, { configs: 5 })),
+    );
     await queueRun(t, 'waiting', 3);
     const server = await startTestServer(t);
     try {

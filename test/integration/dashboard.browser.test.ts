@@ -26,8 +26,14 @@ before(async () => {
   const worker = await startInProcessWorker(t);
   try {
     // An event run with one row Graph refuses (cfg-6 does not exist) and one rejected row that tries to inject markup.
-    seedRecords(t.sim, [...[1, 2, 3, 4, 5, 6, 8].map((i) => eventRecord(i)), ...Array.from({ length: 10 }, (_, k) => eventRecord(20 + k, { configs: 5 }))]);
-    const posted = await postEvents(server.url, [...[1, 2, 3, 4, 5, 6].map((i) => eventRecord(i)), { ...eventRecord(8), status: XSS_STATUS }]);
+    seedRecords(t.sim, [
+      ...[1, 2, 3, 4, 5, 6, 8].map((i) => eventRecord(i)),
+      ...Array.from({ length: 10 }, (_, k) => eventRecord(20 + k, { configs: 5 })),
+    ]);
+    const posted = await postEvents(server.url, [
+      ...[1, 2, 3, 4, 5, 6].map((i) => eventRecord(i)),
+      { ...eventRecord(8), status: XSS_STATUS },
+    ]);
     assert.equal(posted.status, 207, JSON.stringify(posted.json));
     const store = new ResultStore(t.redis, t.prefix);
     const queue = createPatchQueue(t.redis, t.prefix);
@@ -68,7 +74,10 @@ describe('dashboard in a real browser', () => {
     }
     assert.deepEqual([eventRun.total, eventRun.succeeded, eventRun.failed, eventRun.rejected], [7, 5, 1, 1]);
     assert.equal(await row.locator('[data-field=progress]').textContent(), '7/7');
-    assert.equal(await row.locator('[data-field=throttled]').textContent(), `${eventRun.throttledCount} × / ${(eventRun.throttledMs / 1000).toFixed(1)} s`);
+    assert.equal(
+      await row.locator('[data-field=throttled]').textContent(),
+      `${eventRun.throttledCount} × / ${(eventRun.throttledMs / 1000).toFixed(1)} s`,
+    );
 
     const bulk = page.locator('tr[data-run-id="bulk-for-dashboard"]');
     assert.equal(await bulk.locator('[data-field=succeeded]').textContent(), String(bulkRun.succeeded));
@@ -132,7 +141,10 @@ describe('a run page with grouped failures and the budget line, in a real browse
     // cfg-6 does not exist (5 rows), the first 3 PATCHes get 422, the next 2 a 404 whose message holds markup.
     paced = await startTestEnv('dashboard-paced', { sim: { missingConfigurations: ['cfg-6'] } });
     pacedServer = await startTestServer(paced, { env: { SYNC_RATE_LIMIT: PACED_BUDGET } });
-    seedRecords(paced.sim, Array.from({ length: 40 }, (_, k) => eventRecord(k + 1)));
+    seedRecords(
+      paced.sim,
+      Array.from({ length: 40 }, (_, k) => eventRecord(k + 1)),
+    );
     paced.sim.injectNext(3, { status: 422, code: 'UnprocessableEntity', message: 'The entity could not be processed.' });
     paced.sim.injectNext(2, { status: 404, code: 'ResourceNotFound', message: HOSTILE_GRAPH_MESSAGE });
     const worker = await startInProcessWorker(paced, { concurrency: 1 }, { SYNC_RATE_LIMIT: PACED_BUDGET });

@@ -16,8 +16,8 @@ async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
   return keys.sort();
 }
 
-describe('demo', notOnCluster('the demo\'s prefix is chosen before any Redis is reached'), () => {
-  it('runs under <SYNC_PREFIX>-demo: two demos of different SYNC_PREFIXes on one Redis both pass and keep each other\'s keys', async () => {
+describe('demo', notOnCluster("the demo's prefix is chosen before any Redis is reached"), () => {
+  it("runs under <SYNC_PREFIX>-demo: two demos of different SYNC_PREFIXes on one Redis both pass and keep each other's keys", async () => {
     const redis = new Redis(REDIS_URL);
     const [a, b] = [uniquePrefix('demo-a'), uniquePrefix('demo-b')];
     try {
@@ -46,7 +46,7 @@ describe('demo', notOnCluster('the demo\'s prefix is chosen before any Redis is 
     }
   });
 
-  it('stops with exit 1 and keeps every key when <SYNC_PREFIX>-demo holds a deployment\'s runs, not a demo\'s', async () => {
+  it("stops with exit 1 and keeps every key when <SYNC_PREFIX>-demo holds a deployment's runs, not a demo's", async () => {
     const redis = new Redis(REDIS_URL);
     const base = uniquePrefix('demo-foreign');
     const keys = redisKeys(`${base}-demo`);

@@ -80,7 +80,12 @@ class Spawned {
    */
   async waitUntilServing(port: number, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => true, () => false))) {
+    while (
+      !(await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       assert.ok(Date.now() < deadline, `serve did not answer within ${timeoutMs} ms:\n${this.stderr}`);
       assert.equal(this.child.exitCode, null, `serve exited:\n${this.stderr}`);
       await sleep(100);
@@ -94,7 +99,7 @@ class Spawned {
 }
 
 describe('dependency lines go through the logger', { concurrency: 1 }, () => {
-  it('BullMQ\'s eviction-policy warning: one warn log line per process from import, worker and serve, never the raw line', async () => {
+  it("BullMQ's eviction-policy warning: one warn log line per process from import, worker and serve, never the raw line", async () => {
     const redisServer = await PrivateRedis.start({ args: ['--maxmemory', '200mb', '--maxmemory-policy', 'allkeys-lru'] });
     cleanups.push(() => redisServer.stop());
     const t = await privateEnv('dep-eviction', redisServer);
@@ -112,9 +117,17 @@ describe('dependency lines go through the logger', { concurrency: 1 }, () => {
     await server.waitUntilServing(port);
     assert.deepEqual(await server.stop(), [0, null]);
 
-    for (const [command, stderr] of [['import', imported.stderr], ['worker', worker.stderr], ['serve', server.stderr]] as const) {
+    for (const [command, stderr] of [
+      ['import', imported.stderr],
+      ['worker', worker.stderr],
+      ['serve', server.stderr],
+    ] as const) {
       const { logs, other } = splitStderr(stderr);
-      assert.deepEqual(other.filter((line) => RAW_DEPENDENCY_LINE.test(line)), [], `${command}: raw dependency lines`);
+      assert.deepEqual(
+        other.filter((line) => RAW_DEPENDENCY_LINE.test(line)),
+        [],
+        `${command}: raw dependency lines`,
+      );
       const policyLines = logs.filter((line) => /maxmemory-policy/.test(line.msg));
       assert.equal(policyLines.length, 1, `${command}: one line about the policy, however many connections BullMQ opened:\n${stderr}`);
       assert.equal(policyLines[0].level, 40, 'at warn');
@@ -154,7 +167,10 @@ describe('dependency lines go through the logger', { concurrency: 1 }, () => {
     assert.deepEqual(await worker.stop(), [0, null]);
     assert.deepEqual(await server.stop(), [0, null]);
 
-    for (const [command, stderr] of [['worker', worker.stderr], ['serve', server.stderr]] as const) {
+    for (const [command, stderr] of [
+      ['worker', worker.stderr],
+      ['serve', server.stderr],
+    ] as const) {
       const { logs, other } = splitStderr(stderr);
       assert.deepEqual(other, [], `${command}: every stderr line is a log line`);
       const lost = logs.filter((line) => /Redis connection lost/.test(line.msg));

@@ -48,11 +48,14 @@ const enabled = (...profiles: string[]) =>
  * would stop every service, not only the one that needs VAR, so it is refused here.
  */
 function interpolate(value: string, env: Record<string, string>): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g, (_, name: string, colon: string, op: string | undefined, arg: string) => {
-    assert.notEqual(op, '?', `\${${name}:?...} makes every service, in every profile, fail when ${name} is unset`);
-    const set = colon === ':' ? env[name] !== undefined && env[name] !== '' : env[name] !== undefined;
-    return set ? env[name] : op === '-' ? arg : '';
-  });
+  return value.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g,
+    (_, name: string, colon: string, op: string | undefined, arg: string) => {
+      assert.notEqual(op, '?', `\${${name}:?...} makes every service, in every profile, fail when ${name} is unset`);
+      const set = colon === ':' ? env[name] !== undefined && env[name] !== '' : env[name] !== undefined;
+      return set ? env[name] : op === '-' ? arg : '';
+    },
+  );
 }
 
 /** A service's environment as its container sees it: a variable listed without a value is passed from `.env` when set there, else left out. */
@@ -93,12 +96,16 @@ function cliArgs(service: ComposeService): string[] {
 }
 
 describe('docker-compose.yml', () => {
-  it('starts Redis, Prometheus and Grafana without a profile; the fleet under prod; import and doctor under tools; the simulator only under demo', () => {
-    assert.deepEqual(enabled(), ['grafana', 'prometheus', 'redis']);
-    assert.deepEqual(enabled('prod'), ['grafana', 'prometheus', 'redis', 'server', 'worker']);
-    assert.deepEqual(enabled('tools'), ['doctor', 'grafana', 'import', 'prometheus', 'redis']);
-    assert.deepEqual(enabled('demo'), ['demo-import', 'demo-server', 'demo-worker', 'grafana', 'prometheus', 'redis', 'simulator']);
-  });
+  it(
+    'starts Redis, Prometheus and Grafana without a profile; the fleet under prod; ' +
+      'import and doctor under tools; the simulator only under demo',
+    () => {
+      assert.deepEqual(enabled(), ['grafana', 'prometheus', 'redis']);
+      assert.deepEqual(enabled('prod'), ['grafana', 'prometheus', 'redis', 'server', 'worker']);
+      assert.deepEqual(enabled('tools'), ['doctor', 'grafana', 'import', 'prometheus', 'redis']);
+      assert.deepEqual(enabled('demo'), ['demo-import', 'demo-server', 'demo-worker', 'grafana', 'prometheus', 'redis', 'simulator']);
+    },
+  );
 
   it('depends only on services of its own profile or of none (Compose refuses a dependency that a profile leaves out)', () => {
     for (const [name, service] of services) {
@@ -106,45 +113,60 @@ describe('docker-compose.yml', () => {
       for (const dep of deps) {
         const other = compose.services[dep];
         assert.ok(other, `${name} depends on ${dep}`);
-        assert.ok(!other.profiles || other.profiles.every((p) => service.profiles?.includes(p)), `${name} (${service.profiles?.join(',') ?? 'no profile'}) depends on ${dep} (${other.profiles?.join(',')})`);
+        assert.ok(
+          !other.profiles || other.profiles.every((p) => service.profiles?.includes(p)),
+          `${name} (${service.profiles?.join(',') ?? 'no profile'}) depends on ${dep} (${other.profiles?.join(',')})`,
+        );
       }
     }
   });
 
-  it('with a production .env, no service outside the demo gets GRAPH_BASE_URL or GRAPH_ACCESS_TOKEN, and only the server gets SYNC_API_TOKENS', () => {
-    for (const name of enabled('prod', 'tools')) {
-      const env = containerEnv(compose.services[name], PROD_ENV);
-      assert.ok(!('GRAPH_BASE_URL' in env), `${name}: GRAPH_BASE_URL`);
-      assert.ok(!('GRAPH_ACCESS_TOKEN' in env), `${name}: GRAPH_ACCESS_TOKEN`);
-      assert.ok(!Object.values(env).some((v) => v.includes('simulator') || v === 'sim-token'), `${name} points at the simulator`);
-      if (name !== 'server') assert.ok(!('SYNC_API_TOKENS' in env), `${name}: SYNC_API_TOKENS`);
-    }
-    for (const name of ['worker', 'server', 'import', 'doctor']) {
-      const env = containerEnv(compose.services[name], PROD_ENV);
-      assert.equal(env.AZURE_TENANT_ID, PROD_ENV.AZURE_TENANT_ID, name);
-      assert.equal(env.AZURE_CLIENT_ID, PROD_ENV.AZURE_CLIENT_ID, name);
-      assert.equal(env.AZURE_CLIENT_SECRET, PROD_ENV.AZURE_CLIENT_SECRET, name);
-      assert.equal(env.REDIS_URL, 'redis://redis:6379', name);
-    }
-    assert.equal(containerEnv(compose.services.server, PROD_ENV).SYNC_API_TOKENS, 'token-1,token-2');
-  });
+  it(
+    'with a production .env, no service outside the demo gets GRAPH_BASE_URL or ' +
+      'GRAPH_ACCESS_TOKEN, and only the server gets SYNC_API_TOKENS',
+    () => {
+      for (const name of enabled('prod', 'tools')) {
+        const env = containerEnv(compose.services[name], PROD_ENV);
+        assert.ok(!('GRAPH_BASE_URL' in env), `${name}: GRAPH_BASE_URL`);
+        assert.ok(!('GRAPH_ACCESS_TOKEN' in env), `${name}: GRAPH_ACCESS_TOKEN`);
+        assert.ok(!Object.values(env).some((v) => v.includes('simulator') || v === 'sim-token'), `${name} points at the simulator`);
+        if (name !== 'server') assert.ok(!('SYNC_API_TOKENS' in env), `${name}: SYNC_API_TOKENS`);
+      }
+      for (const name of ['worker', 'server', 'import', 'doctor']) {
+        const env = containerEnv(compose.services[name], PROD_ENV);
+        assert.equal(env.AZURE_TENANT_ID, PROD_ENV.AZURE_TENANT_ID, name);
+        assert.equal(env.AZURE_CLIENT_ID, PROD_ENV.AZURE_CLIENT_ID, name);
+        assert.equal(env.AZURE_CLIENT_SECRET, PROD_ENV.AZURE_CLIENT_SECRET, name);
+        assert.equal(env.REDIS_URL, 'redis://redis:6379', name);
+      }
+      assert.equal(containerEnv(compose.services.server, PROD_ENV).SYNC_API_TOKENS, 'token-1,token-2');
+    },
+  );
 
   it("doctor's environment under a production .env is a valid configuration for real Graph, without SYNC_API_TOKENS", () => {
     const env = containerEnv(compose.services.doctor, PROD_ENV);
     assert.ok(!('SYNC_API_TOKENS' in env));
     const { config, checks } = checkConfiguration(env);
-    assert.deepEqual(checks.filter((c) => c.result === 'fail'), []);
+    assert.deepEqual(
+      checks.filter((c) => c.result === 'fail'),
+      [],
+    );
     assert.equal(config?.graphBaseUrl, 'https://graph.microsoft.com');
     assert.equal(config?.credentials.kind, 'clientSecret');
     assert.match(checks.find((c) => c.name === 'config.credentials')!.detail, /AZURE_CLIENT_SECRET/);
   });
 
   it('passes GRAPH_BASE_URL, GRAPH_ACCESS_TOKEN and a certificate path through when .env sets them', () => {
-    const env = containerEnv(compose.services.worker, { GRAPH_BASE_URL: 'https://proxy.example.com', GRAPH_ACCESS_TOKEN: 't', AZURE_CLIENT_CERTIFICATE_PATH: '/certs/app.pem' });
+    const env = containerEnv(compose.services.worker, {
+      GRAPH_BASE_URL: 'https://proxy.example.com',
+      GRAPH_ACCESS_TOKEN: 't',
+      AZURE_CLIENT_CERTIFICATE_PATH: '/certs/app.pem',
+    });
     assert.equal(env.GRAPH_BASE_URL, 'https://proxy.example.com');
     assert.equal(env.GRAPH_ACCESS_TOKEN, 't');
     assert.equal(env.AZURE_CLIENT_CERTIFICATE_PATH, '/certs/app.pem');
-    for (const name of ['worker', 'server', 'import', 'doctor']) assert.ok(compose.services[name].volumes?.includes('./certs:/certs:ro'), `${name} mounts ./certs`);
+    for (const name of ['worker', 'server', 'import', 'doctor'])
+      assert.ok(compose.services[name].volumes?.includes('./certs:/certs:ro'), `${name} mounts ./certs`);
   });
 
   it('passes AZURE_CREDENTIAL through: .env.example with the managed identity chosen (secret line empty) is valid', () => {
@@ -154,7 +176,10 @@ describe('docker-compose.yml', () => {
       assert.equal(containerEnv(compose.services[name], dotEnv).AZURE_CREDENTIAL, 'managed-identity', name);
     }
     const { config, checks } = checkConfiguration(containerEnv(compose.services.doctor, dotEnv));
-    assert.deepEqual(checks.filter((c) => c.result === 'fail'), []);
+    assert.deepEqual(
+      checks.filter((c) => c.result === 'fail'),
+      [],
+    );
     assert.deepEqual(config?.credentials, { kind: 'managedIdentity', clientId: PROD_ENV.AZURE_CLIENT_ID });
   });
 
@@ -170,7 +195,11 @@ describe('docker-compose.yml', () => {
       assert.equal(env.GRAPH_BASE_URL, 'http://simulator:8080', name);
       assert.equal(env.GRAPH_ACCESS_TOKEN, 'sim-token', name);
       assert.ok(!Object.keys(env).some((k) => k.startsWith('AZURE_')), `${name}: a production .env does not reach the demo`);
-      assert.notEqual(env.SYNC_PREFIX, containerEnv(compose.services.worker, PROD_ENV).SYNC_PREFIX, `${name}: demo rows never mix with real ones`);
+      assert.notEqual(
+        env.SYNC_PREFIX,
+        containerEnv(compose.services.worker, PROD_ENV).SYNC_PREFIX,
+        `${name}: demo rows never mix with real ones`,
+      );
     }
     const simulator = compose.services.simulator.command!;
     assert.equal(simulator[simulator.indexOf('--port') + 1], '8080');
@@ -243,25 +272,53 @@ describe('docker-compose.yml', () => {
   });
 
   // Where a Compose binary is installed (no engine is needed for `config`), it resolves the file itself: the same environment per service.
-  const composeBinary = [['docker', 'compose'], ['docker-compose']].find(([bin, ...sub]) => spawnSync(bin, [...sub, 'version'], { stdio: 'ignore' }).status === 0);
-  it('as `docker compose config` resolves it with a production .env: the same environment per service', { skip: composeBinary ? false : 'no docker compose or docker-compose here' }, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'csync-compose-'));
-    try {
-      const envFile = join(dir, 'prod.env');
-      await writeFile(envFile, Object.entries(PROD_ENV).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
-      const [bin, ...sub] = composeBinary!;
-      // A clean environment: only the .env file speaks.
-      const { stdout } = await promisify(execFile)(bin, [...sub, '-f', `${REPO_ROOT}docker-compose.yml`, '--env-file', envFile, '--profile', 'prod', '--profile', 'tools', '--profile', 'demo', 'config'], { env: { PATH: process.env.PATH ?? '' } });
-      const resolved = parse(stdout) as { services: Record<string, { environment?: Record<string, string | null> }> };
-      for (const [name, service] of services) {
-        // A variable Compose leaves without a value is not set in the container.
-        const actual = Object.fromEntries(Object.entries(resolved.services[name].environment ?? {}).filter(([, v]) => v !== null));
-        assert.deepEqual(actual, containerEnv(service, PROD_ENV), name);
+  const composeBinary = [['docker', 'compose'], ['docker-compose']].find(
+    ([bin, ...sub]) => spawnSync(bin, [...sub, 'version'], { stdio: 'ignore' }).status === 0,
+  );
+  it(
+    'as `docker compose config` resolves it with a production .env: the same environment per service',
+    { skip: composeBinary ? false : 'no docker compose or docker-compose here' },
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'csync-compose-'));
+      try {
+        const envFile = join(dir, 'prod.env');
+        await writeFile(
+          envFile,
+          Object.entries(PROD_ENV)
+            .map(([k, v]) => `${k}=${v}`)
+            .join('\n') + '\n',
+        );
+        const [bin, ...sub] = composeBinary!;
+        // A clean environment: only the .env file speaks.
+        const { stdout } = await promisify(execFile)(
+          bin,
+          [
+            ...sub,
+            '-f',
+            `${REPO_ROOT}docker-compose.yml`,
+            '--env-file',
+            envFile,
+            '--profile',
+            'prod',
+            '--profile',
+            'tools',
+            '--profile',
+            'demo',
+            'config',
+          ],
+          { env: { PATH: process.env.PATH ?? '' } },
+        );
+        const resolved = parse(stdout) as { services: Record<string, { environment?: Record<string, string | null> }> };
+        for (const [name, service] of services) {
+          // A variable Compose leaves without a value is not set in the container.
+          const actual = Object.fromEntries(Object.entries(resolved.services[name].environment ?? {}).filter(([, v]) => v !== null));
+          assert.deepEqual(actual, containerEnv(service, PROD_ENV), name);
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 
   it("every service's command is a CLI command with those options", async () => {
     for (const [name, service] of services) {
@@ -269,7 +326,8 @@ describe('docker-compose.yml', () => {
       const [command, ...args] = cliArgs(service);
       const help = await runCli([command, '--help'], {});
       assert.equal(help.code, 0, `${name}: compliance-sync ${command} --help`);
-      for (const flag of args.filter((a) => a.startsWith('--') && a !== '--help')) assert.ok(help.stdout.includes(flag), `${name}: ${command} has ${flag}`);
+      for (const flag of args.filter((a) => a.startsWith('--') && a !== '--help'))
+        assert.ok(help.stdout.includes(flag), `${name}: ${command} has ${flag}`);
     }
   });
 });
@@ -277,7 +335,10 @@ describe('docker-compose.yml', () => {
 /** The Dockerfile's stages: FROM line, then the instructions until the next FROM (continuation lines joined). */
 function dockerStages(text: string): Array<{ from: string; lines: string[] }> {
   const stages: Array<{ from: string; lines: string[] }> = [];
-  for (const line of text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim())) {
+  for (const line of text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())) {
     if (line === '' || line.startsWith('#')) continue;
     if (/^FROM\s/i.test(line)) stages.push({ from: line.slice(5).trim(), lines: [] });
     else stages.at(-1)?.lines.push(line);
@@ -288,11 +349,15 @@ function dockerStages(text: string): Array<{ from: string; lines: string[] }> {
 describe('Dockerfile', () => {
   const stages = dockerStages(readFileSync(`${REPO_ROOT}Dockerfile`, 'utf8'));
   const runtime = stages.at(-1)!;
-  const instruction = (name: string) => runtime.lines.filter((l) => l.toUpperCase().startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
+  const instruction = (name: string) =>
+    runtime.lines.filter((l) => l.toUpperCase().startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
 
   it('builds in one stage and runs on Node 24 slim in another', () => {
     assert.ok(stages.length >= 2, 'multi-stage');
-    assert.ok(stages[0].lines.some((l) => /^RUN .*npm run build/.test(l)), 'the first stage runs npm run build');
+    assert.ok(
+      stages[0].lines.some((l) => /^RUN .*npm run build/.test(l)),
+      'the first stage runs npm run build',
+    );
     assert.match(runtime.from, /^node:24(\.\d+)*-(\w+-)?slim$/);
   });
 
@@ -302,7 +367,10 @@ describe('Dockerfile', () => {
     assert.match(installs[0], /--omit=dev/);
     assert.match(installs[0], /--ignore-scripts/);
     assert.ok(!instruction('COPY').some((c) => /^(\.|src|jobs|test)\s/.test(c)), 'no sources copied into the runtime stage');
-    assert.ok(instruction('COPY').some((c) => /--from=\S+ \/app\/dist \.\/dist/.test(c)), 'dist/ comes from the build stage');
+    assert.ok(
+      instruction('COPY').some((c) => /--from=\S+ \/app\/dist \.\/dist/.test(c)),
+      'dist/ comes from the build stage',
+    );
   });
 
   it('runs as a non-root user', () => {

@@ -9,7 +9,13 @@ import { lastJsonLine, runCli, startTestEnv, type TestEnv } from '../support/har
 
 let t: TestEnv;
 // Seeded in Graph's own form (UTC, 7 fraction digits), as a GET answers it: the probe writes back exactly that.
-const SEEDED = { userDisplayName: 'Seeded user', devicesCount: 3, status: 'nonCompliant', lastReportedDateTime: '2026-01-01T00:00:00.0000000Z', userPrincipalName: 'seeded@contoso.example' };
+const SEEDED = {
+  userDisplayName: 'Seeded user',
+  devicesCount: 3,
+  status: 'nonCompliant',
+  lastReportedDateTime: '2026-01-01T00:00:00.0000000Z',
+  userPrincipalName: 'seeded@contoso.example',
+};
 
 before(async () => {
   t = await startTestEnv('probe-write', {
@@ -23,7 +29,10 @@ before(async () => {
 });
 after(async () => t?.close());
 
-async function probeWrite(args: string[], env: Record<string, string> = {}): Promise<{ code: number; check?: DoctorCheck; stderr: string }> {
+async function probeWrite(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; check?: DoctorCheck; stderr: string }> {
   const out = await runCli(['doctor', '--json', '--probe-write', ...args], { ...t.env, ...env });
   if (out.code === 2) return { code: out.code, stderr: out.stderr };
   const { checks } = lastJsonLine<{ checks: DoctorCheck[] }>(out.stdout);
@@ -40,7 +49,10 @@ describe('doctor --probe-write', { concurrency: 1 }, () => {
     const { check, stderr } = await probeWrite(['cfg-w/user-w', '--probe-type', 'iosLobAppProvisioningConfiguration']);
     assert.ok(check, stderr);
     assert.equal(check.result, 'ok', check.detail);
-    assert.match(check.detail, /wrote it back unchanged \(userDisplayName, devicesCount, status, lastReportedDateTime, userPrincipalName\): Graph accepts PATCH/);
+    assert.match(
+      check.detail,
+      /wrote it back unchanged \(userDisplayName, devicesCount, status, lastReportedDateTime, userPrincipalName\): Graph accepts PATCH/,
+    );
     assert.deepEqual(t.sim.state(), before, 'no value changed');
     const path = '/beta/deviceAppManagement/iosLobAppProvisioningConfigurations/cfg-w/userStatuses/user-w';
     assert.deepEqual(requests(), [`GET ${path} 200`, `PATCH ${path} 200`]);
@@ -57,7 +69,10 @@ describe('doctor --probe-write', { concurrency: 1 }, () => {
       const { code, check } = await probeWrite(['cfg-w/user-w']);
       assert.equal(code, 1);
       assert.equal(check!.result, 'fail');
-      assert.match(check!.detail, /^writing back user status user-w of mobileAppConfiguration cfg-w failed: 400 BadRequest: No OData route exists that match template .*\(no route: Graph refuses PATCH on this route\)$/);
+      assert.match(
+        check!.detail,
+        /^writing back user status user-w of mobileAppConfiguration cfg-w failed: 400 BadRequest: No OData route exists that match template .*\(no route: Graph refuses PATCH on this route\)$/,
+      );
       assert.match(check!.fix, /--probe-type and GRAPH_API_VERSION/);
       assert.deepEqual(t.sim.state(), before);
     } finally {

@@ -11,7 +11,6 @@ import { unsignedJwt } from '../support/jwt.js';
 import { freePort } from '../support/server-helpers.js';
 import { PrivateRedis } from '../support/private-redis.js';
 
-
 const GOOD_REDIS = ['--appendonly', 'yes', '--maxmemory-policy', 'noeviction'];
 const GRAPH = 'https://graph.microsoft.com';
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
@@ -33,12 +32,28 @@ after(async () => {
 
 /** The demo's environment: the simulator, its token, the project's default budget. */
 function demoEnv(redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { REDIS_URL: redisUrl, GRAPH_BASE_URL: sim.url, GRAPH_ACCESS_TOKEN: 'sim-token', SYNC_RATE_LIMIT: '100/20s', SYNC_PREFIX: 'doctor-test', SYNC_LOG_LEVEL: 'warn', ...extra };
+  return {
+    REDIS_URL: redisUrl,
+    GRAPH_BASE_URL: sim.url,
+    GRAPH_ACCESS_TOKEN: 'sim-token',
+    SYNC_RATE_LIMIT: '100/20s',
+    SYNC_PREFIX: 'doctor-test',
+    SYNC_LOG_LEVEL: 'warn',
+    ...extra,
+  };
 }
 
-async function doctor(env: Record<string, string>, args: string[] = ['--json']): Promise<{ code: number; checks: DoctorCheck[]; stdout: string; stderr: string }> {
+async function doctor(
+  env: Record<string, string>,
+  args: string[] = ['--json'],
+): Promise<{ code: number; checks: DoctorCheck[]; stdout: string; stderr: string }> {
   const out = await runCli(['doctor', ...args], env);
-  return { code: out.code, checks: args.includes('--json') ? lastJsonLine<{ checks: DoctorCheck[] }>(out.stdout).checks : [], stdout: out.stdout, stderr: out.stderr };
+  return {
+    code: out.code,
+    checks: args.includes('--json') ? lastJsonLine<{ checks: DoctorCheck[] }>(out.stdout).checks : [],
+    stdout: out.stdout,
+    stderr: out.stderr,
+  };
 }
 
 const find = (checks: DoctorCheck[], name: string): DoctorCheck => {
@@ -50,46 +65,91 @@ const find = (checks: DoctorCheck[], name: string): DoctorCheck => {
 const failures = (checks: DoctorCheck[]) => checks.filter((c) => c.result === 'fail').map((c) => c.name);
 
 describe('doctor', { concurrency: 1 }, () => {
-  it('passes the demo set-up (simulator + a Redis with AOF and noeviction), warning only that the simulator token has no roles to check', async () => {
-    const { code, checks, stderr } = await doctor(demoEnv(good.url));
-    assert.equal(code, 0, stderr);
-    assert.deepEqual(failures(checks), []);
-    for (const c of checks) {
-      assert.deepEqual(Object.keys(c), ['name', 'result', 'detail', 'fix']);
-      assert.ok(['ok', 'warn', 'fail'].includes(c.result));
-      assert.equal(c.fix === '', c.result === 'ok', `${c.name}: a fix exactly when not ok`);
-    }
-    for (const name of ['config', 'config.graph', 'config.write-budget', 'redis.connection', 'redis.version', 'redis.maxmemory-policy', 'redis.aof', 'redis.memory', 'redis.cluster', 'clock', 'credentials.token']) {
-      assert.equal(find(checks, name).result, 'ok', name);
-    }
-    assert.deepEqual(
-      checks.filter((c) => c.result === 'warn').map((c) => c.name),
-      ['credentials.permission'],
-    );
-    assert.match(find(checks, 'credentials.permission').detail, /roles cannot be checked/);
-  });
+  it(
+    'passes the demo set-up (simulator + a Redis with AOF and noeviction), warning ' +
+      'only that the simulator token has no roles to check',
+    async () => {
+      const { code, checks, stderr } = await doctor(demoEnv(good.url));
+      assert.equal(code, 0, stderr);
+      assert.deepEqual(failures(checks), []);
+      for (const c of checks) {
+        assert.deepEqual(Object.keys(c), ['name', 'result', 'detail', 'fix']);
+        assert.ok(['ok', 'warn', 'fail'].includes(c.result));
+        assert.equal(c.fix === '', c.result === 'ok', `${c.name}: a fix exactly when not ok`);
+      }
+      for (const name of [
+        'config',
+        'config.graph',
+        'config.write-budget',
+        'redis.connection',
+        'redis.version',
+        'redis.maxmemory-policy',
+        'redis.aof',
+        'redis.memory',
+        'redis.cluster',
+        'clock',
+        'credentials.token',
+      ]) {
+        assert.equal(find(checks, name).result, 'ok', name);
+      }
+      assert.deepEqual(
+        checks.filter((c) => c.result === 'warn').map((c) => c.name),
+        ['credentials.permission'],
+      );
+      assert.match(find(checks, 'credentials.permission').detail, /roles cannot be checked/);
+    },
+  );
 
   it('--probe reads the configuration once through the read budget, proving host, token and permission, and sends no PATCH', async () => {
     sim.reset();
-    const { code, checks, stderr } = await doctor(demoEnv(good.url, { SYNC_PREFIX: `doctor-probe-${process.pid}` }), ['--json', '--probe', 'cfg-probe']);
+    const { code, checks, stderr } = await doctor(demoEnv(good.url, { SYNC_PREFIX: `doctor-probe-${process.pid}` }), [
+      '--json',
+      '--probe',
+      'cfg-probe',
+    ]);
     assert.equal(code, 0, stderr);
     const probe = find(checks, 'graph.probe');
     assert.equal(probe.result, 'ok', probe.detail);
-    assert.match(probe.detail, /^read mobileAppConfiguration cfg-probe from http:\/\/127\.0\.0\.1:\d+ \(beta\): it lists no user status yet; host, token and permission work end to end$/);
+    assert.match(
+      probe.detail,
+      /^read mobileAppConfiguration cfg-probe from http:\/\/127\.0\.0\.1:\d+ \(beta\): it lists no user status yet; host, token and permission work end to end$/,
+    );
     const counters = sim.counters();
-    assert.deepEqual([counters.reads, counters.requests], [1, 0], 'one GET, no PATCH (the simulator counts PATCHes as requests, GETs as reads)');
-    assert.deepEqual(sim.requestLog().map((e) => `${e.method} ${e.path}`), ['GET /beta/deviceAppManagement/mobileAppConfigurations/cfg-probe/userStatuses']);
+    assert.deepEqual(
+      [counters.reads, counters.requests],
+      [1, 0],
+      'one GET, no PATCH (the simulator counts PATCHes as requests, GETs as reads)',
+    );
+    assert.deepEqual(
+      sim.requestLog().map((e) => `${e.method} ${e.path}`),
+      ['GET /beta/deviceAppManagement/mobileAppConfigurations/cfg-probe/userStatuses'],
+    );
   });
 
   it('--probe fails with the fix for a configuration Graph does not have (404) and for a token without the permission (403)', async () => {
-    sim.configure({ missingConfigurations: ['gone-cfg'], tokens: { 'sim-token': { tenantId: 'sim-tenant', appId: 'sim-app', permissions: ['DeviceManagementApps.ReadWrite.All'] }, 'no-permission': { tenantId: 'sim-tenant', appId: 'other-app', permissions: [] } } });
+    sim.configure({
+      missingConfigurations: ['gone-cfg'],
+      tokens: {
+        'sim-token': { tenantId: 'sim-tenant', appId: 'sim-app', permissions: ['DeviceManagementApps.ReadWrite.All'] },
+        'no-permission': { tenantId: 'sim-tenant', appId: 'other-app', permissions: [] },
+      },
+    });
     try {
-      const missing = await doctor(demoEnv(good.url), ['--json', '--probe', 'gone-cfg', '--probe-type', 'iosLobAppProvisioningConfiguration']);
+      const missing = await doctor(demoEnv(good.url), [
+        '--json',
+        '--probe',
+        'gone-cfg',
+        '--probe-type',
+        'iosLobAppProvisioningConfiguration',
+      ]);
       assert.equal(missing.code, 1);
       const notFound = find(missing.checks, 'graph.probe');
       assert.equal(notFound.result, 'fail');
       assert.match(notFound.detail, /^reading the user statuses of iosLobAppProvisioningConfiguration gone-cfg from .* failed: .*404/);
-      assert.match(notFound.fix, /^Graph has no iosLobAppProvisioningConfiguration gone-cfg under GRAPH_API_VERSION beta: check the configuration id/);
+      assert.match(
+        notFound.fix,
+        /^Graph has no iosLobAppProvisioningConfiguration gone-cfg under GRAPH_API_VERSION beta: check the configuration id/,
+      );
 
       const forbidden = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: 'no-permission' }), ['--json', '--probe', 'cfg-probe']);
       assert.equal(forbidden.code, 1);
@@ -174,7 +234,9 @@ describe('doctor', { concurrency: 1 }, () => {
 
   it('fails a Redis Cluster node named by REDIS_URL, pointing to SYNC_REDIS_CLUSTER', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'csync-doctor-cluster-'));
-    const cluster = await PrivateRedis.start({ args: [...GOOD_REDIS, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] });
+    const cluster = await PrivateRedis.start({
+      args: [...GOOD_REDIS, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')],
+    });
     servers.push(cluster);
     try {
       const { code, checks } = await doctor(demoEnv(cluster.url));
@@ -199,10 +261,17 @@ describe('doctor', { concurrency: 1 }, () => {
   });
 
   it('passes a JWT for Graph with the write permission, and never prints the token', async () => {
-    const token = unsignedJwt({ aud: GRAPH, roles: ['DeviceManagementApps.ReadWrite.All'], exp: inAnHour(), appid: 'app-1', tid: 'tenant-1' });
+    const token = unsignedJwt({
+      aud: GRAPH,
+      roles: ['DeviceManagementApps.ReadWrite.All'],
+      exp: inAnHour(),
+      appid: 'app-1',
+      tid: 'tenant-1',
+    });
     const { code, checks, stdout, stderr } = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));
     assert.equal(code, 0);
-    for (const name of ['credentials.audience', 'credentials.permission', 'credentials.expiry']) assert.equal(find(checks, name).result, 'ok', name);
+    for (const name of ['credentials.audience', 'credentials.permission', 'credentials.expiry'])
+      assert.equal(find(checks, name).result, 'ok', name);
     assert.ok(!stdout.includes(token.split('.')[1]) && !stderr.includes(token.split('.')[1]));
   });
 
@@ -216,25 +285,40 @@ describe('doctor', { concurrency: 1 }, () => {
     assert.match(check.fix, /DeviceManagementApps\.ReadWrite\.All/);
   });
 
-  it('judges the permission by GRAPH_API_VERSION: DeviceManagementConfiguration.ReadWrite.All passes under beta, not under v1.0', async () => {
-    const token = unsignedJwt({ aud: GRAPH, roles: ['DeviceManagementConfiguration.ReadWrite.All'], exp: inAnHour() });
-    const beta = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));
-    assert.equal(beta.code, 0);
-    const v1 = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token, GRAPH_API_VERSION: 'v1.0' }));
-    assert.equal(v1.code, 1);
-    assert.deepEqual(failures(v1.checks), ['credentials.permission']);
-    assert.match(find(v1.checks, 'credentials.permission').fix, /DeviceManagementApps\.ReadWrite\.All.*GRAPH_API_VERSION=beta/);
-  });
+  it(
+    'judges the permission by GRAPH_API_VERSION: ' + 'DeviceManagementConfiguration.ReadWrite.All passes under beta, not under v1.0',
+    async () => {
+      const token = unsignedJwt({ aud: GRAPH, roles: ['DeviceManagementConfiguration.ReadWrite.All'], exp: inAnHour() });
+      const beta = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token }));
+      assert.equal(beta.code, 0);
+      const v1 = await doctor(demoEnv(good.url, { GRAPH_ACCESS_TOKEN: token, GRAPH_API_VERSION: 'v1.0' }));
+      assert.equal(v1.code, 1);
+      assert.deepEqual(failures(v1.checks), ['credentials.permission']);
+      assert.match(find(v1.checks, 'credentials.permission').fix, /DeviceManagementApps\.ReadWrite\.All.*GRAPH_API_VERSION=beta/);
+    },
+  );
 
   it('names the credential and the Graph host, and fails when GRAPH_ACCESS_TOKEN and AZURE_* are both set', async () => {
     const demo = await doctor(demoEnv(good.url), []);
     assert.match(demo.stdout, /^ok {4}config\.credentials +credential: a fixed bearer token from GRAPH_ACCESS_TOKEN/m);
-    assert.match(demo.stdout, new RegExp(`^ok {4}config\\.graph +GRAPH_BASE_URL sends requests to ${sim.url.replace(/\./g, '\\.')}/beta`, 'm'));
+    assert.match(
+      demo.stdout,
+      new RegExp(`^ok {4}config\\.graph +GRAPH_BASE_URL sends requests to ${sim.url.replace(/\./g, '\\.')}/beta`, 'm'),
+    );
     const secret = 'app-secret-never-printed';
-    const both = await doctor(demoEnv(good.url, { AZURE_TENANT_ID: '11111111-1111-1111-1111-111111111111', AZURE_CLIENT_ID: '22222222-2222-2222-2222-222222222222', AZURE_CLIENT_SECRET: secret }));
+    const both = await doctor(
+      demoEnv(good.url, {
+        AZURE_TENANT_ID: '11111111-1111-1111-1111-111111111111',
+        AZURE_CLIENT_ID: '22222222-2222-2222-2222-222222222222',
+        AZURE_CLIENT_SECRET: secret,
+      }),
+    );
     assert.equal(both.code, 1);
     assert.deepEqual(failures(both.checks), ['config.credentials']);
-    assert.match(find(both.checks, 'config.credentials').detail, /both GRAPH_ACCESS_TOKEN and AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set/);
+    assert.match(
+      find(both.checks, 'config.credentials').detail,
+      /both GRAPH_ACCESS_TOKEN and AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set/,
+    );
     assert.ok(!both.stdout.includes(secret) && !both.stderr.includes(secret));
   });
 
@@ -257,7 +341,12 @@ describe('doctor', { concurrency: 1 }, () => {
 
   it('fails when no token can be acquired, without printing the secret', async () => {
     const secret = 'client-secret-value-never-printed';
-    const env = demoEnv(good.url, { GRAPH_ACCESS_TOKEN: '', AZURE_TENANT_ID: '11111111-1111-1111-1111-111111111111', AZURE_CLIENT_ID: '22222222-2222-2222-2222-222222222222', AZURE_CLIENT_SECRET: secret });
+    const env = demoEnv(good.url, {
+      GRAPH_ACCESS_TOKEN: '',
+      AZURE_TENANT_ID: '11111111-1111-1111-1111-111111111111',
+      AZURE_CLIENT_ID: '22222222-2222-2222-2222-222222222222',
+      AZURE_CLIENT_SECRET: secret,
+    });
     const { code, checks, stdout, stderr } = await doctor(env);
     assert.equal(code, 1);
     assert.deepEqual(failures(checks), ['credentials.token']);
@@ -281,7 +370,7 @@ describe('doctor', { concurrency: 1 }, () => {
     assert.equal(find(bad.checks, 'redis.maxmemory-policy').result, 'ok', 'Redis is still checked');
   });
 
-  it('warns about a write budget above Intune\'s limit', async () => {
+  it("warns about a write budget above Intune's limit", async () => {
     const { code, checks } = await doctor(demoEnv(good.url, { SYNC_RATE_LIMIT: '50/s' }));
     assert.equal(code, 0);
     assert.equal(find(checks, 'config.write-budget').result, 'warn');

@@ -49,10 +49,14 @@ function testClock() {
  * the stand-in by the httpClient hook of @azure/identity, which records the authority host they were meant for.
  */
 function tokenSource(kind: Kind, cloud: GraphCloud, now?: () => number): TokenSource {
-  return createTokenSource(loadConfig(credentialEnv(kind, cloud)), { credentialOptions: { httpClient: entra.httpClient() }, ...(now ? { now } : {}) });
+  return createTokenSource(loadConfig(credentialEnv(kind, cloud)), {
+    credentialOptions: { httpClient: entra.httpClient() },
+    ...(now ? { now } : {}),
+  });
 }
 
-const statusPath = (sim: GraphSimulator, id: string) => `${sim.url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-e/userStatuses/${id}`;
+const statusPath = (sim: GraphSimulator, id: string) =>
+  `${sim.url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-e/userStatuses/${id}`;
 
 async function patchWith(sim: GraphSimulator, token: string, id = 'u-0'): Promise<number> {
   const res = await fetch(statusPath(sim, id), {
@@ -65,7 +69,15 @@ async function patchWith(sim: GraphSimulator, token: string, id = 'u-0'): Promis
 }
 
 function seedStatuses(sim: GraphSimulator, ids: string[]): void {
-  sim.drift(ids.map((userStatusId) => ({ tenantId: TENANT, collection: 'mobileAppConfigurations' as const, configId: 'cfg-e', userStatusId, values: { status: 'unknown' } })));
+  sim.drift(
+    ids.map((userStatusId) => ({
+      tenantId: TENANT,
+      collection: 'mobileAppConfigurations' as const,
+      configId: 'cfg-e',
+      userStatusId,
+      values: { status: 'unknown' },
+    })),
+  );
 }
 
 describe('Entra end to end, in-process: each cloud, each credential kind', () => {
@@ -80,54 +92,66 @@ describe('Entra end to end, in-process: each cloud, each credential kind', () =>
   for (const cloud of CLOUDS) {
     const { graphHost, authorityHost } = GRAPH_CLOUDS[cloud];
     for (const kind of KINDS) {
-      it(`${cloud}, ${kind}: the token request goes to ${authorityHost} for ${graphHost}/.default; that cloud's Graph accepts the token, another's refuses it`, async () => {
-        const before = entra.tokenRequests.length;
-        const token = await tokenSource(kind, cloud).getToken();
-        const requests = entra.tokenRequests.slice(before);
-        assert.equal(requests.length, 1);
-        const [request] = requests;
-        assert.ok(authoritiesOf(cloud).includes(request.authority), `${request.authority} is ${cloud}'s authority`);
-        assert.equal(request.path, `/${TENANT}/oauth2/v2.0/token`);
-        assert.equal(request.grantType, 'client_credentials');
-        assert.deepEqual(request.scope.split(' ').filter((s) => s.endsWith('/.default')), [`${graphHost}/.default`]);
-        assert.equal(request.proof, kind === 'client secret' ? 'secret' : 'assertion');
+      it(
+        `${cloud}, ${kind}: the token request goes to ${authorityHost} for ${graphHost}` +
+          `/.default; that cloud's Graph accepts the token, another's refuses it`,
+        async () => {
+          const before = entra.tokenRequests.length;
+          const token = await tokenSource(kind, cloud).getToken();
+          const requests = entra.tokenRequests.slice(before);
+          assert.equal(requests.length, 1);
+          const [request] = requests;
+          assert.ok(authoritiesOf(cloud).includes(request.authority), `${request.authority} is ${cloud}'s authority`);
+          assert.equal(request.path, `/${TENANT}/oauth2/v2.0/token`);
+          assert.equal(request.grantType, 'client_credentials');
+          assert.deepEqual(
+            request.scope.split(' ').filter((s) => s.endsWith('/.default')),
+            [`${graphHost}/.default`],
+          );
+          assert.equal(request.proof, kind === 'client secret' ? 'secret' : 'assertion');
 
-        seedStatuses(sim, ['u-0']);
-        sim.configure({ graphCloud: graphHost });
-        assert.equal(await patchWith(sim, token), 200);
-        const other = CLOUDS.find((c) => GRAPH_CLOUDS[c].graphHost !== graphHost)!;
-        sim.configure({ graphCloud: GRAPH_CLOUDS[other].graphHost });
-        assert.equal(await patchWith(sim, token), 401, `a token for ${graphHost} is refused by ${GRAPH_CLOUDS[other].graphHost}`);
-      });
+          seedStatuses(sim, ['u-0']);
+          sim.configure({ graphCloud: graphHost });
+          assert.equal(await patchWith(sim, token), 200);
+          const other = CLOUDS.find((c) => GRAPH_CLOUDS[c].graphHost !== graphHost)!;
+          sim.configure({ graphCloud: GRAPH_CLOUDS[other].graphHost });
+          assert.equal(await patchWith(sim, token), 401, `a token for ${graphHost} is refused by ${GRAPH_CLOUDS[other].graphHost}`);
+        },
+      );
 
-      it(`${cloud}, ${kind}: one token request per token lifetime, shared by concurrent callers; renewed 5 min before expiry; an expired token is renewed before use`, async () => {
-        const clock = testClock();
-        const source = tokenSource(kind, cloud, clock.now);
-        const count = () => entra.tokenRequests.filter((r) => authoritiesOf(cloud).includes(r.authority) && r.scope.includes(graphHost)).length;
-        const before = count();
-        const first = await Promise.all(Array.from({ length: 20 }, () => source.getToken()));
-        assert.equal(new Set(first).size, 1, '20 concurrent callers get one token');
-        for (let i = 0; i < 20; i++) assert.equal(await source.getToken(), first[0]);
-        assert.equal(count() - before, 1, 'one token request for 40 calls');
+      it(
+        `${cloud}, ${kind}: one token request per token lifetime, shared by concurrent ` +
+          `callers; renewed 5 min before expiry; an expired token is renewed before use`,
+        async () => {
+          const clock = testClock();
+          const source = tokenSource(kind, cloud, clock.now);
+          const count = () =>
+            entra.tokenRequests.filter((r) => authoritiesOf(cloud).includes(r.authority) && r.scope.includes(graphHost)).length;
+          const before = count();
+          const first = await Promise.all(Array.from({ length: 20 }, () => source.getToken()));
+          assert.equal(new Set(first).size, 1, '20 concurrent callers get one token');
+          for (let i = 0; i < 20; i++) assert.equal(await source.getToken(), first[0]);
+          assert.equal(count() - before, 1, 'one token request for 40 calls');
 
-        // MSAL stamps the expiry from its own clock in whole seconds: up to a second off the token's exp, hence ±2 s.
-        const exp = (JSON.parse(Buffer.from(first[0].split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000;
-        clock.ms = exp - DEFAULT_RENEWAL.renewBeforeExpiryMs - 2_000;
-        assert.equal(await source.getToken(), first[0], 'still used 5 min + 2 s before expiry');
-        assert.equal(count() - before, 1);
+          // MSAL stamps the expiry from its own clock in whole seconds: up to a second off the token's exp, hence ±2 s.
+          const exp = (JSON.parse(Buffer.from(first[0].split('.')[1], 'base64url').toString()) as { exp: number }).exp * 1000;
+          clock.ms = exp - DEFAULT_RENEWAL.renewBeforeExpiryMs - 2_000;
+          assert.equal(await source.getToken(), first[0], 'still used 5 min + 2 s before expiry');
+          assert.equal(count() - before, 1);
 
-        clock.ms = exp - DEFAULT_RENEWAL.renewBeforeExpiryMs + 2_000;
-        const renewed = await Promise.all(Array.from({ length: 10 }, () => source.getToken()));
-        assert.equal(new Set(renewed).size, 1);
-        assert.notEqual(renewed[0], first[0]);
-        assert.equal(count() - before, 2, 'renewed once, 5 min before expiry, for 10 concurrent callers');
+          clock.ms = exp - DEFAULT_RENEWAL.renewBeforeExpiryMs + 2_000;
+          const renewed = await Promise.all(Array.from({ length: 10 }, () => source.getToken()));
+          assert.equal(new Set(renewed).size, 1);
+          assert.notEqual(renewed[0], first[0]);
+          assert.equal(count() - before, 2, 'renewed once, 5 min before expiry, for 10 concurrent callers');
 
-        // Far past the renewed token's expiry (a host asleep, a paused container): renewed before it is sent.
-        clock.ms += 2 * 3600_000;
-        const after = await source.getToken();
-        assert.notEqual(after, renewed[0]);
-        assert.equal(count() - before, 3);
-      });
+          // Far past the renewed token's expiry (a host asleep, a paused container): renewed before it is sent.
+          clock.ms += 2 * 3600_000;
+          const after = await source.getToken();
+          assert.notEqual(after, renewed[0]);
+          assert.equal(count() - before, 3);
+        },
+      );
 
       it(`${cloud}, ${kind}: concurrent 401s (a key rolled over at Entra) make one refresh`, async () => {
         sim.configure({ graphCloud: graphHost });
@@ -140,7 +164,12 @@ describe('Entra end to end, in-process: each cloud, each credential kind', () =>
         entra.signNextWithRetiredKey(1);
         entra.configure({ delayMs: 200 });
         try {
-          const record = (id: string) => ({ configurationId: 'cfg-e', userStatusId: id, configurationType: 'mobileAppConfiguration' as const, properties: { status: 'compliant' as const } });
+          const record = (id: string) => ({
+            configurationId: 'cfg-e',
+            userStatusId: id,
+            configurationType: 'mobileAppConfiguration' as const,
+            properties: { status: 'compliant' as const },
+          });
           const firstTry = await Promise.allSettled(ids.map((id) => writer.patch(record(id))));
           for (const r of firstTry) {
             assert.equal(r.status, 'rejected');
@@ -148,7 +177,10 @@ describe('Entra end to end, in-process: each cloud, each credential kind', () =>
           }
           // What each job does after its 401 (jobs/next-step.ts): send again once, asking for a fresh token.
           const retried = await Promise.all(ids.map((id) => writer.patch(record(id), { forceTokenRefresh: true })));
-          assert.deepEqual(retried.map((r) => r.status), ids.map(() => 200));
+          assert.deepEqual(
+            retried.map((r) => r.status),
+            ids.map(() => 200),
+          );
           assert.equal(entra.tokenRequests.length - before, 2, 'the rejected token, then one refresh for 10 concurrent 401s');
         } finally {
           entra.configure({ delayMs: 0 });
@@ -186,7 +218,13 @@ describe('Entra end to end, real CLI: import and worker against the simulator ch
    * Child processes reach the stand-in through AZURE_AUTHORITY_HOST and trust its CA through NODE_EXTRA_CA_CERTS.
    * The scope still comes from GRAPH_CLOUD, and the simulator checks the audience of that cloud.
    */
-  async function importAndWork(cloud: GraphCloud, kind: Kind, rows: number, workerArgs: string[] = [], extraEnv: Record<string, string> = {}) {
+  async function importAndWork(
+    cloud: GraphCloud,
+    kind: Kind,
+    rows: number,
+    workerArgs: string[] = [],
+    extraEnv: Record<string, string> = {},
+  ) {
     const { graphHost } = GRAPH_CLOUDS[cloud];
     const t = await startTestEnv('entra', { sim: { jwtKeys: [entra.publicKeyPem], graphCloud: graphHost } });
     const { GRAPH_ACCESS_TOKEN: _unused, ...base } = t.env;
@@ -213,17 +251,24 @@ describe('Entra end to end, real CLI: import and worker against the simulator ch
 
   for (const cloud of CLOUDS) {
     for (const kind of KINDS) {
-      it(`${cloud}, ${kind}: a worker makes one token request, for ${GRAPH_CLOUDS[cloud].graphHost}/.default, and every row is written with it`, async () => {
-        const { status, log, tokenRequests } = await importAndWork(cloud, kind, 30);
-        assert.equal(status.state, 'completed', JSON.stringify(status));
-        assert.equal(status.succeeded, 30, JSON.stringify(status));
-        assert.equal(tokenRequests.length, 1, 'one token request per process per token lifetime');
-        assert.equal(tokenRequests[0].path, `/${TENANT}/oauth2/v2.0/token`);
-        assert.equal(tokenRequests[0].authority, entra.url, 'AZURE_AUTHORITY_HOST');
-        assert.ok(tokenRequests[0].scope.split(' ').includes(`${GRAPH_CLOUDS[cloud].graphHost}/.default`), tokenRequests[0].scope);
-        assert.equal(log.length, 30);
-        assert.ok(log.every((e) => e.status === 200 && e.tenantId === TENANT), 'every PATCH authorized by the JWT, for its tenant');
-      });
+      it(
+        `${cloud}, ${kind}: a worker makes one token request, ` +
+          `for ${GRAPH_CLOUDS[cloud].graphHost}/.default, and every row is written with it`,
+        async () => {
+          const { status, log, tokenRequests } = await importAndWork(cloud, kind, 30);
+          assert.equal(status.state, 'completed', JSON.stringify(status));
+          assert.equal(status.succeeded, 30, JSON.stringify(status));
+          assert.equal(tokenRequests.length, 1, 'one token request per process per token lifetime');
+          assert.equal(tokenRequests[0].path, `/${TENANT}/oauth2/v2.0/token`);
+          assert.equal(tokenRequests[0].authority, entra.url, 'AZURE_AUTHORITY_HOST');
+          assert.ok(tokenRequests[0].scope.split(' ').includes(`${GRAPH_CLOUDS[cloud].graphHost}/.default`), tokenRequests[0].scope);
+          assert.equal(log.length, 30);
+          assert.ok(
+            log.every((e) => e.status === 200 && e.tenantId === TENANT),
+            'every PATCH authorized by the JWT, for its tenant',
+          );
+        },
+      );
     }
   }
 

@@ -45,7 +45,6 @@ async function untilRequests(t: TestEnv, n: number, timeoutMs = 30_000): Promise
   }
 }
 
-
 describe('crashes lose nothing', { concurrency: 1 }, () => {
   it('three workers SIGKILLed at random moments and restarted: every row succeeds exactly once', async () => {
     const t = await startTestEnv('kill', { sim: { latencyMs: 40 }, env: { SYNC_RATE_LIMIT: '80/s' } });
@@ -72,7 +71,11 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
         workers.push(fleet[slot]);
       }
       const status = await waitForRun(t.redis, t.prefix, runId, 60_000);
-      console.log(`# kill (TEST_SEED=${seed}): ${kills} SIGKILLs, finished ${Date.now() - started} ms after the first; ${JSON.stringify({ requests: t.sim.counters().requests, appliedTwice: t.sim.counters().appliedTwice })}`);
+      console.log(
+        `# kill (TEST_SEED=${seed}): ${kills} SIGKILLs, finished ${Date.now() - started}` +
+          ` ms after the ` +
+          `first; ${JSON.stringify({ requests: t.sim.counters().requests, appliedTwice: t.sim.counters().appliedTwice })}`,
+      );
       assert.ok(kills >= 3, `only ${kills} kills happened`);
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, rows);
       const queue = createPatchQueue(t.redis, t.prefix);
@@ -149,7 +152,11 @@ describe('crashes lose nothing', { concurrency: 1 }, () => {
       await redis.startProcess();
       const restarted = Date.now();
       const status = await waitForRun(t.redis, t.prefix, runId, 60_000);
-      console.log(`# redis-restart: ${requestsWhileDown} requests before the kill; finished ${Date.now() - restarted} ms after the restart; ${JSON.stringify({ requests: t.sim.counters().requests, appliedTwice: t.sim.counters().appliedTwice })}`);
+      console.log(
+        `# redis-restart: ${requestsWhileDown} requests before the kill; ` +
+          `finished ${Date.now() - restarted} ms after the ` +
+          `restart; ${JSON.stringify({ requests: t.sim.counters().requests, appliedTwice: t.sim.counters().appliedTwice })}`,
+      );
       await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, rows);
       for (const w of workers) assert.equal(w.child.exitCode, null, `a worker exited: ${w.stderr()}`);
     } finally {

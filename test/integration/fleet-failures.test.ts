@@ -12,7 +12,16 @@ import { defaultTokens } from '../../src/simulator/index.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { PATCH_JOB_OPTIONS } from '../../src/queue/queues.js';
 import { jobIdFor } from '../../src/redis-layout.js';
-import { runCli, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import {
+  runCli,
+  seedGraph,
+  spawnWorker,
+  startInProcessWorker,
+  startTestEnv,
+  validRows,
+  waitForRun,
+  type TestEnv,
+} from '../support/harness.js';
 import { assertAllSucceededOnce, queueRows, rowsOf, sleep } from './fleet-helpers.js';
 
 /** A token source that counts forced refreshes, standing in for a credential whose cached token went stale. */
@@ -27,7 +36,11 @@ function countingTokens(): TokenSource & { refreshes: number } {
   };
 }
 
-async function withEnv(name: string, options: Parameters<typeof startTestEnv>[1], body: (t: TestEnv, workers: PatchWorker[]) => Promise<void>) {
+async function withEnv(
+  name: string,
+  options: Parameters<typeof startTestEnv>[1],
+  body: (t: TestEnv, workers: PatchWorker[]) => Promise<void>,
+) {
   const t = await startTestEnv(name, options);
   const workers: PatchWorker[] = [];
   try {
@@ -38,28 +51,36 @@ async function withEnv(name: string, options: Parameters<typeof startTestEnv>[1]
   }
 }
 
-const sumAttempts = async (t: TestEnv, runId: string) => [...(await rowsOf(t.redis, t.prefix, runId)).values()].reduce((n, r) => n + (r.attempts ?? 0), 0);
+const sumAttempts = async (t: TestEnv, runId: string) =>
+  [...(await rowsOf(t.redis, t.prefix, runId)).values()].reduce((n, r) => n + (r.attempts ?? 0), 0);
 
 describe('fleet failure handling', { concurrency: 1 }, () => {
   it('transient faults (503, 504, dropped connections, timeouts) are retried until every row landed', async () => {
     const faults = { rate503: 0.05, rate504: 0.02, rateDrop: 0.02, rateSlow: 0.02, slowMs: 1500, retryAfter503Seconds: 0.2 };
-    await withEnv('faults', { sim: { faults, seed: 7 }, env: { SYNC_RATE_LIMIT: '200/s', SYNC_REQUEST_TIMEOUT_MS: '500' } }, async (t, workers) => {
-      workers.push(await startInProcessWorker(t, { concurrency: 10 }), await startInProcessWorker(t, { concurrency: 10 }));
-      const rows = 300;
-      const started = Date.now();
-      const runId = await queueRows(t, rows);
-      const status = await waitForRun(t.redis, t.prefix, runId, 60_000);
-      await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, rows);
+    await withEnv(
+      'faults',
+      { sim: { faults, seed: 7 }, env: { SYNC_RATE_LIMIT: '200/s', SYNC_REQUEST_TIMEOUT_MS: '500' } },
+      async (t, workers) => {
+        workers.push(await startInProcessWorker(t, { concurrency: 10 }), await startInProcessWorker(t, { concurrency: 10 }));
+        const rows = 300;
+        const started = Date.now();
+        const runId = await queueRows(t, rows);
+        const status = await waitForRun(t.redis, t.prefix, runId, 60_000);
+        await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, rows);
 
-      const c = t.sim.counters();
-      const figures = { rows, elapsedMs: Date.now() - started, requests: c.requests, byStatus: c.byStatus, appliedTwice: c.appliedTwice };
-      console.log(`# faults: ${JSON.stringify(figures)}`);
-      assert.ok((c.byStatus['503'] ?? 0) > 0 && (c.byStatus['504'] ?? 0) > 0 && (c.byStatus.dropped ?? 0) > 0, 'every fault kind happened');
-      // Slow answers (1.5 s) outlast the 500 ms request timeout: the simulator counts them as 200s, we saw timeouts and retried.
-      assert.ok((c.byStatus['200'] ?? 0) > rows, 'some requests timed out and were sent again');
-      // Every request the simulator saw is accounted to exactly one row.
-      assert.equal(await sumAttempts(t, runId), c.requests);
-    });
+        const c = t.sim.counters();
+        const figures = { rows, elapsedMs: Date.now() - started, requests: c.requests, byStatus: c.byStatus, appliedTwice: c.appliedTwice };
+        console.log(`# faults: ${JSON.stringify(figures)}`);
+        assert.ok(
+          (c.byStatus['503'] ?? 0) > 0 && (c.byStatus['504'] ?? 0) > 0 && (c.byStatus.dropped ?? 0) > 0,
+          'every fault kind happened',
+        );
+        // Slow answers (1.5 s) outlast the 500 ms request timeout: the simulator counts them as 200s, we saw timeouts and retried.
+        assert.ok((c.byStatus['200'] ?? 0) > rows, 'some requests timed out and were sent again');
+        // Every request the simulator saw is accounted to exactly one row.
+        assert.equal(await sumAttempts(t, runId), c.requests);
+      },
+    );
   });
 
   it('a row still failing after the quick in-job retries goes back to BullMQ, which retries it later', async () => {
@@ -137,7 +158,10 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       assert.deepEqual(
         [at[1] - at[0] >= 1000, at[2] - at[1] >= 2000, at[3] - at[2] >= 4000],
         [true, true, true],
-        `gaps ${at.slice(1).map((v, i) => v - at[i]).join(', ')} ms`,
+        `gaps ${at
+          .slice(1)
+          .map((v, i) => v - at[i])
+          .join(', ')} ms`,
       );
     });
   });
@@ -171,7 +195,10 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       assert.equal(status.state, 'completed_with_errors');
       const [row] = (await rowsOf(t.redis, t.prefix, runId)).values();
       assert.equal(row.state, 'failed');
-      assert.match(row.reason!, /^gave up: not sent within SYNC_MAX_ROW_AGE_MS \(1\.5 s\) of being queued; last error: 503 ServiceUnavailable/);
+      assert.match(
+        row.reason!,
+        /^gave up: not sent within SYNC_MAX_ROW_AGE_MS \(1\.5 s\) of being queued; last error: 503 ServiceUnavailable/,
+      );
     });
   });
 
@@ -196,7 +223,10 @@ describe('fleet failure handling', { concurrency: 1 }, () => {
       const status = await waitForRun(t.redis, t.prefix, runId, 20_000);
       assert.equal(status.state, 'completed_with_errors');
       const [row] = (await rowsOf(t.redis, t.prefix, runId)).values();
-      assert.match(row.reason!, /^throttled: Graph's 429s held the row; gave up: not sent within SYNC_MAX_ROW_AGE_MS \(1\.5 s\) of being queued, time in fleet pauses not counted; last error: 503 ServiceUnavailable/);
+      assert.match(
+        row.reason!,
+        /^throttled: Graph's 429s held the row; gave up: not sent within SYNC_MAX_ROW_AGE_MS \(1\.5 s\) of being queued, time in fleet pauses not counted; last error: 503 ServiceUnavailable/,
+      );
     });
   });
 

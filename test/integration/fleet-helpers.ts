@@ -18,13 +18,21 @@ import { HEADER, seededValidRows, simKey, type TestEnv } from '../support/harnes
  * Seeds the user statuses (Graph's PATCH never creates), then validates and queues `count` rows built by validRows
  * (CSV line n + 2 is row n), returning the run id.
  */
-export async function queueRows(t: Pick<TestEnv, 'redis' | 'prefix' | 'sim'>, count: number, options: { configs?: number } = {}): Promise<string> {
+export async function queueRows(
+  t: Pick<TestEnv, 'redis' | 'prefix' | 'sim'>,
+  count: number,
+  options: { configs?: number } = {},
+): Promise<string> {
   const { redis, prefix } = t;
   const runId = `fleet-${randomBytes(4).toString('hex')}`;
   const csv = [HEADER, ...seededValidRows(t.sim, count, options)].join('\n') + '\n';
   const queue = createPatchQueue(redis, prefix);
   try {
-    const summary = await importRun(new ResultStore(redis, prefix), queue, { runId, rows: readCsv(Readable.from([csv])), sourceLabel: 'fleet test' });
+    const summary = await importRun(new ResultStore(redis, prefix), queue, {
+      runId,
+      rows: readCsv(Readable.from([csv])),
+      sourceLabel: 'fleet test',
+    });
     assert.equal(summary.enqueued, count, `all ${count} rows should be queued: ${JSON.stringify(summary)}`);
   } finally {
     await queue.close();
@@ -41,7 +49,14 @@ export async function rowsOf(redis: RedisClient, prefix: string, runId: string):
  * The run's counters, its row hash (one entry per line, each `succeeded`) and the simulator's store
  * (one object per row, holding the row's values) must all agree.
  */
-export async function assertAllSucceededOnce(redis: RedisClient, prefix: string, sim: GraphSimulator, runId: string, status: RunStatus, count: number): Promise<void> {
+export async function assertAllSucceededOnce(
+  redis: RedisClient,
+  prefix: string,
+  sim: GraphSimulator,
+  runId: string,
+  status: RunStatus,
+  count: number,
+): Promise<void> {
   assert.equal(status.state, 'completed', JSON.stringify(status));
   assert.equal(status.succeeded, count);
   assert.equal(status.failed, 0);
@@ -84,6 +99,5 @@ export function peakRequests(sim: GraphSimulator, windowMs: number): number {
   }
   return peak;
 }
-
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -25,7 +25,15 @@ async function runFleet(name: string, rows: number, ourRate: string) {
     await assertAllSucceededOnce(t.redis, t.prefix, t.sim, runId, status, rows);
     const share = throttleShare(t.sim);
     const peakPerSecond = peakRequests(t.sim, 1000);
-    const figures = { rows, ourRate, elapsedMs, ...share, peakPerSecond, throttledCount: status.throttledCount, throttledMs: status.throttledMs };
+    const figures = {
+      rows,
+      ourRate,
+      elapsedMs,
+      ...share,
+      peakPerSecond,
+      throttledCount: status.throttledCount,
+      throttledMs: status.throttledMs,
+    };
     console.log(`# ${name}: ${JSON.stringify(figures)}`);
     return { status, elapsedMs, share, peakPerSecond };
   } finally {

@@ -31,7 +31,22 @@ interface Panel {
   datasource?: { uid?: string };
 }
 
-const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'offset', 'bool', 'inf', 'nan', 'atan2']);
+const PROMQL_WORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'bool',
+  'inf',
+  'nan',
+  'atan2',
+]);
 
 /**
  * The metric names a PromQL expression reads: strings, label matchers, ranges and grouping clauses are
@@ -98,7 +113,10 @@ async function scrape(url: string): Promise<Map<string, MetricFamily>> {
 
 describe('metric names in PromQL', () => {
   it('finds the metrics and nothing else in the kinds of queries the dashboard uses', () => {
-    assert.deepEqual(metricNamesIn('sum by (state) (rate(compliance_sync_worker_rows_finished_total{state!="x", job=~"a|b"}[$__rate_interval]))'), ['compliance_sync_worker_rows_finished_total']);
+    assert.deepEqual(
+      metricNamesIn('sum by (state) (rate(compliance_sync_worker_rows_finished_total{state!="x", job=~"a|b"}[$__rate_interval]))'),
+      ['compliance_sync_worker_rows_finished_total'],
+    );
     assert.deepEqual(metricNamesIn('histogram_quantile(0.99, sum by (le) (rate(a_bucket[5m])))'), ['a_bucket']);
     assert.deepEqual(metricNamesIn('sum(rate(x_sum[1m])) / sum(rate(x_count[1m])) > 1e3 or on (job) vector(0)'), ['x_sum', 'x_count']);
     assert.deepEqual(metricNamesIn('max(up offset 5m) unless max without (instance) (y)'), ['up', 'y']);
@@ -139,21 +157,29 @@ describe('Grafana dashboard', () => {
 
   const files = readdirSync(DASHBOARDS).filter((f) => f.endsWith('.json'));
 
-  it('alert-rules.yml: fleet blocked, failures, Redis memory high-water and a long pause, on metrics the server or a worker exports', () => {
-    const rules = parse(readFileSync(`${OBS}/alert-rules.yml`, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
-    const all = rules.groups.flatMap((g) => g.rules);
-    const byName = new Map(all.map((r) => [r.alert, r.expr]));
-    const reads = (alert: string, metric: string) => assert.ok(metricNamesIn(byName.get(alert) ?? '').includes(metric), `${alert} reads ${metric}`);
-    reads('ComplianceSyncFleetBlocked', 'compliance_sync_breaker_tripped');
-    reads('ComplianceSyncFleetBlocked', 'compliance_sync_tenant_breaker_tripped');
-    reads('ComplianceSyncFleetBlocked', 'compliance_sync_runs_open');
-    reads('ComplianceSyncRowsFailing', 'compliance_sync_rows_total');
-    reads('ComplianceSyncRedisMemoryHighWater', 'compliance_sync_redis_used_memory_bytes');
-    reads('ComplianceSyncRedisMemoryHighWater', 'compliance_sync_redis_memory_high_water_ratio');
-    reads('ComplianceSyncLongPause', 'compliance_sync_budget_paused');
-    const unknown = all.flatMap((r) => metricNamesIn(r.expr).filter((name) => !exported.has(name)).map((name) => `${r.alert}: ${name}`));
-    assert.deepEqual(unknown, [], 'metrics no code exports');
-  });
+  it(
+    'alert-rules.yml: fleet blocked, failures, Redis memory high-water and a long ' + 'pause, on metrics the server or a worker exports',
+    () => {
+      const rules = parse(readFileSync(`${OBS}/alert-rules.yml`, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+      const all = rules.groups.flatMap((g) => g.rules);
+      const byName = new Map(all.map((r) => [r.alert, r.expr]));
+      const reads = (alert: string, metric: string) =>
+        assert.ok(metricNamesIn(byName.get(alert) ?? '').includes(metric), `${alert} reads ${metric}`);
+      reads('ComplianceSyncFleetBlocked', 'compliance_sync_breaker_tripped');
+      reads('ComplianceSyncFleetBlocked', 'compliance_sync_tenant_breaker_tripped');
+      reads('ComplianceSyncFleetBlocked', 'compliance_sync_runs_open');
+      reads('ComplianceSyncRowsFailing', 'compliance_sync_rows_total');
+      reads('ComplianceSyncRedisMemoryHighWater', 'compliance_sync_redis_used_memory_bytes');
+      reads('ComplianceSyncRedisMemoryHighWater', 'compliance_sync_redis_memory_high_water_ratio');
+      reads('ComplianceSyncLongPause', 'compliance_sync_budget_paused');
+      const unknown = all.flatMap((r) =>
+        metricNamesIn(r.expr)
+          .filter((name) => !exported.has(name))
+          .map((name) => `${r.alert}: ${name}`),
+      );
+      assert.deepEqual(unknown, [], 'metrics no code exports');
+    },
+  );
 
   it('alert-rules.yml and the dashboards read no deprecated name', () => {
     const rules = parse(readFileSync(`${OBS}/alert-rules.yml`, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
@@ -189,7 +215,11 @@ describe('Grafana dashboard', () => {
     assert.deepEqual(missing, [], 'metrics no panel reads');
     // The list here is the code's list: a name deprecated in code must be deprecated here too, and the other way round.
     assert.deepEqual(Object.keys(DEPRECATED).sort(), Object.keys(DEPRECATED_METRICS).sort());
-    for (const name of Object.keys(DEPRECATED)) assert.ok(families.some((f) => f.name === name), `${name} is still exported`);
+    for (const name of Object.keys(DEPRECATED))
+      assert.ok(
+        families.some((f) => f.name === name),
+        `${name} is still exported`,
+      );
   });
 
   it('per-tenant panels: a tenant variable read from a tenant-labelled metric, and panels that filter by it', () => {
@@ -202,7 +232,10 @@ describe('Grafana dashboard', () => {
     const match = /^label_values\((\w+), tenant\)$/.exec(variable.definition ?? '');
     assert.ok(match, variable.definition);
     const source = families.find((f) => f.name === match[1]);
-    assert.ok(source?.samples.some((s) => s.labels.tenant === 'default'), `${match[1]} has tenant labels`);
+    assert.ok(
+      source?.samples.some((s) => s.labels.tenant === 'default'),
+      `${match[1]} has tenant labels`,
+    );
     const filtersByTenant = (p: Panel) => (p.targets ?? []).some((t) => (t.expr ?? '').includes('tenant=~"$tenant"'));
     const perTenant = allPanels(dashboard.panels).filter((p) => p.type !== 'row' && filtersByTenant(p));
     assert.ok(perTenant.length >= 5, perTenant.map((p) => p.title).join(', '));
@@ -230,7 +263,6 @@ describe('Grafana dashboard', () => {
     }
   });
 
-
   it('is stored in the repo', () => {
     assert.ok(files.length > 0);
   });
@@ -255,7 +287,10 @@ describe('Grafana dashboard', () => {
     });
 
     it(`${file}: every panel reads the dashboard's datasource variable, a Prometheus one, never a fixed uid`, () => {
-      const dashboard = JSON.parse(readFileSync(`${DASHBOARDS}/${file}`, 'utf8')) as { panels?: Panel[]; templating?: { list?: { name: string; type: string; query?: string }[] } };
+      const dashboard = JSON.parse(readFileSync(`${DASHBOARDS}/${file}`, 'utf8')) as {
+        panels?: Panel[];
+        templating?: { list?: { name: string; type: string; query?: string }[] };
+      };
       // A fixed uid only works with our provisioning; a variable lets a dashboard imported into another Grafana pick its own Prometheus.
       const variable = dashboard.templating?.list?.find((v) => v.type === 'datasource');
       assert.ok(variable, 'a datasource variable');
@@ -266,7 +301,9 @@ describe('Grafana dashboard', () => {
         for (const target of panel.targets ?? []) assert.equal(target.datasource?.uid ?? ref, ref, `${panel.title} ${target.refId}`);
       }
       // The provisioned datasource is Grafana's default, which the variable starts on.
-      const datasources = parse(readFileSync(`${OBS}/grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as { datasources: { type: string; isDefault?: boolean }[] };
+      const datasources = parse(readFileSync(`${OBS}/grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as {
+        datasources: { type: string; isDefault?: boolean }[];
+      };
       assert.ok(datasources.datasources.some((d) => d.type === 'prometheus' && d.isDefault === true));
     });
   }
@@ -289,17 +326,25 @@ describe('Prometheus and Grafana in docker-compose.yml', () => {
     const [source] = mount.split(':');
     assert.ok(existsSync(`${REPO_ROOT}${source.replace(/^\.\//, '')}`), source);
     const config = parse(readFileSync(`${OBS}/prometheus.yml`, 'utf8')) as {
-      scrape_configs: { job_name: string; static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[]; type: string; port: number }[] }[];
+      scrape_configs: {
+        job_name: string;
+        static_configs?: { targets: string[] }[];
+        dns_sd_configs?: { names: string[]; type: string; port: number }[];
+      }[];
     };
     const jobs = new Map(config.scrape_configs.map((j) => [j.job_name, j]));
-    assert.deepEqual(jobs.get('compliance-sync-server')?.static_configs?.[0].targets, [`server:${flag(compose.services.server, '--port')}`]);
+    assert.deepEqual(jobs.get('compliance-sync-server')?.static_configs?.[0].targets, [
+      `server:${flag(compose.services.server, '--port')}`,
+    ]);
     const dns = jobs.get('compliance-sync-worker')?.dns_sd_configs?.[0];
     assert.deepEqual(dns?.names, ['worker']);
     assert.equal(dns?.type, 'A');
     assert.equal(String(dns?.port), flag(compose.services.worker, '--metrics-port'));
     assert.equal(flag(compose.services.worker, '--metrics-host'), '0.0.0.0', 'reachable from the prometheus container');
     // The demo profile's fleet, the same way.
-    assert.deepEqual(jobs.get('compliance-sync-demo-server')?.static_configs?.[0].targets, [`demo-server:${flag(compose.services['demo-server'], '--port')}`]);
+    assert.deepEqual(jobs.get('compliance-sync-demo-server')?.static_configs?.[0].targets, [
+      `demo-server:${flag(compose.services['demo-server'], '--port')}`,
+    ]);
     const demo = jobs.get('compliance-sync-demo-worker')?.dns_sd_configs?.[0];
     assert.deepEqual(demo?.names, ['demo-worker']);
     assert.equal(String(demo?.port), flag(compose.services['demo-worker'], '--metrics-port'));
@@ -322,9 +367,13 @@ describe('Prometheus and Grafana in docker-compose.yml', () => {
     assert.ok(grafana?.image?.startsWith('grafana/grafana'));
     const mounts = new Map(grafana.volumes!.map((v) => [v.split(':')[1], v.split(':')[0]]));
     assert.equal(mounts.get('/etc/grafana/provisioning'), './src/server/observability/grafana/provisioning');
-    const provider = parse(readFileSync(`${OBS}/grafana/provisioning/dashboards/compliance-sync.yml`, 'utf8')) as { providers: { options: { path: string } }[] };
+    const provider = parse(readFileSync(`${OBS}/grafana/provisioning/dashboards/compliance-sync.yml`, 'utf8')) as {
+      providers: { options: { path: string } }[];
+    };
     assert.equal(mounts.get(provider.providers[0].options.path), './src/server/observability/grafana/dashboards');
-    const datasources = parse(readFileSync(`${OBS}/grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as { datasources: { url: string; type: string }[] };
+    const datasources = parse(readFileSync(`${OBS}/grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as {
+      datasources: { url: string; type: string }[];
+    };
     assert.equal(datasources.datasources[0].type, 'prometheus');
     assert.equal(datasources.datasources[0].url, 'http://prometheus:9090');
     assert.ok(compose.services.prometheus.ports!.some((p) => p.endsWith(':9090')));

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HEADER, lastJsonLine, runCli, seededValidRows, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seededValidRows,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 
 describe('honest output: a completed run with rejected rows', () => {
   let t: TestEnv;
@@ -29,7 +39,15 @@ describe('honest output: a completed run with rejected rows', () => {
     assert.equal(text.code, 0, text.stderr);
     assert.equal(text.stdout.split('\n')[0], `run ${runId}: completed, 2 rejected`);
     const json = await runCli(['status', runId, '--json'], t.env);
-    const parsed = JSON.parse(json.stdout) as { state: string; rejected: number; createdAt: number; createdAtIso: string; finishedAt: number; finishedAtIso: string; byTenant: Record<string, Record<string, number>> };
+    const parsed = JSON.parse(json.stdout) as {
+      state: string;
+      rejected: number;
+      createdAt: number;
+      createdAtIso: string;
+      finishedAt: number;
+      finishedAtIso: string;
+      byTenant: Record<string, Record<string, number>>;
+    };
     assert.deepEqual([parsed.state, parsed.rejected], ['completed', 2], '--json keeps the state word; rejected is its own field');
     assert.equal(parsed.createdAtIso, new Date(parsed.createdAt).toISOString());
     assert.equal(parsed.finishedAtIso, new Date(parsed.finishedAt).toISOString());
@@ -38,7 +56,7 @@ describe('honest output: a completed run with rejected rows', () => {
     assert.equal(parsed.byTenant.default.queued, undefined);
   });
 
-  it("import's summary says how a run that ended at import ended: \"completed, N rejected\"", async () => {
+  it('import\'s summary says how a run that ended at import ended: "completed, N rejected"', async () => {
     // Nothing to send: every row is rejected, so the run is complete when the input ends.
     const path = await writeTemp(t, 'bad.csv', `${HEADER}\nbad,row\nalso,bad\n`);
     const before = t.sim.counters().requests;

@@ -23,7 +23,20 @@ import { buildServer } from '../../src/server/app.js';
 import { ApiTokens } from '../../src/server/auth.js';
 import { CANCELLED_REASON, cancelTimedOutRun } from '../../src/server/ingest.js';
 import { readCsv } from '../../src/sources/csv.js';
-import { BIN, HEADER, REPO_ROOT, runCli, SEEDED_VALUES, seededValidRows, seedGraph, spawnWorker, startInProcessWorker, startTestEnv, waitForRun, type TestEnv } from '../support/harness.js';
+import {
+  BIN,
+  HEADER,
+  REPO_ROOT,
+  runCli,
+  SEEDED_VALUES,
+  seededValidRows,
+  seedGraph,
+  spawnWorker,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  type TestEnv,
+} from '../support/harness.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { API_TOKEN, freePort, postEvents } from '../support/server-helpers.js';
 
@@ -41,68 +54,86 @@ async function privateEnv(name: string, redis: PrivateRedis, env: Record<string,
 const silent = pino({ level: 'silent' }) as Logger;
 
 describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
-  it('a stalled Redis: status and import exit 1 within seconds, the server answers 503, and nothing of an answered request is queued later', async () => {
-    const redisServer = await PrivateRedis.start();
-    cleanups.push(() => redisServer.stop());
-    const t = await privateEnv('hxr-stall', redisServer, { SYNC_REDIS_COMMAND_TIMEOUT_MS: '1500' });
-    const config = loadConfig({ ...t.env });
-    const serverRedis = await connectRedis(config.redisUrl, 'server', {}, { commandTimeoutMs: config.redisCommandTimeoutMs });
-    const app = await buildServer({ config, redis: serverRedis, logger: silent, tokens: new ApiTokens([API_TOKEN]) });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    cleanups.push(async () => {
-      await app.close();
-      serverRedis.disconnect();
-    });
-    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    seedGraph(t.sim, ['c,before', 'c,during']);
-    const before = await postEvents(url, { configurationId: 'c', userStatusId: 'before', status: 'compliant' });
-    assert.equal(before.status, 202);
-    const file = join(t.dir, 'rows.csv');
-    await writeFile(file, `${HEADER}\n${seededValidRows(t.sim, 3).join('\n')}\n`);
+  it(
+    'a stalled Redis: status and import exit 1 within seconds, the server answers ' +
+      '503, and nothing of an answered request is queued later',
+    async () => {
+      const redisServer = await PrivateRedis.start();
+      cleanups.push(() => redisServer.stop());
+      const t = await privateEnv('hxr-stall', redisServer, { SYNC_REDIS_COMMAND_TIMEOUT_MS: '1500' });
+      const config = loadConfig({ ...t.env });
+      const serverRedis = await connectRedis(config.redisUrl, 'server', {}, { commandTimeoutMs: config.redisCommandTimeoutMs });
+      const app = await buildServer({ config, redis: serverRedis, logger: silent, tokens: new ApiTokens([API_TOKEN]) });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      cleanups.push(async () => {
+        await app.close();
+        serverRedis.disconnect();
+      });
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      seedGraph(t.sim, ['c,before', 'c,during']);
+      const before = await postEvents(url, { configurationId: 'c', userStatusId: 'before', status: 'compliant' });
+      assert.equal(before.status, 202);
+      const file = join(t.dir, 'rows.csv');
+      await writeFile(file, `${HEADER}\n${seededValidRows(t.sim, 3).join('\n')}\n`);
 
-    redisServer.pause();
-    let resumed = false;
-    try {
-      const [status, imported, posted, listed] = await Promise.all([
-        timed(() => runCli(['status', before.json.runId], t.env, undefined, 40_000)),
-        timed(() => runCli(['import', file, '--run-id', 'stalled', '--no-progress'], t.env, undefined, 40_000)),
-        timed(() => postEvents(url, { configurationId: 'c', userStatusId: 'during', status: 'compliant' })),
-        timed(() => fetch(`${url}/v1/runs`, { headers: { authorization: `Bearer ${API_TOKEN}` } }).then(async (r) => ({ status: r.status, json: await r.json() }))),
-      ]);
-      assert.equal(status.value.code, 1, status.value.stderr);
-      assert.match(status.value.stderr, /^error: Redis (at redis:\/\/127\.0\.0\.1:\d+ )?did not answer within 1500 ms \(SYNC_REDIS_COMMAND_TIMEOUT_MS\)/);
-      assert.ok(status.ms < 15_000, `status took ${status.ms} ms`);
-      assert.equal(imported.value.code, 1, imported.value.stderr);
-      assert.match(imported.value.stderr, /Redis (at redis:\/\/127\.0\.0\.1:\d+ )?did not answer within 1500 ms/);
-      assert.ok(imported.ms < 15_000, `import took ${imported.ms} ms`);
-      assert.equal(posted.value.status, 503, JSON.stringify(posted.value.json));
-      assert.match(posted.value.json.message, /Redis did not answer within 1500 ms.*nothing was queued/);
-      assert.ok(posted.ms < 6000, `POST took ${posted.ms} ms`);
-      assert.equal(listed.value.status, 503);
-      assert.ok(listed.ms < 6000, `GET /v1/runs took ${listed.ms} ms`);
-
-      redisServer.resume();
-      resumed = true;
-      // What the stalled Redis held runs now; the server's cancel follows the request's writes.
-      await sleep(3000);
-      const store = new ResultStore(t.redis, t.prefix);
-      const runs = await store.listRuns(100);
-      assert.deepEqual(runs.map((r) => r.runId), [before.json.runId], `only the request answered 202 has a run: ${JSON.stringify(runs)}`);
-      const worker = await startInProcessWorker(t);
+      redisServer.pause();
+      let resumed = false;
       try {
-        await waitForRun(t.redis, t.prefix, before.json.runId, 20_000);
-        await sleep(1000);
+        const [status, imported, posted, listed] = await Promise.all([
+          timed(() => runCli(['status', before.json.runId], t.env, undefined, 40_000)),
+          timed(() => runCli(['import', file, '--run-id', 'stalled', '--no-progress'], t.env, undefined, 40_000)),
+          timed(() => postEvents(url, { configurationId: 'c', userStatusId: 'during', status: 'compliant' })),
+          timed(() =>
+            fetch(`${url}/v1/runs`, { headers: { authorization: `Bearer ${API_TOKEN}` } }).then(async (r) => ({
+              status: r.status,
+              json: await r.json(),
+            })),
+          ),
+        ]);
+        assert.equal(status.value.code, 1, status.value.stderr);
+        assert.match(
+          status.value.stderr,
+          /^error: Redis (at redis:\/\/127\.0\.0\.1:\d+ )?did not answer within 1500 ms \(SYNC_REDIS_COMMAND_TIMEOUT_MS\)/,
+        );
+        assert.ok(status.ms < 15_000, `status took ${status.ms} ms`);
+        assert.equal(imported.value.code, 1, imported.value.stderr);
+        assert.match(imported.value.stderr, /Redis (at redis:\/\/127\.0\.0\.1:\d+ )?did not answer within 1500 ms/);
+        assert.ok(imported.ms < 15_000, `import took ${imported.ms} ms`);
+        assert.equal(posted.value.status, 503, JSON.stringify(posted.value.json));
+        assert.match(posted.value.json.message, /Redis did not answer within 1500 ms.*nothing was queued/);
+        assert.ok(posted.ms < 6000, `POST took ${posted.ms} ms`);
+        assert.equal(listed.value.status, 503);
+        assert.ok(listed.ms < 6000, `GET /v1/runs took ${listed.ms} ms`);
+
+        redisServer.resume();
+        resumed = true;
+        // What the stalled Redis held runs now; the server's cancel follows the request's writes.
+        await sleep(3000);
+        const store = new ResultStore(t.redis, t.prefix);
+        const runs = await store.listRuns(100);
+        assert.deepEqual(
+          runs.map((r) => r.runId),
+          [before.json.runId],
+          `only the request answered 202 has a run: ${JSON.stringify(runs)}`,
+        );
+        const worker = await startInProcessWorker(t);
+        try {
+          await waitForRun(t.redis, t.prefix, before.json.runId, 20_000);
+          await sleep(1000);
+        } finally {
+          await worker.close(5000);
+        }
+        assert.equal(t.sim.counters().requests, 1, 'only the event answered 202 reached Graph');
+        // Everything the test names is seeded; what reached Graph is what no longer holds the seeded status.
+        const written = Object.entries(t.sim.state())
+          .filter(([, v]) => v.status !== SEEDED_VALUES.status)
+          .map(([k]) => k);
+        assert.deepEqual(written, ['mobileAppConfigurations/c/before']);
       } finally {
-        await worker.close(5000);
+        if (!resumed) redisServer.resume();
       }
-      assert.equal(t.sim.counters().requests, 1, 'only the event answered 202 reached Graph');
-      // Everything the test names is seeded; what reached Graph is what no longer holds the seeded status.
-      const written = Object.entries(t.sim.state()).filter(([, v]) => v.status !== SEEDED_VALUES.status).map(([k]) => k);
-      assert.deepEqual(written, ['mobileAppConfigurations/c/before']);
-    } finally {
-      if (!resumed) redisServer.resume();
-    }
-  });
+    },
+  );
 
   it('a request answered 503 whose rows and jobs reached Redis late is cancelled: its rows fail, and no worker sends them', async () => {
     const t = await startTestEnv('hxr-cancel');
@@ -111,7 +142,12 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     const queue = createPatchQueue(t.redis, t.prefix);
     cleanups.push(() => queue.close());
     // As if a stalled Redis had run the request's admit and addBulk after the server gave up on them.
-    await importRun(store, queue, { runId: 'evt-late', rows: readCsv(Readable.from([`${HEADER}\n${seededValidRows(t.sim, 3).join('\n')}\n`])), sourceLabel: 'late', origin: 'event' });
+    await importRun(store, queue, {
+      runId: 'evt-late',
+      rows: readCsv(Readable.from([`${HEADER}\n${seededValidRows(t.sim, 3).join('\n')}\n`])),
+      sourceLabel: 'late',
+      origin: 'event',
+    });
     assert.equal((await queueDepth(queue)).prioritized + (await queueDepth(queue)).waiting, 3);
     const warnings: object[] = [];
     cancelTimedOutRun(store, 'evt-late', { first: 2, last: 4 }, { warn: (o) => warnings.push(o), error: (o) => warnings.push(o) });
@@ -137,38 +173,45 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     assert.equal(warnings.length, 1);
   });
 
-  it('a worker rides out a Redis that is down while it starts, then sends every row; a one-shot command exits 1 within seconds', async () => {
-    const redisServer = await PrivateRedis.start();
-    cleanups.push(() => redisServer.stop());
-    const t = await privateEnv('hxr-startup', redisServer, { SYNC_REDIS_CONNECT_TIMEOUT_MS: '60000' });
-    const queue = createPatchQueue(t.redis, t.prefix);
-    await importRun(new ResultStore(t.redis, t.prefix), queue, { runId: 'startup', rows: readCsv(Readable.from([`${HEADER}\n${seededValidRows(t.sim, 5).join('\n')}\n`])), sourceLabel: 'startup' });
-    await queue.close();
-    await redisServer.kill();
+  it(
+    'a worker rides out a Redis that is down while it starts, then sends every row; a ' + 'one-shot command exits 1 within seconds',
+    async () => {
+      const redisServer = await PrivateRedis.start();
+      cleanups.push(() => redisServer.stop());
+      const t = await privateEnv('hxr-startup', redisServer, { SYNC_REDIS_CONNECT_TIMEOUT_MS: '60000' });
+      const queue = createPatchQueue(t.redis, t.prefix);
+      await importRun(new ResultStore(t.redis, t.prefix), queue, {
+        runId: 'startup',
+        rows: readCsv(Readable.from([`${HEADER}\n${seededValidRows(t.sim, 5).join('\n')}\n`])),
+        sourceLabel: 'startup',
+      });
+      await queue.close();
+      await redisServer.kill();
 
-    const started = Date.now();
-    const down = await runCli(['status', 'startup'], t.env, undefined, 30_000);
-    assert.equal(down.code, 1, down.stderr);
-    assert.match(down.stderr, /^error: Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
-    assert.ok(Date.now() - started < 10_000, `a one-shot command took ${Date.now() - started} ms`);
+      const started = Date.now();
+      const down = await runCli(['status', 'startup'], t.env, undefined, 30_000);
+      assert.equal(down.code, 1, down.stderr);
+      assert.match(down.stderr, /^error: Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
+      assert.ok(Date.now() - started < 10_000, `a one-shot command took ${Date.now() - started} ms`);
 
-    const worker = spawnWorker(t.env, ['--until-idle', '--no-scheduled-imports']);
-    let stderr = '';
-    worker.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    worker.stdout!.resume();
-    const exited = once(worker, 'exit');
-    cleanups.push(async () => {
-      if (worker.exitCode === null) worker.kill('SIGKILL');
-    });
-    await sleep(4000);
-    assert.equal(worker.exitCode, null, `the worker gave up while Redis was down: ${stderr}`);
-    await redisServer.startProcess();
-    const [code] = await Promise.race([exited, sleep(60_000).then(() => [undefined])]);
-    assert.equal(code, 0, stderr);
-    const status = await waitForRun(t.redis, t.prefix, 'startup', 5000);
-    assert.deepEqual([status.state, status.succeeded], ['completed', 5]);
-    assert.equal(t.sim.counters().requests, 5);
-  });
+      const worker = spawnWorker(t.env, ['--until-idle', '--no-scheduled-imports']);
+      let stderr = '';
+      worker.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      worker.stdout!.resume();
+      const exited = once(worker, 'exit');
+      cleanups.push(async () => {
+        if (worker.exitCode === null) worker.kill('SIGKILL');
+      });
+      await sleep(4000);
+      assert.equal(worker.exitCode, null, `the worker gave up while Redis was down: ${stderr}`);
+      await redisServer.startProcess();
+      const [code] = await Promise.race([exited, sleep(60_000).then(() => [undefined])]);
+      assert.equal(code, 0, stderr);
+      const status = await waitForRun(t.redis, t.prefix, 'startup', 5000);
+      assert.deepEqual([status.state, status.succeeded], ['completed', 5]);
+      assert.equal(t.sim.counters().requests, 5);
+    },
+  );
 
   it('serve waits for a Redis that is down at start-up, then serves', async () => {
     const redisServer = await PrivateRedis.start();
@@ -194,7 +237,12 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     assert.equal(child.exitCode, null, `serve gave up while Redis was down: ${stderr}`);
     await redisServer.startProcess();
     const deadline = Date.now() + 30_000;
-    while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false))) {
+    while (
+      !(await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      ))
+    ) {
       assert.ok(Date.now() < deadline, `serve did not become ready: ${stderr}`);
       await sleep(200);
     }
@@ -210,12 +258,20 @@ describe('Redis failures (issue 9)', { concurrency: 1 }, () => {
     const base = { SYNC_PREFIX: 'hxr-auth', GRAPH_ACCESS_TOKEN: 'x' };
     const wrong = await runCli(['status', 'some-run'], { ...base, REDIS_URL: `redis://:wrong-password-456@127.0.0.1:${redisServer.port}` });
     assert.equal(wrong.code, 1, wrong.stderr);
-    assert.match(wrong.stderr, /^error: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? refused the credentials \(check the user and password in REDIS_URL\): WRONGPASS/);
+    assert.match(
+      wrong.stderr,
+      /^error: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? refused the credentials \(check the user and password in REDIS_URL\): WRONGPASS/,
+    );
     assert.ok(!wrong.stderr.includes('wrong-password-456'));
     const none = await runCli(['status', 'some-run'], { ...base, REDIS_URL: `redis://127.0.0.1:${redisServer.port}` });
     assert.equal(none.code, 1, none.stderr);
     assert.match(none.stderr, /refused the credentials .*NOAUTH/);
-    const worker = await runCli(['worker', '--until-idle'], { ...base, REDIS_URL: `redis://:wrong-password-456@127.0.0.1:${redisServer.port}` }, undefined, 30_000);
+    const worker = await runCli(
+      ['worker', '--until-idle'],
+      { ...base, REDIS_URL: `redis://:wrong-password-456@127.0.0.1:${redisServer.port}` },
+      undefined,
+      30_000,
+    );
     assert.equal(worker.code, 1, 'a worker does not wait for credentials that will not change');
     assert.match(worker.stderr, /refused the credentials/);
   });

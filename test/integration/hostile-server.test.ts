@@ -35,7 +35,11 @@ async function runKeysOf(t: TestEnv): Promise<string[]> {
 }
 
 /** A raw HTTP/1.1 exchange, to trickle a body and see when the server closes the socket. */
-async function rawRequest(url: string, head: string, body: string): Promise<{ socket: Socket; response: () => string; closed: Promise<number> }> {
+async function rawRequest(
+  url: string,
+  head: string,
+  body: string,
+): Promise<{ socket: Socket; response: () => string; closed: Promise<number> }> {
   const { port } = new URL(url);
   const socket = connect(Number(port), '127.0.0.1');
   await once(socket, 'connect');
@@ -73,22 +77,39 @@ describe('hostile requests to serve (issue 9)', { concurrency: 1 }, () => {
     const accepted = await postEvents(server.url, { configurationId: 'c', userStatusId: 'u', status: 'compliant' });
     assert.equal(accepted.status, 202);
     const runId = accepted.json.runId as string;
-    for (const path of [`/v1/runs/${runId}:rows`, `/v1/runs/${runId}:rows/rows`, '/v1/runs/..%2F..', `/v1/runs/${'x'.repeat(129)}`, `/admin/runs/${runId}:rows`]) {
+    for (const path of [
+      `/v1/runs/${runId}:rows`,
+      `/v1/runs/${runId}:rows/rows`,
+      '/v1/runs/..%2F..',
+      `/v1/runs/${'x'.repeat(129)}`,
+      `/admin/runs/${runId}:rows`,
+    ]) {
       const res = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
       assert.equal(res.status, 400, path);
-      assert.match(await res.text(), /run id .*(may hold only letters, digits and _ \. -|is longer than 128 characters|only of dots)/, path);
+      assert.match(
+        await res.text(),
+        /run id .*(may hold only letters, digits and _ \. -|is longer than 128 characters|only of dots)/,
+        path,
+      );
     }
     // A stray member of P:runs (written by hand, or by an older version) is not shown as a run.
     await t.redis.zadd(redisKeys(t.prefix).runs, Date.now(), `${runId}:rows`);
     const list = await (await fetch(`${server.url}/v1/runs`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json();
-    assert.deepEqual(list.runs.map((r: { runId: string }) => r.runId), [runId]);
+    assert.deepEqual(
+      list.runs.map((r: { runId: string }) => r.runId),
+      [runId],
+    );
   });
 
   it('answers 415 to a text/plain body, as the README promises, and stores nothing', async () => {
     const t = await env('hxs-415');
     const server = await startTestServer(t);
     closers.push(() => server.close());
-    const res = await fetch(`${server.url}/v1/user-statuses`, { method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'text/plain' }, body: '{"configurationId":"c","userStatusId":"u","status":"compliant"}' });
+    const res = await fetch(`${server.url}/v1/user-statuses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'text/plain' },
+      body: '{"configurationId":"c","userStatusId":"u","status":"compliant"}',
+    });
     assert.equal(res.status, 415);
     assert.match((await res.json()).message, /Unsupported Media Type|text\/plain/i);
     assert.deepEqual(await runKeysOf(t), []);
@@ -98,14 +119,22 @@ describe('hostile requests to serve (issue 9)', { concurrency: 1 }, () => {
   it('closes the socket of a trickled body after the body timeout, and right after a 401', async () => {
     const t = await env('hxs-trickle');
     const redis = new Redis(t.config.redisUrl, { maxRetriesPerRequest: null });
-    const app = await buildServer({ config: t.config, redis, logger: pino({ level: 'silent' }), tokens: new ApiTokens([API_TOKEN]), bodyTimeoutMs: 1500 });
+    const app = await buildServer({
+      config: t.config,
+      redis,
+      logger: pino({ level: 'silent' }),
+      tokens: new ApiTokens([API_TOKEN]),
+      bodyTimeoutMs: 1500,
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
     closers.push(async () => {
       await app.close();
       redis.disconnect();
     });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    const head = (token: string) => `POST /v1/user-statuses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`;
+    const head = (token: string) =>
+      `POST /v1/user-statuses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}` +
+      `\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`;
 
     const trickled = await rawRequest(url, head(API_TOKEN), '[');
     const timer = setInterval(() => trickled.socket.write(' '), 200);

@@ -1,10 +1,28 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HEADER, lastJsonLine, runCli, seedGraph, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seedGraph,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { startSimulator, type DriftChange } from '../../src/simulator/index.js';
 
-type ImportSummary = { runId: string; rows: number; accepted: number; rejected: number; enqueued: number; unchanged: number; superseded: number };
+type ImportSummary = {
+  runId: string;
+  rows: number;
+  accepted: number;
+  rejected: number;
+  enqueued: number;
+  unchanged: number;
+  superseded: number;
+};
 type ReportRow = { line: number; key: string; state: string; httpStatus?: number; attempts?: number; reason?: string };
 
 async function importFile(t: TestEnv, path: string, args: string[] = []): Promise<ImportSummary> {
@@ -34,8 +52,10 @@ interface Row {
   userPrincipalName: string;
 }
 
-const csvLine = (r: Row) => [r.configId, r.userStatusId, r.type, r.userDisplayName, r.devicesCount, r.status, r.lastReportedDateTime, r.userPrincipalName].join(',');
-const collectionOf = (r: Pick<Row, 'type'>) => (r.type === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations');
+const csvLine = (r: Row) =>
+  [r.configId, r.userStatusId, r.type, r.userDisplayName, r.devicesCount, r.status, r.lastReportedDateTime, r.userPrincipalName].join(',');
+const collectionOf = (r: Pick<Row, 'type'>) =>
+  r.type === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations';
 /** The path a PATCH or GET of this row's user status takes, as the simulator logs it. */
 const statusPath = (r: Row) => `/beta/deviceAppManagement/${collectionOf(r)}/${r.configId}/userStatuses/${r.userStatusId}`;
 
@@ -46,14 +66,32 @@ function heldAsGraphServesIt(r: Row): DriftChange {
     collection: collectionOf(r),
     configId: r.configId,
     userStatusId: r.userStatusId.toLowerCase(),
-    values: { userDisplayName: r.userDisplayName, devicesCount: r.devicesCount, status: r.status, lastReportedDateTime: utc, userPrincipalName: r.userPrincipalName },
+    values: {
+      userDisplayName: r.userDisplayName,
+      devicesCount: r.devicesCount,
+      status: r.status,
+      lastReportedDateTime: utc,
+      userPrincipalName: r.userPrincipalName,
+    },
   };
 }
 
-const patches = (t: TestEnv, from: number) => t.sim.requestLog().slice(from).filter((e) => e.method === 'PATCH');
+const patches = (t: TestEnv, from: number) =>
+  t.sim
+    .requestLog()
+    .slice(from)
+    .filter((e) => e.method === 'PATCH');
 /** GETs of one user status (7 path segments), not of a listing page. */
-const statusGets = (t: TestEnv, from: number) => t.sim.requestLog().slice(from).filter((e) => e.method === 'GET' && e.path.split('/').length === 7);
-const listGets = (t: TestEnv, from: number) => t.sim.requestLog().slice(from).filter((e) => e.method === 'GET' && e.path.split('/').length === 6);
+const statusGets = (t: TestEnv, from: number) =>
+  t.sim
+    .requestLog()
+    .slice(from)
+    .filter((e) => e.method === 'GET' && e.path.split('/').length === 7);
+const listGets = (t: TestEnv, from: number) =>
+  t.sim
+    .requestLog()
+    .slice(from)
+    .filter((e) => e.method === 'GET' && e.path.split('/').length === 6);
 
 describe('judging what Graph holds, as Graph serves it: missing statuses, listing nulls, dates and GUIDs', () => {
   let t: TestEnv;
@@ -102,37 +140,55 @@ describe('judging what Graph holds, as Graph serves it: missing statuses, listin
   });
 
   let path: string;
-  it('import --reconcile over paged listings with null UPNs: confirms each null with a GET, sends only what differs, and fails what Graph does not hold without a PATCH', async () => {
-    t.sim.drift(holds.map((i) => heldAsGraphServesIt(rows[i])));
-    seedGraph(t.sim, differs.map((i) => csvLine(rows[i])));
-    assert.equal(Object.keys(t.sim.state()).length, 18);
-    path = await writeTemp(t, 'tenant.csv', csv);
+  it(
+    'import --reconcile over paged listings with null UPNs: confirms each null with a ' +
+      'GET, sends only what differs, and fails what Graph does not hold without a PATCH',
+    async () => {
+      t.sim.drift(holds.map((i) => heldAsGraphServesIt(rows[i])));
+      seedGraph(
+        t.sim,
+        differs.map((i) => csvLine(rows[i])),
+      );
+      assert.equal(Object.keys(t.sim.state()).length, 18);
+      path = await writeTemp(t, 'tenant.csv', csv);
 
-    const run = await importFile(t, path, ['--reconcile']);
-    assert.deepEqual([run.rows, run.enqueued, run.unchanged], [24, 9, 9]);
-    const status = await waitForRun(t.redis, t.prefix, run.runId);
-    assert.deepEqual([status.state, status.succeeded, status.unchanged, status.failed], ['completed_with_errors', 9, 9, 6]);
+      const run = await importFile(t, path, ['--reconcile']);
+      assert.deepEqual([run.rows, run.enqueued, run.unchanged], [24, 9, 9]);
+      const status = await waitForRun(t.redis, t.prefix, run.runId);
+      assert.deepEqual([status.state, status.succeeded, status.unchanged, status.failed], ['completed_with_errors', 9, 9, 6]);
 
-    // Without the GETs, the 9 rows Graph holds would be judged by a null UPN and sent too.
-    assert.deepEqual(patches(t, 0).map((e) => e.path).sort(), differs.map((i) => statusPath(rows[i])).sort());
-    assert.equal(statusGets(t, 0).length, 18, 'one GET per listed status whose listed UPN was null');
-    assert.equal(listGets(t, 0).length, 5, 'cfg-a listed in 3 pages of 5 (12 held), cfg-b in 2 (6 held)');
+      // Without the GETs, the 9 rows Graph holds would be judged by a null UPN and sent too.
+      assert.deepEqual(
+        patches(t, 0)
+          .map((e) => e.path)
+          .sort(),
+        differs.map((i) => statusPath(rows[i])).sort(),
+      );
+      assert.equal(statusGets(t, 0).length, 18, 'one GET per listed status whose listed UPN was null');
+      assert.equal(listGets(t, 0).length, 5, 'cfg-a listed in 3 pages of 5 (12 held), cfg-b in 2 (6 held)');
 
-    const failed = await report(t, run.runId, 'failed');
-    assert.deepEqual(failed.map((r) => r.line).sort((a, b) => a - b), absent.map((i) => i + 2));
-    for (const r of failed) {
-      assert.match(r.reason!, /^not sent: Graph holds no such user status, and PATCH cannot create one \(not in the complete listing of \w+\/cfg-[ab] read at [\d-]+T[\d:.]+Z\)/);
-      assert.deepEqual([r.httpStatus, r.attempts], [404, 0]);
-    }
-    assert.equal(await t.redis.hlen(`${t.prefix}:missing:mobileAppConfiguration/cfg-a`), 4, 'what cfg-a lacks is remembered');
-    assert.equal(await t.redis.hlen(`${t.prefix}:missing:iosLobAppProvisioningConfiguration/cfg-b`), 2);
+      const failed = await report(t, run.runId, 'failed');
+      assert.deepEqual(
+        failed.map((r) => r.line).sort((a, b) => a - b),
+        absent.map((i) => i + 2),
+      );
+      for (const r of failed) {
+        assert.match(
+          r.reason!,
+          /^not sent: Graph holds no such user status, and PATCH cannot create one \(not in the complete listing of \w+\/cfg-[ab] read at [\d-]+T[\d:.]+Z\)/,
+        );
+        assert.deepEqual([r.httpStatus, r.attempts], [404, 0]);
+      }
+      assert.equal(await t.redis.hlen(`${t.prefix}:missing:mobileAppConfiguration/cfg-a`), 4, 'what cfg-a lacks is remembered');
+      assert.equal(await t.redis.hlen(`${t.prefix}:missing:iosLobAppProvisioningConfiguration/cfg-b`), 2);
 
-    // verify judges as Graph serves it too: the listing's nulls are confirmed, the GUID and the date match.
-    const verify = await runCli(['verify', run.runId, '--json'], t.env);
-    assert.equal(verify.code, 0, verify.stderr);
-    const counts = lastJsonLine<{ checked: number; matching: number; drifted: number; missing: number }>(verify.stdout);
-    assert.deepEqual([counts.checked, counts.matching, counts.drifted, counts.missing], [18, 18, 0, 0]);
-  });
+      // verify judges as Graph serves it too: the listing's nulls are confirmed, the GUID and the date match.
+      const verify = await runCli(['verify', run.runId, '--json'], t.env);
+      assert.equal(verify.code, 0, verify.stderr);
+      const counts = lastJsonLine<{ checked: number; matching: number; drifted: number; missing: number }>(verify.stdout);
+      assert.deepEqual([counts.checked, counts.matching, counts.drifted, counts.missing], [18, 18, 0, 0]);
+    },
+  );
 
   it('a plain re-import sends nothing: what Graph holds is unchanged, what it lacks fails again for the remembered reason', async () => {
     const before = t.sim.requestLog().length;
@@ -144,19 +200,40 @@ describe('judging what Graph holds, as Graph serves it: missing statuses, listin
     assert.equal(t.sim.requestLog().length, before, 'and no read: a plain import does not read Graph');
     const failed = await report(t, run.runId, 'failed');
     assert.equal(failed.length, 6);
-    for (const r of failed) assert.match(r.reason!, /^not sent: Graph holds no such user status, and PATCH cannot create one \(not in the complete listing of .* read at .*\); import --reconcile sends it once Graph lists it$/);
+    for (const r of failed)
+      assert.match(
+        r.reason!,
+        /^not sent: Graph holds no such user status, and PATCH cannot create one \(not in the complete listing of .* read at .*\); import --reconcile sends it once Graph lists it$/,
+      );
   });
 
   it('once Graph holds the missing statuses, import --reconcile reads Graph again and sends exactly them, and forgets them', async () => {
-    seedGraph(t.sim, absent.map((i) => csvLine(rows[i])));
+    seedGraph(
+      t.sim,
+      absent.map((i) => csvLine(rows[i])),
+    );
     const before = t.sim.requestLog().length;
     const run = await importFile(t, path, ['--reconcile']);
     assert.deepEqual([run.enqueued, run.unchanged], [6, 18]);
     const status = await waitForRun(t.redis, t.prefix, run.runId);
     assert.deepEqual([status.state, status.succeeded, status.failed], ['completed', 6, 0]);
-    assert.deepEqual(patches(t, before).map((e) => e.path).sort(), absent.map((i) => statusPath(rows[i])).sort());
-    assert.ok(listGets(t, before).length >= 2, 'the configurations with remembered missing statuses were read again, not taken from the snapshot');
-    assert.equal(await t.redis.exists(`${t.prefix}:missing:mobileAppConfiguration/cfg-a`, `${t.prefix}:missing:iosLobAppProvisioningConfiguration/cfg-b`), 0);
+    assert.deepEqual(
+      patches(t, before)
+        .map((e) => e.path)
+        .sort(),
+      absent.map((i) => statusPath(rows[i])).sort(),
+    );
+    assert.ok(
+      listGets(t, before).length >= 2,
+      'the configurations with remembered missing statuses were read again, not taken from the snapshot',
+    );
+    assert.equal(
+      await t.redis.exists(
+        `${t.prefix}:missing:mobileAppConfiguration/cfg-a`,
+        `${t.prefix}:missing:iosLobAppProvisioningConfiguration/cfg-b`,
+      ),
+      0,
+    );
 
     const again = t.sim.requestLog().length;
     const plain = await importFile(t, path);
@@ -175,7 +252,8 @@ describe('judging what Graph holds, as Graph serves it: missing statuses, listin
 describe('a PATCH answered 404 is remembered: per user status, or per configuration when Graph names the configuration', () => {
   let t: TestEnv;
   let worker: PatchWorker;
-  const line = (configId: string, userStatusId: string, name = 'User') => `${configId},${userStatusId},mobileAppConfiguration,${name},1,compliant,2026-11-20T10:00:00Z,${userStatusId}@contoso.example`;
+  const line = (configId: string, userStatusId: string, name = 'User') =>
+    `${configId},${userStatusId},mobileAppConfiguration,${name},1,compliant,2026-11-20T10:00:00Z,${userStatusId}@contoso.example`;
   const gone = ['u-1', 'u-2', 'u-3'].map((id) => line('cfg-gone', id));
 
   before(async () => {
@@ -194,7 +272,12 @@ describe('a PATCH answered 404 is remembered: per user status, or per configurat
     assert.equal(first.enqueued, 3);
     const status = await waitForRun(t.redis, t.prefix, first.runId);
     assert.equal(status.failed, 3);
-    assert.equal(await t.redis.hget(`${t.prefix}:missing:mobileAppConfiguration/cfg-gone`, '/configuration').then((v) => /^PATCH answered 404 at .*cfg-gone/.test(v ?? '')), true);
+    assert.equal(
+      await t.redis
+        .hget(`${t.prefix}:missing:mobileAppConfiguration/cfg-gone`, '/configuration')
+        .then((v) => /^PATCH answered 404 at .*cfg-gone/.test(v ?? '')),
+      true,
+    );
 
     const before = t.sim.requestLog().length;
     const more = [...gone, line('cfg-gone', 'u-4')];
@@ -202,33 +285,47 @@ describe('a PATCH answered 404 is remembered: per user status, or per configurat
     assert.equal(second.enqueued, 0);
     const failed = await report(t, second.runId, 'failed');
     assert.equal(failed.length, 4);
-    for (const r of failed) assert.match(r.reason!, /^not sent: Graph has no such configuration \(PATCH answered 404 at .*\); import --reconcile reads it again$/);
+    for (const r of failed)
+      assert.match(
+        r.reason!,
+        /^not sent: Graph has no such configuration \(PATCH answered 404 at .*\); import --reconcile reads it again$/,
+      );
     assert.equal(patches(t, before).length, 0);
   });
 
-  it('after a 404 for one user status, a plain import fails that row without a PATCH; import --reconcile sends it once Graph lists it', async () => {
-    const row = line('cfg-x', 'u-404');
-    seedGraph(t.sim, [row]);
-    // Graph answers 404 for this status (deleted in the portal between our read and our write).
-    t.sim.injectNext(1, { status: 404, code: 'ResourceNotFound', message: "The userStatus 'u-404' was not found." });
-    const path = await writeTemp(t, 'one.csv', `${HEADER}\n${row}\n`);
-    const first = await importFile(t, path);
-    assert.equal((await waitForRun(t.redis, t.prefix, first.runId)).failed, 1);
-    assert.deepEqual(Object.keys(await t.redis.hgetall(`${t.prefix}:missing:mobileAppConfiguration/cfg-x`)), ['u-404'], 'the status, not its configuration');
+  it(
+    'after a 404 for one user status, a plain import fails that row without a PATCH; ' + 'import --reconcile sends it once Graph lists it',
+    async () => {
+      const row = line('cfg-x', 'u-404');
+      seedGraph(t.sim, [row]);
+      // Graph answers 404 for this status (deleted in the portal between our read and our write).
+      t.sim.injectNext(1, { status: 404, code: 'ResourceNotFound', message: "The userStatus 'u-404' was not found." });
+      const path = await writeTemp(t, 'one.csv', `${HEADER}\n${row}\n`);
+      const first = await importFile(t, path);
+      assert.equal((await waitForRun(t.redis, t.prefix, first.runId)).failed, 1);
+      assert.deepEqual(
+        Object.keys(await t.redis.hgetall(`${t.prefix}:missing:mobileAppConfiguration/cfg-x`)),
+        ['u-404'],
+        'the status, not its configuration',
+      );
 
-    const before = t.sim.requestLog().length;
-    const second = await importFile(t, path);
-    const [failed] = await report(t, second.runId, 'failed');
-    assert.match(failed.reason!, /^not sent: Graph holds no such user status, and PATCH cannot create one \(PATCH answered 404 at .*The userStatus 'u-404' was not found\.\)/);
-    assert.equal(patches(t, before).length, 0);
+      const before = t.sim.requestLog().length;
+      const second = await importFile(t, path);
+      const [failed] = await report(t, second.runId, 'failed');
+      assert.match(
+        failed.reason!,
+        /^not sent: Graph holds no such user status, and PATCH cannot create one \(PATCH answered 404 at .*The userStatus 'u-404' was not found\.\)/,
+      );
+      assert.equal(patches(t, before).length, 0);
 
-    // Graph lists it (it was never gone here; the 404 was injected): a reconcile reads, sends it and forgets the 404.
-    const third = await importFile(t, path, ['--reconcile']);
-    assert.equal(third.enqueued, 1);
-    assert.equal((await waitForRun(t.redis, t.prefix, third.runId)).succeeded, 1);
-    assert.equal(patches(t, before).length, 1);
-    assert.equal(await t.redis.exists(`${t.prefix}:missing:mobileAppConfiguration/cfg-x`), 0);
-  });
+      // Graph lists it (it was never gone here; the 404 was injected): a reconcile reads, sends it and forgets the 404.
+      const third = await importFile(t, path, ['--reconcile']);
+      assert.equal(third.enqueued, 1);
+      assert.equal((await waitForRun(t.redis, t.prefix, third.runId)).succeeded, 1);
+      assert.equal(patches(t, before).length, 1);
+      assert.equal(await t.redis.exists(`${t.prefix}:missing:mobileAppConfiguration/cfg-x`), 0);
+    },
+  );
 
   it('import --reconcile sends a configuration’s rows once Graph has it again', async () => {
     t.sim.configure({ missingConfigurations: [] });
@@ -244,20 +341,29 @@ describe('a PATCH answered 404 is remembered: per user status, or per configurat
 });
 
 describe('the simulator lists nulls as Intune does', () => {
-  it('answers null in a listing for the listNulls properties (default userPrincipalName) that a GET of the one status holds; [] lists them', async () => {
-    const sim = await startSimulator({ budget: false });
-    try {
-      sim.drift([{ configId: 'cfg-1', userStatusId: 'u-1', values: { status: 'compliant', userPrincipalName: 'u1@contoso.example' } }]);
-      const get = async (path: string) => (await fetch(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${path}`, { headers: { authorization: 'Bearer sim-token' } })).json() as Promise<Record<string, unknown> & { value: Record<string, unknown>[] }>;
-      const listed = await get('?$select=status,userPrincipalName');
-      assert.deepEqual([listed.value[0].status, listed.value[0].userPrincipalName], ['compliant', null]);
-      const one = await get('/u-1?$select=status,userPrincipalName');
-      assert.equal(one.userPrincipalName, 'u1@contoso.example', 'a GET of the one status holds it');
-      // Kinder than Graph, for tests that count listing pages only.
-      sim.configure({ listNulls: [] });
-      assert.equal((await get('?$select=userPrincipalName')).value[0].userPrincipalName, 'u1@contoso.example');
-    } finally {
-      await sim.close();
-    }
-  });
+  it(
+    'answers null in a listing for the listNulls properties (default ' +
+      'userPrincipalName) that a GET of the one status holds; [] lists them',
+    async () => {
+      const sim = await startSimulator({ budget: false });
+      try {
+        sim.drift([{ configId: 'cfg-1', userStatusId: 'u-1', values: { status: 'compliant', userPrincipalName: 'u1@contoso.example' } }]);
+        const get = async (path: string) =>
+          (
+            await fetch(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${path}`, {
+              headers: { authorization: 'Bearer sim-token' },
+            })
+          ).json() as Promise<Record<string, unknown> & { value: Record<string, unknown>[] }>;
+        const listed = await get('?$select=status,userPrincipalName');
+        assert.deepEqual([listed.value[0].status, listed.value[0].userPrincipalName], ['compliant', null]);
+        const one = await get('/u-1?$select=status,userPrincipalName');
+        assert.equal(one.userPrincipalName, 'u1@contoso.example', 'a GET of the one status holds it');
+        // Kinder than Graph, for tests that count listing pages only.
+        sim.configure({ listNulls: [] });
+        assert.equal((await get('?$select=userPrincipalName')).value[0].userPrincipalName, 'u1@contoso.example');
+      } finally {
+        await sim.close();
+      }
+    },
+  );
 });

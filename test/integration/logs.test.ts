@@ -9,7 +9,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { createRunLog } from '../../jobs/run-log.js';
 import { ResultStore } from '../../src/results/store.js';
-import { HEADER, lastJsonLine, runCli, seedGraph, seededValidRows, startInProcessWorker, testEnvs, validRows, waitForRun, writeTemp } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seedGraph,
+  seededValidRows,
+  startInProcessWorker,
+  testEnvs,
+  validRows,
+  waitForRun,
+  writeTemp,
+} from '../support/harness.js';
 
 interface LogLine {
   level: number;
@@ -78,9 +89,13 @@ describe('logs', () => {
 
       const progress = lines.filter((l) => l.runId === runId && 'pending' in l);
       assert.ok(progress.length >= 2, `progress lines while the run ran: ${JSON.stringify(lines)}`);
-      for (const l of progress) for (const field of ['sent', 'failed', 'throttled', 'pending', 'eta']) assert.ok(field in l, `${field} in ${JSON.stringify(l)}`);
+      for (const l of progress)
+        for (const field of ['sent', 'failed', 'throttled', 'pending', 'eta']) assert.ok(field in l, `${field} in ${JSON.stringify(l)}`);
       // From its second line on, a run's ETA comes from the rows ended since the previous line.
-      assert.ok(progress.slice(1).some((l) => typeof l.etaMs === 'number'), JSON.stringify(progress));
+      assert.ok(
+        progress.slice(1).some((l) => typeof l.etaMs === 'number'),
+        JSON.stringify(progress),
+      );
       // Counts only grow.
       for (let i = 1; i < progress.length; i++) assert.ok((progress[i].sent as number) >= (progress[i - 1].sent as number));
 
@@ -100,30 +115,37 @@ describe('logs', () => {
     }
   });
 
-  it('logs JSON when stderr is not a terminal, pretty lines with --log-format pretty (before or after the command) or SYNC_LOG_FORMAT', async () => {
-    // The harness logs at warn; these lines are at info.
-    const t = await env('logs-format', { env: { SYNC_LOG_LEVEL: 'info' } });
-    const json = await runCli(['worker', '--until-idle'], t.env);
-    assert.equal(json.code, 0, json.stderr);
-    const started = json.stderr.split('\n').find((l) => l.includes('worker started'))!;
-    assert.equal((JSON.parse(started) as { msg: string; level: number }).level, 30);
+  it(
+    'logs JSON when stderr is not a terminal, pretty lines with --log-format pretty ' + '(before or after the command) or SYNC_LOG_FORMAT',
+    async () => {
+      // The harness logs at warn; these lines are at info.
+      const t = await env('logs-format', { env: { SYNC_LOG_LEVEL: 'info' } });
+      const json = await runCli(['worker', '--until-idle'], t.env);
+      assert.equal(json.code, 0, json.stderr);
+      const started = json.stderr.split('\n').find((l) => l.includes('worker started'))!;
+      assert.equal((JSON.parse(started) as { msg: string; level: number }).level, 30);
 
-    for (const [args, extraEnv] of [
-      [['--log-format', 'pretty', 'worker', '--until-idle'], {}],
-      [['worker', '--until-idle', '--log-format', 'pretty'], {}],
-      [['worker', '--until-idle'], { SYNC_LOG_FORMAT: 'pretty' }],
-    ] as Array<[string[], Record<string, string>]>) {
-      const pretty = await runCli(args, { ...t.env, ...extraEnv });
-      assert.equal(pretty.code, 0, pretty.stderr);
-      assert.match(pretty.stderr, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): worker started \{.*"concurrency":10/m, `${args.join(' ')}: ${pretty.stderr}`);
-      assert.doesNotMatch(pretty.stderr, /^\{"level"/m);
-    }
+      for (const [args, extraEnv] of [
+        [['--log-format', 'pretty', 'worker', '--until-idle'], {}],
+        [['worker', '--until-idle', '--log-format', 'pretty'], {}],
+        [['worker', '--until-idle'], { SYNC_LOG_FORMAT: 'pretty' }],
+      ] as Array<[string[], Record<string, string>]>) {
+        const pretty = await runCli(args, { ...t.env, ...extraEnv });
+        assert.equal(pretty.code, 0, pretty.stderr);
+        assert.match(
+          pretty.stderr,
+          /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): worker started \{.*"concurrency":10/m,
+          `${args.join(' ')}: ${pretty.stderr}`,
+        );
+        assert.doesNotMatch(pretty.stderr, /^\{"level"/m);
+      }
 
-    // The flag wins over the variable.
-    const flagWins = await runCli(['--log-format', 'json', 'worker', '--until-idle'], { ...t.env, SYNC_LOG_FORMAT: 'pretty' });
-    assert.match(flagWins.stderr, /^\{"level":30.*"msg":"worker started"/m);
+      // The flag wins over the variable.
+      const flagWins = await runCli(['--log-format', 'json', 'worker', '--until-idle'], { ...t.env, SYNC_LOG_FORMAT: 'pretty' });
+      assert.match(flagWins.stderr, /^\{"level":30.*"msg":"worker started"/m);
 
-    const bad = await runCli(['--log-format', 'xml', 'worker', '--until-idle'], t.env);
-    assert.equal(bad.code, 2);
-  });
+      const bad = await runCli(['--log-format', 'xml', 'worker', '--until-idle'], t.env);
+      assert.equal(bad.code, 2);
+    },
+  );
 });

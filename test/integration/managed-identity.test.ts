@@ -68,7 +68,10 @@ describe('managed identity end to end, real CLI: import and worker --until-idle 
       assert.equal(request.apiVersion, '2019-08-01');
       assert.equal(request.clientId, null, 'no client_id: the system-assigned identity');
       assert.equal(patches.length, 30);
-      assert.ok(patches.every((e) => e.status === 200 && e.tenantId === TENANT), "every PATCH authorized by the identity's JWT");
+      assert.ok(
+        patches.every((e) => e.status === 200 && e.tenantId === TENANT),
+        "every PATCH authorized by the identity's JWT",
+      );
     });
   }
 
@@ -100,9 +103,16 @@ describe('managed identity end to end, real CLI: import and worker --until-idle 
       const status = await waitForRun(t.redis, t.prefix, runId);
       assert.equal(status.succeeded, 20, JSON.stringify(status));
       const patches = t.sim.requestLog().filter((e) => e.method === 'PATCH' && e.status === 200);
-      assert.deepEqual([TENANT, 'sim-tenant'].map((tenant) => patches.filter((e) => e.tenantId === tenant).length), [10, 10]);
+      assert.deepEqual(
+        [TENANT, 'sim-tenant'].map((tenant) => patches.filter((e) => e.tenantId === tenant).length),
+        [10, 10],
+      );
       const asked = identity.requests.slice(before);
-      assert.deepEqual(asked.map((r) => [r.resource, r.clientId]), [['https://graph.microsoft.com', null]], 'one token, its cloud');
+      assert.deepEqual(
+        asked.map((r) => [r.resource, r.clientId]),
+        [['https://graph.microsoft.com', null]],
+        'one token, its cloud',
+      );
     } finally {
       await t.close();
     }
@@ -159,7 +169,11 @@ describe('doctor with a managed identity', () => {
   it('names the identity and its source, gets a token and reads its audience, roles, client id and tenant', async () => {
     const before = identity.requests.length;
     const { credentials } = await doctor({ AZURE_CLIENT_ID: identity.userClientId, AZURE_TENANT_ID: TENANT });
-    assert.deepEqual(credentials.filter((c) => c.result !== 'ok'), [], JSON.stringify(credentials));
+    assert.deepEqual(
+      credentials.filter((c) => c.result !== 'ok'),
+      [],
+      JSON.stringify(credentials),
+    );
     assert.match(
       find(credentials, 'config.credentials').detail,
       new RegExp(`user-assigned managed identity ${identity.userClientId} \\(AZURE_CREDENTIAL=managed-identity\\), through App Service at`),
@@ -199,7 +213,11 @@ describe('doctor with a managed identity', () => {
     assert.match(token.detail, new RegExp(`no user-assigned identity with client id ${stranger} \\(AZURE_CLIENT_ID\\) is assigned to`));
     assert.match(token.detail, /App Service answered: Unable to load the proper Managed Identity\./);
     assert.match(token.fix, /set AZURE_CLIENT_ID to the client id \(not the object or principal id\)/);
-    assert.deepEqual(identity.requests.slice(before).map((r) => r.clientId), [stranger], 'asked once: a 400 is not retried');
+    assert.deepEqual(
+      identity.requests.slice(before).map((r) => r.clientId),
+      [stranger],
+      'asked once: a 400 is not retried',
+    );
   });
 
   it('on Cloud Shell, names it; a user-assigned client id is refused there, with the fix', async () => {

@@ -42,7 +42,10 @@ describe('marker watch: one wait for many queues', () => {
       const a = watch.wait(key('a'), Infinity);
       const b = watch.wait(key('b'), Infinity);
       let bSettled = false;
-      void b.then(() => (bSettled = true), () => (bSettled = true));
+      void b.then(
+        () => (bSettled = true),
+        () => (bSettled = true),
+      );
       await redis.zadd(key('a'), 0, '0');
       assert.deepEqual(await a, { member: '0', score: 0 });
       assert.equal(bSettled, false, 'b has no marker');

@@ -66,7 +66,12 @@ describe('per-tenant metrics', () => {
     let exited: Promise<unknown[]> | undefined;
     try {
       // One run per tenant, queued before any worker runs: 3 rows of the default tenant, 4 of A, 5 of B, 6 of C.
-      const counts: Array<[string, number]> = [['', 3], [A, 4], [B, 5], [C, 6]];
+      const counts: Array<[string, number]> = [
+        ['', 3],
+        [A, 4],
+        [B, 5],
+        [C, 6],
+      ];
       const runIds = new Map<string, string>();
       let offset = 0;
       for (const [tenantId, count] of counts) {

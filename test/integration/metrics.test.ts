@@ -9,7 +9,19 @@ import { createLogger } from '../../src/logger.js';
 import { RateBudget } from '../../src/pacing/budget.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
-import { HEADER, lastJsonLine, runCli, seededValidRows, seedRecords, spawnWorker, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seededValidRows,
+  seedRecords,
+  spawnWorker,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 import { parsePrometheusText, sampleValue, type MetricFamily } from '../support/prometheus-text.js';
 import { eventRecord, freePort, postEvents, startTestServer } from '../support/server-helpers.js';
 
@@ -34,12 +46,18 @@ async function statusViaCli(t: TestEnv, runId: string): Promise<RunStatus> {
 describe('metrics', () => {
   it('server /metrics is valid Prometheus text whose figures match `status`, with 429s, failures and queue depth', async () => {
     // A small Graph budget makes the simulator answer 429s; cfg-6 does not exist there, so its rows fail.
-    const t = await startTestEnv('metrics-server', { sim: { budget: { perApp: { limit: 8, windowMs: 1000 } }, missingConfigurations: ['cfg-6'] } });
+    const t = await startTestEnv('metrics-server', {
+      sim: { budget: { perApp: { limit: 8, windowMs: 1000 } }, missingConfigurations: ['cfg-6'] },
+    });
     envs.push(t);
     const server = await startTestServer(t);
     const worker = await startInProcessWorker(t);
     try {
-      const csv = await writeTemp(t, 'in.csv', [HEADER, ...seededValidRows(t.sim, 28), 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n'));
+      const csv = await writeTemp(
+        t,
+        'in.csv',
+        [HEADER, ...seededValidRows(t.sim, 28), 'cfg-1,,mobileAppConfiguration,,,compliant,,', ''].join('\n'),
+      );
       const imported = await runCli(['import', csv, '--json', '--no-progress'], t.env);
       assert.equal(imported.code, 0, imported.stderr);
       const bulkRunId = lastJsonLine<{ runId: string }>(imported.stdout).runId;
@@ -192,7 +210,9 @@ describe('metrics', () => {
       assert.ok(metrics.has('process_cpu_seconds_total'), 'standard process metric names');
       const oldCpu = metrics.get('compliance_sync_worker_process_cpu_seconds_total');
       assert.match(oldCpu?.help ?? '', /^Deprecated: use process_cpu_seconds_total\. /);
-      const buckets = metrics.get('compliance_sync_worker_row_duration_seconds')!.samples.filter((s) => s.name.endsWith('_bucket') && s.labels.state === 'succeeded');
+      const buckets = metrics
+        .get('compliance_sync_worker_row_duration_seconds')!
+        .samples.filter((s) => s.name.endsWith('_bucket') && s.labels.state === 'succeeded');
       for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i].value >= buckets[i - 1].value, 'buckets are cumulative');
       assert.equal(buckets.at(-1)!.labels.le, '+Inf');
       assert.equal(buckets.at(-1)!.value, status.succeeded);

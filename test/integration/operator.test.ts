@@ -6,7 +6,19 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { BIN, HEADER, REPO_ROOT, lastJsonLine, runCli, seedGraph, testEnvs, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  BIN,
+  HEADER,
+  REPO_ROOT,
+  lastJsonLine,
+  runCli,
+  seedGraph,
+  testEnvs,
+  validRows,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 
 const env = testEnvs();
 
@@ -41,7 +53,9 @@ describe('operator CLI', () => {
     assert.equal(worked.code, 0, worked.stderr);
     assert.equal(t.sim.counters().requests, 0, 'no row of the cancelled run reached Graph');
 
-    const status = lastJsonLine<{ state: string; cancelled: number; pending: number; total: number }>((await runCli(['status', runId, '--json'], t.env)).stdout);
+    const status = lastJsonLine<{ state: string; cancelled: number; pending: number; total: number }>(
+      (await runCli(['status', runId, '--json'], t.env)).stdout,
+    );
     assert.equal(status.state, 'cancelled');
     assert.equal(status.cancelled, 12);
     assert.equal(status.pending, 0);
@@ -61,7 +75,15 @@ describe('operator CLI', () => {
     // retry of a cancelled run sends nothing and says why.
     const retried = await runCli(['retry', runId, '--json', '--all'], t.env);
     assert.equal(retried.code, 0, retried.stderr);
-    assert.deepEqual(lastJsonLine(retried.stdout), { runId, requeued: 0, superseded: 0, skipped: 0, leftOut: 0, leftOutByStatus: {}, runCancelled: true });
+    assert.deepEqual(lastJsonLine(retried.stdout), {
+      runId,
+      requeued: 0,
+      superseded: 0,
+      skipped: 0,
+      leftOut: 0,
+      leftOutByStatus: {},
+      runCancelled: true,
+    });
     assert.match(retried.stderr, /was cancelled: retry resends nothing/);
 
     const listed = await runCli(['runs', '--json'], t.env);
@@ -69,7 +91,10 @@ describe('operator CLI', () => {
     const { runs } = lastJsonLine<{ runs: Record<string, unknown>[] }>(listed.stdout);
     const entry = runs.find((r) => r.runId === runId);
     assert.ok(entry, listed.stdout);
-    assert.deepEqual(Object.keys(entry).sort(), ['createdAt', 'failed', 'finishedAt', 'pending', 'runId', 'source', 'state', 'succeeded', 'total'].sort());
+    assert.deepEqual(
+      Object.keys(entry).sort(),
+      ['createdAt', 'failed', 'finishedAt', 'pending', 'runId', 'source', 'state', 'succeeded', 'total'].sort(),
+    );
     assert.equal(entry.state, 'cancelled');
     assert.match(String(entry.createdAt), ISO_UTC);
     assert.match(String(entry.finishedAt), ISO_UTC);
@@ -79,7 +104,13 @@ describe('operator CLI', () => {
     assert.equal(kept.code, 0, kept.stderr);
     assert.deepEqual(lastJsonLine(kept.stdout), { runs: 0, rows: 0 });
     // Aged as if created three hours ago and finished two hours ago (prune goes through runs by creation time).
-    await t.redis.hset(`${t.prefix}:run:${runId}`, 'createdAt', String(Date.now() - 3 * 3_600_000), 'finishedAt', String(Date.now() - 2 * 3_600_000));
+    await t.redis.hset(
+      `${t.prefix}:run:${runId}`,
+      'createdAt',
+      String(Date.now() - 3 * 3_600_000),
+      'finishedAt',
+      String(Date.now() - 2 * 3_600_000),
+    );
     await t.redis.zadd(`${t.prefix}:runs`, Date.now() - 3 * 3_600_000, runId);
     const pruned = await runCli(['prune', '--older-than', '1h30m', '--json'], t.env);
     assert.deepEqual(lastJsonLine(pruned.stdout), { runs: 1, rows: 12 });
@@ -92,7 +123,9 @@ describe('operator CLI', () => {
     seedGraph(t.sim, rows);
     const first = await importRows(t, rows, ['--run-id', 'op-runs-first']);
     const second = await importRows(t, validRows(2, { offset: 100 }), ['--run-id', 'op-runs-second']);
-    const listed = lastJsonLine<{ runs: { runId: string; state: string; pending: number }[] }>((await runCli(['runs', '--json'], t.env)).stdout);
+    const listed = lastJsonLine<{ runs: { runId: string; state: string; pending: number }[] }>(
+      (await runCli(['runs', '--json'], t.env)).stdout,
+    );
     assert.deepEqual(
       listed.runs.map((r) => r.runId),
       [second, first],
@@ -126,7 +159,14 @@ describe('operator CLI', () => {
     const before = t.sim.counters().requests;
     const retried = await runCli(['retry', runId, '--json'], t.env);
     assert.equal(retried.code, 0, retried.stderr);
-    assert.deepEqual(lastJsonLine(retried.stdout), { runId, requeued: 0, superseded: 0, skipped: 0, leftOut: 8, leftOutByStatus: { '404': 8 } });
+    assert.deepEqual(lastJsonLine(retried.stdout), {
+      runId,
+      requeued: 0,
+      superseded: 0,
+      skipped: 0,
+      leftOut: 8,
+      leftOutByStatus: { '404': 8 },
+    });
     assert.match(retried.stderr, /left out 8 failed rows Graph refused for good \(8 × 404\).*retry --all/);
     const idle = await runCli(['worker', '--until-idle', '--no-scheduled-imports'], t.env, undefined, 60_000);
     assert.equal(idle.code, 0, idle.stderr);
@@ -156,43 +196,52 @@ describe('operator CLI', () => {
     assert.equal(retried.code, 0, retried.stderr);
     assert.deepEqual(lastJsonLine(retried.stdout), { runId, requeued: 4, superseded: 0, skipped: 0, leftOut: 0, leftOutByStatus: {} });
     assert.doesNotMatch(retried.stderr, /left out/);
-    assert.equal((await runCli(['worker', '--until-idle', '--no-scheduled-imports'], { ...t.env, SYNC_MAX_ROW_AGE_MS: '1h' }, undefined, 60_000)).code, 0);
+    assert.equal(
+      (await runCli(['worker', '--until-idle', '--no-scheduled-imports'], { ...t.env, SYNC_MAX_ROW_AGE_MS: '1h' }, undefined, 60_000)).code,
+      0,
+    );
     assert.equal(lastJsonLine<{ succeeded: number }>((await runCli(['status', runId, '--json'], t.env)).stdout).succeeded, 4);
   });
 
-  it('Ctrl-C during an import says what was queued and how to cancel or resume, and exits 130; the resumed import reads the rest', async () => {
-    const t = await env('op-sigint');
-    const rows = validRows(20);
-    seedGraph(t.sim, rows);
-    const runId = 'op-sigint-run';
-    // stdin stays open after 10 rows: the import waits for more, as one reading a slow pipe would.
-    const child = spawn(process.execPath, [BIN, 'import', '-', '--run-id', runId, '--chunk-size', '5', '--no-progress'], { env: { ...process.env, ...t.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      child.stdin.write(`${HEADER}\n${rows.slice(0, 10).join('\n')}\n`);
-      // The reader may hold back the last rows it has (a CSV parser looks ahead): wait for a first chunk.
-      await waitForRun(t.redis, t.prefix, runId, 30_000, (s) => s.pending >= 5);
-      child.kill('SIGINT');
-      assert.equal(await exited, 130, stderr);
-    } finally {
-      child.kill('SIGKILL');
-    }
-    const said = /interrupted \(Ctrl-C\): run op-sigint-run holds the (\d+) rows read so far, (\d+) queued to send/.exec(stderr);
-    assert.ok(said, stderr);
-    const status = await waitForRun(t.redis, t.prefix, runId, 5_000, () => true);
-    assert.ok(status.total >= 5 && status.total <= 10, JSON.stringify(status));
-    assert.deepEqual([Number(said[1]), Number(said[2])], [status.total, status.enqueued], 'what it says is what the run holds');
-    assert.match(stderr, /compliance-sync cancel op-sigint-run/);
-    assert.match(stderr, /--run-id op-sigint-run/);
+  it(
+    'Ctrl-C during an import says what was queued and how to cancel or resume, and ' + 'exits 130; the resumed import reads the rest',
+    async () => {
+      const t = await env('op-sigint');
+      const rows = validRows(20);
+      seedGraph(t.sim, rows);
+      const runId = 'op-sigint-run';
+      // stdin stays open after 10 rows: the import waits for more, as one reading a slow pipe would.
+      const child = spawn(process.execPath, [BIN, 'import', '-', '--run-id', runId, '--chunk-size', '5', '--no-progress'], {
+        env: { ...process.env, ...t.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        child.stdin.write(`${HEADER}\n${rows.slice(0, 10).join('\n')}\n`);
+        // The reader may hold back the last rows it has (a CSV parser looks ahead): wait for a first chunk.
+        await waitForRun(t.redis, t.prefix, runId, 30_000, (s) => s.pending >= 5);
+        child.kill('SIGINT');
+        assert.equal(await exited, 130, stderr);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      const said = /interrupted \(Ctrl-C\): run op-sigint-run holds the (\d+) rows read so far, (\d+) queued to send/.exec(stderr);
+      assert.ok(said, stderr);
+      const status = await waitForRun(t.redis, t.prefix, runId, 5_000, () => true);
+      assert.ok(status.total >= 5 && status.total <= 10, JSON.stringify(status));
+      assert.deepEqual([Number(said[1]), Number(said[2])], [status.total, status.enqueued], 'what it says is what the run holds');
+      assert.match(stderr, /compliance-sync cancel op-sigint-run/);
+      assert.match(stderr, /--run-id op-sigint-run/);
 
-    // Resume: the whole input again under the same run id queues only the 10 rows not read before.
-    const resumed = await runCli(['import', '-', '--run-id', runId, '--json', '--no-progress'], t.env, `${HEADER}\n${rows.join('\n')}\n`);
-    assert.equal(resumed.code, 0, resumed.stderr);
-    const summary = lastJsonLine<{ rows: number; enqueued: number; resumed: boolean; queuedNow: number }>(resumed.stdout);
-    assert.deepEqual([summary.rows, summary.enqueued, summary.resumed, summary.queuedNow], [20, 20, true, 20 - status.total]);
-  });
+      // Resume: the whole input again under the same run id queues only the 10 rows not read before.
+      const resumed = await runCli(['import', '-', '--run-id', runId, '--json', '--no-progress'], t.env, `${HEADER}\n${rows.join('\n')}\n`);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      const summary = lastJsonLine<{ rows: number; enqueued: number; resumed: boolean; queuedNow: number }>(resumed.stdout);
+      assert.deepEqual([summary.rows, summary.enqueued, summary.resumed, summary.queuedNow], [20, 20, true, 20 - status.total]);
+    },
+  );
 
   it('an import into a completed run says "resumed: nothing new to queue"', async () => {
     const t = await env('op-resumed');
@@ -208,7 +257,9 @@ describe('operator CLI', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /resumed: nothing new to queue/);
     assert.doesNotMatch(again.stdout, /queued to send/);
-    const json = lastJsonLine<{ resumed: boolean; queuedNow: number }>((await runCli(['import', path, '--run-id', 'op-resumed-run', '--json', '--no-progress'], t.env)).stdout);
+    const json = lastJsonLine<{ resumed: boolean; queuedNow: number }>(
+      (await runCli(['import', path, '--run-id', 'op-resumed-run', '--json', '--no-progress'], t.env)).stdout,
+    );
     assert.deepEqual([json.resumed, json.queuedNow], [true, 0]);
     assert.equal(t.sim.counters().requests, 6, 'the resumed imports sent nothing more');
   });
@@ -218,7 +269,10 @@ describe('operator CLI', () => {
     const rows = validRows(12);
     seedGraph(t.sim, rows);
     const runId = 'op-cancel-live-run';
-    const child = spawn(process.execPath, [BIN, 'import', '-', '--run-id', runId, '--chunk-size', '3', '--json', '--no-progress'], { env: { ...process.env, ...t.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'import', '-', '--run-id', runId, '--chunk-size', '3', '--json', '--no-progress'], {
+      env: { ...process.env, ...t.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -5,7 +5,20 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { PatchWorker } from '../../jobs/patch-worker.js';
 import { redisKeys } from '../../src/redis-layout.js';
-import { BIN, HEADER, lastJsonLine, runCli, seedGraph, simKey, startInProcessWorker, startTestEnv, validRows, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  BIN,
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seedGraph,
+  simKey,
+  startInProcessWorker,
+  startTestEnv,
+  validRows,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 
 interface ImportSummary {
   runId: string;
@@ -87,7 +100,10 @@ describe('overridden properties: what Graph sets back itself after our PATCH is 
   it('report --state overridden lists each row with the value we sent and what Graph holds', async () => {
     const res = await runCli(['report', runs[1], '--state', 'overridden', '--format', 'ndjson'], t.env);
     assert.equal(res.code, 0, res.stderr);
-    const records = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string; drift: string; differs: string; sent: string; graph: string });
+    const records = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; drift: string; differs: string; sent: string; graph: string });
     assert.equal(records.length, N);
     for (const r of records) {
       const i = Number(/user-(\d+)$/.exec(r.key)![1]);
@@ -108,7 +124,10 @@ describe('overridden properties: what Graph sets back itself after our PATCH is 
 
     const reconciled = await importRun(path, ['--reconcile']);
     assert.deepEqual([reconciled.enqueued, reconciled.unchanged], [0, N]);
-    const reason = (await runCli(['report', reconciled.runId, '--state', 'unchanged', '--format', 'ndjson'], t.env)).stdout.trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason);
+    const reason = (await runCli(['report', reconciled.runId, '--state', 'unchanged', '--format', 'ndjson'], t.env)).stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { reason: string }).reason);
     assert.equal(reason.length, N);
     assert.match(reason[0], /devicesCount, which Graph sets back itself \(overridden\)/);
     assert.equal(patches(), 2 * N, 'not one more PATCH');
@@ -146,15 +165,34 @@ describe('overridden properties: what Graph sets back itself after our PATCH is 
 
 describe('simulate --service-sets', () => {
   it('the simulator process sets devicesCount itself after each applied PATCH, and answers the PATCH with what was written', async () => {
-    const child = spawn(process.execPath, [BIN, 'simulate', '--service-sets', 'devicesCount=3', '--no-budget'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [BIN, 'simulate', '--service-sets', 'devicesCount=3', '--no-budget'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       const [first] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
       const { url } = JSON.parse(first) as { url: string };
       const auth = { authorization: 'Bearer sim-token', 'content-type': 'application/json' };
-      const seeded = await fetch(`${url}/_sim/drift`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ changes: [{ collection: 'mobileAppConfigurations', configId: 'cfg-1', userStatusId: 'user-1', values: { devicesCount: 0, userDisplayName: 'Seeded' } }] }) });
+      const seeded = await fetch(`${url}/_sim/drift`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          changes: [
+            {
+              collection: 'mobileAppConfigurations',
+              configId: 'cfg-1',
+              userStatusId: 'user-1',
+              values: { devicesCount: 0, userDisplayName: 'Seeded' },
+            },
+          ],
+        }),
+      });
       assert.equal(seeded.status, 200, await seeded.text());
       const object = `${url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses/user-1`;
-      const patched = await fetch(object, { method: 'PATCH', headers: auth, body: JSON.stringify({ devicesCount: 5, userDisplayName: 'Ann' }) });
+      const patched = await fetch(object, {
+        method: 'PATCH',
+        headers: auth,
+        body: JSON.stringify({ devicesCount: 5, userDisplayName: 'Ann' }),
+      });
       assert.equal(patched.status, 200, await patched.clone().text());
       assert.equal(((await patched.json()) as { devicesCount: number }).devicesCount, 5);
       const read = (await (await fetch(object, { headers: auth })).json()) as { devicesCount: number; userDisplayName: string };

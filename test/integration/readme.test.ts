@@ -79,8 +79,11 @@ describe('README quickstart', notOnCluster('the quickstart uses one Redis'), () 
     const portAt = quickstart.simulate.indexOf('--port');
     assert.ok(portAt >= 0, 'the simulator line names its port');
     const readmePort = quickstart.simulate[portAt + 1];
-    assert.equal(quickstart.env.GRAPH_BASE_URL, `http://127.0.0.1:${readmePort}`, 'GRAPH_BASE_URL points at the simulator line\'s port');
-    assert.deepEqual(quickstart.commands.map((words) => words[0]), ['import', 'worker', 'status', 'report']);
+    assert.equal(quickstart.env.GRAPH_BASE_URL, `http://127.0.0.1:${readmePort}`, "GRAPH_BASE_URL points at the simulator line's port");
+    assert.deepEqual(
+      quickstart.commands.map((words) => words[0]),
+      ['import', 'worker', 'status', 'report'],
+    );
 
     // The README's lines, with three substitutions a shared test machine needs: a free port (8080 may be taken),
     // this test's Redis, and a prefix of its own.
@@ -103,7 +106,7 @@ describe('README quickstart', notOnCluster('the quickstart uses one Redis'), () 
       assert.equal(report.stdout.trim().split('\n').length, 1 + 4, 'the rejected report: a header and the 4 rows');
       const counters = (await (await fetch(`${sim.url}/_sim/counters`)).json()) as { requests: number; applied: number };
       assert.equal(counters.applied, 42, 'every accepted row is in the simulator');
-      assert.equal(counters.requests, 42, 'and was sent once (the simulator\'s defaults have no random faults)');
+      assert.equal(counters.requests, 42, "and was sent once (the simulator's defaults have no random faults)");
 
       // "Importing the same file again with another --run-id queues nothing: every row is unchanged."
       const again = await runCli([...quickstart.commands[0].map((w) => (w === 'quickstart' ? 'quickstart-again' : w)), '--json'], env);
@@ -146,6 +149,6 @@ describe('README and docs/ links', () => {
     const sections = [...text.matchAll(/^#{2,3} (.+)$/gm)].map((m) => `#${slugger.slug(m[1])}`);
     const listed = [...contents[1].matchAll(/\]\((#[^)]+)\)/g)].map((m) => m[1]);
     assert.deepEqual(listed, sections, 'the Contents list every ## and ### section, in order');
-    assert.ok((anchorsOf.get('README.md')?.size ?? 0) > 20, 'the README\'s headings were read');
+    assert.ok((anchorsOf.get('README.md')?.size ?? 0) > 20, "the README's headings were read");
   });
 });

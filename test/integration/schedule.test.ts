@@ -21,7 +21,20 @@ import { checkCron, ScheduleError } from '../../src/queue/schedules.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
 import { readRows } from '../../src/sources/index.js';
-import { HEADER, lastJsonLine, runCli, seededValidRows, seedGraph, simKey, spawnWorker, startInProcessWorker, startTestEnv, validRows, waitForRun, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seededValidRows,
+  seedGraph,
+  simKey,
+  spawnWorker,
+  startInProcessWorker,
+  startTestEnv,
+  validRows,
+  waitForRun,
+  type TestEnv,
+} from '../support/harness.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const EVERY_SECOND = '*/1 * * * * *';
@@ -73,7 +86,10 @@ describe('scheduled imports', () => {
 
   it('imports each file dropped into a folder exactly once and moves it to processed/', async () => {
     const t = await startTestEnv('sched-drop');
-    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    cleanups.push(
+      () => t.close(),
+      () => rm(t.dir, { recursive: true, force: true }),
+    );
     const drop = join(t.dir, 'drop');
     await mkdir(drop);
     // Never to be taken: a file still being written and a hidden file.
@@ -124,7 +140,10 @@ describe('scheduled imports', () => {
 
   it('moves a file with a missing required column to failed/ with an error file, and still imports the next one', async () => {
     const t = await startTestEnv('sched-bad');
-    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    cleanups.push(
+      () => t.close(),
+      () => rm(t.dir, { recursive: true, force: true }),
+    );
     const drop = join(t.dir, 'drop');
     await mkdir(drop);
     const added = await runCli(['schedule', 'add', 'bad-test', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '0'], t.env);
@@ -145,7 +164,11 @@ describe('scheduled imports', () => {
     const errorText = await readFile(join(drop, 'failed', 'no-config.csv.error.txt'), 'utf8');
     assert.match(errorText, /configurationId/);
     assert.match(errorText, /no rows were imported/);
-    assert.equal(await readFile(join(drop, 'failed', 'no-config.csv'), 'utf8'), 'userStatusId,status\nuser-1,compliant\n', 'the failed file is kept as it was');
+    assert.equal(
+      await readFile(join(drop, 'failed', 'no-config.csv'), 'utf8'),
+      'userStatusId,status\nuser-1,compliant\n',
+      'the failed file is kept as it was',
+    );
 
     // The refused file leaves no run behind; the NDJSON one is a normal run, rejected row included.
     const runs = await runsOf(t, 'bad-test');
@@ -156,7 +179,10 @@ describe('scheduled imports', () => {
 
   it('resumes a file a crashed worker left in processing/ under its run id, without sending a row twice', async () => {
     const t = await startTestEnv('sched-resume');
-    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    cleanups.push(
+      () => t.close(),
+      () => rm(t.dir, { recursive: true, force: true }),
+    );
     const drop = join(t.dir, 'drop');
     const claimedDir = join(drop, 'processing', 'resume-test');
     await mkdir(claimedDir, { recursive: true });
@@ -166,25 +192,40 @@ describe('scheduled imports', () => {
     const store = new ResultStore(t.redis, t.prefix);
     const queue = createPatchQueue(t.redis, t.prefix);
     cleanups.push(() => queue.close());
-    await importRun(store, queue, { runId, rows: readRows(Readable.from([`${HEADER}\n${validRows(2).join('\n')}\n`]), 'csv', createColumnMapper()), sourceLabel: 'schedule resume-test: left.csv (csv)', input: dropFileIdentity('resume-test', 'left.csv') });
+    await importRun(store, queue, {
+      runId,
+      rows: readRows(Readable.from([`${HEADER}\n${validRows(2).join('\n')}\n`]), 'csv', createColumnMapper()),
+      sourceLabel: 'schedule resume-test: left.csv (csv)',
+      input: dropFileIdentity('resume-test', 'left.csv'),
+    });
     await writeFile(join(claimedDir, `${runId}~left.csv`), content);
 
     assert.equal((await runCli(['schedule', 'add', 'resume-test', '--cron', EVERY_SECOND, '--dir', drop, '--settle', '0'], t.env)).code, 0);
     const importer = await startImporter(t);
     const patcher = await startInProcessWorker(t);
-    cleanups.push(() => patcher.close(5000), () => importer.close(5000));
+    cleanups.push(
+      () => patcher.close(5000),
+      () => importer.close(5000),
+    );
 
     await waitFor('the resumed file in processed/', async () => (await listOrEmpty(join(drop, 'processed'))).includes('left.csv'));
     const status = await waitForRun(t.redis, t.prefix, runId, 30_000);
     assert.deepEqual([status.state, status.total, status.succeeded], ['completed', 5, 5]);
-    assert.deepEqual((await runsOf(t, 'resume-test')).map((r) => r.runId), [runId], 'no second run for the same file');
+    assert.deepEqual(
+      (await runsOf(t, 'resume-test')).map((r) => r.runId),
+      [runId],
+      'no second run for the same file',
+    );
     assert.equal(t.sim.counters().requests, 5);
     assert.deepEqual(await list(claimedDir), []);
   });
 
   it('skips firings while another holds the schedule lock', async () => {
     const t = await startTestEnv('sched-lock');
-    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    cleanups.push(
+      () => t.close(),
+      () => rm(t.dir, { recursive: true, force: true }),
+    );
     const drop = join(t.dir, 'drop');
     await mkdir(drop);
     const lockKey = redisKeys(t.prefix).scheduleLock('lock-test');
@@ -198,21 +239,29 @@ describe('scheduled imports', () => {
     await sleep(3000);
     assert.ok((await list(drop)).includes('waiting.csv'), 'no firing may take a file while the lock is held elsewhere');
     assert.deepEqual(await runsOf(t, 'lock-test'), []);
-    assert.equal(await t.redis.get(lockKey), 'another-worker', 'a skipped firing leaves the holder\'s lock alone');
+    assert.equal(await t.redis.get(lockKey), 'another-worker', "a skipped firing leaves the holder's lock alone");
 
     await t.redis.del(lockKey);
-    await waitFor('the file in processed/ once the lock is free', async () => (await listOrEmpty(join(drop, 'processed'))).includes('waiting.csv'));
+    await waitFor('the file in processed/ once the lock is free', async () =>
+      (await listOrEmpty(join(drop, 'processed'))).includes('waiting.csv'),
+    );
     assert.equal((await runsOf(t, 'lock-test')).length, 1);
   });
 
   it('schedule add validates up front; list shows what was added; add again updates; remove removes', async () => {
     const t = await startTestEnv('sched-cli');
-    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    cleanups.push(
+      () => t.close(),
+      () => rm(t.dir, { recursive: true, force: true }),
+    );
 
     // Independent refusals, run side by side to keep the test short.
     const [badCron, twoSources] = await Promise.all([
       runCli(['schedule', 'add', 'nightly', '--cron', '61 * * * *', '--dir', t.dir], t.env),
-      runCli(['schedule', 'add', 'nightly', '--cron', '0 3 * * *', '--dir', t.dir, '--from-postgres', PG_URL, '--query', 'select 1'], t.env),
+      runCli(
+        ['schedule', 'add', 'nightly', '--cron', '0 3 * * *', '--dir', t.dir, '--from-postgres', PG_URL, '--query', 'select 1'],
+        t.env,
+      ),
     ]);
     assert.equal(badCron.code, 2);
     assert.match(badCron.stderr, /--cron "61 \* \* \* \*" is not a valid cron expression/);
@@ -226,12 +275,31 @@ describe('scheduled imports', () => {
 
     const secretUrl = 'postgresql://postgres:pw-must-not-show@127.0.0.1:5432/test';
     const adds = await Promise.all([
-      runCli(['schedule', 'add', 'nightly', '--cron', '0 3 * * *', '--tz', 'Europe/Berlin', '--dir', t.dir, '--map', 'userStatusId=user_id', '--full'], t.env),
+      runCli(
+        [
+          'schedule',
+          'add',
+          'nightly',
+          '--cron',
+          '0 3 * * *',
+          '--tz',
+          'Europe/Berlin',
+          '--dir',
+          t.dir,
+          '--map',
+          'userStatusId=user_id',
+          '--full',
+        ],
+        t.env,
+      ),
       runCli(['schedule', 'add', 'from-db', '--cron', '*/15 * * * *', '--from-postgres', secretUrl, '--query', 'select * from x'], t.env),
     ]);
     for (const add of adds) assert.equal(add.code, 0, add.stderr);
 
-    assert.match(adds[1].stdout, /^schedule from-db added: \*\/15 \* \* \* \*, next run .*; source: postgres postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:5432\/test query: select \* from x$/m);
+    assert.match(
+      adds[1].stdout,
+      /^schedule from-db added: \*\/15 \* \* \* \*, next run .*; source: postgres postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:5432\/test query: select \* from x$/m,
+    );
     assert.ok(!adds[1].stdout.includes('pw-must-not-show'));
 
     const listed = await runCli(['schedule', 'list', '--json'], t.env);
@@ -250,7 +318,10 @@ describe('scheduled imports', () => {
     const updated = await runCli(['schedule', 'add', 'nightly', '--cron', '30 4 * * *', '--dir', t.dir, '--json'], t.env);
     assert.equal(updated.code, 0, updated.stderr);
     const afterUpdate = lastJsonLine(updated.stdout);
-    assert.deepEqual([afterUpdate.updated, afterUpdate.pattern, afterUpdate.tz, afterUpdate.full, afterUpdate.map], [true, '30 4 * * *', undefined, false, {}]);
+    assert.deepEqual(
+      [afterUpdate.updated, afterUpdate.pattern, afterUpdate.tz, afterUpdate.full, afterUpdate.map],
+      [true, '30 4 * * *', undefined, false, {}],
+    );
 
     // A schedule's next firing always waits as a delayed job; `worker --until-idle` must not wait for it.
     const idle = await runCli(['worker', '--until-idle'], t.env, undefined, 30_000);
@@ -258,41 +329,58 @@ describe('scheduled imports', () => {
 
     const removed = await runCli(['schedule', 'remove', 'nightly'], t.env);
     assert.equal(removed.code, 0, removed.stderr);
-    const [afterRemove, again] = await Promise.all([runCli(['schedule', 'list', '--json'], t.env), runCli(['schedule', 'remove', 'nightly'], t.env)]);
+    const [afterRemove, again] = await Promise.all([
+      runCli(['schedule', 'list', '--json'], t.env),
+      runCli(['schedule', 'remove', 'nightly'], t.env),
+    ]);
     const names = lastJsonLine<Array<Record<string, unknown>>>(afterRemove.stdout).map((s) => s.name);
     assert.deepEqual(names, ['from-db'], 'the update replaced nightly rather than adding a second one, and remove deleted it');
     assert.equal(again.code, 4);
     assert.match(again.stderr, /no schedule named "nightly"/);
   });
 
-  it('worker --shutdown-timeout bounds a running scheduled import: SIGTERM exits at the deadline, leaving the firing to recovery', async () => {
-    const t = await startTestEnv('sched-close');
-    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
-    // 40 rows at 0.25 s each (the `g * 0` makes PostgreSQL sleep per row, not once): the cursor's first fetch alone
-    // takes 10 s, far past the 300 ms deadline.
-    const slowQuery = `select 'cfg-slow' as "configurationId", 'u' || g as "userStatusId", 'compliant' as status from generate_series(1, 40) g where pg_sleep(0.25 + g * 0)::text = ''`;
-    const added = await runCli(['schedule', 'add', 'slow', '--cron', EVERY_SECOND, '--from-postgres', PG_URL, '--query', slowQuery], t.env);
-    assert.equal(added.code, 0, added.stderr);
-    const scheduleQueue = createScheduleQueue(t.redis, t.prefix);
-    cleanups.push(() => scheduleQueue.close());
-    const worker = spawnWorker(t.env, ['--shutdown-timeout', '300']);
-    const exited = once(worker, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-    cleanups.push(async () => worker.exitCode === null && worker.kill('SIGKILL'));
-    await waitFor('the firing to start', async () => ((await scheduleQueue.getJobCounts('active')).active ?? 0) === 1);
-    assert.equal((await runCli(['schedule', 'remove', 'slow'], t.env)).code, 0);
+  it(
+    'worker --shutdown-timeout bounds a running scheduled import: SIGTERM exits at ' + 'the deadline, leaving the firing to recovery',
+    async () => {
+      const t = await startTestEnv('sched-close');
+      cleanups.push(
+        () => t.close(),
+        () => rm(t.dir, { recursive: true, force: true }),
+      );
+      // 40 rows at 0.25 s each (the `g * 0` makes PostgreSQL sleep per row, not once): the cursor's first fetch alone
+      // takes 10 s, far past the 300 ms deadline.
+      const slowQuery =
+        `select 'cfg-slow' as "configurationId", 'u' || g as "userStatusId", 'compliant' ` +
+        `as status from generate_series(1, 40) g where pg_sleep(0.25 + g * 0)::text = ''`;
+      const added = await runCli(
+        ['schedule', 'add', 'slow', '--cron', EVERY_SECOND, '--from-postgres', PG_URL, '--query', slowQuery],
+        t.env,
+      );
+      assert.equal(added.code, 0, added.stderr);
+      const scheduleQueue = createScheduleQueue(t.redis, t.prefix);
+      cleanups.push(() => scheduleQueue.close());
+      const worker = spawnWorker(t.env, ['--shutdown-timeout', '300']);
+      const exited = once(worker, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      cleanups.push(async () => worker.exitCode === null && worker.kill('SIGKILL'));
+      await waitFor('the firing to start', async () => ((await scheduleQueue.getJobCounts('active')).active ?? 0) === 1);
+      assert.equal((await runCli(['schedule', 'remove', 'slow'], t.env)).code, 0);
 
-    worker.kill('SIGTERM');
-    const [code] = await exited;
-    assert.equal(code, 0);
-    // Before the fix, the worker waited for the running import to end; now it exits with the firing still active
-    // (stalled-job recovery hands it to another worker) and its run, if its first chunk was read at all, unfinished.
-    assert.equal((await scheduleQueue.getJobCounts('active')).active, 1, 'the import was still running when the worker exited');
-    for (const run of await runsOf(t, 'slow')) assert.equal(run.importFinished, false);
-  });
+      worker.kill('SIGTERM');
+      const [code] = await exited;
+      assert.equal(code, 0);
+      // Before the fix, the worker waited for the running import to end; now it exits with the firing still active
+      // (stalled-job recovery hands it to another worker) and its run, if its first chunk was read at all, unfinished.
+      assert.equal((await scheduleQueue.getJobCounts('active')).active, 1, 'the import was still running when the worker exited');
+      for (const run of await runsOf(t, 'slow')) assert.equal(run.importFinished, false);
+    },
+  );
 
   it('runs a PostgreSQL query on schedule as normal runs, without showing the password', async () => {
     const t = await startTestEnv('sched-pg');
-    cleanups.push(() => t.close(), () => rm(t.dir, { recursive: true, force: true }));
+    cleanups.push(
+      () => t.close(),
+      () => rm(t.dir, { recursive: true, force: true }),
+    );
     const table = `csync_sched_${randomBytes(4).toString('hex')}`;
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
@@ -300,21 +388,43 @@ describe('scheduled imports', () => {
       await client.query(`drop table if exists ${table}`);
       await client.end();
     });
-    await client.query(`create table ${table} (configuration_id text, "userStatusId" text, status text, "lastReportedDateTime" timestamptz)`);
     await client.query(
-      `insert into ${table} values ('cfg-pg', 'user-pg-1', 'compliant', '2026-11-20T10:00:00Z'), ('cfg-pg', 'user-pg-2', 'nonCompliant', '2026-11-20T10:00:01Z'), ('cfg-pg', 'user-pg-3', 'remediated', null)`,
+      `create table ${table} (configuration_id text, "userStatusId" text, status text, "lastReportedDateTime" timestamptz)`,
+    );
+    await client.query(
+      `insert into ${table} values ('cfg-pg', 'user-pg-1', 'compliant', ` +
+        `'2026-11-20T10:00:00Z'), ('cfg-pg', 'user-pg-2', 'nonCompliant', ` +
+        `'2026-11-20T10:00:01Z'), ('cfg-pg', 'user-pg-3', 'remediated', null)`,
     );
 
     // Trust auth ignores the password; it is there to prove it never reaches a label or a listing.
     const url = PG_URL.replace('postgres@', 'postgres:pw-must-not-show@');
-    const added = await runCli(['schedule', 'add', 'pg-test', '--cron', EVERY_SECOND, '--from-postgres', url, '--query', `select * from ${table} order by "userStatusId"`, '--map', 'configurationId=configuration_id'], t.env);
+    const added = await runCli(
+      [
+        'schedule',
+        'add',
+        'pg-test',
+        '--cron',
+        EVERY_SECOND,
+        '--from-postgres',
+        url,
+        '--query',
+        `select * from ${table} order by "userStatusId"`,
+        '--map',
+        'configurationId=configuration_id',
+      ],
+      t.env,
+    );
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stderr, /password .* is stored in Redis/);
 
     seedGraph(t.sim, ['cfg-pg,user-pg-1', 'cfg-pg,user-pg-2', 'cfg-pg,user-pg-3']);
     const importer = await startImporter(t);
     const patcher = await startInProcessWorker(t);
-    cleanups.push(() => patcher.close(5000), () => importer.close(5000));
+    cleanups.push(
+      () => patcher.close(5000),
+      () => importer.close(5000),
+    );
 
     const firstRun = await waitFor('a run of the postgres schedule', async () => (await runsOf(t, 'pg-test'))[0]);
     assert.equal((await runCli(['schedule', 'remove', 'pg-test'], t.env)).code, 0);

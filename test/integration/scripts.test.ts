@@ -42,7 +42,11 @@ describe('Lua scripts', () => {
 
   it('the key digest of the scripts is keyDigest() of src/redis-layout.ts', async () => {
     const include = readFileSync(new URL('../../src/scripts/includes/keyDigest.lua', import.meta.url), 'utf8');
-    const keys = ['mobileAppConfiguration/cfg-1/user-1', '0f4b1c6e-2a3d-4e5f-8a9b-0c1d2e3f4a5b/iosLobAppProvisioningConfiguration/c/u', 'a/ü/✓'];
+    const keys = [
+      'mobileAppConfiguration/cfg-1/user-1',
+      '0f4b1c6e-2a3d-4e5f-8a9b-0c1d2e3f4a5b/iosLobAppProvisioningConfiguration/c/u',
+      'a/ü/✓',
+    ];
     for (const key of keys) {
       const digest = keyDigest(key);
       assert.match(digest, /^[0-9a-f]{32}$/);
@@ -55,7 +59,12 @@ describe('Lua scripts', () => {
     const fingerprints = redisKeys(prefix).fingerprints;
     try {
       await redis.hset(fingerprints, 'a/b/old', 'fp|1', 'a/b/kept', 'fp|2', keyDigest('a/b/new'), 'fp|3');
-      const forgotten = await runScript(redis, 'forgetFingerprints', [fingerprints], ['a/b/old', 'fp|1', 'a/b/kept', 'other|2', 'a/b/new', 'fp|']);
+      const forgotten = await runScript(
+        redis,
+        'forgetFingerprints',
+        [fingerprints],
+        ['a/b/old', 'fp|1', 'a/b/kept', 'other|2', 'a/b/new', 'fp|'],
+      );
       assert.equal(forgotten, 2);
       assert.deepEqual(await redis.hgetall(fingerprints), { [keyDigest('a/b/kept')]: 'fp|2' });
     } finally {
@@ -66,7 +75,8 @@ describe('Lua scripts', () => {
   it('requeueRow (retry) decides on a full-key P:latest entry as on a digest one, and moves it', async () => {
     const prefix = uniquePrefix('requeue-fields');
     const keys = redisKeys(prefix);
-    const failed = (key: string, version: string) => JSON.stringify({ state: 'failed', key, version, generation: 0, attempts: 1, httpStatus: 503, reason: 'x' });
+    const failed = (key: string, version: string) =>
+      JSON.stringify({ state: 'failed', key, version, generation: 0, attempts: 1, httpStatus: 503, reason: 'x' });
     try {
       // Line 2's key has an older update in the earlier release's layout, line 3's a newer one.
       await redis.hset(keys.run('r1'), 'failed', 2);
@@ -75,20 +85,34 @@ describe('Lua scripts', () => {
       const store = new ResultStore(redis, prefix);
       assert.deepEqual(await store.requeueRow('r1', 2, 'failed'), { kind: 'requeued', generation: 1 });
       assert.deepEqual(await store.requeueRow('r1', 3, 'failed'), { kind: 'superseded' });
-      assert.deepEqual(await redis.hgetall(keys.latest), { [keyDigest('t/c/older')]: '0005:1|r1|2', [keyDigest('t/c/newer')]: '0006:9|r0|8' });
-      assert.deepEqual((JSON.parse((await redis.hget(keys.rows('r1'), '3'))!) as { supersededBy: unknown }).supersededBy, { runId: 'r0', line: 8 });
+      assert.deepEqual(await redis.hgetall(keys.latest), {
+        [keyDigest('t/c/older')]: '0005:1|r1|2',
+        [keyDigest('t/c/newer')]: '0006:9|r0|8',
+      });
+      assert.deepEqual((JSON.parse((await redis.hget(keys.rows('r1'), '3'))!) as { supersededBy: unknown }).supersededBy, {
+        runId: 'r0',
+        line: 8,
+      });
     } finally {
       await deletePrefix(redis, prefix);
     }
   });
 
-  it('recordOutcomes records each row of a batch as alone, moves its runs\' counters once, ends the run it finished', async () => {
+  it("recordOutcomes records each row of a batch as alone, moves its runs' counters once, ends the run it finished", async () => {
     const prefix = uniquePrefix('record-batch');
     const keys = redisKeys(prefix);
     const breakers = { breaker: keys.breaker, counting: `${keys.breaker}:refused`, own: `${keys.breaker}:refused-own`, ownTtlMs: 60_000 };
     const finishedAt = Date.UTC(2026, 10, 20, 10, 0, 5);
-    const row = (line: number, key: string, state: 'succeeded' | 'failed', version: string) =>
-      ({ line, key, state, fingerprint: `fp-${line}`, version, generation: 0, attempts: 1, finishedAt });
+    const row = (line: number, key: string, state: 'succeeded' | 'failed', version: string) => ({
+      line,
+      key,
+      state,
+      fingerprint: `fp-${line}`,
+      version,
+      generation: 0,
+      attempts: 1,
+      finishedAt,
+    });
     try {
       // r1: two rows queued, its input read; r2: two rows queued, one of them not in this batch.
       await redis.hset(keys.run('r1'), 'importFinished', '1', 'queued', 2);

@@ -9,7 +9,18 @@ import { PermissionBreaker } from '../../src/pacing/breaker.js';
 import { createPatchQueue, queueDepth } from '../../src/queue/queues.js';
 import { redisKeys } from '../../src/redis-layout.js';
 import { ResultStore } from '../../src/results/store.js';
-import { BIN, REPO_ROOT, runCli, SEEDED_VALUES, seedRecords, simKey, startInProcessWorker, testEnvs, waitForRun, type TestEnv } from '../support/harness.js';
+import {
+  BIN,
+  REPO_ROOT,
+  runCli,
+  SEEDED_VALUES,
+  seedRecords,
+  simKey,
+  startInProcessWorker,
+  testEnvs,
+  waitForRun,
+  type TestEnv,
+} from '../support/harness.js';
 import { API_TOKEN, OTHER_TOKEN, authHeaders, eventRecord, freePort, postEvents, startTestServer } from '../support/server-helpers.js';
 
 const env = testEnvs();
@@ -60,7 +71,10 @@ describe('serve command', () => {
       const url = `http://127.0.0.1:${port}`;
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const up = await fetch(`${url}/healthz`).then((r) => r.status === 200, () => false);
+        const up = await fetch(`${url}/healthz`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
         if (up) break;
         assert.ok(Date.now() < deadline, `serve did not come up: ${stderr}`);
         await sleep(200);
@@ -78,7 +92,8 @@ describe('serve command', () => {
     const lines = stderr.trim().split('\n');
     for (const line of lines) JSON.parse(line); // every log line is JSON
     assert.ok(lines.some((l) => l.includes('"events accepted"') && l.includes('"runId"')));
-    for (const secret of [API_TOKEN, OTHER_TOKEN, 'wrong-token-but-long-enough']) assert.ok(!stderr.includes(secret), `the log must not hold ${secret}`);
+    for (const secret of [API_TOKEN, OTHER_TOKEN, 'wrong-token-but-long-enough'])
+      assert.ok(!stderr.includes(secret), `the log must not hold ${secret}`);
     assert.ok(!/authorization/i.test(stderr), 'no Authorization header in the log');
   });
 });
@@ -101,7 +116,10 @@ describe('HTTP API', () => {
       const tooBig = await postEvents(url, padded);
       assert.equal(tooBig.status, 413);
       assert.match(tooBig.json.message, /SYNC_API_BODY_LIMIT_BYTES \(1048576 bytes\)/);
-      const overSmallLimit = await postEvents(small.url, Array.from({ length: 20 }, (_, i) => eventRecord(i)));
+      const overSmallLimit = await postEvents(
+        small.url,
+        Array.from({ length: 20 }, (_, i) => eventRecord(i)),
+      );
       assert.equal(overSmallLimit.status, 413);
       assert.match(overSmallLimit.json.message, /2048 bytes/);
 
@@ -109,7 +127,10 @@ describe('HTTP API', () => {
       assert.equal(malformed.status, 400);
       assert.match(malformed.json.message, /not valid JSON/);
 
-      const tooMany = await postEvents(url, Array.from({ length: 1001 }, (_, i) => ({ configurationId: 'c', userStatusId: `u${i}`, status: 'compliant' })));
+      const tooMany = await postEvents(
+        url,
+        Array.from({ length: 1001 }, (_, i) => ({ configurationId: 'c', userStatusId: `u${i}`, status: 'compliant' })),
+      );
       assert.equal(tooMany.status, 413);
       assert.match(tooMany.json.message, /1001 records in one request; at most 1000/);
 
@@ -117,7 +138,11 @@ describe('HTTP API', () => {
       assert.equal((await postEvents(url, '"just a string"')).status, 400);
       assert.equal((await postEvents(url, valid, { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'text/csv' })).status, 415);
 
-      const allBad = await postEvents(url, [{ configurationId: 'cfg-1', status: 'compliant' }, 'not an object', { configurationId: 'a/b', userStatusId: 'u', devicesCount: 1.5 }]);
+      const allBad = await postEvents(url, [
+        { configurationId: 'cfg-1', status: 'compliant' },
+        'not an object',
+        { configurationId: 'a/b', userStatusId: 'u', devicesCount: 1.5 },
+      ]);
       assert.equal(allBad.status, 400);
       assert.equal(allBad.json.accepted, 0);
       assert.equal(allBad.json.rejected, 3);
@@ -153,12 +178,18 @@ describe('HTTP API', () => {
     const worker = await startInProcessWorker(t);
     try {
       const { url } = server;
-      seedRecords(t.sim, [1, 2, 3, 4, 5, 6, 7].map((i) => eventRecord(i)));
+      seedRecords(
+        t.sim,
+        [1, 2, 3, 4, 5, 6, 7].map((i) => eventRecord(i)),
+      );
       const all = await postEvents(url, [eventRecord(1), eventRecord(2), eventRecord(3)]);
       assert.equal(all.status, 202, JSON.stringify(all.json));
       assert.equal(all.json.runId, 'evt-20261120T10');
       assert.equal(all.json.firstLine, 1);
-      assert.deepEqual(all.json.jobIds, [1, 2, 3].map((line) => `${all.json.runId}:${line}:0`));
+      assert.deepEqual(
+        all.json.jobIds,
+        [1, 2, 3].map((line) => `${all.json.runId}:${line}:0`),
+      );
       assert.equal(all.json.accepted, 3);
       assert.equal(all.json.rejected, 0);
       assert.equal(all.json.enqueued, 3, "the rows it queued, in import --json's word");
@@ -174,9 +205,22 @@ describe('HTTP API', () => {
       assert.equal(mixed.json.accepted, 2);
       assert.equal(mixed.json.rejected, 1);
       assert.equal(mixed.json.firstLine, 5);
-      assert.deepEqual(mixed.json.jobIds, [5, 7].map((line) => `${all.json.runId}:${line}:0`));
+      assert.deepEqual(
+        mixed.json.jobIds,
+        [5, 7].map((line) => `${all.json.runId}:${line}:0`),
+      );
       assert.equal(mixed.json.enqueued, 2);
-      assert.deepEqual(mixed.json.errors, [{ index: 1, errors: [{ column: 'status', reason: '"sortOfOk" is not one of unknown, notApplicable, compliant, remediated, nonCompliant, error, conflict, notAssigned' }] }]);
+      assert.deepEqual(mixed.json.errors, [
+        {
+          index: 1,
+          errors: [
+            {
+              column: 'status',
+              reason: '"sortOfOk" is not one of unknown, notApplicable, compliant, remediated, nonCompliant, error, conflict, notAssigned',
+            },
+          ],
+        },
+      ]);
 
       const finals: RunStatus[] = [await waitForRun(t.redis, t.prefix, all.json.runId, 30_000)];
       assert.deepEqual([finals[0].total, finals[0].accepted, finals[0].rejected, finals[0].succeeded], [7, 6, 1, 6]);
@@ -202,23 +246,36 @@ describe('HTTP API', () => {
       // Every timestamp also as ISO 8601 UTC, beside the ms fields.
       assert.equal(viaApi.json.createdAtIso, new Date(viaApi.json.createdAt).toISOString());
       assert.equal(viaApi.json.finishedAtIso, new Date(viaApi.json.finishedAt).toISOString());
-      for (const r of list.json.runs as (RunStatus & { createdAtIso: string })[]) assert.equal(r.createdAtIso, new Date(r.createdAt).toISOString());
+      for (const r of list.json.runs as (RunStatus & { createdAtIso: string })[])
+        assert.equal(r.createdAtIso, new Date(r.createdAt).toISOString());
       assert.equal((await getJson(`${url}/v1/runs?limit=0`)).status, 400);
 
       // Rows: the report's NDJSON records, filtered and paged.
       const report = await runCli(['report', mixed.json.runId, '--format', 'ndjson'], t.env);
-      const reportLines = report.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const reportLines = report.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       const rows = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows`);
       assert.deepEqual(rows.json.rows, reportLines);
       const rejected = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?state=rejected`);
-      assert.deepEqual(rejected.json.rows.map((r: { line: number; state: string }) => [r.line, r.state]), [[6, 'rejected']]);
+      assert.deepEqual(
+        rejected.json.rows.map((r: { line: number; state: string }) => [r.line, r.state]),
+        [[6, 'rejected']],
+      );
       assert.equal(rejected.json.rows[0].errors[0].column, 'status');
       // The mixed request's records, followed by its run id and first line.
       const page1 = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?limit=2&after=${mixed.json.firstLine - 1}`);
-      assert.deepEqual(page1.json.rows.map((r: { line: number }) => r.line), [5, 6]);
+      assert.deepEqual(
+        page1.json.rows.map((r: { line: number }) => r.line),
+        [5, 6],
+      );
       assert.equal(page1.json.nextAfter, 6);
       const page2 = await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?limit=2&after=6`);
-      assert.deepEqual(page2.json.rows.map((r: { line: number }) => r.line), [7]);
+      assert.deepEqual(
+        page2.json.rows.map((r: { line: number }) => r.line),
+        [7],
+      );
       assert.equal(page2.json.nextAfter, undefined);
       assert.equal((await getJson(`${url}/v1/runs/${mixed.json.runId}/rows?state=bogus`)).status, 400);
       assert.equal((await getJson(`${url}/v1/runs/no-such-run`)).status, 404);
@@ -237,7 +294,10 @@ describe('HTTP API', () => {
     async function* bulkRows(): AsyncGenerator<RawRow> {
       for (let i = 0; i < 2000; i++) yield { line: i + 2, fields: eventRecord(i) };
     }
-    seedRecords(t.sim, Array.from({ length: 2000 }, (_, i) => eventRecord(i)));
+    seedRecords(
+      t.sim,
+      Array.from({ length: 2000 }, (_, i) => eventRecord(i)),
+    );
     await importRun(store, queue, { runId: 'bulk-2000', rows: bulkRows(), sourceLabel: 'bulk test' });
     const worker = await startInProcessWorker(t);
     try {
@@ -256,7 +316,8 @@ describe('HTTP API', () => {
       const bulk = (await store.status('bulk-2000'))!;
       assert.equal(bulk.state, 'running', 'the bulk run is still going when the event is done');
       let bulkDoneBeforeEvent = 0;
-      for await (const row of store.iterateRows('bulk-2000', ['succeeded'])) if (row.finishedAt! <= eventRow.finishedAt!) bulkDoneBeforeEvent++;
+      for await (const row of store.iterateRows('bulk-2000', ['succeeded']))
+        if (row.finishedAt! <= eventRow.finishedAt!) bulkDoneBeforeEvent++;
       assert.ok(bulkDoneBeforeEvent < 300, `the event waited for ${bulkDoneBeforeEvent} bulk rows`);
 
       // The newer event replaced the waiting bulk row of the same key; the older event was itself replaced.

@@ -95,7 +95,9 @@ describe('simulator: JWT access tokens (Graph checks signature, lifetime and aud
     assert401(await patchWith(signedJwt(claims(), stranger.privateKey)), 'Invalid signature');
     assert401(await patchWith(unsignedJwt(claims())), 'Access token validation failure');
     const good = signedJwt(claims(), keys.privateKey).split('.');
-    const forged = Buffer.from(JSON.stringify(claims({ roles: ['DeviceManagementApps.ReadWrite.All', 'Directory.ReadWrite.All'] }))).toString('base64url');
+    const forged = Buffer.from(
+      JSON.stringify(claims({ roles: ['DeviceManagementApps.ReadWrite.All', 'Directory.ReadWrite.All'] })),
+    ).toString('base64url');
     assert401(await patchWith(`${good[0]}.${forged}.${good[2]}`), 'Invalid signature');
   });
 
@@ -117,11 +119,15 @@ describe('simulator: JWT access tokens (Graph checks signature, lifetime and aud
 });
 
 describe('compliance-sync simulate --jwt-key --graph-cloud', () => {
-  it('accepts JWTs signed by the key for the named cloud, refuses another cloud\'s, and refuses a bad flag with exit 2', async () => {
+  it("accepts JWTs signed by the key for the named cloud, refuses another cloud's, and refuses a bad flag with exit 2", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'csync-simjwt-'));
     const keyPath = join(dir, 'entra.pub.pem');
     await writeFile(keyPath, publicPem);
-    const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', '--no-budget', '--jwt-key', keyPath, '--graph-cloud', 'https://microsoftgraph.chinacloudapi.cn'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'simulate', '--port', '0', '--no-budget', '--jwt-key', keyPath, '--graph-cloud', 'https://microsoftgraph.chinacloudapi.cn'],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     try {
       const first = await new Promise<string>((resolve, reject) => {
         createInterface({ input: child.stdout }).once('line', resolve);
@@ -131,14 +137,27 @@ describe('compliance-sync simulate --jwt-key --graph-cloud', () => {
       const drift = await fetch(`${url}/_sim/drift`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ changes: [{ tenantId: TENANT, collection: 'mobileAppConfigurations', configId: 'cfg-1', userStatusId: 'u-1', values: { status: 'unknown' } }] }),
+        body: JSON.stringify({
+          changes: [
+            {
+              tenantId: TENANT,
+              collection: 'mobileAppConfigurations',
+              configId: 'cfg-1',
+              userStatusId: 'u-1',
+              values: { status: 'unknown' },
+            },
+          ],
+        }),
       });
       assert.equal(drift.status, 200);
       const send = async (aud: string) => {
         const now = Math.floor(Date.now() / 1000);
         const res = await fetch(`${url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses/u-1`, {
           method: 'PATCH',
-          headers: { authorization: `Bearer ${signedJwt(claims({ aud, nbf: now - 60, exp: now + 600 }), keys.privateKey)}`, 'content-type': 'application/json' },
+          headers: {
+            authorization: `Bearer ${signedJwt(claims({ aud, nbf: now - 60, exp: now + 600 }), keys.privateKey)}`,
+            'content-type': 'application/json',
+          },
           body: JSON.stringify({ status: 'compliant' }),
         });
         return { status: res.status, body: (await res.json()) as { error?: { code: string } } };

@@ -24,7 +24,11 @@ function userStatusUrl(
   userStatusId = 'user-1',
   { version = 'beta', collection = 'mobileAppConfigurations' } = {},
 ): string {
-  return `${sim.url}/${version}/deviceAppManagement/${collection}/${encodeURIComponent(configId)}/userStatuses/${encodeURIComponent(userStatusId)}`;
+  return (
+    `${sim.url}/${version}/deviceAppManagement/${collection}` +
+    `/${encodeURIComponent(configId)}` +
+    `/userStatuses/${encodeURIComponent(userStatusId)}`
+  );
 }
 
 async function patch(
@@ -45,7 +49,12 @@ async function patch(
   return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
 }
 
-function assertGraphError(res: { status: number; headers: Headers; json: any }, status: number, code: string, messagePart?: string | RegExp): void {
+function assertGraphError(
+  res: { status: number; headers: Headers; json: any },
+  status: number,
+  code: string,
+  messagePart?: string | RegExp,
+): void {
   assert.equal(res.status, status, JSON.stringify(res.json));
   assert.equal(res.json.error.code, code);
   assert.equal(typeof res.json.error.message, 'string');
@@ -106,7 +115,12 @@ let seededState: Record<string, Record<string, unknown>> = {};
  * Graph's PATCH never creates: the objects a test writes must exist first. Seeded empty (only type and id), so a
  * test sees exactly what its PATCHes set.
  */
-function seedTargets(keys: [configId: string, userStatusId: string, collection?: 'mobileAppConfigurations' | 'iosLobAppProvisioningConfigurations'][] = [['cfg-1', 'user-1'], ['cfg-1', 'user-2']]): void {
+function seedTargets(
+  keys: [configId: string, userStatusId: string, collection?: 'mobileAppConfigurations' | 'iosLobAppProvisioningConfigurations'][] = [
+    ['cfg-1', 'user-1'],
+    ['cfg-1', 'user-2'],
+  ],
+): void {
   sim.drift(keys.map(([configId, userStatusId, collection]) => ({ configId, userStatusId, collection, values: {} })));
   seededState = sim.state();
 }
@@ -134,7 +148,12 @@ describe('successful writes', () => {
     };
     assert.deepEqual(res.json, expected);
 
-    const merged = await patch(userStatusUrl(), { '@odata.type': ODATA_TYPE, id: 'user-1', status: 'nonCompliant', userPrincipalName: 'a@b.c' });
+    const merged = await patch(userStatusUrl(), {
+      '@odata.type': ODATA_TYPE,
+      id: 'user-1',
+      status: 'nonCompliant',
+      userPrincipalName: 'a@b.c',
+    });
     assert.equal(merged.status, 200);
     assert.deepEqual(sim.state(), {
       ...seededState,
@@ -155,8 +174,15 @@ describe('successful writes', () => {
   it('serves beta and v1.0, both collections on beta, and decodes percent-encoded ids', async () => {
     const weirdId = 'user 1/ä+x@contoso.com';
     sim.reset();
-    seedTargets([['cfg/1', weirdId], ['cfg/1', weirdId, 'iosLobAppProvisioningConfigurations']]);
-    for (const [version, collection] of [['beta', 'mobileAppConfigurations'], ['beta', 'iosLobAppProvisioningConfigurations'], ['v1.0', 'mobileAppConfigurations']]) {
+    seedTargets([
+      ['cfg/1', weirdId],
+      ['cfg/1', weirdId, 'iosLobAppProvisioningConfigurations'],
+    ]);
+    for (const [version, collection] of [
+      ['beta', 'mobileAppConfigurations'],
+      ['beta', 'iosLobAppProvisioningConfigurations'],
+      ['v1.0', 'mobileAppConfigurations'],
+    ]) {
       const res = await patch(userStatusUrl('cfg/1', weirdId, { version, collection }), { id: weirdId, status: 'error' });
       assert.equal(res.status, 200, `${version} ${collection}`);
       assert.equal(res.json.id, weirdId);
@@ -175,8 +201,15 @@ describe('successful writes', () => {
 
   it('refuses iosLobAppProvisioningConfigurations under v1.0, which has no such entity set, for writes and reads', async () => {
     const ios = { version: 'v1.0', collection: 'iosLobAppProvisioningConfigurations' };
-    assertGraphError(await patch(userStatusUrl('cfg-1', 'user-1', ios), { status: 'compliant' }), 400, 'BadRequest', "segment 'iosLobAppProvisioningConfigurations'");
-    const list = await fetch(`${sim.url}/v1.0/deviceAppManagement/iosLobAppProvisioningConfigurations/cfg-1/userStatuses`, { headers: { authorization: 'Bearer sim-token' } });
+    assertGraphError(
+      await patch(userStatusUrl('cfg-1', 'user-1', ios), { status: 'compliant' }),
+      400,
+      'BadRequest',
+      "segment 'iosLobAppProvisioningConfigurations'",
+    );
+    const list = await fetch(`${sim.url}/v1.0/deviceAppManagement/iosLobAppProvisioningConfigurations/cfg-1/userStatuses`, {
+      headers: { authorization: 'Bearer sim-token' },
+    });
     assert.equal(list.status, 400);
     assert.deepEqual(sim.state(), seededState);
   });
@@ -184,7 +217,11 @@ describe('successful writes', () => {
   it('answers a successful PATCH with 204 No Content when patchNoContent is set, and still applies it', async () => {
     sim.configure({ patchNoContent: true });
     try {
-      const res = await fetch(userStatusUrl(), { method: 'PATCH', headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' }, body: JSON.stringify({ status: 'compliant' }) });
+      const res = await fetch(userStatusUrl(), {
+        method: 'PATCH',
+        headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' },
+        body: JSON.stringify({ status: 'compliant' }),
+      });
       assert.equal(res.status, 204);
       assert.equal(await res.text(), '');
       assert.equal(sim.state()['mobileAppConfigurations/cfg-1/user-1'].status, 'compliant');
@@ -207,7 +244,11 @@ describe('body validation', () => {
   beforeEach(() => seedTargets());
 
   const cases: [string, unknown, RegExp][] = [
-    ['unknown property', { status: 'compliant', complianceState: 'x' }, /Property 'complianceState' does not exist on type 'microsoft\.graph\.managedDeviceMobileAppConfigurationUserStatus'/],
+    [
+      'unknown property',
+      { status: 'compliant', complianceState: 'x' },
+      /Property 'complianceState' does not exist on type 'microsoft\.graph\.managedDeviceMobileAppConfigurationUserStatus'/,
+    ],
     ['bad enum', { status: 'Compliant' }, /'status'/],
     ['fractional devicesCount', { devicesCount: 1.5 }, /'devicesCount'/],
     ['string devicesCount', { devicesCount: '5' }, /'devicesCount'/],
@@ -247,7 +288,11 @@ describe('not found and routing', () => {
 
   it('returns 404 for other paths and for unknown objects, 405 for other methods', async () => {
     assertGraphError(await patch(`${sim.url}/beta/deviceManagement/managedDevices/x`, {}), 404, 'ResourceNotFound');
-    assertGraphError(await patch(`${sim.url}/v2.0/deviceAppManagement/mobileAppConfigurations/c/userStatuses/u`, {}), 404, 'ResourceNotFound');
+    assertGraphError(
+      await patch(`${sim.url}/v2.0/deviceAppManagement/mobileAppConfigurations/c/userStatuses/u`, {}),
+      404,
+      'ResourceNotFound',
+    );
     const get = await fetch(userStatusUrl('cfg-1', 'never-written'), { headers: { authorization: 'Bearer sim-token' } });
     assert.equal(get.status, 404);
     const del = await fetch(userStatusUrl(), { method: 'DELETE', headers: { authorization: 'Bearer sim-token' } });
@@ -261,11 +306,21 @@ describe('authentication and authorization', () => {
   beforeEach(() => seedTargets());
 
   it('returns 401 without a token', async () => {
-    assertGraphError(await patch(userStatusUrl(), { status: 'compliant' }, { token: null }), 401, 'InvalidAuthenticationToken', 'Access token is empty.');
+    assertGraphError(
+      await patch(userStatusUrl(), { status: 'compliant' }, { token: null }),
+      401,
+      'InvalidAuthenticationToken',
+      'Access token is empty.',
+    );
   });
 
   it('returns 401 for an unknown token and counts it', async () => {
-    assertGraphError(await patch(userStatusUrl(), { status: 'compliant' }, { token: 'forged' }), 401, 'InvalidAuthenticationToken', 'Access token validation failure.');
+    assertGraphError(
+      await patch(userStatusUrl(), { status: 'compliant' }, { token: 'forged' }),
+      401,
+      'InvalidAuthenticationToken',
+      'Access token validation failure.',
+    );
     assert.equal(sim.counters().authorizationSeen.forged, 1);
   });
 
@@ -285,7 +340,10 @@ describe('throttling', () => {
 
   it('answers 429 with a fractional Retry-After (option), counts refusals, and recovers', async () => {
     // Kinder than Graph (whole seconds): tenths show the bucket arithmetic that whole seconds would round away.
-    sim.configure({ throttleShape: { fractionalRetryAfter: true }, budget: { perApp: { limit: 5, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } } });
+    sim.configure({
+      throttleShape: { fractionalRetryAfter: true },
+      budget: { perApp: { limit: 5, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } },
+    });
     for (let i = 0; i < 5; i++) assert.equal((await patch(userStatusUrl(), { devicesCount: i })).status, 200);
 
     const first = await patch(userStatusUrl(), { devicesCount: 5 });
@@ -448,8 +506,19 @@ function listUrl(configId = 'cfg-1', query = '', { version = 'beta', collection 
   return `${sim.url}/${version}/deviceAppManagement/${collection}/${encodeURIComponent(configId)}/userStatuses${query}`;
 }
 
-function seed(count: number, configId = 'cfg-1', collection: 'mobileAppConfigurations' | 'iosLobAppProvisioningConfigurations' = 'mobileAppConfigurations'): void {
-  sim.drift(Array.from({ length: count }, (_, i) => ({ collection, configId, userStatusId: `u-${i}`, values: { status: 'compliant', devicesCount: i, userDisplayName: `U ${i}` } })));
+function seed(
+  count: number,
+  configId = 'cfg-1',
+  collection: 'mobileAppConfigurations' | 'iosLobAppProvisioningConfigurations' = 'mobileAppConfigurations',
+): void {
+  sim.drift(
+    Array.from({ length: count }, (_, i) => ({
+      collection,
+      configId,
+      userStatusId: `u-${i}`,
+      values: { status: 'compliant', devicesCount: i, userDisplayName: `U ${i}` },
+    })),
+  );
 }
 
 describe('reads', () => {
@@ -467,7 +536,10 @@ describe('reads', () => {
       const link: string | undefined = res.json['@odata.nextLink'];
       if (link) {
         // Graph's own form: absolute on graph.microsoft.com, the key in parentheses, skipCount%3d<n>.
-        assert.equal(link, `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$select=id,status,devicesCount&$top=100&$skiptoken=skipCount%3d${pages * 100}`);
+        assert.equal(
+          link,
+          `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$select=id,status,devicesCount&$top=100&$skiptoken=skipCount%3d${pages * 100}`,
+        );
         // Unreachable from here as it stands: a client re-hosts it onto its base URL, as ours does through GRAPH_BASE_URL.
         const followed = new URL(link);
         url = `${sim.url}${followed.pathname}${followed.search}`;
@@ -478,28 +550,45 @@ describe('reads', () => {
     assert.equal(pages, 3);
     assert.equal(seen.length, 250);
     assert.deepEqual(new Set(seen.map((s) => s.id)).size, 250);
-    assert.deepEqual(seen[7], { '@odata.type': ODATA_TYPE, id: 'u-7', status: 'compliant', devicesCount: 7 }, 'only the selected properties, and the type');
+    assert.deepEqual(
+      seen[7],
+      { '@odata.type': ODATA_TYPE, id: 'u-7', status: 'compliant', devicesCount: 7 },
+      'only the selected properties, and the type',
+    );
     const c = sim.counters();
     assert.equal(c.reads, 3);
     assert.deepEqual(c.readsByStatus, { '200': 3 });
     assert.equal(c.requests, 0, 'reads are not PATCHes');
   });
 
-  it("accepts the ('id') key form on requests, for lists and single statuses, and writes nextLinks on a national host when told", async () => {
-    seed(5);
-    sim.configure({ pageSize: 2, nextLinkHost: 'https://graph.microsoft.us' });
-    try {
-      const keyed = await get(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses`);
-      assert.equal(keyed.status, 200, JSON.stringify(keyed.json));
-      assert.deepEqual(keyed.json.value.map((v: { id: string }) => v.id), ['u-0', 'u-1']);
-      assert.equal(keyed.json['@odata.nextLink'], "https://graph.microsoft.us/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$skiptoken=skipCount%3d2");
-      const encoded = await get(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations(%27cfg-1%27)/userStatuses/u-3`);
-      assert.equal(encoded.json.id, 'u-3');
-      assertGraphError(await get(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations(cfg-1)/userStatuses`), 404, 'ResourceNotFound');
-    } finally {
-      sim.configure({ pageSize: 100, nextLinkHost: 'https://graph.microsoft.com' });
-    }
-  });
+  it(
+    "accepts the ('id') key form on requests, for lists and single statuses, and " + 'writes nextLinks on a national host when told',
+    async () => {
+      seed(5);
+      sim.configure({ pageSize: 2, nextLinkHost: 'https://graph.microsoft.us' });
+      try {
+        const keyed = await get(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses`);
+        assert.equal(keyed.status, 200, JSON.stringify(keyed.json));
+        assert.deepEqual(
+          keyed.json.value.map((v: { id: string }) => v.id),
+          ['u-0', 'u-1'],
+        );
+        assert.equal(
+          keyed.json['@odata.nextLink'],
+          "https://graph.microsoft.us/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$skiptoken=skipCount%3d2",
+        );
+        const encoded = await get(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations(%27cfg-1%27)/userStatuses/u-3`);
+        assert.equal(encoded.json.id, 'u-3');
+        assertGraphError(
+          await get(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations(cfg-1)/userStatuses`),
+          404,
+          'ResourceNotFound',
+        );
+      } finally {
+        sim.configure({ pageSize: 100, nextLinkHost: 'https://graph.microsoft.com' });
+      }
+    },
+  );
 
   it("keeps the kinder nextLink (on the request's own Host, the path as requested) as option nextLinkForm: 'kinder'", async () => {
     seed(3);
@@ -509,7 +598,10 @@ describe('reads', () => {
       const link: string = first.json['@odata.nextLink'];
       assert.ok(link.startsWith(`${sim.url}/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses?`), link);
       const second = await get(link);
-      assert.deepEqual(second.json.value.map((v: { id: string }) => v.id), ['u-2']);
+      assert.deepEqual(
+        second.json.value.map((v: { id: string }) => v.id),
+        ['u-2'],
+      );
     } finally {
       sim.configure({ pageSize: 100, nextLinkForm: 'graph' });
     }
@@ -524,31 +616,39 @@ describe('reads', () => {
       assert.equal(plain.json.value[0].userDisplayName, 'U 0', 'no $select returns every property');
       const big = await get(listUrl('cfg-1', '?$top=999'));
       assert.equal(big.json.value.length, 12);
-      const last = await get(listUrl('cfg-1', '?$top=12&$skiptoken=' + encodeURIComponent(new URL(big.json['@odata.nextLink']).searchParams.get('$skiptoken')!)));
+      const last = await get(
+        listUrl('cfg-1', '?$top=12&$skiptoken=' + encodeURIComponent(new URL(big.json['@odata.nextLink']).searchParams.get('$skiptoken')!)),
+      );
       assert.equal(last.json.value[0].id, 'u-12');
     } finally {
       sim.configure({ pageSize: 100, maxPageSize: 1000 });
     }
   });
 
-  it('refuses an unknown $select property, a bad $top and a forged $skiptoken; an empty configuration lists nothing; a missing one is 404', async () => {
-    assertGraphError(await get(listUrl('cfg-1', '?$select=status,secret')), 400, 'BadRequest', "'secret'");
-    assertGraphError(await get(listUrl('cfg-1', '?$top=-1')), 400, 'BadRequest');
-    assertGraphError(await get(listUrl('cfg-1', '?$skiptoken=forged')), 400, 'BadRequest');
-    const empty = await get(listUrl('never-written'));
-    assert.equal(empty.status, 200);
-    assert.deepEqual(empty.json.value, []);
-    assert.equal(empty.json['@odata.nextLink'], undefined);
-    assertGraphError(await get(listUrl('gone-config')), 404, 'ResourceNotFound', 'gone-config');
-    const post = await fetch(listUrl(), { method: 'PATCH', headers: { authorization: 'Bearer sim-token' }, body: '{}' });
-    assert.equal(post.status, 405);
-  });
+  it(
+    'refuses an unknown $select property, a bad $top and a forged $skiptoken; an ' +
+      'empty configuration lists nothing; a missing one is 404',
+    async () => {
+      assertGraphError(await get(listUrl('cfg-1', '?$select=status,secret')), 400, 'BadRequest', "'secret'");
+      assertGraphError(await get(listUrl('cfg-1', '?$top=-1')), 400, 'BadRequest');
+      assertGraphError(await get(listUrl('cfg-1', '?$skiptoken=forged')), 400, 'BadRequest');
+      const empty = await get(listUrl('never-written'));
+      assert.equal(empty.status, 200);
+      assert.deepEqual(empty.json.value, []);
+      assert.equal(empty.json['@odata.nextLink'], undefined);
+      assertGraphError(await get(listUrl('gone-config')), 404, 'ResourceNotFound', 'gone-config');
+      const post = await fetch(listUrl(), { method: 'PATCH', headers: { authorization: 'Bearer sim-token' }, body: '{}' });
+      assert.equal(post.status, 405);
+    },
+  );
 
   it('gets one user status with $select, and lets a read-only app read but not write', async () => {
     seed(2);
     const one = await get(`${userStatusUrl('cfg-1', 'u-1')}?$select=userDisplayName`);
     assert.deepEqual(one.json, { '@odata.type': ODATA_TYPE, userDisplayName: 'U 1' }, 'only what $select names: no id unless named');
-    sim.configure({ tokens: { ...TOKENS, reader: { tenantId: 'sim-tenant', appId: 'reader-app', permissions: ['DeviceManagementApps.Read.All'] } } });
+    sim.configure({
+      tokens: { ...TOKENS, reader: { tenantId: 'sim-tenant', appId: 'reader-app', permissions: ['DeviceManagementApps.Read.All'] } },
+    });
     assert.equal((await get(listUrl(), 'reader')).status, 200);
     assert.equal((await patch(userStatusUrl('cfg-1', 'u-1'), { status: 'error' }, { token: 'reader' })).status, 403);
   });
@@ -574,7 +674,15 @@ describe('reads', () => {
   it('has no any-request throttling when started with budget: false, unless configured', async () => {
     const plain = await startSimulator({ budget: false });
     try {
-      for (let i = 0; i < 30; i++) assert.equal((await fetch(`${plain.url}/beta/deviceAppManagement/mobileAppConfigurations/c/userStatuses`, { headers: { authorization: 'Bearer sim-token' } })).status, 200);
+      for (let i = 0; i < 30; i++)
+        assert.equal(
+          (
+            await fetch(`${plain.url}/beta/deviceAppManagement/mobileAppConfigurations/c/userStatuses`, {
+              headers: { authorization: 'Bearer sim-token' },
+            })
+          ).status,
+          200,
+        );
       plain.configure({ anyBudget: { perApp: { limit: 1, windowMs: 60_000 } } });
       const url = `${plain.url}/beta/deviceAppManagement/mobileAppConfigurations/c/userStatuses`;
       assert.equal((await fetch(url, { headers: { authorization: 'Bearer sim-token' } })).status, 200);
@@ -584,21 +692,34 @@ describe('reads', () => {
     }
   });
 
-  it('drift changes and deletes stored values behind the client\'s back, over HTTP too, without counting as writes', async () => {
+  it("drift changes and deletes stored values behind the client's back, over HTTP too, without counting as writes", async () => {
     seedTargets([['cfg-1', 'user-1']]);
     assert.equal((await patch(userStatusUrl(), { status: 'compliant', devicesCount: 1 })).status, 200);
     const res = await fetch(`${sim.url}/_sim/drift`, {
       method: 'POST',
-      body: JSON.stringify({ changes: [{ configId: 'cfg-1', userStatusId: 'user-1', values: { status: 'nonCompliant' } }, { collection: 'iosLobAppProvisioningConfigurations', configId: 'cfg-9', userStatusId: 'new', values: { devicesCount: 4 } }] }),
+      body: JSON.stringify({
+        changes: [
+          { configId: 'cfg-1', userStatusId: 'user-1', values: { status: 'nonCompliant' } },
+          { collection: 'iosLobAppProvisioningConfigurations', configId: 'cfg-9', userStatusId: 'new', values: { devicesCount: 4 } },
+        ],
+      }),
     });
     assert.deepEqual(await res.json(), { ok: true, changed: 2 });
     const state = sim.state();
-    assert.deepEqual(state['mobileAppConfigurations/cfg-1/user-1'], { '@odata.type': ODATA_TYPE, id: 'user-1', status: 'nonCompliant', devicesCount: 1 });
+    assert.deepEqual(state['mobileAppConfigurations/cfg-1/user-1'], {
+      '@odata.type': ODATA_TYPE,
+      id: 'user-1',
+      status: 'nonCompliant',
+      devicesCount: 1,
+    });
     assert.deepEqual(state['iosLobAppProvisioningConfigurations/cfg-9/new'], { '@odata.type': ODATA_TYPE, id: 'new', devicesCount: 4 });
     assert.equal(sim.counters().applied, 1);
     sim.drift([{ configId: 'cfg-1', userStatusId: 'user-1', values: null }]);
     assert.deepEqual((await get(listUrl())).json.value, []);
-    const bad = await fetch(`${sim.url}/_sim/drift`, { method: 'POST', body: JSON.stringify({ changes: [{ configId: 'cfg-1', userStatusId: 'x', values: { id: 'y' } }] }) });
+    const bad = await fetch(`${sim.url}/_sim/drift`, {
+      method: 'POST',
+      body: JSON.stringify({ changes: [{ configId: 'cfg-1', userStatusId: 'x', values: { id: 'y' } }] }),
+    });
     assert.equal(bad.status, 400);
     assert.equal((await fetch(`${sim.url}/_sim/drift`, { method: 'POST', body: '{"changes": 3}' })).status, 400);
   });
@@ -631,7 +752,10 @@ describe('admin routes', () => {
     assert.deepEqual(counters.byStatus, { '404': 1, '504': 1, '200': 1 });
     const requests = await (await fetch(`${sim.url}/_sim/requests`)).json();
     assert.equal(requests.length, 3);
-    assert.deepEqual(requests.map((r: { status: number }) => r.status), [404, 504, 200]);
+    assert.deepEqual(
+      requests.map((r: { status: number }) => r.status),
+      [404, 504, 200],
+    );
 
     const badConfig = await fetch(`${sim.url}/_sim/configure`, { method: 'POST', body: JSON.stringify({ faults: { rate503: 2 } }) });
     assert.equal(badConfig.status, 400);
@@ -661,11 +785,17 @@ describe("Graph's defaults, and the kinder options that remain", () => {
 
   it('seeds the user statuses a CSV names in a pre-import state (POST /_sim/seed, CSV or rows), leaving existing ones alone', async () => {
     sim.drift([{ configId: 'cfg-1', userStatusId: 'held', values: { status: 'error' } }]);
-    const csv = 'ConfigurationId, UserStatusId ,configurationType,userPrincipalName\ncfg-1,held,,x@contoso.example\ncfg-1,u-a,,a@contoso.example\ncfg-ios,u-b,iosLobAppProvisioningConfiguration,\n,no-config,,\ncfg-1,u-a,,a@contoso.example\n';
+    const csv =
+      'ConfigurationId, UserStatusId ' +
+      ',configurationType,userPrincipalName\ncfg-1,held,,x@contoso.example\ncfg-1,u-a,,a@contoso.example\ncfg-ios,u-b,iosLobAppProvisioningConfiguration,\n,no-config,,\ncfg-1,u-a,,a@contoso.example\n';
     const res = await fetch(`${sim.url}/_sim/seed`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv });
     assert.deepEqual(await res.json(), { ok: true, created: 2, existing: 1 });
     const state = sim.state();
-    assert.deepEqual(state['mobileAppConfigurations/cfg-1/held'], { '@odata.type': ODATA_TYPE, id: 'held', status: 'error' }, 'an existing status is left as it is');
+    assert.deepEqual(
+      state['mobileAppConfigurations/cfg-1/held'],
+      { '@odata.type': ODATA_TYPE, id: 'held', status: 'error' },
+      'an existing status is left as it is',
+    );
     assert.deepEqual(state['mobileAppConfigurations/cfg-1/u-a'], {
       '@odata.type': ODATA_TYPE,
       id: 'u-a',
@@ -679,7 +809,10 @@ describe("Graph's defaults, and the kinder options that remain", () => {
     assert.equal(Object.keys(state).length, 3, 'a row without a configurationId names nothing Graph could hold');
     assert.equal(sim.counters().applied, 0, 'seeding is not a write through Graph');
 
-    const rows = await fetch(`${sim.url}/_sim/seed`, { method: 'POST', body: JSON.stringify({ rows: [{ configurationId: 'cfg-2', userStatusId: 'u-c', tenantId: 'OTHER-Tenant' }] }) });
+    const rows = await fetch(`${sim.url}/_sim/seed`, {
+      method: 'POST',
+      body: JSON.stringify({ rows: [{ configurationId: 'cfg-2', userStatusId: 'u-c', tenantId: 'OTHER-Tenant' }] }),
+    });
     assert.deepEqual(await rows.json(), { ok: true, created: 1, existing: 0 });
     assert.ok(sim.state()['other-tenant|mobileAppConfigurations/cfg-2/u-c'], 'a tenantId seeds that tenant');
     assert.equal((await patch(userStatusUrl('cfg-1', 'u-a'), { status: 'compliant' })).status, 200, 'a seeded status can be updated');
@@ -691,37 +824,62 @@ describe("Graph's defaults, and the kinder options that remain", () => {
   it('$select answers only what it names (no id unless named); selectAddsId adds it', async () => {
     sim.drift([{ configId: 'cfg-1', userStatusId: 'u-1', values: { status: 'compliant', devicesCount: 2 } }]);
     assert.deepEqual((await get(listUrl('cfg-1', '?$select=status'))).json.value, [{ '@odata.type': ODATA_TYPE, status: 'compliant' }]);
-    assert.deepEqual((await get(listUrl('cfg-1', '?$select=id,status'))).json.value, [{ '@odata.type': ODATA_TYPE, id: 'u-1', status: 'compliant' }]);
+    assert.deepEqual((await get(listUrl('cfg-1', '?$select=id,status'))).json.value, [
+      { '@odata.type': ODATA_TYPE, id: 'u-1', status: 'compliant' },
+    ]);
     // Kinder than Graph: a client that forgets to ask for the id still gets it.
     sim.configure({ selectAddsId: true });
-    assert.deepEqual((await get(listUrl('cfg-1', '?$select=status'))).json.value, [{ '@odata.type': ODATA_TYPE, id: 'u-1', status: 'compliant' }]);
-    assert.deepEqual((await get(`${userStatusUrl('cfg-1', 'u-1')}?$select=devicesCount`)).json, { '@odata.type': ODATA_TYPE, id: 'u-1', devicesCount: 2 });
+    assert.deepEqual((await get(listUrl('cfg-1', '?$select=status'))).json.value, [
+      { '@odata.type': ODATA_TYPE, id: 'u-1', status: 'compliant' },
+    ]);
+    assert.deepEqual((await get(`${userStatusUrl('cfg-1', 'u-1')}?$select=devicesCount`)).json, {
+      '@odata.type': ODATA_TYPE,
+      id: 'u-1',
+      devicesCount: 2,
+    });
   });
 
   it('stores and answers dates in UTC with seven fraction digits, whatever was written; echoDates keeps them as written', async () => {
-    seedTargets([['cfg-1', 'user-1'], ['cfg-1', 'user-2']]);
+    seedTargets([
+      ['cfg-1', 'user-1'],
+      ['cfg-1', 'user-2'],
+    ]);
     const written = await patch(userStatusUrl(), { lastReportedDateTime: '2026-11-20T12:00:05.5+02:00' });
     assert.equal(written.json.lastReportedDateTime, '2026-11-20T10:00:05.5000000Z');
     assert.equal((await get(userStatusUrl())).json.lastReportedDateTime, '2026-11-20T10:00:05.5000000Z');
     await patch(userStatusUrl(), { lastReportedDateTime: '1969-12-31T23:59:59.9999999-01:00' });
     assert.equal((await get(listUrl())).json.value[0].lastReportedDateTime, '1970-01-01T00:59:59.9999999Z', 'before 1970 too');
     sim.drift([{ configId: 'cfg-1', userStatusId: 'user-2', values: { lastReportedDateTime: '2026-11-20T10:00:05-05:00' } }]);
-    assert.equal(sim.state()['mobileAppConfigurations/cfg-1/user-2'].lastReportedDateTime, '2026-11-20T15:00:05.0000000Z', 'what Graph holds, however it got there');
+    assert.equal(
+      sim.state()['mobileAppConfigurations/cfg-1/user-2'].lastReportedDateTime,
+      '2026-11-20T15:00:05.0000000Z',
+      'what Graph holds, however it got there',
+    );
 
     // Kinder than Graph: a client that compares dates as strings would pass.
     sim.configure({ echoDates: true });
-    assert.equal((await patch(userStatusUrl(), { lastReportedDateTime: '2026-11-20T12:00:05+02:00' })).json.lastReportedDateTime, '2026-11-20T12:00:05+02:00');
+    assert.equal(
+      (await patch(userStatusUrl(), { lastReportedDateTime: '2026-11-20T12:00:05+02:00' })).json.lastReportedDateTime,
+      '2026-11-20T12:00:05+02:00',
+    );
   });
 
   it('answers 429s with whole-second Retry-After, some without one and some with an HTML body, reproducibly per seed', async () => {
     const shapes = async (): Promise<string[]> => {
       sim.reset();
       seedTargets([['cfg-1', 'user-1']]);
-      sim.configure({ throttleShape: { missingRetryAfterShare: 0.25, htmlBodyShare: 0.125 }, budget: { perApp: { limit: 1, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } } });
+      sim.configure({
+        throttleShape: { missingRetryAfterShare: 0.25, htmlBodyShare: 0.125 },
+        budget: { perApp: { limit: 1, windowMs: 1000 }, perTenant: { limit: 100, windowMs: 1000 } },
+      });
       assert.equal((await patch(userStatusUrl(), { devicesCount: 1 })).status, 200);
       const seen: string[] = [];
       for (let i = 0; i < 40; i++) {
-        const res = await fetch(userStatusUrl(), { method: 'PATCH', headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' }, body: '{"devicesCount":2}' });
+        const res = await fetch(userStatusUrl(), {
+          method: 'PATCH',
+          headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' },
+          body: '{"devicesCount":2}',
+        });
         const text = await res.text();
         assert.equal(res.status, 429, `${i} ${text}`);
         const retryAfter = res.headers.get('retry-after');
@@ -734,13 +892,22 @@ describe("Graph's defaults, and the kinder options that remain", () => {
       return seen;
     };
     const first = await shapes();
-    assert.ok(first.some((s) => s.startsWith('none')), 'some 429s carry no Retry-After');
-    assert.ok(first.some((s) => s.endsWith('html')), 'some 429s are not Graph JSON');
+    assert.ok(
+      first.some((s) => s.startsWith('none')),
+      'some 429s carry no Retry-After',
+    );
+    assert.ok(
+      first.some((s) => s.endsWith('html')),
+      'some 429s are not Graph JSON',
+    );
     assert.ok(first.filter((s) => s === 's/json').length > 20, 'most are as Graph documents them');
     assert.deepEqual(await shapes(), first, 'the same seed gives the same shapes');
     assert.equal(sim.counters().throttled, 40);
     // GET 429s have the same shape.
-    sim.configure({ throttleShape: { missingRetryAfterShare: 1, htmlBodyShare: 1 }, anyBudget: { perApp: { limit: 1, windowMs: 60_000 } } });
+    sim.configure({
+      throttleShape: { missingRetryAfterShare: 1, htmlBodyShare: 1 },
+      anyBudget: { perApp: { limit: 1, windowMs: 60_000 } },
+    });
     assert.equal((await get(listUrl())).status, 200);
     const read = await fetch(listUrl(), { headers: { authorization: 'Bearer sim-token' } });
     assert.equal(read.status, 429);
@@ -788,42 +955,63 @@ describe("Graph's defaults, and the kinder options that remain", () => {
 });
 
 describe('simulate command', () => {
-  it('--seed-from seeds what a CSV names before it listens; --create-on-patch, --retry-after-missing and --throttle-html set the options', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'csync-simulate-'));
-    const csv = join(dir, 'rows.csv');
-    await writeFile(csv, 'configurationId,userStatusId,configurationType\ncfg-a,u-1,\ncfg-b,u-2,iosLobAppProvisioningConfiguration\n');
-    const start = async (args: string[]) => {
-      const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      const [line] = (await once(child.stdout.setEncoding('utf8'), 'data')) as [string];
-      return { child, info: JSON.parse(line.split('\n')[0]) as { url: string; seeded?: number } };
-    };
-    const stop = async (child: ChildProcess) => {
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    };
-    const send = (url: string, path: string) =>
-      fetch(`${url}/beta/deviceAppManagement/${path}`, { method: 'PATCH', headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' }, body: '{"status":"compliant"}' });
-    try {
-      const seeded = await start(['--seed-from', csv, '--retry-after-missing', '0.5', '--throttle-html', '0.25']);
+  it(
+    '--seed-from seeds what a CSV names before it listens; --create-on-patch, ' +
+      '--retry-after-missing and --throttle-html set the options',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'csync-simulate-'));
+      const csv = join(dir, 'rows.csv');
+      await writeFile(csv, 'configurationId,userStatusId,configurationType\ncfg-a,u-1,\ncfg-b,u-2,iosLobAppProvisioningConfiguration\n');
+      const start = async (args: string[]) => {
+        const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', ...args], {
+          cwd: REPO_ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        const [line] = (await once(child.stdout.setEncoding('utf8'), 'data')) as [string];
+        return { child, info: JSON.parse(line.split('\n')[0]) as { url: string; seeded?: number } };
+      };
+      const stop = async (child: ChildProcess) => {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      };
+      const send = (url: string, path: string) =>
+        fetch(`${url}/beta/deviceAppManagement/${path}`, {
+          method: 'PATCH',
+          headers: { authorization: 'Bearer sim-token', 'content-type': 'application/json' },
+          body: '{"status":"compliant"}',
+        });
       try {
-        assert.equal(seeded.info.seeded, 2);
-        assert.equal((await send(seeded.info.url, 'iosLobAppProvisioningConfigurations/cfg-b/userStatuses/u-2')).status, 200);
-        assert.equal((await send(seeded.info.url, 'mobileAppConfigurations/cfg-a/userStatuses/nobody')).status, 404, 'Graph-like: no create on PATCH');
-        const options = (await (await fetch(`${seeded.info.url}/_sim/configure`, { method: 'POST', body: '{}' })).json()) as { options: { throttleShape: unknown; createOnPatch: boolean } };
-        assert.deepEqual(options.options.throttleShape, { missingRetryAfterShare: 0.5, htmlBodyShare: 0.25, fractionalRetryAfter: false });
-        assert.equal(options.options.createOnPatch, false);
+        const seeded = await start(['--seed-from', csv, '--retry-after-missing', '0.5', '--throttle-html', '0.25']);
+        try {
+          assert.equal(seeded.info.seeded, 2);
+          assert.equal((await send(seeded.info.url, 'iosLobAppProvisioningConfigurations/cfg-b/userStatuses/u-2')).status, 200);
+          assert.equal(
+            (await send(seeded.info.url, 'mobileAppConfigurations/cfg-a/userStatuses/nobody')).status,
+            404,
+            'Graph-like: no create on PATCH',
+          );
+          const options = (await (await fetch(`${seeded.info.url}/_sim/configure`, { method: 'POST', body: '{}' })).json()) as {
+            options: { throttleShape: unknown; createOnPatch: boolean };
+          };
+          assert.deepEqual(options.options.throttleShape, {
+            missingRetryAfterShare: 0.5,
+            htmlBodyShare: 0.25,
+            fractionalRetryAfter: false,
+          });
+          assert.equal(options.options.createOnPatch, false);
+        } finally {
+          await stop(seeded.child);
+        }
+        const kind = await start(['--create-on-patch']);
+        try {
+          assert.equal((await send(kind.info.url, 'mobileAppConfigurations/cfg-a/userStatuses/nobody')).status, 200);
+        } finally {
+          await stop(kind.child);
+        }
       } finally {
-        await stop(seeded.child);
+        await rm(dir, { recursive: true, force: true });
       }
-      const kind = await start(['--create-on-patch']);
-      try {
-        assert.equal((await send(kind.info.url, 'mobileAppConfigurations/cfg-a/userStatuses/nobody')).status, 200);
-      } finally {
-        await stop(kind.child);
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

@@ -5,7 +5,17 @@ import type { RunStatus } from '../../src/interfaces.js';
 import { ResultStore } from '../../src/results/store.js';
 import { timelineBucket, type TimelineBucket } from '../../src/results/timeline.js';
 import { launchBrowser } from '../support/browser.js';
-import { HEADER, lastJsonLine, runCli, seededValidRows, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seededValidRows,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 import { API_TOKEN, authHeaders, startTestServer, type TestServer } from '../support/server-helpers.js';
 
 /** A run imported from `rows` valid CSV rows and sent by one in-process worker until it ends. */
@@ -59,9 +69,14 @@ before(async () => {
   paced = await startTestEnv('timeline-paced');
   pacedServer = await startTestServer(paced);
   // 60 rows against a Graph budget of 10 per 2 s: 429s, and cfg-6 is missing, so some rows fail.
-  throttled = await startTestEnv('timeline-throttled', { sim: { budget: { perApp: { limit: 10, windowMs: 2000 } }, missingConfigurations: ['cfg-6'] } });
+  throttled = await startTestEnv('timeline-throttled', {
+    sim: { budget: { perApp: { limit: 10, windowMs: 2000 } }, missingConfigurations: ['cfg-6'] },
+  });
   throttledServer = await startTestServer(throttled);
-  [pacedRun, throttledRun] = await Promise.all([sendRun(paced, 40, { SYNC_RATE_LIMIT: '2/s' }), sendRun(throttled, 60, { SYNC_RATE_LIMIT: '1000/s' })]);
+  [pacedRun, throttledRun] = await Promise.all([
+    sendRun(paced, 40, { SYNC_RATE_LIMIT: '2/s' }),
+    sendRun(throttled, 60, { SYNC_RATE_LIMIT: '1000/s' }),
+  ]);
   browser = await launchBrowser();
 });
 
@@ -118,7 +133,10 @@ describe('run timeline in a real browser', () => {
     }
     assert.equal(marked, throttledRun.throttledCount, 'every 429 of the run is marked');
     assert.equal(await chart.locator('.paused').count(), series.filter((b) => b.pausedMs > 0).length);
-    assert.ok((await chart.locator('rect.bar-failed').evaluateAll((rects) => rects.filter((r) => Number(r.getAttribute('height')) > 0).length)) > 0, 'failed rows are drawn');
+    assert.ok(
+      (await chart.locator('rect.bar-failed').evaluateAll((rects) => rects.filter((r) => Number(r.getAttribute('height')) > 0).length)) > 0,
+      'failed rows are drawn',
+    );
     assert.match((await chart.textContent())!, new RegExp(`429s \\(${throttledRun.throttledCount}\\)`));
 
     // The page keeps its CSP: no script runs, so the chart is markup only.
@@ -126,6 +144,7 @@ describe('run timeline in a real browser', () => {
     assert.match(response!.headers()['content-security-policy'], /default-src 'none'/);
     assert.equal(await page.evaluate(() => document.scripts.length), 0);
 
-    if (process.env.TIMELINE_SCREENSHOT) await page.screenshot({ path: process.env.TIMELINE_SCREENSHOT, clip: { x: 0, y: 0, width: 1000, height: 860 } });
+    if (process.env.TIMELINE_SCREENSHOT)
+      await page.screenshot({ path: process.env.TIMELINE_SCREENSHOT, clip: { x: 0, y: 0, width: 1000, height: 860 } });
   });
 });

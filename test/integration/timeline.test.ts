@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ResultStore } from '../../src/results/store.js';
 import { timelineBucket, type TimelineBucket } from '../../src/results/timeline.js';
-import { HEADER, lastJsonLine, runCli, seededValidRows, startInProcessWorker, startTestEnv, waitForRun, writeTemp, type TestEnv } from '../support/harness.js';
+import {
+  HEADER,
+  lastJsonLine,
+  runCli,
+  seededValidRows,
+  startInProcessWorker,
+  startTestEnv,
+  waitForRun,
+  writeTemp,
+  type TestEnv,
+} from '../support/harness.js';
 import { authHeaders, startTestServer } from '../support/server-helpers.js';
 
 const envs: TestEnv[] = [];
@@ -19,7 +29,9 @@ interface TimelineJson {
 describe('run timeline', () => {
   it('GET /v1/runs/<id>/timeline counts every finished row in the bucket of its finishedAt, and every 429 with its pause', async () => {
     // A tight Graph budget makes the simulator answer 429s; cfg-5 does not exist there, so its rows fail.
-    const t = await startTestEnv('timeline-api', { sim: { budget: { perApp: { limit: 6, windowMs: 1000 } }, missingConfigurations: ['cfg-5'] } });
+    const t = await startTestEnv('timeline-api', {
+      sim: { budget: { perApp: { limit: 6, windowMs: 1000 } }, missingConfigurations: ['cfg-5'] },
+    });
     envs.push(t);
     const server = await startTestServer(t);
     const worker = await startInProcessWorker(t);
@@ -54,7 +66,8 @@ describe('run timeline', () => {
       const starts = [...expected.keys()].sort((a, b) => a - b);
       assert.ok(timeline.buckets[0].startMs / 1000 <= starts[0]);
       assert.ok(timeline.buckets.at(-1)!.startMs / 1000 >= starts.at(-1)!);
-      for (let i = 1; i < timeline.buckets.length; i++) assert.equal(timeline.buckets[i].startMs - timeline.buckets[i - 1].startMs, 10_000, 'contiguous buckets');
+      for (let i = 1; i < timeline.buckets.length; i++)
+        assert.equal(timeline.buckets[i].startMs - timeline.buckets[i - 1].startMs, 10_000, 'contiguous buckets');
 
       const total = (field: 'succeeded' | 'failed' | 'throttled' | 'pausedMs') => timeline.buckets.reduce((n, b) => n + b[field], 0);
       assert.equal(total('succeeded'), status.succeeded);

@@ -9,13 +9,25 @@ import { chromium, type Browser } from 'playwright-core';
 
 export const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 
-const COMMON_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const COMMON_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /**
  * Flags of @sparticuz/chromium meant for AWS Lambda that do not belong in a browser test: three weaken what it checks
  * (same-origin policy, mixed content), and --single-process makes the browser exit when the first context closes.
  */
-const UNWANTED_PACKAGE_ARGS = new Set(['--disable-web-security', '--allow-running-insecure-content', '--disable-site-isolation-trials', '--single-process']);
+const UNWANTED_PACKAGE_ARGS = new Set([
+  '--disable-web-security',
+  '--allow-running-insecure-content',
+  '--disable-site-isolation-trials',
+  '--single-process',
+]);
 
 export interface BrowserChoice {
   source: 'system' | 'npm' | 'env';
@@ -43,6 +55,8 @@ export async function launchBrowser(): Promise<Browser> {
   try {
     return await chromium.launch({ executablePath: choice.executablePath, args: choice.args, headless: true });
   } catch (err) {
-    throw new Error(`could not launch Chromium from ${choice.source} (${choice.executablePath}): ${(err as Error).message}`, { cause: err });
+    throw new Error(`could not launch Chromium from ${choice.source} (${choice.executablePath}): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

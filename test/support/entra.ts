@@ -112,26 +112,63 @@ export async function startEntraStandIn(options: Partial<IssueOptions> = {}): Pr
           });
         }
         const token = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
-        if (req.method !== 'POST' || !token) return send(404, { error: 'not_found', error_description: `no such endpoint ${url.pathname}` });
+        if (req.method !== 'POST' || !token)
+          return send(404, { error: 'not_found', error_description: `no such endpoint ${url.pathname}` });
         const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
         const tenant = token[1];
         const clientId = form.get('client_id') ?? '';
         const scope = form.get('scope') ?? '';
         let proof: TokenRequest['proof'];
         if (clientId === secretApp.clientId && form.get('client_secret') === secretApp.clientSecret) proof = 'secret';
-        else if (clientId === certificateApp.clientId && checkAssertion(form, clientCertKey, `${origin}/${tenant}/oauth2/v2.0/token`, clientId)) proof = 'assertion';
-        else return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret or assertion provided.' });
-        tokenRequests.push({ authority: origin, path: url.pathname, tenant, clientId, scope, grantType: form.get('grant_type') ?? '', proof, at: Date.now() });
+        else if (
+          clientId === certificateApp.clientId &&
+          checkAssertion(form, clientCertKey, `${origin}/${tenant}/oauth2/v2.0/token`, clientId)
+        )
+          proof = 'assertion';
+        else
+          return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret or assertion provided.' });
+        tokenRequests.push({
+          authority: origin,
+          path: url.pathname,
+          tenant,
+          clientId,
+          scope,
+          grantType: form.get('grant_type') ?? '',
+          proof,
+          at: Date.now(),
+        });
         if (issue.delayMs > 0) await new Promise((r) => setTimeout(r, issue.delayMs));
-        const resource = scope.split(' ').find((s) => s.endsWith('/.default'))?.slice(0, -'/.default'.length);
-        if (!resource) return send(400, { error: 'invalid_scope', error_description: 'AADSTS1002012: The provided value for scope is not valid.' });
+        const resource = scope
+          .split(' ')
+          .find((s) => s.endsWith('/.default'))
+          ?.slice(0, -'/.default'.length);
+        if (!resource)
+          return send(400, { error: 'invalid_scope', error_description: 'AADSTS1002012: The provided value for scope is not valid.' });
         const now = Math.floor(Date.now() / 1000);
         const key = retiredLeft > 0 ? (retiredLeft--, retired.privateKey) : signing.privateKey;
         const accessToken = signedJwt(
-          { aud: resource, iss: `https://sts.windows.net/${tenant}/`, iat: now, nbf: now, exp: now + issue.lifetimeSeconds, tid: tenant, appid: clientId, azp: clientId, roles: issue.roles, idtyp: 'app', ver: '1.0', uti: randomUUID() },
+          {
+            aud: resource,
+            iss: `https://sts.windows.net/${tenant}/`,
+            iat: now,
+            nbf: now,
+            exp: now + issue.lifetimeSeconds,
+            tid: tenant,
+            appid: clientId,
+            azp: clientId,
+            roles: issue.roles,
+            idtyp: 'app',
+            ver: '1.0',
+            uti: randomUUID(),
+          },
           key,
         );
-        send(200, { token_type: 'Bearer', expires_in: issue.lifetimeSeconds, ext_expires_in: issue.lifetimeSeconds, access_token: accessToken });
+        send(200, {
+          token_type: 'Bearer',
+          expires_in: issue.lifetimeSeconds,
+          ext_expires_in: issue.lifetimeSeconds,
+          access_token: accessToken,
+        });
       })();
     });
   });
@@ -184,7 +221,9 @@ function checkAssertion(form: URLSearchParams, key: KeyObject, audience: string,
       ? verify('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
       : header.alg === 'RS256' && verify('RSA-SHA256', data, key, signature);
   // Entra accepts the token endpoint as the audience; it must be this authority's, or the assertion was meant for another.
-  return signed && payload.aud === audience && payload.iss === clientId && payload.sub === clientId && (payload.exp ?? 0) > Date.now() / 1000;
+  return (
+    signed && payload.aud === audience && payload.iss === clientId && payload.sub === clientId && (payload.exp ?? 0) > Date.now() / 1000
+  );
 }
 
 interface TestTls {
@@ -201,12 +240,62 @@ interface TestTls {
 async function makeTestCa(dir: string): Promise<TestTls> {
   const p = (name: string) => join(dir, name);
   const openssl = (args: string[]) => run('openssl', args, { cwd: dir });
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', '/CN=compliance-sync test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=compliance-sync test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
-  await writeFile(p('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
-  await openssl(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.pem'), '-days', '2', '-extfile', p('server.ext')]);
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('client.key'), '-out', p('client.crt'), '-days', '2', '-subj', '/CN=compliance-sync test app']);
+  await writeFile(
+    p('server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+  );
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    p('server.csr'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p('server.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    p('server.ext'),
+  ]);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    p('client.key'),
+    '-out',
+    p('client.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=compliance-sync test app',
+  ]);
   const clientKey = await readFile(p('client.key'), 'utf8');
   const clientCertPem = await readFile(p('client.crt'), 'utf8');
   await writeFile(p('client.pem'), `${clientKey}${clientCertPem}`);
@@ -219,4 +308,3 @@ async function makeTestCa(dir: string): Promise<TestTls> {
     clientCertPem,
   };
 }
-

@@ -61,7 +61,10 @@ export interface TestEnv {
 }
 
 /** A simulator with no budget by default (tests opt in), a private prefix, and a temp folder. */
-export async function startTestEnv(name: string, options: { sim?: SimulatorOptions; env?: Record<string, string>; redisUrl?: string } = {}): Promise<TestEnv> {
+export async function startTestEnv(
+  name: string,
+  options: { sim?: SimulatorOptions; env?: Record<string, string>; redisUrl?: string } = {},
+): Promise<TestEnv> {
   const sim = await startSimulator({ budget: false, ...options.sim });
   const redisUrl = options.redisUrl ?? REDIS_URL;
   // A test that names its own Redis (options.redisUrl) keeps it; the others follow TEST_REDIS_CLUSTER.
@@ -123,9 +126,14 @@ export interface CliResult {
 /** Runs the real CLI in a child process, as a user's script would. */
 export function runCli(args: string[], env: Record<string, string>, input?: string, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
     if (input !== undefined) child.stdin!.end(input);
   });
 }
@@ -137,10 +145,18 @@ export function lastJsonLine<T = Record<string, unknown>>(stdout: string): T {
 
 /** Starts `worker` as a separate process (for kill tests). */
 export function spawnWorker(env: Record<string, string>, args: string[] = []): ChildProcess {
-  return spawn(process.execPath, [BIN, 'worker', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [BIN, 'worker', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
-export async function startInProcessWorker(t: TestEnv, options: Partial<PatchWorkerOptions> = {}, configOverrides: Record<string, string> = {}): Promise<PatchWorker> {
+export async function startInProcessWorker(
+  t: TestEnv,
+  options: Partial<PatchWorkerOptions> = {},
+  configOverrides: Record<string, string> = {},
+): Promise<PatchWorker> {
   const config = loadConfig({ ...t.env, ...configOverrides });
   const redis = testRedis(config);
   const worker = await startPatchWorker(config, redis, createLogger('silent'), { concurrency: 10, ...options });
@@ -155,7 +171,13 @@ export async function startInProcessWorker(t: TestEnv, options: Partial<PatchWor
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until a run is no longer `running` (or the predicate holds), failing loudly on timeout. */
-export async function waitForRun(redis: RedisClient, prefix: string, runId: string, timeoutMs = 60_000, until: (s: RunStatus) => boolean = (s) => s.state !== 'running'): Promise<RunStatus> {
+export async function waitForRun(
+  redis: RedisClient,
+  prefix: string,
+  runId: string,
+  timeoutMs = 60_000,
+  until: (s: RunStatus) => boolean = (s) => s.state !== 'running',
+): Promise<RunStatus> {
   const { ResultStore } = await import('../../src/results/store.js');
   const store = new ResultStore(redis, prefix);
   const deadline = Date.now() + timeoutMs;
@@ -174,7 +196,8 @@ export async function writeTemp(t: TestEnv, name: string, content: string): Prom
   return path;
 }
 
-export const HEADER = 'configurationId,userStatusId,configurationType,userDisplayName,devicesCount,status,lastReportedDateTime,userPrincipalName';
+export const HEADER =
+  'configurationId,userStatusId,configurationType,userDisplayName,devicesCount,status,lastReportedDateTime,userPrincipalName';
 
 /** Deterministic valid rows: user i of configuration cfg-(i % configs). */
 export function validRows(count: number, options: { configs?: number; day?: number; offset?: number } = {}): string[] {
@@ -182,7 +205,11 @@ export function validRows(count: number, options: { configs?: number; day?: numb
   return Array.from({ length: count }, (_, n) => {
     const i = n + (options.offset ?? 0);
     const type = i % 4 === 0 ? 'iosLobAppProvisioningConfiguration' : 'mobileAppConfiguration';
-    return `cfg-${i % (options.configs ?? 7)},user-${i},${type},User ${i},${i % 5},${statuses[i % 8]},2026-11-${String(options.day ?? 20).padStart(2, '0')}T10:00:${String(i % 60).padStart(2, '0')}Z,user${i}@contoso.example`;
+    return (
+      `cfg-${i % (options.configs ?? 7)},user-${i},${type},User ${i},${i % 5}` +
+      `,${statuses[i % 8]},2026-11-${String(options.day ?? 20).padStart(2, '0')}` +
+      `T10:00:${String(i % 60).padStart(2, '0')}Z,user${i}@contoso.example`
+    );
   });
 }
 
@@ -228,7 +255,11 @@ export function seedGraph(
 }
 
 /** validRows, with the user statuses they name seeded first (see seedGraph): rows an import can update. */
-export function seededValidRows(sim: Pick<GraphSimulator, 'drift'>, count: number, options: Parameters<typeof validRows>[1] & { tenantId?: string } = {}): string[] {
+export function seededValidRows(
+  sim: Pick<GraphSimulator, 'drift'>,
+  count: number,
+  options: Parameters<typeof validRows>[1] & { tenantId?: string } = {},
+): string[] {
   const rows = validRows(count, options);
   seedGraph(sim, rows, { tenantId: options.tenantId });
   return rows;
@@ -238,11 +269,16 @@ export function seededValidRows(sim: Pick<GraphSimulator, 'drift'>, count: numbe
  * seedGraph for rows given as records (POST /events bodies, in-process imports): seeds the user status each names,
  * as a tenant holds it before our first write.
  */
-export function seedRecords(sim: Pick<GraphSimulator, 'drift'>, records: Record<string, unknown>[], options: { tenantId?: string } = {}): number {
+export function seedRecords(
+  sim: Pick<GraphSimulator, 'drift'>,
+  records: Record<string, unknown>[],
+  options: { tenantId?: string } = {},
+): number {
   return sim.drift(
     records.map((r) => ({
       tenantId: options.tenantId ?? (typeof r.tenantId === 'string' ? r.tenantId.toLowerCase() : undefined),
-      collection: r.configurationType === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations',
+      collection:
+        r.configurationType === 'iosLobAppProvisioningConfiguration' ? 'iosLobAppProvisioningConfigurations' : 'mobileAppConfigurations',
       configId: String(r.configurationId),
       userStatusId: String(r.userStatusId),
       values: { ...SEEDED_VALUES, ...(typeof r.userPrincipalName === 'string' ? { userPrincipalName: r.userPrincipalName } : {}) },

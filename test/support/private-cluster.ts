@@ -34,14 +34,33 @@ export class PrivateCluster {
     const processes = ports.map((port) =>
       spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no', '--dir', dir],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--cluster-node-timeout',
+          '2000',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+        ],
         { stdio: 'ignore' },
       ),
     );
     const cluster = new PrivateCluster(ports, dir, processes);
     try {
       await Promise.all(ports.map((port) => waitForPing(port)));
-      await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+      await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+        timeout: 30_000,
+      });
       await cluster.waitUntilOk();
     } catch (err) {
       await cluster.stop();
@@ -69,7 +88,8 @@ export class PrivateCluster {
     for (;;) {
       const infos = await Promise.all(this.ports.map((port) => clusterInfo(port).catch(() => '')));
       if (infos.every((i) => /cluster_state:ok/.test(i) && /cluster_slots_ok:16384/.test(i))) return;
-      if (Date.now() > deadline) throw new Error(`the test cluster on ports ${this.ports.join(', ')} did not reach cluster_state:ok: ${infos.join(' | ')}`);
+      if (Date.now() > deadline)
+        throw new Error(`the test cluster on ports ${this.ports.join(', ')} did not reach cluster_state:ok: ${infos.join(' | ')}`);
       await sleep(100);
     }
   }

@@ -36,7 +36,20 @@ export class PrivateRedis {
   }
 
   async startProcess(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', this.dir];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--dir',
+      this.dir,
+    ];
     if (this.password) args.push('--requirepass', this.password);
     args.push(...this.extraArgs);
     this.process = spawn('redis-server', args, { stdio: 'ignore' });
@@ -49,7 +62,8 @@ export class PrivateRedis {
         await probe.ping();
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${(err as Error).message}`, { cause: err });
+        if (Date.now() > deadline)
+          throw new Error(`redis-server on port ${this.port} did not start: ${(err as Error).message}`, { cause: err });
         probe.disconnect();
         await sleep(50);
       }

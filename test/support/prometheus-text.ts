@@ -17,7 +17,13 @@ export interface MetricFamily {
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const SUFFIXES: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['_sum', '_count', ''], counter: ['', '_total'], gauge: [''], untyped: [''] };
+const SUFFIXES: Record<string, string[]> = {
+  histogram: ['_bucket', '_sum', '_count'],
+  summary: ['_sum', '_count', ''],
+  counter: ['', '_total'],
+  gauge: [''],
+  untyped: [''],
+};
 
 function parseValue(text: string, line: string): number {
   // Prometheus reads these case-insensitively (Go's ParseFloat); prom-client writes an empty summary's mean as "Nan".

@@ -26,10 +26,20 @@ export interface TestServer {
 }
 
 /** The real HTTP server on a free port, with its own Redis connection, against a test env's prefix. */
-export async function startTestServer(t: TestEnv, options: { alerts?: RunAlerts; tokens?: string[]; env?: Record<string, string>; now?: () => number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  t: TestEnv,
+  options: { alerts?: RunAlerts; tokens?: string[]; env?: Record<string, string>; now?: () => number } = {},
+): Promise<TestServer> {
   const config = options.env ? loadConfig({ ...t.env, ...options.env }) : t.config;
   const redis = testRedis(config);
-  const app = await buildServer({ config, redis, logger: createLogger('silent'), tokens: new ApiTokens(options.tokens ?? [API_TOKEN, OTHER_TOKEN]), alerts: options.alerts, now: options.now });
+  const app = await buildServer({
+    config,
+    redis,
+    logger: createLogger('silent'),
+    tokens: new ApiTokens(options.tokens ?? [API_TOKEN, OTHER_TOKEN]),
+    alerts: options.alerts,
+    now: options.now,
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
@@ -46,8 +56,16 @@ export function authHeaders(token = API_TOKEN): Record<string, string> {
 }
 
 /** POSTs events; returns the status and parsed JSON body. */
-export async function postEvents(url: string, body: unknown, headers: Record<string, string> = authHeaders()): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${url}/v1/user-statuses`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+export async function postEvents(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = authHeaders(),
+): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${url}/v1/user-statuses`, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }

@@ -12,7 +12,11 @@ const headers = (h: Record<string, string>) => (name: string) => h[name.toLowerC
 
 describe('classifyResponse: a failed answer, whatever its body', () => {
   it("honours a 429's Retry-After on an HTML body, and says the body was not Graph JSON", () => {
-    const err = classifyResponse({ status: 429, header: headers({ 'retry-after': '7', 'content-type': 'text/html; charset=utf-8' }), body: '<html><body>Too many</body></html>' });
+    const err = classifyResponse({
+      status: 429,
+      header: headers({ 'retry-after': '7', 'content-type': 'text/html; charset=utf-8' }),
+      body: '<html><body>Too many</body></html>',
+    });
     assert.equal(err.kind, 'throttled');
     assert.equal(err.retryAfterMs, 7000);
     assert.equal(err.message, '429: a body that is not Graph JSON (text/html, 34 bytes)');
@@ -45,9 +49,21 @@ describe('capRetryAfter', () => {
 describe('decideAfterReadFailure: SYNC_MAX_RETRY_AFTER', () => {
   it('caps a 429 and a 503 Retry-After on reads', () => {
     const fresh = { transientFailures: 0, throttleStreak: 0, tokenRefreshed: false };
-    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 10 ** 12, message: '429' }, fresh, 0.5, 5, 60_000), { do: 'wait-out-throttle', waitMs: 60_000 });
-    assert.deepEqual(decideAfterReadFailure({ kind: 'transient', retryAfterMs: 10 ** 12, message: '503' }, fresh, 0.5, 5, 60_000), { do: 'retry-soon', delayMs: 60_000, refreshToken: false, why: '503' });
-    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 2 ** 31, message: '429' }, fresh), { do: 'wait-out-throttle', waitMs: 600_000 }, 'the default cap is 10 minutes');
+    assert.deepEqual(decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 10 ** 12, message: '429' }, fresh, 0.5, 5, 60_000), {
+      do: 'wait-out-throttle',
+      waitMs: 60_000,
+    });
+    assert.deepEqual(decideAfterReadFailure({ kind: 'transient', retryAfterMs: 10 ** 12, message: '503' }, fresh, 0.5, 5, 60_000), {
+      do: 'retry-soon',
+      delayMs: 60_000,
+      refreshToken: false,
+      why: '503',
+    });
+    assert.deepEqual(
+      decideAfterReadFailure({ kind: 'throttled', retryAfterMs: 2 ** 31, message: '429' }, fresh),
+      { do: 'wait-out-throttle', waitMs: 600_000 },
+      'the default cap is 10 minutes',
+    );
   });
 });
 

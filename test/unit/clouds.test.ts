@@ -33,7 +33,12 @@ describe('national clouds', () => {
   }
 
   it('keeps the cloud scope when GRAPH_BASE_URL points at a proxy or the simulator', () => {
-    const config = loadConfig({ GRAPH_CLOUD: 'usgov', GRAPH_BASE_URL: 'http://127.0.0.1:9999/', ...APP, AZURE_CLIENT_CERTIFICATE_PATH: '/nonexistent.pem' });
+    const config = loadConfig({
+      GRAPH_CLOUD: 'usgov',
+      GRAPH_BASE_URL: 'http://127.0.0.1:9999/',
+      ...APP,
+      AZURE_CLIENT_CERTIFICATE_PATH: '/nonexistent.pem',
+    });
     assert.equal(config.graphBaseUrl, 'http://127.0.0.1:9999');
     const tokens = createTokenSource(config);
     assert.equal(tokens.scope, 'https://graph.microsoft.us/.default');
@@ -41,8 +46,13 @@ describe('national clouds', () => {
     assert.match(tokens.description, /client certificate/);
   });
 
-  it('AZURE_AUTHORITY_HOST replaces the authority only (an Entra stand-in, Azure Stack): the scope stays the cloud\'s', () => {
-    const config = loadConfig({ GRAPH_CLOUD: 'china', AZURE_AUTHORITY_HOST: 'https://127.0.0.1:8443/', ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' });
+  it("AZURE_AUTHORITY_HOST replaces the authority only (an Entra stand-in, Azure Stack): the scope stays the cloud's", () => {
+    const config = loadConfig({
+      GRAPH_CLOUD: 'china',
+      AZURE_AUTHORITY_HOST: 'https://127.0.0.1:8443/',
+      ...APP,
+      AZURE_CLIENT_SECRET: 'not-a-real-secret',
+    });
     assert.equal(config.authorityHost, 'https://127.0.0.1:8443');
     const tokens = createTokenSource(config);
     assert.equal(tokens.authorityHost, 'https://127.0.0.1:8443');
@@ -52,16 +62,31 @@ describe('national clouds', () => {
     }
   });
 
-  it('shares one token source per app, tenant and cloud in a process, so the worker, a reconcile and a verify make one token request', () => {
-    const config = loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' });
-    assert.equal(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
-    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, GRAPH_CLOUD: 'usgov', AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
-    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'another-secret' })));
-    assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_TENANT_ID: '00000000-0000-0000-0000-000000000009', AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
-    assert.notEqual(createTokenSource(config), createTokenSource(config, { now: Date.now }), 'a test\'s own source (options given) is its own');
-  });
+  it(
+    'shares one token source per app, tenant and cloud in a process, so the worker, a ' + 'reconcile and a verify make one token request',
+    () => {
+      const config = loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' });
+      assert.equal(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'not-a-real-secret' })));
+      assert.notEqual(
+        createTokenSource(config),
+        createTokenSource(loadConfig({ ...APP, GRAPH_CLOUD: 'usgov', AZURE_CLIENT_SECRET: 'not-a-real-secret' })),
+      );
+      assert.notEqual(createTokenSource(config), createTokenSource(loadConfig({ ...APP, AZURE_CLIENT_SECRET: 'another-secret' })));
+      assert.notEqual(
+        createTokenSource(config),
+        createTokenSource(
+          loadConfig({ ...APP, AZURE_TENANT_ID: '00000000-0000-0000-0000-000000000009', AZURE_CLIENT_SECRET: 'not-a-real-secret' }),
+        ),
+      );
+      assert.notEqual(
+        createTokenSource(config),
+        createTokenSource(config, { now: Date.now }),
+        "a test's own source (options given) is its own",
+      );
+    },
+  );
 
-  it('knows the clouds\' authorities, which need no instance discovery', () => {
+  it("knows the clouds' authorities, which need no instance discovery", () => {
     for (const want of Object.values(EXPECTED)) assert.equal(isCloudAuthority(`${want.authority}/`), true);
     assert.equal(isCloudAuthority('https://127.0.0.1:8443'), false);
   });
@@ -86,6 +111,10 @@ describe('national clouds', () => {
   });
 
   it('names the variables to set when no credentials are configured', () => {
-    assert.throws(() => createTokenSource(loadConfig({})), (err: Error) => err instanceof MissingCredentialsError && /GRAPH_ACCESS_TOKEN/.test(err.message) && /AZURE_CLIENT_SECRET/.test(err.message));
+    assert.throws(
+      () => createTokenSource(loadConfig({})),
+      (err: Error) =>
+        err instanceof MissingCredentialsError && /GRAPH_ACCESS_TOKEN/.test(err.message) && /AZURE_CLIENT_SECRET/.test(err.message),
+    );
   });
 });

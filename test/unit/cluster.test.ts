@@ -3,8 +3,24 @@ import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseClusterNodes } from '../../src/config.js';
 import { clusterOptionsFor, slotTagOf } from '../../src/queue/connection.js';
 import { fullestNode } from '../../src/queue/memory.js';
-import { clusterFactsFromInfo, judgeCluster, judgeRedisCluster, parseInfo, worstPerCheck, type RedisFacts } from '../../src/queue/redis-health.js';
-import { DEFAULT_TENANT, basePrefix, patchQueueName, isClusterPrefix, keyPatterns, keyPrefix, queuePrefix, redisKeys } from '../../src/redis-layout.js';
+import {
+  clusterFactsFromInfo,
+  judgeCluster,
+  judgeRedisCluster,
+  parseInfo,
+  worstPerCheck,
+  type RedisFacts,
+} from '../../src/queue/redis-health.js';
+import {
+  DEFAULT_TENANT,
+  basePrefix,
+  patchQueueName,
+  isClusterPrefix,
+  keyPatterns,
+  keyPrefix,
+  queuePrefix,
+  redisKeys,
+} from '../../src/redis-layout.js';
 
 describe('SYNC_REDIS_CLUSTER', () => {
   it('parses comma-separated host:port seed nodes, IPv6 in brackets, skipping empty entries', () => {
@@ -17,7 +33,11 @@ describe('SYNC_REDIS_CLUSTER', () => {
 
   it('names the bad entry, and says the list is empty when it is', () => {
     for (const bad of ['redis-1', 'redis-1:', 'redis-1:0', 'redis-1:65536', 'redis://a:1', 'a b:1', '::1:7000', ':6379']) {
-      assert.throws(() => parseClusterNodes(`ok:1,${bad}`), (err: Error) => err instanceof ConfigError && err.message.includes(`"${bad}" is not a host:port seed node`), bad);
+      assert.throws(
+        () => parseClusterNodes(`ok:1,${bad}`),
+        (err: Error) => err instanceof ConfigError && err.message.includes(`"${bad}" is not a host:port seed node`),
+        bad,
+      );
     }
     assert.throws(() => parseClusterNodes(' , '), /names no node/);
   });
@@ -28,9 +48,15 @@ describe('SYNC_REDIS_CLUSTER', () => {
     assert.equal(single.redisCluster, undefined);
     const cluster = loadConfig({ SYNC_PREFIX: 'acme', SYNC_REDIS_CLUSTER: 'r1:7000,r2:7000' });
     assert.equal(cluster.prefix, '{acme}');
-    assert.deepEqual(cluster.redisCluster, [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7000 }]);
+    assert.deepEqual(cluster.redisCluster, [
+      { host: 'r1', port: 7000 },
+      { host: 'r2', port: 7000 },
+    ]);
     assert.equal(loadConfig({ SYNC_REDIS_CLUSTER: '  ' }).redisCluster, undefined, 'empty is unset');
-    assert.throws(() => loadConfig({ SYNC_REDIS_CLUSTER: 'r1:7000,r2' }), (err: ConfigError) => err.exitCode === 2 && /"r2"/.test(err.message));
+    assert.throws(
+      () => loadConfig({ SYNC_REDIS_CLUSTER: 'r1:7000,r2' }),
+      (err: ConfigError) => err.exitCode === 2 && /"r2"/.test(err.message),
+    );
   });
 });
 
@@ -42,7 +68,22 @@ describe('key layout on a cluster', () => {
     assert.equal(basePrefix(p), 'csync');
     const keys = redisKeys(p);
     const tenant = '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0';
-    for (const key of [keys.runs, keys.run('r1'), keys.rows('r1'), keys.stats, keys.latest, keys.fingerprints, keys.seq, keys.lock('a/b/c'), keys.budget, keys.snapshot('x/y'), keys.scheduleLock('s'), keys.budgetOf(tenant), keys.breakerOf(tenant), keys.readBudgetOf(tenant)]) {
+    for (const key of [
+      keys.runs,
+      keys.run('r1'),
+      keys.rows('r1'),
+      keys.stats,
+      keys.latest,
+      keys.fingerprints,
+      keys.seq,
+      keys.lock('a/b/c'),
+      keys.budget,
+      keys.snapshot('x/y'),
+      keys.scheduleLock('s'),
+      keys.budgetOf(tenant),
+      keys.breakerOf(tenant),
+      keys.readBudgetOf(tenant),
+    ]) {
       assert.equal(slotTagOf(key), 'csync', key);
     }
     assert.equal(queuePrefix(p, 'patch-user-status'), '{csync:patch-user-status}');
@@ -69,15 +110,30 @@ describe('key layout on a cluster', () => {
 });
 
 describe('doctor on a cluster', () => {
-  const facts = (over: Partial<RedisFacts> = {}): RedisFacts => ({ version: '7.2.4', maxmemoryPolicy: 'noeviction', aofEnabled: true, usedMemory: 1, maxmemory: 0, clusterEnabled: true, ...over });
-  const healthy = clusterFactsFromInfo(parseInfo('cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\ncluster_size:3\r\n'));
+  const facts = (over: Partial<RedisFacts> = {}): RedisFacts => ({
+    version: '7.2.4',
+    maxmemoryPolicy: 'noeviction',
+    aofEnabled: true,
+    usedMemory: 1,
+    maxmemory: 0,
+    clusterEnabled: true,
+    ...over,
+  });
+  const healthy = clusterFactsFromInfo(
+    parseInfo('cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\ncluster_size:3\r\n'),
+  );
 
   it('passes a cluster whose slots are all served, and fails one that is down or missing slots', () => {
     assert.equal(judgeCluster(true, healthy).result, 'ok');
     assert.match(judgeCluster(true, healthy).detail, /16384 of 16384 slots served by 3 masters/);
-    const down = clusterFactsFromInfo(parseInfo('cluster_state:fail\ncluster_slots_assigned:10923\ncluster_slots_ok:10923\ncluster_size:2\n'));
+    const down = clusterFactsFromInfo(
+      parseInfo('cluster_state:fail\ncluster_slots_assigned:10923\ncluster_slots_ok:10923\ncluster_size:2\n'),
+    );
     assert.equal(judgeCluster(true, down).result, 'fail');
-    assert.match(judgeCluster(true, down).detail, /cluster_state is fail, 10923 of 16384 slots served by 2 masters \(5461 slots assigned to no node\)/);
+    assert.match(
+      judgeCluster(true, down).detail,
+      /cluster_state is fail, 10923 of 16384 slots served by 2 masters \(5461 slots assigned to no node\)/,
+    );
   });
 
   it('fails a cluster node named by REDIS_URL, and SYNC_REDIS_CLUSTER naming a Redis not in cluster mode', () => {
@@ -103,11 +159,20 @@ describe('doctor on a cluster', () => {
     assert.equal(by.get('redis.aof')?.result, 'warn');
     assert.match(by.get('redis.aof')!.detail, /^master c:3:/);
     assert.match(by.get('redis.version')!.detail, /^3 masters; a:1: Redis 7\.2\.4/);
-    assert.deepEqual(worstPerCheck([{ node: 'x', checks: [{ name: 'n', result: 'warn', detail: 'd', fix: 'f' }] }]), [{ name: 'n', result: 'warn', detail: 'd', fix: 'f' }]);
+    assert.deepEqual(worstPerCheck([{ node: 'x', checks: [{ name: 'n', result: 'warn', detail: 'd', fix: 'f' }] }]), [
+      { name: 'n', result: 'warn', detail: 'd', fix: 'f' },
+    ]);
   });
 
   it('judges memory by the fullest master', () => {
-    assert.deepEqual(fullestNode([{ usedBytes: 50, maxBytes: 100 }, { usedBytes: 95, maxBytes: 100 }, { usedBytes: 10, maxBytes: 0 }]), { usedBytes: 95, maxBytes: 100 });
+    assert.deepEqual(
+      fullestNode([
+        { usedBytes: 50, maxBytes: 100 },
+        { usedBytes: 95, maxBytes: 100 },
+        { usedBytes: 10, maxBytes: 0 },
+      ]),
+      { usedBytes: 95, maxBytes: 100 },
+    );
     assert.deepEqual(fullestNode([{ usedBytes: 10, maxBytes: 0 }]), { usedBytes: 10, maxBytes: 0 });
   });
 });

@@ -27,7 +27,7 @@ describe('loadConfig', () => {
     assert.equal(c.graphBaseUrl, 'http://127.0.0.1:9');
     assert.equal(c.authorityHost, 'https://login.chinacloudapi.cn');
   });
-  it('takes an empty GRAPH_BASE_URL (a compose file or .env line without a value) as unset: the cloud\'s Graph host', () => {
+  it("takes an empty GRAPH_BASE_URL (a compose file or .env line without a value) as unset: the cloud's Graph host", () => {
     assert.equal(loadConfig({ GRAPH_BASE_URL: '' }).graphBaseUrl, 'https://graph.microsoft.com');
     assert.equal(loadConfig({ GRAPH_BASE_URL: '', GRAPH_CLOUD: 'usgov' }).graphBaseUrl, 'https://graph.microsoft.us');
     assert.throws(() => loadConfig({ GRAPH_BASE_URL: 'not a url' }), /GRAPH_BASE_URL/);
@@ -44,7 +44,10 @@ describe('loadConfig', () => {
     }
   });
   it('prefers GRAPH_ACCESS_TOKEN, else client secret credentials', () => {
-    assert.equal(loadConfig({ GRAPH_ACCESS_TOKEN: 't', AZURE_TENANT_ID: 'a', AZURE_CLIENT_ID: 'b', AZURE_CLIENT_SECRET: 'c' }).credentials.kind, 'accessToken');
+    assert.equal(
+      loadConfig({ GRAPH_ACCESS_TOKEN: 't', AZURE_TENANT_ID: 'a', AZURE_CLIENT_ID: 'b', AZURE_CLIENT_SECRET: 'c' }).credentials.kind,
+      'accessToken',
+    );
     assert.equal(loadConfig({ AZURE_TENANT_ID: 'a', AZURE_CLIENT_ID: 'b', AZURE_CLIENT_SECRET: 'c' }).credentials.kind, 'clientSecret');
   });
 });
@@ -57,7 +60,7 @@ describe('neutraliseCell', () => {
 });
 
 describe('read budget and snapshot age', () => {
-  it('default to 800 reads per 20 s (inside Graph\'s 1,000 requests of any kind, leaving the writes their 100) and 15 minutes', () => {
+  it("default to 800 reads per 20 s (inside Graph's 1,000 requests of any kind, leaving the writes their 100) and 15 minutes", () => {
     const c = loadConfig({});
     assert.deepEqual(c.readRateLimit, { limit: 800, windowMs: 20_000 });
     assert.equal(c.snapshotMaxAgeMs, 15 * 60_000);
@@ -70,9 +73,16 @@ describe('read budget and snapshot age', () => {
     assert.equal(loadConfig({ SYNC_SNAPSHOT_MAX_AGE: '90s' }).snapshotMaxAgeMs, 90_000);
   });
   it('refuse bad values naming the variable', () => {
-    assert.throws(() => loadConfig({ SYNC_READ_RATE_LIMIT: 'lots' }), (e: Error) => e instanceof ConfigError && /SYNC_READ_RATE_LIMIT/.test(e.message));
+    assert.throws(
+      () => loadConfig({ SYNC_READ_RATE_LIMIT: 'lots' }),
+      (e: Error) => e instanceof ConfigError && /SYNC_READ_RATE_LIMIT/.test(e.message),
+    );
     for (const bad of ['0', '-5m', 'soon', '10 parsecs', '0.1ms']) {
-      assert.throws(() => loadConfig({ SYNC_SNAPSHOT_MAX_AGE: bad }), (e: Error) => e instanceof ConfigError && /SYNC_SNAPSHOT_MAX_AGE/.test(e.message), bad);
+      assert.throws(
+        () => loadConfig({ SYNC_SNAPSHOT_MAX_AGE: bad }),
+        (e: Error) => e instanceof ConfigError && /SYNC_SNAPSHOT_MAX_AGE/.test(e.message),
+        bad,
+      );
     }
   });
 });
@@ -89,13 +99,19 @@ describe('parseDuration: the one duration parser', () => {
     assert.equal(parseDuration(' 1h 30m '), 5_400_000);
   });
   it('refuses what is not a duration', () => {
-    for (const text of ['', '90', 'soon', '1.5h', '30m1h', '1h1h', 'h', '-5m', '5 minutes', '1h30']) assert.equal(parseDuration(text), undefined, text);
+    for (const text of ['', '90', 'soon', '1.5h', '30m1h', '1h1h', 'h', '-5m', '5 minutes', '1h30'])
+      assert.equal(parseDuration(text), undefined, text);
   });
   it('a _MS setting takes plain milliseconds or a duration', () => {
     assert.equal(parseMilliseconds('30000'), 30_000);
     assert.equal(parseMilliseconds('30s'), 30_000);
     assert.equal(parseMilliseconds('fast'), undefined);
-    const config = loadConfig({ GRAPH_ACCESS_TOKEN: 't', SYNC_MAX_ROW_AGE_MS: '1h30m', SYNC_REQUEST_TIMEOUT_MS: '45000', SYNC_REDIS_COMMAND_TIMEOUT_MS: '5s' });
+    const config = loadConfig({
+      GRAPH_ACCESS_TOKEN: 't',
+      SYNC_MAX_ROW_AGE_MS: '1h30m',
+      SYNC_REQUEST_TIMEOUT_MS: '45000',
+      SYNC_REDIS_COMMAND_TIMEOUT_MS: '5s',
+    });
     assert.equal(config.maxRowAgeMs, 5_400_000);
     assert.equal(config.requestTimeoutMs, 45_000);
     assert.equal(config.redisCommandTimeoutMs, 5000);

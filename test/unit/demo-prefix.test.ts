@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { demoMayClear, demoPrefixOf, demoRunId } from '../../src/cli/demo-prefix.js';
 import { ConfigError } from '../../src/config.js';
 
-describe('the demo\'s prefix', () => {
+describe("the demo's prefix", () => {
   it('is SYNC_PREFIX with -demo appended, csync-demo when SYNC_PREFIX is unset', () => {
     assert.equal(demoPrefixOf(undefined), 'csync-demo');
     assert.equal(demoPrefixOf('csync'), 'csync-demo');
@@ -11,7 +11,7 @@ describe('the demo\'s prefix', () => {
     assert.equal(demoPrefixOf('x'.repeat(59)), `${'x'.repeat(59)}-demo`);
   });
 
-  it('refuses what the configuration refuses, naming SYNC_PREFIX and never the demo\'s own prefix as the culprit', () => {
+  it("refuses what the configuration refuses, naming SYNC_PREFIX and never the demo's own prefix as the culprit", () => {
     for (const hostile of ['', 'a*', 'a?b', '{tag}', 'a b', 'a\nb', 'é', 'x'.repeat(65)]) {
       const refused = (err: Error) => err instanceof ConfigError && /SYNC_PREFIX may hold only/.test(err.message);
       assert.throws(() => demoPrefixOf(hostile), refused, hostile);
@@ -36,7 +36,7 @@ describe('whether the demo may clear its prefix', () => {
 
   it('keeps a deployment whose own prefix happens to be <SYNC_PREFIX>-demo', () => {
     assert.equal(demoMayClear({ holdsKeys: true, marked: false, runIds: ['20261207T101010Z-abcdef', demoRunId('first', 1)] }), false);
-    assert.equal(demoMayClear({ holdsKeys: true, marked: false, runIds: [] }), false, 'keys but no runs: not known to be a demo\'s');
+    assert.equal(demoMayClear({ holdsKeys: true, marked: false, runIds: [] }), false, "keys but no runs: not known to be a demo's");
     assert.equal(demoMayClear({ holdsKeys: true, marked: false, runIds: ['demo-first-1x'] }), false);
   });
 });

@@ -6,10 +6,11 @@ import { RedisDropReport } from '../../src/queue/redis-drop.js';
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' });
 
 describe('console lines of dependencies, as log lines', () => {
-  it('BullMQ\'s eviction warning becomes a warn in our words, with the fix, logged once per policy', () => {
+  it("BullMQ's eviction warning becomes a warn in our words, with the fix, logged once per policy", () => {
     const line = routeConsoleLine('warn', ['IMPORTANT! Eviction policy is allkeys-lru. It should be "noeviction"']);
     assert.equal(line.level, 'warn');
-    const expected = "Redis's maxmemory-policy is allkeys-lru, not noeviction: " + 'when memory runs short Redis may evict queued jobs and row results';
+    const expected =
+      "Redis's maxmemory-policy is allkeys-lru, not noeviction: " + 'when memory runs short Redis may evict queued jobs and row results';
     assert.equal(line.msg, expected);
     assert.deepEqual(line.fields, {
       source: 'bullmq',
@@ -19,7 +20,7 @@ describe('console lines of dependencies, as log lines', () => {
     assert.equal(line.onceKey, 'eviction:allkeys-lru');
   });
 
-  it('BullMQ\'s version advice becomes one warn', () => {
+  it("BullMQ's version advice becomes one warn", () => {
     const bullmqText = 'It is highly recommended to use a minimum Redis version of 6.2.0\n             Current: 6.0.9';
     const line = routeConsoleLine('warn', [bullmqText]);
     assert.deepEqual(
@@ -38,7 +39,7 @@ describe('console lines of dependencies, as log lines', () => {
     assert.equal(routeConsoleLine('error', [refused]).level, 'debug');
   });
 
-  it('keeps each console method\'s level, and formats objects on one line', () => {
+  it("keeps each console method's level, and formats objects on one line", () => {
     assert.equal(routeConsoleLine('log', ['hello']).level, 'info');
     assert.equal(routeConsoleLine('trace', ['t']).level, 'debug');
     assert.equal(routeConsoleLine('warn', ['a', { b: 1 }]).msg, 'a { b: 1 }');

@@ -18,8 +18,22 @@ describe('doctor --probe-write: parsing', () => {
 
 describe('doctor --probe-write: what is written back', () => {
   it('is exactly the writable properties Graph holds, leaving out nulls, ids and read-only ones', () => {
-    const held = { '@odata.type': '#x', id: 'user-1', userDisplayName: 'Ann', devicesCount: 0, status: 'compliant', lastReportedDateTime: '2026-01-01T00:00:00.0000000Z', userPrincipalName: null, extra: 1 };
-    assert.deepEqual(writableValuesOf(held), { userDisplayName: 'Ann', devicesCount: 0, status: 'compliant', lastReportedDateTime: '2026-01-01T00:00:00.0000000Z' });
+    const held = {
+      '@odata.type': '#x',
+      id: 'user-1',
+      userDisplayName: 'Ann',
+      devicesCount: 0,
+      status: 'compliant',
+      lastReportedDateTime: '2026-01-01T00:00:00.0000000Z',
+      userPrincipalName: null,
+      extra: 1,
+    };
+    assert.deepEqual(writableValuesOf(held), {
+      userDisplayName: 'Ann',
+      devicesCount: 0,
+      status: 'compliant',
+      lastReportedDateTime: '2026-01-01T00:00:00.0000000Z',
+    });
   });
 });
 
@@ -31,10 +45,15 @@ describe('doctor --probe-write: verdicts', () => {
     assert.match(check.detail, /wrote it back unchanged \(status, devicesCount\): Graph accepts PATCH/);
   });
   it('names a no-route refusal and says what to check', () => {
-    const message = '400 BadRequest: No OData route exists that match template ~/singleton/navigation/key/navigation/key with http verb PATCH for request /x';
+    const message =
+      '400 BadRequest: No OData route exists that match template ' +
+      '~/singleton/navigation/key/navigation/key with http verb PATCH for request /x';
     const check = judgeProbeWrite({ step: 'write', status: 400, code: 'BadRequest', message }, target, config);
     assert.equal(check.result, 'fail');
-    assert.match(check.detail, /^writing back user status user-1 of mobileAppConfiguration cfg-1 failed: 400 BadRequest: No OData route .*\(no route: Graph refuses PATCH on this route\)$/);
+    assert.match(
+      check.detail,
+      /^writing back user status user-1 of mobileAppConfiguration cfg-1 failed: 400 BadRequest: No OData route .*\(no route: Graph refuses PATCH on this route\)$/,
+    );
     assert.match(check.fix, /--probe-type and GRAPH_API_VERSION/);
   });
   it('names a 403 (the permission to grant), a 404 (the ids) and a status Graph does not hold', () => {
@@ -46,6 +65,9 @@ describe('doctor --probe-write: verdicts', () => {
     assert.match(gone.fix, /check both ids/);
     const missing = judgeProbeWrite({ step: 'read', missing: true }, target, config);
     assert.equal(missing.result, 'fail');
-    assert.match(missing.detail, /^Graph holds no user status user-1 of mobileAppConfiguration cfg-1 \(404 on GET\), so nothing was written$/);
+    assert.match(
+      missing.detail,
+      /^Graph holds no user status user-1 of mobileAppConfiguration cfg-1 \(404 on GET\), so nothing was written$/,
+    );
   });
 });

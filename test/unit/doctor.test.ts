@@ -1,7 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkConfiguration, describeTenants, doctorFailed, judgeCredentials, judgeGraphEndpoint, judgeWriteBudget } from '../../src/cli/doctor-checks.js';
-import { decodeJwtPayload, GRAPH_APP_ID, judgeToken, judgeTokenAudience, judgeTokenExpiry, judgeTokenRoles, writePermissionsFor } from '../../src/graph/token-claims.js';
+import {
+  checkConfiguration,
+  describeTenants,
+  doctorFailed,
+  judgeCredentials,
+  judgeGraphEndpoint,
+  judgeWriteBudget,
+} from '../../src/cli/doctor-checks.js';
+import {
+  decodeJwtPayload,
+  GRAPH_APP_ID,
+  judgeToken,
+  judgeTokenAudience,
+  judgeTokenExpiry,
+  judgeTokenRoles,
+  writePermissionsFor,
+} from '../../src/graph/token-claims.js';
 import type { TenantConfig } from '../../src/config.js';
 import {
   BULLMQ_MIN_REDIS,
@@ -82,8 +97,19 @@ describe('doctor: Redis judgments', () => {
   });
 
   it('reads the settings it judges from INFO, with CRLF line ends and section headers', () => {
-    const info = parseInfo('# Server\r\nredis_version:7.2.4\r\n\r\n# Memory\r\nused_memory:1048576\r\nmaxmemory:0\r\nmaxmemory_policy:allkeys-lru\r\n# Persistence\r\naof_enabled:1\r\n# Cluster\r\ncluster_enabled:0\r\n');
-    assert.deepEqual(redisFactsFromInfo(info), { version: '7.2.4', maxmemoryPolicy: 'allkeys-lru', aofEnabled: true, usedMemory: 1048576, maxmemory: 0, clusterEnabled: false });
+    const info = parseInfo(
+      '# Server\r\nredis_version:7.2.4\r\n\r\n# ' +
+        'Memory\r\nused_memory:1048576\r\nmaxmemory:0\r\nmaxmemory_policy:allkeys-lru\r\n# ' +
+        'Persistence\r\naof_enabled:1\r\n# Cluster\r\ncluster_enabled:0\r\n',
+    );
+    assert.deepEqual(redisFactsFromInfo(info), {
+      version: '7.2.4',
+      maxmemoryPolicy: 'allkeys-lru',
+      aofEnabled: true,
+      usedMemory: 1048576,
+      maxmemory: 0,
+      clusterEnabled: false,
+    });
   });
 });
 
@@ -91,11 +117,34 @@ describe('doctor: token judgments', () => {
   const GRAPH = 'https://graph.microsoft.com';
 
   it('reads the payload of a JWT, and nothing from what is not one', () => {
-    assert.deepEqual(decodeJwtPayload(jwt({ aud: GRAPH, roles: ['a'], exp: 5, appid: 'app', tid: 't' })), { aud: GRAPH, roles: ['a'], scp: undefined, exp: 5, appid: 'app', tid: 't' });
-    for (const notJwt of ['sim-token', '', 'a.b', 'a.b.c.d', '..', 'eyJ.@@@.x', `x.${Buffer.from('[1,2]').toString('base64url')}.y`, `x.${Buffer.from('not json').toString('base64url')}.y`]) {
+    assert.deepEqual(decodeJwtPayload(jwt({ aud: GRAPH, roles: ['a'], exp: 5, appid: 'app', tid: 't' })), {
+      aud: GRAPH,
+      roles: ['a'],
+      scp: undefined,
+      exp: 5,
+      appid: 'app',
+      tid: 't',
+    });
+    for (const notJwt of [
+      'sim-token',
+      '',
+      'a.b',
+      'a.b.c.d',
+      '..',
+      'eyJ.@@@.x',
+      `x.${Buffer.from('[1,2]').toString('base64url')}.y`,
+      `x.${Buffer.from('not json').toString('base64url')}.y`,
+    ]) {
       assert.equal(decodeJwtPayload(notJwt), undefined, notJwt);
     }
-    assert.deepEqual(decodeJwtPayload(jwt({ roles: 'not-an-array', aud: 7 })), { aud: undefined, roles: undefined, scp: undefined, exp: undefined, appid: undefined, tid: undefined });
+    assert.deepEqual(decodeJwtPayload(jwt({ roles: 'not-an-array', aud: 7 })), {
+      aud: undefined,
+      roles: undefined,
+      scp: undefined,
+      exp: undefined,
+      appid: undefined,
+      tid: undefined,
+    });
   });
 
   it("passes a token for the cloud's Graph host (or Graph's app id) and fails one for another audience", () => {
@@ -115,14 +164,20 @@ describe('doctor: token judgments', () => {
     assert.equal(judgeTokenRoles({ scp: 'openid DeviceManagementApps.ReadWrite.All' }).result, 'ok');
     const readOnly = judgeTokenRoles({ roles: ['DeviceManagementApps.Read.All'] });
     assert.equal(readOnly.result, 'fail');
-    assert.match(readOnly.detail, /neither DeviceManagementConfiguration\.ReadWrite\.All nor DeviceManagementApps\.ReadWrite\.All; it has "DeviceManagementApps\.Read\.All"/);
+    assert.match(
+      readOnly.detail,
+      /neither DeviceManagementConfiguration\.ReadWrite\.All nor DeviceManagementApps\.ReadWrite\.All; it has "DeviceManagementApps\.Read\.All"/,
+    );
     assert.match(readOnly.fix, /DeviceManagementApps\.ReadWrite\.All/);
     assert.match(judgeTokenRoles({}).detail, /no roles at all/);
   });
 
   it('judges permissions by API version: under v1.0 only DeviceManagementApps.ReadWrite.All counts, as its v1.0 reference lists', () => {
     assert.deepEqual(writePermissionsFor('v1.0'), ['DeviceManagementApps.ReadWrite.All']);
-    assert.deepEqual([...writePermissionsFor('beta')].sort(), ['DeviceManagementApps.ReadWrite.All', 'DeviceManagementConfiguration.ReadWrite.All']);
+    assert.deepEqual([...writePermissionsFor('beta')].sort(), [
+      'DeviceManagementApps.ReadWrite.All',
+      'DeviceManagementConfiguration.ReadWrite.All',
+    ]);
     const configOnly = { roles: ['DeviceManagementConfiguration.ReadWrite.All'] };
     assert.equal(judgeTokenRoles(configOnly, 'beta').result, 'ok');
     const v1 = judgeTokenRoles(configOnly, 'v1.0');
@@ -132,7 +187,10 @@ describe('doctor: token judgments', () => {
     assert.equal(judgeTokenRoles({ roles: ['DeviceManagementApps.ReadWrite.All'] }, 'v1.0').result, 'ok');
     assert.equal(judgeTokenRoles({ scp: 'DeviceManagementConfiguration.ReadWrite.All' }, 'v1.0').result, 'fail');
     const none = judgeTokenRoles({ roles: ['User.Read.All'] }, 'v1.0');
-    assert.match(none.detail, /does not grant DeviceManagementApps\.ReadWrite\.All, the one permission GRAPH_API_VERSION v1\.0 accepts; it has "User\.Read\.All"/);
+    assert.match(
+      none.detail,
+      /does not grant DeviceManagementApps\.ReadWrite\.All, the one permission GRAPH_API_VERSION v1\.0 accepts; it has "User\.Read\.All"/,
+    );
     // judgeToken passes the version through.
     const token = jwt({ aud: GRAPH, roles: ['DeviceManagementConfiguration.ReadWrite.All'], exp: NOW / 1000 + 3600 });
     assert.equal(judgeToken(token, GRAPH, NOW, 'v1.0').find((c) => c.name === 'credentials.permission')?.result, 'fail');
@@ -168,7 +226,7 @@ describe('doctor: token judgments', () => {
 });
 
 describe('doctor: configuration judgments', () => {
-  it('warns about a write budget above Intune\'s 100 per 20 s', () => {
+  it("warns about a write budget above Intune's 100 per 20 s", () => {
     assert.equal(judgeWriteBudget({ limit: 100, windowMs: 20_000 }).result, 'ok');
     assert.equal(judgeWriteBudget({ limit: 5, windowMs: 1000 }).result, 'ok');
     const high = judgeWriteBudget({ limit: 1000, windowMs: 1000 });
@@ -187,7 +245,11 @@ describe('doctor: configuration judgments', () => {
 
   it('fails an invalid configuration naming each variable but never its value', () => {
     const secret = 'TopSecretValue-not-to-be-shown';
-    const { config, checks } = checkConfiguration({ GRAPH_BASE_URL: `not a url ${secret}`, GRAPH_CLOUD: 'mars', AZURE_CLIENT_SECRET: secret });
+    const { config, checks } = checkConfiguration({
+      GRAPH_BASE_URL: `not a url ${secret}`,
+      GRAPH_CLOUD: 'mars',
+      AZURE_CLIENT_SECRET: secret,
+    });
     assert.equal(config, undefined);
     assert.equal(checks.length, 1);
     assert.equal(checks[0].result, 'fail');
@@ -215,7 +277,12 @@ describe('doctor: which credential', () => {
   const SECRET = 'very-secret-value';
 
   it('fails when GRAPH_ACCESS_TOKEN and AZURE_* app credentials are both set, naming the variables and never a value', () => {
-    const both = judgeCredentials({ GRAPH_ACCESS_TOKEN: 'tok-123', AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET });
+    const both = judgeCredentials({
+      GRAPH_ACCESS_TOKEN: 'tok-123',
+      AZURE_TENANT_ID: TENANT,
+      AZURE_CLIENT_ID: APP,
+      AZURE_CLIENT_SECRET: SECRET,
+    });
     assert.equal(both.name, 'config.credentials');
     assert.equal(both.result, 'fail');
     assert.match(both.detail, /both GRAPH_ACCESS_TOKEN and AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set/);
@@ -223,7 +290,11 @@ describe('doctor: which credential', () => {
     assert.doesNotMatch(JSON.stringify(both), /tok-123|very-secret/);
     assert.equal(judgeCredentials({ GRAPH_ACCESS_TOKEN: 't', AZURE_CLIENT_CERTIFICATE_PATH: '/certs/a.pem' }).result, 'fail');
     // Through checkConfiguration, as `doctor` runs it: the run would silently use the token, so doctor fails.
-    assert.ok(doctorFailed(checkConfiguration({ GRAPH_ACCESS_TOKEN: 't', AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET }).checks));
+    assert.ok(
+      doctorFailed(
+        checkConfiguration({ GRAPH_ACCESS_TOKEN: 't', AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET }).checks,
+      ),
+    );
   });
 
   it('accepts AZURE_TENANT_ID beside a token (it names the default tenant of rows) and empty variables as unset', () => {
@@ -235,7 +306,10 @@ describe('doctor: which credential', () => {
     assert.match(judgeCredentials({ GRAPH_ACCESS_TOKEN: 't' }).detail, /fixed bearer token from GRAPH_ACCESS_TOKEN/);
     const secret = judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET });
     assert.equal(secret.result, 'ok');
-    assert.match(secret.detail, new RegExp(`client secret in AZURE_CLIENT_SECRET for app ${APP} \\(AZURE_CLIENT_ID\\) in tenant ${TENANT}`));
+    assert.match(
+      secret.detail,
+      new RegExp(`client secret in AZURE_CLIENT_SECRET for app ${APP} \\(AZURE_CLIENT_ID\\) in tenant ${TENANT}`),
+    );
     assert.doesNotMatch(secret.detail, /very-secret/);
     const cert = judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_CERTIFICATE_PATH: '/certs/app.pem' });
     assert.equal(cert.result, 'ok');
@@ -243,16 +317,32 @@ describe('doctor: which credential', () => {
   });
 
   it('fails a secret and a certificate given together, and incomplete AZURE_* naming what is missing', () => {
-    assert.equal(judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET, AZURE_CLIENT_CERTIFICATE_PATH: '/c.pem' }).result, 'fail');
+    assert.equal(
+      judgeCredentials({
+        AZURE_TENANT_ID: TENANT,
+        AZURE_CLIENT_ID: APP,
+        AZURE_CLIENT_SECRET: SECRET,
+        AZURE_CLIENT_CERTIFICATE_PATH: '/c.pem',
+      }).result,
+      'fail',
+    );
     const partial = judgeCredentials({ AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET });
     assert.equal(partial.result, 'fail');
     assert.match(partial.detail, /incomplete: AZURE_TENANT_ID is not set/);
-    assert.match(judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP }).detail, /neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH/);
+    assert.match(
+      judgeCredentials({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP }).detail,
+      /neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH/,
+    );
     assert.equal(judgeCredentials({}).detail, 'no Graph credentials are configured');
   });
 
   it('a production configuration names the credential and the Graph host of its cloud', () => {
-    const { checks } = checkConfiguration({ AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: APP, AZURE_CLIENT_SECRET: SECRET, GRAPH_CLOUD: 'usgov' });
+    const { checks } = checkConfiguration({
+      AZURE_TENANT_ID: TENANT,
+      AZURE_CLIENT_ID: APP,
+      AZURE_CLIENT_SECRET: SECRET,
+      GRAPH_CLOUD: 'usgov',
+    });
     assert.ok(!doctorFailed(checks));
     assert.match(checks.find((c) => c.name === 'config.graph')!.detail, /requests go to https:\/\/graph\.microsoft\.us\/beta/);
     assert.match(checks.find((c) => c.name === 'config.credentials')!.detail, /AZURE_CLIENT_SECRET/);
@@ -275,7 +365,10 @@ describe('doctor: which credential', () => {
       tenant(APP, 'http://127.0.0.1:8080', { kind: 'accessToken', token: 'tok-123' }),
     ]);
     assert.equal(check.result, 'ok');
-    assert.match(check.detail, new RegExp(`${TENANT}: clientSecret -> https://graph\\.microsoft\\.com; ${APP}: accessToken -> http://127\\.0\\.0\\.1:8080`));
+    assert.match(
+      check.detail,
+      new RegExp(`${TENANT}: clientSecret -> https://graph\\.microsoft\\.com; ${APP}: accessToken -> http://127\\.0\\.0\\.1:8080`),
+    );
     assert.doesNotMatch(check.detail, /very-secret|tok-123/);
   });
 });

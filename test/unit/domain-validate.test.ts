@@ -12,10 +12,24 @@ const base = { configurationId: 'cfg-1', userStatusId: 'us-1' };
 
 describe('validateRow', () => {
   it('accepts a full row and canonicalises enum case', () => {
-    const r = validateRow({ ...base, configurationType: 'IOSLOBAPPPROVISIONINGCONFIGURATION', userDisplayName: 'Ann', devicesCount: '3', status: 'NonCompliant', lastReportedDateTime: '2017-01-01T00:00:17.7769392-08:00', userPrincipalName: 'ann@x' });
+    const r = validateRow({
+      ...base,
+      configurationType: 'IOSLOBAPPPROVISIONINGCONFIGURATION',
+      userDisplayName: 'Ann',
+      devicesCount: '3',
+      status: 'NonCompliant',
+      lastReportedDateTime: '2017-01-01T00:00:17.7769392-08:00',
+      userPrincipalName: 'ann@x',
+    });
     assert.ok(r.ok);
     assert.equal(r.record.configurationType, 'iosLobAppProvisioningConfiguration');
-    assert.deepEqual(r.record.properties, { userDisplayName: 'Ann', devicesCount: 3, status: 'nonCompliant', lastReportedDateTime: '2017-01-01T00:00:17.7769392-08:00', userPrincipalName: 'ann@x' });
+    assert.deepEqual(r.record.properties, {
+      userDisplayName: 'Ann',
+      devicesCount: 3,
+      status: 'nonCompliant',
+      lastReportedDateTime: '2017-01-01T00:00:17.7769392-08:00',
+      userPrincipalName: 'ann@x',
+    });
   });
 
   it('leaves empty cells and nulls out of the record', () => {
@@ -31,9 +45,21 @@ describe('validateRow', () => {
   });
 
   it('reports every bad column of a row', () => {
-    const r = validateRow({ configurationId: '', userStatusId: 'a/b', devicesCount: '1.5', status: 'green', lastReportedDateTime: '2024-01-01T00:00:00' });
+    const r = validateRow({
+      configurationId: '',
+      userStatusId: 'a/b',
+      devicesCount: '1.5',
+      status: 'green',
+      lastReportedDateTime: '2024-01-01T00:00:00',
+    });
     assert.ok(!r.ok);
-    assert.deepEqual(r.errors.map((e) => e.column).sort(), ['configurationId', 'devicesCount', 'lastReportedDateTime', 'status', 'userStatusId']);
+    assert.deepEqual(r.errors.map((e) => e.column).sort(), [
+      'configurationId',
+      'devicesCount',
+      'lastReportedDateTime',
+      'status',
+      'userStatusId',
+    ]);
   });
 
   it('rejects an unknown configurationType', () => {
@@ -102,9 +128,17 @@ describe('columns', () => {
 
 describe('payload', () => {
   it('builds one of the two paths, with encoded ids, and only provided properties', () => {
-    const record = { configurationType: 'iosLobAppProvisioningConfiguration' as const, configurationId: 'c:1', userStatusId: 'u@x', properties: { status: 'compliant' as const } };
+    const record = {
+      configurationType: 'iosLobAppProvisioningConfiguration' as const,
+      configurationId: 'c:1',
+      userStatusId: 'u@x',
+      properties: { status: 'compliant' as const },
+    };
     assert.equal(patchPath(record), '/deviceAppManagement/iosLobAppProvisioningConfigurations/c%3A1/userStatuses/u%40x');
-    assert.deepEqual(patchBody(record), { '@odata.type': '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus', status: 'compliant' });
+    assert.deepEqual(patchBody(record), {
+      '@odata.type': '#microsoft.graph.managedDeviceMobileAppConfigurationUserStatus',
+      status: 'compliant',
+    });
   });
 });
 

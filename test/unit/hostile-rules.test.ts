@@ -25,7 +25,8 @@ async function decode(chunks: Buffer[], encoding: 'utf8' | 'utf16le' | 'windows-
 
 describe('run ids', () => {
   it('accept letters, digits and _ . - up to 128 characters', () => {
-    for (const id of ['nightly', 'a.b-c_d', 'x'.repeat(128), '20261128T120000Z-abcdef', '.hidden', 'a..b']) assert.equal(runIdProblem(id), undefined, id);
+    for (const id of ['nightly', 'a.b-c_d', 'x'.repeat(128), '20261128T120000Z-abcdef', '.hidden', 'a..b'])
+      assert.equal(runIdProblem(id), undefined, id);
   });
   it('refuse other characters, empty ids, ids over 128 characters and ids made only of dots', () => {
     assert.match(runIdProblem('nd1:rows')!, /only letters, digits/);
@@ -50,15 +51,22 @@ describe('a run id names one input', () => {
   it('refuses another file, naming the input the run holds', () => {
     const decision = decideRunReuse('nightly', finished(day1.id), day2);
     assert.equal(decision.kind, 'refuse');
-    assert.match((decision as { reason: string }).reason, /run nightly already holds file \/data\/day1\.csv size=70 .*this input is file \/data\/day2\.csv/);
+    assert.match(
+      (decision as { reason: string }).reason,
+      /run nightly already holds file \/data\/day1\.csv size=70 .*this input is file \/data\/day2\.csv/,
+    );
   });
   it('refuses the same path once its size or modification time changed', () => {
     assert.equal(decideRunReuse('r', finished(day1.id), fileIdentity('/data/day1.csv', 71, Date.UTC(2026, 10, 1))).kind, 'refuse');
     assert.equal(decideRunReuse('r', finished(day1.id), fileIdentity('/data/day1.csv', 70, Date.UTC(2026, 10, 3))).kind, 'refuse');
   });
   it('continues stdin only while the earlier pass had broken off', () => {
-    assert.deepEqual(decideRunReuse('r', { input: 'stdin', importFinished: false, importError: '', source: 's' }, STDIN_IDENTITY), { kind: 'resume' });
-    assert.deepEqual(decideRunReuse('r', { input: 'stdin', importFinished: true, importError: 'malformed', source: 's' }, STDIN_IDENTITY), { kind: 'resume' });
+    assert.deepEqual(decideRunReuse('r', { input: 'stdin', importFinished: false, importError: '', source: 's' }, STDIN_IDENTITY), {
+      kind: 'resume',
+    });
+    assert.deepEqual(decideRunReuse('r', { input: 'stdin', importFinished: true, importError: 'malformed', source: 's' }, STDIN_IDENTITY), {
+      kind: 'resume',
+    });
     assert.equal(decideRunReuse('r', finished('stdin'), STDIN_IDENTITY).kind, 'refuse');
   });
   it('refuses a run created before inputs were recorded, naming its source', () => {
@@ -74,21 +82,31 @@ describe('ids', () => {
     assert.equal(idProblem('.a'), undefined);
   });
   it('refuse zero-width and bidirectional control characters (Unicode category Cf)', () => {
-    for (const [id, code] of [['a\u200bb', '200B'], ['\u202euser', '202E'], ['user\u2066', '2066'], ['\u2060cfg', '2060'], ['a\u00adb', '00AD']]) {
+    for (const [id, code] of [
+      ['a\u200bb', '200B'],
+      ['\u202euser', '202E'],
+      ['user\u2066', '2066'],
+      ['\u2060cfg', '2060'],
+      ['a\u00adb', '00AD'],
+    ]) {
       assert.match(idProblem(id)!, new RegExp(`invisible character U\\+${code}`), JSON.stringify(id));
     }
   });
   it('reject the row naming the column', () => {
     const result = validateRow({ configurationId: '.', userStatusId: 'u\u200d', status: 'compliant' });
     assert.equal(result.ok, false);
-    assert.deepEqual((result as { errors: { column: string }[] }).errors.map((e) => e.column), ['configurationId', 'userStatusId']);
+    assert.deepEqual(
+      (result as { errors: { column: string }[] }).errors.map((e) => e.column),
+      ['configurationId', 'userStatusId'],
+    );
   });
 });
 
 describe('dates', () => {
   it('accept every year from 0001 to 0099, as DateTimeOffset does', () => {
     assert.equal(dateTimeProblem('0001-01-01T00:00:00Z'), undefined);
-    for (let year = 1; year <= 99; year++) assert.equal(dateTimeProblem(`${String(year).padStart(4, '0')}-06-15T12:00:00Z`), undefined, String(year));
+    for (let year = 1; year <= 99; year++)
+      assert.equal(dateTimeProblem(`${String(year).padStart(4, '0')}-06-15T12:00:00Z`), undefined, String(year));
     assert.equal(dateTimeProblem('0004-02-29T00:00:00Z'), undefined, 'year 4 is a leap year');
     assert.match(dateTimeProblem('0100-02-29T00:00:00Z')!, /not a real calendar/, 'year 100 is not');
     assert.match(dateTimeProblem('0000-01-01T00:00:00Z')!, /not a real calendar/);
@@ -106,7 +124,9 @@ describe('dates', () => {
     assert.equal(dateTimeProblem('0001-01-01T00:00:00-01:00'), undefined);
   });
   it('order year 1 before year 99 before today in versions, by 100 ns ticks', () => {
-    const ticks = ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00.0000001Z', '0099-12-31T23:59:59Z', '2026-01-01T00:00:00Z'].map((d) => reportedTicks(d));
+    const ticks = ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00.0000001Z', '0099-12-31T23:59:59Z', '2026-01-01T00:00:00Z'].map((d) =>
+      reportedTicks(d),
+    );
     assert.deepEqual([...ticks].sort(), ticks);
     assert.equal(ticks[0], '0'.repeat(20));
     assert.ok(ticks.every((t) => t.length === 20 && /^\d+$/.test(t)));
@@ -134,7 +154,10 @@ describe('the Graph request path guard', () => {
     ]) {
       assert.equal(pathMatchesShape(path, PATCH_PATH_SHAPES), false, path);
     }
-    assert.throws(() => assertRequestPath('/deviceAppManagement/mobileAppConfigurations/./userStatuses/u', PATCH_PATH_SHAPES), /refusing to send a request/);
+    assert.throws(
+      () => assertRequestPath('/deviceAppManagement/mobileAppConfigurations/./userStatuses/u', PATCH_PATH_SHAPES),
+      /refusing to send a request/,
+    );
   });
   it('takes its shapes as an argument, so a list path can be allowed where it is needed', () => {
     const shapes = [...PATCH_PATH_SHAPES, '/deviceAppManagement/mobileAppConfigurations/{id}/userStatuses'];
@@ -147,8 +170,16 @@ describe('encodings', () => {
   it('marks each invalid UTF-8 sequence and keeps valid text, a real U+FFFD included', () => {
     assert.equal(markInvalidUtf8(Buffer.from('M\xfcller', 'latin1')).toString('utf8'), `M${INVALID_MARK}ller`);
     assert.equal(markInvalidUtf8(Buffer.from('Müller \uFFFD ok', 'utf8')).toString('utf8'), 'Müller \uFFFD ok');
-    assert.equal(markInvalidUtf8(Buffer.from([0x61, 0xe2, 0x82, 0x62])).toString('utf8'), `a${INVALID_MARK}b`, 'a truncated sequence is one mark');
-    assert.equal(markInvalidUtf8(Buffer.from([0xed, 0xa0, 0x80])).toString('utf8'), INVALID_MARK.repeat(3), 'an encoded surrogate is invalid');
+    assert.equal(
+      markInvalidUtf8(Buffer.from([0x61, 0xe2, 0x82, 0x62])).toString('utf8'),
+      `a${INVALID_MARK}b`,
+      'a truncated sequence is one mark',
+    );
+    assert.equal(
+      markInvalidUtf8(Buffer.from([0xed, 0xa0, 0x80])).toString('utf8'),
+      INVALID_MARK.repeat(3),
+      'an encoded surrogate is invalid',
+    );
   });
   it('counts a sequence split across chunks as valid', async () => {
     const bytes = Buffer.from('ab€cd', 'utf8');
@@ -172,13 +203,25 @@ describe('encodings', () => {
 
 describe('CSV rows with invalid bytes', () => {
   it('are rejected naming line and column, however the bytes are chunked (small pooled chunks, as from stdin)', async () => {
-    const bytes = Buffer.concat([Buffer.from('configurationId,userStatusId,userDisplayName\ncfg,u1,ok\ncfg,u2,M'), Buffer.from([0xfc]), Buffer.from('ller\ncfg,u3,fine\n')]);
+    const bytes = Buffer.concat([
+      Buffer.from('configurationId,userStatusId,userDisplayName\ncfg,u1,ok\ncfg,u2,M'),
+      Buffer.from([0xfc]),
+      Buffer.from('ller\ncfg,u3,fine\n'),
+    ]);
     for (const size of [1, 3, 7, bytes.length]) {
       const chunks = [];
       for (let at = 0; at < bytes.length; at += size) chunks.push(Buffer.from(bytes.subarray(at, at + size)));
       const rows = [];
       for await (const row of readRows(Readable.from(chunks), 'csv', createColumnMapper())) rows.push(row);
-      assert.deepEqual(rows.map((r) => [r.line, r.problem?.column]), [[2, undefined], [3, 'userDisplayName'], [4, undefined]], `chunks of ${size}`);
+      assert.deepEqual(
+        rows.map((r) => [r.line, r.problem?.column]),
+        [
+          [2, undefined],
+          [3, 'userDisplayName'],
+          [4, undefined],
+        ],
+        `chunks of ${size}`,
+      );
       assert.match(rows[1].problem!.reason, /not valid UTF-8/);
     }
   });
@@ -187,8 +230,16 @@ describe('CSV rows with invalid bytes', () => {
 describe('NDJSON lines', () => {
   it('bound a line: an oversize one is flagged, the next line is read', async () => {
     const lines = [];
-    for await (const l of splitLines(Readable.from([Buffer.from('abc\n'), Buffer.from('x'.repeat(50)), Buffer.from('y'.repeat(50) + '\nok\n')]), 64)) lines.push(l);
-    assert.deepEqual(lines, [{ text: 'abc', oversize: false }, { text: '', oversize: true }, { text: 'ok', oversize: false }]);
+    for await (const l of splitLines(
+      Readable.from([Buffer.from('abc\n'), Buffer.from('x'.repeat(50)), Buffer.from('y'.repeat(50) + '\nok\n')]),
+      64,
+    ))
+      lines.push(l);
+    assert.deepEqual(lines, [
+      { text: 'abc', oversize: false },
+      { text: '', oversize: true },
+      { text: 'ok', oversize: false },
+    ]);
   });
   it('stop at a "line" that runs on for 64 MiB without a line end, however small the maximum row', async () => {
     async function* zeros() {
@@ -198,7 +249,8 @@ describe('NDJSON lines', () => {
       for await (const _ of splitLines(zeros(), 100)) void _;
     }, /line 1 runs on for more than 67108864 bytes without a line end/);
     const lines = [];
-    for await (const l of splitLines(Readable.from([Buffer.alloc(5 * 1024 * 1024, 0x78), Buffer.from('\nok\n')]), 100)) lines.push(l.oversize ? 'oversize' : l.text);
+    for await (const l of splitLines(Readable.from([Buffer.alloc(5 * 1024 * 1024, 0x78), Buffer.from('\nok\n')]), 100))
+      lines.push(l.oversize ? 'oversize' : l.text);
     assert.deepEqual(lines, ['oversize', 'ok'], 'a 5 MB line is only an oversize row');
   });
   it('reject a row whose value holds invalid bytes, naming its column', async () => {
@@ -213,9 +265,17 @@ describe('NDJSON lines', () => {
 describe('configuration of the new limits', () => {
   it('defaults to a 10 s command timeout, 64 KiB rows and a 30 s body timeout, and refuses non-numbers naming the variable only', () => {
     const config = loadConfig({});
-    assert.deepEqual([config.redisCommandTimeoutMs, config.maxRowBytes, config.apiBodyTimeoutMs, config.redisConnectTimeoutMs], [10_000, 65_536, 30_000, undefined]);
+    assert.deepEqual(
+      [config.redisCommandTimeoutMs, config.maxRowBytes, config.apiBodyTimeoutMs, config.redisConnectTimeoutMs],
+      [10_000, 65_536, 30_000, undefined],
+    );
     assert.equal(loadConfig({ SYNC_REDIS_CONNECT_TIMEOUT_MS: '90000' }).redisConnectTimeoutMs, 90_000);
-    for (const name of ['SYNC_REDIS_COMMAND_TIMEOUT_MS', 'SYNC_REDIS_CONNECT_TIMEOUT_MS', 'SYNC_MAX_ROW_BYTES', 'SYNC_API_BODY_TIMEOUT_MS']) {
+    for (const name of [
+      'SYNC_REDIS_COMMAND_TIMEOUT_MS',
+      'SYNC_REDIS_CONNECT_TIMEOUT_MS',
+      'SYNC_MAX_ROW_BYTES',
+      'SYNC_API_BODY_TIMEOUT_MS',
+    ]) {
       assert.throws(() => loadConfig({ [name]: '-5' }), new RegExp(`${name} must be a positive integer`));
     }
   });
@@ -225,7 +285,12 @@ describe('quoting, redaction and log paths', () => {
   it('quotes at most 200 characters of a value', () => {
     assert.equal(quoteValue('abc'), '"abc"');
     assert.equal(quoteValue('x'.repeat(5_000_000)).length, 203, 'two quotes, 200 characters and an ellipsis');
-    assert.match(validateRow({ configurationId: 'c', userStatusId: 'u', status: 'z'.repeat(10_000) }).ok ? '' : JSON.stringify(validateRow({ configurationId: 'c', userStatusId: 'u', status: 'z'.repeat(10_000) })), /z{200}…/);
+    assert.match(
+      validateRow({ configurationId: 'c', userStatusId: 'u', status: 'z'.repeat(10_000) }).ok
+        ? ''
+        : JSON.stringify(validateRow({ configurationId: 'c', userStatusId: 'u', status: 'z'.repeat(10_000) })),
+      /z{200}…/,
+    );
   });
   it('masks passwords and secret query parameters of URLs', () => {
     assert.equal(redactUrl('http://user:s3cret@graph.example/x'), 'http://user:***@graph.example/x');

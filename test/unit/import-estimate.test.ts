@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeImportRows, estimateImport } from '../../src/cli/import-estimate.js';
 
-describe('the import bar\'s row count and ETA', () => {
+describe("the import bar's row count and ETA", () => {
   it('estimates the rows from the bytes read until the input is read', () => {
     // 1000 rows in the first 10% of the file, in 2 s: ~10 000 rows, 9000 left at 500/s: 18 s.
     const e = estimateImport({ rows: 1000, bytesRead: 100_000, totalBytes: 1_000_000, elapsedMs: 2000 });

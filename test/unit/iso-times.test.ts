@@ -8,8 +8,12 @@ describe('timestamps as ISO 8601 UTC beside the ms fields', () => {
     assert.deepEqual(withIsoTimes({ createdAt: created }), { createdAt: created, createdAtIso: '2026-12-07T10:00:00.123Z' });
     const finished = Date.UTC(2026, 11, 7, 23, 59, 59);
     assert.deepEqual(withIsoTimes({ createdAt: created, finishedAt: finished, cancelledAt: finished }), {
-      createdAt: created, finishedAt: finished, cancelledAt: finished,
-      createdAtIso: '2026-12-07T10:00:00.123Z', finishedAtIso: '2026-12-07T23:59:59.000Z', cancelledAtIso: '2026-12-07T23:59:59.000Z',
+      createdAt: created,
+      finishedAt: finished,
+      cancelledAt: finished,
+      createdAtIso: '2026-12-07T10:00:00.123Z',
+      finishedAtIso: '2026-12-07T23:59:59.000Z',
+      cancelledAtIso: '2026-12-07T23:59:59.000Z',
     });
   });
   it('isoBeside names the field <name>Iso, and gives nothing for an absent time', () => {

@@ -43,9 +43,10 @@ describe('AZURE_CREDENTIAL: the credential chosen explicitly', () => {
   it('refuses a managed identity given together with a secret, a certificate or a token: one of them would be ignored', () => {
     refuses(() => loadConfig({ ...MI, AZURE_CLIENT_SECRET: SECRET }), [/managed-identity/, /AZURE_CLIENT_SECRET/, /unset it/]);
     refuses(() => loadConfig({ ...MI, AZURE_CLIENT_CERTIFICATE_PATH: '/c.pem' }), [/AZURE_CLIENT_CERTIFICATE_PATH/]);
-    refuses(() => loadConfig({ ...MI, GRAPH_ACCESS_TOKEN: SECRET, AZURE_CLIENT_SECRET: SECRET }), [
-      /GRAPH_ACCESS_TOKEN and AZURE_CLIENT_SECRET/,
-    ]);
+    refuses(
+      () => loadConfig({ ...MI, GRAPH_ACCESS_TOKEN: SECRET, AZURE_CLIENT_SECRET: SECRET }),
+      [/GRAPH_ACCESS_TOKEN and AZURE_CLIENT_SECRET/],
+    );
   });
 
   it('refuses a user-assigned client id that is not a GUID (an object id is one too: the fix names the client id)', () => {
@@ -101,7 +102,7 @@ describe('tenants file: a tenant\'s "credential"', () => {
 });
 
 describe('managed identity: where the token comes from', () => {
-  it('follows the library\'s order of sources, from the variables each platform sets', () => {
+  it("follows the library's order of sources, from the variables each platform sets", () => {
     assert.equal(managedIdentitySource(APP_SERVICE).name, 'App Service');
     assert.equal(managedIdentitySource(APP_SERVICE).endpoint, APP_SERVICE.IDENTITY_ENDPOINT);
     assert.equal(managedIdentitySource({ ...APP_SERVICE, IDENTITY_SERVER_THUMBPRINT: 'x' }).name, 'Service Fabric');
@@ -147,14 +148,14 @@ describe('managed identity: why no token came, and what to do', () => {
     }
   });
 
-  it("an App Service endpoint not answering: its variables and the fix (turn the identity on, restart)", () => {
+  it('an App Service endpoint not answering: its variables and the fix (turn the identity on, restart)', () => {
     const why = explainManagedIdentityFailure(unreachable, appService);
     assert.match(why.detail, /App Service identity endpoint http:\/\/127\.0\.0\.1:41234\/msi\/token \(IDENTITY_ENDPOINT and/);
     assert.match(why.detail, /did not answer \(ManagedIdentityCredential: Network unreachable/);
     assert.match(why.fix, /turn on a managed identity for this app and restart it/);
   });
 
-  it('identity not found: a wrong user-assigned client id, or no system-assigned identity; in App Service\'s and IMDS\'s words', () => {
+  it("identity not found: a wrong user-assigned client id, or no system-assigned identity; in App Service's and IMDS's words", () => {
     for (const message of [appServiceRefusal, imdsRefusal]) {
       const user = explainManagedIdentityFailure(message, appService, IDENTITY);
       assert.match(user.detail, new RegExp(`no user-assigned identity with client id ${IDENTITY} \\(AZURE_CLIENT_ID\\) is assigned`));

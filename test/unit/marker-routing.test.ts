@@ -99,10 +99,13 @@ describe('groupByOwner (cluster): one script per master', () => {
       ],
       (slot) => owners[slot],
     );
-    assert.deepEqual([...byOwner], [
-      ['m1:7000', ['q1:marker', 'q3:marker']],
-      ['m2:7001', ['q2:marker']],
-    ]);
+    assert.deepEqual(
+      [...byOwner],
+      [
+        ['m1:7000', ['q1:marker', 'q3:marker']],
+        ['m2:7001', ['q2:marker']],
+      ],
+    );
     assert.deepEqual(unplaced, ['q4:marker']);
   });
 });

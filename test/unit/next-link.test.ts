@@ -14,28 +14,74 @@ const fresh = { requested: new Set<string>(), pages: 1, items: 100 };
 const QUERY = '?$select=id&$top=100&$skiptoken=skipCount%3d100';
 
 describe('decideNextLink', () => {
-  it("follows Graph's own form (absolute on graph.microsoft.com, key in parentheses) through GRAPH_BASE_URL, keeping only the query", () => {
-    const decision = decideNextLink(`https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`, viaProxy, fresh);
-    assert.deepEqual(decision, { action: 'follow', url: `http://127.0.0.1:4000/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}` });
-  });
+  it(
+    "follows Graph's own form (absolute on graph.microsoft.com, key in parentheses) " + 'through GRAPH_BASE_URL, keeping only the query',
+    () => {
+      const decision = decideNextLink(
+        `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`,
+        viaProxy,
+        fresh,
+      );
+      assert.deepEqual(decision, {
+        action: 'follow',
+        url: `http://127.0.0.1:4000/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`,
+      });
+    },
+  );
 
   it('follows the key-as-segment form, on the base host or the cloud host, and without GRAPH_BASE_URL on the cloud host itself', () => {
-    for (const link of [`http://127.0.0.1:4000/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`, `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`]) {
+    for (const link of [
+      `http://127.0.0.1:4000/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`,
+      `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`,
+    ]) {
       assert.deepEqual(decideNextLink(link, viaProxy, fresh), { action: 'follow', url: listingUrl(viaProxy, QUERY) }, link);
     }
-    const decision = decideNextLink(`https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations(%27cfg-1%27)/userStatuses${QUERY}`, direct, fresh);
-    assert.deepEqual(decision, { action: 'follow', url: `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}` });
+    const decision = decideNextLink(
+      `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations(%27cfg-1%27)/userStatuses${QUERY}`,
+      direct,
+      fresh,
+    );
+    assert.deepEqual(decision, {
+      action: 'follow',
+      url: `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`,
+    });
   });
 
-  it("matches ids in either form as Graph writes them: encoded characters, and a quote doubled inside parentheses", () => {
+  it('matches ids in either form as Graph writes them: encoded characters, and a quote doubled inside parentheses', () => {
     const odd: NextLinkListing = { ...viaProxy, configurationId: "o'brien/1" };
-    assert.equal(decideNextLink(`https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('o''brien%2F1')/userStatuses?$skiptoken=x`, odd, fresh).action, 'follow');
-    assert.equal(decideNextLink(`http://127.0.0.1:4000/beta/deviceAppManagement/mobileAppConfigurations/o'brien%2F1/userStatuses?$skiptoken=x`, odd, fresh).action, 'follow');
-    assert.equal(decideNextLink(`https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('o'brien%2F1')/userStatuses?$skiptoken=x`, odd, fresh).action, 'refuse', 'an undoubled quote is not this id');
+    assert.equal(
+      decideNextLink(
+        `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('o''brien%2F1')/userStatuses?$skiptoken=x`,
+        odd,
+        fresh,
+      ).action,
+      'follow',
+    );
+    assert.equal(
+      decideNextLink(
+        `http://127.0.0.1:4000/beta/deviceAppManagement/mobileAppConfigurations/o'brien%2F1/userStatuses?$skiptoken=x`,
+        odd,
+        fresh,
+      ).action,
+      'follow',
+    );
+    assert.equal(
+      decideNextLink(
+        `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('o'brien%2F1')/userStatuses?$skiptoken=x`,
+        odd,
+        fresh,
+      ).action,
+      'refuse',
+      'an undoubled quote is not this id',
+    );
   });
 
   it('keeps a query holding :// as a query: the URL is built from our base and path, never read from the link', () => {
-    const decision = decideNextLink(`https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$skiptoken=http://beta/x&$top=5`, viaProxy, fresh);
+    const decision = decideNextLink(
+      `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$skiptoken=http://beta/x&$top=5`,
+      viaProxy,
+      fresh,
+    );
     assert.equal(decision.action, 'follow');
     const url = new URL((decision as { url: string }).url);
     assert.equal(url.origin, 'http://127.0.0.1:4000');
@@ -65,23 +111,52 @@ describe('decideNextLink', () => {
       const decision = decideNextLink(link, viaProxy, fresh);
       assert.equal(decision.action, 'refuse', String(link));
     }
-    assert.match((decideNextLink(`http://169.254.169.254${path}`, viaProxy, fresh) as { reason: string }).reason, /^refusing to follow @odata\.nextLink to http:\/\/169\.254\.169\.254\/beta\/.*: not http:\/\/127\.0\.0\.1:4000\/beta\/deviceAppManagement\/mobileAppConfigurations\/cfg-1\/userStatuses \(or the same listing on https:\/\/graph\.microsoft\.com\)$/);
+    assert.match(
+      (decideNextLink(`http://169.254.169.254${path}`, viaProxy, fresh) as { reason: string }).reason,
+      /^refusing to follow @odata\.nextLink to http:\/\/169\.254\.169\.254\/beta\/.*: not http:\/\/127\.0\.0\.1:4000\/beta\/deviceAppManagement\/mobileAppConfigurations\/cfg-1\/userStatuses \(or the same listing on https:\/\/graph\.microsoft\.com\)$/,
+    );
   });
 
   it("follows the national cloud's host for that cloud only, and a base URL's own path prefix", () => {
     const gov: NextLinkListing = { ...viaProxy, cloudGraphHost: 'https://graph.microsoft.us', baseUrl: 'https://proxy.example/graph' };
-    assert.equal(decideNextLink(`https://graph.microsoft.us/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`, gov, fresh).action, 'follow');
-    assert.equal(decideNextLink(`https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`, gov, fresh).action, 'refuse');
-    assert.deepEqual(decideNextLink(`https://proxy.example/graph/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`, gov, fresh), {
-      action: 'follow',
-      url: `https://proxy.example/graph/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`,
-    });
-    assert.equal(decideNextLink(`https://proxy.example/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`, gov, fresh).action, 'refuse', 'outside the base path');
+    assert.equal(
+      decideNextLink(
+        `https://graph.microsoft.us/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`,
+        gov,
+        fresh,
+      ).action,
+      'follow',
+    );
+    assert.equal(
+      decideNextLink(
+        `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`,
+        gov,
+        fresh,
+      ).action,
+      'refuse',
+    );
+    assert.deepEqual(
+      decideNextLink(`https://proxy.example/graph/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`, gov, fresh),
+      {
+        action: 'follow',
+        url: `https://proxy.example/graph/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`,
+      },
+    );
+    assert.equal(
+      decideNextLink(`https://proxy.example/beta/deviceAppManagement/mobileAppConfigurations/cfg-1/userStatuses${QUERY}`, gov, fresh)
+        .action,
+      'refuse',
+      'outside the base path',
+    );
   });
 
   it('stops a listing whose nextLink was already requested (in either form), saying it loops', () => {
     const requested = new Set([listingUrl(viaProxy, QUERY)]);
-    const decision = decideNextLink(`https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`, viaProxy, { requested, pages: 7, items: 700 });
+    const decision = decideNextLink(
+      `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`,
+      viaProxy,
+      { requested, pages: 7, items: 700 },
+    );
     assert.equal(decision.action, 'stop');
     assert.match((decision as { reason: string }).reason, /mobileAppConfigurations\/cfg-1 loops: page 7 links back to a page already read/);
   });
@@ -90,7 +165,10 @@ describe('decideNextLink', () => {
     const link = `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses${QUERY}`;
     const bounds = { maxPages: 10, maxItems: 500 };
     assert.equal(decideNextLink(link, viaProxy, { requested: new Set(), pages: 9, items: 499 }, bounds).action, 'follow');
-    for (const progress of [{ pages: 10, items: 10 }, { pages: 2, items: 500 }]) {
+    for (const progress of [
+      { pages: 10, items: 10 },
+      { pages: 2, items: 500 },
+    ]) {
       const decision = decideNextLink(link, viaProxy, { requested: new Set(), ...progress }, bounds);
       assert.equal(decision.action, 'stop');
       assert.match((decision as { reason: string }).reason, /goes on past \d+ pages and \d+ items, far more than a configuration holds/);

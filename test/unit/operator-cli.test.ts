@@ -40,7 +40,10 @@ describe('runs: one entry per run', () => {
     assert.equal(runListEntry(status({ finishedAt: Date.UTC(2026, 11, 7, 11, 30, 0) })).finishedAt, '2026-12-07T11:30:00.000Z');
   });
   it('the table has a header and aligned columns; no runs says so', () => {
-    const table = formatRunsTable([runListEntry(status()), runListEntry(status({ runId: 'a-much-longer-run-id', state: 'cancelled' }))]).split('\n');
+    const table = formatRunsTable([
+      runListEntry(status()),
+      runListEntry(status({ runId: 'a-much-longer-run-id', state: 'cancelled' })),
+    ]).split('\n');
     assert.equal(table.length, 3);
     assert.match(table[0], /^RUN\s+STATE\s+CREATED \(UTC\)\s+FINISHED \(UTC\)\s+TOTAL\s+PENDING\s+SUCCEEDED\s+FAILED\s+SOURCE$/);
     assert.equal(table[1].indexOf('running'), table[2].indexOf('cancelled'));

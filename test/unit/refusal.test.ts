@@ -4,9 +4,24 @@ import { graphMessageOf, judgeRefusal, refusalShape, REFUSAL_HOLD_MS, type Refus
 
 /** Intune's answer when it has no PATCH route, as the simulator's refusePatches mode (and real tenants) give it. */
 function noRoute(collection: string, configId: string, userStatusId: string, activityId: string, build = 2411): string {
-  const request = `/DeviceConfiguration_${build}/StatelessDeviceConfigurationFEService/deviceAppManagement/${collection}('${configId}')/userStatuses('${userStatusId}')`;
-  const inner = `No OData route exists that match template ~/singleton/navigation/key/navigation/key with http verb PATCH for request ${request}. - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - Activity ID: ${activityId} - Url: https://fef.msua06.manage.microsoft.com${request}?api-version=2024-11-01`;
-  return JSON.stringify({ _version: 3, Message: inner, CustomApiErrorPhrase: '', RetryAfter: null, ErrorSourceService: '', HttpHeaders: '{}' });
+  const request =
+    `/DeviceConfiguration_${build}` +
+    `/StatelessDeviceConfigurationFEService/deviceAppManagement/${collection}` +
+    `('${configId}')/userStatuses('${userStatusId}')`;
+  const inner =
+    `No OData route exists that match template ` +
+    `~/singleton/navigation/key/navigation/key with http verb PATCH for ` +
+    `request ${request}. - Operation ID (for customer support): ` +
+    `00000000-0000-0000-0000-000000000000 - Activity ID: ${activityId} - Url: ` +
+    `https://fef.msua06.manage.microsoft.com${request}?api-version=2024-11-01`;
+  return JSON.stringify({
+    _version: 3,
+    Message: inner,
+    CustomApiErrorPhrase: '',
+    RetryAfter: null,
+    ErrorSourceService: '',
+    HttpHeaders: '{}',
+  });
 }
 
 describe('graphMessageOf', () => {
@@ -14,7 +29,7 @@ describe('graphMessageOf', () => {
     assert.match(graphMessageOf(noRoute('mobileAppConfigurations', 'cfg-1', 'user-1', 'a')), /^No OData route exists that match template/);
   });
   it('leaves any other message as it is, JSON without a Message included', () => {
-    assert.equal(graphMessageOf("Invalid value \"x\" for property 'status'."), "Invalid value \"x\" for property 'status'.");
+    assert.equal(graphMessageOf('Invalid value "x" for property \'status\'.'), 'Invalid value "x" for property \'status\'.');
     assert.equal(graphMessageOf('{"foo": 1}'), '{"foo": 1}');
     assert.equal(graphMessageOf('{not json'), '{not json');
   });
@@ -23,7 +38,16 @@ describe('graphMessageOf', () => {
 describe('refusalShape', () => {
   it('gives every no-route refusal one shape, whatever the ids, GUIDs, activity ids, hosts and collections', () => {
     const a = refusalShape('BadRequest', noRoute('mobileAppConfigurations', 'cfg-1', 'user-1', '0f8fad5b-d9cb-469f-a165-70867728950e'));
-    const b = refusalShape('BadRequest', noRoute('iosLobAppProvisioningConfigurations', '7c9e6679-7425-40de-944b-e07fc1f90ae7', 'USER-299', '16fd2706-8baf-433b-82eb-8c7fada847da', 2502));
+    const b = refusalShape(
+      'BadRequest',
+      noRoute(
+        'iosLobAppProvisioningConfigurations',
+        '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+        'USER-299',
+        '16fd2706-8baf-433b-82eb-8c7fada847da',
+        2502,
+      ),
+    );
     assert.equal(a, b);
     assert.doesNotMatch(a, /cfg-1|user-1|0f8fad5b|fef\.msua06/);
   });
@@ -32,13 +56,22 @@ describe('refusalShape', () => {
     assert.notEqual(refusalShape('BadRequest', message), refusalShape('No method match route template', message));
   });
   it("keeps a validation message's own value, so two rows' 400s about their own values differ", () => {
-    const ann = refusalShape('BadRequest', "Invalid value \"Ann\" for property 'userDisplayName' on type 'microsoft.graph.managedDeviceMobileAppConfigurationUserStatus'.");
-    const bob = refusalShape('BadRequest', "Invalid value \"Bob\" for property 'userDisplayName' on type 'microsoft.graph.managedDeviceMobileAppConfigurationUserStatus'.");
+    const ann = refusalShape(
+      'BadRequest',
+      "Invalid value \"Ann\" for property 'userDisplayName' on type 'microsoft.graph.managedDeviceMobileAppConfigurationUserStatus'.",
+    );
+    const bob = refusalShape(
+      'BadRequest',
+      "Invalid value \"Bob\" for property 'userDisplayName' on type 'microsoft.graph.managedDeviceMobileAppConfigurationUserStatus'.",
+    );
     assert.notEqual(ann, bob);
     assert.notEqual(ann, refusalShape('BadRequest', noRoute('mobileAppConfigurations', 'c', 'u', 'x')));
   });
   it('takes out numbers and collapses white space', () => {
-    assert.equal(refusalShape('BadRequest', 'Value 12 is out of range  (max 7)'), refusalShape('BadRequest', 'Value 99 is out of range (max 7)'));
+    assert.equal(
+      refusalShape('BadRequest', 'Value 12 is out of range  (max 7)'),
+      refusalShape('BadRequest', 'Value 99 is out of range (max 7)'),
+    );
   });
 });
 
@@ -52,10 +85,16 @@ describe('judgeRefusal', () => {
     assert.deepEqual(judgeRefusal(view({ own: true, tripped: true }), heldAt, heldAt + 1, deadline, 0.5), { do: 'fail' });
   });
   it('holds the row, with jitter, while the breaker holds the tenant', () => {
-    assert.deepEqual(judgeRefusal(view({ tripped: true, counting: true }), heldAt, heldAt + REFUSAL_HOLD_MS * 10, deadline, 0), { do: 'hold', delayMs: 500 });
+    assert.deepEqual(judgeRefusal(view({ tripped: true, counting: true }), heldAt, heldAt + REFUSAL_HOLD_MS * 10, deadline, 0), {
+      do: 'hold',
+      delayMs: 500,
+    });
   });
   it('holds a counted row until the hold time, then takes its 400 as its own', () => {
-    assert.deepEqual(judgeRefusal(view({ counting: true }), heldAt, heldAt + REFUSAL_HOLD_MS - 1, deadline, 0.5), { do: 'hold', delayMs: 1000 });
+    assert.deepEqual(judgeRefusal(view({ counting: true }), heldAt, heldAt + REFUSAL_HOLD_MS - 1, deadline, 0.5), {
+      do: 'hold',
+      delayMs: 1000,
+    });
     assert.deepEqual(judgeRefusal(view({ counting: true }), heldAt, heldAt + REFUSAL_HOLD_MS, deadline, 0.5), { do: 'fail' });
   });
   it("holds no longer than the row's own deadline", () => {

@@ -23,7 +23,7 @@ const status = (over: Partial<RunStatus>): RunStatus => ({
   ...over,
 });
 
-describe('a run\'s progress line', () => {
+describe("a run's progress line", () => {
   it('has no ETA on its first line, only the counts', () => {
     const { line, sample } = runProgressLine(status({ succeeded: 90, failed: 10, pending: 900, throttledCount: 4 }), undefined, 60_000);
     assert.deepEqual(line, { runId: 'r1', sent: 90, failed: 10, throttled: 4, pending: 900, eta: 'unknown until the next line' });
@@ -46,7 +46,10 @@ describe('a run\'s progress line', () => {
   });
 
   it('summarises a finished run with its duration', () => {
-    const summary = runSummary(status({ state: 'completed_with_errors', pending: 0, succeeded: 990, failed: 10, createdAt: 0, finishedAt: 2 * 3_600_000 }), 9e12);
+    const summary = runSummary(
+      status({ state: 'completed_with_errors', pending: 0, succeeded: 990, failed: 10, createdAt: 0, finishedAt: 2 * 3_600_000 }),
+      9e12,
+    );
     assert.equal(summary.sent, 990);
     assert.equal(summary.failed, 10);
     assert.equal(summary.state, 'completed_with_errors');

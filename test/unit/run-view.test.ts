@@ -109,7 +109,10 @@ describe('groupByReason', () => {
       otherReasons: 0,
     });
     const capped = groupByReason(rows, 2);
-    assert.deepEqual(capped.groups.map((g) => g.reason), ['5xx', '404 Not Found']);
+    assert.deepEqual(
+      capped.groups.map((g) => g.reason),
+      ['5xx', '404 Not Found'],
+    );
     assert.deepEqual([capped.otherRows, capped.otherReasons], [2, 2]);
     assert.deepEqual(groupByReason([]), { groups: [], otherRows: 0, otherReasons: 0 });
   });

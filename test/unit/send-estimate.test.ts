@@ -4,9 +4,12 @@ import { describeBudget, describeRoughDuration, describeSendTime, sendDurationMs
 import { parseRateLimit } from '../../src/config.js';
 
 describe('send-time estimate after an import', () => {
-  it('is rows ÷ the budget, in the budget\'s own words', () => {
+  it("is rows ÷ the budget, in the budget's own words", () => {
     // 200 000 rows at 100 per 20 s: 2000 windows of 20 s, 40 000 s, a little over 11 hours.
-    assert.equal(describeSendTime(200_000, parseRateLimit('100/20s')), 'sending 200000 rows takes about 11 h at 100 per 20 s (SYNC_RATE_LIMIT)');
+    assert.equal(
+      describeSendTime(200_000, parseRateLimit('100/20s')),
+      'sending 200000 rows takes about 11 h at 100 per 20 s (SYNC_RATE_LIMIT)',
+    );
     assert.equal(sendDurationMs(200_000, parseRateLimit('100/20s')), 40_000_000);
   });
 

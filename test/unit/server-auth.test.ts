@@ -7,8 +7,14 @@ const B = 'token-b-fedcba9876543210';
 
 describe('ApiTokens', () => {
   it('refuses no tokens and short tokens, naming the position but not the value', () => {
-    assert.throws(() => new ApiTokens([]), (err) => err instanceof ApiTokenError && /SYNC_API_TOKENS is not set/.test(err.message));
-    assert.throws(() => new ApiTokens([A, 'tiny-secret']), (err) => err instanceof ApiTokenError && /token 2 is shorter/.test(err.message) && !err.message.includes('tiny-secret'));
+    assert.throws(
+      () => new ApiTokens([]),
+      (err) => err instanceof ApiTokenError && /SYNC_API_TOKENS is not set/.test(err.message),
+    );
+    assert.throws(
+      () => new ApiTokens([A, 'tiny-secret']),
+      (err) => err instanceof ApiTokenError && /token 2 is shorter/.test(err.message) && !err.message.includes('tiny-secret'),
+    );
   });
 
   it('accepts any configured token as a bearer, and nothing else', () => {

@@ -15,7 +15,10 @@ describe('readCsv', () => {
   it('gives the physical start line through BOM, CRLF, blank lines and quoted newlines', async () => {
     const text = '\uFEFFconfigurationId,id,userDisplayName\r\nc,u1,"two\r\nlines"\r\n\r\nc,u2,plain\r\nc,u3,"a\nb\nc"\r\nc,u4,last';
     const rows = await collect(readCsv(Readable.from([text])));
-    assert.deepEqual(rows.map((r) => r.line), [2, 5, 6, 9]);
+    assert.deepEqual(
+      rows.map((r) => r.line),
+      [2, 5, 6, 9],
+    );
     assert.equal(rows[0].fields.userDisplayName, 'two\r\nlines');
     assert.equal(Object.keys(rows[0].fields)[0], 'configurationId');
   });
@@ -30,14 +33,26 @@ describe('readCsv', () => {
   });
 
   it('calls onHeader once, and its error fails the read', async () => {
-    await assert.rejects(collect(readCsv(Readable.from(['x,y\n1,2\n']), { onHeader: () => { throw new Error('no good'); } })), /no good/);
+    await assert.rejects(
+      collect(
+        readCsv(Readable.from(['x,y\n1,2\n']), {
+          onHeader: () => {
+            throw new Error('no good');
+          },
+        }),
+      ),
+      /no good/,
+    );
   });
 });
 
 describe('readNdjson', () => {
   it('numbers lines, skips blank ones and rejects non-objects', async () => {
     const rows = await collect(readNdjson(Readable.from(['\uFEFF{"a":1}\r\n\n[1]\n{oops\n{"b":2}'])));
-    assert.deepEqual(rows.map((r) => r.line), [1, 3, 4, 5]);
+    assert.deepEqual(
+      rows.map((r) => r.line),
+      [1, 3, 4, 5],
+    );
     assert.match(rows[1].problem!.reason, /not a JSON object/);
     assert.match(rows[2].problem!.reason, /not valid JSON/);
     assert.deepEqual(rows[3].fields, { b: 2 });

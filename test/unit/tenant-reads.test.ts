@@ -10,8 +10,20 @@ const GONE = 'cccccccc-0000-4000-8000-00000000000c';
 const VALUES = { status: 'compliant' as const, devicesCount: 1 };
 
 function row(line: number, tenantId: string | undefined, userStatusId = 'user-1'): UnversionedRow {
-  const record = { ...(tenantId ? { tenantId } : {}), configurationType: 'mobileAppConfiguration' as const, configurationId: 'cfg-1', userStatusId, properties: VALUES };
-  return { line, key: `${tenantId ? `${tenantId}/` : ''}mobileAppConfiguration/cfg-1/${userStatusId}`, record, fingerprint: 'f', reportedTicks: '1' };
+  const record = {
+    ...(tenantId ? { tenantId } : {}),
+    configurationType: 'mobileAppConfiguration' as const,
+    configurationId: 'cfg-1',
+    userStatusId,
+    properties: VALUES,
+  };
+  return {
+    line,
+    key: `${tenantId ? `${tenantId}/` : ''}mobileAppConfiguration/cfg-1/${userStatusId}`,
+    record,
+    fingerprint: 'f',
+    reportedTicks: '1',
+  };
 }
 
 /** One tenant's Graph as its snapshots hold it: user status id -> values, for configuration mobileAppConfiguration/cfg-1. */
@@ -41,7 +53,11 @@ function fakeState(held: Record<string, Record<string, unknown>>) {
 
 describe('GraphStates: each tenant’s rows judged by its own Graph', () => {
   it('judges the same ids by each tenant’s own state, and leaves a tenant without a state to change detection', async () => {
-    const states = { '': fakeState({}), [A]: fakeState({ 'user-1': VALUES }), [B]: fakeState({ 'user-1': { ...VALUES, status: 'error' } }) };
+    const states = {
+      '': fakeState({}),
+      [A]: fakeState({ 'user-1': VALUES }),
+      [B]: fakeState({ 'user-1': { ...VALUES, status: 'error' } }),
+    };
     const created: string[] = [];
     const graph = new GraphStates((tenant) => {
       created.push(tenant);
@@ -54,7 +70,11 @@ describe('GraphStates: each tenant’s rows judged by its own Graph', () => {
       ['missingStatus', 'holds', 'differs', undefined, 'missingStatus'],
       'default: its Graph lacks user-1; A holds user-1, lacks user-2; B holds other values; GONE has no Graph to read',
     );
-    assert.deepEqual([states[''].calls.missing, states[A].calls.missing, states[B].calls.missing], [['user-1'], ['user-2'], []], 'each tenant remembers what its own Graph lacks');
+    assert.deepEqual(
+      [states[''].calls.missing, states[A].calls.missing, states[B].calls.missing],
+      [['user-1'], ['user-2'], []],
+      'each tenant remembers what its own Graph lacks',
+    );
     assert.deepEqual(states[''].calls.lookups, [['user-1']]);
     assert.deepEqual(states[A].calls.lookups, [['user-1', 'user-2']]);
     assert.deepEqual(states[B].calls.lookups, [['user-1']]);

@@ -23,30 +23,43 @@ const refuses = (fn: () => unknown, patterns: RegExp[], secret?: string) =>
   });
 
 describe('tenants file (SYNC_TENANTS_FILE)', () => {
-  it("sends a tenant's requests to its own graphBaseUrl (a proxy, the simulator), else to its cloud's Graph host, never to GRAPH_BASE_URL", () => {
-    const tenants = parseTenantsFile(
-      JSON.stringify({
-        tenants: {
-          [A]: { accessToken: 'x', graphBaseUrl: 'https://graph-proxy.example.com/tenant-a/' },
-          [B]: { accessToken: 'y', cloud: 'china' },
-          '33333333-3333-4333-8333-333333333333': { accessToken: 'z', graphBaseUrl: '${SIM_URL}' },
-        },
-      }),
-      { SIM_URL: 'http://127.0.0.1:8080' },
-      DEFAULTS,
-    );
-    assert.deepEqual(
-      tenants.map((t) => t.graphBaseUrl),
-      ['https://graph-proxy.example.com/tenant-a', 'https://microsoftgraph.chinacloudapi.cn', 'http://127.0.0.1:8080'],
-    );
-    // Tokens are still requested for the cloud's Graph host, whatever graphBaseUrl says.
-    assert.equal(tenants[0].cloud, 'global');
-    assert.equal(tenants[0].authorityHost, 'https://login.microsoftonline.com');
-    for (const bad of ['graph.example.com', 'ftp://graph.example.com', 'https://graph.example.com/?x=1', 'https://graph.example.com/#f', '']) {
-      refuses(() => parse({ tenants: { [A]: { accessToken: 'x', graphBaseUrl: bad } } }), [/tenant "abcdef12/, /field "graphBaseUrl"/, /http\(s\) URL/]);
-    }
-    refuses(() => parse({ tenants: { [A]: { accessToken: 'x', graphBaseUrl: 42 } } }), [/field "graphBaseUrl"/]);
-  });
+  it(
+    "sends a tenant's requests to its own graphBaseUrl (a proxy, the simulator), else " +
+      "to its cloud's Graph host, never to GRAPH_BASE_URL",
+    () => {
+      const tenants = parseTenantsFile(
+        JSON.stringify({
+          tenants: {
+            [A]: { accessToken: 'x', graphBaseUrl: 'https://graph-proxy.example.com/tenant-a/' },
+            [B]: { accessToken: 'y', cloud: 'china' },
+            '33333333-3333-4333-8333-333333333333': { accessToken: 'z', graphBaseUrl: '${SIM_URL}' },
+          },
+        }),
+        { SIM_URL: 'http://127.0.0.1:8080' },
+        DEFAULTS,
+      );
+      assert.deepEqual(
+        tenants.map((t) => t.graphBaseUrl),
+        ['https://graph-proxy.example.com/tenant-a', 'https://microsoftgraph.chinacloudapi.cn', 'http://127.0.0.1:8080'],
+      );
+      // Tokens are still requested for the cloud's Graph host, whatever graphBaseUrl says.
+      assert.equal(tenants[0].cloud, 'global');
+      assert.equal(tenants[0].authorityHost, 'https://login.microsoftonline.com');
+      for (const bad of [
+        'graph.example.com',
+        'ftp://graph.example.com',
+        'https://graph.example.com/?x=1',
+        'https://graph.example.com/#f',
+        '',
+      ]) {
+        refuses(
+          () => parse({ tenants: { [A]: { accessToken: 'x', graphBaseUrl: bad } } }),
+          [/tenant "abcdef12/, /field "graphBaseUrl"/, /http\(s\) URL/],
+        );
+      }
+      refuses(() => parse({ tenants: { [A]: { accessToken: 'x', graphBaseUrl: 42 } } }), [/field "graphBaseUrl"/]);
+    },
+  );
 
   it('reads the three kinds of credential, ${NAME} from the environment, and per-tenant budgets', () => {
     const tenants = parse(
@@ -66,7 +79,12 @@ describe('tenants file (SYNC_TENANTS_FILE)', () => {
     assert.equal(tenants[0].graphBaseUrl, 'https://graph.microsoft.us');
     assert.equal(tenants[0].authorityHost, 'https://login.microsoftonline.us');
     assert.deepEqual(tenants[0].rateLimit, { limit: 100, windowMs: 20_000 }, 'default write budget: 100/20s');
-    assert.deepEqual(tenants[1].credentials, { kind: 'clientCertificate', tenantId: B, clientId: 'app-b', certificatePath: '/secrets/b.pem' });
+    assert.deepEqual(tenants[1].credentials, {
+      kind: 'clientCertificate',
+      tenantId: B,
+      clientId: 'app-b',
+      certificatePath: '/secrets/b.pem',
+    });
     assert.deepEqual(tenants[1].rateLimit, { limit: 50, windowMs: 10_000 });
     assert.deepEqual(tenants[1].readRateLimit, { limit: 400, windowMs: 20_000 });
     assert.deepEqual(tenants[2].credentials, { kind: 'accessToken', token: 'token-c' });
@@ -74,34 +92,56 @@ describe('tenants file (SYNC_TENANTS_FILE)', () => {
   });
 
   it('names the tenant, the field and the variable when ${NAME} is not set', () => {
-    refuses(() => parse({ tenants: { [A]: { clientId: 'x', clientSecret: '${MISSING_SECRET}' } } }), [/tenant "abcdef12-1111-4111-8111-111111111111"/, /field "clientSecret"/, /MISSING_SECRET is not set/]);
+    refuses(
+      () => parse({ tenants: { [A]: { clientId: 'x', clientSecret: '${MISSING_SECRET}' } } }),
+      [/tenant "abcdef12-1111-4111-8111-111111111111"/, /field "clientSecret"/, /MISSING_SECRET is not set/],
+    );
   });
 
   it('refuses a tenant id that is not a GUID', () => {
-    refuses(() => parse({ tenants: { 'contoso.onmicrosoft.com': { accessToken: 'x' } } }), [/tenant "contoso.onmicrosoft.com"/, /not a GUID/]);
+    refuses(
+      () => parse({ tenants: { 'contoso.onmicrosoft.com': { accessToken: 'x' } } }),
+      [/tenant "contoso.onmicrosoft.com"/, /not a GUID/],
+    );
   });
 
   it('refuses a bad rateLimit, naming tenant, field and value', () => {
-    refuses(() => parse({ tenants: { [A]: { accessToken: 'x', rateLimit: 'fast' } } }), [/tenant "abcdef12/, /field "rateLimit"/, /"fast" is not of the form/]);
+    refuses(
+      () => parse({ tenants: { [A]: { accessToken: 'x', rateLimit: 'fast' } } }),
+      [/tenant "abcdef12/, /field "rateLimit"/, /"fast" is not of the form/],
+    );
     refuses(() => parse({ tenants: { [A]: { accessToken: 'x', readRateLimit: '0/s' } } }), [/field "readRateLimit"/]);
   });
 
   it('refuses an unknown field (a typo must not silently drop a setting)', () => {
-    refuses(() => parse({ tenants: { [A]: { accessToken: 'x', clientSecrett: 'oops' } } }), [/tenant "abcdef12/, /field "clientSecrett"/, /not a known field/]);
+    refuses(
+      () => parse({ tenants: { [A]: { accessToken: 'x', clientSecrett: 'oops' } } }),
+      [/tenant "abcdef12/, /field "clientSecrett"/, /not a known field/],
+    );
     refuses(() => parse({ tenants: {}, extra: 1 }), [/field "extra"/]);
   });
 
   it('refuses missing or mixed credentials without printing a secret', () => {
     refuses(() => parse({ tenants: { [A]: { cloud: 'global' } } }), [/field "clientId"/, /required/]);
     refuses(() => parse({ tenants: { [A]: { clientId: 'app' } } }), [/field "clientSecret"/, /required/]);
-    refuses(() => parse({ tenants: { [A]: { accessToken: 'very-secret-token', clientSecret: 'other-secret' } } }), [/field "accessToken"/, /one kind of credential/], 'very-secret-token');
+    refuses(
+      () => parse({ tenants: { [A]: { accessToken: 'very-secret-token', clientSecret: 'other-secret' } } }),
+      [/field "accessToken"/, /one kind of credential/],
+      'very-secret-token',
+    );
     refuses(() => parse({ tenants: { [A]: { accessToken: 42 } } }), [/field "accessToken"/]);
     refuses(() => parse({ tenants: { [A]: { accessToken: 'x', cloud: 'mars' } } }), [/field "cloud"/]);
   });
 
   it('refuses a tenant listed twice (in two cases) and the default tenant', () => {
-    refuses(() => parseTenantsFile(`{"tenants":{"${A}":{"accessToken":"x"},"${A.toUpperCase()}":{"accessToken":"y"}}}`, {}, DEFAULTS), [/listed twice/]);
-    refuses(() => parseTenantsFile(JSON.stringify({ tenants: { [A]: { accessToken: 'x' } } }), {}, { ...DEFAULTS, defaultTenantId: A }), [/default tenant/]);
+    refuses(
+      () => parseTenantsFile(`{"tenants":{"${A}":{"accessToken":"x"},"${A.toUpperCase()}":{"accessToken":"y"}}}`, {}, DEFAULTS),
+      [/listed twice/],
+    );
+    refuses(
+      () => parseTenantsFile(JSON.stringify({ tenants: { [A]: { accessToken: 'x' } } }), {}, { ...DEFAULTS, defaultTenantId: A }),
+      [/default tenant/],
+    );
   });
 
   it('refuses a file that is not JSON or has no tenants object', () => {
@@ -117,7 +157,11 @@ describe('tenants file (SYNC_TENANTS_FILE)', () => {
     assert.equal(config.tenants.length, 1);
     assert.deepEqual(config.tenants[0].rateLimit, { limit: 10, windowMs: 1000 }, 'a tenant without rateLimit gets SYNC_RATE_LIMIT');
     assert.equal(config.graphBaseUrl, 'http://127.0.0.1:1');
-    assert.equal(config.tenants[0].graphBaseUrl, 'https://graph.microsoft.com', "GRAPH_BASE_URL is the default tenant's only: a tenant without graphBaseUrl goes to its cloud's Graph host");
+    assert.equal(
+      config.tenants[0].graphBaseUrl,
+      'https://graph.microsoft.com',
+      "GRAPH_BASE_URL is the default tenant's only: a tenant without graphBaseUrl goes to its cloud's Graph host",
+    );
     assert.deepEqual(loadConfig({}).tenants, []);
     refuses(() => loadConfig({ SYNC_TENANTS_FILE: join(dir, 'absent.json') }), [/absent\.json/, /cannot be read/]);
   });
@@ -125,7 +169,11 @@ describe('tenants file (SYNC_TENANTS_FILE)', () => {
 
 describe('tenant rows and keys', () => {
   const directory = tenantDirectory({ tenants: parse({ tenants: { [A]: { accessToken: 'x' } } }), defaultTenantId: B });
-  const row = (fields: Record<string, string>, line = 2) => new RowChecker({}, () => undefined, { tenants: directory }).check({ line, fields: { configurationId: 'cfg', userStatusId: 'u1', status: 'compliant', ...fields } }, 1);
+  const row = (fields: Record<string, string>, line = 2) =>
+    new RowChecker({}, () => undefined, { tenants: directory }).check(
+      { line, fields: { configurationId: 'cfg', userStatusId: 'u1', status: 'compliant', ...fields } },
+      1,
+    );
 
   it('a row of a tenant of the file carries it, in lower case, and its key names it', () => {
     const checked = row({ tenantId: A.toUpperCase() });
@@ -147,11 +195,16 @@ describe('tenant rows and keys', () => {
   it('a row naming an unknown tenant, or no GUID, is rejected with its column and reason', () => {
     const unknown = row({ tenantId: '99999999-9999-4999-8999-999999999999' }, 7);
     assert.equal(unknown.line, 7);
-    assert.deepEqual(unknown.errors, [{ column: 'tenantId', reason: '"99999999-9999-4999-8999-999999999999" is not a tenant of SYNC_TENANTS_FILE' }]);
+    assert.deepEqual(unknown.errors, [
+      { column: 'tenantId', reason: '"99999999-9999-4999-8999-999999999999" is not a tenant of SYNC_TENANTS_FILE' },
+    ]);
     const bad = row({ tenantId: 'contoso' });
     assert.equal(bad.errors?.[0].column, 'tenantId');
     assert.match(bad.errors[0].reason, /not a tenant GUID/);
-    const none = new RowChecker().check({ line: 3, fields: { configurationId: 'c', userStatusId: 'u', status: 'compliant', tenantId: A } }, 1);
+    const none = new RowChecker().check(
+      { line: 3, fields: { configurationId: 'c', userStatusId: 'u', status: 'compliant', tenantId: A } },
+      1,
+    );
     assert.match(none.errors![0].reason, /SYNC_TENANTS_FILE is not set/);
   });
 
@@ -162,7 +215,10 @@ describe('tenant rows and keys', () => {
     assert.equal(k.breakerOf(''), 'P:breaker');
     assert.equal(k.snapshotOf('', 'mobileAppConfiguration/cfg'), 'P:snapshot:mobileAppConfiguration/cfg');
     assert.equal(patchQueueName(''), 'patch-user-status');
-    assert.equal(recordKey({ configurationType: 'mobileAppConfiguration', configurationId: 'c', userStatusId: 'u' }), 'mobileAppConfiguration/c/u');
+    assert.equal(
+      recordKey({ configurationType: 'mobileAppConfiguration', configurationId: 'c', userStatusId: 'u' }),
+      'mobileAppConfiguration/c/u',
+    );
     assert.equal(k.budgetOf(A), `P:tenant:${A}:budget`);
     assert.equal(k.readBudgetOf(A), `P:tenant:${A}:budget:read`);
     assert.equal(k.breakerOf(A), `P:tenant:${A}:breaker`);

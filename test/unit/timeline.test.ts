@@ -14,7 +14,13 @@ describe('timeline series', () => {
   });
 
   it('fills the gaps between the first and last bucket with empty buckets, in order', () => {
-    const t = buildTimeline({ [`${T0 + 30}:succeeded`]: '4', [`${T0}:succeeded`]: '7', [`${T0}:failed`]: '1', [`${T0 + 30}:throttled`]: '2', [`${T0 + 30}:pausedMs`]: '1500' });
+    const t = buildTimeline({
+      [`${T0 + 30}:succeeded`]: '4',
+      [`${T0}:succeeded`]: '7',
+      [`${T0}:failed`]: '1',
+      [`${T0 + 30}:throttled`]: '2',
+      [`${T0 + 30}:pausedMs`]: '1500',
+    });
     assert.equal(t.bucketSeconds, 10);
     assert.deepEqual(
       t.buckets.map((b) => [b.startMs / 1000, b.succeeded, b.failed, b.throttled, b.pausedMs]),
@@ -30,7 +36,14 @@ describe('timeline series', () => {
 
   it('is empty for a run with no activity, and ignores malformed or unknown fields', () => {
     assert.deepEqual(buildTimeline({}).buckets, []);
-    const t = buildTimeline({ [`${T0}:succeeded`]: '2', 'x:succeeded': '5', [`${T0}:queued`]: '9', [`${T0 + 10}:failed`]: 'NaN', [`${T0 + 900}`]: '1', '__proto__:succeeded': '3' });
+    const t = buildTimeline({
+      [`${T0}:succeeded`]: '2',
+      'x:succeeded': '5',
+      [`${T0}:queued`]: '9',
+      [`${T0 + 10}:failed`]: 'NaN',
+      [`${T0 + 900}`]: '1',
+      '__proto__:succeeded': '3',
+    });
     assert.deepEqual(
       t.buckets.map((b) => [b.startMs / 1000, b.succeeded, b.failed]),
       [[T0, 2, 0]],
@@ -66,7 +79,9 @@ describe('timeline chart', () => {
     const svg = timelineChart(series).text;
     // The tallest stack, 10 rows, makes the axis 10: the second bucket's 6 succeeded rows are 6/10 of its height.
     const first = /<g class="bucket"[^>]*>[\s\S]*?<rect class="bar-succeeded" [^>]*height="([\d.]+)"/.exec(svg)!;
-    const second = /<g class="bucket" data-start="2026-11-28T12:00:10.000Z"[\s\S]*?<rect class="bar-succeeded" [^>]*height="([\d.]+)"/.exec(svg)!;
+    const second = /<g class="bucket" data-start="2026-11-28T12:00:10.000Z"[\s\S]*?<rect class="bar-succeeded" [^>]*height="([\d.]+)"/.exec(
+      svg,
+    )!;
     assert.ok(Math.abs(Number(second[1]) / Number(first[1]) - 0.6) < 0.01, `6/10 of the height: ${second[1]} vs ${first[1]}`);
   });
 
@@ -79,7 +94,10 @@ describe('timeline chart', () => {
     const bars = chartBars(buildTimeline(hash), 240);
     assert.equal(bars.length, 200); // 1000 buckets, 5 per bar
     assert.ok(bars.every((b) => b.buckets === 5 && b.seconds === 50 && b.succeeded === 10));
-    assert.equal(bars.reduce((n, b) => n + b.throttled, 0), 10);
+    assert.equal(
+      bars.reduce((n, b) => n + b.throttled, 0),
+      10,
+    );
     assert.match(timelineChart(buildTimeline(hash)).text, /data-bar-seconds="50"/);
   });
 
@@ -88,7 +106,9 @@ describe('timeline chart', () => {
     const slot = (880 - 48 - 16) / 5;
     const width = Number(/class="paused" x="[\d.]+" width="([\d.]+)"/.exec(svg)![1]);
     assert.ok(Math.abs(width - 0.4 * slot) < 0.1, `4 s of a 10 s bucket: ${width}`);
-    const long = timelineChart(buildTimeline({ [`${T0}:succeeded`]: '1', [`${T0 + 10}:throttled`]: '1', [`${T0 + 10}:pausedMs`]: '3600000' })).text;
+    const long = timelineChart(
+      buildTimeline({ [`${T0}:succeeded`]: '1', [`${T0 + 10}:throttled`]: '1', [`${T0 + 10}:pausedMs`]: '3600000' }),
+    ).text;
     const [, x, w] = /class="paused" x="([\d.]+)" width="([\d.]+)"/.exec(long)!;
     assert.ok(Math.abs(Number(x) + Number(w) - (880 - 16)) < 0.1, 'an hour-long pause ends at the right edge');
   });

@@ -41,13 +41,23 @@ describe('token renewal: when a cached token is used, renewed or waited for', ()
     }
   });
 
-  it('a forced refresh (after a 401) fetches, unless another forced refresh fetched within the last 30 s: concurrent 401s make one fetch', () => {
-    const at = T0 + 10 * MIN;
-    assert.equal(nextTokenStep({ held: hour, fetching: false, forceRefresh: true, nowMs: at }), 'fetch');
-    const fresh: HeldToken = { token: 't2', obtainedAtMs: at, expiresAtMs: at + 60 * MIN, forced: true };
-    assert.equal(nextTokenStep({ held: fresh, fetching: false, forceRefresh: true, nowMs: at + DEFAULT_RENEWAL.forcedRefreshReuseMs - 1 }), 'use');
-    assert.equal(nextTokenStep({ held: fresh, fetching: false, forceRefresh: true, nowMs: at + DEFAULT_RENEWAL.forcedRefreshReuseMs }), 'fetch');
-  });
+  it(
+    'a forced refresh (after a 401) fetches, unless another forced refresh fetched ' +
+      'within the last 30 s: concurrent 401s make one fetch',
+    () => {
+      const at = T0 + 10 * MIN;
+      assert.equal(nextTokenStep({ held: hour, fetching: false, forceRefresh: true, nowMs: at }), 'fetch');
+      const fresh: HeldToken = { token: 't2', obtainedAtMs: at, expiresAtMs: at + 60 * MIN, forced: true };
+      assert.equal(
+        nextTokenStep({ held: fresh, fetching: false, forceRefresh: true, nowMs: at + DEFAULT_RENEWAL.forcedRefreshReuseMs - 1 }),
+        'use',
+      );
+      assert.equal(
+        nextTokenStep({ held: fresh, fetching: false, forceRefresh: true, nowMs: at + DEFAULT_RENEWAL.forcedRefreshReuseMs }),
+        'fetch',
+      );
+    },
+  );
 
   it('a token fetched in the ordinary way answers no 401, however recent: it may be the very token refused', () => {
     assert.equal(nextTokenStep({ held: hour, fetching: false, forceRefresh: true, nowMs: T0 + 1 }), 'fetch');

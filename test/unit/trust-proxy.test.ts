@@ -16,16 +16,26 @@ describe('SYNC_TRUST_PROXY', () => {
 
   it('refuses what is not an address, a range, a name proxy-addr knows or a plausible hop count, without echoing much of it', () => {
     for (const bad of ['yes', '10.0.0.0/33', '::1/129', '10.0.0.1/8/8', '300.1.1.1', 'example.com', '1.2.3.4,', '<script>', '101']) {
-      assert.throws(() => parseTrustProxy(bad), (err) => err instanceof ConfigError && /SYNC_TRUST_PROXY/.test(err.message), bad);
+      assert.throws(
+        () => parseTrustProxy(bad),
+        (err) => err instanceof ConfigError && /SYNC_TRUST_PROXY/.test(err.message),
+        bad,
+      );
     }
-    assert.throws(() => parseTrustProxy('x'.repeat(10_000)), (err) => err instanceof ConfigError && err.message.length < 400);
+    assert.throws(
+      () => parseTrustProxy('x'.repeat(10_000)),
+      (err) => err instanceof ConfigError && err.message.length < 400,
+    );
   });
 
   it('gives Fastify a hop count as "trust the first n hops"', () => {
     const trust = fastifyTrustProxy(2);
     assert.equal(typeof trust, 'function');
     const fn = trust as (address: string, hop: number) => boolean;
-    assert.deepEqual([0, 1, 2, 3].map((hop) => fn('10.0.0.1', hop)), [true, true, false, false]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((hop) => fn('10.0.0.1', hop)),
+      [true, true, false, false],
+    );
     assert.equal(fastifyTrustProxy(true), true);
     assert.deepEqual(fastifyTrustProxy(['127.0.0.1']), ['127.0.0.1']);
   });

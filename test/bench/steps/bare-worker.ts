@@ -14,7 +14,11 @@ const [queueName, jobsText, concurrencyText] = process.argv.slice(2);
 const jobs = Number(jobsText);
 const concurrency = Number(concurrencyText);
 if (!queueName || !(jobs > 0) || !(concurrency > 0)) throw new Error('usage: bare-worker.ts <queue name> <jobs> <concurrency>');
-const env = (name: string) => process.env[name] ?? (() => { throw new Error(`${name} is not set`); })();
+const env = (name: string) =>
+  process.env[name] ??
+  (() => {
+    throw new Error(`${name} is not set`);
+  })();
 const base = `${env('GRAPH_BASE_URL')}/beta`;
 const headers = { authorization: `Bearer ${env('GRAPH_ACCESS_TOKEN')}`, 'content-type': 'application/json' };
 const resultsKey = env('RESULTS_KEY');
