@@ -7,6 +7,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { PatchJobData } from '../../src/interfaces.js';
 import { PRE_IMPORT_VALUES, type DriftChange, type GraphSimulator } from '../../src/simulator/index.js';
 
 export const DATA_DIR = fileURLToPath(new URL('./.data/', import.meta.url));
@@ -151,4 +152,33 @@ export async function ensureCsv(spec: FileSpec): Promise<{ path: string; bytes: 
   await once(out, 'finish');
   await writeFile(marker, '');
   return { path, bytes: (await stat(path)).size };
+}
+
+/** A patch job of row `i`, shaped and sized as an imported row's, for benches that fill a queue without an import. */
+export function benchJob(i: number, runId: string, enqueuedAt = Date.now()) {
+  const r = benchRow(i);
+  const line = i + 2;
+  const data: PatchJobData = {
+    runId,
+    line,
+    key: `${r.configurationType}/${r.configurationId}/${r.userStatusId}`,
+    record: {
+      configurationType: r.configurationType,
+      configurationId: r.configurationId,
+      userStatusId: r.userStatusId,
+      properties: {
+        userDisplayName: r.userDisplayName,
+        devicesCount: r.devicesCount,
+        status: r.status as 'compliant',
+        lastReportedDateTime: r.lastReportedDateTime,
+        userPrincipalName: r.userPrincipalName,
+      },
+    },
+    fingerprint: 'Qm9vdHN0cmFwRmluZ2VycHI',
+    version: `00000639012345678900000:${String(i + 1).padStart(16, '0')}`,
+    enqueuedAt,
+    generation: 0,
+    origin: 'bulk',
+  };
+  return { name: 'patch', data, opts: { jobId: `${runId}:${line}:0` } };
 }

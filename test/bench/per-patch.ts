@@ -13,11 +13,10 @@
 import { spawn } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { PatchJobData } from '../../src/interfaces.js';
 import type { GraphSimulator } from '../../src/simulator/index.js';
 import { startSimulator } from '../../src/simulator/index.js';
 import { startPrivateRedis } from '../support/private-redis.js';
-import { benchRow, ensureCsv, seedBenchRows } from './data.js';
+import { benchJob, ensureCsv, seedBenchRows } from './data.js';
 import { assertBuilt, assertExit, BIN, cliArgs, fmtInt, fmtRatio, lastJson, log, markdownTable, REPO_ROOT, runNode } from './support.js';
 
 export interface PerPatchOptions {
@@ -98,35 +97,6 @@ function waitForExit(args: string[], env: Record<string, string>, what: string):
   );
 }
 
-/** The same job payload ours carries (an imported row's), for the bare worker's queue. */
-function bareJob(i: number, runId: string) {
-  const r = benchRow(i);
-  const line = i + 2;
-  const data: PatchJobData = {
-    runId,
-    line,
-    key: `${r.configurationType}/${r.configurationId}/${r.userStatusId}`,
-    record: {
-      configurationType: r.configurationType,
-      configurationId: r.configurationId,
-      userStatusId: r.userStatusId,
-      properties: {
-        userDisplayName: r.userDisplayName,
-        devicesCount: r.devicesCount,
-        status: r.status as 'compliant',
-        lastReportedDateTime: r.lastReportedDateTime,
-        userPrincipalName: r.userPrincipalName,
-      },
-    },
-    fingerprint: 'Qm9vdHN0cmFwRmluZ2VycHI',
-    version: `00000639012345678900000:${String(i + 1).padStart(16, '0')}`,
-    enqueuedAt: Date.now(),
-    generation: 0,
-    origin: 'bulk',
-  };
-  return { name: 'patch', data, opts: { jobId: `${runId}:${line}:0` } };
-}
-
 const perPatch = (m: Measured, total: number) => total / m.patches;
 
 export async function perPatchBench(options: PerPatchOptions): Promise<string> {
@@ -163,7 +133,7 @@ export async function perPatchBench(options: PerPatchOptions): Promise<string> {
       seedBenchRows(sim, options.rows);
       const bareQueue = new Queue('bare-patch', { connection: redis, prefix });
       for (let start = 0; start < options.rows; start += 1000) {
-        await bareQueue.addBulk(Array.from({ length: Math.min(1000, options.rows - start) }, (_, k) => bareJob(start + k, 'bare')));
+        await bareQueue.addBulk(Array.from({ length: Math.min(1000, options.rows - start) }, (_, k) => benchJob(start + k, 'bare')));
       }
       await bareQueue.close();
       const bareEnv = { REDIS_URL: privateRedis.url, QUEUE_PREFIX: prefix, RESULTS_KEY: `${prefix}:bare-results`, ...graph };

@@ -5,8 +5,7 @@
  */
 import { connectRedis } from '../../../src/queue/connection.js';
 import { createPatchQueue } from '../../../src/queue/queues.js';
-import type { PatchJobData } from '../../../src/interfaces.js';
-import { benchRow } from '../data.js';
+import { benchJob } from '../data.js';
 
 const rows = Number(process.argv[2]);
 const chunk = Number(process.argv[3]);
@@ -20,33 +19,7 @@ let added = 0;
 for (let start = 0; start < rows; start += chunk) {
   const jobs = [];
   const now = Date.now();
-  for (let i = start; i < Math.min(rows, start + chunk); i++) {
-    const r = benchRow(i);
-    const line = i + 2;
-    const data: PatchJobData = {
-      runId,
-      line,
-      key: `${r.configurationType}/${r.configurationId}/${r.userStatusId}`,
-      record: {
-        configurationType: r.configurationType,
-        configurationId: r.configurationId,
-        userStatusId: r.userStatusId,
-        properties: {
-          userDisplayName: r.userDisplayName,
-          devicesCount: r.devicesCount,
-          status: r.status as 'compliant',
-          lastReportedDateTime: r.lastReportedDateTime,
-          userPrincipalName: r.userPrincipalName,
-        },
-      },
-      fingerprint: 'Qm9vdHN0cmFwRmluZ2VycHI',
-      version: `00000639012345678900000:${String(i + 1).padStart(16, '0')}`,
-      enqueuedAt: now,
-      generation: 0,
-      origin: 'bulk',
-    };
-    jobs.push({ name: 'patch', data, opts: { jobId: `${runId}:${line}:0` } });
-  }
+  for (let i = start; i < Math.min(rows, start + chunk); i++) jobs.push(benchJob(i, runId, now));
   await queue.addBulk(jobs);
   added += jobs.length;
 }
