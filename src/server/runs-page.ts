@@ -91,8 +91,9 @@ ${COUNT_FIELDS.map((f) => html`<td class="n" data-field="${f}">${s[f]}</td>`)}
     ? html`<a href="/admin/runs">stop refreshing</a>`
     : html`<a href="/admin/runs?refresh=5">refresh every 5 s</a>`;
   const table = html`<h1>Runs</h1><p class="muted">The ${runs.length} most recent runs. ${refresh}</p>
-<table id="runs"><thead><tr><th>Run</th><th>State</th><th>Progress</th><th>Total</th><th>Rejected</th><th>Pending</th>
-<th>Succeeded</th><th>Failed</th><th>Unchanged</th><th>Superseded</th><th>Throttled</th><th>Created</th><th>Took</th><th>Problems</th></tr></thead>
+<table id="runs"><thead><tr><th>Run</th><th>State</th><th>Progress</th><th>Total</th><th>Rejected</th>
+<th>Pending</th><th>Succeeded</th><th>Failed</th><th>Unchanged</th><th>Superseded</th>
+<th>Throttled</th><th>Created</th><th>Took</th><th>Problems</th></tr></thead>
 <tbody>${rows.length > 0 ? rows : html`<tr><td colspan="14" class="muted">No runs yet.</td></tr>`}</tbody></table>`;
   return page('Runs', table, { refreshSeconds });
 }
