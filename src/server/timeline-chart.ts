@@ -111,11 +111,12 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
   const baseline = M.top + plotH;
   const bandY = baseline + 4;
 
-  const grid = [0, 0.5, 1].map(
-    (f) =>
-      html`<line x1="${M.left}" x2="${W - M.right}" y1="${fmt(y(top * f))}" y2="${fmt(y(top * f))}" stroke="${COLORS.grid}"/><text
- x="${M.left - 6}" y="${fmt(y(top * f) + 4)}" text-anchor="end" font-size="11" fill="${COLORS.axis}">${fmt(top * f)}</text>`,
-  );
+  const grid = [0, 0.5, 1].map((f) => {
+    const v = top * f;
+    const at = fmt(y(v));
+    const text = html`<text x="${M.left - 6}" y="${fmt(y(v) + 4)}" text-anchor="end" font-size="11" fill="${COLORS.axis}">${fmt(v)}</text>`;
+    return html`<line x1="${M.left}" x2="${W - M.right}" y1="${at}" y2="${at}" stroke="${COLORS.grid}"/>${text}`;
+  });
 
   const barMarks = bars.map((b, i) => {
     const x = M.left + i * slot + (slot - barW) / 2;
