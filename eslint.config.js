@@ -1,6 +1,7 @@
 // @ts-check
 // typescript-eslint's type-checked rules over the sources, jobs, tests and scripts (`npm run lint`, run by .ci/run).
 import js from '@eslint/js';
+import stylistic from '@stylistic/eslint-plugin';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
@@ -22,6 +23,11 @@ export default defineConfig(
       // Off: rejecting ids that contain control characters is what src/domain/validate.ts's regexes are for.
       'no-control-regex': 'off',
     },
+  },
+  {
+    // No line over 140 characters, comments, strings and URLs included: Prettier wraps code but not those.
+    plugins: { '@stylistic': stylistic },
+    rules: { '@stylistic/max-len': ['error', { code: 140, ignoreUrls: false }] },
   },
   {
     files: ['test/**/*.ts'],

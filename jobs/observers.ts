@@ -62,7 +62,8 @@ export async function startWorkerObservers(
   if (options.metricsPort !== undefined) {
     const { createWorkerMetrics, serveMetrics } = await import('./metrics.js');
     const metrics = createWorkerMetrics(tenantLabelOptions(config));
-    // Healthy while the Redis connection is ready: a worker that cannot reach Redis takes no row (a status read, never a command that could hang).
+    // Healthy while the Redis connection is ready: a worker that cannot reach Redis takes no row
+    // (a status read, never a command that could hang).
     const healthy = () => redis.status === 'ready';
     metricsServer = await serveMetrics(metrics.scrape, { port: options.metricsPort, host: options.metricsHost, logger, healthy });
     list.push(metrics.hooks);

@@ -104,7 +104,10 @@ export interface SyncConfig {
   redisConnectTimeoutMs?: number;
   /** How long a finished run (its status, rows and every other key of it) is kept after it finishes (SYNC_RUN_RETENTION). */
   runRetentionMs: number;
-  /** Imports and events stop queueing at this percent of Redis's maxmemory (SYNC_REDIS_MEMORY_HIGH_WATER; 100 = only when Redis refuses). */
+  /**
+   * Imports and events stop queueing at this percent of Redis's maxmemory
+   * (SYNC_REDIS_MEMORY_HIGH_WATER; 100 = only when Redis refuses).
+   */
   memoryHighWaterPercent: number;
   /**
    * SYNC_METRICS_TENANTS: how many tenants of the tenants file (the first, in the file's order) get metric series of

@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
  *                       job id = `${runId}:${line}:${generation}`, so a resumed import re-adds nothing twice.
  *   scheduled-import    jobs of BullMQ Job Schedulers (scheduler id = schedule name); payload = ScheduledImportJobData
  *                       (src/queue/schedules.ts): { scheduleName, source: { kind: 'dir', dir } | { kind: 'postgres', url, query },
- *                         format?, full?, reconcile?, verify?, renames?, settleMs? }. A postgres URL is stored as given (password included, if any).
+ *                         format?, full?, reconcile?, verify?, renames?, settleMs? }.
+ *                       A postgres URL is stored as given (password included, if any).
  *
  * Runs and rows. EVERY key of a run is `P:run:{runId}` or `P:run:{runId}<suffix>` with its suffix listed in
  * RUN_KEY_SUFFIXES below: the scripts that finish a run give each of them the run's retention (PEXPIRE
@@ -25,7 +26,8 @@ import { createHash } from 'node:crypto';
  *                                  src/producer/run-input.ts: `file <absolute path> size=<bytes> mtime=<ISO time>` | `stdin` |
  *                                  `postgres <url, password masked> <query>` | `drop <schedule> <file name>` | `http` |
  *                                  `source <label>`; a later import with another input is refused),
- *                                  enqueued, maxLine (highest input line, for ordered reads), createdAt, finishedAt, source, importFinished (0|1), importError,
+ *                                  enqueued, maxLine (highest input line, for ordered reads), createdAt, finishedAt, source,
+ *                                  importFinished (0|1), importError,
  *                                  blocked (0|1), blockedReason, throttledCount, throttledMs,
  *                                  cancelledAt (ms, HSETNX by cancelQueuedRows-2.lua: `cancel`; claimRow-5.lua then cancels any
  *                                  queued row of the run instead of sending it, so no worker sends a row of the run afterwards),
@@ -70,7 +72,8 @@ import { createHash } from 'node:crypto';
  *                                  chunk's admission with HSETNX, and again by a resumed import for chunks whose rows were
  *                                  already admitted. Blobs of the earlier layout ("<delta>\t<key>\n") read as rows without values
  *   P:run:{runId}:nextLine  STRING last line handed out in a shared event run (each POST takes a block of lines)
- *   P:run:{runId}:timeline  HASH   per 10 s bucket of wall-clock time (`<b>` = epoch seconds of the bucket's start, src/results/timeline.ts):
+ *   P:run:{runId}:timeline  HASH   per 10 s bucket of wall-clock time
+ *                                  (`<b>` = epoch seconds of the bucket's start, src/results/timeline.ts):
  *                                  `<b>:succeeded`, `<b>:failed` -> rows that ended in that state in the bucket (recordOutcome, by the
  *                                  row's finishedAt); `<b>:throttled` -> 429s received; `<b>:pausedMs` -> ms those 429s added to
  *                                  the fleet's pause (ResultStore.addThrottle). Drawn on the run page; GET /v1/runs/<id>/timeline.
@@ -322,7 +325,10 @@ export function redisKeys(prefix: string) {
     breakerOf: (tenant: string) => (tenant === DEFAULT_TENANT ? `${prefix}:breaker` : `${prefix}:tenant:${tenant}:breaker`),
     snapshotOf: (tenant: string, configKey: string) => `${prefix}:snapshot:${tenantRecordKey(tenant, configKey)}`,
     missingOf: (tenant: string, configKey: string) => `${prefix}:missing:${tenantRecordKey(tenant, configKey)}`,
-    /** The hash of a BullMQ job of a tenant's patch queue (its `data` field holds the PatchJobData; read by ResultStore for a waiting row's key and version, and by cancelRun), in that queue's slot. */
+    /**
+     * The hash of a BullMQ job of a tenant's patch queue (its `data` field holds the PatchJobData; read by ResultStore
+     * for a waiting row's key and version, and by cancelRun), in that queue's slot.
+     */
     patchJob: (tenant: string, jobId: string) => `${queuePrefix(prefix, patchQueueName(tenant))}:${patchQueueName(tenant)}:${jobId}`,
   };
 }

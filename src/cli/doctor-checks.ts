@@ -156,7 +156,12 @@ export function judgeCredentials(env: Record<string, string | undefined>): Docto
     return {
       name,
       result: 'ok',
-      detail: `credential: ${credentialsLabel({ kind: 'clientCertificate', tenantId, clientId, certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH ?? '' })}`,
+      detail: `credential: ${credentialsLabel({
+        kind: 'clientCertificate',
+        tenantId,
+        clientId,
+        certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH ?? '',
+      })}`,
       fix: '',
     };
   }

@@ -3,7 +3,10 @@ import { describeRoughDuration } from '../domain/rough-duration.js';
 /** What the import bar shows: rows read of how many (estimated from bytes until the input is read), and an ETA. */
 export interface ImportEstimate {
   rows: number;
-  /** Rows the input holds: exact once it is read, else extrapolated from the bytes read so far; undefined without a size (stdin, PostgreSQL). */
+  /**
+   * Rows the input holds: exact once it is read, else extrapolated from the bytes read so far;
+   * undefined without a size (stdin, PostgreSQL).
+   */
   totalRows?: number;
   estimated: boolean;
   etaMs?: number;

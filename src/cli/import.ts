@@ -258,10 +258,10 @@ accepted, enqueued (new + changed) and superseded (stale) are the words of an im
         if (redisFailure)
           throw new OperatorError(`${label}: import stopped: ${redisFailure}; rerun with --run-id ${runId} once Redis answers`);
         if (err instanceof ColumnError) throw new OperatorError(`${label}: ${message}`);
-        throw new OperatorError(
-          `${label}: import ` +
-            `stopped: ${message}${(await store.runExists(runId)) ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})` : ''}`,
-        );
+        const partialRun = (await store.runExists(runId))
+          ? ` (rows read before this point are in run ${runId}; fix the input and rerun with --run-id ${runId})`
+          : '';
+        throw new OperatorError(`${label}: import stopped: ${message}${partialRun}`);
       }
       reporter.stop();
       process.off('SIGINT', onInterrupt);

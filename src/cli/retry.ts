@@ -21,7 +21,8 @@ By default only failures that may succeed when sent again are resent: Graph answ
 (a timeout, a network error, the row ran out of SYNC_MAX_ROW_AGE_MS). A row Graph refused for good (400, 401, 403,
 404, 409, 422...) would get the same answer: it is left out, counted on stderr and in leftOut / leftOutByStatus
 ({"404": N}); fix the cause, then \`retry --all\`. A row with a newer update elsewhere becomes superseded instead.
-A cancelled run is left as it is. Exit codes: 0 done (also when nothing had failed, or the run was cancelled), 4 no such run, 1 Redis unreachable, 2 bad usage.`,
+A cancelled run is left as it is. Exit codes: 0 done (also when nothing had failed, or the run was cancelled),
+4 no such run, 1 Redis unreachable, 2 bad usage.`,
   )
   .action(async (runId: string, flags: { all?: boolean; json?: boolean }) => {
     await withServices(async ({ store, queue }) => {

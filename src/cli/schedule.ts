@@ -151,7 +151,8 @@ Drop folders: files are taken oldest first; hidden files and *.tmp, *.part, *.pa
 
 Examples:
   compliance-sync schedule add nightly --cron "0 3 * * *" --tz Europe/Berlin --dir /data/intune-drop
-  compliance-sync schedule add hourly-db --cron "0 * * * *" --from-postgres postgres://sync@db/compliance --query "select * from user_status_export"
+  compliance-sync schedule add hourly-db --cron "0 * * * *" \\
+    --from-postgres postgres://sync@db/compliance --query "select * from user_status_export"
 
 Exit codes: 0 added or updated, 2 bad usage (bad cron, zone, source or --map), 1 Redis unreachable.`,
   )

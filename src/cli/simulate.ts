@@ -240,9 +240,14 @@ export const simulateCommand = new Command('simulate')
           throw new OperatorError(`--seed-from ${file.path}: ${(err as Error).message}`, EXIT.usage);
         }
       }
-      process.stdout.write(
-        `${JSON.stringify({ url: sim.url, port: sim.port, token: 'sim-token', ...(flags.tokensFile ? { tokens: Object.keys(extraTokens).length + 1 } : {}), ...(seedFiles.length > 0 ? { seeded } : {}) })}\n`,
-      );
+      const ready = {
+        url: sim.url,
+        port: sim.port,
+        token: 'sim-token',
+        ...(flags.tokensFile ? { tokens: Object.keys(extraTokens).length + 1 } : {}),
+        ...(seedFiles.length > 0 ? { seeded } : {}),
+      };
+      process.stdout.write(`${JSON.stringify(ready)}\n`);
       const stop = () => void sim.close().then(() => process.exit(EXIT.ok));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

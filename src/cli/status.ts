@@ -30,13 +30,15 @@ export const statusCommand = new Command('status')
   .addHelpText(
     'after',
     `
---json fields: runId, state (running | completed | completed_with_errors | blocked | cancelled), total, rejected, pending, succeeded, failed,
-unchanged, superseded, cancelled, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?, cancelledAt? (ms since the epoch;
-createdAtIso, finishedAtIso?, cancelledAtIso? give them as ISO 8601 UTC), source, blockedReason?,
-throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<counter>: count}}, named as the run's counters (pending, succeeded, ...): with SYNC_TENANTS_FILE the run's rows
-are read to count them), blockedTenants ([{tenant, reason, trippedAt, trippedAtIso}]: tenants whose breaker (403s, or the same 400 on distinct rows) holds their rows,
-fleet-wide; \`resume <runId>\` resumes them), fleetPauses ([{tenant, budget: write | read, until, remainingMs}]: Retry-After
-pauses holding the fleet now, and when each ends). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
+--json fields: runId, state (running | completed | completed_with_errors | blocked | cancelled), total, rejected, pending,
+succeeded, failed, unchanged, superseded, cancelled, accepted, enqueued, importFinished, importError?, createdAt, finishedAt?,
+cancelledAt? (ms since the epoch; createdAtIso, finishedAtIso?, cancelledAtIso? give them as ISO 8601 UTC), source, blockedReason?,
+throttledCount, throttledMs, byTenant ({"default" | <tenant GUID>: {<counter>: count}}, named as the run's counters
+(pending, succeeded, ...): with SYNC_TENANTS_FILE the run's rows are read to count them),
+blockedTenants ([{tenant, reason, trippedAt, trippedAtIso}]: tenants whose breaker (403s, or the same 400 on distinct rows)
+holds their rows, fleet-wide; \`resume <runId>\` resumes them),
+fleetPauses ([{tenant, budget: write | read, until, remainingMs}]: Retry-After pauses holding the fleet now,
+and when each ends). Exit codes: 0 found, 4 no such run, 1 Redis unreachable.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
     await withStore(async ({ config, redis, store }) => {

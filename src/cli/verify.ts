@@ -23,7 +23,8 @@ unless the input changes such a property or --full is given. List them with: rep
 Each tenant's rows (tenantId, SYNC_TENANTS_FILE) are checked against that tenant's Graph, read with its own token
 through its own read budget (its readRateLimit).
 
-Exit codes: 0 every row matches (or is overridden), 5 some row drifted or is missing, 4 no such run, 1 Redis or Graph unreachable, 2 bad usage.`,
+Exit codes: 0 every row matches (or is overridden), 5 some row drifted or is missing, 4 no such run,
+1 Redis or Graph unreachable, 2 bad usage.`,
   )
   .action(async (runId: string, flags: { json?: boolean }) => {
     const summary = await withServices(async ({ config, redis, store }) => {

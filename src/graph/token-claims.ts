@@ -111,8 +111,9 @@ export function judgeTokenRoles(claims: TokenClaims, apiVersion: 'beta' | 'v1.0'
         ? `the token grants ${betaOnly.join(' and ')}, which only the beta API accepts ` +
           `for this PATCH; under ${under} Graph documents only ${wanted}: every PATCH ` +
           `would get 403`
-        : `${needed.length === 1 ? `the token does not grant ${wanted}, the one permission ${under} accepts` : `the token grants neither ${wanted}`}${holds}` +
-          `: every PATCH would get 403`,
+        : (needed.length === 1
+            ? `the token does not grant ${wanted}, the one permission ${under} accepts`
+            : `the token grants neither ${wanted}`) + `${holds}: every PATCH would get 403`,
     fix:
       betaOnly.length > 0
         ? `grant the app the Microsoft Graph application permission ${needed[0]} (with an admin's consent), or set GRAPH_API_VERSION=beta`

@@ -172,18 +172,25 @@ export function isCommandTimeout(err: unknown): boolean {
   return (err as Error)?.message === 'Command timed out';
 }
 
+/** ioredis's messages for a connection that is gone (closed, refused, reset, or out of retries). */
+const CONNECTION_LOST = new RegExp(
+  [
+    'Connection is closed',
+    "Stream isn't writeable",
+    'MaxRetriesPerRequestError',
+    'Reached the max retries per request',
+    'ECONNREFUSED',
+    'ECONNRESET',
+  ].join('|'),
+);
+
 /** The operator's message for a Redis failure during a command, or undefined when the error is something else. */
 export function describeRedisFailure(err: unknown, timeoutMs: number): string | undefined {
   const message = (err as Error)?.message ?? '';
   if (isCommandTimeout(err))
     return `Redis did not answer within ${timeoutMs} ms (SYNC_REDIS_COMMAND_TIMEOUT_MS); it may be stalled or overloaded`;
   if (isCredentialsError(err)) return `Redis refused the credentials: ${message}`;
-  if (
-    /Connection is closed|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries per request|ECONNREFUSED|ECONNRESET/.test(
-      message,
-    ) ||
-    (err as Error)?.name === 'MaxRetriesPerRequestError'
-  ) {
+  if (CONNECTION_LOST.test(message) || (err as Error)?.name === 'MaxRetriesPerRequestError') {
     return `Redis connection lost: ${message}`;
   }
   return undefined;

@@ -207,7 +207,8 @@ export function judgeCluster(clusterEnabled: boolean, cluster?: ClusterFacts): D
       result: 'fail',
       detail:
         `cluster_state is ${cluster.state}` +
-        `, ${served}${cluster.slotsAssigned < CLUSTER_SLOTS ? ` (${CLUSTER_SLOTS - cluster.slotsAssigned} slots assigned to no node)` : ''}` +
+        `, ${served}` +
+        (cluster.slotsAssigned < CLUSTER_SLOTS ? ` (${CLUSTER_SLOTS - cluster.slotsAssigned} slots assigned to no node)` : '') +
         `: keys in the other slots cannot be read or written`,
       fix:
         'bring the failed masters back or fail over to their replicas, and assign every ' +

@@ -25,7 +25,8 @@ In dry-run mode nothing is written (no arrival number is taken, rows are judged 
 each other, and Graph verdicts are not used) and each decision is one of: rejected | new | changed | unchanged | stale.
 Row layout (src/redis-layout.ts): an unchanged row is only a bit in the run's :unchanged bitmap (the importer keeps its
 key, values and any reconcile reason in the chunk's :keys blob); a queued row is
-"q|<generation>" or, for another tenant than the default, "q|<generation>|<tenant>" (its key, values and version are in its job; its version also in P:latest); other rows are JSON, built here by concatenation
+"q|<generation>" or, for another tenant than the default, "q|<generation>|<tenant>" (its key, values and version are
+in its job; its version also in P:latest); other rows are JSON, built here by concatenation
 rather than sent: at a million rows, encoding them in the importer (and decoding and re-encoding them here) was a
 large share of the import's cost.
 ]]
@@ -102,7 +103,11 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
         if p[2] == runId and p[3] == line then version = p[1] end
       end
     end
-    if row.state == 'queued' and version then out[#out + 1] = 'requeue|' .. tostring(row.generation or 0) .. '|' .. version else out[#out + 1] = 'dup' end
+    if row.state == 'queued' and version then
+      out[#out + 1] = 'requeue|' .. tostring(row.generation or 0) .. '|' .. version
+    else
+      out[#out + 1] = 'dup'
+    end
   elseif kind == 'r' then
     if not dry then store(line, 'rejected', string.sub(json, 2)) end
     out[#out + 1] = 'rejected'
@@ -124,12 +129,14 @@ for i = FIRST_ROW_ARG, #ARGV, GROUP do
       elseif sent or latest then out[#out + 1] = 'changed'
       else out[#out + 1] = 'new' end
     elseif lv and lv > version then
-      store(line, 'superseded', '"supersededBy":' .. cjson.encode({ runId = lrun, line = tonumber(lline) }) .. ',"key":' .. cjson.encode(key) .. '}')
+      local by = cjson.encode({ runId = lrun, line = tonumber(lline) })
+      store(line, 'superseded', '"supersededBy":' .. by .. ',"key":' .. cjson.encode(key) .. '}')
       out[#out + 1] = 'superseded'
     elseif graph == 'f' then
       local extra = ''
       if json ~= '' then extra = ',' .. json end
-      store(line, 'failed', '"version":"' .. version .. '","line":' .. line .. ',"key":' .. cjson.encode(key) .. ',"fingerprint":' .. cjson.encode(fp) .. ',"generation":0' .. extra .. '}')
+      store(line, 'failed', '"version":"' .. version .. '","line":' .. line .. ',"key":' .. cjson.encode(key)
+        .. ',"fingerprint":' .. cjson.encode(fp) .. ',"generation":0' .. extra .. '}')
       out[#out + 1] = 'failed'
     elseif graph == '' and unchanged then
       store(line, 'unchanged', '')

@@ -26,7 +26,10 @@ for line = firstLine, lastLine do
   local text = redis.call('HGET', rowsKey, line)
   if text and string.byte(text, 1) == 113 then
     local row = decodeRow(text)
-    redis.call('HSET', rowsKey, line, cjson.encode({ state = 'cancelled', generation = row.generation, tenantId = row.tenant, reason = 'cancelled by the operator before it was sent', finishedAt = tonumber(now) }))
+    redis.call('HSET', rowsKey, line, cjson.encode({
+      state = 'cancelled', generation = row.generation, tenantId = row.tenant,
+      reason = 'cancelled by the operator before it was sent', finishedAt = tonumber(now),
+    }))
     cancelled = cancelled + 1
   end
 end

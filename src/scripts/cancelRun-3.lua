@@ -44,7 +44,8 @@ if redis.call('EXISTS', rowsKey) == 0 then
   return 0
 end
 
--- A queued row is "q|<generation>" (or "q|<generation>|<tenant>"), or a re-queued failed row's JSON with state "queued" (src/redis-layout.ts).
+-- A queued row is "q|<generation>" (or "q|<generation>|<tenant>"), or a re-queued failed row's JSON with state "queued"
+-- (src/redis-layout.ts).
 local cancelled = 0
 for line = firstLine, lastLine do
   local text = redis.call('HGET', rowsKey, line)

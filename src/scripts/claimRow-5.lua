@@ -40,7 +40,10 @@ end
 if (row.generation or 0) ~= generation then return 'done|stale-generation' end
 -- `cancel`: a row admitted after the cancel swept the run (or missed by it) is never sent, on any worker.
 if redis.call('HGET', runKey, 'cancelledAt') then
-  redis.call('HSET', rowsKey, line, cjson.encode({ state = 'cancelled', key = key, generation = generation, reason = 'cancelled by the operator before it was sent', finishedAt = tonumber(now) }))
+  redis.call('HSET', rowsKey, line, cjson.encode({
+    state = 'cancelled', key = key, generation = generation,
+    reason = 'cancelled by the operator before it was sent', finishedAt = tonumber(now),
+  }))
   endQueuedRows(runKey, 'cancelled', 1)
   finishRunIfDone(runKey)
   return 'done|cancelled'

@@ -109,7 +109,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const bodyTimeoutMs = options.bodyTimeoutMs ?? config.apiBodyTimeoutMs;
   const timeouts = requestTimeouts(bodyTimeoutMs);
   const app = Fastify({
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- it widens Fastify's logger type parameter, which FastifyInstance below needs
+    // The assertion widens Fastify's logger type parameter, which FastifyInstance below needs.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- see above
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: config.apiBodyLimitBytes,
     // Requests arriving during shutdown get 503 and can be retried elsewhere; accepted ones finish first.

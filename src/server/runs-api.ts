@@ -82,7 +82,10 @@ export function runIdRefusal(runId: string): { statusCode: 400; error: string; m
   };
 }
 
-/** GET /runs, /runs/:id, /runs/:id/rows and /runs/:id/timeline: the figures of `status --json`, the rows of `report` and the run's timeline, as JSON. */
+/**
+ * GET /runs, /runs/:id, /runs/:id/rows and /runs/:id/timeline: the figures of `status --json`, the rows of `report`
+ * and the run's timeline, as JSON.
+ */
 export async function registerRunsApi(app: FastifyInstance, { store, tenants }: RunsApiOptions): Promise<void> {
   app.get<{ Querystring: { limit: number } }>(
     '/runs',

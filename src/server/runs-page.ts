@@ -64,13 +64,18 @@ function progress(s: RunStatus): Html {
   return html`${bar} <span data-field="progress">${done}/${s.total}</span> <span class="muted">(${percent}%)</span>`;
 }
 
+/** The run's state as a badge, with the count of rejected rows when there are any. */
+function stateBadge(s: RunStatus): Html {
+  return html`<span class="state state-${s.state}"><span data-field="state">${s.state}</span>${rejectedNote(s)}</span>`;
+}
+
 const COUNT_FIELDS = ['total', 'rejected', 'pending', 'succeeded', 'failed', 'unchanged', 'superseded'] as const;
 
 export function runsPage(runs: readonly RunStatus[], refreshSeconds?: number): string {
   const rows = runs.map(
     (s) => html`<tr data-run-id="${s.runId}">
 <td><a href="${runHref(s.runId)}">${s.runId}</a><div class="muted">${s.source ?? ''}</div></td>
-<td><span class="state state-${s.state}"><span data-field="state">${s.state}</span>${rejectedNote(s)}</span>${s.blockedReason ? html`<div class="error">${s.blockedReason}</div>` : ''}</td>
+<td>${stateBadge(s)}${s.blockedReason ? html`<div class="error">${s.blockedReason}</div>` : ''}</td>
 <td>${progress(s)}</td>
 ${COUNT_FIELDS.map((f) => html`<td class="n" data-field="${f}">${s[f]}</td>`)}
 <td class="n" data-field="throttled">${s.throttledCount} × / ${seconds(s.throttledMs)}</td>
@@ -86,8 +91,9 @@ ${COUNT_FIELDS.map((f) => html`<td class="n" data-field="${f}">${s[f]}</td>`)}
     ? html`<a href="/admin/runs">stop refreshing</a>`
     : html`<a href="/admin/runs?refresh=5">refresh every 5 s</a>`;
   const table = html`<h1>Runs</h1><p class="muted">The ${runs.length} most recent runs. ${refresh}</p>
-<table id="runs"><thead><tr><th>Run</th><th>State</th><th>Progress</th><th>Total</th><th>Rejected</th><th>Pending</th><th>Succeeded</th><th>Failed</th>
-<th>Unchanged</th><th>Superseded</th><th>Throttled</th><th>Created</th><th>Took</th><th>Problems</th></tr></thead>
+<table id="runs"><thead><tr><th>Run</th><th>State</th><th>Progress</th><th>Total</th><th>Rejected</th>
+<th>Pending</th><th>Succeeded</th><th>Failed</th><th>Unchanged</th><th>Superseded</th>
+<th>Throttled</th><th>Created</th><th>Took</th><th>Problems</th></tr></thead>
 <tbody>${rows.length > 0 ? rows : html`<tr><td colspan="14" class="muted">No runs yet.</td></tr>`}</tbody></table>`;
   return page('Runs', table, { refreshSeconds });
 }
@@ -179,7 +185,7 @@ export function runPage(view: RunPageView): string {
   const pageNote = view.after ? `Rows after line ${view.after}. ` : view.nextAfter !== undefined ? `The first ${rows.length} rows. ` : '';
   const body = html`<h1>Run <span data-field="runId">${s.runId}</span></h1>
 ${refreshNote}
-<dl id="summary"><dt>State</dt><dd><span class="state state-${s.state}"><span data-field="state">${s.state}</span>${rejectedNote(s)}</span>${s.blockedReason ? html` <span class="error">${s.blockedReason}</span>` : ''}</dd>
+<dl id="summary"><dt>State</dt><dd>${stateBadge(s)}${s.blockedReason ? html` <span class="error">${s.blockedReason}</span>` : ''}</dd>
 <dt>Source</dt><dd>${s.source ?? ''}</dd><dt>Progress</dt><dd>${progress(s)}</dd>
 ${view.pace ? paceSection(s, view.pace) : ''}
 ${COUNT_FIELDS.map((f) => html`<dt>${f}</dt><dd data-field="${f}">${s[f]}</dd>`)}
@@ -194,13 +200,17 @@ ${timelineSection}
 <a id="download-csv" href="${downloadHref(s.runId, 'csv', { state, reasonId: byReason })}">CSV</a> ·
 <a id="download-ndjson" href="${downloadHref(s.runId, 'ndjson', { state, reasonId: byReason })}">NDJSON</a>.
 As JSON (bearer token needed): <code>GET ${jsonHref}</code></p>
-<table id="rows"><thead><tr><th>Line</th><th>Key</th><th>State</th><th>HTTP</th><th>Attempts</th><th>Reason</th><th>Request id</th><th>Finished</th></tr></thead><tbody>${
+<table id="rows"><thead><tr><th>Line</th><th>Key</th><th>State</th><th>HTTP</th><th>Attempts</th><th>Reason</th>
+<th>Request id</th><th>Finished</th></tr></thead><tbody>${
     rows.length > 0
       ? rows.map((row) => {
           const r = reportRecord(row);
-          return html`<tr data-line="${r.line}"><td class="n">${r.line}</td><td>${r.key}</td><td><span class="state state-${r.state}">${r.state}</span></td><td class="n">${r.httpStatus}</td><td class="n">${r.attempts}</td><td>${r.reason}${
-            r.supersededBy ? ` (by ${r.supersededBy})` : ''
-          }</td><td>${r.requestId}</td><td>${r.finishedAt}</td></tr>`;
+          const where = html`<td class="n">${r.line}</td><td>${r.key}</td>`;
+          const outcome = html`<td><span class="state state-${r.state}">${r.state}</span></td>`;
+          const answer = html`<td class="n">${r.httpStatus}</td><td class="n">${r.attempts}</td>`;
+          const reasonCell = html`<td>${r.reason}${r.supersededBy ? ` (by ${r.supersededBy})` : ''}</td>`;
+          const trace = html`<td>${r.requestId}</td><td>${r.finishedAt}</td>`;
+          return html`<tr data-line="${r.line}">${where}${outcome}${answer}${reasonCell}${trace}</tr>`;
         })
       : html`<tr><td colspan="8" class="muted">No rows ${reason !== undefined ? 'with this reason' : 'in this state'}.</td></tr>`
   }</tbody></table>

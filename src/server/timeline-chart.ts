@@ -77,7 +77,8 @@ function budgetLine(rate: RateLimit, perBar: number, barSeconds: number, lineY: 
   const title = `write budget (SYNC_RATE_LIMIT): ${window} = ${fmt(perBar)} rows per ${barSeconds} s bar`;
   const mark =
     lineY === undefined
-      ? html`<text class="budget-label" x="${W - M.right}" y="${M.top - 4}" text-anchor="end" font-size="11" fill="${COLORS.budget}">${`${label}: far above this scale ↑`}</text>`
+      ? html`<text class="budget-label" x="${W - M.right}" y="${M.top - 4}" text-anchor="end" font-size="11"
+ fill="${COLORS.budget}">${`${label}: far above this scale ↑`}</text>`
       : html`<line class="budget-line" x1="${M.left}" x2="${W - M.right}" y1="${fmt(lineY)}" y2="${fmt(lineY)}"
  stroke="${COLORS.budget}" stroke-width="1.5" stroke-dasharray="6 4"/>
 <text class="budget-label" x="${W - M.right}" y="${fmt(lineY - 4)}" text-anchor="end" font-size="11"
@@ -110,10 +111,12 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
   const baseline = M.top + plotH;
   const bandY = baseline + 4;
 
-  const grid = [0, 0.5, 1].map(
-    (f) =>
-      html`<line x1="${M.left}" x2="${W - M.right}" y1="${fmt(y(top * f))}" y2="${fmt(y(top * f))}" stroke="${COLORS.grid}"/><text x="${M.left - 6}" y="${fmt(y(top * f) + 4)}" text-anchor="end" font-size="11" fill="${COLORS.axis}">${fmt(top * f)}</text>`,
-  );
+  const grid = [0, 0.5, 1].map((f) => {
+    const v = top * f;
+    const at = fmt(y(v));
+    const text = html`<text x="${M.left - 6}" y="${fmt(y(v) + 4)}" text-anchor="end" font-size="11" fill="${COLORS.axis}">${fmt(v)}</text>`;
+    return html`<line x1="${M.left}" x2="${W - M.right}" y1="${at}" y2="${at}" stroke="${COLORS.grid}"/>${text}`;
+  });
 
   const barMarks = bars.map((b, i) => {
     const x = M.left + i * slot + (slot - barW) / 2;
@@ -123,17 +126,22 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
     const label =
       `${clock(b.startMs)} UTC, ${b.seconds} s: ${b.succeeded} succeeded, ${b.failed} ` +
       `failed, ${b.throttled} × 429, ${fmt(b.pausedMs / 1000)} s paused`;
-    return html`<g class="bucket" data-start="${b.start}" data-succeeded="${b.succeeded}" data-failed="${b.failed}" data-throttled="${b.throttled}" data-paused-ms="${b.pausedMs}"><title>${label}</title>
-<rect class="bar-succeeded" x="${fmt(x)}" width="${fmt(barW)}" y="${fmt(y(b.succeeded))}" height="${fmt(baseline - y(b.succeeded))}" fill="${COLORS.succeeded}"/>
-<rect class="bar-failed" x="${fmt(x)}" width="${fmt(barW)}" y="${fmt(y(b.succeeded + b.failed))}" height="${fmt(y(b.succeeded) - y(b.succeeded + b.failed))}" fill="${COLORS.failed}"/>${
+    const paused =
       b.pausedMs > 0
-        ? html`<rect class="paused" x="${fmt(pauseX)}" width="${fmt(pauseW)}" y="${fmt(bandY)}" height="${PAUSE_BAND}" fill="${COLORS.throttled}" opacity="0.5"/>`
-        : ''
-    }${
+        ? html`<rect class="paused" x="${fmt(pauseX)}" width="${fmt(pauseW)}" y="${fmt(bandY)}" height="${PAUSE_BAND}"
+ fill="${COLORS.throttled}" opacity="0.5"/>`
+        : '';
+    const mark429 =
       b.throttled > 0
-        ? html`<path class="mark-429" data-count="${b.throttled}" d="M${fmt(x + barW / 2 - 5)} ${M.top - 14} h10 l-5 8 z" fill="${COLORS.throttled}"/>`
-        : ''
-    }</g>`;
+        ? html`<path class="mark-429" data-count="${b.throttled}" d="M${fmt(x + barW / 2 - 5)} ${M.top - 14} h10 l-5 8 z"
+ fill="${COLORS.throttled}"/>`
+        : '';
+    return html`<g class="bucket" data-start="${b.start}" data-succeeded="${b.succeeded}" data-failed="${b.failed}"
+ data-throttled="${b.throttled}" data-paused-ms="${b.pausedMs}"><title>${label}</title>
+<rect class="bar-succeeded" x="${fmt(x)}" width="${fmt(barW)}" y="${fmt(y(b.succeeded))}"
+ height="${fmt(baseline - y(b.succeeded))}" fill="${COLORS.succeeded}"/>
+<rect class="bar-failed" x="${fmt(x)}" width="${fmt(barW)}" y="${fmt(y(b.succeeded + b.failed))}"
+ height="${fmt(y(b.succeeded) - y(b.succeeded + b.failed))}" fill="${COLORS.failed}"/>${paused}${mark429}</g>`;
   });
 
   // At most about 8 time labels, on every k-th bar, so they never overlap.
@@ -142,7 +150,8 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
     .flatMap((_, i) => (i % every === 0 ? [i] : []))
     .map(
       (i) =>
-        html`<text class="tick" x="${fmt(M.left + i * slot + slot / 2)}" y="${H - M.bottom + PAUSE_BAND + 20}" text-anchor="middle" font-size="11" fill="${COLORS.axis}">${clock(bars[i].startMs)}</text>`,
+        html`<text class="tick" x="${fmt(M.left + i * slot + slot / 2)}" y="${H - M.bottom + PAUSE_BAND + 20}" text-anchor="middle"
+ font-size="11" fill="${COLORS.axis}">${clock(bars[i].startMs)}</text>`,
     );
   const perBar = bars[0].seconds;
   const totals = {
@@ -157,17 +166,20 @@ export function timelineChart(timeline: Timeline, options: TimelineChartOptions 
     { color: COLORS.throttled, text: `▼ 429s (${totals.throttled}); band under the axis: paused (${fmt(totals.pausedMs / 1000)} s)` },
   ].map(
     (l, i) =>
-      html`<rect x="${M.left + i * 170}" y="8" width="10" height="10" fill="${l.color}"/><text x="${M.left + i * 170 + 14}" y="17" font-size="11" fill="#1d2330">${l.text}</text>`,
+      html`<rect x="${M.left + i * 170}" y="8" width="10" height="10" fill="${l.color}"/><text x="${M.left + i * 170 + 14}" y="17"
+ font-size="11" fill="#1d2330">${l.text}</text>`,
   );
 
   const budgetY = budgetOnScale ? y(budget) : undefined;
   const budgetMark = options.budget && budget !== undefined ? budgetLine(options.budget, budget, bars[0].seconds, budgetY) : '';
   const titleEnd = budget === undefined ? '' : ' and the write budget';
 
-  return html`<svg id="timeline" class="timeline" role="img" aria-labelledby="timeline-title" viewBox="0 0 ${W} ${H}" width="100%" data-bars="${bars.length}" data-bar-seconds="${perBar}" xmlns="http://www.w3.org/2000/svg">
+  return html`<svg id="timeline" class="timeline" role="img" aria-labelledby="timeline-title" viewBox="0 0 ${W} ${H}" width="100%"
+ data-bars="${bars.length}" data-bar-seconds="${perBar}" xmlns="http://www.w3.org/2000/svg">
 <title id="timeline-title">Rows finished per ${perBar} s by state, with 429s, paused time${titleEnd}</title>
 ${legend}${grid}${barMarks}${budgetMark}
 <line x1="${M.left}" x2="${W - M.right}" y1="${fmt(baseline)}" y2="${fmt(baseline)}" stroke="${COLORS.axis}"/>
 ${ticks}<text x="${W - M.right}" y="${H - 4}" text-anchor="end" font-size="11" fill="${COLORS.axis}">UTC · one bar per ${perBar} s</text>
-<text x="12" y="${fmt(M.top + plotH / 2)}" font-size="11" fill="${COLORS.axis}" transform="rotate(-90 12 ${fmt(M.top + plotH / 2)})" text-anchor="middle">rows</text></svg>`;
+<text x="12" y="${fmt(M.top + plotH / 2)}" font-size="11" fill="${COLORS.axis}" transform="rotate(-90 12 ${fmt(M.top + plotH / 2)})"
+ text-anchor="middle">rows</text></svg>`;
 }

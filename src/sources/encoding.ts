@@ -39,8 +39,8 @@ export function incompleteUtf8Tail(bytes: Uint8Array): number {
 }
 
 /**
- * Valid UTF-8 without INVALID_MARK is returned as the same Buffer (no copy); each maximal invalid subsequence (WHATWG's rule, as TextDecoder counts them)
- * becomes INVALID_MARK. The slow path only runs on chunks that are not valid.
+ * Valid UTF-8 without INVALID_MARK is returned as the same Buffer (no copy); each maximal invalid subsequence
+ * (WHATWG's rule, as TextDecoder counts them) becomes INVALID_MARK. The slow path only runs on chunks that are not valid.
  */
 export function markInvalidUtf8(bytes: Uint8Array): Buffer {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

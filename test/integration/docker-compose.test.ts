@@ -58,7 +58,10 @@ function interpolate(value: string, env: Record<string, string>): string {
   );
 }
 
-/** A service's environment as its container sees it: a variable listed without a value is passed from `.env` when set there, else left out. */
+/**
+ * A service's environment as its container sees it: a variable listed without a value is passed from `.env` when set
+ * there, else left out.
+ */
 function containerEnv(service: ComposeService, dotEnv: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(service.environment ?? {})) {
@@ -88,7 +91,10 @@ const PROD_ENV: Record<string, string> = {
   SYNC_API_TOKENS: 'token-1,token-2',
 };
 
-/** The CLI arguments a built service runs: the image's entrypoint is `node bin/compliance-sync.js`; an entrypoint of its own names the command. */
+/**
+ * The CLI arguments a built service runs: the image's entrypoint is `node bin/compliance-sync.js`; an entrypoint of its
+ * own names the command.
+ */
 function cliArgs(service: ComposeService): string[] {
   if (!service.entrypoint) return service.command ?? [];
   assert.deepEqual(service.entrypoint.slice(0, 2), ['node', '/app/bin/compliance-sync.js']);

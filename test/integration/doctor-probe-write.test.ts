@@ -71,8 +71,9 @@ describe('doctor --probe-write', { concurrency: 1 }, () => {
       assert.equal(check!.result, 'fail');
       assert.match(
         check!.detail,
-        /^writing back user status user-w of mobileAppConfiguration cfg-w failed: 400 BadRequest: No OData route exists that match template .*\(no route: Graph refuses PATCH on this route\)$/,
+        /^writing back user status user-w of mobileAppConfiguration cfg-w failed: 400 BadRequest: No OData route /,
       );
+      assert.match(check!.detail, /\(no route: Graph refuses PATCH on this route\)$/);
       assert.match(check!.fix, /--probe-type and GRAPH_API_VERSION/);
       assert.deepEqual(t.sim.state(), before);
     } finally {

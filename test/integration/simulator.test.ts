@@ -538,7 +538,8 @@ describe('reads', () => {
         // Graph's own form: absolute on graph.microsoft.com, the key in parentheses, skipCount%3d<n>.
         assert.equal(
           link,
-          `https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses?$select=id,status,devicesCount&$top=100&$skiptoken=skipCount%3d${pages * 100}`,
+          "https://graph.microsoft.com/beta/deviceAppManagement/mobileAppConfigurations('cfg-1')/userStatuses" +
+            `?$select=id,status,devicesCount&$top=100&$skiptoken=skipCount%3d${pages * 100}`,
         );
         // Unreachable from here as it stands: a client re-hosts it onto its base URL, as ours does through GRAPH_BASE_URL.
         const followed = new URL(link);
@@ -785,9 +786,15 @@ describe("Graph's defaults, and the kinder options that remain", () => {
 
   it('seeds the user statuses a CSV names in a pre-import state (POST /_sim/seed, CSV or rows), leaving existing ones alone', async () => {
     sim.drift([{ configId: 'cfg-1', userStatusId: 'held', values: { status: 'error' } }]);
-    const csv =
-      'ConfigurationId, UserStatusId ' +
-      ',configurationType,userPrincipalName\ncfg-1,held,,x@contoso.example\ncfg-1,u-a,,a@contoso.example\ncfg-ios,u-b,iosLobAppProvisioningConfiguration,\n,no-config,,\ncfg-1,u-a,,a@contoso.example\n';
+    const csv = [
+      'ConfigurationId, UserStatusId ,configurationType,userPrincipalName',
+      'cfg-1,held,,x@contoso.example',
+      'cfg-1,u-a,,a@contoso.example',
+      'cfg-ios,u-b,iosLobAppProvisioningConfiguration,',
+      ',no-config,,',
+      'cfg-1,u-a,,a@contoso.example',
+      '',
+    ].join('\n');
     const res = await fetch(`${sim.url}/_sim/seed`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv });
     assert.deepEqual(await res.json(), { ok: true, created: 2, existing: 1 });
     const state = sim.state();

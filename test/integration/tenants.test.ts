@@ -40,7 +40,10 @@ const SIM_TOKENS: Record<string, TokenGrant> = {
   'tok-c': grant(C, ['DeviceManagementApps.Read.All']),
 };
 
-/** Test env with a tenants file for A, B and C (each at `rate`, each at the simulator: GRAPH_BASE_URL is the default tenant's only), tokens from the environment as in production. */
+/**
+ * Test env with a tenants file for A, B and C (each at `rate`, each at the simulator: GRAPH_BASE_URL is the default
+ * tenant's only), tokens from the environment as in production.
+ */
 async function tenantsEnv(name: string, rate: string): Promise<TestEnv & { config: SyncConfig }> {
   const t = await startTestEnv(name, { sim: { tokens: SIM_TOKENS } });
   const file = await writeTemp(

@@ -50,10 +50,8 @@ describe('doctor --probe-write: verdicts', () => {
       '~/singleton/navigation/key/navigation/key with http verb PATCH for request /x';
     const check = judgeProbeWrite({ step: 'write', status: 400, code: 'BadRequest', message }, target, config);
     assert.equal(check.result, 'fail');
-    assert.match(
-      check.detail,
-      /^writing back user status user-1 of mobileAppConfiguration cfg-1 failed: 400 BadRequest: No OData route .*\(no route: Graph refuses PATCH on this route\)$/,
-    );
+    assert.match(check.detail, /^writing back user status user-1 of mobileAppConfiguration cfg-1 failed: 400 BadRequest: No OData route /);
+    assert.match(check.detail, /\(no route: Graph refuses PATCH on this route\)$/);
     assert.match(check.fix, /--probe-type and GRAPH_API_VERSION/);
   });
   it('names a 403 (the permission to grant), a 404 (the ids) and a status Graph does not hold', () => {
