@@ -254,7 +254,7 @@ export const QUEUE_NAMES = {
 
 /**
  * Suffixes of every per-run key besides the run hash `P:run:{runId}` itself (see above): retention and prune cover each.
- * `:timeline` is the per-run timeline (written by recordOutcome-9.lua and throttle recording); `:drift` is what `verify` found.
+ * `:timeline` is the per-run timeline (written by recordOutcome-5.lua and throttle recording); `:drift` is what `verify` found.
  */
 export const RUN_KEY_SUFFIXES: readonly string[] = [':rows', ':unchanged', ':keys', ':nextLine', ':timeline', ':drift'];
 

@@ -44,7 +44,7 @@ export class PermissionBreaker {
 
   /**
    * Ends a run of 403s; a missing count reads as 0, so this writes only when there was one. The worker does the same
-   * inside recordOutcome-9.lua, in the call that records the success.
+   * inside recordOutcome-5.lua, in the call that records the success.
    */
   async recordSuccess(): Promise<void> {
     await this.redis.hdel(this.keys.breaker, 'consecutive403');

@@ -1,6 +1,6 @@
 /**
  * Makes an imported run look sent, without sending: for every waiting row, records in P:fingerprints what a
- * successful PATCH would have recorded (recordOutcome-9.lua: "<fingerprint>|<version>", only while the row is the
+ * successful PATCH would have recorded (recordOutcome-5.lua: "<fingerprint>|<version>", only while the row is the
  * key's newest update), then deletes the run's waiting jobs. Versions come from the run's rows and fingerprints from
  * their jobs (a waiting row does not repeat its job's fingerprint), as the project's own import computed them, so a
  * later import of the same data finds every row unchanged. The rows themselves stay `queued`.

@@ -47,7 +47,7 @@ const fmtMiB = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 
 /**
  * Finishes every waiting row of a run as a worker does after a 200, without sending: the job's own data goes through
- * recordOutcome-9.lua (the worker's script) with a request id and a body shaped like Graph's answer, then the queue's
+ * recordOutcome-5.lua (the worker's script) with a request id and a body shaped like Graph's answer, then the queue's
  * jobs are deleted (BullMQ drops each completed job anyway). The run ends, and starts to expire.
  */
 async function finishQueuedRows(redis: Redis, store: ResultStore, prefix: string, runId: string): Promise<number> {
@@ -123,7 +123,7 @@ export async function memoryBench(options: MemoryOptions): Promise<string> {
     const queuedRecordBytes = await keyBytes(redis, keys.rows(runId));
     const latestBytes = await keyBytes(redis, keys.latest);
 
-    log('memory: finishing every row through recordOutcome-9.lua (as a worker after a 200), dropping the jobs...');
+    log('memory: finishing every row through recordOutcome-5.lua (as a worker after a 200), dropping the jobs...');
     const store = new ResultStore(redis, PREFIX);
     const finishedCount = await finishQueuedRows(redis, store, PREFIX, runId);
     if (finishedCount !== n) throw new Error(`finished ${finishedCount} of ${n} rows`);
@@ -238,7 +238,7 @@ export async function memoryBench(options: MemoryOptions): Promise<string> {
       `started for it, so nothing else runs in it: "peak" is its \`used_memory_peak\` ` +
       `minus \`used_memory\` before the step. (a) is \`compliance-sync import\` ` +
       `(${fmtSeconds(rowFigures.importWallMs)}); for (b) every row was finished as a ` +
-      `worker finishes it after a 200 (the job's data through \`recordOutcome-9.lua\` ` +
+      `worker finishes it after a 200 (the job's data through \`recordOutcome-5.lua\` ` +
       `with a request id and a Graph-shaped body), without sending, and the jobs ` +
       `deleted; (c) imports the same file again (every row unchanged; the run ends ` +
       `within the import); (d) is BullMQ's \`addBulk\` of the same rows on another ` +
@@ -393,7 +393,7 @@ async function soakBench(options: MemoryOptions): Promise<{ section: string; rat
         `different 3% of rows changed), ${fmtInt(events)} events are POSTed to the real ` +
         `server in requests of 100 (they update existing users, and the next day's file ` +
         `holds their values), and every row queued that day is finished as a worker ` +
-        `finishes it after a 200 (\`recordOutcome-9.lua\`, not sent). A day ` +
+        `finishes it after a 200 (\`recordOutcome-5.lua\`, not sent). A day ` +
         `lasts ${cycleMs} ms of real time (padded; ${overran} of ${cycles} cycles took ` +
         `longer) and \`SYNC_RUN_RETENTION\` is ${retentionCycles} days of it ` +
         `(${retentionMs} ms), so runs really expire; the server's clock is the day's ` +
