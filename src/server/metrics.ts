@@ -195,14 +195,14 @@ export function createServerMetrics(options: ServerMetricsOptions): { registry: 
     // Budget times are µs of Redis's TIME, the fleet's one clock (src/scripts/reserveSendSlot-1.lua and
     // registerThrottle-2.lua write them; fields in src/redis-layout.ts): this host's clock, in ms and maybe skewed,
     // would show a 60 s pause as a little more than 60 s left, or a pause as over while it still holds.
-    const [seconds, micros] = (await options.redis.time()).map(Number);
-    const nowUs = seconds * 1e6 + micros;
-    const [stats, kept, perTenant, memory] = await Promise.all([
+    const [[seconds, micros], stats, kept, perTenant, memory] = await Promise.all([
+      options.redis.time(),
       options.store.stats(),
       options.redis.zcard(keys.runs),
       readTenants(),
       readRedisMemory(options.redis),
     ]);
+    const nowUs = Number(seconds) * 1e6 + Number(micros);
     redisUsed.set(memory.usedBytes);
     redisMax.set(memory.maxBytes);
 
